@@ -1,0 +1,119 @@
+# mom: plain GNU make.  make, make check, make sanitize, make install PREFIX=...
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Isrc/libmom $(XCFLAGS)
+LDFLAGS  += $(XLDFLAGS)
+LIBS     := -lnng -ljansson -lpthread -lm
+
+PROGRAMS := mom-broker mom-pub mom-sub mom-admin
+BINS     := $(PROGRAMS:%=bin/%)
+
+LIB_SRC  := $(wildcard src/libmom/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A    := $(BUILD)/libmom.a
+
+# The broker's modules without main.c, for the unit tests.
+BROKER_SRC := $(filter-out src/mom-broker/main.c,$(wildcard src/mom-broker/*.c))
+BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/*_test.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+MANS     := $(wildcard man/*.[1-8])
+
+.PHONY: all check unit e2e manlint fuzz fuzz-check sanitize install clean deps run bench
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+bin/mom-broker: $(BUILD)/src/mom-broker/main.o $(BROKER_OBJ) $(LIB_A)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+define prog_rule
+bin/$(1): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$(1)/*.c)) $(LIB_A)
+	@mkdir -p bin
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach p,mom-pub mom-sub mom-admin,$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# deps: install every build and test dependency that is missing (Debian).
+DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev \
+	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind
+deps:
+	@missing=""; for p in $(DEPS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# run: the quick start.  A broker in the foreground with ./mom-data.
+run: deps all
+	@echo "mom-broker on tcp://127.0.0.1:7420; in another terminal try:"
+	@echo "  bin/mom-pub --create -q demo -m 'hello, mom'"
+	@echo "  bin/mom-sub -q demo -C 1"
+	@echo "(Ctrl-C stops the broker)"
+	exec bin/mom-broker -D ./mom-data --create-queue demo
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs=1; done
+
+e2e: all
+	bats tests/e2e
+
+manlint:
+	mandoc -T lint -W warning $(MANS)
+
+check: deps all
+	@sh tests/run-all.sh
+
+# ASan + UBSan build of everything, then the whole suite against it.
+sanitize:
+	$(MAKE) clean
+	$(MAKE) check OPT="-O1 -g -fno-omit-frame-pointer" \
+		XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		XLDFLAGS="-fsanitize=address,undefined"
+
+FUZZ_BIN := $(BUILD)/fuzz/wire_fuzz
+fuzz: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(LIB_SRC) -lnng -ljansson -lpthread -lm
+fuzz-check: fuzz
+	$(FUZZ_BIN) -runs=20000 -max_len=4096 tests/fuzz/corpus
+
+bench: all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+		$(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	for m in $(MANS); do s=$${m##*.}; \
+		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s; done
+
+clean:
+	rm -rf $(BUILD) bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

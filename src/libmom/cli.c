@@ -1,0 +1,124 @@
+/*
+ * cli.c: shared client-program plumbing (see cli.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "duration.h"
+#include "mom.h"
+#include "wire.h"
+
+void
+mom_cli_init(struct mom_cli *cli, const char *prog)
+{
+	const char *url = getenv("MOM_URL");
+
+	memset(cli, 0, sizeof(*cli));
+	cli->prog = prog;
+	cli->servers = url && *url ? url : "tcp://127.0.0.1:7420";
+}
+
+void
+mom_cli_err(const struct mom_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", cli->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+mom_cli_info(const struct mom_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!cli->verbose || cli->quiet)
+		return;
+	fprintf(stderr, "%s: ", cli->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
+{
+	struct mom_client_opts o;
+	char                   err[512];
+	int                    rv;
+
+	memset(&o, 0, sizeof(o));
+	o.servers = cli->servers;
+	o.window = window;
+	o.verbose = cli->verbose;
+	if ((rv = mom_client_open(c, &o, err, sizeof(err))) != 0) {
+		mom_cli_err(cli, "%s", err);
+		return mom_err_exit(rv);
+	}
+	return 0;
+}
+
+int64_t
+mom_cli_wait(const char *s)
+{
+	uint64_t ms;
+
+	if (mom_duration_parse(s, &ms) != 0 || ms > INT64_MAX)
+		return -1;
+	return (int64_t)ms;
+}
+
+uint64_t
+mom_cli_random(void)
+{
+	uint64_t v = 0;
+
+	while (v == 0) {
+		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+			v = (uint64_t)mom_mono_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
+	}
+	return v;
+}
+
+int
+mom_cli_admin(const struct mom_cli *cli, struct mom_client *c, const char *json, char **out,
+    int64_t timeout_ms)
+{
+	struct mom_buf req;
+	struct mom_rd  body;
+	nng_msg       *rep;
+	char           err[512];
+	const uint8_t *p;
+	size_t         n;
+	int            rv;
+
+	*out = NULL;
+	mom_buf_init(&req);
+	mom_frame_encode(&req, MOM_OP_ADMIN, false, 0);
+	mom_buf_put_str(&req, json);
+	rv = mom_client_call(c, &req, &rep, &body, timeout_ms, err, sizeof(err));
+	mom_buf_fini(&req);
+	if (rv != 0) {
+		mom_cli_err(cli, "%s", err);
+		return rv;
+	}
+	p = mom_rd_bytes(&body, &n);
+	if (body.err || (*out = malloc(n + 1)) == NULL) {
+		nng_msg_free(rep);
+		mom_cli_err(cli, "broker sent a malformed reply");
+		return MOM_EPROTO;
+	}
+	memcpy(*out, p, n);
+	(*out)[n] = '\0';
+	nng_msg_free(rep);
+	return 0;
+}

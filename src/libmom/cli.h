@@ -1,0 +1,47 @@
+/*
+ * cli.h: what the client programs (mom-pub, mom-sub, mom-admin) share:
+ * the common options, error reporting and connecting.
+ */
+#ifndef MOM_CLI_H
+#define MOM_CLI_H
+
+#include <stdint.h>
+
+#include "client.h"
+
+struct mom_cli {
+	const char *prog;
+	const char *servers; /* -s, else $MOM_URL, else the default */
+	int         verbose;
+	int         quiet;
+};
+
+/* Long-option values shared by the clients (after 'z' + 1000). */
+enum {
+	MOM_OPT_QUIET = 1000,
+	MOM_OPT_VERSION,
+};
+
+void mom_cli_init(struct mom_cli *, const char *prog);
+/* "PROG: message" on stderr (errors are printed even with --quiet). */
+void mom_cli_err(const struct mom_cli *, const char *, ...) __attribute__((format(printf, 2, 3)));
+/* Same, only with -v. */
+void mom_cli_info(const struct mom_cli *, const char *, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Connects; on failure prints why and returns the exit status (64 bad
+ * URL, 69 unreachable), on success 0.
+ */
+int  mom_cli_connect(const struct mom_cli *, struct mom_client **, int window);
+/* -W: a duration, bare numbers in seconds ("5", "0.5", "2m"). -1 on error. */
+int64_t mom_cli_wait(const char *);
+/* A random, non-zero 64-bit number (producer and consumer ids). */
+uint64_t mom_cli_random(void);
+/*
+ * Sends one admin request (JSON object text) and returns the reply's JSON
+ * text (malloc'd) in *out.  Returns 0 or an error code, with the broker's
+ * message printed.
+ */
+int  mom_cli_admin(const struct mom_cli *, struct mom_client *, const char *json, char **out,
+    int64_t timeout_ms);
+
+#endif

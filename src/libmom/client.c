@@ -1,0 +1,428 @@
+/*
+ * client.c: the client connection (see client.h).
+ *
+ * Each slot of the window is an nng context with one aio that goes
+ * send -> recv -> done.  Completions are handed to the caller's thread
+ * through a FIFO under one mutex; nng's callbacks never block.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "client.h"
+#include "mom.h"
+
+enum { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_DONE };
+
+struct slot {
+	struct mom_client *c;
+	nng_ctx            ctx;
+	nng_aio           *aio;
+	int                state;
+	int                rv;
+	void              *tag;
+	nng_msg           *rep;
+	struct slot       *next; /* free list or done FIFO */
+};
+
+struct mom_client {
+	nng_socket      sock;
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             npipes;
+	int64_t         down_since; /* mono ms; valid when npipes == 0 */
+	int64_t         reconnect_ms;
+	int             verbose;
+	volatile int   *interrupt;
+	struct slot    *slots;
+	int             nslots;
+	int             inflight;
+	struct slot    *free;
+	struct slot    *done_head, *done_tail;
+};
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct mom_client *c = arg;
+
+	(void)p;
+	pthread_mutex_lock(&c->mu);
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		c->npipes++;
+	else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
+		c->down_since = mom_mono_ms();
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+slot_finish(struct slot *s, int rv, nng_msg *rep)
+{
+	struct mom_client *c = s->c;
+
+	pthread_mutex_lock(&c->mu);
+	s->state = SLOT_DONE;
+	s->rv = rv;
+	s->rep = rep;
+	s->next = NULL;
+	if (c->done_tail)
+		c->done_tail->next = s;
+	else
+		c->done_head = s;
+	c->done_tail = s;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+slot_cb(void *arg)
+{
+	struct slot *s = arg;
+	int          rv = nng_aio_result(s->aio);
+
+	if (s->state == SLOT_SEND) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(s->aio));
+			nng_aio_set_msg(s->aio, NULL);
+			slot_finish(s, rv, NULL);
+			return;
+		}
+		s->state = SLOT_RECV;
+		nng_ctx_recv(s->ctx, s->aio);
+		return;
+	}
+	slot_finish(s, rv, rv == 0 ? nng_aio_get_msg(s->aio) : NULL);
+}
+
+static void seterr(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *err, size_t errlen)
+{
+	struct mom_client *c;
+	char              *list = NULL, *url, *save = NULL;
+	int                i, rv, connected = 0, ret = MOM_ENOMEM;
+	char               lasterr[256] = "";
+
+	*cp = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MOM_ENOMEM;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->reconnect_ms = o->reconnect_ms > 0 ? o->reconnect_ms : 60000;
+	c->verbose = o->verbose;
+	c->nslots = o->window > 0 ? o->window : 8;
+	c->down_since = mom_mono_ms();
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		seterr(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		ret = MOM_EINTERNAL;
+		goto fail;
+	}
+	/* Replies carry whole batches; the broker bounds what it sends. */
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, (size_t)MOM_PAYLOAD_LIMIT * 2);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, 30000);
+	nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 64);
+	nng_socket_set_int(c->sock, NNG_OPT_RECVBUF, 64);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
+
+	if ((c->slots = calloc((size_t)c->nslots, sizeof(*c->slots))) == NULL)
+		goto fail;
+	for (i = 0; i < c->nslots; i++) {
+		struct slot *s = &c->slots[i];
+
+		s->c = c;
+		if (nng_ctx_open(&s->ctx, c->sock) != 0 ||
+		    nng_aio_alloc(&s->aio, slot_cb, s) != 0)
+			goto fail;
+		s->next = c->free;
+		c->free = s;
+	}
+
+	if ((list = strdup(o->servers ? o->servers : "tcp://127.0.0.1:7420")) == NULL)
+		goto fail;
+	for (url = strtok_r(list, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
+		while (*url == ' ')
+			url++;
+		if (*url == '\0')
+			continue;
+		/*
+		 * A blocking dial tells at once whether this server is up;
+		 * one that is not is dialled again in the background so
+		 * that the client fails over to it when it comes back.
+		 */
+		rv = nng_dial(c->sock, url, NULL, 0);
+		if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP) {
+			seterr(err, errlen, "bad server URL '%s': %s", url, nng_strerror(rv));
+			ret = MOM_EINVAL;
+			goto fail;
+		}
+		if (rv == 0) {
+			connected++;
+			continue;
+		}
+		snprintf(lasterr, sizeof(lasterr), "%s: %s", url, nng_strerror(rv));
+		if (c->verbose)
+			fprintf(stderr, "mom: %s\n", lasterr);
+		nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	}
+	if (!connected) {
+		if (lasterr[0] == '\0')
+			seterr(err, errlen, "no server given");
+		else
+			seterr(err, errlen, "no broker reachable (%s)", lasterr);
+		ret = lasterr[0] ? MOM_EUNAVAIL : MOM_EINVAL;
+		goto fail;
+	}
+	free(list);
+	*cp = c;
+	return 0;
+fail:
+	free(list);
+	mom_client_close(c);
+	return ret;
+}
+
+void
+mom_client_close(struct mom_client *c)
+{
+	int          i;
+	struct slot *s;
+
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	for (i = 0; c->slots && i < c->nslots; i++) {
+		if (c->slots[i].aio)
+			nng_aio_free(c->slots[i].aio);
+	}
+	for (s = c->done_head; s; s = s->next)
+		nng_msg_free(s->rep);
+	free(c->slots);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+void
+mom_client_set_interrupt(struct mom_client *c, volatile int *flag)
+{
+	c->interrupt = flag;
+}
+
+int
+mom_client_inflight(const struct mom_client *c)
+{
+	return c->inflight;
+}
+
+int
+mom_client_window(const struct mom_client *c)
+{
+	return c->nslots;
+}
+
+static void
+deadline_ts(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Waits on the condition variable for at most 100 ms (so that a lost
+ * connection is noticed) and reports whether the wait should stop:
+ * MOM_ETIMEDOUT at the deadline, MOM_EUNAVAIL after the reconnect window.
+ * Called with the mutex held.
+ */
+static int
+wait_step(struct mom_client *c, int64_t deadline)
+{
+	struct timespec ts;
+	int64_t         now = mom_mono_ms(), step = 100;
+
+	if (c->interrupt != NULL && *c->interrupt)
+		return MOM_ECLOSED;
+	if (deadline >= 0 && now >= deadline)
+		return MOM_ETIMEDOUT;
+	if (c->npipes == 0 && now - c->down_since >= c->reconnect_ms)
+		return MOM_EUNAVAIL;
+	if (deadline >= 0 && deadline - now < step)
+		step = deadline - now;
+	deadline_ts(&ts, step);
+	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	return 0;
+}
+
+int
+mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, int64_t timeout_ms)
+{
+	struct slot *s;
+	nng_msg     *m;
+	int64_t      deadline = timeout_ms < 0 ? -1 : mom_mono_ms() + timeout_ms;
+	int          rv;
+
+	if (req->err)
+		return req->err;
+	if (nng_msg_alloc(&m, req->len) != 0)
+		return MOM_ENOMEM;
+	memcpy(nng_msg_body(m), req->data, req->len);
+	pthread_mutex_lock(&c->mu);
+	while ((s = c->free) == NULL) {
+		/* Slots come back through next(): the caller must drain. */
+		if ((rv = wait_step(c, deadline)) != 0) {
+			pthread_mutex_unlock(&c->mu);
+			nng_msg_free(m);
+			return rv;
+		}
+	}
+	c->free = s->next;
+	c->inflight++;
+	s->state = SLOT_SEND;
+	s->tag = tag;
+	s->rep = NULL;
+	pthread_mutex_unlock(&c->mu);
+	nng_aio_set_msg(s->aio, m);
+	nng_ctx_send(s->ctx, s->aio);
+	return 0;
+}
+
+int
+mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout_ms)
+{
+	struct slot *s;
+	int64_t      deadline = timeout_ms < 0 ? -1 : mom_mono_ms() + timeout_ms;
+	int          rv;
+
+	*rep = NULL;
+	pthread_mutex_lock(&c->mu);
+	while ((s = c->done_head) == NULL) {
+		if (c->inflight == 0) {
+			pthread_mutex_unlock(&c->mu);
+			return MOM_EINVAL;
+		}
+		if ((rv = wait_step(c, deadline)) != 0) {
+			pthread_mutex_unlock(&c->mu);
+			return rv;
+		}
+	}
+	if ((c->done_head = s->next) == NULL)
+		c->done_tail = NULL;
+	*tag = s->tag;
+	*rep = s->rep;
+	rv = s->rv;
+	s->rep = NULL;
+	s->state = SLOT_FREE;
+	s->next = c->free;
+	c->free = s;
+	c->inflight--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (rv == NNG_ECLOSED)
+		return MOM_ECLOSED;
+	return rv == 0 ? 0 : MOM_EUNAVAIL;
+}
+
+int
+mom_client_status(nng_msg *rep, uint8_t op, struct mom_rd *body, char *err, size_t errlen)
+{
+	struct mom_frame f;
+	struct mom_rd    r;
+
+	mom_rd_init(&r, nng_msg_body(rep), nng_msg_len(rep));
+	if (mom_frame_decode(&r, &f) != 0 || !f.reply || f.op != op) {
+		seterr(err, errlen, "broker sent a malformed reply");
+		return MOM_EPROTO;
+	}
+	if (f.status != 0) {
+		size_t         n;
+		const uint8_t *msg = mom_rd_bytes(&r, &n);
+
+		if (err != NULL && errlen > 0) {
+			if (msg != NULL)
+				snprintf(err, errlen, "%.*s", (int)n, (const char *)msg);
+			else
+				snprintf(err, errlen, "%s", mom_strerror(f.status));
+		}
+		return f.status < MOM_E_MAX ? f.status : MOM_EPROTO;
+	}
+	if (body != NULL)
+		*body = r;
+	return 0;
+}
+
+int
+mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
+    struct mom_rd *body, int64_t timeout_ms, char *err, size_t errlen)
+{
+	static uintptr_t serial;
+	int64_t start = mom_mono_ms(), left = timeout_ms, backoff = 10;
+	void   *mine = (void *)(0x1000 + ++serial); /* tags are never dereferenced */
+	void   *tag;
+	int     rv;
+
+	*rep = NULL;
+	for (;;) {
+		if ((rv = mom_client_submit(c, req, mine, left)) != 0)
+			break;
+		/* Completions of earlier, abandoned requests are dropped. */
+		do {
+			if (*rep != NULL) {
+				nng_msg_free(*rep);
+				*rep = NULL;
+			}
+			if (timeout_ms >= 0 && (left = timeout_ms - (mom_mono_ms() - start)) < 0)
+				left = 0;
+			rv = mom_client_next(c, rep, &tag, left);
+		} while (rv == 0 && tag != mine);
+		if (rv != 0)
+			break;
+		rv = mom_client_status(*rep, req->data[2], body, err, errlen);
+		if (rv != MOM_EBUSY)
+			break;
+		nng_msg_free(*rep);
+		*rep = NULL;
+		nanosleep(&(struct timespec){ backoff / 1000, (backoff % 1000) * 1000000 }, NULL);
+		if (backoff < 1000)
+			backoff *= 2;
+		if (timeout_ms >= 0 && (left = timeout_ms - (mom_mono_ms() - start)) <= 0) {
+			rv = MOM_ETIMEDOUT;
+			break;
+		}
+	}
+	if (rv != 0 && *rep != NULL) {
+		nng_msg_free(*rep);
+		*rep = NULL;
+	}
+	if (rv == MOM_ETIMEDOUT || rv == MOM_EUNAVAIL)
+		seterr(err, errlen, "%s", rv == MOM_ETIMEDOUT ?
+		    "timed out waiting for the broker" : "lost the connection to the broker");
+	return rv;
+}

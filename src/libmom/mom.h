@@ -1,0 +1,62 @@
+/*
+ * mom.h: what every part of mom shares: error codes and their exit statuses.
+ */
+#ifndef MOM_H
+#define MOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MOM_VERSION "0.1.0"
+
+/*
+ * Error codes.  Functions return 0 or one of these; the same numbers travel
+ * on the wire as a reply status, so never renumber them.
+ */
+enum mom_err {
+	MOM_OK = 0,
+	MOM_EINVAL = 1,    /* bad argument: name, option, duration (usage) */
+	MOM_EBADDATA = 2,  /* malformed input data (jsonl, frame, headers) */
+	MOM_ENOENT = 3,    /* no such queue, topic or subscription */
+	MOM_EEXIST = 4,    /* exists already with other options */
+	MOM_EFULL = 5,     /* max-len / max-bytes reached: refused */
+	MOM_ETOOBIG = 6,   /* message over the size limit */
+	MOM_EBUSY = 7,     /* broker overloaded: back off and retry */
+	MOM_ETIMEDOUT = 8, /* -W expired */
+	MOM_EUNAVAIL = 9,  /* no broker reachable */
+	MOM_EAUTH = 10,    /* authentication failed */
+	MOM_EPERM = 11,    /* permission denied */
+	MOM_ENOMEM = 12,
+	MOM_EPROTO = 13,   /* peer spoke something that is not our protocol */
+	MOM_EINTERNAL = 14,
+	MOM_ECLOSED = 15,  /* shutting down */
+	MOM_ENOTLEADER = 16,
+	MOM_E_MAX
+};
+
+/* Exit statuses from SPEC.md (sysexits.h values). */
+enum mom_exit {
+	MOM_EXIT_OK = 0,
+	MOM_EXIT_FAIL = 1,
+	MOM_EXIT_USAGE = 64,
+	MOM_EXIT_DATAERR = 65,
+	MOM_EXIT_NOINPUT = 66,
+	MOM_EXIT_UNAVAILABLE = 69,
+	MOM_EXIT_TEMPFAIL = 75,
+	MOM_EXIT_NOPERM = 77,
+};
+
+/* Short English text for an error code; never NULL. */
+const char *mom_strerror(int err);
+
+/* The documented exit status for an error code. */
+int mom_err_exit(int err);
+
+/* Stable machine name ("not_found", "full", ...) for JSON and HTTP. */
+const char *mom_err_name(int err);
+
+/* Wall clock and monotonic clock in milliseconds. */
+int64_t mom_now_ms(void);
+int64_t mom_mono_ms(void);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * names.h: queue/topic names and subscription/permission patterns.
+ *
+ * A name is 1-200 bytes of [A-Za-z0-9_.-] made of dot-separated non-empty
+ * segments ("orders.eu.new").  A pattern is a name whose segments may also
+ * be "*" (exactly one segment) or, as the last segment only, ">" (one or
+ * more trailing segments).
+ */
+#ifndef MOM_NAMES_H
+#define MOM_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length-explicit forms take bytes that need not be NUL-terminated. */
+bool mom_name_valid(const char *, size_t);
+bool mom_pattern_valid(const char *, size_t);
+/* True when the pattern has no wildcard segment. */
+bool mom_pattern_literal(const char *, size_t);
+/* Does a valid pattern match a valid name? */
+bool mom_pattern_match(const char *pat, size_t plen, const char *name, size_t nlen);
+/* NUL-terminated conveniences. */
+bool mom_name_ok(const char *);
+bool mom_pattern_ok(const char *);
+bool mom_match(const char *pat, const char *name);
+
+#endif

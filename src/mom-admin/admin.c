@@ -1,0 +1,346 @@
+/*
+ * admin.c: mom-admin's verbs.  Each builds one JSON request, sends it as
+ * an ADMIN frame and prints the answer as a table (or as it came, with
+ * --json).  State changes print nothing on success (-v says what was done).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "admin.h"
+#include "duration.h"
+#include "mom.h"
+#include "names.h"
+#include "wire.h"
+
+struct column {
+	const char *title;
+	const char *key;
+	int         duration; /* format an integer of ms as a duration */
+};
+
+static const struct column queue_cols[] = {
+	{ "NAME", "name", 0 }, { "MESSAGES", "messages", 0 }, { "READY", "ready", 0 },
+	{ "IN-FLIGHT", "in_flight", 0 }, { "DELAYED", "delayed", 0 },
+	{ "PUBLISHED", "published", 0 }, { "DELIVERED", "delivered", 0 },
+	{ "REDELIVERED", "redelivered", 0 }, { "DEAD", "dead_lettered", 0 },
+	{ NULL, NULL, 0 },
+};
+static const struct column topic_cols[] = {
+	{ "NAME", "name", 0 }, { "RETAINED", "retained", 0 }, { "BYTES", "bytes", 0 },
+	{ "SUBS", "subscriptions", 0 }, { "PUBLISHED", "published", 0 },
+	{ "RETAIN", "retain_ms", 1 }, { NULL, NULL, 0 },
+};
+static const struct column sub_cols[] = {
+	{ "TOPIC", "topic", 0 }, { "NAME", "name", 0 }, { "DURABLE", "durable", 0 },
+	{ "MESSAGES", "messages", 0 }, { "READY", "ready", 0 }, { "IN-FLIGHT", "in_flight", 0 },
+	{ NULL, NULL, 0 },
+};
+
+static void
+cell(json_t *v, int duration, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else if (json_is_integer(v) && duration)
+		mom_duration_format((uint64_t)json_integer_value(v), buf, len);
+	else if (json_is_integer(v))
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		snprintf(buf, len, "-");
+}
+
+/* An aligned table, sorted by the order the broker gave. */
+static void
+print_table(json_t *rows, const struct column *cols)
+{
+	size_t w[16] = { 0 }, i, j;
+	json_t *row;
+	char    buf[256];
+
+	for (j = 0; cols[j].title; j++)
+		w[j] = strlen(cols[j].title);
+	json_array_foreach(rows, i, row) {
+		for (j = 0; cols[j].title; j++) {
+			cell(json_object_get(row, cols[j].key), cols[j].duration, buf, sizeof(buf));
+			if (strlen(buf) > w[j])
+				w[j] = strlen(buf);
+		}
+	}
+	for (j = 0; cols[j].title; j++) {
+		if (cols[j + 1].title)
+			printf("%-*s  ", (int)w[j], cols[j].title);
+		else
+			printf("%s\n", cols[j].title);
+	}
+	json_array_foreach(rows, i, row) {
+		for (j = 0; cols[j].title; j++) {
+			cell(json_object_get(row, cols[j].key), cols[j].duration, buf, sizeof(buf));
+			if (cols[j + 1].title)
+				printf("%-*s  ", (int)w[j], buf);
+			else
+				printf("%s\n", buf);
+		}
+	}
+}
+
+/* key: value lines, keys aligned. */
+static void
+print_object(json_t *o)
+{
+	const char *k;
+	json_t     *v;
+	size_t      w = 0;
+	char        buf[256];
+
+	json_object_foreach(o, k, v)
+		if (strlen(k) > w)
+			w = strlen(k);
+	json_object_foreach(o, k, v) {
+		size_t kl = strlen(k);
+		int    dur = kl > 3 && strcmp(k + kl - 3, "_ms") == 0;
+
+		cell(v, dur, buf, sizeof(buf));
+		printf("%-*s  %s\n", (int)w, k, buf);
+	}
+}
+
+static int
+check_name(struct admin_opts *o, const char *what, const char *name)
+{
+	if (!mom_name_ok(name)) {
+		mom_cli_err(&o->cli, "bad %s name '%s'", what, name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+request(struct admin_opts *o, struct mom_client *c, json_t *req, json_t **rep)
+{
+	char        *s = json_dumps(req, JSON_COMPACT), *out = NULL;
+	json_error_t je;
+	int          rv;
+
+	json_decref(req);
+	*rep = NULL;
+	if (s == NULL)
+		return MOM_EXIT_FAIL;
+	rv = mom_cli_admin(&o->cli, c, s, &out, o->wait_ms);
+	free(s);
+	if (rv != 0)
+		return mom_err_exit(rv);
+	if ((*rep = json_loads(out, JSON_DECODE_ANY, &je)) == NULL) {
+		mom_cli_err(&o->cli, "broker sent malformed JSON");
+		free(out);
+		return MOM_EXIT_FAIL;
+	}
+	free(out);
+	return 0;
+}
+
+static void
+opt_num(json_t *req, const char *key, int64_t v)
+{
+	if (v >= 0)
+		json_object_set_new(req, key, json_integer(v));
+}
+
+static int
+do_ping(struct admin_opts *o, struct mom_client *c)
+{
+	struct mom_buf req;
+	struct mom_rd  body;
+	nng_msg       *rep;
+	char           err[256], up[32];
+	const uint8_t *ver;
+	size_t         vlen;
+	uint64_t       maxp, uptime;
+	int            rv;
+
+	mom_buf_init(&req);
+	mom_frame_encode(&req, MOM_OP_PING, false, 0);
+	rv = mom_client_call(c, &req, &rep, &body, o->wait_ms, err, sizeof(err));
+	mom_buf_fini(&req);
+	if (rv != 0) {
+		mom_cli_err(&o->cli, "%s", err);
+		return rv == MOM_ETIMEDOUT ? MOM_EXIT_UNAVAILABLE : mom_err_exit(rv);
+	}
+	ver = mom_rd_bytes(&body, &vlen);
+	maxp = mom_rd_varint(&body);
+	uptime = mom_rd_varint(&body);
+	if (body.err) {
+		nng_msg_free(rep);
+		mom_cli_err(&o->cli, "broker sent a malformed reply");
+		return MOM_EXIT_FAIL;
+	}
+	mom_duration_format(uptime / 1000 * 1000, up, sizeof(up));
+	if (o->json)
+		printf("{\"ok\":true,\"version\":\"%.*s\",\"max_message_size\":%" PRIu64
+		    ",\"uptime_ms\":%" PRIu64 "}\n", (int)vlen, (const char *)ver, maxp, uptime);
+	else if (!o->cli.quiet)
+		printf("ok: mom-broker %.*s, up %s\n", (int)vlen, (const char *)ver, up);
+	nng_msg_free(rep);
+	return 0;
+}
+
+static int
+usage_err(struct admin_opts *o, const char *msg)
+{
+	mom_cli_err(&o->cli, "%s (mom-admin -h for usage)", msg);
+	return MOM_EXIT_USAGE;
+}
+
+int
+admin_run(struct admin_opts *o)
+{
+	const char        *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
+	char             **a = o->args + 2;
+	int                na = o->nargs - 2, rv;
+	int                queue_opts, topic_opts;
+	json_t            *req = NULL, *rep = NULL;
+	const struct column *cols = NULL;
+	struct mom_client *c = NULL;
+
+	queue_opts = o->ack_wait_ms >= 0 || o->max_deliver >= 0 || o->ttl_ms >= 0 ||
+	    o->max_len >= 0 || o->max_bytes >= 0 || o->dead_letter != NULL;
+	topic_opts = o->retain_ms >= 0 || o->retain_bytes >= 0;
+
+	/* Check the whole command line before touching the network. */
+	if (strcmp(noun, "ping") == 0 || strcmp(noun, "stats") == 0) {
+		if (o->nargs != 1)
+			return usage_err(o, "unexpected argument");
+		if (o->prom && strcmp(noun, "stats") != 0)
+			return usage_err(o, "--prom goes with stats");
+	} else if (strcmp(noun, "queue") == 0) {
+		int want = strcmp(verb, "list") == 0 ? 0 : strcmp(verb, "move") == 0 ? 2 : 1;
+
+		if (strcmp(verb, "create") && strcmp(verb, "delete") && strcmp(verb, "list") &&
+		    strcmp(verb, "info") && strcmp(verb, "purge") && strcmp(verb, "move"))
+			return usage_err(o, "queue verbs: create delete list info purge move");
+		if (na != want)
+			return usage_err(o, "wrong number of arguments");
+		if (queue_opts && strcmp(verb, "create") != 0)
+			return usage_err(o, "queue options go with queue create");
+		if ((na > 0 && check_name(o, "queue", a[0]) != 0) ||
+		    (na > 1 && check_name(o, "queue", a[1]) != 0) ||
+		    (o->dead_letter && check_name(o, "dead-letter queue", o->dead_letter) != 0))
+			return MOM_EXIT_USAGE;
+	} else if (strcmp(noun, "topic") == 0) {
+		int want = strcmp(verb, "list") == 0 ? 0 : 1;
+
+		if (strcmp(verb, "create") && strcmp(verb, "delete") && strcmp(verb, "list") &&
+		    strcmp(verb, "info"))
+			return usage_err(o, "topic verbs: create delete list info");
+		if (na != want)
+			return usage_err(o, "wrong number of arguments");
+		if (topic_opts && strcmp(verb, "create") != 0)
+			return usage_err(o, "topic options go with topic create");
+		if (na > 0 && check_name(o, "topic", a[0]) != 0)
+			return MOM_EXIT_USAGE;
+	} else if (strcmp(noun, "sub") == 0) {
+		if (strcmp(verb, "list") == 0) {
+			if (na > 1)
+				return usage_err(o, "wrong number of arguments");
+			if (na == 1 && !mom_pattern_ok(a[0]))
+				return usage_err(o, "bad topic");
+		} else if (strcmp(verb, "delete") == 0) {
+			if (na != 2)
+				return usage_err(o, "sub delete TOPIC NAME");
+			if (!mom_pattern_ok(a[0]) || !mom_name_ok(a[1]))
+				return usage_err(o, "bad topic or subscription name");
+		} else
+			return usage_err(o, "sub verbs: list delete");
+	} else
+		return usage_err(o, "unknown noun (queue, topic, sub, ping, stats)");
+	if (strcmp(noun, "queue") && strcmp(noun, "topic") && queue_opts)
+		return usage_err(o, "queue options go with queue create");
+	if (strcmp(noun, "topic") && topic_opts)
+		return usage_err(o, "topic options go with topic create");
+	if (o->prom && strcmp(noun, "stats") != 0)
+		return usage_err(o, "--prom goes with stats");
+
+	if ((rv = mom_cli_connect(&o->cli, &c, 2)) != 0)
+		return rv;
+	if (strcmp(noun, "ping") == 0) {
+		rv = do_ping(o, c);
+		goto out;
+	}
+	if (strcmp(noun, "stats") == 0)
+		req = json_pack("{s:s}", "op", o->prom ? "stats.prom" : "stats");
+	else if (strcmp(noun, "queue") == 0) {
+		if (strcmp(verb, "create") == 0) {
+			req = json_pack("{s:s, s:s}", "op", "queue.create", "name", a[0]);
+			opt_num(req, "ack_wait_ms", o->ack_wait_ms);
+			opt_num(req, "max_deliver", o->max_deliver);
+			opt_num(req, "ttl_ms", o->ttl_ms);
+			opt_num(req, "max_len", o->max_len);
+			opt_num(req, "max_bytes", o->max_bytes);
+			if (o->dead_letter)
+				json_object_set_new(req, "dead_letter", json_string(o->dead_letter));
+		} else if (strcmp(verb, "move") == 0)
+			req = json_pack("{s:s, s:s, s:s}", "op", "queue.move", "src", a[0], "dst", a[1]);
+		else if (strcmp(verb, "list") == 0) {
+			req = json_pack("{s:s}", "op", "queue.list");
+			cols = queue_cols;
+		} else {
+			char op[32];
+
+			snprintf(op, sizeof(op), "queue.%s", verb);
+			req = json_pack("{s:s, s:s}", "op", op, "name", a[0]);
+		}
+	} else if (strcmp(noun, "topic") == 0) {
+		if (strcmp(verb, "create") == 0) {
+			req = json_pack("{s:s, s:s}", "op", "topic.create", "name", a[0]);
+			opt_num(req, "retain_ms", o->retain_ms);
+			opt_num(req, "retain_bytes", o->retain_bytes);
+		} else if (strcmp(verb, "list") == 0) {
+			req = json_pack("{s:s}", "op", "topic.list");
+			cols = topic_cols;
+		} else {
+			char op[32];
+
+			snprintf(op, sizeof(op), "topic.%s", verb);
+			req = json_pack("{s:s, s:s}", "op", op, "name", a[0]);
+		}
+	} else if (strcmp(verb, "list") == 0) {
+		req = json_pack("{s:s}", "op", "sub.list");
+		if (na == 1)
+			json_object_set_new(req, "topic", json_string(a[0]));
+		cols = sub_cols;
+	} else
+		req = json_pack("{s:s, s:s, s:s}", "op", "sub.delete", "pattern", a[0], "name", a[1]);
+
+	if ((rv = request(o, c, req, &rep)) != 0)
+		goto out;
+	if (o->json) {
+		char *s = json_dumps(rep, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		printf("%s\n", s ? s : "null");
+		free(s);
+	} else if (o->prom)
+		fputs(json_string_value(json_object_get(rep, "text")), stdout);
+	else if (cols != NULL)
+		print_table(rep, cols);
+	else if (strcmp(verb, "info") == 0 || strcmp(noun, "stats") == 0)
+		print_object(rep);
+	else if (o->cli.verbose) {
+		char *s = json_dumps(rep, JSON_COMPACT);
+
+		mom_cli_info(&o->cli, "%s %s: %s", noun, verb, s ? s : "");
+		free(s);
+	}
+	if (fflush(stdout) != 0) {
+		mom_cli_err(&o->cli, "writing stdout failed");
+		rv = MOM_EXIT_FAIL;
+	}
+out:
+	json_decref(rep);
+	mom_client_close(c);
+	return rv;
+}

@@ -1,0 +1,172 @@
+/*
+ * mom-admin: manage queues, topics and subscriptions; look at a broker.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "config.h"
+#include "duration.h"
+#include "mom.h"
+#include "size.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: mom-admin [-v] [--quiet] [-s URL[,URL...]] [--json] [-W SECONDS] NOUN VERB [ARGS]\n"
+	    "  queue create NAME [--ack-wait D] [--max-deliver N] [--dead-letter QUEUE]\n"
+	    "                    [--ttl D] [--max-len N] [--max-bytes N]\n"
+	    "  queue delete NAME | queue list | queue info NAME | queue purge NAME\n"
+	    "  queue move SRC DST\n"
+	    "  topic create NAME [--retain D] [--retain-bytes N]\n"
+	    "  topic delete NAME | topic list | topic info NAME\n"
+	    "  sub list [TOPIC] | sub delete TOPIC NAME\n"
+	    "  ping | stats [--prom]\n"
+	    "       mom-admin -h | --version\n");
+}
+
+static int
+duration_opt(const char *arg, int64_t *out)
+{
+	uint64_t ms;
+
+	if (mom_duration_parse(arg, &ms) != 0 || ms > INT64_MAX) {
+		fprintf(stderr, "mom-admin: bad duration '%s'\n", arg);
+		return -1;
+	}
+	*out = (int64_t)ms;
+	return 0;
+}
+
+static int
+count_opt(const char *arg, int64_t *out, int sizes)
+{
+	uint64_t v;
+	char    *end;
+
+	if (sizes) {
+		if (mom_size_parse(arg, &v) != 0 || v > INT64_MAX) {
+			fprintf(stderr, "mom-admin: bad size '%s'\n", arg);
+			return -1;
+		}
+	} else {
+		v = strtoull(arg, &end, 10);
+		if (*arg == '\0' || *arg == '-' || *end != '\0' || v > INT64_MAX) {
+			fprintf(stderr, "mom-admin: bad number '%s'\n", arg);
+			return -1;
+		}
+	}
+	*out = (int64_t)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_JSON = 256, OPT_PROM, OPT_ACKWAIT, OPT_MAXDELIVER, OPT_DEADLETTER, OPT_TTL,
+	    OPT_MAXLEN, OPT_MAXBYTES, OPT_RETAIN, OPT_RETAINBYTES };
+	static const struct option longopts[] = {
+		{ "ack-wait", required_argument, NULL, OPT_ACKWAIT },
+		{ "dead-letter", required_argument, NULL, OPT_DEADLETTER },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "max-bytes", required_argument, NULL, OPT_MAXBYTES },
+		{ "max-deliver", required_argument, NULL, OPT_MAXDELIVER },
+		{ "max-len", required_argument, NULL, OPT_MAXLEN },
+		{ "prom", no_argument, NULL, OPT_PROM },
+		{ "quiet", no_argument, NULL, MOM_OPT_QUIET },
+		{ "retain", required_argument, NULL, OPT_RETAIN },
+		{ "retain-bytes", required_argument, NULL, OPT_RETAINBYTES },
+		{ "server", required_argument, NULL, 's' },
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, MOM_OPT_VERSION },
+		{ "wait", required_argument, NULL, 'W' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct admin_opts o;
+	int               ch;
+
+	memset(&o, 0, sizeof(o));
+	mom_cli_init(&o.cli, "mom-admin");
+	o.wait_ms = 10000;
+	o.ack_wait_ms = o.max_deliver = o.ttl_ms = o.max_len = o.max_bytes = -1;
+	o.retain_ms = o.retain_bytes = -1;
+	if (mom_config_argv("mom-admin", &argc, &argv) != 0)
+		return MOM_EXIT_USAGE;
+	while ((ch = getopt_long(argc, argv, "hs:vW:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 's':
+			o.cli.servers = optarg;
+			break;
+		case 'v':
+			o.cli.verbose++;
+			break;
+		case 'W':
+			if ((o.wait_ms = mom_cli_wait(optarg)) < 0) {
+				fprintf(stderr, "mom-admin: bad -W '%s'\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_PROM:
+			o.prom = 1;
+			break;
+		case OPT_ACKWAIT:
+			if (duration_opt(optarg, &o.ack_wait_ms) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_TTL:
+			if (duration_opt(optarg, &o.ttl_ms) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_RETAIN:
+			if (duration_opt(optarg, &o.retain_ms) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_MAXDELIVER:
+			if (count_opt(optarg, &o.max_deliver, 0) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_MAXLEN:
+			if (count_opt(optarg, &o.max_len, 0) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_MAXBYTES:
+			if (count_opt(optarg, &o.max_bytes, 1) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_RETAINBYTES:
+			if (count_opt(optarg, &o.retain_bytes, 1) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		case OPT_DEADLETTER:
+			o.dead_letter = optarg;
+			break;
+		case MOM_OPT_QUIET:
+			o.cli.quiet = 1;
+			break;
+		case MOM_OPT_VERSION:
+			printf("mom-admin %s\n", MOM_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return MOM_EXIT_USAGE;
+		}
+	}
+	o.nargs = argc - optind;
+	o.args = argv + optind;
+	if (o.nargs == 0) {
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+	return admin_run(&o);
+}

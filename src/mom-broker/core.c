@@ -1,0 +1,938 @@
+/*
+ * core.c: the core thread (see core.h).
+ *
+ * The loop takes every queued request at once, answers them in order,
+ * then serves long polls whose queues got messages and runs the timers.
+ * A state change is encoded as a command and applied through
+ * fsm_apply(), the one door through which a log (durable, replicated)
+ * will later pass; a reply is sent only after the command was applied.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core.h"
+#include "front.h"
+#include "fsm.h"
+#include "log.h"
+#include "mom.h"
+#include "names.h"
+#include "wire.h"
+
+#define LONGPOLL_MAX_MS   30000 /* keep under the clients' resend time */
+#define EPHEMERAL_IDLE_MS 60000 /* an unused ephemeral subscription goes */
+#define TICK_MAX_MS       250
+#define REORDER_WAIT_MS   1000  /* how long a batch waits for an earlier one */
+#define PRODUCER_IDLE_MS  600000
+
+/*
+ * Publish order per producer.  nng hands requests that arrived in order
+ * on one connection to the core through several threads, so batch 7 of a
+ * stream may reach the core before batch 6.  Each batch carries its
+ * producer's sequence number; a batch that comes early waits here (for
+ * at most REORDER_WAIT_MS) so that a stream is stored in the order it was
+ * sent.
+ */
+struct porder {
+	uint64_t     next;    /* sequence number expected next */
+	int64_t      last_ms;
+	struct fctx *pending; /* early batches, sorted by first_seq */
+};
+
+struct core {
+	struct fsm     *fsm;
+	struct front   *front;
+	struct core_config cfg;
+	pthread_t       thread;
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	struct fctx    *qhead, *qtail;
+	size_t          qlen;
+	bool            stop;
+	/* Core thread only from here. */
+	struct fctx    *waiters; /* every parked long poll */
+	uint64_t        next_receipt;
+	int64_t         started;
+	struct mom_buf  scratch, reply, cmd;
+	struct umap     porders;
+	uint64_t        requests, busy_replies;
+};
+
+static void core_gone(void *, struct mq *);
+
+void
+core_set_front(struct core *c, struct front *fr)
+{
+	c->front = fr;
+}
+
+void
+core_submit(struct core *c, struct fctx *fc)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->stop || c->qlen >= c->cfg.queue_max) {
+		bool stopping = c->stop;
+
+		c->busy_replies++;
+		pthread_mutex_unlock(&c->mu);
+		front_error(fc, stopping ? MOM_ECLOSED : MOM_EBUSY,
+		    stopping ? "broker shutting down" : "broker busy, retry");
+		return;
+	}
+	fc->qnext = NULL;
+	if (c->qtail)
+		c->qtail->qnext = fc;
+	else
+		c->qhead = fc;
+	c->qtail = fc;
+	/* Only the first request of a batch needs to wake the core. */
+	if (c->qlen++ == 0)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Replies. */
+
+static void
+reply_error(struct fctx *fc, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+reply_error(struct fctx *fc, int err, const char *fmt, ...)
+{
+	char    msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	front_error(fc, err, msg);
+}
+
+static void
+reply_json(struct core *c, struct fctx *fc, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	mom_buf_reset(&c->reply);
+	mom_frame_encode(&c->reply, MOM_OP_ADMIN, true, 0);
+	mom_buf_put_str(&c->reply, s ? s : "{}");
+	free(s);
+	front_reply(fc, &c->reply);
+}
+
+/* Ping. */
+
+static void
+do_ping(struct core *c, struct fctx *fc, int64_t now)
+{
+	mom_buf_reset(&c->reply);
+	mom_frame_encode(&c->reply, MOM_OP_PING, true, 0);
+	mom_buf_put_str(&c->reply, MOM_VERSION);
+	mom_buf_put_varint(&c->reply, c->cfg.max_payload);
+	mom_buf_put_varint(&c->reply, (uint64_t)(now - c->started));
+	front_reply(fc, &c->reply);
+}
+
+/* Applies one command built in c->cmd. */
+static void
+apply(struct core *c, struct fsm_result *res)
+{
+	fsm_apply(c->fsm, c->cmd.data, c->cmd.len, res);
+}
+
+/* Publish. */
+
+static void
+publish_apply(struct core *c, struct fctx *fc, int64_t now)
+{
+	struct fsm_result res;
+	const uint8_t    *body = (const uint8_t *)nng_msg_body(fc->req) + MOM_WIRE_HDRLEN;
+	size_t            len = nng_msg_len(fc->req) - MOM_WIRE_HDRLEN;
+
+	mom_buf_reset(&c->cmd);
+	fsm_cmd_encode(&c->cmd, CMD_PUBLISH, now, body, len);
+	apply(c, &res);
+	if (res.status != 0) {
+		front_error(fc, res.status, res.err);
+		return;
+	}
+	mom_buf_reset(&c->reply);
+	mom_frame_encode(&c->reply, MOM_OP_PUBLISH, true, 0);
+	mom_buf_put_varint(&c->reply, res.stored);
+	mom_buf_put_varint(&c->reply, res.duplicates);
+	front_reply(fc, &c->reply);
+}
+
+/* Applies the early batches that are now in order (or waited too long). */
+static void
+porder_drain(struct core *c, struct porder *po, int64_t now, bool force)
+{
+	struct fctx *fc;
+
+	while ((fc = po->pending) != NULL &&
+	    (fc->pub_seq <= po->next || force || fc->pub_until <= now)) {
+		po->pending = fc->pub_next;
+		if (fc->pub_seq + fc->pub_count > po->next)
+			po->next = fc->pub_seq + fc->pub_count;
+		publish_apply(c, fc, now);
+	}
+}
+
+static void
+do_publish(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64_t now)
+{
+	struct mom_rd        r;
+	struct mom_pub_batch b;
+	struct porder       *po;
+	struct fctx        **pp;
+
+	mom_rd_init(&r, body, len);
+	if (mom_pub_decode_begin(&r, &b) != 0 || b.producer == 0) {
+		publish_apply(c, fc, now);
+		return;
+	}
+	if ((po = umap_get(&c->porders, b.producer)) == NULL) {
+		if ((po = calloc(1, sizeof(*po))) == NULL ||
+		    umap_put(&c->porders, b.producer, po) != 0) {
+			free(po);
+			publish_apply(c, fc, now);
+			return;
+		}
+		po->next = 1;
+	}
+	po->last_ms = now;
+	if (b.first_seq > po->next) {
+		/* Early: park it, sorted by sequence. */
+		fc->pub_seq = b.first_seq;
+		fc->pub_count = b.count;
+		fc->pub_until = now + REORDER_WAIT_MS;
+		for (pp = &po->pending; *pp && (*pp)->pub_seq < fc->pub_seq; pp = &(*pp)->pub_next)
+			;
+		fc->pub_next = *pp;
+		*pp = fc;
+		return;
+	}
+	if (b.first_seq + b.count > po->next)
+		po->next = b.first_seq + b.count;
+	publish_apply(c, fc, now);
+	porder_drain(c, po, now, false);
+}
+
+/* Fetch and long polls. */
+
+struct emit_ctx {
+	struct core *c;
+	struct fctx *fc;
+	size_t       n;
+};
+
+static void
+emit_cb(void *arg, struct msg *m, uint64_t receipt, uint32_t deliveries)
+{
+	struct emit_ctx    *e = arg;
+	struct waiter      *w = &e->fc->w;
+	struct mom_delivery d;
+
+	d.receipt = receipt;
+	d.seq = m->seq;
+	d.time_ms = (uint64_t)m->time_ms;
+	d.deliveries = deliveries;
+	d.kind = m->kind;
+	if (m->kind == MOM_KIND_TOPIC) {
+		d.name.p = (const uint8_t *)msg_name(m);
+		d.name.n = m->name_len;
+	} else {
+		d.name.p = (const uint8_t *)w->qname;
+		d.name.n = strlen(w->qname);
+	}
+	d.id.p = msg_id(m);
+	d.id.n = m->id_len;
+	d.headers.p = msg_hdr(m);
+	d.headers.n = m->hdr_len;
+	d.payload.p = msg_payload(m);
+	d.payload.n = m->len;
+	mom_delivery_encode(&e->c->scratch, &d);
+	e->n++;
+}
+
+/* Leases what is ready to the waiter in fc and sends the reply. */
+static void
+serve(struct core *c, struct fctx *fc, int64_t now)
+{
+	struct waiter  *w = &fc->w;
+	struct emit_ctx e = { c, fc, 0 };
+
+	mom_buf_reset(&c->scratch);
+	if (w->mq != NULL)
+		mq_lease(w->mq, w->consumer, w->max, w->max_bytes, w->noack, now,
+		    &c->next_receipt, emit_cb, &e);
+	mom_buf_reset(&c->reply);
+	mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
+	mom_buf_put_varint(&c->reply, w->mq ? mq_ready(w->mq) : 0);
+	mom_buf_put_varint(&c->reply, e.n);
+	mom_buf_put(&c->reply, c->scratch.data, c->scratch.len);
+	front_reply(fc, &c->reply);
+}
+
+static void
+park(struct core *c, struct fctx *fc)
+{
+	struct waiter *w = &fc->w;
+	struct fctx   *head = w->mq->waiters;
+
+	/* Append to the mq's FIFO of waiters: first come, first served. */
+	w->next = NULL;
+	if (head == NULL) {
+		w->prev = fc; /* the head's prev is the tail */
+		w->mq->waiters = fc;
+	} else {
+		struct fctx *tail = head->w.prev;
+
+		tail->w.next = fc;
+		w->prev = tail;
+		head->w.prev = fc;
+	}
+	w->gprev = NULL;
+	w->gnext = c->waiters;
+	if (c->waiters)
+		c->waiters->w.gprev = fc;
+	c->waiters = fc;
+	w->parked = true;
+}
+
+static void
+unpark(struct core *c, struct fctx *fc)
+{
+	struct waiter *w = &fc->w;
+	struct fctx   *head = w->mq->waiters;
+
+	if (!w->parked)
+		return;
+	if (fc == head) {
+		w->mq->waiters = w->next;
+		if (w->next)
+			w->next->w.prev = w->prev;
+	} else {
+		w->prev->w.next = w->next;
+		if (w->next)
+			w->next->w.prev = w->prev;
+		else
+			head->w.prev = w->prev;
+	}
+	if (w->gprev)
+		w->gprev->w.gnext = w->gnext;
+	else
+		c->waiters = w->gnext;
+	if (w->gnext)
+		w->gnext->w.gprev = w->gprev;
+	w->parked = false;
+}
+
+/* Serves the waiters of an mq while it has ready messages. */
+static void
+serve_waiters(struct core *c, struct mq *q, int64_t now)
+{
+	struct fctx *fc;
+
+	while ((fc = q->waiters) != NULL && mq_ready(q) > 0) {
+		unpark(c, fc);
+		serve(c, fc, now);
+	}
+}
+
+/* The fsm is about to free an mq: its waiters learn it is gone. */
+static void
+core_gone(void *arg, struct mq *q)
+{
+	struct core *c = arg;
+	struct fctx *fc;
+
+	while ((fc = q->waiters) != NULL) {
+		unpark(c, fc);
+		front_error(fc, MOM_ENOENT, "deleted while waiting");
+	}
+}
+
+static void
+ephemeral_name(char *buf, size_t len, uint64_t consumer)
+{
+	snprintf(buf, len, "_ephemeral-%016" PRIx64, consumer);
+}
+
+/* Builds and applies an admin command from a JSON object (consumed). */
+static int
+admin_cmd(struct core *c, json_t *o, int64_t now, struct fsm_result *res)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	if (s == NULL) {
+		memset(res, 0, sizeof(*res));
+		res->status = MOM_ENOMEM;
+		snprintf(res->err, sizeof(res->err), "out of memory");
+		return res->status;
+	}
+	mom_buf_reset(&c->cmd);
+	fsm_cmd_encode(&c->cmd, CMD_ADMIN, now, s, strlen(s));
+	free(s);
+	apply(c, res);
+	return res->status;
+}
+
+static void
+do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64_t now)
+{
+	struct mom_fetch f;
+	struct mom_rd    r;
+	struct waiter   *w = &fc->w;
+	struct mq       *q;
+	struct sub      *s = NULL;
+	uint64_t         i;
+	int              rv;
+
+	mom_rd_init(&r, body, len);
+	if ((rv = mom_fetch_decode(&r, &f)) != 0) {
+		reply_error(fc, rv, "%s", rv == MOM_EINVAL ? "bad queue name or topic pattern" :
+		    "malformed fetch request");
+		return;
+	}
+	memset(w, 0, sizeof(*w));
+	if (f.kind == MOM_KIND_QUEUE) {
+		struct queue *qu = fsm_queue(c->fsm, (const char *)f.name.p, f.name.n);
+
+		if (qu == NULL) {
+			reply_error(fc, MOM_ENOENT, "no such queue '%.*s'", (int)f.name.n, f.name.p);
+			return;
+		}
+		q = &qu->mq;
+		w->qname = qu->name;
+	} else {
+		char   eph[64];
+		const char *name = (const char *)f.durable.p;
+		size_t nlen = f.durable.n;
+
+		if (nlen == 0) {
+			ephemeral_name(eph, sizeof(eph), f.consumer);
+			name = eph;
+			nlen = strlen(eph);
+		}
+		s = fsm_sub(c->fsm, (const char *)f.name.p, f.name.n, name, nlen);
+		if (s == NULL && (f.flags & MOM_FF_CLOSE)) {
+			mom_buf_reset(&c->reply);
+			mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
+			mom_buf_put_varint(&c->reply, 0);
+			mom_buf_put_varint(&c->reply, 0);
+			front_reply(fc, &c->reply);
+			return;
+		}
+		if (s == NULL) {
+			struct fsm_result res;
+			json_t *o = json_pack("{s:s, s:s%, s:s%, s:b, s:I, s:i, s:I}",
+			    "op", "sub.create",
+			    "pattern", (const char *)f.name.p, f.name.n,
+			    "name", name, nlen,
+			    "durable", f.durable.n > 0,
+			    "consumer", (json_int_t)f.consumer,
+			    "from", f.from,
+			    "from_time_ms", (json_int_t)f.from_time_ms);
+
+			if (o == NULL || admin_cmd(c, o, now, &res) != 0) {
+				reply_error(fc, o ? res.status : MOM_ENOMEM, "%s",
+				    o ? res.err : "out of memory");
+				json_decref(res.json);
+				return;
+			}
+			json_decref(res.json);
+			s = fsm_sub(c->fsm, (const char *)f.name.p, f.name.n, name, nlen);
+		}
+		s->last_seen = now;
+		q = &s->mq;
+	}
+
+	/* Settle first: acks make room, nacks make messages ready again. */
+	mom_rd_init(&r, f.ack_rd.p, f.ack_rd.len);
+	r.off = f.ack_rd.off;
+	for (i = 0; i < f.nacks; i++)
+		(void)mq_ack(q, mom_rd_varint(&r));
+	mom_rd_init(&r, f.nack_rd.p, f.nack_rd.len);
+	r.off = f.nack_rd.off;
+	for (i = 0; i < f.nnacks; i++) {
+		uint64_t receipt = mom_rd_varint(&r), d = mom_rd_varint(&r);
+
+		(void)mq_nack(q, receipt, d >> 1, d & 1, now);
+	}
+	if (f.flags & MOM_FF_CLOSE) {
+		struct fctx *wf, *wnext;
+
+		/* A poll of this consumer still parked would lease to no one. */
+		for (wf = q->waiters; wf; wf = wnext) {
+			wnext = wf->w.next;
+			if (wf->w.consumer == f.consumer) {
+				unpark(c, wf);
+				wf->w.mq = NULL;
+				serve(c, wf, now);
+			}
+		}
+		mq_release(q, f.consumer, now);
+		if (s != NULL && !s->durable) {
+			struct fsm_result res;
+
+			admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
+			    "pattern", s->pattern, "name", s->name), now, &res);
+			json_decref(res.json);
+			q = NULL;
+		}
+		mom_buf_reset(&c->reply);
+		mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
+		mom_buf_put_varint(&c->reply, q ? mq_ready(q) : 0);
+		mom_buf_put_varint(&c->reply, 0);
+		front_reply(fc, &c->reply);
+		if (q != NULL)
+			serve_waiters(c, q, now);
+		return;
+	}
+	w->mq = q;
+	w->consumer = f.consumer;
+	w->kind = f.kind;
+	w->noack = (f.flags & MOM_FF_NOACK) != 0;
+	w->max = f.max_msgs ? (size_t)f.max_msgs : 1;
+	if (w->max > 10000)
+		w->max = 10000;
+	w->max_bytes = f.max_bytes && f.max_bytes < (8u << 20) ? (size_t)f.max_bytes : (8u << 20);
+	/* Someone else may be waiting on what a nack just made ready. */
+	serve_waiters(c, q, now);
+	if (mq_ready(q) > 0 || f.wait_ms == 0) {
+		serve(c, fc, now);
+		return;
+	}
+	w->deadline = now + (int64_t)(f.wait_ms < LONGPOLL_MAX_MS ? f.wait_ms : LONGPOLL_MAX_MS);
+	park(c, fc);
+}
+
+/* Admin. */
+
+static json_t *
+stats_json(struct core *c, int64_t now)
+{
+	struct fsm *f = c->fsm;
+	uint64_t    msgs = 0, inflight = 0, delivered = 0, acked = 0, redelivered = 0;
+	uint64_t    dead = 0, expired = 0, bytes = 0, waiting = 0;
+	size_t      it;
+	void       *v;
+	struct fctx *fc;
+
+	for (it = 0; smap_next(&f->queues, &it, &v);) {
+		struct mq *q = &((struct queue *)v)->mq;
+
+		msgs += mq_count(q);
+		inflight += q->nleased;
+		bytes += q->bytes;
+		delivered += q->st.delivered;
+		acked += q->st.acked;
+		redelivered += q->st.redelivered;
+		dead += q->st.dead_lettered;
+		expired += q->st.expired;
+	}
+	for (it = 0; smap_next(&f->subs, &it, &v);) {
+		struct mq *q = &((struct sub *)v)->mq;
+
+		msgs += mq_count(q);
+		inflight += q->nleased;
+		delivered += q->st.delivered;
+		acked += q->st.acked;
+		redelivered += q->st.redelivered;
+	}
+	for (fc = c->waiters; fc; fc = fc->w.gnext)
+		waiting++;
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I}",
+	    "version", MOM_VERSION,
+	    "uptime_ms", (json_int_t)(now - c->started),
+	    "connections", (json_int_t)(c->front ? front_connections(c->front) : 0),
+	    "queues", (json_int_t)f->queues.len,
+	    "topics", (json_int_t)f->topics.len,
+	    "subscriptions", (json_int_t)f->subs.len,
+	    "published", (json_int_t)f->published,
+	    "duplicates", (json_int_t)f->duplicates,
+	    "messages", (json_int_t)msgs,
+	    "bytes", (json_int_t)bytes,
+	    "in_flight", (json_int_t)inflight,
+	    "delivered", (json_int_t)delivered,
+	    "acked", (json_int_t)acked,
+	    "redelivered", (json_int_t)redelivered,
+	    "dead_lettered", (json_int_t)dead,
+	    "dead_letters_dropped", (json_int_t)f->dead_dropped,
+	    "expired", (json_int_t)expired,
+	    "waiting_consumers", (json_int_t)waiting);
+}
+
+/* Prometheus text exposition of the same numbers, per queue too. */
+static char *
+stats_prom(struct core *c, int64_t now)
+{
+	struct mom_buf b;
+	json_t        *s = stats_json(c, now);
+	const char    *k;
+	json_t        *v;
+	size_t         it;
+	void          *p;
+	char           line[512];
+
+	mom_buf_init(&b);
+	json_object_foreach(s, k, v) {
+		if (!json_is_integer(v))
+			continue;
+		snprintf(line, sizeof(line), "# TYPE mom_%s %s\nmom_%s %" JSON_INTEGER_FORMAT "\n",
+		    k, strcmp(k, "published") == 0 || strcmp(k, "delivered") == 0 ||
+		    strcmp(k, "acked") == 0 || strcmp(k, "redelivered") == 0 ||
+		    strcmp(k, "dead_lettered") == 0 || strcmp(k, "expired") == 0 ||
+		    strcmp(k, "duplicates") == 0 ? "counter" : "gauge", k, json_integer_value(v));
+		mom_buf_put(&b, line, strlen(line));
+	}
+	json_decref(s);
+	{
+		static const char *const hdr =
+		    "# TYPE mom_queue_messages gauge\n"
+		    "# TYPE mom_queue_in_flight gauge\n"
+		    "# TYPE mom_queue_published_total counter\n"
+		    "# TYPE mom_queue_delivered_total counter\n"
+		    "# TYPE mom_queue_redelivered_total counter\n"
+		    "# TYPE mom_queue_dead_lettered_total counter\n";
+		mom_buf_put(&b, hdr, strlen(hdr));
+	}
+	for (it = 0; smap_next(&c->fsm->queues, &it, &p);) {
+		struct queue *q = p;
+
+		snprintf(line, sizeof(line),
+		    "mom_queue_messages{queue=\"%s\"} %zu\n"
+		    "mom_queue_in_flight{queue=\"%s\"} %zu\n"
+		    "mom_queue_published_total{queue=\"%s\"} %" PRIu64 "\n"
+		    "mom_queue_delivered_total{queue=\"%s\"} %" PRIu64 "\n"
+		    "mom_queue_redelivered_total{queue=\"%s\"} %" PRIu64 "\n"
+		    "mom_queue_dead_lettered_total{queue=\"%s\"} %" PRIu64 "\n",
+		    q->name, mq_count(&q->mq), q->name, q->mq.nleased,
+		    q->name, q->mq.st.published, q->name, q->mq.st.delivered,
+		    q->name, q->mq.st.redelivered, q->name, q->mq.st.dead_lettered);
+		mom_buf_put(&b, line, strlen(line));
+	}
+	mom_buf_put_u8(&b, 0);
+	return (char *)mom_buf_steal(&b, NULL);
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void
+do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64_t now)
+{
+	struct mom_rd     r;
+	const uint8_t    *js;
+	size_t            jlen, it;
+	json_t           *o, *res_json = NULL;
+	const char       *op, *name;
+	void             *v;
+	struct fsm_result res;
+
+	mom_rd_init(&r, body, len);
+	js = mom_rd_bytes(&r, &jlen);
+	if (r.err || (o = json_loadb((const char *)js, jlen, 0, NULL)) == NULL ||
+	    !json_is_object(o)) {
+		reply_error(fc, MOM_EBADDATA, "malformed admin request");
+		return;
+	}
+	op = jstr(o, "op");
+	name = jstr(o, "name");
+	if (op == NULL) {
+		reply_error(fc, MOM_EBADDATA, "admin request without an op");
+		json_decref(o);
+		return;
+	}
+	if (strcmp(op, "queue.list") == 0) {
+		res_json = json_array();
+		for (it = 0; smap_next(&c->fsm->queues, &it, &v);)
+			json_array_append_new(res_json, fsm_queue_json(v));
+	} else if (strcmp(op, "topic.list") == 0) {
+		res_json = json_array();
+		for (it = 0; smap_next(&c->fsm->topics, &it, &v);)
+			json_array_append_new(res_json, fsm_topic_json(v));
+	} else if (strcmp(op, "sub.list") == 0) {
+		const char *topic = jstr(o, "topic");
+
+		res_json = json_array();
+		for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
+			struct sub *s = v;
+
+			if (topic == NULL || strcmp(topic, s->pattern) == 0 ||
+			    (mom_name_ok(topic) && mom_match(s->pattern, topic)))
+				json_array_append_new(res_json, fsm_sub_json(s));
+		}
+	} else if (strcmp(op, "queue.info") == 0 || strcmp(op, "topic.info") == 0) {
+		bool q = op[0] == 'q';
+
+		if (name == NULL || !mom_name_ok(name)) {
+			reply_error(fc, MOM_EINVAL, "bad %s name", q ? "queue" : "topic");
+			json_decref(o);
+			return;
+		}
+		if (q && (v = fsm_queue(c->fsm, name, strlen(name))) != NULL)
+			res_json = fsm_queue_json(v);
+		else if (!q && (v = fsm_topic(c->fsm, name, strlen(name))) != NULL)
+			res_json = fsm_topic_json(v);
+		else {
+			reply_error(fc, MOM_ENOENT, "no such %s '%s'", q ? "queue" : "topic", name);
+			json_decref(o);
+			return;
+		}
+	} else if (strcmp(op, "stats") == 0) {
+		res_json = stats_json(c, now);
+	} else if (strcmp(op, "stats.prom") == 0) {
+		char *t = stats_prom(c, now);
+
+		res_json = json_pack("{s:s}", "text", t ? t : "");
+		free(t);
+	} else if (strncmp(op, "queue.", 6) == 0 || strncmp(op, "topic.", 6) == 0 ||
+	    strcmp(op, "sub.delete") == 0) {
+		/* A state change: through the command door. */
+		if (admin_cmd(c, o, now, &res) != 0) {
+			front_error(fc, res.status, res.err);
+			json_decref(res.json);
+			return;
+		}
+		o = NULL;
+		res_json = res.json;
+	} else {
+		reply_error(fc, MOM_EINVAL, "unknown admin request '%s'", op);
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	reply_json(c, fc, res_json ? res_json : json_object());
+	json_decref(res_json);
+}
+
+static void
+handle(struct core *c, struct fctx *fc, int64_t now)
+{
+	const uint8_t *p = nng_msg_body(fc->req);
+	size_t         len = nng_msg_len(fc->req);
+
+	c->requests++;
+	p += MOM_WIRE_HDRLEN;
+	len -= MOM_WIRE_HDRLEN;
+	switch (fc->op) {
+	case MOM_OP_PING:
+		do_ping(c, fc, now);
+		break;
+	case MOM_OP_PUBLISH:
+		do_publish(c, fc, p, len, now);
+		break;
+	case MOM_OP_FETCH:
+		do_fetch(c, fc, p, len, now);
+		break;
+	case MOM_OP_ADMIN:
+		do_admin(c, fc, p, len, now);
+		break;
+	default:
+		front_error(fc, MOM_EPROTO, "unknown request");
+	}
+}
+
+/* Timers: leases, delays, retention, long-poll deadlines, idle subs. */
+static int64_t
+tick(struct core *c, int64_t now)
+{
+	int64_t      next = now + TICK_MAX_MS, t;
+	size_t       it;
+	void        *v;
+	struct fctx *fc, *gnext;
+
+	t = fsm_tick(c->fsm, now);
+	if (t < next)
+		next = t;
+	{
+		uint64_t       k;
+		struct porder *po;
+
+		for (it = 0; umap_next(&c->porders, &it, &k, &v);) {
+			po = v;
+			porder_drain(c, po, now, false);
+			if (po->pending != NULL && po->pending->pub_until < next)
+				next = po->pending->pub_until;
+			if (po->pending == NULL && now - po->last_ms > PRODUCER_IDLE_MS) {
+				umap_del(&c->porders, k);
+				free(po);
+				it = 0;
+			}
+		}
+	}
+	for (it = 0; smap_next(&c->fsm->queues, &it, &v);) {
+		struct mq *q = &((struct queue *)v)->mq;
+
+		if ((t = mq_tick(q, now)) < next)
+			next = t;
+		serve_waiters(c, q, now);
+	}
+	for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
+		struct sub *s = v;
+
+		if ((t = mq_tick(&s->mq, now)) < next)
+			next = t;
+		serve_waiters(c, &s->mq, now);
+		if (s->mq.waiters != NULL)
+			s->last_seen = now;
+	}
+	/* Idle ephemeral subscriptions: their consumer is gone. */
+	for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
+		struct sub       *s = v;
+		struct fsm_result res;
+
+		if (s->durable || now - s->last_seen < EPHEMERAL_IDLE_MS)
+			continue;
+		log_debug("dropping idle ephemeral subscription %s on %s", s->name, s->pattern);
+		admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
+		    "pattern", s->pattern, "name", s->name), now, &res);
+		json_decref(res.json);
+		it = 0; /* the map changed */
+	}
+	for (fc = c->waiters; fc; fc = gnext) {
+		gnext = fc->w.gnext;
+		if (fc->w.deadline <= now) {
+			unpark(c, fc);
+			serve(c, fc, now);
+		} else if (fc->w.deadline < next)
+			next = fc->w.deadline;
+	}
+	return next;
+}
+
+static void *
+core_main(void *arg)
+{
+	struct core    *c = arg;
+	int64_t         next_tick = mom_now_ms();
+	struct timespec ts;
+
+	for (;;) {
+		struct fctx *batch, *fc, *nfc;
+		struct mq   *q;
+		int64_t      now;
+		bool         stop;
+
+		pthread_mutex_lock(&c->mu);
+		while (c->qhead == NULL && !c->stop) {
+			int64_t wait = next_tick - mom_now_ms();
+
+			if (wait <= 0)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		}
+		batch = c->qhead;
+		c->qhead = c->qtail = NULL;
+		c->qlen = 0;
+		stop = c->stop;
+		pthread_mutex_unlock(&c->mu);
+
+		now = mom_now_ms();
+		for (fc = batch; fc; fc = nfc) {
+			nfc = fc->qnext;
+			handle(c, fc, now);
+		}
+		while ((q = c->fsm->touched) != NULL) {
+			c->fsm->touched = q->touched_next;
+			q->touched = false;
+			serve_waiters(c, q, now);
+		}
+		if (now >= next_tick || stop)
+			next_tick = tick(c, now);
+		if (stop)
+			break;
+	}
+	{
+		size_t         it;
+		uint64_t       k;
+		void          *v;
+
+		for (it = 0; umap_next(&c->porders, &it, &k, &v);) {
+			porder_drain(c, v, mom_now_ms(), true);
+			free(v);
+		}
+		umap_fini(&c->porders);
+	}
+	/* Answer every long poll (empty) so that clients move on. */
+	while (c->waiters) {
+		struct fctx *fc = c->waiters;
+
+		unpark(c, fc);
+		fc->w.mq = NULL;
+		serve(c, fc, mom_now_ms());
+	}
+	return NULL;
+}
+
+int
+core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg)
+{
+	struct core *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MOM_ENOMEM;
+	c->fsm = fsm;
+	c->cfg = *cfg;
+	if (c->cfg.queue_max == 0)
+		c->cfg.queue_max = 65536;
+	c->next_receipt = 1;
+	c->started = mom_now_ms();
+	mom_buf_init(&c->scratch);
+	mom_buf_init(&c->reply);
+	mom_buf_init(&c->cmd);
+	umap_init(&c->porders);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	fsm->gone = core_gone;
+	fsm->gone_arg = c;
+	if (pthread_create(&c->thread, NULL, core_main, c) != 0) {
+		free(c);
+		return MOM_ENOMEM;
+	}
+	*cp = c;
+	return 0;
+}
+
+void
+core_stop(struct core *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+}
+
+void
+core_free(struct core *c)
+{
+	if (c == NULL)
+		return;
+	c->fsm->gone = NULL;
+	mom_buf_fini(&c->scratch);
+	mom_buf_fini(&c->reply);
+	mom_buf_fini(&c->cmd);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}

@@ -1,0 +1,218 @@
+/*
+ * front.c: the nng data plane (see front.h).
+ *
+ * Each context cycles RECV -> CORE -> SEND -> RECV.  A frame that is not
+ * ours (bad magic, version or op) costs its sender the connection: the
+ * pipe is closed and the event logged, and the broker keeps serving.
+ * Frames over the size limit never get here: nng drops the pipe itself.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "core.h"
+#include "front.h"
+#include "log.h"
+#include "mom.h"
+#include "wire.h"
+
+enum { FC_RECV, FC_CORE, FC_SEND };
+
+struct front {
+	nng_socket    sock;
+	struct core  *core;
+	struct fctx  *ctxs;
+	int           nctx;
+	atomic_int    conns;
+	atomic_bool   closing;
+};
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct front *fr = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&fr->conns, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&fr->conns, 1);
+}
+
+int
+front_connections(struct front *fr)
+{
+	return atomic_load(&fr->conns);
+}
+
+static void
+peer_name(nng_pipe p, char *buf, size_t len)
+{
+	nng_sockaddr sa;
+
+	snprintf(buf, len, "unknown peer");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET) {
+		const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+
+		snprintf(buf, len, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
+		    (unsigned)((sa.s_in.sa_port & 0xff) << 8 | sa.s_in.sa_port >> 8));
+	} else if (sa.s_family == NNG_AF_IPC)
+		snprintf(buf, len, "ipc client");
+	else if (sa.s_family == NNG_AF_INET6)
+		snprintf(buf, len, "[ipv6 client]");
+}
+
+static void
+fctx_recv(struct fctx *fc)
+{
+	fc->state = FC_RECV;
+	fc->req = NULL;
+	nng_ctx_recv(fc->ctx, fc->aio);
+}
+
+static void
+fctx_cb(void *arg)
+{
+	struct fctx     *fc = arg;
+	struct front    *fr = fc->fr;
+	int              rv = nng_aio_result(fc->aio);
+	struct mom_rd    r;
+	struct mom_frame f;
+	nng_msg         *m;
+
+	if (fc->state == FC_SEND) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(fc->aio));
+			nng_aio_set_msg(fc->aio, NULL);
+		}
+		if (!atomic_load(&fr->closing))
+			fctx_recv(fc);
+		return;
+	}
+	if (rv != 0) {
+		if (rv != NNG_ECLOSED && !atomic_load(&fr->closing))
+			fctx_recv(fc);
+		return;
+	}
+	m = nng_aio_get_msg(fc->aio);
+	nng_aio_set_msg(fc->aio, NULL);
+	mom_rd_init(&r, nng_msg_body(m), nng_msg_len(m));
+	if (mom_frame_decode(&r, &f) != 0 || f.reply || f.op < MOM_OP_PING ||
+	    f.op > MOM_OP_ADMIN) {
+		char who[64];
+
+		peer_name(nng_msg_get_pipe(m), who, sizeof(who));
+		log_warnx("dropping client %s: malformed frame (%zu bytes)", who, nng_msg_len(m));
+		nng_pipe_close(nng_msg_get_pipe(m));
+		nng_msg_free(m);
+		fctx_recv(fc);
+		return;
+	}
+	fc->req = m;
+	fc->op = f.op;
+	fc->state = FC_CORE;
+	core_submit(fr->core, fc);
+}
+
+void
+front_reply(struct fctx *fc, const struct mom_buf *b)
+{
+	nng_msg *m;
+
+	if (fc->req != NULL) {
+		nng_msg_free(fc->req);
+		fc->req = NULL;
+	}
+	if (b->err != 0 || nng_msg_alloc(&m, b->len) != 0) {
+		/* Nothing to say: let the client's resend find us again. */
+		fctx_recv(fc);
+		return;
+	}
+	memcpy(nng_msg_body(m), b->data, b->len);
+	fc->state = FC_SEND;
+	nng_aio_set_msg(fc->aio, m);
+	nng_ctx_send(fc->ctx, fc->aio);
+}
+
+void
+front_error(struct fctx *fc, int err, const char *msg)
+{
+	struct mom_buf b;
+
+	mom_buf_init(&b);
+	mom_wire_error(&b, fc->op, err, msg);
+	front_reply(fc, &b);
+	mom_buf_fini(&b);
+}
+
+int
+front_start(struct front **frp, const struct front_config *cfg, struct core *core)
+{
+	struct front *fr;
+	int           i, rv;
+
+	if ((fr = calloc(1, sizeof(*fr))) == NULL)
+		return -1;
+	fr->core = core;
+	fr->nctx = cfg->contexts > 0 ? cfg->contexts : 1024;
+	if ((rv = nng_rep0_open(&fr->sock)) != 0) {
+		log_warnx("cannot open socket: %s", nng_strerror(rv));
+		free(fr);
+		return -1;
+	}
+	/* A batch of small messages may exceed one message's limit. */
+	nng_socket_set_size(fr->sock, NNG_OPT_RECVMAXSZ, cfg->max_payload + (2u << 20));
+	nng_socket_set_int(fr->sock, NNG_OPT_SENDBUF, 256);
+	nng_socket_set_int(fr->sock, NNG_OPT_RECVBUF, 256);
+	nng_pipe_notify(fr->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, fr);
+	nng_pipe_notify(fr->sock, NNG_PIPE_EV_REM_POST, pipe_cb, fr);
+	if ((fr->ctxs = calloc((size_t)fr->nctx, sizeof(*fr->ctxs))) == NULL)
+		goto fail;
+	for (i = 0; i < fr->nctx; i++) {
+		struct fctx *fc = &fr->ctxs[i];
+
+		fc->fr = fr;
+		if (nng_ctx_open(&fc->ctx, fr->sock) != 0 ||
+		    nng_aio_alloc(&fc->aio, fctx_cb, fc) != 0)
+			goto fail;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if ((rv = nng_listen(fr->sock, cfg->listen[i], NULL, 0)) != 0) {
+			log_warnx("cannot listen on %s: %s", cfg->listen[i], nng_strerror(rv));
+			goto fail;
+		}
+		log_info("listening on %s", cfg->listen[i]);
+	}
+	for (i = 0; i < fr->nctx; i++)
+		fctx_recv(&fr->ctxs[i]);
+	*frp = fr;
+	return 0;
+fail:
+	front_stop(fr);
+	return -1;
+}
+
+void
+front_stop(struct front *fr)
+{
+	int i;
+
+	if (fr == NULL)
+		return;
+	atomic_store(&fr->closing, true);
+	nng_close(fr->sock);
+	for (i = 0; fr->ctxs && i < fr->nctx; i++) {
+		if (fr->ctxs[i].aio)
+			nng_aio_free(fr->ctxs[i].aio);
+		if (fr->ctxs[i].req)
+			nng_msg_free(fr->ctxs[i].req);
+	}
+	free(fr->ctxs);
+	free(fr);
+}

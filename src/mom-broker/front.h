@@ -1,0 +1,69 @@
+/*
+ * front.h: the nng data plane.  nng's threads receive requests on a pool
+ * of rep contexts, check the frame header and hand each request to the
+ * core; the core answers with front_reply().  Nothing here touches broker
+ * state.
+ */
+#ifndef BROKER_FRONT_H
+#define BROKER_FRONT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "buf.h"
+
+struct core;
+struct mq;
+
+/* A consumer parked in a long poll (owned by the core while parked). */
+struct waiter {
+	struct mq     *mq;
+	uint64_t       consumer;
+	size_t         max, max_bytes;
+	bool           noack;
+	bool           parked;
+	uint8_t        kind;
+	const char    *qname;  /* queue name for queue deliveries */
+	int64_t        deadline;
+	struct fctx   *next, *prev;   /* the mq's waiters */
+	struct fctx   *gnext, *gprev; /* every waiter, for timeouts */
+};
+
+struct fctx {
+	struct front  *fr;
+	nng_ctx        ctx;
+	nng_aio       *aio;
+	int            state;
+	nng_msg       *req;
+	uint8_t        op;
+	struct fctx   *qnext; /* core's input queue */
+	struct waiter  w;
+	/* A publish that arrived before an earlier batch of its producer. */
+	uint64_t       pub_seq, pub_count;
+	int64_t        pub_until;
+	struct fctx   *pub_next;
+};
+
+struct front_config {
+	const char **listen;  /* URLs */
+	int          nlisten;
+	size_t       max_payload;
+	int          contexts; /* per socket; default 1024 */
+};
+
+struct front;
+
+/* Opens and listens; the core must exist.  0 or -1 (logged). */
+int  front_start(struct front **, const struct front_config *, struct core *);
+/* Closes the sockets and waits for nng's callbacks to finish. */
+void front_stop(struct front *);
+/* Sends a reply (a whole frame) on fc and recycles it.  Any thread. */
+void front_reply(struct fctx *, const struct mom_buf *);
+/* Replies with an error frame. */
+void front_error(struct fctx *, int err, const char *msg);
+/* Connected clients now. */
+int  front_connections(struct front *);
+
+#endif

@@ -1,0 +1,970 @@
+/*
+ * fsm.c: the replicated state machine (see fsm.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm.h"
+#include "mom.h"
+#include "names.h"
+#include "wire.h"
+
+/* De-duplication state of one streaming publisher: seen sequence ranges. */
+#define PRODUCER_RANGES 16
+struct producer {
+	int64_t  last_ms;
+	size_t   n;
+	uint64_t lo[PRODUCER_RANGES], hi[PRODUCER_RANGES]; /* sorted, [lo, hi) */
+};
+
+/* A publisher id seen within the de-duplication window. */
+struct idrec {
+	struct idrec *next;
+	int64_t       expires;
+	size_t        klen;
+	char          key[];  /* kind, target name, NUL, id */
+};
+
+static void queue_free(struct fsm *, struct queue *);
+static void topic_free(struct fsm *, struct topic *);
+static void sub_free(struct fsm *, struct sub *);
+
+struct fsm *
+fsm_new(const struct fsm_config *cfg)
+{
+	struct fsm *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->cfg = *cfg;
+	if (f->cfg.max_payload == 0)
+		f->cfg.max_payload = MOM_PAYLOAD_DEFAULT;
+	if (f->cfg.dedupe_window_ms == 0)
+		f->cfg.dedupe_window_ms = 120000;
+	if (f->cfg.retain_ms == 0)
+		f->cfg.retain_ms = 24 * 3600 * 1000ULL;
+	if (f->cfg.retain_bytes == 0)
+		f->cfg.retain_bytes = 64ULL << 20;
+	smap_init(&f->queues);
+	smap_init(&f->topics);
+	smap_init(&f->subs);
+	smap_init(&f->ids);
+	umap_init(&f->producers);
+	f->next_seq = 1;
+	return f;
+}
+
+void
+fsm_free(struct fsm *f)
+{
+	size_t        it;
+	void         *v;
+	uint64_t      k;
+	struct idrec *r, *next;
+
+	if (f == NULL)
+		return;
+	f->gone = NULL;
+	/* Subscriptions first: topics point at them. */
+	for (it = 0; smap_next(&f->subs, &it, &v);)
+		sub_free(f, v);
+	for (it = 0; smap_next(&f->topics, &it, &v);)
+		topic_free(f, v);
+	for (it = 0; smap_next(&f->queues, &it, &v);)
+		queue_free(f, v);
+	for (it = 0; umap_next(&f->producers, &it, &k, &v);)
+		free(v);
+	for (r = f->ids_head; r; r = next) {
+		next = r->next;
+		free(r);
+	}
+	smap_fini(&f->queues);
+	smap_fini(&f->topics);
+	smap_fini(&f->subs);
+	smap_fini(&f->ids);
+	umap_fini(&f->producers);
+	free(f);
+}
+
+void
+fsm_cmd_encode(struct mom_buf *b, uint8_t type, int64_t time_ms, const void *body, size_t len)
+{
+	mom_buf_put_u8(b, type);
+	mom_buf_put_varint(b, (uint64_t)time_ms);
+	mom_buf_put(b, body, len);
+}
+
+static void fail(struct fsm_result *, int, const char *, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+fail(struct fsm_result *res, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->status = status;
+	va_start(ap, fmt);
+	vsnprintf(res->err, sizeof(res->err), fmt, ap);
+	va_end(ap);
+}
+
+struct queue *
+fsm_queue(struct fsm *f, const char *name, size_t n)
+{
+	return smap_get(&f->queues, name, n);
+}
+
+struct topic *
+fsm_topic(struct fsm *f, const char *name, size_t n)
+{
+	return smap_get(&f->topics, name, n);
+}
+
+struct sub *
+fsm_sub(struct fsm *f, const char *pat, size_t plen, const char *name, size_t nlen)
+{
+	char key[2 * MOM_NAME_MAX + 2];
+
+	if (plen > MOM_NAME_MAX || nlen > MOM_NAME_MAX)
+		return NULL;
+	memcpy(key, pat, plen);
+	key[plen] = '\0';
+	memcpy(key + plen + 1, name, nlen);
+	return smap_get(&f->subs, key, plen + 1 + nlen);
+}
+
+static void
+touch(struct fsm *f, struct mq *q)
+{
+	if (q->waiters != NULL && !q->touched) {
+		q->touched = true;
+		q->touched_next = f->touched;
+		f->touched = q;
+	}
+}
+
+static void
+gone(struct fsm *f, struct mq *q)
+{
+	struct mq **pp;
+
+	for (pp = &f->touched; *pp; pp = &(*pp)->touched_next) {
+		if (*pp == q) {
+			*pp = q->touched_next;
+			break;
+		}
+	}
+	if (f->gone)
+		f->gone(f->gone_arg, q);
+}
+
+/* Producers. */
+
+static bool
+producer_seen(const struct producer *p, uint64_t s)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (s >= p->lo[i] && s < p->hi[i])
+			return true;
+	return false;
+}
+
+static void
+producer_add(struct producer *p, uint64_t lo, uint64_t hi)
+{
+	size_t i, j;
+
+	/* Insert in order, then merge neighbours that touch. */
+	if (p->n == PRODUCER_RANGES) {
+		/* Forget the oldest range: a duplicate is better than a loss. */
+		memmove(p->lo, p->lo + 1, (p->n - 1) * sizeof(p->lo[0]));
+		memmove(p->hi, p->hi + 1, (p->n - 1) * sizeof(p->hi[0]));
+		p->n--;
+	}
+	for (i = 0; i < p->n && p->lo[i] < lo; i++)
+		;
+	memmove(p->lo + i + 1, p->lo + i, (p->n - i) * sizeof(p->lo[0]));
+	memmove(p->hi + i + 1, p->hi + i, (p->n - i) * sizeof(p->hi[0]));
+	p->lo[i] = lo;
+	p->hi[i] = hi;
+	p->n++;
+	for (i = 0, j = 1; j < p->n; j++) {
+		if (p->lo[j] <= p->hi[i]) {
+			if (p->hi[j] > p->hi[i])
+				p->hi[i] = p->hi[j];
+		} else {
+			i++;
+			p->lo[i] = p->lo[j];
+			p->hi[i] = p->hi[j];
+		}
+	}
+	p->n = i + 1;
+}
+
+static size_t
+id_key(char *key, const struct mom_pub_msg *m)
+{
+	key[0] = (char)m->kind;
+	memcpy(key + 1, m->name.p, m->name.n);
+	key[1 + m->name.n] = '\0';
+	memcpy(key + 2 + m->name.n, m->id.p, m->id.n);
+	return 2 + m->name.n + m->id.n;
+}
+
+static bool
+id_seen(struct fsm *f, const struct mom_pub_msg *m)
+{
+	char   key[MOM_NAME_MAX + MOM_ID_MAX + 2];
+	size_t n = id_key(key, m);
+
+	return smap_get(&f->ids, key, n) != NULL;
+}
+
+static int
+id_add(struct fsm *f, const struct mom_pub_msg *m, int64_t now)
+{
+	char          key[MOM_NAME_MAX + MOM_ID_MAX + 2];
+	size_t        n = id_key(key, m);
+	struct idrec *r;
+
+	if ((r = malloc(sizeof(*r) + n)) == NULL)
+		return MOM_ENOMEM;
+	memcpy(r->key, key, n);
+	r->klen = n;
+	r->expires = now + (int64_t)f->cfg.dedupe_window_ms;
+	r->next = NULL;
+	if (smap_put(&f->ids, r->key, n, r) != 0) {
+		free(r);
+		return MOM_ENOMEM;
+	}
+	if (f->ids_tail)
+		f->ids_tail->next = r;
+	else
+		f->ids_head = r;
+	f->ids_tail = r;
+	return 0;
+}
+
+/* Topics and their retained logs. */
+
+static void
+topic_trim(struct topic *t, int64_t now)
+{
+	while (t->llen > 0) {
+		struct msg *m = t->log[t->lhead];
+
+		if (!(t->retain_ms && now - m->time_ms >= (int64_t)t->retain_ms) &&
+		    !(t->retain_bytes && t->bytes > t->retain_bytes))
+			break;
+		t->bytes -= msg_size(m);
+		msg_unref(m);
+		t->lhead = (t->lhead + 1) & (t->lcap - 1);
+		t->llen--;
+	}
+}
+
+static int
+topic_append(struct topic *t, struct msg *m)
+{
+	if (t->llen == t->lcap) {
+		size_t       cap = t->lcap ? t->lcap * 2 : 64, i;
+		struct msg **l = malloc(cap * sizeof(*l));
+
+		if (l == NULL)
+			return MOM_ENOMEM;
+		for (i = 0; i < t->llen; i++)
+			l[i] = t->log[(t->lhead + i) & (t->lcap - 1)];
+		free(t->log);
+		t->log = l;
+		t->lcap = cap;
+		t->lhead = 0;
+	}
+	t->log[(t->lhead + t->llen++) & (t->lcap - 1)] = msg_ref(m);
+	t->bytes += msg_size(m);
+	return 0;
+}
+
+static int
+topic_link(struct topic *t, struct sub *s)
+{
+	if (t->nsubs == t->subcap) {
+		size_t       cap = t->subcap ? t->subcap * 2 : 4;
+		struct sub **a = realloc(t->subs, cap * sizeof(*a));
+
+		if (a == NULL)
+			return MOM_ENOMEM;
+		t->subs = a;
+		t->subcap = cap;
+	}
+	t->subs[t->nsubs++] = s;
+	return 0;
+}
+
+static void
+topic_unlink(struct topic *t, struct sub *s)
+{
+	size_t i;
+
+	for (i = 0; i < t->nsubs; i++) {
+		if (t->subs[i] == s) {
+			t->subs[i] = t->subs[--t->nsubs];
+			return;
+		}
+	}
+}
+
+static void
+topic_free(struct fsm *f, struct topic *t)
+{
+	size_t i;
+
+	(void)f;
+	for (i = 0; i < t->llen; i++)
+		msg_unref(t->log[(t->lhead + i) & (t->lcap - 1)]);
+	free(t->log);
+	free(t->subs);
+	free(t->owner);
+	free(t->name);
+	free(t);
+}
+
+static void
+queue_free(struct fsm *f, struct queue *q)
+{
+	gone(f, &q->mq);
+	mq_fini(&q->mq);
+	free(q->dead_letter);
+	free(q->owner);
+	free(q->name);
+	free(q);
+}
+
+static void
+sub_free(struct fsm *f, struct sub *s)
+{
+	size_t it;
+	void  *v;
+
+	for (it = 0; smap_next(&f->topics, &it, &v);)
+		topic_unlink(v, s);
+	gone(f, &s->mq);
+	mq_fini(&s->mq);
+	free(s->key);
+	free(s);
+}
+
+/*
+ * Where a message that used up its deliveries goes: the queue's dead-letter
+ * queue when it has one that exists, otherwise nowhere (counted).
+ */
+static void
+dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries)
+{
+	struct queue *q = arg, *dlq = NULL;
+
+	(void)from;
+	(void)deliveries;
+	if (q->dead_letter != NULL)
+		dlq = fsm_queue(q->fsm, q->dead_letter, strlen(q->dead_letter));
+	if (dlq == NULL || dlq == q) {
+		q->fsm->dead_dropped++;
+		msg_unref(m);
+		return;
+	}
+	/* A dead letter is kept whatever the dead-letter queue's limits. */
+	if (mq_push(&dlq->mq, m, q->fsm->last_time) == 0)
+		touch(q->fsm, &dlq->mq);
+}
+
+/* Publish. */
+
+static void
+apply_publish(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
+    struct fsm_result *res)
+{
+	struct mom_rd        r;
+	struct mom_pub_batch b;
+	struct mom_pub_msg   m;
+	struct producer     *p = NULL;
+	struct queue        *q;
+	struct topic        *t;
+	uint64_t             i;
+	size_t               start;
+	int                  rv;
+
+	mom_rd_init(&r, body, len);
+	if ((rv = mom_pub_decode_begin(&r, &b)) != 0) {
+		fail(res, rv, "malformed publish request");
+		return;
+	}
+	start = r.off;
+	if (b.producer != 0)
+		p = umap_get(&f->producers, b.producer);
+
+	/*
+	 * Pass 1 checks the whole batch (targets exist, room left) so that a
+	 * refused batch stores nothing.
+	 */
+	for (i = 0; i < b.count; i++) {
+		if ((rv = mom_pub_decode_msg(&r, &b, &m, f->cfg.max_payload)) != 0) {
+			fail(res, rv, "%s", rv == MOM_ETOOBIG ?
+			    "message larger than the broker's limit" : "malformed message");
+			goto undo;
+		}
+		if (m.kind == MOM_KIND_QUEUE) {
+			if ((q = fsm_queue(f, (const char *)m.name.p, m.name.n)) == NULL) {
+				fail(res, MOM_ENOENT, "no such queue '%.*s'", (int)m.name.n, m.name.p);
+				goto undo;
+			}
+		} else if (fsm_topic(f, (const char *)m.name.p, m.name.n) == NULL) {
+			fail(res, MOM_ENOENT, "no such topic '%.*s'", (int)m.name.n, m.name.p);
+			goto undo;
+		} else
+			q = NULL;
+		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m)))
+			continue;
+		if (q != NULL) {
+			q->pend_n++;
+			q->pend_b += m.payload.n;
+			if (!mq_fits(&q->mq, q->pend_n, q->pend_b)) {
+				if (q->mq.cfg.max_len && mq_count(&q->mq) + q->pend_n > q->mq.cfg.max_len)
+					fail(res, MOM_EFULL, "queue '%s' is full (max-len %llu)",
+					    q->name, (unsigned long long)q->mq.cfg.max_len);
+				else
+					fail(res, MOM_EFULL, "queue '%s' is full (max-bytes %llu)",
+					    q->name, (unsigned long long)q->mq.cfg.max_bytes);
+				goto undo;
+			}
+		}
+	}
+
+	/* Pass 2 stores. */
+	mom_rd_init(&r, body, len);
+	r.off = start;
+	for (i = 0; i < b.count; i++) {
+		struct msg *msg;
+
+		(void)mom_pub_decode_msg(&r, &b, &m, f->cfg.max_payload);
+		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m))) {
+			res->duplicates++;
+			continue;
+		}
+		if (m.id.n && id_add(f, &m, now) != 0)
+			goto nomem;
+		if ((msg = msg_new(&m, f->next_seq++, now)) == NULL)
+			goto nomem;
+		if (m.kind == MOM_KIND_QUEUE) {
+			q = fsm_queue(f, (const char *)m.name.p, m.name.n);
+			q->pend_n = q->pend_b = 0;
+			if (mq_push(&q->mq, msg, now) != 0)
+				goto nomem;
+			touch(f, &q->mq);
+		} else {
+			size_t k;
+
+			t = fsm_topic(f, (const char *)m.name.p, m.name.n);
+			t->published++;
+			if (topic_append(t, msg) != 0) {
+				msg_unref(msg);
+				goto nomem;
+			}
+			for (k = 0; k < t->nsubs; k++) {
+				if (mq_push(&t->subs[k]->mq, msg_ref(msg), now) == 0)
+					touch(f, &t->subs[k]->mq);
+			}
+			msg_unref(msg);
+			topic_trim(t, now);
+		}
+		res->stored++;
+	}
+	if (b.producer != 0) {
+		if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL &&
+		    umap_put(&f->producers, b.producer, p) != 0) {
+			free(p);
+			p = NULL;
+		}
+		if (p != NULL) {
+			producer_add(p, b.first_seq, b.first_seq + b.count);
+			p->last_ms = now;
+		}
+	}
+	f->published += res->stored;
+	f->duplicates += res->duplicates;
+	return;
+nomem:
+	fail(res, MOM_ENOMEM, "out of memory");
+	return;
+undo:
+	/* Reset the scratch counters pass 1 set. */
+	mom_rd_init(&r, body, len);
+	r.off = start;
+	while (mom_pub_decode_msg(&r, &b, &m, SIZE_MAX) == 0)
+		if (m.kind == MOM_KIND_QUEUE &&
+		    (q = fsm_queue(f, (const char *)m.name.p, m.name.n)) != NULL)
+			q->pend_n = q->pend_b = 0;
+}
+
+/* Admin commands. */
+
+static uint64_t
+jnum(json_t *o, const char *k, uint64_t def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ?
+	    (uint64_t)json_integer_value(v) : def;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+json_t *
+fsm_queue_json(const struct queue *q)
+{
+	const struct mq *m = &q->mq;
+
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "name", q->name,
+	    "messages", (json_int_t)mq_count(m),
+	    "ready", (json_int_t)m->rlen,
+	    "in_flight", (json_int_t)m->nleased,
+	    "delayed", (json_int_t)m->dlen,
+	    "bytes", (json_int_t)m->bytes,
+	    "ack_wait_ms", (json_int_t)m->cfg.ack_wait_ms,
+	    "max_deliver", (json_int_t)m->cfg.max_deliver,
+	    "ttl_ms", (json_int_t)m->cfg.ttl_ms,
+	    "dead_letter", q->dead_letter,
+	    "max_len", (json_int_t)m->cfg.max_len,
+	    "max_bytes", (json_int_t)m->cfg.max_bytes,
+	    "published", (json_int_t)m->st.published,
+	    "delivered", (json_int_t)m->st.delivered,
+	    "acked", (json_int_t)m->st.acked,
+	    "redelivered", (json_int_t)m->st.redelivered,
+	    "dead_lettered", (json_int_t)m->st.dead_lettered,
+	    "expired", (json_int_t)m->st.expired,
+	    "owner", q->owner);
+}
+
+json_t *
+fsm_topic_json(const struct topic *t)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "name", t->name,
+	    "retained", (json_int_t)t->llen,
+	    "bytes", (json_int_t)t->bytes,
+	    "retain_ms", (json_int_t)t->retain_ms,
+	    "retain_bytes", (json_int_t)t->retain_bytes,
+	    "published", (json_int_t)t->published,
+	    "subscriptions", (json_int_t)t->nsubs,
+	    "owner", t->owner);
+}
+
+json_t *
+fsm_sub_json(const struct sub *s)
+{
+	const struct mq *m = &s->mq;
+
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "topic", s->pattern,
+	    "name", s->name,
+	    "durable", s->durable,
+	    "messages", (json_int_t)mq_count(m),
+	    "ready", (json_int_t)m->rlen,
+	    "in_flight", (json_int_t)m->nleased,
+	    "delivered", (json_int_t)m->st.delivered,
+	    "acked", (json_int_t)m->st.acked,
+	    "redelivered", (json_int_t)m->st.redelivered);
+}
+
+static void
+queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char      *name = jstr(o, "name"), *dl = jstr(o, "dead_letter");
+	struct mq_config cfg;
+	struct queue    *q;
+
+	if (name == NULL || !mom_name_ok(name) || (dl && !mom_name_ok(dl))) {
+		fail(res, MOM_EINVAL, "bad queue name");
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	cfg.max_deliver = (uint32_t)jnum(o, "max_deliver", 20);
+	cfg.ttl_ms = jnum(o, "ttl_ms", 0);
+	cfg.max_len = jnum(o, "max_len", 0);
+	cfg.max_bytes = jnum(o, "max_bytes", 0);
+	if (cfg.ack_wait_ms == 0)
+		cfg.ack_wait_ms = 30000;
+	if ((q = fsm_queue(f, name, strlen(name))) != NULL) {
+		/* Declaring again is fine; declaring differently is not. */
+		if (!json_is_true(json_object_get(o, "ensure")) &&
+		    (memcmp(&cfg, &q->mq.cfg, sizeof(cfg)) != 0 ||
+		    (dl == NULL) != (q->dead_letter == NULL) ||
+		    (dl && strcmp(dl, q->dead_letter) != 0))) {
+			fail(res, MOM_EEXIST, "queue '%s' exists with other options", name);
+			return;
+		}
+		res->json = fsm_queue_json(q);
+		return;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL || (q->name = strdup(name)) == NULL) {
+		free(q);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	q->fsm = f;
+	q->nlen = strlen(name);
+	q->dead_letter = xstrdup(dl);
+	q->owner = xstrdup(jstr(o, "owner"));
+	q->created_ms = now;
+	mq_init(&q->mq, &cfg, dead_letter, q);
+	if (smap_put(&f->queues, q->name, q->nlen, q) != 0) {
+		queue_free(f, q);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	res->json = fsm_queue_json(q);
+}
+
+static struct queue *
+need_queue(struct fsm *f, const char *name, struct fsm_result *res)
+{
+	struct queue *q = name ? fsm_queue(f, name, strlen(name)) : NULL;
+
+	if (q == NULL)
+		fail(res, MOM_ENOENT, "no such queue '%s'", name ? name : "");
+	return q;
+}
+
+static void
+queue_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	struct queue *q = need_queue(f, jstr(o, "name"), res);
+
+	if (q == NULL)
+		return;
+	smap_del(&f->queues, q->name, q->nlen);
+	res->json = json_pack("{s:s, s:I}", "deleted", q->name, "messages",
+	    (json_int_t)mq_count(&q->mq));
+	queue_free(f, q);
+}
+
+static void
+queue_purge(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	struct queue *q = need_queue(f, jstr(o, "name"), res);
+
+	if (q == NULL)
+		return;
+	res->json = json_pack("{s:s, s:I}", "purged", q->name, "messages",
+	    (json_int_t)mq_purge(&q->mq));
+}
+
+static void
+queue_move(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	struct queue *src = need_queue(f, jstr(o, "src"), res), *dst;
+	struct msg   *m;
+	uint64_t      n = 0, max = jnum(o, "max", 0);
+
+	if (src == NULL || (dst = need_queue(f, jstr(o, "dst"), res)) == NULL)
+		return;
+	if (src == dst) {
+		fail(res, MOM_EINVAL, "source and destination are the same queue");
+		return;
+	}
+	while ((max == 0 || n < max) && (m = mq_take(&src->mq, now)) != NULL) {
+		if (mq_push(&dst->mq, m, now) != 0)
+			break;
+		n++;
+	}
+	if (n > 0)
+		touch(f, &dst->mq);
+	res->json = json_pack("{s:s, s:s, s:I}", "from", src->name, "to", dst->name,
+	    "moved", (json_int_t)n);
+}
+
+static void
+topic_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char   *name = jstr(o, "name");
+	uint64_t      retain = jnum(o, "retain_ms", f->cfg.retain_ms);
+	uint64_t      rbytes = jnum(o, "retain_bytes", f->cfg.retain_bytes);
+	struct topic *t;
+	size_t        it;
+	void         *v;
+
+	if (name == NULL || !mom_name_ok(name)) {
+		fail(res, MOM_EINVAL, "bad topic name");
+		return;
+	}
+	if ((t = fsm_topic(f, name, strlen(name))) != NULL) {
+		if (!json_is_true(json_object_get(o, "ensure")) &&
+		    (t->retain_ms != retain || t->retain_bytes != rbytes)) {
+			fail(res, MOM_EEXIST, "topic '%s' exists with other options", name);
+			return;
+		}
+		res->json = fsm_topic_json(t);
+		return;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->name = strdup(name)) == NULL) {
+		free(t);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	t->nlen = strlen(name);
+	t->retain_ms = retain;
+	t->retain_bytes = rbytes;
+	t->owner = xstrdup(jstr(o, "owner"));
+	t->created_ms = now;
+	for (it = 0; smap_next(&f->subs, &it, &v);) {
+		struct sub *s = v;
+
+		if (mom_match(s->pattern, t->name))
+			topic_link(t, s);
+	}
+	if (smap_put(&f->topics, t->name, t->nlen, t) != 0) {
+		topic_free(f, t);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	res->json = fsm_topic_json(t);
+}
+
+static void
+topic_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	const char   *name = jstr(o, "name");
+	struct topic *t = name ? fsm_topic(f, name, strlen(name)) : NULL;
+
+	if (t == NULL) {
+		fail(res, MOM_ENOENT, "no such topic '%s'", name ? name : "");
+		return;
+	}
+	smap_del(&f->topics, t->name, t->nlen);
+	res->json = json_pack("{s:s, s:I}", "deleted", t->name, "retained", (json_int_t)t->llen);
+	topic_free(f, t);
+}
+
+/* Collects the retained messages a new subscription starts with. */
+static int
+seq_cmp(const void *a, const void *b)
+{
+	const struct msg *x = *(struct msg *const *)a, *y = *(struct msg *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void
+sub_backfill(struct fsm *f, struct sub *s, int from, int64_t from_time, int64_t now)
+{
+	struct msg **all = NULL;
+	size_t       n = 0, cap = 0, i, it;
+	void        *v;
+
+	if (from == MOM_FROM_NEW)
+		return;
+	for (it = 0; smap_next(&f->topics, &it, &v);) {
+		struct topic *t = v;
+		size_t        first = 0;
+
+		if (t->llen == 0 || !mom_match(s->pattern, t->name))
+			continue;
+		if (from == MOM_FROM_LAST)
+			first = t->llen - 1;
+		for (i = first; i < t->llen; i++) {
+			struct msg *m = t->log[(t->lhead + i) & (t->lcap - 1)];
+
+			if (from == MOM_FROM_TIME && m->time_ms < from_time)
+				continue;
+			if (n == cap) {
+				struct msg **a;
+
+				cap = cap ? cap * 2 : 64;
+				if ((a = realloc(all, cap * sizeof(*a))) == NULL) {
+					free(all);
+					return;
+				}
+				all = a;
+			}
+			all[n++] = m;
+		}
+	}
+	qsort(all, n, sizeof(*all), seq_cmp);
+	for (i = 0; i < n; i++)
+		mq_push(&s->mq, msg_ref(all[i]), now);
+	free(all);
+}
+
+static void
+sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char      *pat = jstr(o, "pattern"), *name = jstr(o, "name");
+	struct mq_config cfg;
+	struct sub      *s;
+	size_t           plen, nlen, it;
+	void            *v;
+
+	if (pat == NULL || name == NULL || !mom_pattern_ok(pat) || !mom_name_ok(name)) {
+		fail(res, MOM_EINVAL, "bad subscription");
+		return;
+	}
+	plen = strlen(pat);
+	nlen = strlen(name);
+	if ((s = fsm_sub(f, pat, plen, name, nlen)) != NULL) {
+		res->json = fsm_sub_json(s);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->key = malloc(plen + nlen + 2)) == NULL) {
+		free(s);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(s->key, pat, plen + 1);
+	memcpy(s->key + plen + 1, name, nlen + 1);
+	s->klen = plen + 1 + nlen;
+	s->pattern = s->key;
+	s->name = s->key + plen + 1;
+	s->durable = json_is_true(json_object_get(o, "durable"));
+	s->consumer = jnum(o, "consumer", 0);
+	s->created_ms = s->last_seen = now;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	mq_init(&s->mq, &cfg, NULL, NULL);
+	if (smap_put(&f->subs, s->key, s->klen, s) != 0) {
+		sub_free(f, s);
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	for (it = 0; smap_next(&f->topics, &it, &v);) {
+		struct topic *t = v;
+
+		if (mom_match(pat, t->name))
+			topic_link(t, s);
+	}
+	sub_backfill(f, s, (int)jnum(o, "from", MOM_FROM_NEW), (int64_t)jnum(o, "from_time_ms", 0), now);
+	res->json = fsm_sub_json(s);
+}
+
+static void
+sub_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	const char *pat = jstr(o, "pattern"), *name = jstr(o, "name");
+	struct sub *s = NULL;
+
+	if (pat != NULL && name != NULL)
+		s = fsm_sub(f, pat, strlen(pat), name, strlen(name));
+	if (s == NULL) {
+		fail(res, MOM_ENOENT, "no such subscription '%s' on '%s'",
+		    name ? name : "", pat ? pat : "");
+		return;
+	}
+	smap_del(&f->subs, s->key, s->klen);
+	res->json = json_pack("{s:s, s:s, s:I}", "topic", s->pattern, "deleted", s->name,
+	    "messages", (json_int_t)mq_count(&s->mq));
+	sub_free(f, s);
+}
+
+static void
+apply_admin(struct fsm *f, const uint8_t *body, size_t len, int64_t now, struct fsm_result *res)
+{
+	json_error_t je;
+	json_t      *o = json_loadb((const char *)body, len, 0, &je);
+	const char  *op = o ? jstr(o, "op") : NULL;
+
+	if (op == NULL)
+		fail(res, MOM_EBADDATA, "malformed admin command");
+	else if (strcmp(op, "queue.create") == 0)
+		queue_create(f, o, now, res);
+	else if (strcmp(op, "queue.delete") == 0)
+		queue_delete(f, o, res);
+	else if (strcmp(op, "queue.purge") == 0)
+		queue_purge(f, o, res);
+	else if (strcmp(op, "queue.move") == 0)
+		queue_move(f, o, now, res);
+	else if (strcmp(op, "topic.create") == 0)
+		topic_create(f, o, now, res);
+	else if (strcmp(op, "topic.delete") == 0)
+		topic_delete(f, o, res);
+	else if (strcmp(op, "sub.create") == 0)
+		sub_create(f, o, now, res);
+	else if (strcmp(op, "sub.delete") == 0)
+		sub_delete(f, o, res);
+	else
+		fail(res, MOM_EINVAL, "unknown admin command '%s'", op);
+	json_decref(o);
+}
+
+void
+fsm_apply(struct fsm *f, const uint8_t *cmd, size_t len, struct fsm_result *res)
+{
+	struct mom_rd r;
+	uint8_t       type;
+	int64_t       now;
+
+	memset(res, 0, sizeof(*res));
+	mom_rd_init(&r, cmd, len);
+	type = mom_rd_u8(&r);
+	now = (int64_t)mom_rd_varint(&r);
+	if (r.err) {
+		fail(res, MOM_EPROTO, "malformed command");
+		return;
+	}
+	/* Time never runs backwards inside the state machine. */
+	if (now < f->last_time)
+		now = f->last_time;
+	f->last_time = now;
+	switch (type) {
+	case CMD_PUBLISH:
+		apply_publish(f, cmd + r.off, len - r.off, now, res);
+		break;
+	case CMD_ADMIN:
+		apply_admin(f, cmd + r.off, len - r.off, now, res);
+		break;
+	default:
+		fail(res, MOM_EPROTO, "unknown command type %u", type);
+	}
+}
+
+int64_t
+fsm_tick(struct fsm *f, int64_t now)
+{
+	size_t   it;
+	void    *v;
+	uint64_t k;
+
+	while (f->ids_head && f->ids_head->expires <= now) {
+		struct idrec *r = f->ids_head;
+
+		smap_del(&f->ids, r->key, r->klen);
+		if ((f->ids_head = r->next) == NULL)
+			f->ids_tail = NULL;
+		free(r);
+	}
+	for (it = 0; umap_next(&f->producers, &it, &k, &v);) {
+		struct producer *p = v;
+
+		if (now - p->last_ms > (int64_t)f->cfg.dedupe_window_ms) {
+			umap_del(&f->producers, k);
+			free(p);
+			it = 0; /* the table moved under us: start over */
+		}
+	}
+	for (it = 0; smap_next(&f->topics, &it, &v);)
+		topic_trim(v, now);
+	return f->ids_head ? f->ids_head->expires : INT64_MAX;
+}

@@ -1,0 +1,124 @@
+/*
+ * fsm.h: the broker's replicated state machine.
+ *
+ * Everything that changes what the broker stores is a command: publish a
+ * batch, create or delete a queue/topic/subscription, purge, move.
+ * fsm_apply() is deterministic: the same commands in the same order give
+ * the same state, it reads no clock (each command carries its time) and
+ * does no I/O.  That is what lets the same log be replayed after a restart
+ * and applied on every node of a cluster.
+ *
+ * Deliveries (leases) are not commands: they live in each mq and are
+ * driven by the core thread (see mq.h).
+ */
+#ifndef BROKER_FSM_H
+#define BROKER_FSM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "map.h"
+#include "mq.h"
+
+struct fsm;
+
+enum cmd_type {
+	CMD_PUBLISH = 1, /* body: the wire publish body */
+	CMD_ADMIN = 2,   /* body: a JSON object {"op": ..., ...} */
+};
+
+struct queue {
+	struct fsm   *fsm;
+	char         *name;
+	size_t        nlen;
+	struct mq     mq;
+	char         *dead_letter; /* NULL: none */
+	char         *owner;
+	int64_t       created_ms;
+	uint64_t      pend_n, pend_b; /* scratch for a batch's capacity check */
+};
+
+struct sub;
+
+struct topic {
+	char         *name;
+	size_t        nlen;
+	struct msg  **log;   /* retained messages, a power-of-two ring */
+	size_t        lcap, lhead, llen;
+	uint64_t      bytes;
+	uint64_t      retain_ms, retain_bytes;
+	struct sub  **subs;  /* subscriptions whose pattern matches */
+	size_t        nsubs, subcap;
+	uint64_t      published;
+	char         *owner;
+	int64_t       created_ms;
+};
+
+struct sub {
+	char         *key;   /* pattern '\0' name */
+	size_t        klen;
+	char         *pattern;
+	char         *name;
+	bool          durable;
+	uint64_t      consumer; /* ephemeral: the one consumer it serves */
+	int64_t       last_seen;
+	int64_t       created_ms;
+	struct mq     mq;
+};
+
+struct fsm_config {
+	size_t   max_payload;      /* default MOM_PAYLOAD_DEFAULT */
+	uint64_t dedupe_window_ms; /* default 120000 */
+	uint64_t retain_ms;        /* topic default, 24 h */
+	uint64_t retain_bytes;     /* topic default, 64 MiB */
+};
+
+struct fsm_result {
+	int      status;       /* 0 or enum mom_err */
+	char     err[256];
+	uint64_t stored, duplicates;
+	json_t  *json;         /* admin result (owned by the caller) */
+};
+
+struct fsm;
+typedef void (*fsm_gone_fn)(void *arg, struct mq *);
+
+struct fsm {
+	struct fsm_config cfg;
+	struct smap       queues, topics, subs;
+	struct umap       producers;
+	struct smap       ids;
+	struct idrec     *ids_head, *ids_tail;
+	uint64_t          next_seq;
+	int64_t           last_time;
+	struct mq        *touched;  /* mqs with waiters that got messages */
+	fsm_gone_fn       gone;     /* an mq is about to be freed */
+	void             *gone_arg;
+	uint64_t          published, duplicates, dead_dropped;
+};
+
+struct fsm *fsm_new(const struct fsm_config *);
+void        fsm_free(struct fsm *);
+
+/* Encodes a command: type, time, body. */
+void fsm_cmd_encode(struct mom_buf *, uint8_t type, int64_t time_ms, const void *body, size_t len);
+/* Applies one encoded command. */
+void fsm_apply(struct fsm *, const uint8_t *cmd, size_t len, struct fsm_result *);
+
+/* Lookups for the core. */
+struct queue *fsm_queue(struct fsm *, const char *, size_t);
+struct topic *fsm_topic(struct fsm *, const char *, size_t);
+struct sub   *fsm_sub(struct fsm *, const char *pattern, size_t plen, const char *name, size_t nlen);
+
+/* Timers that the log does not drive: retention, dedupe expiry. */
+int64_t fsm_tick(struct fsm *, int64_t now);
+
+/* Read-only admin answers (JSON, owned by the caller). */
+json_t *fsm_queue_json(const struct queue *);
+json_t *fsm_topic_json(const struct topic *);
+json_t *fsm_sub_json(const struct sub *);
+
+#endif

@@ -1,0 +1,248 @@
+/*
+ * mom-broker: the daemon.  Parses options, starts the core and the front,
+ * and waits for signals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "config.h"
+#include "core.h"
+#include "duration.h"
+#include "front.h"
+#include "fsm.h"
+#include "log.h"
+#include "mom.h"
+#include "size.h"
+#include "wire.h"
+
+#define MAX_LISTEN 16
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: mom-broker [-v] [-c FILE] [-D DATADIR] [-l URL]... [--no-auth]\n"
+	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
+	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
+	    "       mom-broker -h | --version\n");
+}
+
+/*
+ * Is this listener reachable only from this machine?  Without
+ * authentication the broker listens on nothing else.
+ */
+static bool
+loopback_only(const char *url)
+{
+	const char *h;
+
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
+		return true;
+	if ((h = strstr(url, "://")) == NULL)
+		return false;
+	h += 3;
+	return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
+	    strncmp(h, "[::1]:", 6) == 0;
+}
+
+static int
+lock_datadir(const char *dir)
+{
+	char path[4096];
+	int  fd;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_warn("cannot create data directory %s", dir);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		log_warn("cannot open %s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_warnx("data directory %s is in use by another broker", dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'D' },
+		{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
+		{ "no-auth", no_argument, NULL, OPT_NOAUTH },
+		{ "retain", required_argument, NULL, OPT_RETAIN },
+		{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char         *listen[MAX_LISTEN];
+	const char         *datadir = "./mom-data";
+	int                 nlisten = 0, verbose = 0, ch, i, lockfd, sig;
+	bool                noauth = false;
+	struct fsm_config   fcfg;
+	struct core_config  ccfg;
+	struct front_config frcfg;
+	struct fsm         *fsm;
+	struct core        *core;
+	struct front       *front;
+	uint64_t            v;
+	sigset_t            sigs;
+
+	memset(&fcfg, 0, sizeof(fcfg));
+	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
+	/* -c FILE: options from a file, before the command line's. */
+	for (i = 1; i < argc - 1; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (mom_config_argv_file(argv[i + 1], &argc, &argv) != 0)
+				return MOM_EXIT_USAGE;
+			break;
+		}
+	}
+	while ((ch = getopt_long(argc, argv, "c:D:hl:v", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			break;
+		case 'D':
+			datadir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			if (nlisten == MAX_LISTEN) {
+				fprintf(stderr, "mom-broker: at most %d listeners\n", MAX_LISTEN);
+				return MOM_EXIT_USAGE;
+			}
+			listen[nlisten++] = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case OPT_NOAUTH:
+			noauth = true;
+			break;
+		case OPT_MAXMSG:
+			if (mom_size_parse(optarg, &v) != 0 || v == 0 || v > MOM_PAYLOAD_LIMIT) {
+				fprintf(stderr, "mom-broker: bad --max-msg-size '%s' (1 to 64MiB)\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			fcfg.max_payload = (size_t)v;
+			break;
+		case OPT_DEDUPE:
+			if (mom_duration_parse(optarg, &fcfg.dedupe_window_ms) != 0 ||
+			    fcfg.dedupe_window_ms == 0) {
+				fprintf(stderr, "mom-broker: bad duration '%s'\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_RETAIN:
+			if (mom_duration_parse(optarg, &fcfg.retain_ms) != 0) {
+				fprintf(stderr, "mom-broker: bad duration '%s'\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_RETAINB:
+			if (mom_size_parse(optarg, &fcfg.retain_bytes) != 0) {
+				fprintf(stderr, "mom-broker: bad size '%s'\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_VERSION:
+			printf("mom-broker %s\n", MOM_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return MOM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mom-broker: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+	if (nlisten == 0)
+		listen[nlisten++] = "tcp://127.0.0.1:7420";
+	for (i = 0; i < nlisten; i++) {
+		if (!noauth && !loopback_only(listen[i])) {
+			fprintf(stderr, "mom-broker: refusing to listen on %s without "
+			    "authentication (--no-auth to allow it)\n", listen[i]);
+			return MOM_EXIT_USAGE;
+		}
+	}
+	log_init(verbose);
+
+	/*
+	 * Signals are taken synchronously by this thread; block them before
+	 * any other thread exists so that every thread inherits the mask.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((lockfd = lock_datadir(datadir)) < 0)
+		return MOM_EXIT_FAIL;
+	if ((fsm = fsm_new(&fcfg)) == NULL)
+		fatalx("out of memory");
+	memset(&ccfg, 0, sizeof(ccfg));
+	ccfg.max_payload = fcfg.max_payload;
+	if (core_start(&core, fsm, &ccfg) != 0)
+		fatalx("cannot start the core thread");
+	memset(&frcfg, 0, sizeof(frcfg));
+	frcfg.listen = listen;
+	frcfg.nlisten = nlisten;
+	frcfg.max_payload = fcfg.max_payload;
+	if (front_start(&front, &frcfg, core) != 0) {
+		core_stop(core);
+		core_free(core);
+		fsm_free(fsm);
+		nng_fini();
+		return MOM_EXIT_UNAVAILABLE;
+	}
+	core_set_front(core, front);
+	log_info("ready (version %s, data directory %s, max message size %zu)",
+	    MOM_VERSION, datadir, fcfg.max_payload);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: nothing to reload");
+			continue;
+		}
+		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	core_stop(core);
+	front_stop(front);
+	core_free(core);
+	fsm_free(fsm);
+	nng_fini();
+	close(lockfd);
+	log_info("stopped");
+	return 0;
+}

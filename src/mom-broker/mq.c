@@ -1,0 +1,406 @@
+/*
+ * mq.c: the delivery engine (see mq.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mom.h"
+#include "mq.h"
+
+void
+mq_init(struct mq *q, const struct mq_config *cfg, mq_dead_fn dead, void *arg)
+{
+	memset(q, 0, sizeof(*q));
+	q->cfg = *cfg;
+	if (q->cfg.ack_wait_ms == 0)
+		q->cfg.ack_wait_ms = 30000;
+	q->dead = dead;
+	q->dead_arg = arg;
+	umap_init(&q->leases);
+}
+
+static void
+drop(struct mq *q, struct msg *m)
+{
+	q->bytes -= msg_size(m);
+	msg_unref(m);
+}
+
+void
+mq_fini(struct mq *q)
+{
+	struct lease *l, *next;
+	size_t        i;
+
+	for (i = 0; i < q->rlen; i++)
+		msg_unref(q->ring[(q->rhead + i) & (q->rcap - 1)].m);
+	for (i = 0; i < q->dlen; i++)
+		msg_unref(q->delayed[i].e.m);
+	for (l = q->lhead; l; l = next) {
+		next = l->next;
+		msg_unref(l->e.m);
+		free(l);
+	}
+	free(q->ring);
+	free(q->delayed);
+	umap_fini(&q->leases);
+	q->ring = NULL;
+	q->delayed = NULL;
+	q->rlen = q->dlen = q->nleased = 0;
+	q->lhead = q->ltail = NULL;
+	q->bytes = 0;
+}
+
+/* The ready ring: a power-of-two deque. */
+static int
+ring_grow(struct mq *q)
+{
+	size_t       cap = q->rcap ? q->rcap * 2 : 64, i;
+	struct qent *r;
+
+	if ((r = malloc(cap * sizeof(*r))) == NULL)
+		return MOM_ENOMEM;
+	for (i = 0; i < q->rlen; i++)
+		r[i] = q->ring[(q->rhead + i) & (q->rcap - 1)];
+	free(q->ring);
+	q->ring = r;
+	q->rcap = cap;
+	q->rhead = 0;
+	return 0;
+}
+
+static int
+ring_push_back(struct mq *q, struct qent e)
+{
+	if (q->rlen == q->rcap && ring_grow(q) != 0)
+		return MOM_ENOMEM;
+	q->ring[(q->rhead + q->rlen++) & (q->rcap - 1)] = e;
+	return 0;
+}
+
+static int
+ring_push_front(struct mq *q, struct qent e)
+{
+	if (q->rlen == q->rcap && ring_grow(q) != 0)
+		return MOM_ENOMEM;
+	q->rhead = (q->rhead - 1) & (q->rcap - 1);
+	q->ring[q->rhead] = e;
+	q->rlen++;
+	return 0;
+}
+
+static struct qent
+ring_pop_front(struct mq *q)
+{
+	struct qent e = q->ring[q->rhead];
+
+	q->rhead = (q->rhead + 1) & (q->rcap - 1);
+	q->rlen--;
+	return e;
+}
+
+/* The delayed heap. */
+static int
+heap_push(struct mq *q, int64_t at, struct qent e)
+{
+	size_t i;
+
+	if (q->dlen == q->dcap) {
+		size_t       cap = q->dcap ? q->dcap * 2 : 16;
+		struct dent *d = realloc(q->delayed, cap * sizeof(*d));
+
+		if (d == NULL)
+			return MOM_ENOMEM;
+		q->delayed = d;
+		q->dcap = cap;
+	}
+	for (i = q->dlen++; i > 0 && q->delayed[(i - 1) / 2].at > at; i = (i - 1) / 2)
+		q->delayed[i] = q->delayed[(i - 1) / 2];
+	q->delayed[i].at = at;
+	q->delayed[i].e = e;
+	return 0;
+}
+
+static struct qent
+heap_pop(struct mq *q)
+{
+	struct qent e = q->delayed[0].e;
+	struct dent last = q->delayed[--q->dlen];
+	size_t      i = 0, c;
+
+	while ((c = 2 * i + 1) < q->dlen) {
+		if (c + 1 < q->dlen && q->delayed[c + 1].at < q->delayed[c].at)
+			c++;
+		if (q->delayed[c].at >= last.at)
+			break;
+		q->delayed[i] = q->delayed[c];
+		i = c;
+	}
+	if (q->dlen > 0)
+		q->delayed[i] = last;
+	return e;
+}
+
+static bool
+expired(const struct mq *q, const struct msg *m, int64_t now)
+{
+	return (m->expires_ms && now >= m->expires_ms) ||
+	    (q->cfg.ttl_ms && now >= m->time_ms + (int64_t)q->cfg.ttl_ms);
+}
+
+bool
+mq_fits(const struct mq *q, uint64_t n, uint64_t b)
+{
+	return (q->cfg.max_len == 0 || mq_count(q) + n <= q->cfg.max_len) &&
+	    (q->cfg.max_bytes == 0 || q->bytes + b <= q->cfg.max_bytes);
+}
+
+size_t
+mq_count(const struct mq *q)
+{
+	return q->rlen + q->dlen + q->nleased;
+}
+
+size_t
+mq_ready(const struct mq *q)
+{
+	return q->rlen;
+}
+
+int
+mq_push(struct mq *q, struct msg *m, int64_t now)
+{
+	struct qent e = { m, 0 };
+	int         rv;
+
+	if (m->not_before > now)
+		rv = heap_push(q, m->not_before, e);
+	else
+		rv = ring_push_back(q, e);
+	if (rv != 0) {
+		msg_unref(m);
+		return rv;
+	}
+	q->bytes += msg_size(m);
+	q->st.published++;
+	return 0;
+}
+
+/* A message comes back from a consumer: ready again, later, or dead. */
+static void
+requeue(struct mq *q, struct qent e, int64_t at, int64_t now)
+{
+	if (q->cfg.max_deliver && e.deliveries >= q->cfg.max_deliver) {
+		q->st.dead_lettered++;
+		q->bytes -= msg_size(e.m);
+		if (q->dead)
+			q->dead(q->dead_arg, q, e.m, e.deliveries);
+		else
+			msg_unref(e.m);
+		return;
+	}
+	q->st.redelivered++;
+	if ((at > now ? heap_push(q, at, e) : ring_push_front(q, e)) != 0)
+		drop(q, e.m); /* out of memory: nothing else to do */
+}
+
+static void
+lease_unlink(struct mq *q, struct lease *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		q->lhead = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	else
+		q->ltail = l->prev;
+	l->prev = l->next = NULL;
+}
+
+static void
+lease_append(struct mq *q, struct lease *l)
+{
+	l->prev = q->ltail;
+	l->next = NULL;
+	if (q->ltail)
+		q->ltail->next = l;
+	else
+		q->lhead = l;
+	q->ltail = l;
+}
+
+static void
+lease_end(struct mq *q, struct lease *l)
+{
+	lease_unlink(q, l);
+	umap_del(&q->leases, l->receipt);
+	q->nleased--;
+	free(l);
+}
+
+size_t
+mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noack,
+    int64_t now, uint64_t *next_receipt, mq_emit_fn emit, void *arg)
+{
+	size_t n = 0, bytes = 0;
+
+	while (n < max && q->rlen > 0) {
+		struct qent   e = ring_pop_front(q);
+		struct lease *l;
+		uint64_t      receipt;
+
+		if (expired(q, e.m, now)) {
+			q->st.expired++;
+			drop(q, e.m);
+			continue;
+		}
+		if (n > 0 && bytes + e.m->len > max_bytes) {
+			ring_push_front(q, e);
+			break;
+		}
+		e.deliveries++;
+		receipt = (*next_receipt)++;
+		q->st.delivered++;
+		n++;
+		bytes += e.m->len;
+		if (noack) {
+			emit(arg, e.m, receipt, e.deliveries);
+			q->st.acked++;
+			drop(q, e.m);
+			continue;
+		}
+		if ((l = calloc(1, sizeof(*l))) == NULL ||
+		    umap_put(&q->leases, receipt, l) != 0) {
+			free(l);
+			ring_push_front(q, e);
+			n--;
+			break;
+		}
+		l->e = e;
+		l->receipt = receipt;
+		l->consumer = consumer;
+		l->deadline = now + (int64_t)q->cfg.ack_wait_ms;
+		lease_append(q, l);
+		q->nleased++;
+		emit(arg, e.m, receipt, e.deliveries);
+	}
+	return n;
+}
+
+int
+mq_ack(struct mq *q, uint64_t receipt)
+{
+	struct lease *l = umap_get(&q->leases, receipt);
+
+	if (l == NULL)
+		return MOM_ENOENT;
+	q->st.acked++;
+	drop(q, l->e.m);
+	lease_end(q, l);
+	return 0;
+}
+
+int
+mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now)
+{
+	struct lease *l = umap_get(&q->leases, receipt);
+	struct qent   e;
+
+	if (l == NULL)
+		return MOM_ENOENT;
+	e = l->e;
+	lease_end(q, l);
+	if (unseen && e.deliveries > 0) {
+		e.deliveries--;
+		q->st.delivered--;
+		q->st.redelivered--; /* requeue counts it again */
+	}
+	requeue(q, e, now + (int64_t)delay_ms, now);
+	return 0;
+}
+
+int
+mq_touch(struct mq *q, uint64_t receipt, int64_t now)
+{
+	struct lease *l = umap_get(&q->leases, receipt);
+
+	if (l == NULL)
+		return MOM_ENOENT;
+	lease_unlink(q, l);
+	l->deadline = now + (int64_t)q->cfg.ack_wait_ms;
+	lease_append(q, l);
+	return 0;
+}
+
+void
+mq_release(struct mq *q, uint64_t consumer, int64_t now)
+{
+	struct lease *l, *next;
+
+	for (l = q->lhead; l; l = next) {
+		next = l->next;
+		if (l->consumer == consumer) {
+			struct qent e = l->e;
+
+			lease_end(q, l);
+			requeue(q, e, now, now);
+		}
+	}
+}
+
+size_t
+mq_purge(struct mq *q)
+{
+	size_t n = q->rlen + q->dlen;
+
+	while (q->rlen > 0)
+		drop(q, ring_pop_front(q).m);
+	while (q->dlen > 0)
+		drop(q, heap_pop(q).m);
+	return n;
+}
+
+struct msg *
+mq_take(struct mq *q, int64_t now)
+{
+	while (q->rlen > 0) {
+		struct qent e = ring_pop_front(q);
+
+		q->bytes -= msg_size(e.m);
+		if (!expired(q, e.m, now))
+			return e.m;
+		q->st.expired++;
+		msg_unref(e.m);
+	}
+	return NULL;
+}
+
+int64_t
+mq_tick(struct mq *q, int64_t now)
+{
+	int64_t next = INT64_MAX;
+
+	while (q->lhead && q->lhead->deadline <= now) {
+		struct lease *l = q->lhead;
+		struct qent   e = l->e;
+
+		lease_end(q, l);
+		requeue(q, e, now, now);
+	}
+	while (q->dlen > 0 && q->delayed[0].at <= now) {
+		struct qent e = heap_pop(q);
+
+		if (ring_push_back(q, e) != 0)
+			drop(q, e.m);
+	}
+	while (q->rlen > 0 && expired(q, q->ring[q->rhead].m, now)) {
+		q->st.expired++;
+		drop(q, ring_pop_front(q).m);
+	}
+	if (q->lhead)
+		next = q->lhead->deadline;
+	if (q->dlen > 0 && q->delayed[0].at < next)
+		next = q->delayed[0].at;
+	return next;
+}

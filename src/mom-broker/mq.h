@@ -1,0 +1,122 @@
+/*
+ * mq.h: the delivery engine shared by queues and subscriptions.
+ *
+ * An mq holds messages ready for delivery (FIFO; a requeued message goes
+ * back to the front), delayed ones (until their time), and leased ones:
+ * handed to a consumer and waiting for its ack.  A lease that is not acked
+ * within the ack wait, or is nacked, makes the message ready again; after
+ * max_deliver deliveries it is handed to the dead-letter callback instead.
+ *
+ * Leases are leader-local: they are not part of the replicated state.
+ * Everything here runs on the core thread.
+ */
+#ifndef BROKER_MQ_H
+#define BROKER_MQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map.h"
+#include "msg.h"
+
+struct qent {
+	struct msg *m;
+	uint32_t    deliveries;
+};
+
+struct dent {
+	int64_t     at; /* ready at */
+	struct qent e;
+};
+
+struct lease {
+	struct qent   e;
+	uint64_t      receipt;
+	uint64_t      consumer;
+	int64_t       deadline;
+	struct lease *prev, *next; /* the mq's list, in deadline order */
+};
+
+struct mq_stats {
+	uint64_t published;     /* pushed */
+	uint64_t delivered;     /* leases handed out (incl. redeliveries) */
+	uint64_t acked;
+	uint64_t redelivered;   /* leases expired or nacked */
+	uint64_t dead_lettered;
+	uint64_t expired;       /* dropped at their TTL */
+};
+
+struct mq;
+typedef void (*mq_dead_fn)(void *arg, struct mq *, struct msg *, uint32_t deliveries);
+
+struct mq_config {
+	uint64_t ack_wait_ms; /* default 30000 */
+	uint32_t max_deliver; /* 0: unlimited */
+	uint64_t ttl_ms;      /* 0: none */
+	uint64_t max_len;     /* 0: unlimited */
+	uint64_t max_bytes;   /* 0: unlimited */
+};
+
+struct mq {
+	struct mq_config cfg;
+	struct qent     *ring;  /* ready messages */
+	size_t           rcap, rhead, rlen;
+	struct dent     *delayed; /* min-heap on at */
+	size_t           dcap, dlen;
+	struct lease    *lhead, *ltail;
+	struct umap      leases; /* receipt -> lease */
+	size_t           nleased;
+	uint64_t         bytes;  /* payload bytes of every message held */
+	struct mq_stats  st;
+	mq_dead_fn       dead;
+	void            *dead_arg;
+	/* Owned by the core: consumers waiting in a long poll. */
+	void            *waiters;
+	bool             touched;
+	struct mq       *touched_next;
+};
+
+void   mq_init(struct mq *, const struct mq_config *, mq_dead_fn, void *);
+/* Releases every message; leases are forgotten. */
+void   mq_fini(struct mq *);
+/* Stores m (consumes one reference).  Returns 0 or MOM_ENOMEM. */
+int    mq_push(struct mq *, struct msg *, int64_t now);
+/* Would n more messages of b bytes fit under max-len/max-bytes? */
+bool   mq_fits(const struct mq *, uint64_t n, uint64_t b);
+size_t mq_count(const struct mq *); /* ready + delayed + leased */
+size_t mq_ready(const struct mq *);
+
+typedef void (*mq_emit_fn)(void *arg, struct msg *, uint64_t receipt, uint32_t deliveries);
+
+/*
+ * Leases up to max messages (and max_bytes, but at least one) to a
+ * consumer, calling emit for each.  With noack the messages are settled
+ * as they are handed out.  *next_receipt is the broker-wide counter.
+ */
+size_t mq_lease(struct mq *, uint64_t consumer, size_t max, size_t max_bytes, bool noack,
+    int64_t now, uint64_t *next_receipt, mq_emit_fn, void *arg);
+/* 0, or MOM_ENOENT for a receipt that is no longer leased (stale). */
+int    mq_ack(struct mq *, uint64_t receipt);
+/*
+ * Gives a lease back.  delay_ms > 0 requeues after that long; unseen
+ * means the consumer never looked at it (prefetched and not used), so
+ * the delivery is not counted.
+ */
+int    mq_nack(struct mq *, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now);
+/* Extends a lease by the ack wait (work in progress). */
+int    mq_touch(struct mq *, uint64_t receipt, int64_t now);
+/* Gives back every lease of a consumer, uncounted when unseen. */
+void   mq_release(struct mq *, uint64_t consumer, int64_t now);
+/* Drops every ready and delayed message; leases stay. Returns how many. */
+size_t mq_purge(struct mq *);
+/*
+ * Timers: expires leases, makes due delayed messages ready, drops expired
+ * messages at the front.  Returns the next time anything is due (or
+ * INT64_MAX).
+ */
+int64_t mq_tick(struct mq *, int64_t now);
+/* Removes up to max ready messages from the front (queue move). */
+struct msg *mq_take(struct mq *, int64_t now);
+
+#endif

@@ -1,0 +1,503 @@
+/*
+ * pub.c: mom-pub's engine.
+ *
+ * Messages are packed into batches (at most BATCH_MSGS messages or about
+ * BATCH_BYTES); up to the client's window of batches are in flight at
+ * once.  Every batch carries this process's producer id and the sequence
+ * number of its first message, so the broker stores a batch that nng
+ * resent after a reconnect only once, and stores a stream in order.
+ * A batch that is still being filled is sent as soon as stdin has nothing
+ * more to read right now, so an interactive pipe is not held back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "format.h"
+#include "mom.h"
+#include "pub.h"
+#include "wire.h"
+
+#define BATCH_MSGS  2000
+#define BATCH_BYTES (256u << 10)
+#define WINDOW      16
+
+struct batch {
+	struct mom_buf frame;
+	size_t         count_off;
+	uint64_t       count;
+	uint64_t       first_rec; /* record number of its first message, from 1 */
+};
+
+struct pub {
+	struct pub_opts   *o;
+	struct mom_client *c;
+	uint64_t           producer, seq, rec;
+	struct mom_buf     hdrs; /* -H, encoded */
+	struct batch      *cur;
+	uint64_t           confirmed, dups;
+	int64_t            last_progress;
+	int                status; /* first failure: exit status */
+};
+
+static struct batch *
+batch_new(struct pub *p)
+{
+	struct batch        *b;
+	struct mom_pub_batch pb;
+	size_t               start;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	mom_buf_init(&b->frame);
+	mom_frame_encode(&b->frame, MOM_OP_PUBLISH, false, 0);
+	start = b->frame.len;
+	memset(&pb, 0, sizeof(pb));
+	pb.producer = p->producer;
+	pb.first_seq = p->seq;
+	pb.kind = p->o->kind;
+	pb.name.p = (const uint8_t *)p->o->name;
+	pb.name.n = p->o->name ? strlen(p->o->name) : 0;
+	mom_pub_encode_begin(&b->frame, &pb);
+	b->count_off = mom_pub_count_offset(&b->frame, start);
+	b->first_rec = p->rec + 1;
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	if (b != NULL) {
+		mom_buf_fini(&b->frame);
+		free(b);
+	}
+}
+
+static void
+fail(struct pub *p, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+fail(struct pub *p, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->status != 0)
+		return;
+	p->status = mom_err_exit(err);
+	fprintf(stderr, "%s: ", p->o->cli.prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Waits for one batch to complete and accounts for it. */
+static int
+reap(struct pub *p)
+{
+	struct batch *b;
+	struct mom_rd body;
+	nng_msg      *rep;
+	void         *tag;
+	char          err[512];
+	int64_t       left = -1;
+	int           rv;
+
+	if (p->o->wait_ms >= 0) {
+		left = p->o->wait_ms - (mom_mono_ms() - p->last_progress);
+		if (left < 0)
+			left = 0;
+	}
+	if ((rv = mom_client_next(p->c, &rep, &tag, left)) != 0) {
+		if (rv == MOM_ETIMEDOUT)
+			fail(p, rv, "timed out: %" PRIu64 " messages confirmed, more unconfirmed",
+			    p->confirmed);
+		else
+			fail(p, rv, "lost the broker: %" PRIu64 " messages confirmed, more unconfirmed",
+			    p->confirmed);
+		return rv;
+	}
+	b = tag;
+	rv = mom_client_status(rep, MOM_OP_PUBLISH, &body, err, sizeof(err));
+	if (rv == MOM_EBUSY) {
+		/* The broker sheds load: wait a little and send it again. */
+		nng_msg_free(rep);
+		nanosleep(&(struct timespec){ 0, 20 * 1000000 }, NULL);
+		if ((rv = mom_client_submit(p->c, &b->frame, b, -1)) != 0) {
+			fail(p, rv, "cannot resend: %s", mom_strerror(rv));
+			batch_free(b);
+		}
+		return 0;
+	}
+	if (rv == 0) {
+		p->confirmed += mom_rd_varint(&body);
+		p->dups += mom_rd_varint(&body);
+		p->last_progress = mom_mono_ms();
+	} else if (b->count == 1)
+		fail(p, rv, "%s", err);
+	else
+		fail(p, rv, "%s (in records %" PRIu64 "-%" PRIu64 ")", err, b->first_rec,
+		    b->first_rec + b->count - 1);
+	nng_msg_free(rep);
+	batch_free(b);
+	return rv;
+}
+
+static int
+flush(struct pub *p)
+{
+	struct batch *b = p->cur;
+	int           rv;
+
+	if (b == NULL || b->count == 0)
+		return 0;
+	p->cur = NULL;
+	mom_pub_encode_count(&b->frame, b->count_off, b->count);
+	p->seq += b->count;
+	if (b->frame.err) {
+		fail(p, MOM_ENOMEM, "out of memory");
+		batch_free(b);
+		return MOM_ENOMEM;
+	}
+	while (mom_client_inflight(p->c) >= mom_client_window(p->c))
+		if (reap(p) != 0 && p->status != 0)
+			break;
+	if (p->status != 0) {
+		batch_free(b);
+		return -1;
+	}
+	if (mom_client_inflight(p->c) == 0)
+		p->last_progress = mom_mono_ms();
+	if ((rv = mom_client_submit(p->c, &b->frame, b, -1)) != 0) {
+		fail(p, rv, "cannot send: %s", mom_strerror(rv));
+		batch_free(b);
+		return rv;
+	}
+	return 0;
+}
+
+static int
+add(struct pub *p, struct mom_pub_msg *m)
+{
+	struct mom_pub_batch pb;
+
+	p->rec++;
+	if (m->payload.n > MOM_PAYLOAD_LIMIT) {
+		fail(p, MOM_ETOOBIG, "record %" PRIu64 ": message of %zu bytes is over the 64 MiB limit",
+		    p->rec, m->payload.n);
+		return -1;
+	}
+	/* A big message travels alone rather than swelling a batch. */
+	if (p->cur != NULL && p->cur->frame.len + m->payload.n > BATCH_BYTES && flush(p) != 0)
+		return -1;
+	if (p->cur == NULL && (p->cur = batch_new(p)) == NULL) {
+		fail(p, MOM_ENOMEM, "out of memory");
+		return -1;
+	}
+	memset(&pb, 0, sizeof(pb));
+	pb.kind = p->o->kind;
+	pb.name.p = (const uint8_t *)p->o->name;
+	pb.name.n = p->o->name ? strlen(p->o->name) : 0;
+	if (m->headers.n == 0 && p->hdrs.len > 0) {
+		m->headers.p = p->hdrs.data;
+		m->headers.n = p->hdrs.len;
+	}
+	if (m->ttl_ms == 0)
+		m->ttl_ms = p->o->ttl_ms;
+	if (m->delay_ms == 0)
+		m->delay_ms = p->o->delay_ms;
+	mom_pub_encode_msg(&p->cur->frame, &pb, m);
+	p->cur->count++;
+	if (p->cur->count >= BATCH_MSGS || p->cur->frame.len >= BATCH_BYTES)
+		return flush(p);
+	return 0;
+}
+
+static int
+add_bytes(struct pub *p, const uint8_t *data, size_t len)
+{
+	struct mom_pub_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = p->o->kind;
+	m.name.p = (const uint8_t *)p->o->name;
+	m.name.n = strlen(p->o->name);
+	m.payload.p = data;
+	m.payload.n = len;
+	if (p->o->id) {
+		m.id.p = (const uint8_t *)p->o->id;
+		m.id.n = strlen(p->o->id);
+	}
+	return add(p, &m);
+}
+
+static int
+add_envelope(struct pub *p, const char *line, size_t len)
+{
+	struct mom_envelope e;
+	struct mom_pub_msg  m;
+	char                err[256];
+	int                 rv;
+
+	if (mom_envelope_parse(line, len, &e, err, sizeof(err)) != 0) {
+		p->rec++;
+		fail(p, MOM_EBADDATA, "line %" PRIu64 ": %s", p->rec, err);
+		return -1;
+	}
+	memset(&m, 0, sizeof(m));
+	/* The command line's target wins: mom-sub --jsonl | mom-pub -q B --jsonl copies. */
+	if (p->o->kind != 0) {
+		m.kind = p->o->kind;
+		m.name.p = (const uint8_t *)p->o->name;
+		m.name.n = strlen(p->o->name);
+	} else if (e.kind != 0) {
+		m.kind = e.kind;
+		m.name.p = (const uint8_t *)e.name;
+		m.name.n = strlen(e.name);
+	} else {
+		mom_envelope_fini(&e);
+		p->rec++;
+		fail(p, MOM_EBADDATA, "line %" PRIu64 ": no \"queue\" or \"topic\" (and no -q or -t)",
+		    p->rec);
+		return -1;
+	}
+	if (e.id) {
+		m.id.p = (const uint8_t *)e.id;
+		m.id.n = strlen(e.id);
+	}
+	m.payload.p = e.payload;
+	m.payload.n = e.payload_len;
+	m.headers.p = e.headers.data;
+	m.headers.n = e.headers.len;
+	m.ttl_ms = e.ttl_ms;
+	m.delay_ms = e.delay_ms;
+	rv = add(p, &m);
+	mom_envelope_fini(&e);
+	return rv;
+}
+
+/* Is there nothing more to read on fd right now? */
+static int
+idle(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/* Reads stdin and publishes records split at delim ('\n' or '\0'). */
+static int
+stream(struct pub *p, int delim, int jsonl)
+{
+	struct mom_buf in;
+	size_t         start = 0, scan = 0;
+	ssize_t        n;
+
+	mom_buf_init(&in);
+	for (;;) {
+		uint8_t *nl;
+
+		if (mom_buf_reserve(&in, 65536) != 0) {
+			fail(p, MOM_ENOMEM, "out of memory");
+			break;
+		}
+		n = read(STDIN_FILENO, in.data + in.len, in.cap - in.len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(p, MOM_EINTERNAL, "reading stdin: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		in.len += (size_t)n;
+		while ((nl = memchr(in.data + scan, delim, in.len - scan)) != NULL) {
+			size_t len = (size_t)(nl - (in.data + start));
+
+			if (jsonl) {
+				/* Blank lines (and a CR before LF) are not records. */
+				if (len > 0 && in.data[start + len - 1] == '\r')
+					len--;
+				if (len > 0 && add_envelope(p, (const char *)in.data + start, len) != 0)
+					goto done;
+			} else if (add_bytes(p, in.data + start, len) != 0)
+				goto done;
+			start = scan = (size_t)(nl - in.data) + 1;
+		}
+		scan = in.len;
+		if (in.len - start > (size_t)MOM_PAYLOAD_LIMIT + (jsonl ? MOM_PAYLOAD_LIMIT / 2 + 65536 : 0)) {
+			fail(p, MOM_ETOOBIG, "record %" PRIu64 " is over the 64 MiB limit", p->rec + 1);
+			goto done;
+		}
+		/* Keep the unfinished record at the front of the buffer. */
+		if (start > 0) {
+			memmove(in.data, in.data + start, in.len - start);
+			in.len -= start;
+			scan -= start;
+			start = 0;
+		}
+		if (idle(STDIN_FILENO) && flush(p) != 0)
+			goto done;
+	}
+	/* A last record without its terminator is still a record. */
+	if (p->status == 0 && in.len > start) {
+		size_t len = in.len - start;
+
+		if (jsonl) {
+			if (in.data[start + len - 1] == '\r')
+				len--;
+			if (len > 0)
+				add_envelope(p, (const char *)in.data + start, len);
+		} else
+			add_bytes(p, in.data + start, len);
+	}
+done:
+	mom_buf_fini(&in);
+	return p->status;
+}
+
+static int
+read_all(struct pub *p, int fd, const char *what, struct mom_buf *out)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (mom_buf_reserve(out, 65536) != 0) {
+			fail(p, MOM_ENOMEM, "out of memory");
+			return -1;
+		}
+		n = read(fd, out->data + out->len, out->cap - out->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fail(p, MOM_EINTERNAL, "reading %s: %s", what, strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		out->len += (size_t)n;
+		if (out->len > MOM_PAYLOAD_LIMIT) {
+			fail(p, MOM_ETOOBIG, "%s is over the 64 MiB message limit", what);
+			return -1;
+		}
+	}
+}
+
+static int
+one(struct pub *p)
+{
+	struct mom_buf data;
+	int            fd, rv = 0;
+
+	mom_buf_init(&data);
+	switch (p->o->src) {
+	case SRC_MSG:
+		rv = add_bytes(p, (const uint8_t *)p->o->msg, strlen(p->o->msg));
+		break;
+	case SRC_EMPTY:
+		rv = add_bytes(p, (const uint8_t *)"", 0);
+		break;
+	case SRC_FILE:
+		if (strcmp(p->o->file, "-") == 0)
+			fd = STDIN_FILENO;
+		else if ((fd = open(p->o->file, O_RDONLY | O_CLOEXEC)) < 0) {
+			fail(p, MOM_ENOENT, "%s: %s", p->o->file, strerror(errno));
+			p->status = MOM_EXIT_NOINPUT;
+			rv = -1;
+			break;
+		}
+		rv = read_all(p, fd, p->o->file, &data);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		if (rv == 0)
+			rv = add_bytes(p, data.data ? data.data : (const uint8_t *)"", data.len);
+		break;
+	default:
+		rv = read_all(p, STDIN_FILENO, "stdin", &data);
+		if (rv == 0)
+			rv = add_bytes(p, data.data ? data.data : (const uint8_t *)"", data.len);
+		break;
+	}
+	mom_buf_fini(&data);
+	return rv;
+}
+
+static int
+ensure_target(struct pub *p)
+{
+	char *js, *out = NULL;
+	int   rv;
+
+	js = json_dumps(json_pack("{s:s, s:s, s:b}", "op",
+	    p->o->kind == MOM_KIND_QUEUE ? "queue.create" : "topic.create",
+	    "name", p->o->name, "ensure", 1), JSON_COMPACT);
+	if (js == NULL)
+		return MOM_ENOMEM;
+	rv = mom_cli_admin(&p->o->cli, p->c, js, &out, p->o->wait_ms);
+	free(js);
+	free(out);
+	if (rv != 0)
+		p->status = mom_err_exit(rv);
+	return rv;
+}
+
+int
+pub_run(struct pub_opts *o)
+{
+	struct pub p;
+	int        rv;
+
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	p.producer = mom_cli_random();
+	p.seq = 1;
+	p.last_progress = mom_mono_ms();
+	mom_buf_init(&p.hdrs);
+	if (o->nheaders > 0 && mom_hdr_build(&p.hdrs, o->headers, (size_t)o->nheaders) != 0) {
+		mom_cli_err(&o->cli, "bad header (want 'Key: value', key of letters, digits, - and _)");
+		mom_buf_fini(&p.hdrs);
+		return MOM_EXIT_USAGE;
+	}
+	if ((rv = mom_cli_connect(&o->cli, &p.c, WINDOW)) != 0) {
+		mom_buf_fini(&p.hdrs);
+		return rv;
+	}
+	if (o->create && ensure_target(&p) != 0)
+		goto out;
+	switch (o->src) {
+	case SRC_LINES:
+		stream(&p, '\n', 0);
+		break;
+	case SRC_NUL:
+		stream(&p, '\0', 0);
+		break;
+	case SRC_JSONL:
+		stream(&p, '\n', 1);
+		break;
+	default:
+		one(&p);
+		break;
+	}
+	if (p.status == 0)
+		flush(&p);
+	/* Whatever happened, collect what is in flight: it may be confirmed. */
+	while (mom_client_inflight(p.c) > 0)
+		if (reap(&p) != 0 && (p.status == MOM_EXIT_TEMPFAIL || p.status == MOM_EXIT_UNAVAILABLE))
+			break;
+	mom_cli_info(&o->cli, "%" PRIu64 " messages confirmed (%" PRIu64 " duplicates)",
+	    p.confirmed, p.dups);
+out:
+	batch_free(p.cur);
+	mom_client_close(p.c);
+	mom_buf_fini(&p.hdrs);
+	return p.status;
+}
