@@ -26,7 +26,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all check unit e2e manlint fuzz fuzz-check sanitize install clean deps run bench
+.PHONY: all check unit unit-build e2e manlint fuzz fuzz-check sanitize install clean deps run bench
 
 all: $(BINS)
 
@@ -74,6 +74,8 @@ run: deps all
 	@echo "(Ctrl-C stops the broker)"
 	exec bin/mom-broker -D ./mom-data --create-queue demo
 
+unit-build: $(UNIT_BIN)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs=1; done
 
@@ -93,14 +95,18 @@ sanitize:
 		XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		XLDFLAGS="-fsanitize=address,undefined"
 
-FUZZ_BIN := $(BUILD)/fuzz/wire_fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(LIB_SRC) -lnng -ljansson -lpthread -lm
+# Each target runs over its corpus (tests/fuzz/corpus/NAME/) plus 20000 new inputs.
 fuzz-check: fuzz
-	$(FUZZ_BIN) -runs=20000 -max_len=4096 tests/fuzz/corpus
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+		mkdir -p $(BUILD)/fuzz/work-$$n; \
+		$$f -runs=20000 -max_len=8192 $(BUILD)/fuzz/work-$$n tests/fuzz/corpus/$$n; done
 
 bench: all
 	bench/run

@@ -115,6 +115,11 @@ main(int argc, char **argv)
 	/* -c FILE: options from a file, before the command line's. */
 	for (i = 1; i < argc - 1; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (access(argv[i + 1], R_OK) != 0) {
+				fprintf(stderr, "mom-broker: cannot read %s: %s\n", argv[i + 1],
+				    strerror(errno));
+				return MOM_EXIT_USAGE;
+			}
 			if (mom_config_argv_file(argv[i + 1], &argc, &argv) != 0)
 				return MOM_EXIT_USAGE;
 			break;

@@ -67,7 +67,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	mom_cli_init(&o.cli, "mom-sub");
 	o.wait_ms = -1;
-	o.prefetch = 64;
+	o.prefetch = 256;
 	if (mom_config_argv("mom-sub", &argc, &argv) != 0)
 		return MOM_EXIT_USAGE;
 	while ((ch = getopt_long(argc, argv, "0C:d:eF:hNp:q:s:t:vW:", longopts, NULL)) != -1) {

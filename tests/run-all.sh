@@ -1,0 +1,64 @@
+#!/bin/sh
+# The whole suite: criterion unit tests, bats end-to-end tests, man page
+# lint, a short fuzz run.  Prints each suite's TAP, then one last line
+# "N passed, N failed".  Exit 0 only when nothing failed.
+set -u
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT INT TERM
+
+pass=0
+fail=0
+count() { # file: add up TAP results
+	p=$(grep -c '^ok ' "$1")
+	f=$(grep -c '^not ok ' "$1")
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+one() { # name status: a suite step that is one test
+	if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "ok - $1"
+	else fail=$((fail + 1)); echo "not ok - $1"; fi
+}
+
+echo "# unit tests (criterion)"
+if $MAKE -s unit-build >"$out/build.log" 2>&1; then
+	for t in build/tests/*_test; do
+		[ -x "$t" ] || continue
+		"$t" --tap="$out/$(basename "$t").tap" --jobs=2 >/dev/null 2>&1
+		rc=$?
+		cat "$out/$(basename "$t").tap"
+		count "$out/$(basename "$t").tap"
+		# A crash that wrote no TAP line still counts as a failure.
+		if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out/$(basename "$t").tap"; then
+			one "$(basename "$t") exited $rc" 1
+		fi
+	done
+else
+	cat "$out/build.log"
+	one "unit tests build" 1
+fi
+
+echo "# end-to-end tests (bats)"
+if [ -d tests/e2e ] && ls tests/e2e/*.bats >/dev/null 2>&1; then
+	bats --tap tests/e2e >"$out/e2e.tap" 2>&1
+	cat "$out/e2e.tap"
+	count "$out/e2e.tap"
+fi
+
+echo "# man pages"
+if ls man/*.[1-8] >/dev/null 2>&1; then
+	mandoc -T lint -W warning man/*.[1-8]
+	one "mandoc -T lint -W warning man/*" $?
+fi
+
+echo "# fuzz (short run on the corpus)"
+if command -v clang >/dev/null 2>&1; then
+	$MAKE -s fuzz-check >"$out/fuzz.log" 2>&1
+	rc=$?
+	tail -n 3 "$out/fuzz.log"
+	one "fuzz targets on their corpora" $rc
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
