@@ -122,3 +122,33 @@ mom_cli_admin(const struct mom_cli *cli, struct mom_client *c, const char *json,
 	nng_msg_free(rep);
 	return 0;
 }
+
+int
+mom_cli_ping(struct mom_client *c, struct mom_ping *pi, int64_t timeout_ms, char *err, size_t errlen)
+{
+	struct mom_buf req;
+	struct mom_rd  body;
+	nng_msg       *rep;
+	const uint8_t *ver;
+	size_t         vlen;
+	int            rv;
+
+	memset(pi, 0, sizeof(*pi));
+	mom_buf_init(&req);
+	mom_frame_encode(&req, MOM_OP_PING, false, 0);
+	rv = mom_client_call(c, &req, &rep, &body, timeout_ms, err, errlen);
+	mom_buf_fini(&req);
+	if (rv != 0)
+		return rv;
+	ver = mom_rd_bytes(&body, &vlen);
+	pi->max_payload = mom_rd_varint(&body);
+	pi->uptime_ms = mom_rd_varint(&body);
+	if (body.err) {
+		nng_msg_free(rep);
+		snprintf(err, errlen, "broker sent a malformed reply");
+		return MOM_EPROTO;
+	}
+	snprintf(pi->version, sizeof(pi->version), "%.*s", (int)vlen, (const char *)ver);
+	nng_msg_free(rep);
+	return 0;
+}

@@ -44,4 +44,14 @@ uint64_t mom_cli_random(void);
 int  mom_cli_admin(const struct mom_cli *, struct mom_client *, const char *json, char **out,
     int64_t timeout_ms);
 
+/* What a broker says of itself (PING). */
+struct mom_ping {
+	char     version[32];
+	uint64_t max_payload;
+	uint64_t uptime_ms;
+};
+
+/* 0, or an error code with the reason in err. */
+int mom_cli_ping(struct mom_client *, struct mom_ping *, int64_t timeout_ms, char *err, size_t errlen);
+
 #endif

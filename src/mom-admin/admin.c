@@ -154,38 +154,20 @@ opt_num(json_t *req, const char *key, int64_t v)
 static int
 do_ping(struct admin_opts *o, struct mom_client *c)
 {
-	struct mom_buf req;
-	struct mom_rd  body;
-	nng_msg       *rep;
-	char           err[256], up[32];
-	const uint8_t *ver;
-	size_t         vlen;
-	uint64_t       maxp, uptime;
-	int            rv;
+	struct mom_ping pi;
+	char            err[256], up[32];
+	int             rv;
 
-	mom_buf_init(&req);
-	mom_frame_encode(&req, MOM_OP_PING, false, 0);
-	rv = mom_client_call(c, &req, &rep, &body, o->wait_ms, err, sizeof(err));
-	mom_buf_fini(&req);
-	if (rv != 0) {
+	if ((rv = mom_cli_ping(c, &pi, o->wait_ms, err, sizeof(err))) != 0) {
 		mom_cli_err(&o->cli, "%s", err);
 		return rv == MOM_ETIMEDOUT ? MOM_EXIT_UNAVAILABLE : mom_err_exit(rv);
 	}
-	ver = mom_rd_bytes(&body, &vlen);
-	maxp = mom_rd_varint(&body);
-	uptime = mom_rd_varint(&body);
-	if (body.err) {
-		nng_msg_free(rep);
-		mom_cli_err(&o->cli, "broker sent a malformed reply");
-		return MOM_EXIT_FAIL;
-	}
-	mom_duration_format(uptime / 1000 * 1000, up, sizeof(up));
+	mom_duration_format(pi.uptime_ms / 1000 * 1000, up, sizeof(up));
 	if (o->json)
-		printf("{\"ok\":true,\"version\":\"%.*s\",\"max_message_size\":%" PRIu64
-		    ",\"uptime_ms\":%" PRIu64 "}\n", (int)vlen, (const char *)ver, maxp, uptime);
+		printf("{\"ok\":true,\"version\":\"%s\",\"max_message_size\":%" PRIu64
+		    ",\"uptime_ms\":%" PRIu64 "}\n", pi.version, pi.max_payload, pi.uptime_ms);
 	else if (!o->cli.quiet)
-		printf("ok: mom-broker %.*s, up %s\n", (int)vlen, (const char *)ver, up);
-	nng_msg_free(rep);
+		printf("ok: mom-broker %s, up %s\n", pi.version, up);
 	return 0;
 }
 

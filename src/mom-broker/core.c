@@ -28,7 +28,7 @@
 #define EPHEMERAL_IDLE_MS 60000 /* an unused ephemeral subscription goes */
 #define TICK_MAX_MS       250
 #define REORDER_WAIT_MS   1000  /* how long a batch waits for an earlier one */
-#define PRODUCER_IDLE_MS  600000
+#define PRODUCER_IDLE_MS  60000
 
 /*
  * Publish order per producer.  nng hands requests that arrived in order

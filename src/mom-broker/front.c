@@ -24,6 +24,7 @@ enum { FC_RECV, FC_CORE, FC_SEND };
 
 struct front {
 	nng_socket    sock;
+	size_t        max_frame;
 	struct core  *core;
 	struct fctx  *ctxs;
 	int           nctx;
@@ -103,12 +104,13 @@ fctx_cb(void *arg)
 	m = nng_aio_get_msg(fc->aio);
 	nng_aio_set_msg(fc->aio, NULL);
 	mom_rd_init(&r, nng_msg_body(m), nng_msg_len(m));
-	if (mom_frame_decode(&r, &f) != 0 || f.reply || f.op < MOM_OP_PING ||
-	    f.op > MOM_OP_ADMIN) {
+	if (nng_msg_len(m) > fr->max_frame || mom_frame_decode(&r, &f) != 0 || f.reply ||
+	    f.op < MOM_OP_PING || f.op > MOM_OP_ADMIN) {
 		char who[64];
 
 		peer_name(nng_msg_get_pipe(m), who, sizeof(who));
-		log_warnx("dropping client %s: malformed frame (%zu bytes)", who, nng_msg_len(m));
+		log_warnx("dropping client %s: %s frame (%zu bytes)", who,
+		    nng_msg_len(m) > fr->max_frame ? "oversized" : "malformed", nng_msg_len(m));
 		nng_pipe_close(nng_msg_get_pipe(m));
 		nng_msg_free(m);
 		fctx_recv(fc);
@@ -166,8 +168,13 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 		free(fr);
 		return -1;
 	}
-	/* A batch of small messages may exceed one message's limit. */
-	nng_socket_set_size(fr->sock, NNG_OPT_RECVMAXSZ, cfg->max_payload + (2u << 20));
+	/*
+	 * A batch of small messages may exceed one message's limit, hence
+	 * the slack.  nng cuts (silently) what is over twice our limit;
+	 * between the two, we see the frame, log it and drop the client.
+	 */
+	fr->max_frame = cfg->max_payload + (2u << 20);
+	nng_socket_set_size(fr->sock, NNG_OPT_RECVMAXSZ, 2 * fr->max_frame);
 	nng_socket_set_int(fr->sock, NNG_OPT_SENDBUF, 256);
 	nng_socket_set_int(fr->sock, NNG_OPT_RECVBUF, 256);
 	nng_pipe_notify(fr->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, fr);

@@ -47,6 +47,7 @@ struct pub {
 	uint64_t           confirmed, dups;
 	int64_t            last_progress;
 	int                status; /* first failure: exit status */
+	uint64_t           max_payload; /* the broker's, once asked */
 };
 
 static struct batch *
@@ -195,6 +196,28 @@ add(struct pub *p, struct mom_pub_msg *m)
 		fail(p, MOM_ETOOBIG, "record %" PRIu64 ": message of %zu bytes is over the 64 MiB limit",
 		    p->rec, m->payload.n);
 		return -1;
+	}
+	/*
+	 * Over the default limit, ask the broker for its own before sending:
+	 * a frame far over it would cost the connection, not get an answer.
+	 */
+	if (m->payload.n > MOM_PAYLOAD_DEFAULT) {
+		if (p->max_payload == 0) {
+			struct mom_ping pi;
+			char            err[256];
+			int             rv;
+
+			if ((rv = mom_cli_ping(p->c, &pi, p->o->wait_ms, err, sizeof(err))) != 0) {
+				fail(p, rv, "%s", err);
+				return -1;
+			}
+			p->max_payload = pi.max_payload;
+		}
+		if (m->payload.n > p->max_payload) {
+			fail(p, MOM_ETOOBIG, "record %" PRIu64 ": message of %zu bytes is over the "
+			    "broker's limit of %" PRIu64, p->rec, m->payload.n, p->max_payload);
+			return -1;
+		}
 	}
 	/* A big message travels alone rather than swelling a batch. */
 	if (p->cur != NULL && p->cur->frame.len + m->payload.n > BATCH_BYTES && flush(p) != 0)
