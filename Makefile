@@ -98,9 +98,11 @@ sanitize:
 FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZ_BIN)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+# UBSan findings must stop the run (by default they are printed and ignored).
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined \
 		-o $@ $< $(LIB_SRC) -lnng -ljansson -lpthread -lm
 # Each target runs over its corpus (tests/fuzz/corpus/NAME/) plus 20000 new inputs.
 fuzz-check: fuzz

@@ -128,7 +128,15 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MOM_ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	{
+		/* Deadlines are monotonic: so must the condition variable's clock be. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	c->reconnect_ms = o->reconnect_ms > 0 ? o->reconnect_ms : 60000;
 	c->verbose = o->verbose;
 	c->nslots = o->window > 0 ? o->window : 8;

@@ -6,6 +6,7 @@
  * pipe is closed and the event logged, and the broker keeps serving.
  * Frames over the size limit never get here: nng drops the pipe itself.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,18 @@
 
 enum { FC_RECV, FC_CORE, FC_SEND };
 
+#define CHUNK      256   /* contexts are added this many at a time */
+#define MAX_CHUNKS 256   /* at most 65536 requests in the broker at once */
+#define LOW_WATER  32    /* fewer idle contexts than this: add a chunk */
+
 struct front {
-	nng_socket    sock;
-	size_t        max_frame;
-	struct core  *core;
-	struct fctx  *ctxs;
-	int           nctx;
+	nng_socket      sock;
+	size_t          max_frame;
+	struct core    *core;
+	pthread_mutex_t grow_mu;
+	struct fctx    *chunks[MAX_CHUNKS];
+	atomic_int      nchunks;
+	atomic_int      idle;     /* contexts waiting to receive */
 	atomic_int    conns;
 	atomic_bool   closing;
 };
@@ -74,7 +81,51 @@ fctx_recv(struct fctx *fc)
 {
 	fc->state = FC_RECV;
 	fc->req = NULL;
+	atomic_fetch_add(&fc->fr->idle, 1);
 	nng_ctx_recv(fc->ctx, fc->aio);
+}
+
+static void fctx_cb(void *);
+
+/*
+ * Adds a chunk of contexts.  Long polls hold their context while they
+ * wait, so a broker with many idle consumers would otherwise stop taking
+ * requests (publishes included) once every context is parked.
+ */
+static int
+grow(struct front *fr)
+{
+	struct fctx *chunk;
+	int          i, n;
+
+	pthread_mutex_lock(&fr->grow_mu);
+	n = atomic_load(&fr->nchunks);
+	if (atomic_load(&fr->closing) || n == MAX_CHUNKS || (chunk = calloc(CHUNK, sizeof(*chunk))) == NULL) {
+		pthread_mutex_unlock(&fr->grow_mu);
+		return -1;
+	}
+	for (i = 0; i < CHUNK; i++) {
+		chunk[i].fr = fr;
+		if (nng_ctx_open(&chunk[i].ctx, fr->sock) != 0 ||
+		    nng_aio_alloc(&chunk[i].aio, fctx_cb, &chunk[i]) != 0) {
+			for (; i >= 0; i--) {
+				if (chunk[i].aio)
+					nng_aio_free(chunk[i].aio);
+				nng_ctx_close(chunk[i].ctx);
+			}
+			free(chunk);
+			pthread_mutex_unlock(&fr->grow_mu);
+			return -1;
+		}
+	}
+	fr->chunks[n] = chunk;
+	atomic_store(&fr->nchunks, n + 1);
+	pthread_mutex_unlock(&fr->grow_mu);
+	for (i = 0; i < CHUNK; i++)
+		fctx_recv(&chunk[i]);
+	if (n > 0)
+		log_info("%d request contexts", (n + 1) * CHUNK);
+	return 0;
 }
 
 static void
@@ -96,11 +147,14 @@ fctx_cb(void *arg)
 			fctx_recv(fc);
 		return;
 	}
+	atomic_fetch_sub(&fr->idle, 1);
 	if (rv != 0) {
 		if (rv != NNG_ECLOSED && !atomic_load(&fr->closing))
 			fctx_recv(fc);
 		return;
 	}
+	if (atomic_load(&fr->idle) < LOW_WATER && !atomic_load(&fr->closing))
+		grow(fr);
 	m = nng_aio_get_msg(fc->aio);
 	nng_aio_set_msg(fc->aio, NULL);
 	mom_rd_init(&r, nng_msg_body(m), nng_msg_len(m));
@@ -157,12 +211,12 @@ int
 front_start(struct front **frp, const struct front_config *cfg, struct core *core)
 {
 	struct front *fr;
-	int           i, rv;
+	int           i, rv, n;
 
 	if ((fr = calloc(1, sizeof(*fr))) == NULL)
 		return -1;
 	fr->core = core;
-	fr->nctx = cfg->contexts > 0 ? cfg->contexts : 1024;
+	pthread_mutex_init(&fr->grow_mu, NULL);
 	if ((rv = nng_rep0_open(&fr->sock)) != 0) {
 		log_warnx("cannot open socket: %s", nng_strerror(rv));
 		free(fr);
@@ -179,16 +233,10 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 	nng_socket_set_int(fr->sock, NNG_OPT_RECVBUF, 256);
 	nng_pipe_notify(fr->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, fr);
 	nng_pipe_notify(fr->sock, NNG_PIPE_EV_REM_POST, pipe_cb, fr);
-	if ((fr->ctxs = calloc((size_t)fr->nctx, sizeof(*fr->ctxs))) == NULL)
-		goto fail;
-	for (i = 0; i < fr->nctx; i++) {
-		struct fctx *fc = &fr->ctxs[i];
-
-		fc->fr = fr;
-		if (nng_ctx_open(&fc->ctx, fr->sock) != 0 ||
-		    nng_aio_alloc(&fc->aio, fctx_cb, fc) != 0)
+	n = (cfg->contexts > 0 ? cfg->contexts : 1024) / CHUNK;
+	for (i = 0; i < (n > 0 ? n : 1); i++)
+		if (grow(fr) != 0)
 			goto fail;
-	}
 	for (i = 0; i < cfg->nlisten; i++) {
 		if ((rv = nng_listen(fr->sock, cfg->listen[i], NULL, 0)) != 0) {
 			log_warnx("cannot listen on %s: %s", cfg->listen[i], nng_strerror(rv));
@@ -196,8 +244,6 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 		}
 		log_info("listening on %s", cfg->listen[i]);
 	}
-	for (i = 0; i < fr->nctx; i++)
-		fctx_recv(&fr->ctxs[i]);
 	*frp = fr;
 	return 0;
 fail:
@@ -208,18 +254,29 @@ fail:
 void
 front_stop(struct front *fr)
 {
-	int i;
+	int i, j;
 
 	if (fr == NULL)
 		return;
 	atomic_store(&fr->closing, true);
 	nng_close(fr->sock);
-	for (i = 0; fr->ctxs && i < fr->nctx; i++) {
-		if (fr->ctxs[i].aio)
-			nng_aio_free(fr->ctxs[i].aio);
-		if (fr->ctxs[i].req)
-			nng_msg_free(fr->ctxs[i].req);
+	/*
+	 * A grow() under way finishes before this lock is ours, and none
+	 * starts after: closing is set.  Freeing an aio waits for its
+	 * callback, so it happens outside the lock.
+	 */
+	pthread_mutex_lock(&fr->grow_mu);
+	pthread_mutex_unlock(&fr->grow_mu);
+	for (i = 0; i < atomic_load(&fr->nchunks); i++) {
+		struct fctx *chunk = fr->chunks[i];
+
+		for (j = 0; j < CHUNK; j++) {
+			nng_aio_free(chunk[j].aio);
+			if (chunk[j].req)
+				nng_msg_free(chunk[j].req);
+		}
+		free(chunk);
 	}
-	free(fr->ctxs);
+	pthread_mutex_destroy(&fr->grow_mu);
 	free(fr);
 }

@@ -803,6 +803,8 @@ sub_backfill(struct fsm *f, struct sub *s, int from, int64_t from_time, int64_t 
 			all[n++] = m;
 		}
 	}
+	if (n == 0)
+		return; /* all is NULL: qsort must not see it */
 	qsort(all, n, sizeof(*all), seq_cmp);
 	for (i = 0; i < n; i++)
 		mq_push(&s->mq, msg_ref(all[i]), now);

@@ -7,6 +7,15 @@
 #include "mom.h"
 #include "mq.h"
 
+/* t + ms without overflow: nack delays come from the wire as any u64. */
+static int64_t
+later(int64_t t, uint64_t ms)
+{
+	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
+		return INT64_MAX;
+	return t + (int64_t)ms;
+}
+
 void
 mq_init(struct mq *q, const struct mq_config *cfg, mq_dead_fn dead, void *arg)
 {
@@ -145,7 +154,7 @@ static bool
 expired(const struct mq *q, const struct msg *m, int64_t now)
 {
 	return (m->expires_ms && now >= m->expires_ms) ||
-	    (q->cfg.ttl_ms && now >= m->time_ms + (int64_t)q->cfg.ttl_ms);
+	    (q->cfg.ttl_ms && now >= later(m->time_ms, q->cfg.ttl_ms));
 }
 
 bool
@@ -280,7 +289,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 		l->e = e;
 		l->receipt = receipt;
 		l->consumer = consumer;
-		l->deadline = now + (int64_t)q->cfg.ack_wait_ms;
+		l->deadline = later(now, q->cfg.ack_wait_ms);
 		lease_append(q, l);
 		q->nleased++;
 		emit(arg, e.m, receipt, e.deliveries);
@@ -316,7 +325,7 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t 
 		q->st.delivered--;
 		q->st.redelivered--; /* requeue counts it again */
 	}
-	requeue(q, e, now + (int64_t)delay_ms, now);
+	requeue(q, e, later(now, delay_ms), now);
 	return 0;
 }
 
@@ -328,7 +337,7 @@ mq_touch(struct mq *q, uint64_t receipt, int64_t now)
 	if (l == NULL)
 		return MOM_ENOENT;
 	lease_unlink(q, l);
-	l->deadline = now + (int64_t)q->cfg.ack_wait_ms;
+	l->deadline = later(now, q->cfg.ack_wait_ms);
 	lease_append(q, l);
 	return 0;
 }
@@ -336,10 +345,14 @@ mq_touch(struct mq *q, uint64_t receipt, int64_t now)
 void
 mq_release(struct mq *q, uint64_t consumer, int64_t now)
 {
-	struct lease *l, *next;
+	struct lease *l, *prev;
 
-	for (l = q->lhead; l; l = next) {
-		next = l->next;
+	/*
+	 * Each goes back to the front: walk from the newest lease so that the
+	 * messages end up in the order they were delivered.
+	 */
+	for (l = q->ltail; l; l = prev) {
+		prev = l->prev;
 		if (l->consumer == consumer) {
 			struct qent e = l->e;
 
@@ -379,12 +392,20 @@ mq_take(struct mq *q, int64_t now)
 int64_t
 mq_tick(struct mq *q, int64_t now)
 {
-	int64_t next = INT64_MAX;
+	int64_t       next = INT64_MAX;
+	struct lease *l, *last = NULL, *prev;
 
-	while (q->lhead && q->lhead->deadline <= now) {
-		struct lease *l = q->lhead;
-		struct qent   e = l->e;
+	/*
+	 * Expired leases are a prefix of the deadline-ordered list; requeue
+	 * them from its end so that, each going to the front, they keep their
+	 * order.
+	 */
+	for (l = q->lhead; l && l->deadline <= now; l = l->next)
+		last = l;
+	for (l = last; l; l = prev) {
+		struct qent e = l->e;
 
+		prev = l->prev;
 		lease_end(q, l);
 		requeue(q, e, now, now);
 	}

@@ -186,6 +186,19 @@ flush(struct pub *p)
 	return 0;
 }
 
+/*
+ * A record that cannot be published ends the run, but the records before
+ * it were good: send the batch that holds them, so that they are stored
+ * (pub_run collects the confirmation) and the exit status tells of the
+ * bad one only.
+ */
+static void
+bad_record(struct pub *p)
+{
+	if (p->status == 0)
+		(void)flush(p);
+}
+
 static int
 add(struct pub *p, struct mom_pub_msg *m)
 {
@@ -193,6 +206,7 @@ add(struct pub *p, struct mom_pub_msg *m)
 
 	p->rec++;
 	if (m->payload.n > MOM_PAYLOAD_LIMIT) {
+		bad_record(p);
 		fail(p, MOM_ETOOBIG, "record %" PRIu64 ": message of %zu bytes is over the 64 MiB limit",
 		    p->rec, m->payload.n);
 		return -1;
@@ -214,6 +228,7 @@ add(struct pub *p, struct mom_pub_msg *m)
 			p->max_payload = pi.max_payload;
 		}
 		if (m->payload.n > p->max_payload) {
+			bad_record(p);
 			fail(p, MOM_ETOOBIG, "record %" PRIu64 ": message of %zu bytes is over the "
 			    "broker's limit of %" PRIu64, p->rec, m->payload.n, p->max_payload);
 			return -1;
@@ -273,6 +288,7 @@ add_envelope(struct pub *p, const char *line, size_t len)
 
 	if (mom_envelope_parse(line, len, &e, err, sizeof(err)) != 0) {
 		p->rec++;
+		bad_record(p);
 		fail(p, MOM_EBADDATA, "line %" PRIu64 ": %s", p->rec, err);
 		return -1;
 	}
@@ -289,6 +305,7 @@ add_envelope(struct pub *p, const char *line, size_t len)
 	} else {
 		mom_envelope_fini(&e);
 		p->rec++;
+		bad_record(p);
 		fail(p, MOM_EBADDATA, "line %" PRIu64 ": no \"queue\" or \"topic\" (and no -q or -t)",
 		    p->rec);
 		return -1;
@@ -358,6 +375,7 @@ stream(struct pub *p, int delim, int jsonl)
 		}
 		scan = in.len;
 		if (in.len - start > (size_t)MOM_PAYLOAD_LIMIT + (jsonl ? MOM_PAYLOAD_LIMIT / 2 + 65536 : 0)) {
+			bad_record(p);
 			fail(p, MOM_ETOOBIG, "record %" PRIu64 " is over the 64 MiB limit", p->rec + 1);
 			goto done;
 		}
