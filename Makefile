@@ -26,7 +26,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all check unit unit-build e2e manlint fuzz fuzz-check sanitize install clean deps run bench
+.PHONY: all check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize install clean deps run bench
 
 all: $(BINS)
 
@@ -79,6 +79,12 @@ unit-build: $(UNIT_BIN)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs=1; done
 
+# The unit tests under valgrind: no leak, no invalid access.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+	--error-exitcode=1 --trace-children=yes --suppressions=tests/unit/valgrind.supp
+valgrind: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; $(VALGRIND) $$t --jobs=1 >/dev/null; done
+
 e2e: all
 	bats tests/e2e
 
@@ -91,7 +97,7 @@ check: deps all
 # ASan + UBSan build of everything, then the whole suite against it.
 sanitize:
 	$(MAKE) clean
-	$(MAKE) check OPT="-O1 -g -fno-omit-frame-pointer" \
+	MOM_VALGRIND=0 $(MAKE) check OPT="-O1 -g -fno-omit-frame-pointer" \
 		XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		XLDFLAGS="-fsanitize=address,undefined"
 

@@ -42,6 +42,21 @@ else
 	one "unit tests build" 1
 fi
 
+# Leak and memory checks of the unit tests under valgrind: slow (every
+# criterion test is its own process), so on request: MOM_VALGRIND=1 (CI).
+if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
+	echo "# unit tests under valgrind"
+	for t in build/tests/*_test; do
+		[ -x "$t" ] || continue
+		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+			--error-exitcode=1 --trace-children=yes \
+			--suppressions=tests/unit/valgrind.supp "$t" --jobs=2 >"$out/vg.log" 2>&1
+		rc=$?
+		[ $rc -eq 0 ] || tail -n 40 "$out/vg.log"
+		one "valgrind $(basename "$t")" $rc
+	done
+fi
+
 echo "# end-to-end tests (bats)"
 if [ -d tests/e2e ] && ls tests/e2e/*.bats >/dev/null 2>&1; then
 	bats --tap tests/e2e >"$out/e2e.tap" 2>&1

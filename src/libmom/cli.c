@@ -59,6 +59,7 @@ mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
 	memset(&o, 0, sizeof(o));
 	o.servers = cli->servers;
 	o.window = window;
+	o.connect_ms = cli->connect_ms;
 	o.verbose = cli->verbose;
 	if ((rv = mom_client_open(c, &o, err, sizeof(err))) != 0) {
 		mom_cli_err(cli, "%s", err);

@@ -14,6 +14,7 @@ struct mom_cli {
 	const char *servers; /* -s, else $MOM_URL, else the default */
 	int         verbose;
 	int         quiet;
+	int64_t     connect_ms; /* bound on connecting (-W); 0: default */
 };
 
 /* Long-option values shared by the clients (after 'z' + 1000). */

@@ -32,6 +32,14 @@ struct slot {
 	struct slot       *next; /* free list or done FIFO */
 };
 
+struct dial {
+	struct mom_client *c;
+	char              *url;
+	pthread_t          thread;
+	int                started, done, rv;
+	struct dial       *next;
+};
+
 struct mom_client {
 	nng_socket      sock;
 	pthread_mutex_t mu;
@@ -41,6 +49,7 @@ struct mom_client {
 	int64_t         reconnect_ms;
 	int             verbose;
 	volatile int   *interrupt;
+	struct dial    *dials;
 	struct slot    *slots;
 	int             nslots;
 	int             inflight;
@@ -116,12 +125,36 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void deadline_ts(struct timespec *, int64_t);
+
+static void *
+dial_main(void *arg)
+{
+	struct dial       *d = arg;
+	struct mom_client *c = d->c;
+	int                rv = nng_dial(c->sock, d->url, NULL, 0);
+
+	if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_EADDRINVAL && rv != NNG_EINVAL &&
+	    rv != NNG_ENOTSUP) {
+		if (c->verbose)
+			fprintf(stderr, "mom: %s: %s\n", d->url, nng_strerror(rv));
+		nng_dial(c->sock, d->url, NULL, NNG_FLAG_NONBLOCK);
+	}
+	pthread_mutex_lock(&c->mu);
+	d->rv = rv;
+	d->done = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
 int
 mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *err, size_t errlen)
 {
 	struct mom_client *c;
 	char              *list = NULL, *url, *save = NULL;
-	int                i, rv, connected = 0, ret = MOM_ENOMEM;
+	int                i, rv, ndials = 0, ret = MOM_ENOMEM;
+	int64_t            deadline;
 	char               lasterr[256] = "";
 
 	*cp = NULL;
@@ -171,39 +204,80 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 
 	if ((list = strdup(o->servers ? o->servers : "tcp://127.0.0.1:7420")) == NULL)
 		goto fail;
+	/*
+	 * Each server is dialled on a thread of its own: a blocking dial
+	 * tells at once whether a server refuses, and the threads let the
+	 * wait be bounded when one accepts TCP but never answers (stopped).
+	 * A server that refuses is dialled again in the background, so that
+	 * the client fails over to it when it comes back.
+	 */
 	for (url = strtok_r(list, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
+		struct dial *d;
+
 		while (*url == ' ')
 			url++;
 		if (*url == '\0')
 			continue;
-		/*
-		 * A blocking dial tells at once whether this server is up;
-		 * one that is not is dialled again in the background so
-		 * that the client fails over to it when it comes back.
-		 */
-		rv = nng_dial(c->sock, url, NULL, 0);
-		if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP) {
-			seterr(err, errlen, "bad server URL '%s': %s", url, nng_strerror(rv));
-			ret = MOM_EINVAL;
+		if ((d = calloc(1, sizeof(*d))) == NULL || (d->url = strdup(url)) == NULL) {
+			free(d);
 			goto fail;
 		}
-		if (rv == 0) {
-			connected++;
-			continue;
-		}
-		snprintf(lasterr, sizeof(lasterr), "%s: %s", url, nng_strerror(rv));
-		if (c->verbose)
-			fprintf(stderr, "mom: %s\n", lasterr);
-		nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+		d->c = c;
+		d->next = c->dials;
+		c->dials = d;
+		if (pthread_create(&d->thread, NULL, dial_main, d) != 0) {
+			d->done = 1;
+			d->rv = NNG_ENOMEM;
+		} else
+			d->started = 1;
+		ndials++;
 	}
-	if (!connected) {
-		if (lasterr[0] == '\0')
-			seterr(err, errlen, "no server given");
-		else
-			seterr(err, errlen, "no broker reachable (%s)", lasterr);
-		ret = lasterr[0] ? MOM_EUNAVAIL : MOM_EINVAL;
+	if (ndials == 0) {
+		seterr(err, errlen, "no server given");
+		ret = MOM_EINVAL;
 		goto fail;
 	}
+	deadline = mom_mono_ms() + (o->connect_ms > 0 ? o->connect_ms : 10000);
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		struct dial    *d;
+		int             done = 0, ok = 0, bad = 0;
+		struct timespec ts;
+
+		for (d = c->dials; d; d = d->next) {
+			done += d->done;
+			ok += d->done && d->rv == 0;
+			if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
+			    d->rv == NNG_ENOTSUP)) {
+				bad++;
+				seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
+			} else if (d->done && d->rv != 0)
+				snprintf(lasterr, sizeof(lasterr), "%s: %s", d->url, nng_strerror(d->rv));
+		}
+		if (bad) {
+			ret = MOM_EINVAL;
+			break;
+		}
+		if (ok || c->npipes > 0) {
+			ret = 0;
+			break;
+		}
+		if (done == ndials) {
+			seterr(err, errlen, "no broker reachable (%s)", lasterr);
+			ret = MOM_EUNAVAIL;
+			break;
+		}
+		if (mom_mono_ms() >= deadline) {
+			seterr(err, errlen, "timed out connecting to %s", o->servers);
+			ret = o->connect_ms > 0 ? MOM_ETIMEDOUT : MOM_EUNAVAIL;
+			break;
+		}
+		deadline_ts(&ts, 50);
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (ret != 0)
+		goto fail;
 	free(list);
 	*cp = c;
 	return 0;
@@ -221,7 +295,17 @@ mom_client_close(struct mom_client *c)
 
 	if (c == NULL)
 		return;
+	/* Closing the socket ends the dials still blocked. */
 	nng_close(c->sock);
+	while (c->dials) {
+		struct dial *d = c->dials;
+
+		c->dials = d->next;
+		if (d->started)
+			pthread_join(d->thread, NULL);
+		free(d->url);
+		free(d);
+	}
 	for (i = 0; c->slots && i < c->nslots; i++) {
 		if (c->slots[i].aio)
 			nng_aio_free(c->slots[i].aio);

@@ -26,6 +26,7 @@ struct mom_client_opts {
 	const char *servers;      /* "tcp://a:7420,tcp://b:7420" */
 	int         window;       /* requests in flight; default 8 */
 	int64_t     reconnect_ms; /* give up after this long disconnected; default 60000 */
+	int64_t     connect_ms;   /* first connection: MOM_ETIMEDOUT after this (-W); 0: 10 s, then MOM_EUNAVAIL */
 	int         verbose;
 };
 

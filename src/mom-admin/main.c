@@ -113,6 +113,7 @@ main(int argc, char **argv)
 				fprintf(stderr, "mom-admin: bad -W '%s'\n", optarg);
 				return MOM_EXIT_USAGE;
 			}
+			o.cli.connect_ms = o.wait_ms > 0 ? o.wait_ms : 1;
 			break;
 		case OPT_JSON:
 			o.json = 1;

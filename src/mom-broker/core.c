@@ -24,7 +24,7 @@
 #include "names.h"
 #include "wire.h"
 
-#define LONGPOLL_MAX_MS   30000 /* keep under the clients' resend time */
+#define LONGPOLL_MAX_MS   20000 /* keep well under the clients' resend time (30 s) */
 #define EPHEMERAL_IDLE_MS 60000 /* an unused ephemeral subscription goes */
 #define TICK_MAX_MS       250
 #define REORDER_WAIT_MS   1000  /* how long a batch waits for an earlier one */
@@ -428,6 +428,15 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 			mom_buf_put_varint(&c->reply, 0);
 			mom_buf_put_varint(&c->reply, 0);
 			front_reply(fc, &c->reply);
+			return;
+		}
+		/*
+		 * A wildcard pattern may name topics that come later; a plain
+		 * name that is no topic is most likely a typo.
+		 */
+		if (s == NULL && mom_pattern_literal((const char *)f.name.p, f.name.n) &&
+		    fsm_topic(c->fsm, (const char *)f.name.p, f.name.n) == NULL) {
+			reply_error(fc, MOM_ENOENT, "no such topic '%.*s'", (int)f.name.n, f.name.p);
 			return;
 		}
 		if (s == NULL) {

@@ -214,13 +214,19 @@ id_key(char *key, const struct mom_pub_msg *m)
 	return 2 + m->name.n + m->id.n;
 }
 
+/*
+ * Seen within the window?  The expiry is compared with the command's own
+ * time, so the answer does not depend on when fsm_tick() last ran: every
+ * replica decides the same.
+ */
 static bool
-id_seen(struct fsm *f, const struct mom_pub_msg *m)
+id_seen(struct fsm *f, const struct mom_pub_msg *m, int64_t now)
 {
-	char   key[MOM_NAME_MAX + MOM_ID_MAX + 2];
-	size_t n = id_key(key, m);
+	char          key[MOM_NAME_MAX + MOM_ID_MAX + 2];
+	size_t        n = id_key(key, m);
+	struct idrec *r = smap_get(&f->ids, key, n);
 
-	return smap_get(&f->ids, key, n) != NULL;
+	return r != NULL && r->expires > now;
 }
 
 static int
@@ -424,7 +430,7 @@ apply_publish(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
 			goto undo;
 		} else
 			q = NULL;
-		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m)))
+		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m, now)))
 			continue;
 		if (q != NULL) {
 			q->pend_n++;
@@ -448,7 +454,7 @@ apply_publish(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
 		struct msg *msg;
 
 		(void)mom_pub_decode_msg(&r, &b, &m, f->cfg.max_payload);
-		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m))) {
+		if ((p && producer_seen(p, b.first_seq + i)) || (m.id.n && id_seen(f, &m, now))) {
 			res->duplicates++;
 			continue;
 		}
@@ -611,7 +617,9 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	if ((q = fsm_queue(f, name, strlen(name))) != NULL) {
 		/* Declaring again is fine; declaring differently is not. */
 		if (!json_is_true(json_object_get(o, "ensure")) &&
-		    (memcmp(&cfg, &q->mq.cfg, sizeof(cfg)) != 0 ||
+		    (cfg.ack_wait_ms != q->mq.cfg.ack_wait_ms ||
+		    cfg.max_deliver != q->mq.cfg.max_deliver || cfg.ttl_ms != q->mq.cfg.ttl_ms ||
+		    cfg.max_len != q->mq.cfg.max_len || cfg.max_bytes != q->mq.cfg.max_bytes ||
 		    (dl == NULL) != (q->dead_letter == NULL) ||
 		    (dl && strcmp(dl, q->dead_letter) != 0))) {
 			fail(res, MOM_EEXIST, "queue '%s' exists with other options", name);
@@ -952,7 +960,9 @@ fsm_tick(struct fsm *f, int64_t now)
 	while (f->ids_head && f->ids_head->expires <= now) {
 		struct idrec *r = f->ids_head;
 
-		smap_del(&f->ids, r->key, r->klen);
+		/* A newer record of the same id may have replaced this one. */
+		if (smap_get(&f->ids, r->key, r->klen) == r)
+			smap_del(&f->ids, r->key, r->klen);
 		if ((f->ids_head = r->next) == NULL)
 			f->ids_tail = NULL;
 		free(r);

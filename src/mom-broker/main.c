@@ -2,7 +2,9 @@
  * mom-broker: the daemon.  Parses options, starts the core and the front,
  * and waits for signals.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -45,15 +47,32 @@ usage(FILE *f)
 static bool
 loopback_only(const char *url)
 {
-	const char *h;
+	const char     *h, *end;
+	char            host[64];
+	struct in_addr  a4;
+	struct in6_addr a6;
+	size_t          n;
 
 	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
 		return true;
 	if ((h = strstr(url, "://")) == NULL)
 		return false;
 	h += 3;
-	return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
-	    strncmp(h, "[::1]:", 6) == 0;
+	if (*h == '[') {
+		if ((end = strchr(++h, ']')) == NULL)
+			return false;
+	} else if ((end = strrchr(h, ':')) == NULL)
+		end = h + strlen(h);
+	if ((n = (size_t)(end - h)) == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	/* Addresses only, by value: "127.evil.example" is not loopback. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 static int
@@ -113,17 +132,26 @@ main(int argc, char **argv)
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
 	/* -c FILE: options from a file, before the command line's. */
-	for (i = 1; i < argc - 1; i++) {
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-			if (access(argv[i + 1], R_OK) != 0) {
-				fprintf(stderr, "mom-broker: cannot read %s: %s\n", argv[i + 1],
-				    strerror(errno));
-				return MOM_EXIT_USAGE;
-			}
-			if (mom_config_argv_file(argv[i + 1], &argc, &argv) != 0)
-				return MOM_EXIT_USAGE;
+	for (i = 1; i < argc; i++) {
+		const char *file = NULL;
+
+		if (strcmp(argv[i], "--") == 0)
 			break;
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+			file = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			file = argv[i] + 9;
+		else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2] != '\0')
+			file = argv[i] + 2;
+		if (file == NULL)
+			continue;
+		if (access(file, R_OK) != 0) {
+			fprintf(stderr, "mom-broker: cannot read %s: %s\n", file, strerror(errno));
+			return MOM_EXIT_USAGE;
 		}
+		if (mom_config_argv_file(file, &argc, &argv) != 0)
+			return MOM_EXIT_USAGE;
+		break;
 	}
 	while ((ch = getopt_long(argc, argv, "c:D:hl:v", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -356,7 +356,17 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 		if (l->consumer == consumer) {
 			struct qent e = l->e;
 
+			/*
+			 * A consumer that leaves cleanly acked what it used: the
+			 * rest it never saw, so the delivery does not count.
+			 */
 			lease_end(q, l);
+			if (e.deliveries > 0) {
+				e.deliveries--;
+				q->st.delivered--;
+			}
+			if (q->cfg.max_deliver == 0 || e.deliveries < q->cfg.max_deliver)
+				q->st.redelivered--; /* requeue counts it; it was not redelivered */
 			requeue(q, e, now, now);
 		}
 	}

@@ -106,7 +106,7 @@ int    mq_ack(struct mq *, uint64_t receipt);
 int    mq_nack(struct mq *, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now);
 /* Extends a lease by the ack wait (work in progress). */
 int    mq_touch(struct mq *, uint64_t receipt, int64_t now);
-/* Gives back every lease of a consumer, uncounted when unseen. */
+/* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */
 void   mq_release(struct mq *, uint64_t consumer, int64_t now);
 /* Drops every ready and delayed message; leases stay. Returns how many. */
 size_t mq_purge(struct mq *);

@@ -70,7 +70,7 @@ batch_new(struct pub *p)
 	pb.name.n = p->o->name ? strlen(p->o->name) : 0;
 	mom_pub_encode_begin(&b->frame, &pb);
 	b->count_off = mom_pub_count_offset(&b->frame, start);
-	b->first_rec = p->rec + 1;
+	b->first_rec = p->rec; /* add() counted the record this batch starts with */
 	return b;
 }
 
@@ -214,8 +214,10 @@ add(struct pub *p, struct mom_pub_msg *m)
 	/*
 	 * Over the default limit, ask the broker for its own before sending:
 	 * a frame far over it would cost the connection, not get an answer.
+	 * (Streams asked at the start, so that one bad record in a batch
+	 * does not cost the good ones around it.)
 	 */
-	if (m->payload.n > MOM_PAYLOAD_DEFAULT) {
+	if (m->payload.n > MOM_PAYLOAD_DEFAULT || p->max_payload > 0) {
 		if (p->max_payload == 0) {
 			struct mom_ping pi;
 			char            err[256];
@@ -514,6 +516,16 @@ pub_run(struct pub_opts *o)
 	}
 	if (o->create && ensure_target(&p) != 0)
 		goto out;
+	if (o->src == SRC_LINES || o->src == SRC_NUL || o->src == SRC_JSONL) {
+		struct mom_ping pi;
+		char            err[256];
+
+		if ((rv = mom_cli_ping(p.c, &pi, o->wait_ms, err, sizeof(err))) != 0) {
+			fail(&p, rv, "%s", err);
+			goto out;
+		}
+		p.max_payload = pi.max_payload;
+	}
 	switch (o->src) {
 	case SRC_LINES:
 		stream(&p, '\n', 0);

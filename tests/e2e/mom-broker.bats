@@ -53,6 +53,23 @@ wait_exit() {
 	[ ! -e "$T/data" ] || [ -z "$(ls -A "$T/data")" ]
 }
 
+@test "mom-broker judges loopback by address, not by the look of the name" {
+	local port
+	port=$(free_port)
+	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://127.evil.example:$port"
+	assert_one_line_error mom-broker 64
+	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://10.0.0.1:$port"
+	assert_one_line_error mom-broker 64
+}
+
+@test "mom-broker listens on [::1] without --no-auth" {
+	local port
+	port=$(free_port)
+	mom-broker -D "$T/data" -l "tcp://[::1]:$port" >"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "tcp://[::1]:$port"
+}
+
 @test "mom-broker starts, answers ping, and SIGTERM stops it with exit 0" {
 	start_broker
 	qcreate jobs
@@ -139,6 +156,16 @@ wait_exit() {
 	[ -e "$T/confdata/LOCK" ]
 }
 
+@test "mom-broker reads a config file given as --config=FILE" {
+	local port
+	port=$(free_port)
+	printf 'listen tcp://127.0.0.1:%s\ndata-dir %s\n' "$port" "$T/confdata" >"$T/broker.conf"
+	mom-broker --config="$T/broker.conf" >"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "tcp://127.0.0.1:$port"
+	[ -e "$T/confdata/LOCK" ]
+}
+
 @test "mom-broker -c with a missing file exits 64" {
 	run --separate-stderr timeout 5 mom-broker -c "$T/nonexistent.conf"
 	assert_one_line_error mom-broker 64
@@ -201,7 +228,7 @@ wait_exit() {
 }
 
 @test "messages survive a broker restart" {
-	skip "BUG: mom-broker keeps queues only in memory; a restart on the same -D loses every queue and message"
+	skip "durable storage is the next issue (libraft log): a restart on the same -D loses queues and messages"
 	start_broker
 	qcreate jobs
 	seq 1 10 | pub -q jobs -l

@@ -87,6 +87,15 @@ bigmsg() {
 	assert_one_line_error mom-sub 66
 }
 
+@test "mom-sub from a topic name that is no topic exits 66, a wildcard pattern waits" {
+	start_broker
+	run --separate-stderr sub -t nosuch.topic -e
+	assert_one_line_error mom-sub 66
+	run sub -t 'nosuch.*' -e
+	assert_success
+	assert_output ""
+}
+
 @test "mom-sub exits 69 within 5 s when no broker listens" {
 	local port t0 t1
 	port=$(free_port)

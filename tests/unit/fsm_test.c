@@ -419,6 +419,26 @@ Test(fsm_publish, user_id_is_deduplicated_within_the_window_then_forgotten)
 	fsm_free(f);
 }
 
+Test(fsm_publish, id_window_is_decided_by_command_time_not_by_when_tick_ran)
+{
+	struct fsm *f = new_fsm(), *g = new_fsm(); /* window: 120 s */
+
+	/* Two replicas: one ticks, the other never does; both must agree. */
+	cr_assert_eq(admin(f, 1000, "{\"op\":\"queue.create\",\"name\":\"q\"}"), 0);
+	cr_assert_eq(admin(g, 1000, "{\"op\":\"queue.create\",\"name\":\"q\"}"), 0);
+	cr_assert_eq(publish1(f, 1000, MOM_KIND_QUEUE, "q", "id-1", "x").stored, 1);
+	cr_assert_eq(publish1(g, 1000, MOM_KIND_QUEUE, "q", "id-1", "x").stored, 1);
+	fsm_tick(f, 200000);
+	cr_assert_eq(publish1(f, 121000, MOM_KIND_QUEUE, "q", "id-1", "x").stored, 1);
+	cr_assert_eq(publish1(g, 121000, MOM_KIND_QUEUE, "q", "id-1", "x").stored, 1,
+	    "without a tick the expired id is not a duplicate either");
+	/* A re-added id survives the expiry of its old record. */
+	fsm_tick(g, 121500);
+	cr_assert_eq(publish1(g, 122000, MOM_KIND_QUEUE, "q", "id-1", "x").stored, 0);
+	fsm_free(f);
+	fsm_free(g);
+}
+
 /* Topics and subscriptions. */
 
 static void

@@ -480,6 +480,26 @@ Test(mq, release_gives_back_only_that_consumers_leases)
 	mq_fini(&q);
 }
 
+Test(mq, release_does_not_count_the_delivery_so_max_deliver_is_not_used_up)
+{
+	struct mq  q;
+	struct got a;
+	int        i;
+
+	/* max-deliver 1: a counted release would dead-letter the message. */
+	init_q(&q, 1000, 1, NULL);
+	push(&q, 1, "a", 0);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(lease(&q, 10, 1, SIZE_MAX, 0, &a), 1);
+		cr_assert_eq(a.deliveries[0], 1, "a released lease was never seen");
+		mq_release(&q, 10, 0);
+		cr_assert_eq(mq_ready(&q), 1, "released message is ready again");
+	}
+	cr_assert_eq(q.st.dead_lettered, 0);
+	cr_assert_eq(q.st.redelivered, 0);
+	mq_fini(&q);
+}
+
 Test(mq, fits_checks_max_len_counting_every_held_message)
 {
 	struct mq        q;
