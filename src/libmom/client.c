@@ -445,29 +445,7 @@ mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout
 int
 mom_client_status(nng_msg *rep, uint8_t op, struct mom_rd *body, char *err, size_t errlen)
 {
-	struct mom_frame f;
-	struct mom_rd    r;
-
-	mom_rd_init(&r, nng_msg_body(rep), nng_msg_len(rep));
-	if (mom_frame_decode(&r, &f) != 0 || !f.reply || f.op != op) {
-		seterr(err, errlen, "broker sent a malformed reply");
-		return MOM_EPROTO;
-	}
-	if (f.status != 0) {
-		size_t         n;
-		const uint8_t *msg = mom_rd_bytes(&r, &n);
-
-		if (err != NULL && errlen > 0) {
-			if (msg != NULL)
-				snprintf(err, errlen, "%.*s", (int)n, (const char *)msg);
-			else
-				snprintf(err, errlen, "%s", mom_strerror(f.status));
-		}
-		return f.status < MOM_E_MAX ? f.status : MOM_EPROTO;
-	}
-	if (body != NULL)
-		*body = r;
-	return 0;
+	return mom_wire_status(nng_msg_body(rep), nng_msg_len(rep), op, body, err, errlen);
 }
 
 int

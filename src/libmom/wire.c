@@ -6,6 +6,7 @@
  * broker's core only ever sees well-formed requests.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,6 +34,36 @@ mom_frame_encode(struct mom_buf *b, uint8_t op, bool reply, uint8_t status)
 		(uint8_t)(op | (reply ? MOM_WIRE_REPLY : 0)), status };
 
 	mom_buf_put(b, h, sizeof(h));
+}
+
+int
+mom_wire_status(const uint8_t *p, size_t len, uint8_t op, struct mom_rd *body, char *err,
+    size_t errlen)
+{
+	struct mom_frame f;
+	struct mom_rd    r;
+
+	mom_rd_init(&r, p, len);
+	if (mom_frame_decode(&r, &f) != 0 || !f.reply || f.op != op) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "broker sent a malformed reply");
+		return MOM_EPROTO;
+	}
+	if (f.status != 0) {
+		size_t         n;
+		const uint8_t *msg = mom_rd_bytes(&r, &n);
+
+		if (err != NULL && errlen > 0) {
+			if (msg != NULL)
+				snprintf(err, errlen, "%.*s", (int)n, (const char *)msg);
+			else
+				snprintf(err, errlen, "%s", mom_strerror(f.status));
+		}
+		return f.status < MOM_E_MAX ? f.status : MOM_EPROTO;
+	}
+	if (body != NULL)
+		*body = r;
+	return 0;
 }
 
 void

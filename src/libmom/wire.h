@@ -83,6 +83,13 @@ struct mom_frame {
 /* Checks magic and version; fills *f and leaves rd after the header. */
 int  mom_frame_decode(struct mom_rd *, struct mom_frame *);
 void mom_frame_encode(struct mom_buf *, uint8_t op, bool reply, uint8_t status);
+/*
+ * Decodes a reply frame: returns its status (0 or enum mom_err, with the
+ * broker's message copied into err), MOM_EPROTO when it is not a reply to
+ * op.  On 0, body is positioned after the header.
+ */
+int  mom_wire_status(const uint8_t *, size_t, uint8_t op, struct mom_rd *body, char *err,
+    size_t errlen);
 /* A whole error reply: header + message. */
 void mom_wire_error(struct mom_buf *, uint8_t op, int err, const char *msg);
 

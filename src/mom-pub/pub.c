@@ -25,6 +25,7 @@
 #include "format.h"
 #include "mom.h"
 #include "pub.h"
+#include "sp.h"
 #include "wire.h"
 
 #define BATCH_MSGS  2000
@@ -435,20 +436,24 @@ read_all(struct pub *p, int fd, const char *what, struct mom_buf *out)
 	}
 }
 
+/*
+ * Reads the one message of -m, -n, -f or stdin: *pay and *n point into
+ * data or the command line.
+ */
 static int
-one(struct pub *p)
+read_one(struct pub *p, struct mom_buf *data, const uint8_t **pay, size_t *n)
 {
-	struct mom_buf data;
-	int            fd, rv = 0;
+	int fd, rv = 0;
 
-	mom_buf_init(&data);
+	*pay = (const uint8_t *)"";
+	*n = 0;
 	switch (p->o->src) {
 	case SRC_MSG:
-		rv = add_bytes(p, (const uint8_t *)p->o->msg, strlen(p->o->msg));
-		break;
+		*pay = (const uint8_t *)p->o->msg;
+		*n = strlen(p->o->msg);
+		return 0;
 	case SRC_EMPTY:
-		rv = add_bytes(p, (const uint8_t *)"", 0);
-		break;
+		return 0;
 	case SRC_FILE:
 		if (strcmp(p->o->file, "-") == 0)
 			fd = STDIN_FILENO;
@@ -458,20 +463,60 @@ one(struct pub *p)
 			rv = -1;
 			break;
 		}
-		rv = read_all(p, fd, p->o->file, &data);
+		rv = read_all(p, fd, p->o->file, data);
 		if (fd != STDIN_FILENO)
 			close(fd);
-		if (rv == 0)
-			rv = add_bytes(p, data.data ? data.data : (const uint8_t *)"", data.len);
 		break;
 	default:
-		rv = read_all(p, STDIN_FILENO, "stdin", &data);
-		if (rv == 0)
-			rv = add_bytes(p, data.data ? data.data : (const uint8_t *)"", data.len);
+		rv = read_all(p, STDIN_FILENO, "stdin", data);
 		break;
 	}
-	mom_buf_fini(&data);
+	if (rv == 0 && data->len > 0) {
+		*pay = data->data;
+		*n = data->len;
+	}
 	return rv;
+}
+
+/*
+ * The one-shot fast path (see sp.h): the batch goes straight to the first
+ * server over TCP.  Returns 0 when the broker answered (p->status says
+ * how), -1 when the full client must take over the same batch.
+ */
+static int
+direct(struct pub *p)
+{
+	struct batch *b = p->cur;
+	uint8_t      *rep;
+	size_t        replen;
+	struct mom_rd body;
+	char          err[512];
+	int           rv;
+
+	mom_pub_encode_count(&b->frame, b->count_off, b->count);
+	if (b->frame.err)
+		return -1;
+	rv = mom_sp_call(p->o->cli.servers, b->frame.data, b->frame.len, p->o->wait_ms, &rep,
+	    &replen);
+	if (rv == -2 && p->o->wait_ms >= 0) {
+		/* -W is spent: trying again elsewhere would overrun it. */
+		fail(p, MOM_ETIMEDOUT, "timed out waiting for the broker");
+		return 0;
+	}
+	if (rv != 0)
+		return -1;
+	rv = mom_wire_status(rep, replen, MOM_OP_PUBLISH, &body, err, sizeof(err));
+	if (rv == MOM_EBUSY || rv == MOM_EPROTO) {
+		free(rep);
+		return -1;
+	}
+	if (rv == 0) {
+		p->confirmed += mom_rd_varint(&body);
+		p->dups += mom_rd_varint(&body);
+	} else
+		fail(p, rv, "%s", err);
+	free(rep);
+	return 0;
 }
 
 static int
@@ -496,10 +541,14 @@ ensure_target(struct pub *p)
 int
 pub_run(struct pub_opts *o)
 {
-	struct pub p;
-	int        rv;
+	struct pub     p;
+	struct mom_buf one;
+	const uint8_t *pay = NULL;
+	size_t         n = 0;
+	int            rv, have_batch = 0;
 
 	memset(&p, 0, sizeof(p));
+	mom_buf_init(&one);
 	p.o = o;
 	p.producer = mom_cli_random();
 	p.seq = 1;
@@ -510,9 +559,24 @@ pub_run(struct pub_opts *o)
 		mom_buf_fini(&p.hdrs);
 		return MOM_EXIT_USAGE;
 	}
+	if (o->src == SRC_MSG || o->src == SRC_EMPTY || o->src == SRC_FILE || o->src == SRC_STDIN) {
+		/* One message: read it first, then try the direct path. */
+		if (read_one(&p, &one, &pay, &n) != 0) {
+			mom_buf_fini(&one);
+			mom_buf_fini(&p.hdrs);
+			return p.status;
+		}
+		if (!o->create && n < BATCH_BYTES / 2) {
+			if (add_bytes(&p, pay, n) != 0)
+				goto out;
+			if (direct(&p) == 0)
+				goto out;
+			have_batch = 1;
+		}
+	}
 	if ((rv = mom_cli_connect(&o->cli, &p.c, WINDOW)) != 0) {
-		mom_buf_fini(&p.hdrs);
-		return rv;
+		p.status = rv;
+		goto out;
 	}
 	if (o->create && ensure_target(&p) != 0)
 		goto out;
@@ -537,7 +601,9 @@ pub_run(struct pub_opts *o)
 		stream(&p, '\n', 1);
 		break;
 	default:
-		one(&p);
+		/* The batch built for the direct path, if any, goes as it is. */
+		if (!have_batch)
+			add_bytes(&p, pay, n);
 		break;
 	}
 	if (p.status == 0)
@@ -546,11 +612,13 @@ pub_run(struct pub_opts *o)
 	while (mom_client_inflight(p.c) > 0)
 		if (reap(&p) != 0 && (p.status == MOM_EXIT_TEMPFAIL || p.status == MOM_EXIT_UNAVAILABLE))
 			break;
-	mom_cli_info(&o->cli, "%" PRIu64 " messages confirmed (%" PRIu64 " duplicates)",
-	    p.confirmed, p.dups);
 out:
+	if (p.status == 0)
+		mom_cli_info(&o->cli, "%" PRIu64 " messages confirmed (%" PRIu64 " duplicates)",
+		    p.confirmed, p.dups);
 	batch_free(p.cur);
 	mom_client_close(p.c);
 	mom_buf_fini(&p.hdrs);
+	mom_buf_fini(&one);
 	return p.status;
 }

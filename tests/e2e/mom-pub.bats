@@ -385,3 +385,39 @@ load helpers
 	for ((i = 1; i <= 100; i++)); do echo "msg-$i"; done | sort | cmp - "$T/all"
 	assert_equal "$(qfield jobs messages)" 0
 }
+
+@test "mom-pub fails over to the next server in -s when the first refuses" {
+	start_broker
+	qcreate jobs
+	local dead
+	dead="tcp://127.0.0.1:$(free_port)"
+	run --separate-stderr pub -s "$dead,$MOM_URL" -q jobs -m one
+	assert_success
+	printf 'two\nthree\n' | pub -s "$dead,$MOM_URL" -q jobs -l
+	run sub -q jobs -e
+	assert_output "$(printf 'one\ntwo\nthree')"
+}
+
+@test "mom-pub -m over ipc:// takes the full client path and works" {
+	local sock="$T/b.sock"
+	((${#sock} < 100)) || skip "temporary directory path too long for ipc://"
+	start_broker -l "ipc://$sock"
+	qcreate jobs
+	run pub -s "ipc://$sock" -q jobs -m over-ipc
+	assert_success
+	run sub -s "ipc://$sock" -q jobs -C 1
+	assert_output over-ipc
+}
+
+@test "a one-shot mom-pub waits out a broker that pauses, and the message is stored once" {
+	start_broker
+	qcreate jobs
+	# A broker that stops answering for a while: mom-pub waits for it.
+	pub -q jobs -m before
+	kill -STOP "$BROKER_PID"
+	(sleep 1.5; kill -CONT "$BROKER_PID") 3>&- &
+	run --separate-stderr pub -q jobs -m once
+	assert_success
+	run sub -q jobs -e
+	assert_output "$(printf 'before\nonce')"
+}
