@@ -99,7 +99,8 @@ sanitize:
 	$(MAKE) clean
 	MOM_VALGRIND=0 $(MAKE) check OPT="-O1 -g -fno-omit-frame-pointer" \
 		XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		XLDFLAGS="-fsanitize=address,undefined"
+		XLDFLAGS="-fsanitize=address,undefined"; rc=$$?; \
+	$(MAKE) clean >/dev/null; exit $$rc
 
 FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "config.h"
+
+static char **volatile spliced; /* volatile: the store must stay */
 #include "mom.h"
 
 struct cfg_opts {
@@ -172,6 +174,8 @@ cfg_splice(const char *prog, const char *path, int *argc, char ***argv)
 		rc = MOM_ENOMEM;
 		goto done;
 	}
+	/* Kept reachable: the vector lives as long as the process (config.h). */
+	spliced = nv;
 	sp = (char *)(nv + nargs + 1);
 	nv[0] = *argc > 0 ? (*argv)[0] : (char *)prog;
 	for (i = 0; i < o.n; i++) {

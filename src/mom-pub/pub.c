@@ -37,6 +37,7 @@ struct batch {
 	size_t         count_off;
 	uint64_t       count;
 	uint64_t       first_rec; /* record number of its first message, from 1 */
+	struct batch  *prev, *next; /* in flight */
 };
 
 struct pub {
@@ -49,7 +50,29 @@ struct pub {
 	int64_t            last_progress;
 	int                status; /* first failure: exit status */
 	uint64_t           max_payload; /* the broker's, once asked */
+	struct batch      *inflight;    /* sent, not answered: freed at exit */
 };
+
+static void
+track(struct pub *p, struct batch *b)
+{
+	b->prev = NULL;
+	if ((b->next = p->inflight) != NULL)
+		b->next->prev = b;
+	p->inflight = b;
+}
+
+static void
+untrack(struct pub *p, struct batch *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		p->inflight = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->prev = b->next = NULL;
+}
 
 static struct batch *
 batch_new(struct pub *p)
@@ -129,6 +152,7 @@ reap(struct pub *p)
 		return rv;
 	}
 	b = tag;
+	untrack(p, b);
 	rv = mom_client_status(rep, MOM_OP_PUBLISH, &body, err, sizeof(err));
 	if (rv == MOM_EBUSY) {
 		/* The broker sheds load: wait a little and send it again. */
@@ -137,7 +161,8 @@ reap(struct pub *p)
 		if ((rv = mom_client_submit(p->c, &b->frame, b, -1)) != 0) {
 			fail(p, rv, "cannot resend: %s", mom_strerror(rv));
 			batch_free(b);
-		}
+		} else
+			track(p, b);
 		return 0;
 	}
 	if (rv == 0) {
@@ -184,6 +209,7 @@ flush(struct pub *p)
 		batch_free(b);
 		return rv;
 	}
+	track(p, b);
 	return 0;
 }
 
@@ -522,12 +548,15 @@ direct(struct pub *p)
 static int
 ensure_target(struct pub *p)
 {
-	char *js, *out = NULL;
-	int   rv;
+	char   *js, *out = NULL;
+	json_t *req;
+	int     rv;
 
-	js = json_dumps(json_pack("{s:s, s:s, s:b}", "op",
+	req = json_pack("{s:s, s:s, s:b}", "op",
 	    p->o->kind == MOM_KIND_QUEUE ? "queue.create" : "topic.create",
-	    "name", p->o->name, "ensure", 1), JSON_COMPACT);
+	    "name", p->o->name, "ensure", 1);
+	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
 	if (js == NULL)
 		return MOM_ENOMEM;
 	rv = mom_cli_admin(&p->o->cli, p->c, js, &out, p->o->wait_ms);
@@ -618,6 +647,13 @@ out:
 		    p.confirmed, p.dups);
 	batch_free(p.cur);
 	mom_client_close(p.c);
+	/* Batches given up on (-W, lost broker): the client holds no copy now. */
+	while (p.inflight) {
+		struct batch *b = p.inflight;
+
+		untrack(&p, b);
+		batch_free(b);
+	}
 	mom_buf_fini(&p.hdrs);
 	mom_buf_fini(&one);
 	return p.status;

@@ -166,11 +166,13 @@ close_consumer(struct sub *s)
 static int
 ensure_queue(struct sub *s)
 {
-	char *js, *out = NULL;
-	int   rv;
+	char   *js, *out = NULL;
+	json_t *req;
+	int     rv;
 
-	js = json_dumps(json_pack("{s:s, s:s, s:b}", "op", "queue.create", "name", s->o->name,
-	    "ensure", 1), JSON_COMPACT);
+	req = json_pack("{s:s, s:s, s:b}", "op", "queue.create", "name", s->o->name, "ensure", 1);
+	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
 	if (js == NULL)
 		return MOM_ENOMEM;
 	rv = mom_cli_admin(&s->o->cli, s->c, js, &out, 10000);
