@@ -72,7 +72,7 @@ run: deps all
 	@echo "  bin/mom-pub --create -q demo -m 'hello, mom'"
 	@echo "  bin/mom-sub -q demo -C 1"
 	@echo "(Ctrl-C stops the broker)"
-	exec bin/mom-broker -D ./mom-data
+	@exec bin/mom-broker -D ./mom-data
 
 unit-build: $(UNIT_BIN)
 

@@ -35,6 +35,7 @@ struct front {
 	struct fctx    *chunks[MAX_CHUNKS];
 	atomic_int      nchunks;
 	atomic_int      idle;     /* contexts waiting to receive */
+	atomic_bool     started;  /* the first pool is in place: log growth */
 	atomic_int    conns;
 	atomic_bool   closing;
 };
@@ -123,7 +124,7 @@ grow(struct front *fr)
 	pthread_mutex_unlock(&fr->grow_mu);
 	for (i = 0; i < CHUNK; i++)
 		fctx_recv(&chunk[i]);
-	if (n > 0)
+	if (atomic_load(&fr->started))
 		log_info("%d request contexts", (n + 1) * CHUNK);
 	return 0;
 }
@@ -244,6 +245,7 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 		}
 		log_info("listening on %s", cfg->listen[i]);
 	}
+	atomic_store(&fr->started, true);
 	*frp = fr;
 	return 0;
 fail:
