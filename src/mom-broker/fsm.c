@@ -583,7 +583,10 @@ fsm_sub_json(const struct sub *s)
 {
 	const struct mq *m = &s->mq;
 
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "dropped", (json_int_t)m->st.dropped,
+	    "expired", (json_int_t)m->st.expired,
+	    "bytes", (json_int_t)m->bytes,
 	    "topic", s->pattern,
 	    "name", s->name,
 	    "durable", s->durable,
@@ -854,6 +857,14 @@ sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	s->created_ms = s->last_seen = now;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	/*
+	 * A subscription's backlog obeys the broker's retention: none older
+	 * than retain, at most retain-bytes (then the oldest go), so a
+	 * consumer that went away cannot make the broker grow forever.
+	 */
+	cfg.ttl_ms = f->cfg.retain_ms;
+	cfg.max_bytes = f->cfg.retain_bytes;
+	cfg.drop_head = true;
 	mq_init(&s->mq, &cfg, NULL, NULL);
 	if (smap_put(&f->subs, s->key, s->klen, s) != 0) {
 		sub_free(f, s);

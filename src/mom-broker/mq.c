@@ -182,6 +182,12 @@ mq_push(struct mq *q, struct msg *m, int64_t now)
 	struct qent e = { m, 0 };
 	int         rv;
 
+	if (q->cfg.drop_head) {
+		while (q->rlen > 0 && !mq_fits(q, 1, msg_size(m))) {
+			q->st.dropped++;
+			drop(q, ring_pop_front(q).m);
+		}
+	}
 	if (m->not_before > now)
 		rv = heap_push(q, m->not_before, e);
 	else

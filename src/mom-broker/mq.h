@@ -45,6 +45,7 @@ struct mq_stats {
 	uint64_t redelivered;   /* leases expired or nacked */
 	uint64_t dead_lettered;
 	uint64_t expired;       /* dropped at their TTL */
+	uint64_t dropped;       /* dropped to make room (drop_head) */
 };
 
 struct mq;
@@ -56,6 +57,7 @@ struct mq_config {
 	uint64_t ttl_ms;      /* 0: none */
 	uint64_t max_len;     /* 0: unlimited */
 	uint64_t max_bytes;   /* 0: unlimited */
+	bool     drop_head;   /* when full, drop the oldest ready messages (subscriptions) */
 };
 
 struct mq {
@@ -80,7 +82,12 @@ struct mq {
 void   mq_init(struct mq *, const struct mq_config *, mq_dead_fn, void *);
 /* Releases every message; leases are forgotten. */
 void   mq_fini(struct mq *);
-/* Stores m (consumes one reference).  Returns 0 or MOM_ENOMEM. */
+/*
+ * Stores m (consumes one reference).  Returns 0 or MOM_ENOMEM.  With
+ * drop_head, a full mq first drops its oldest ready messages (a slow
+ * subscription loses its oldest backlog rather than growing forever);
+ * otherwise limits are the caller's business (mq_fits).
+ */
 int    mq_push(struct mq *, struct msg *, int64_t now);
 /* Would n more messages of b bytes fit under max-len/max-bytes? */
 bool   mq_fits(const struct mq *, uint64_t n, uint64_t b);

@@ -387,3 +387,19 @@ bigmsg() {
 	assert_success
 	assert_output 'hello jobs 1'
 }
+
+@test "a durable subscription nobody reads keeps only the newest --retain-bytes of messages" {
+	start_broker --retain-bytes 1k
+	tcreate news
+	sub -t news -d idle -e
+	local i
+	for i in $(seq 1 100); do printf '%099d\n' "$i"; done | pub -t news -l
+	run admin --json sub list news
+	assert_success
+	[ "$(echo "$output" | jq '.[0].dropped')" -eq 90 ]
+	run sub -t news -d idle -e -F '%p\n'
+	assert_success
+	assert_equal "${#lines[@]}" 10
+	assert_equal "${lines[0]}" "$(printf '%099d' 91)"
+	assert_equal "${lines[9]}" "$(printf '%099d' 100)"
+}

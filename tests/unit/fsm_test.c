@@ -455,6 +455,26 @@ mk_sub(struct fsm *f, int64_t t, const char *pat, const char *name, int from)
 	cr_assert_not_null(sub(f, pat, name));
 }
 
+Test(fsm_topic, a_subscription_nobody_reads_keeps_at_most_retain_bytes)
+{
+	struct fsm_config cfg;
+	struct fsm       *f;
+	struct sub       *s;
+	int               i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retain_bytes = 10;
+	f = fsm_new(&cfg);
+	mk_topic(f, "news");
+	mk_sub(f, 0, "news", "idle", MOM_FROM_NEW);
+	for (i = 0; i < 100; i++)
+		cr_assert_eq(publish1(f, i, MOM_KIND_TOPIC, "news", NULL, "12345").stored, 1);
+	s = sub(f, "news", "idle");
+	cr_assert_eq(mq_count(&s->mq), 2, "10 bytes hold two 5-byte messages");
+	cr_assert_eq(s->mq.st.dropped, 98);
+	fsm_free(f);
+}
+
 Test(fsm_topic, topic_message_reaches_every_subscription)
 {
 	struct fsm   *f = new_fsm();

@@ -500,6 +500,27 @@ Test(mq, release_does_not_count_the_delivery_so_max_deliver_is_not_used_up)
 	mq_fini(&q);
 }
 
+Test(mq, drop_head_makes_room_by_dropping_the_oldest_ready_messages)
+{
+	struct mq        q;
+	struct mq_config cfg = { .ack_wait_ms = 1000, .max_bytes = 3, .drop_head = true };
+	struct got       g;
+
+	mq_init(&q, &cfg, NULL, NULL);
+	next_receipt = 1;
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	cr_assert_eq(lease(&q, 10, 1, SIZE_MAX, 0, &g), 1); /* "a" leased: not droppable */
+	push(&q, 3, "c", 0);
+	push(&q, 4, "d", 0); /* full: "b", the oldest ready, goes */
+	cr_assert_eq(q.st.dropped, 1);
+	cr_assert_eq(q.bytes, 3);
+	cr_assert_eq(lease(&q, 10, 10, SIZE_MAX, 0, &g), 2);
+	cr_assert_eq(g.seq[0], 3, "the newest messages stay, in order");
+	cr_assert_eq(g.seq[1], 4);
+	mq_fini(&q);
+}
+
 Test(mq, fits_checks_max_len_counting_every_held_message)
 {
 	struct mq        q;
