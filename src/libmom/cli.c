@@ -23,6 +23,34 @@ mom_cli_init(struct mom_cli *cli, const char *prog)
 	cli->servers = url && *url ? url : "tcp://127.0.0.1:7420";
 }
 
+int
+mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms)
+{
+	switch (ch) {
+	case 's':
+		cli->servers = arg;
+		return 1;
+	case 'v':
+		cli->verbose++;
+		return 1;
+	case 'W':
+		if ((*wait_ms = mom_cli_wait(arg)) < 0) {
+			mom_cli_err(cli, "bad -W '%s' (seconds, or a duration like 500ms, 2m)", arg);
+			return -1;
+		}
+		cli->connect_ms = *wait_ms > 0 ? *wait_ms : 1;
+		return 1;
+	case MOM_OPT_QUIET:
+		cli->quiet = 1;
+		return 1;
+	case MOM_OPT_VERSION:
+		printf("%s %s\n", cli->prog, MOM_VERSION);
+		return 2;
+	default:
+		return 0;
+	}
+}
+
 void
 mom_cli_err(const struct mom_cli *cli, const char *fmt, ...)
 {

@@ -24,6 +24,13 @@ enum {
 };
 
 void mom_cli_init(struct mom_cli *, const char *prog);
+/*
+ * The options every client shares: -s, -v, -W (into *wait_ms, which also
+ * bounds connecting), --quiet, --version.  Returns 0 when ch is none of
+ * them, 1 when it was handled, 2 after --version was printed (exit 0),
+ * -1 after a bad value was reported (exit 64).
+ */
+int  mom_cli_option(struct mom_cli *, int ch, const char *arg, int64_t *wait_ms);
 /* "PROG: message" on stderr (errors are printed even with --quiet). */
 void mom_cli_err(const struct mom_cli *, const char *, ...) __attribute__((format(printf, 2, 3)));
 /* Same, only with -v. */

@@ -295,6 +295,14 @@ mom_client_close(struct mom_client *c)
 
 	if (c == NULL)
 		return;
+	/*
+	 * Stop every aio first: a callback that re-arms its context while
+	 * the socket is being closed trips a race inside nng 1.5.2 (a panic
+	 * on a destroyed mutex).  A stopped aio takes no new operation.
+	 */
+	for (i = 0; c->slots && i < c->nslots; i++)
+		if (c->slots[i].aio)
+			nng_aio_stop(c->slots[i].aio);
 	/* Closing the socket ends the dials still blocked. */
 	nng_close(c->sock);
 	while (c->dials) {

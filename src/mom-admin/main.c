@@ -98,23 +98,18 @@ main(int argc, char **argv)
 	if (mom_config_argv("mom-admin", &argc, &argv) != 0)
 		return MOM_EXIT_USAGE;
 	while ((ch = getopt_long(argc, argv, "hs:vW:", longopts, NULL)) != -1) {
+		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
+		case -1:
+			return MOM_EXIT_USAGE;
+		case 1:
+			continue;
+		case 2:
+			return 0;
+		}
 		switch (ch) {
 		case 'h':
 			usage(stdout);
 			return 0;
-		case 's':
-			o.cli.servers = optarg;
-			break;
-		case 'v':
-			o.cli.verbose++;
-			break;
-		case 'W':
-			if ((o.wait_ms = mom_cli_wait(optarg)) < 0) {
-				fprintf(stderr, "mom-admin: bad -W '%s'\n", optarg);
-				return MOM_EXIT_USAGE;
-			}
-			o.cli.connect_ms = o.wait_ms > 0 ? o.wait_ms : 1;
-			break;
 		case OPT_JSON:
 			o.json = 1;
 			break;
@@ -152,12 +147,6 @@ main(int argc, char **argv)
 		case OPT_DEADLETTER:
 			o.dead_letter = optarg;
 			break;
-		case MOM_OPT_QUIET:
-			o.cli.quiet = 1;
-			break;
-		case MOM_OPT_VERSION:
-			printf("mom-admin %s\n", MOM_VERSION);
-			return 0;
 		default:
 			usage(stderr);
 			return MOM_EXIT_USAGE;

@@ -261,6 +261,13 @@ front_stop(struct front *fr)
 	if (fr == NULL)
 		return;
 	atomic_store(&fr->closing, true);
+	/* No new chunk after this (closing is set); then stop every aio
+	 * before the socket goes: see mom_client_close for why. */
+	pthread_mutex_lock(&fr->grow_mu);
+	pthread_mutex_unlock(&fr->grow_mu);
+	for (i = 0; i < atomic_load(&fr->nchunks); i++)
+		for (j = 0; j < CHUNK; j++)
+			nng_aio_stop(fr->chunks[i][j].aio);
 	nng_close(fr->sock);
 	/*
 	 * A grow() under way finishes before this lock is ours, and none

@@ -71,6 +71,14 @@ main(int argc, char **argv)
 	if (mom_config_argv("mom-sub", &argc, &argv) != 0)
 		return MOM_EXIT_USAGE;
 	while ((ch = getopt_long(argc, argv, "0C:d:eF:hNp:q:s:t:vW:", longopts, NULL)) != -1) {
+		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
+		case -1:
+			return MOM_EXIT_USAGE;
+		case 1:
+			continue;
+		case 2:
+			return 0;
+		}
 		switch (ch) {
 		case '0':
 			if (set_out(&o, OUT_NUL) != 0)
@@ -128,19 +136,6 @@ main(int argc, char **argv)
 				return MOM_EXIT_USAGE;
 			}
 			break;
-		case 's':
-			o.cli.servers = optarg;
-			break;
-		case 'v':
-			o.cli.verbose++;
-			break;
-		case 'W':
-			if ((o.wait_ms = mom_cli_wait(optarg)) < 0) {
-				fprintf(stderr, "mom-sub: bad -W '%s'\n", optarg);
-				return MOM_EXIT_USAGE;
-			}
-			o.cli.connect_ms = o.wait_ms > 0 ? o.wait_ms : 1;
-			break;
 		case OPT_CREATE:
 			o.create = 1;
 			break;
@@ -166,12 +161,6 @@ main(int argc, char **argv)
 		case OPT_NOACK:
 			o.noack = 1;
 			break;
-		case MOM_OPT_QUIET:
-			o.cli.quiet = 1;
-			break;
-		case MOM_OPT_VERSION:
-			printf("mom-sub %s\n", MOM_VERSION);
-			return 0;
 		default:
 			usage(stderr);
 			return MOM_EXIT_USAGE;
