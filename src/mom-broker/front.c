@@ -192,6 +192,10 @@ front_reply(struct fctx *fc, const struct mom_buf *b)
 		return;
 	}
 	memcpy(nng_msg_body(m), b->data, b->len);
+	if (atomic_load(&fc->fr->closing)) {
+		nng_msg_free(m);
+		return;
+	}
 	fc->state = FC_SEND;
 	nng_aio_set_msg(fc->aio, m);
 	nng_ctx_send(fc->ctx, fc->aio);
@@ -280,6 +284,10 @@ front_stop(struct front *fr)
 		struct fctx *chunk = fr->chunks[i];
 
 		for (j = 0; j < CHUNK; j++) {
+			/* A reply handed to a stopped aio was never sent: ours. */
+			if (nng_aio_get_msg(chunk[j].aio) != NULL)
+				nng_msg_free(nng_aio_get_msg(chunk[j].aio));
+			nng_aio_set_msg(chunk[j].aio, NULL);
 			nng_aio_free(chunk[j].aio);
 			if (chunk[j].req)
 				nng_msg_free(chunk[j].req);
