@@ -8,9 +8,12 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-p
 CFLAGS   ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Isrc/libmom $(XCFLAGS)
 LDFLAGS  += $(XLDFLAGS)
-LIBS     := -lnng -ljansson -lpthread -lm
+LIBS     := -lnng -ljwt -lcrypto -ljansson -lpthread -lm
+# Only the programs that use them.
+CURL_LIBS := -lcurl
+AUTH_LIBS := -largon2 -lcurl
 
-PROGRAMS := mom-broker mom-pub mom-sub mom-admin
+PROGRAMS := mom-broker mom-pub mom-sub mom-admin mom-auth
 BINS     := $(PROGRAMS:%=bin/%)
 
 LIB_SRC  := $(wildcard src/libmom/*.c)
@@ -26,9 +29,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize install clean deps run bench
+.PHONY: all tools check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize install clean deps run bench
 
-all: $(BINS)
+all: $(BINS) tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -45,9 +48,20 @@ bin/mom-broker: $(BUILD)/src/mom-broker/main.o $(BROKER_OBJ) $(LIB_A)
 define prog_rule
 bin/$(1): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$(1)/*.c)) $(LIB_A)
 	@mkdir -p bin
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(2)
 endef
-$(foreach p,mom-pub mom-sub mom-admin,$(eval $(call prog_rule,$(p))))
+$(eval $(call prog_rule,mom-pub,))
+$(eval $(call prog_rule,mom-sub,))
+$(eval $(call prog_rule,mom-admin,$$(CURL_LIBS)))
+$(eval $(call prog_rule,mom-auth,$$(AUTH_LIBS)))
+
+# Test-only tools (tests/tools/*.c), e.g. a JWT forger for the attack suite.
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+tools: $(TOOL_BIN)
+$(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
@@ -55,6 +69,7 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 
 # deps: install every build and test dependency that is missing (Debian).
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev \
+	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
 	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -110,7 +125,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined \
-		-o $@ $< $(LIB_SRC) -lnng -ljansson -lpthread -lm
+		-o $@ $< $(LIB_SRC) $(LIBS)
 # Each target runs over its corpus (tests/fuzz/corpus/NAME/) plus 20000 new inputs.
 fuzz-check: fuzz
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \

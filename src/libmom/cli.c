@@ -1,6 +1,7 @@
 /*
  * cli.c: shared client-program plumbing (see cli.h).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "mom.h"
+#include "token.h"
 #include "wire.h"
 
 void
@@ -46,9 +48,90 @@ mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms)
 	case MOM_OPT_VERSION:
 		printf("%s %s\n", cli->prog, MOM_VERSION);
 		return 2;
+	case MOM_OPT_TOKEN_FILE:
+		cli->token_file = arg;
+		return 1;
+	case MOM_OPT_CAFILE:
+		cli->cafile = arg;
+		return 1;
+	case MOM_OPT_CERT:
+		cli->cert = arg;
+		return 1;
+	case MOM_OPT_KEY:
+		cli->key = arg;
+		return 1;
+	case MOM_OPT_INSECURE:
+		cli->insecure = 1;
+		return 1;
 	default:
 		return 0;
 	}
+}
+
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t\r\n");
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		s[--n] = '\0';
+	return s;
+}
+
+int
+mom_cli_load_token(struct mom_cli *cli)
+{
+	const char *file = cli->token_file, *env = getenv("MOM_TOKEN"), *what;
+	char        buf[MOM_TOKEN_MAX + 2], *t;
+	size_t      n = 0;
+
+	if (file == NULL && env != NULL && *env != '\0') {
+		if (strlen(env) >= sizeof(buf)) {
+			mom_cli_err(cli, "MOM_TOKEN is longer than %d bytes", MOM_TOKEN_MAX);
+			return MOM_EXIT_USAGE;
+		}
+		snprintf(buf, sizeof(buf), "%s", env);
+		what = "MOM_TOKEN";
+	} else {
+		FILE *f;
+
+		if (file == NULL && (file = getenv("MOM_TOKEN_FILE")) != NULL && *file == '\0')
+			file = NULL;
+		if (file == NULL)
+			return 0;
+		what = file;
+		if ((f = fopen(file, "r")) == NULL) {
+			mom_cli_err(cli, "cannot read token file %s: %s", file, strerror(errno));
+			return MOM_EXIT_USAGE;
+		}
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		if (n == sizeof(buf) - 1) {
+			mom_cli_err(cli, "token file %s is longer than %d bytes", file, MOM_TOKEN_MAX);
+			return MOM_EXIT_USAGE;
+		}
+		buf[n] = '\0';
+	}
+	t = trim(buf);
+	if (*t == '\0' || strpbrk(t, " \t\r\n") != NULL) {
+		mom_cli_err(cli, "%s: %s", what, *t ? "not one token (white space inside)" : "empty token");
+		return MOM_EXIT_USAGE;
+	}
+	free(cli->token);
+	if ((cli->token = strdup(t)) == NULL) {
+		mom_cli_err(cli, "out of memory");
+		return MOM_EXIT_FAIL;
+	}
+	return 0;
+}
+
+void
+mom_cli_fini(struct mom_cli *cli)
+{
+	free(cli->token);
+	cli->token = NULL;
 }
 
 void
@@ -89,6 +172,7 @@ mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
 	o.window = window;
 	o.connect_ms = cli->connect_ms;
 	o.verbose = cli->verbose;
+	o.token = cli->token;
 	if ((rv = mom_client_open(c, &o, err, sizeof(err))) != 0) {
 		mom_cli_err(cli, "%s", err);
 		return mom_err_exit(rv);

@@ -15,13 +15,34 @@ struct mom_cli {
 	int         verbose;
 	int         quiet;
 	int64_t     connect_ms; /* bound on connecting (-W); 0: default */
+	char       *token;      /* --token-file, $MOM_TOKEN, $MOM_TOKEN_FILE (malloc'd) */
+	const char *token_file;
+	const char *cafile;     /* TLS: --cafile, --cert, --key, --insecure */
+	const char *cert;
+	const char *key;
+	int         insecure;
 };
 
 /* Long-option values shared by the clients (after 'z' + 1000). */
 enum {
 	MOM_OPT_QUIET = 1000,
 	MOM_OPT_VERSION,
+	MOM_OPT_TOKEN_FILE,
+	MOM_OPT_CAFILE,
+	MOM_OPT_CERT,
+	MOM_OPT_KEY,
+	MOM_OPT_INSECURE,
 };
+
+/* The shared long options, for each program's getopt_long table. */
+#define MOM_CLI_LONGOPTS \
+	{ "quiet", no_argument, NULL, MOM_OPT_QUIET }, \
+	{ "version", no_argument, NULL, MOM_OPT_VERSION }, \
+	{ "token-file", required_argument, NULL, MOM_OPT_TOKEN_FILE }, \
+	{ "cafile", required_argument, NULL, MOM_OPT_CAFILE }, \
+	{ "cert", required_argument, NULL, MOM_OPT_CERT }, \
+	{ "key", required_argument, NULL, MOM_OPT_KEY }, \
+	{ "insecure", no_argument, NULL, MOM_OPT_INSECURE }
 
 void mom_cli_init(struct mom_cli *, const char *prog);
 /*
@@ -31,6 +52,14 @@ void mom_cli_init(struct mom_cli *, const char *prog);
  * -1 after a bad value was reported (exit 64).
  */
 int  mom_cli_option(struct mom_cli *, int ch, const char *arg, int64_t *wait_ms);
+/*
+ * Loads the token: --token-file, else $MOM_TOKEN, else $MOM_TOKEN_FILE
+ * (surrounding white space dropped).  Returns 0 (also when there is none)
+ * or an exit status after printing why (64: unreadable, empty or too big).
+ */
+int  mom_cli_load_token(struct mom_cli *);
+/* Frees what the options loaded. */
+void mom_cli_fini(struct mom_cli *);
 /* "PROG: message" on stderr (errors are printed even with --quiet). */
 void mom_cli_err(const struct mom_cli *, const char *, ...) __attribute__((format(printf, 2, 3)));
 /* Same, only with -v. */

@@ -48,6 +48,7 @@ struct mom_client {
 	int64_t         down_since; /* mono ms; valid when npipes == 0 */
 	int64_t         reconnect_ms;
 	int             verbose;
+	char           *token;
 	volatile int   *interrupt;
 	struct dial    *dials;
 	struct slot    *slots;
@@ -172,6 +173,11 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	}
 	c->reconnect_ms = o->reconnect_ms > 0 ? o->reconnect_ms : 60000;
 	c->verbose = o->verbose;
+	if (o->token != NULL && (c->token = strdup(o->token)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(c);
+		return MOM_ENOMEM;
+	}
 	c->nslots = o->window > 0 ? o->window : 8;
 	c->down_since = mom_mono_ms();
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
@@ -321,6 +327,7 @@ mom_client_close(struct mom_client *c)
 	for (s = c->done_head; s; s = s->next)
 		nng_msg_free(s->rep);
 	free(c->slots);
+	free(c->token);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -391,9 +398,22 @@ mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, in
 
 	if (req->err)
 		return req->err;
-	if (nng_msg_alloc(&m, req->len) != 0)
-		return MOM_ENOMEM;
-	memcpy(nng_msg_body(m), req->data, req->len);
+	if (c->token != NULL) {
+		struct mom_buf t;
+
+		mom_buf_init(&t);
+		mom_frame_with_token(&t, req->data, req->len, c->token, strlen(c->token));
+		rv = t.err ? MOM_ENOMEM : nng_msg_alloc(&m, t.len) != 0 ? MOM_ENOMEM : 0;
+		if (rv == 0)
+			memcpy(nng_msg_body(m), t.data, t.len);
+		mom_buf_fini(&t);
+		if (rv != 0)
+			return rv;
+	} else {
+		if (nng_msg_alloc(&m, req->len) != 0)
+			return MOM_ENOMEM;
+		memcpy(nng_msg_body(m), req->data, req->len);
+	}
 	pthread_mutex_lock(&c->mu);
 	while ((s = c->free) == NULL) {
 		/* Slots come back through next(): the caller must drain. */

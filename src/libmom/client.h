@@ -28,6 +28,7 @@ struct mom_client_opts {
 	int64_t     reconnect_ms; /* give up after this long disconnected; default 60000 */
 	int64_t     connect_ms;   /* first connection: MOM_ETIMEDOUT after this (-W); 0: 10 s, then MOM_EUNAVAIL */
 	int         verbose;
+	const char *token;        /* JWT sent with every request; NULL: none */
 };
 
 /* Fills err with one line on failure: MOM_EINVAL (bad URL), MOM_EUNAVAIL. */

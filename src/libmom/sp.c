@@ -135,8 +135,26 @@ dial(const char *url)
 	return fd;
 }
 
+static int sp_call(const char *, const uint8_t *, size_t, int64_t, uint8_t **, size_t *);
+
 int
-mom_sp_call(const char *url, const uint8_t *req, size_t len, int64_t timeout_ms,
+mom_sp_call(const char *url, const char *token, const uint8_t *req, size_t len,
+    int64_t timeout_ms, uint8_t **rep, size_t *replen)
+{
+	struct mom_buf tb;
+	int            rv;
+
+	if (token == NULL)
+		return sp_call(url, req, len, timeout_ms, rep, replen);
+	mom_buf_init(&tb);
+	mom_frame_with_token(&tb, req, len, token, strlen(token));
+	rv = tb.err ? -1 : sp_call(url, tb.data, tb.len, timeout_ms, rep, replen);
+	mom_buf_fini(&tb);
+	return rv;
+}
+
+static int
+sp_call(const char *url, const uint8_t *req, size_t len, int64_t timeout_ms,
     uint8_t **rep, size_t *replen)
 {
 	uint8_t      hs[8] = { 0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0 }, peer[8];

@@ -28,7 +28,7 @@
  * when this path could not get an answer for another reason (refused,
  * not tcp://, anything unexpected): the caller then uses the full client.
  */
-int mom_sp_call(const char *url, const uint8_t *req, size_t len, int64_t timeout_ms,
+int mom_sp_call(const char *url, const char *token, const uint8_t *req, size_t len, int64_t timeout_ms,
     uint8_t **rep, size_t *replen);
 
 #endif

@@ -36,6 +36,34 @@ mom_frame_encode(struct mom_buf *b, uint8_t op, bool reply, uint8_t status)
 	mom_buf_put(b, h, sizeof(h));
 }
 
+void
+mom_frame_with_token(struct mom_buf *out, const uint8_t *frame, size_t len, const char *tok,
+    size_t toklen)
+{
+	mom_buf_reset(out);
+	if (tok == NULL || len < MOM_WIRE_HDRLEN) {
+		mom_buf_put(out, frame, len);
+		return;
+	}
+	mom_buf_put(out, frame, 3);
+	mom_buf_put_u8(out, frame[3] | MOM_RF_TOKEN);
+	mom_buf_put_bytes(out, tok, toklen);
+	mom_buf_put(out, frame + MOM_WIRE_HDRLEN, len - MOM_WIRE_HDRLEN);
+}
+
+int
+mom_frame_token(struct mom_rd *r, const struct mom_frame *f, struct mom_slice *tok)
+{
+	tok->p = NULL;
+	tok->n = 0;
+	if (f->reply || !(f->status & MOM_RF_TOKEN))
+		return 0;
+	tok->p = mom_rd_bytes(r, &tok->n);
+	if (r->err || tok->p == NULL || tok->n == 0)
+		return MOM_EPROTO;
+	return 0;
+}
+
 int
 mom_wire_status(const uint8_t *p, size_t len, uint8_t op, struct mom_rd *body, char *err,
     size_t errlen)

@@ -56,6 +56,15 @@ enum mom_from {
 	MOM_FROM_TIME = 3,  /* retained messages published at or after a time */
 };
 
+/*
+ * Request flags (the 4th header byte of a request).  MOM_RF_TOKEN: a bytes
+ * field with the client's token (JWT text) follows the header, before the
+ * op's body.  The client library adds it to every request; the broker
+ * verifies it (cached) and strips it.
+ */
+#define MOM_RF_TOKEN 0x01
+
+
 /* Per-message flags in a publish body. */
 #define MOM_PF_TARGET  0x01 /* u8 kind + str name: overrides the batch target */
 #define MOM_PF_ID      0x02 /* bytes: publisher id (de-duplication) */
@@ -92,6 +101,19 @@ int  mom_wire_status(const uint8_t *, size_t, uint8_t op, struct mom_rd *body, c
     size_t errlen);
 /* A whole error reply: header + message. */
 void mom_wire_error(struct mom_buf *, uint8_t op, int err, const char *msg);
+
+/*
+ * Copies a request frame into out with a token field added (or without
+ * one when tok is NULL).  out is reset first.
+ */
+void mom_frame_with_token(struct mom_buf *out, const uint8_t *frame, size_t len,
+    const char *tok, size_t toklen);
+/*
+ * Broker side: after mom_frame_decode of a request, reads the token field
+ * when the flags say there is one.  *tok is a slice of the frame (n == 0:
+ * none).  0 or MOM_EPROTO.
+ */
+int  mom_frame_token(struct mom_rd *, const struct mom_frame *, struct mom_slice *tok);
 
 /*
  * Header blocks: varint count, then count pairs of (key, value) strings.

@@ -77,18 +77,17 @@ main(int argc, char **argv)
 		{ "max-deliver", required_argument, NULL, OPT_MAXDELIVER },
 		{ "max-len", required_argument, NULL, OPT_MAXLEN },
 		{ "prom", no_argument, NULL, OPT_PROM },
-		{ "quiet", no_argument, NULL, MOM_OPT_QUIET },
 		{ "retain", required_argument, NULL, OPT_RETAIN },
 		{ "retain-bytes", required_argument, NULL, OPT_RETAINBYTES },
 		{ "server", required_argument, NULL, 's' },
 		{ "ttl", required_argument, NULL, OPT_TTL },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, MOM_OPT_VERSION },
+		MOM_CLI_LONGOPTS,
 		{ "wait", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_opts o;
-	int               ch;
+	int               ch, rv;
 
 	memset(&o, 0, sizeof(o));
 	mom_cli_init(&o.cli, "mom-admin");
@@ -158,5 +157,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return MOM_EXIT_USAGE;
 	}
-	return admin_run(&o);
+	if ((rv = mom_cli_load_token(&o.cli)) != 0)
+		return rv;
+	rv = admin_run(&o);
+	mom_cli_fini(&o.cli);
+	return rv;
 }

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "core.h"
 #include "front.h"
 #include "fsm.h"
@@ -125,6 +126,99 @@ reply_json(struct core *c, struct fctx *fc, json_t *j)
 	front_reply(fc, &c->reply);
 }
 
+/*
+ * Permissions.  fc->claims is NULL on an open broker (no --auth-key): the
+ * planes refuse a request without a valid token before it gets here.
+ */
+static const struct mom_claims *
+claims_of(const struct fctx *fc)
+{
+	return fc->claims != NULL && !fc->claims->c.admin ? &fc->claims->c : NULL;
+}
+
+static bool
+may_pub(const struct fctx *fc, const char *name, size_t n)
+{
+	const struct mom_claims *cl = claims_of(fc);
+	char                     buf[MOM_NAME_MAX + 1];
+
+	if (cl == NULL)
+		return true;
+	if (n > MOM_NAME_MAX)
+		return false;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return mom_claims_can_pub(cl, buf);
+}
+
+static bool
+may_sub(const struct fctx *fc, const char *name, size_t n)
+{
+	const struct mom_claims *cl = claims_of(fc);
+	char                     buf[MOM_NAME_MAX + 1];
+
+	if (cl == NULL)
+		return true;
+	if (n > MOM_NAME_MAX)
+		return false;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return mom_claims_can_sub(cl, buf);
+}
+
+/* Deleting and purging: the creator or an admin. */
+static bool
+owns(const struct fctx *fc, const char *owner)
+{
+	const struct mom_claims *cl = claims_of(fc);
+
+	return cl == NULL || (owner != NULL && strcmp(owner, cl->sub) == 0);
+}
+
+/* The owner a new queue, topic or subscription is recorded with. */
+static void
+set_owner(const struct fctx *fc, json_t *o)
+{
+	json_object_del(o, "owner");
+	if (fc->claims != NULL)
+		json_object_set_new(o, "owner", json_string(fc->claims->c.sub));
+}
+
+/*
+ * May this batch be stored?  Every message's target needs a mom.pub
+ * pattern; consecutive messages to one target are checked once.  A batch
+ * that does not decode is left to the fsm to refuse.
+ */
+static bool
+may_publish(struct core *c, const struct fctx *fc, const uint8_t *body, size_t len,
+    char *denied, size_t dlen)
+{
+	struct mom_rd        r;
+	struct mom_pub_batch b;
+	struct mom_pub_msg   m;
+	struct mom_slice     last = { NULL, 0 };
+	uint64_t             i;
+
+	if (claims_of(fc) == NULL)
+		return true;
+	mom_rd_init(&r, body, len);
+	if (mom_pub_decode_begin(&r, &b) != 0)
+		return true;
+	for (i = 0; i < b.count; i++) {
+		if (mom_pub_decode_msg(&r, &b, &m, c->cfg.max_payload) != 0)
+			return true;
+		if (last.p != NULL && last.n == m.name.n && memcmp(last.p, m.name.p, m.name.n) == 0)
+			continue;
+		if (!may_pub(fc, (const char *)m.name.p, m.name.n)) {
+			snprintf(denied, dlen, "permission denied: publish to %s '%.*s'",
+			    m.kind == MOM_KIND_TOPIC ? "topic" : "queue", (int)m.name.n, m.name.p);
+			return false;
+		}
+		last = m.name;
+	}
+	return true;
+}
+
 /* Ping. */
 
 static void
@@ -151,8 +245,8 @@ static void
 publish_apply(struct core *c, struct fctx *fc, int64_t now)
 {
 	struct fsm_result res;
-	const uint8_t    *body = (const uint8_t *)nng_msg_body(fc->req) + MOM_WIRE_HDRLEN;
-	size_t            len = nng_msg_len(fc->req) - MOM_WIRE_HDRLEN;
+	const uint8_t    *body = (const uint8_t *)nng_msg_body(fc->req) + fc->body_off;
+	size_t            len = nng_msg_len(fc->req) - fc->body_off;
 
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_PUBLISH, now, body, len);
@@ -191,6 +285,12 @@ do_publish(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int
 	struct porder       *po;
 	struct fctx        **pp;
 
+	char                 denied[300];
+
+	if (!may_publish(c, fc, body, len, denied, sizeof(denied))) {
+		front_error(fc, MOM_EPERM, denied);
+		return;
+	}
 	mom_rd_init(&r, body, len);
 	if (mom_pub_decode_begin(&r, &b) != 0 || b.producer == 0) {
 		publish_apply(c, fc, now);
@@ -401,6 +501,12 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		    "malformed fetch request");
 		return;
 	}
+	if (!may_sub(fc, (const char *)f.name.p, f.name.n)) {
+		reply_error(fc, MOM_EPERM, "permission denied: %s '%.*s'",
+		    f.kind == MOM_KIND_QUEUE ? "consume from queue" : "subscribe to",
+		    (int)f.name.n, f.name.p);
+		return;
+	}
 	memset(w, 0, sizeof(*w));
 	if (f.kind == MOM_KIND_QUEUE) {
 		struct queue *qu = fsm_queue(c->fsm, (const char *)f.name.p, f.name.n);
@@ -450,6 +556,8 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 			    "from", f.from,
 			    "from_time_ms", (json_int_t)f.from_time_ms);
 
+			if (o != NULL)
+				set_owner(fc, o);
 			if (o == NULL || admin_cmd(c, o, now, &res) != 0) {
 				reply_error(fc, o ? res.status : MOM_ENOMEM, "%s",
 				    o ? res.err : "out of memory");
@@ -639,6 +747,77 @@ jstr(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+/*
+ * May this admin request change state?  Creating needs a mom.pub or
+ * mom.sub pattern for the name (and records the creator); deleting,
+ * purging and moving out of a queue are the creator's or an admin's.
+ */
+static bool
+may_change(struct core *c, const struct fctx *fc, json_t *o, const char *op, char *denied,
+    size_t dlen)
+{
+	const char   *name = jstr(o, "name");
+	struct queue *q;
+	struct topic *t;
+	struct sub   *s;
+
+	if (strcmp(op, "queue.create") == 0 || strcmp(op, "topic.create") == 0) {
+		set_owner(fc, o);
+		if (name == NULL || may_pub(fc, name, strlen(name)) ||
+		    may_sub(fc, name, strlen(name)))
+			return true;
+		snprintf(denied, dlen, "permission denied: create %s '%s'",
+		    op[0] == 'q' ? "queue" : "topic", name);
+		return false;
+	}
+	if (claims_of(fc) == NULL)
+		return true;
+	if (strcmp(op, "queue.delete") == 0 || strcmp(op, "queue.purge") == 0) {
+		if (name == NULL || (q = fsm_queue(c->fsm, name, strlen(name))) == NULL ||
+		    owns(fc, q->owner))
+			return true;
+		snprintf(denied, dlen, "permission denied: only the creator of queue '%s' or an "
+		    "admin may %s it", name, op + 6);
+		return false;
+	}
+	if (strcmp(op, "queue.move") == 0) {
+		const char *src = jstr(o, "src"), *dst = jstr(o, "dst");
+
+		if (src != NULL && (q = fsm_queue(c->fsm, src, strlen(src))) != NULL &&
+		    !owns(fc, q->owner)) {
+			snprintf(denied, dlen, "permission denied: only the creator of queue '%s' or "
+			    "an admin may move its messages", src);
+			return false;
+		}
+		if (dst != NULL && !may_pub(fc, dst, strlen(dst))) {
+			snprintf(denied, dlen, "permission denied: publish to queue '%s'", dst);
+			return false;
+		}
+		return true;
+	}
+	if (strcmp(op, "topic.delete") == 0) {
+		if (name == NULL || (t = fsm_topic(c->fsm, name, strlen(name))) == NULL ||
+		    owns(fc, t->owner))
+			return true;
+		snprintf(denied, dlen, "permission denied: only the creator of topic '%s' or an "
+		    "admin may delete it", name);
+		return false;
+	}
+	if (strcmp(op, "sub.delete") == 0) {
+		const char *pat = jstr(o, "pattern");
+
+		if (pat == NULL || name == NULL ||
+		    (s = fsm_sub(c->fsm, pat, strlen(pat), name, strlen(name))) == NULL ||
+		    owns(fc, s->owner))
+			return true;
+		snprintf(denied, dlen, "permission denied: only the creator of subscription '%s' "
+		    "or an admin may delete it", name);
+		return false;
+	}
+	snprintf(denied, dlen, "permission denied: %s needs an admin token", op);
+	return false;
+}
+
 static void
 do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64_t now)
 {
@@ -710,6 +889,13 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 	} else if (strncmp(op, "queue.", 6) == 0 || strncmp(op, "topic.", 6) == 0 ||
 	    strcmp(op, "sub.delete") == 0) {
 		/* A state change: through the command door. */
+		char denied[300];
+
+		if (!may_change(c, fc, o, op, denied, sizeof(denied))) {
+			front_error(fc, MOM_EPERM, denied);
+			json_decref(o);
+			return;
+		}
 		if (admin_cmd(c, o, now, &res) != 0) {
 			front_error(fc, res.status, res.err);
 			json_decref(res.json);
@@ -734,8 +920,8 @@ handle(struct core *c, struct fctx *fc, int64_t now)
 	size_t         len = nng_msg_len(fc->req);
 
 	c->requests++;
-	p += MOM_WIRE_HDRLEN;
-	len -= MOM_WIRE_HDRLEN;
+	p += fc->body_off;
+	len -= fc->body_off;
 	switch (fc->op) {
 	case MOM_OP_PING:
 		do_ping(c, fc, now);

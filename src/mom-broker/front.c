@@ -15,6 +15,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "auth.h"
 #include "core.h"
 #include "front.h"
 #include "log.h"
@@ -31,6 +32,7 @@ struct front {
 	nng_socket      sock;
 	size_t          max_frame;
 	struct core    *core;
+	struct auth    *auth;
 	pthread_mutex_t grow_mu;
 	struct fctx    *chunks[MAX_CHUNKS];
 	atomic_int      nchunks;
@@ -137,6 +139,7 @@ fctx_cb(void *arg)
 	int              rv = nng_aio_result(fc->aio);
 	struct mom_rd    r;
 	struct mom_frame f;
+	struct mom_slice tok;
 	nng_msg         *m;
 
 	if (fc->state == FC_SEND) {
@@ -160,7 +163,7 @@ fctx_cb(void *arg)
 	nng_aio_set_msg(fc->aio, NULL);
 	mom_rd_init(&r, nng_msg_body(m), nng_msg_len(m));
 	if (nng_msg_len(m) > fr->max_frame || mom_frame_decode(&r, &f) != 0 || f.reply ||
-	    f.op < MOM_OP_PING || f.op > MOM_OP_ADMIN) {
+	    f.op < MOM_OP_PING || f.op > MOM_OP_ADMIN || mom_frame_token(&r, &f, &tok) != 0) {
 		char who[64];
 
 		peer_name(nng_msg_get_pipe(m), who, sizeof(who));
@@ -173,7 +176,22 @@ fctx_cb(void *arg)
 	}
 	fc->req = m;
 	fc->op = f.op;
+	fc->body_off = r.off;
 	fc->state = FC_CORE;
+	if (auth_enabled(fr->auth)) {
+		char why[160];
+
+		/* PING stays open: "is the broker up" needs no credentials. */
+		if (tok.n == 0 && f.op != MOM_OP_PING) {
+			front_error(fc, MOM_EAUTH, "token required (--token-file, MOM_TOKEN)");
+			return;
+		}
+		if (tok.n > 0 && auth_check(fr->auth, (const char *)tok.p, tok.n, &fc->claims, why,
+		    sizeof(why)) != 0) {
+			front_error(fc, MOM_EAUTH, why);
+			return;
+		}
+	}
 	core_submit(fr->core, fc);
 }
 
@@ -185,6 +203,14 @@ front_reply(struct fctx *fc, const struct mom_buf *b)
 	if (fc->req != NULL) {
 		nng_msg_free(fc->req);
 		fc->req = NULL;
+	}
+	if (fc->claims != NULL) {
+		bclaims_release(fc->claims);
+		fc->claims = NULL;
+	}
+	if (fc->done != NULL) {
+		fc->done(fc, b->err ? NULL : b->data, b->err ? 0 : b->len);
+		return;
 	}
 	if (b->err != 0 || nng_msg_alloc(&m, b->len) != 0) {
 		/* Nothing to say: let the client's resend find us again. */
@@ -221,6 +247,7 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 	if ((fr = calloc(1, sizeof(*fr))) == NULL)
 		return -1;
 	fr->core = core;
+	fr->auth = cfg->auth;
 	pthread_mutex_init(&fr->grow_mu, NULL);
 	if ((rv = nng_rep0_open(&fr->sock)) != 0) {
 		log_warnx("cannot open socket: %s", nng_strerror(rv));

@@ -31,13 +31,25 @@ struct waiter {
 	struct fctx   *gnext, *gprev; /* every waiter, for timeouts */
 };
 
+struct bclaims;
+
+/*
+ * One request on its way through the core.  The nng plane owns a pool of
+ * these; other planes (HTTP) allocate their own and set done, so that the
+ * core answers them through the same front_reply().
+ */
 struct fctx {
-	struct front  *fr;
+	struct front  *fr;        /* NULL for other planes */
 	nng_ctx        ctx;
 	nng_aio       *aio;
 	int            state;
 	nng_msg       *req;
 	uint8_t        op;
+	size_t         body_off;  /* the op's body starts here in req */
+	struct bclaims *claims;   /* who asks (auth.h); NULL: open broker */
+	/* Other planes: the reply frame goes here (NULL, 0: none could be made). */
+	void         (*done)(struct fctx *, const uint8_t *frame, size_t len);
+	void          *done_arg;
 	struct fctx   *qnext; /* core's input queue */
 	struct waiter  w;
 	/* A publish that arrived before an earlier batch of its producer. */
@@ -51,6 +63,7 @@ struct front_config {
 	int          nlisten;
 	size_t       max_payload;
 	int          contexts; /* per socket; default 1024 */
+	struct auth *auth;     /* token checks; NULL or disabled: open broker */
 };
 
 struct front;
@@ -59,7 +72,10 @@ struct front;
 int  front_start(struct front **, const struct front_config *, struct core *);
 /* Closes the sockets and waits for nng's callbacks to finish. */
 void front_stop(struct front *);
-/* Sends a reply (a whole frame) on fc and recycles it.  Any thread. */
+/*
+ * Sends a reply (a whole frame) on fc and recycles it (or hands it to
+ * fc->done); drops fc's request and claims.  Any thread.
+ */
 void front_reply(struct fctx *, const struct mom_buf *);
 /* Replies with an error frame. */
 void front_error(struct fctx *, int err, const char *msg);

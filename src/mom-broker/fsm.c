@@ -358,6 +358,7 @@ sub_free(struct fsm *f, struct sub *s)
 		topic_unlink(v, s);
 	gone(f, &s->mq);
 	mq_fini(&s->mq);
+	free(s->owner);
 	free(s->key);
 	free(s);
 }
@@ -583,7 +584,7 @@ fsm_sub_json(const struct sub *s)
 {
 	const struct mq *m = &s->mq;
 
-	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}",
 	    "dropped", (json_int_t)m->st.dropped,
 	    "expired", (json_int_t)m->st.expired,
 	    "bytes", (json_int_t)m->bytes,
@@ -595,7 +596,8 @@ fsm_sub_json(const struct sub *s)
 	    "in_flight", (json_int_t)m->nleased,
 	    "delivered", (json_int_t)m->st.delivered,
 	    "acked", (json_int_t)m->st.acked,
-	    "redelivered", (json_int_t)m->st.redelivered);
+	    "redelivered", (json_int_t)m->st.redelivered,
+	    "owner", s->owner);
 }
 
 static void
@@ -853,6 +855,7 @@ sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	s->pattern = s->key;
 	s->name = s->key + plen + 1;
 	s->durable = json_is_true(json_object_get(o, "durable"));
+	s->owner = xstrdup(jstr(o, "owner"));
 	s->consumer = jnum(o, "consumer", 0);
 	s->created_ms = s->last_seen = now;
 	memset(&cfg, 0, sizeof(cfg));

@@ -63,6 +63,7 @@ struct sub {
 	char         *pattern;
 	char         *name;
 	bool          durable;
+	char         *owner;    /* who created it (token subject), or NULL */
 	uint64_t      consumer; /* ephemeral: the one consumer it serves */
 	int64_t       last_seen;
 	int64_t       created_ms;

@@ -18,6 +18,7 @@
 
 #include <nng/nng.h>
 
+#include "auth.h"
 #include "config.h"
 #include "core.h"
 #include "duration.h"
@@ -34,7 +35,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: mom-broker [-v] [-c FILE] [-D DATADIR] [-l URL]... [--no-auth]\n"
+	    "usage: mom-broker [-v] [-c FILE] [-D DATADIR] [-l URL]...\n"
+	    "                  [--auth-key PUBKEY [--auth-issuer S] [--auth-audience S] | --no-auth]\n"
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "       mom-broker -h | --version\n");
@@ -101,8 +103,12 @@ lock_datadir(const char *dir)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION };
+	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
+	    OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 	static const struct option longopts[] = {
+		{ "auth-audience", required_argument, NULL, OPT_AUTHAUD },
+		{ "auth-issuer", required_argument, NULL, OPT_AUTHISS },
+		{ "auth-key", required_argument, NULL, OPT_AUTHKEY },
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, 'D' },
 		{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
@@ -126,11 +132,15 @@ main(int argc, char **argv)
 	struct fsm         *fsm;
 	struct core        *core;
 	struct front       *front;
+	struct auth_config  acfg;
+	struct auth        *auth;
 	uint64_t            v;
 	sigset_t            sigs;
 
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
+	memset(&acfg, 0, sizeof(acfg));
+	acfg.leeway = MOM_TOKEN_LEEWAY_MAX;
 	/* -c FILE: options from a file, before the command line's. */
 	for (i = 1; i < argc; i++) {
 		const char *file = NULL;
@@ -176,6 +186,15 @@ main(int argc, char **argv)
 		case OPT_NOAUTH:
 			noauth = true;
 			break;
+		case OPT_AUTHKEY:
+			acfg.keyfile = optarg;
+			break;
+		case OPT_AUTHISS:
+			acfg.issuer = optarg;
+			break;
+		case OPT_AUTHAUD:
+			acfg.audience = optarg;
+			break;
 		case OPT_MAXMSG:
 			if (mom_size_parse(optarg, &v) != 0 || v == 0 || v > MOM_PAYLOAD_LIMIT) {
 				fprintf(stderr, "mom-broker: bad --max-msg-size '%s' (1 to 64MiB)\n", optarg);
@@ -217,10 +236,19 @@ main(int argc, char **argv)
 	}
 	if (nlisten == 0)
 		listen[nlisten++] = "tcp://127.0.0.1:7420";
+	if (noauth && acfg.keyfile != NULL) {
+		fprintf(stderr, "mom-broker: --auth-key and --no-auth contradict each other\n");
+		return MOM_EXIT_USAGE;
+	}
+	if (acfg.keyfile != NULL && access(acfg.keyfile, R_OK) != 0) {
+		fprintf(stderr, "mom-broker: cannot read --auth-key %s: %s\n", acfg.keyfile,
+		    strerror(errno));
+		return MOM_EXIT_USAGE;
+	}
 	for (i = 0; i < nlisten; i++) {
-		if (!noauth && !loopback_only(listen[i])) {
+		if (!noauth && acfg.keyfile == NULL && !loopback_only(listen[i])) {
 			fprintf(stderr, "mom-broker: refusing to listen on %s without "
-			    "authentication (--no-auth to allow it)\n", listen[i]);
+			    "authentication (--auth-key PUBKEY, or --no-auth to allow it)\n", listen[i]);
 			return MOM_EXIT_USAGE;
 		}
 	}
@@ -237,8 +265,12 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((lockfd = lock_datadir(datadir)) < 0)
+	if (auth_open(&auth, &acfg) != 0)
+		return MOM_EXIT_USAGE;
+	if ((lockfd = lock_datadir(datadir)) < 0) {
+		auth_close(auth);
 		return MOM_EXIT_FAIL;
+	}
 	if ((fsm = fsm_new(&fcfg)) == NULL)
 		fatalx("out of memory");
 	memset(&ccfg, 0, sizeof(ccfg));
@@ -249,10 +281,12 @@ main(int argc, char **argv)
 	frcfg.listen = listen;
 	frcfg.nlisten = nlisten;
 	frcfg.max_payload = fcfg.max_payload;
+	frcfg.auth = auth;
 	if (front_start(&front, &frcfg, core) != 0) {
 		core_stop(core);
 		core_free(core);
 		fsm_free(fsm);
+		auth_close(auth);
 		nng_fini();
 		return MOM_EXIT_UNAVAILABLE;
 	}
@@ -264,7 +298,10 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: nothing to reload");
+			if (auth_enabled(auth))
+				auth_reload(auth);
+			else
+				log_info("SIGHUP: no keys to reload");
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -274,6 +311,7 @@ main(int argc, char **argv)
 	front_stop(front);
 	core_free(core);
 	fsm_free(fsm);
+	auth_close(auth);
 	nng_fini();
 	close(lockfd);
 	log_info("stopped");

@@ -52,17 +52,16 @@ main(int argc, char **argv)
 		{ "message", required_argument, NULL, 'm' },
 		{ "null", no_argument, NULL, '0' },
 		{ "queue", required_argument, NULL, 'q' },
-		{ "quiet", no_argument, NULL, MOM_OPT_QUIET },
 		{ "server", required_argument, NULL, 's' },
 		{ "topic", required_argument, NULL, 't' },
 		{ "ttl", required_argument, NULL, OPT_TTL },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, MOM_OPT_VERSION },
+		MOM_CLI_LONGOPTS,
 		{ "wait", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pub_opts o;
-	int             ch;
+	int             ch, rv;
 
 	memset(&o, 0, sizeof(o));
 	mom_cli_init(&o.cli, "mom-pub");
@@ -178,5 +177,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "mom-pub: --create needs -q or -t\n");
 		return MOM_EXIT_USAGE;
 	}
-	return pub_run(&o);
+	if ((rv = mom_cli_load_token(&o.cli)) != 0)
+		return rv;
+	rv = pub_run(&o);
+	mom_cli_fini(&o.cli);
+	return rv;
 }

@@ -522,7 +522,7 @@ direct(struct pub *p)
 	mom_pub_encode_count(&b->frame, b->count_off, b->count);
 	if (b->frame.err)
 		return -1;
-	rv = mom_sp_call(p->o->cli.servers, b->frame.data, b->frame.len, p->o->wait_ms, &rep,
+	rv = mom_sp_call(p->o->cli.servers, p->o->cli.token, b->frame.data, b->frame.len, p->o->wait_ms, &rep,
 	    &replen);
 	if (rv == -2 && p->o->wait_ms >= 0) {
 		/* -W is spent: trying again elsewhere would overrun it. */

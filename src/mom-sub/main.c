@@ -51,11 +51,10 @@ main(int argc, char **argv)
 		{ "null", no_argument, NULL, '0' },
 		{ "prefetch", required_argument, NULL, 'p' },
 		{ "queue", required_argument, NULL, 'q' },
-		{ "quiet", no_argument, NULL, MOM_OPT_QUIET },
 		{ "server", required_argument, NULL, 's' },
 		{ "topic", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, MOM_OPT_VERSION },
+		MOM_CLI_LONGOPTS,
 		{ "wait", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -184,7 +183,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "mom-sub: --create is for queues (-q)\n");
 		return MOM_EXIT_USAGE;
 	}
+	if ((rv = mom_cli_load_token(&o.cli)) != 0) {
+		mom_fmt_free(o.fmt);
+		return rv;
+	}
 	rv = sub_run(&o);
 	mom_fmt_free(o.fmt);
+	mom_cli_fini(&o.cli);
 	return rv;
 }

@@ -49,7 +49,7 @@ wait_exit() {
 	port=$(free_port)
 	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://0.0.0.0:$port"
 	assert_one_line_error mom-broker 64
-	assert_equal "${stderr_lines[0]}" "mom-broker: refusing to listen on tcp://0.0.0.0:$port without authentication (--no-auth to allow it)"
+	assert_equal "${stderr_lines[0]}" "mom-broker: refusing to listen on tcp://0.0.0.0:$port without authentication (--auth-key PUBKEY, or --no-auth to allow it)"
 	[ ! -e "$T/data" ] || [ -z "$(ls -A "$T/data")" ]
 }
 
