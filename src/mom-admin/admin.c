@@ -2,6 +2,9 @@
  * admin.c: mom-admin's verbs.  Each builds one JSON request, sends it as
  * an ADMIN frame and prints the answer as a table (or as it came, with
  * --json).  State changes print nothing on success (-v says what was done).
+ * With http:// servers the same request goes over the broker's HTTP API
+ * (rest_client.c), which hands back the same reply value, so the output
+ * does not depend on the protocol.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,8 +16,16 @@
 #include "admin.h"
 #include "duration.h"
 #include "mom.h"
+#include "httpapi.h"
 #include "names.h"
+#include "rest_client.h"
 #include "wire.h"
+
+/* Where requests go: the nng data plane, or the HTTP API. */
+struct conn {
+	struct mom_client  *c;
+	struct rest_client *rc;
+};
 
 struct column {
 	const char *title;
@@ -121,17 +132,27 @@ check_name(struct admin_opts *o, const char *what, const char *name)
 }
 
 static int
-request(struct admin_opts *o, struct mom_client *c, json_t *req, json_t **rep)
+request(struct admin_opts *o, struct conn *cn, json_t *req, json_t **rep)
 {
-	char        *s = json_dumps(req, JSON_COMPACT), *out = NULL;
+	char        *s, *out = NULL;
 	json_error_t je;
 	int          rv;
 
-	json_decref(req);
 	*rep = NULL;
+	if (cn->rc != NULL) {
+		char err[512];
+
+		rv = rest_client_admin(cn->rc, req, rep, o->wait_ms, err, sizeof(err));
+		json_decref(req);
+		if (rv != 0)
+			mom_cli_err(&o->cli, "%s", err);
+		return rv == 0 ? 0 : mom_err_exit(rv);
+	}
+	s = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
 	if (s == NULL)
 		return MOM_EXIT_FAIL;
-	rv = mom_cli_admin(&o->cli, c, s, &out, o->wait_ms);
+	rv = mom_cli_admin(&o->cli, cn->c, s, &out, o->wait_ms);
 	free(s);
 	if (rv != 0)
 		return mom_err_exit(rv);
@@ -151,23 +172,62 @@ opt_num(json_t *req, const char *key, int64_t v)
 		json_object_set_new(req, key, json_integer(v));
 }
 
+/* ping's answer, {"ok":true,"version":...,"max_message_size":N,"uptime_ms":N}, either way. */
 static int
-do_ping(struct admin_opts *o, struct mom_client *c)
+ping_json(struct admin_opts *o, struct conn *cn, json_t **rep)
 {
 	struct mom_ping pi;
-	char            err[256], up[32];
+	char            err[512];
 	int             rv;
 
-	if ((rv = mom_cli_ping(c, &pi, o->wait_ms, err, sizeof(err))) != 0) {
+	*rep = NULL;
+	if (cn->rc != NULL) {
+		json_t *req = json_pack("{s:s}", "op", "ping");
+
+		rv = req ? rest_client_admin(cn->rc, req, rep, o->wait_ms, err, sizeof(err)) :
+		    MOM_ENOMEM;
+		json_decref(req);
+	} else if ((rv = mom_cli_ping(cn->c, &pi, o->wait_ms, err, sizeof(err))) == 0)
+		*rep = json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "version", pi.version,
+		    "max_message_size", (json_int_t)pi.max_payload,
+		    "uptime_ms", (json_int_t)pi.uptime_ms);
+	if (rv == 0 && *rep == NULL) {
+		rv = MOM_ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	}
+	if (rv != 0) {
 		mom_cli_err(&o->cli, "%s", err);
 		return rv == MOM_ETIMEDOUT ? MOM_EXIT_UNAVAILABLE : mom_err_exit(rv);
 	}
-	mom_duration_format(pi.uptime_ms / 1000 * 1000, up, sizeof(up));
-	if (o->json)
-		printf("{\"ok\":true,\"version\":\"%s\",\"max_message_size\":%" PRIu64
-		    ",\"uptime_ms\":%" PRIu64 "}\n", pi.version, pi.max_payload, pi.uptime_ms);
-	else if (!o->cli.quiet)
-		printf("ok: mom-broker %s, up %s\n", pi.version, up);
+	return 0;
+}
+
+static int
+do_ping(struct admin_opts *o, struct conn *cn)
+{
+	json_t     *rep, *up;
+	const char *ver;
+	char        ups[32];
+	int         rv;
+
+	if ((rv = ping_json(o, cn, &rep)) != 0)
+		return rv;
+	if (o->json) {
+		char *s = json_dumps(rep, JSON_COMPACT);
+
+		printf("%s\n", s ? s : "{\"ok\":true}");
+		free(s);
+	} else if (!o->cli.quiet) {
+		/* A broker's /healthz may tell less of itself than PING does. */
+		ver = json_string_value(json_object_get(rep, "version"));
+		up = json_object_get(rep, "uptime_ms");
+		if (json_is_integer(up))
+			mom_duration_format((uint64_t)json_integer_value(up) / 1000 * 1000, ups,
+			    sizeof(ups));
+		printf("ok: mom-broker%s%s%s%s\n", ver ? " " : "", ver ? ver : "",
+		    json_is_integer(up) ? ", up " : "", json_is_integer(up) ? ups : "");
+	}
+	json_decref(rep);
 	return 0;
 }
 
@@ -187,7 +247,7 @@ admin_run(struct admin_opts *o)
 	int                queue_opts, topic_opts;
 	json_t            *req = NULL, *rep = NULL;
 	const struct column *cols = NULL;
-	struct mom_client *c = NULL;
+	struct conn        cn = { NULL, NULL };
 
 	queue_opts = o->ack_wait_ms >= 0 || o->max_deliver >= 0 || o->ttl_ms >= 0 ||
 	    o->max_len >= 0 || o->max_bytes >= 0 || o->dead_letter != NULL;
@@ -238,8 +298,13 @@ admin_run(struct admin_opts *o)
 				return usage_err(o, "bad topic or subscription name");
 		} else
 			return usage_err(o, "sub verbs: list delete");
+	} else if (strcmp(noun, "cluster") == 0) {
+		if (strcmp(verb, "status") != 0)
+			return usage_err(o, "cluster verbs: status");
+		if (na != 0)
+			return usage_err(o, "unexpected argument");
 	} else
-		return usage_err(o, "unknown noun (queue, topic, sub, ping, stats)");
+		return usage_err(o, "unknown noun (queue, topic, sub, cluster, ping, stats)");
 	if (strcmp(noun, "queue") && strcmp(noun, "topic") && queue_opts)
 		return usage_err(o, "queue options go with queue create");
 	if (strcmp(noun, "topic") && topic_opts)
@@ -247,10 +312,17 @@ admin_run(struct admin_opts *o)
 	if (o->prom && strcmp(noun, "stats") != 0)
 		return usage_err(o, "--prom goes with stats");
 
-	if ((rv = mom_cli_connect(&o->cli, &c, 2)) != 0)
+	if (mom_httpapi_is_url(o->cli.servers)) {
+		char err[512];
+
+		if ((rv = rest_client_open(&cn.rc, &o->cli, err, sizeof(err))) != 0) {
+			mom_cli_err(&o->cli, "%s", err);
+			return mom_err_exit(rv);
+		}
+	} else if ((rv = mom_cli_connect(&o->cli, &cn.c, 2)) != 0)
 		return rv;
 	if (strcmp(noun, "ping") == 0) {
-		rv = do_ping(o, c);
+		rv = do_ping(o, &cn);
 		goto out;
 	}
 	if (strcmp(noun, "stats") == 0)
@@ -290,7 +362,9 @@ admin_run(struct admin_opts *o)
 			snprintf(op, sizeof(op), "topic.%s", verb);
 			req = json_pack("{s:s, s:s}", "op", op, "name", a[0]);
 		}
-	} else if (strcmp(verb, "list") == 0) {
+	} else if (strcmp(noun, "cluster") == 0)
+		req = json_pack("{s:s}", "op", "cluster.status");
+	else if (strcmp(verb, "list") == 0) {
 		req = json_pack("{s:s}", "op", "sub.list");
 		if (na == 1)
 			json_object_set_new(req, "topic", json_string(a[0]));
@@ -298,7 +372,7 @@ admin_run(struct admin_opts *o)
 	} else
 		req = json_pack("{s:s, s:s, s:s}", "op", "sub.delete", "pattern", a[0], "name", a[1]);
 
-	if ((rv = request(o, c, req, &rep)) != 0)
+	if ((rv = request(o, &cn, req, &rep)) != 0)
 		goto out;
 	if (o->json) {
 		char *s = json_dumps(rep, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -309,7 +383,8 @@ admin_run(struct admin_opts *o)
 		fputs(json_string_value(json_object_get(rep, "text")), stdout);
 	else if (cols != NULL)
 		print_table(rep, cols);
-	else if (strcmp(verb, "info") == 0 || strcmp(noun, "stats") == 0)
+	else if (strcmp(verb, "info") == 0 || strcmp(verb, "status") == 0 ||
+	    strcmp(noun, "stats") == 0)
 		print_object(rep);
 	else if (o->cli.verbose) {
 		char *s = json_dumps(rep, JSON_COMPACT);
@@ -323,6 +398,7 @@ admin_run(struct admin_opts *o)
 	}
 out:
 	json_decref(rep);
-	mom_client_close(c);
+	mom_client_close(cn.c);
+	rest_client_close(cn.rc);
 	return rv;
 }
