@@ -173,6 +173,12 @@ mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
 	o.connect_ms = cli->connect_ms;
 	o.verbose = cli->verbose;
 	o.token = cli->token;
+	o.tls.cafile = cli->cafile;
+	o.tls.cert = cli->cert;
+	o.tls.key = cli->key;
+	o.tls.insecure = cli->insecure;
+	if (cli->insecure && strstr(cli->servers, "tls+") != NULL)
+		mom_cli_info(cli, "--insecure: the server's TLS certificate is not verified");
 	if ((rv = mom_client_open(c, &o, err, sizeof(err))) != 0) {
 		mom_cli_err(cli, "%s", err);
 		return mom_err_exit(rv);

@@ -5,6 +5,7 @@
  * send -> recv -> done.  Completions are handed to the caller's thread
  * through a FIFO under one mutex; nng's callbacks never block.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -35,6 +36,10 @@ struct slot {
 struct dial {
 	struct mom_client *c;
 	char              *url;
+	nng_dialer         dialer;
+	int                tls;         /* a tls+ URL */
+	char               tlswhy[256]; /* what a failed TLS handshake most likely means */
+	char               tlsshut[160]; /* what the server hanging up in the handshake means */
 	pthread_t          thread;
 	int                started, done, rv;
 	struct dial       *next;
@@ -128,18 +133,92 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 
 static void deadline_ts(struct timespec *, int64_t);
 
+/*
+ * Creates d's dialer (not started): a URL nng cannot take fails here, and
+ * a tls+ URL gets its TLS configuration, verifying the URL's host.
+ */
+static int
+dial_setup(struct mom_client *c, struct dial *d, const struct mom_client_opts *o, char *err,
+    size_t errlen)
+{
+	nng_tls_config *cfg;
+	nng_url        *u;
+	unsigned char   a[16];
+	const char     *ca;
+	int             rv;
+
+	if ((rv = nng_dialer_create(&d->dialer, c->sock, d->url)) != 0) {
+		seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
+		return MOM_EINVAL;
+	}
+	if (!(d->tls = mom_tls_url(d->url)))
+		return 0;
+	if ((rv = nng_url_parse(&u, d->url)) != 0) {
+		seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
+		return MOM_EINVAL;
+	}
+	if (mom_tls_client_config(&cfg, &o->tls, u->u_hostname, err, errlen) != 0) {
+		nng_url_free(u);
+		return MOM_EINVAL;
+	}
+	/* The dialer takes its own hold on the configuration. */
+	rv = nng_dialer_set_ptr(d->dialer, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg);
+	if (rv != 0) {
+		nng_url_free(u);
+		seterr(err, errlen, "%s: cannot use TLS: %s", d->url, nng_strerror(rv));
+		return MOM_EINVAL;
+	}
+	/*
+	 * nng reports a failed certificate check as a bare "Cryptographic
+	 * error", which is also what a server that does not speak TLS gets
+	 * us: say what it most likely means.
+	 */
+	ca = o->tls.cafile ? o->tls.cafile : mom_tls_default_cafile();
+	if (o->tls.insecure)
+		snprintf(d->tlswhy, sizeof(d->tlswhy), "the server does not speak TLS%s",
+		    o->tls.cert ? ", or refused our certificate" : "");
+	else if (inet_pton(AF_INET, u->u_hostname, a) == 1 || inet_pton(AF_INET6, u->u_hostname, a) == 1)
+		snprintf(d->tlswhy, sizeof(d->tlswhy), "the server's certificate does not verify "
+		    "against %s, or lacks DNS:%s (nng's TLS cannot match IP addresses: use a host "
+		    "name)%s", ca, u->u_hostname, o->tls.cert ? "; or the server refused our certificate" : "");
+	else
+		snprintf(d->tlswhy, sizeof(d->tlswhy), "the server's certificate does not verify "
+		    "against %s, or is not issued for %s%s", ca, u->u_hostname,
+		    o->tls.cert ? "; or the server refused our certificate" : "");
+	/* A TLS server that hangs up in the handshake did not take our certificate (or its absence). */
+	if (o->tls.cert)
+		snprintf(d->tlsshut, sizeof(d->tlsshut), "the server refused our certificate %s",
+		    o->tls.cert);
+	else
+		snprintf(d->tlsshut, sizeof(d->tlsshut), "the server wants a client certificate "
+		    "(--cert, --key)");
+	nng_url_free(u);
+	return 0;
+}
+
+/*
+ * nng's answers when a TLS handshake fails: verification (ours, or the
+ * server's of our certificate, told by an alert) or a server that hung up.
+ */
+static int
+tls_failure(int rv)
+{
+	return rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT;
+}
+
 static void *
 dial_main(void *arg)
 {
 	struct dial       *d = arg;
 	struct mom_client *c = d->c;
-	int                rv = nng_dial(c->sock, d->url, NULL, 0);
+	int                rv = nng_dialer_start(d->dialer, 0);
 
-	if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_EADDRINVAL && rv != NNG_EINVAL &&
-	    rv != NNG_ENOTSUP) {
+	if (rv != 0 && rv != NNG_ECLOSED) {
 		if (c->verbose)
 			fprintf(stderr, "mom: %s: %s\n", d->url, nng_strerror(rv));
-		nng_dial(c->sock, d->url, NULL, NNG_FLAG_NONBLOCK);
+		/* A failed blocking start leaves the dialer ready to start again. */
+		nng_dialer_start(d->dialer, NNG_FLAG_NONBLOCK);
 	}
 	pthread_mutex_lock(&c->mu);
 	d->rv = rv;
@@ -231,6 +310,9 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 		d->c = c;
 		d->next = c->dials;
 		c->dials = d;
+		if ((ret = dial_setup(c, d, o, err, errlen)) != 0)
+			goto fail;
+		ret = MOM_ENOMEM;
 		if (pthread_create(&d->thread, NULL, dial_main, d) != 0) {
 			d->done = 1;
 			d->rv = NNG_ENOMEM;
@@ -247,7 +329,7 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct dial    *d;
-		int             done = 0, ok = 0, bad = 0;
+		int             done = 0, ok = 0, bad = 0, tlsbad = 0;
 		struct timespec ts;
 
 		for (d = c->dials; d; d = d->next) {
@@ -257,8 +339,13 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 			    d->rv == NNG_ENOTSUP)) {
 				bad++;
 				seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
+			} else if (d->done && d->tls && tls_failure(d->rv)) {
+				tlsbad++;
+				seterr(err, errlen, "%s: TLS handshake failed: %s", d->url,
+				    d->rv == NNG_ECONNSHUT ? d->tlsshut : d->tlswhy);
 			} else if (d->done && d->rv != 0)
-				snprintf(lasterr, sizeof(lasterr), "%s: %s", d->url, nng_strerror(d->rv));
+				snprintf(lasterr, sizeof(lasterr), "%s: %s%s", d->url, nng_strerror(d->rv),
+				    d->rv == NNG_ECONNSHUT && !d->tls ? " (a tls+tcp:// listener?)" : "");
 		}
 		if (bad) {
 			ret = MOM_EINVAL;
@@ -266,6 +353,11 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 		}
 		if (ok || c->npipes > 0) {
 			ret = 0;
+			break;
+		}
+		/* Dialling again will not fix a certificate: an authentication failure. */
+		if (done == ndials && tlsbad) {
+			ret = MOM_EAUTH;
 			break;
 		}
 		if (done == ndials) {

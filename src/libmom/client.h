@@ -18,6 +18,7 @@
 #include <nng/nng.h>
 
 #include "buf.h"
+#include "tls.h"
 #include "wire.h"
 
 struct mom_client;
@@ -29,9 +30,14 @@ struct mom_client_opts {
 	int64_t     connect_ms;   /* first connection: MOM_ETIMEDOUT after this (-W); 0: 10 s, then MOM_EUNAVAIL */
 	int         verbose;
 	const char *token;        /* JWT sent with every request; NULL: none */
+	struct mom_tls_client tls; /* tls+tcp:// servers: what to verify and present */
 };
 
-/* Fills err with one line on failure: MOM_EINVAL (bad URL), MOM_EUNAVAIL. */
+/*
+ * Fills err with one line on failure: MOM_EINVAL (bad URL, unusable TLS
+ * files), MOM_EUNAVAIL, MOM_EAUTH (a tls+tcp:// server failed the TLS
+ * handshake: its certificate did not verify, or it refused ours).
+ */
 int  mom_client_open(struct mom_client **, const struct mom_client_opts *, char *err, size_t errlen);
 void mom_client_close(struct mom_client *);
 

@@ -20,6 +20,7 @@
 #include "front.h"
 #include "log.h"
 #include "mom.h"
+#include "tls.h"
 #include "wire.h"
 
 enum { FC_RECV, FC_CORE, FC_SEND };
@@ -270,7 +271,16 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 		if (grow(fr) != 0)
 			goto fail;
 	for (i = 0; i < cfg->nlisten; i++) {
-		if ((rv = nng_listen(fr->sock, cfg->listen[i], NULL, 0)) != 0) {
+		nng_listener l;
+
+		/* A TLS listener is created, given its certificate, then started. */
+		if ((rv = nng_listener_create(&l, fr->sock, cfg->listen[i])) == 0 &&
+		    mom_tls_url(cfg->listen[i]))
+			rv = cfg->tls != NULL ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg->tls) :
+			    NNG_EINVAL;
+		if (rv == 0)
+			rv = nng_listener_start(l, 0);
+		if (rv != 0) {
 			log_warnx("cannot listen on %s: %s", cfg->listen[i], nng_strerror(rv));
 			goto fail;
 		}

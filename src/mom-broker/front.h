@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "buf.h"
 
@@ -64,6 +65,7 @@ struct front_config {
 	size_t       max_payload;
 	int          contexts; /* per socket; default 1024 */
 	struct auth *auth;     /* token checks; NULL or disabled: open broker */
+	nng_tls_config *tls;   /* tls+tcp:// listeners' certificate (borrowed; they take a hold) */
 };
 
 struct front;

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mom.h"
 #include "size.h"
+#include "tls.h"
 #include "wire.h"
 
 #define MAX_LISTEN 16
@@ -39,6 +40,7 @@ usage(FILE *f)
 	    "                  [--auth-key PUBKEY [--auth-issuer S] [--auth-audience S] | --no-auth]\n"
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
+	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
 	    "       mom-broker -h | --version\n");
 }
 
@@ -105,6 +107,7 @@ main(int argc, char **argv)
 {
 	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
 	    OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
+	enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
 	static const struct option longopts[] = {
 		{ "auth-audience", required_argument, NULL, OPT_AUTHAUD },
 		{ "auth-issuer", required_argument, NULL, OPT_AUTHISS },
@@ -118,6 +121,9 @@ main(int argc, char **argv)
 		{ "no-auth", no_argument, NULL, OPT_NOAUTH },
 		{ "retain", required_argument, NULL, OPT_RETAIN },
 		{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
+		{ "tls-cafile", required_argument, NULL, OPT_TLSCA },
+		{ "tls-cert", required_argument, NULL, OPT_TLSCERT },
+		{ "tls-key", required_argument, NULL, OPT_TLSKEY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +142,9 @@ main(int argc, char **argv)
 	struct auth        *auth;
 	uint64_t            v;
 	sigset_t            sigs;
+	const char         *tlscert = NULL, *tlskey = NULL, *tlsca = NULL;
+	nng_tls_config     *tls = NULL;
+	char                tlserr[512];
 
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
@@ -221,6 +230,15 @@ main(int argc, char **argv)
 				return MOM_EXIT_USAGE;
 			}
 			break;
+		case OPT_TLSCERT:
+			tlscert = optarg;
+			break;
+		case OPT_TLSKEY:
+			tlskey = optarg;
+			break;
+		case OPT_TLSCA:
+			tlsca = optarg;
+			break;
 		case OPT_VERSION:
 			printf("mom-broker %s\n", MOM_VERSION);
 			return 0;
@@ -251,6 +269,15 @@ main(int argc, char **argv)
 			    "authentication (--auth-key PUBKEY, or --no-auth to allow it)\n", listen[i]);
 			return MOM_EXIT_USAGE;
 		}
+		if (mom_tls_url(listen[i]) && tlscert == NULL) {
+			fprintf(stderr, "mom-broker: %s needs a server certificate: --tls-cert FILE "
+			    "and --tls-key FILE\n", listen[i]);
+			return MOM_EXIT_USAGE;
+		}
+	}
+	if (tlscert == NULL && (tlskey != NULL || tlsca != NULL)) {
+		fprintf(stderr, "mom-broker: --tls-key and --tls-cafile need --tls-cert\n");
+		return MOM_EXIT_USAGE;
 	}
 	log_init(verbose);
 
@@ -265,6 +292,12 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* After the signal mask: nng starts its threads here. */
+	if (tlscert != NULL &&
+	    mom_tls_server_config(&tls, tlscert, tlskey, tlsca, tlserr, sizeof(tlserr)) != 0) {
+		fprintf(stderr, "mom-broker: %s\n", tlserr);
+		return MOM_EXIT_USAGE;
+	}
 	if (auth_open(&auth, &acfg) != 0)
 		return MOM_EXIT_USAGE;
 	if ((lockfd = lock_datadir(datadir)) < 0) {
@@ -282,11 +315,14 @@ main(int argc, char **argv)
 	frcfg.nlisten = nlisten;
 	frcfg.max_payload = fcfg.max_payload;
 	frcfg.auth = auth;
+	frcfg.tls = tls;
 	if (front_start(&front, &frcfg, core) != 0) {
 		core_stop(core);
 		core_free(core);
 		fsm_free(fsm);
 		auth_close(auth);
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		nng_fini();
 		return MOM_EXIT_UNAVAILABLE;
 	}
@@ -312,6 +348,8 @@ main(int argc, char **argv)
 	core_free(core);
 	fsm_free(fsm);
 	auth_close(auth);
+	if (tls != NULL)
+		nng_tls_config_free(tls);
 	nng_fini();
 	close(lockfd);
 	log_info("stopped");
