@@ -140,3 +140,40 @@ mom_match(const char *pat, const char *name)
 		return false;
 	return mom_pattern_match(pat, strlen(pat), name, strlen(name));
 }
+
+/*
+ * Segment by segment: a ">" in perm takes whatever remains of pattern (one
+ * segment or more, which is all a rest of pattern can stand for); a "*"
+ * in perm takes one segment, literal or "*"; a literal in perm only the
+ * same literal.  A ">" in pattern can stand for any number of segments, so
+ * only a ">" in perm covers it, and both must run out together otherwise.
+ */
+bool
+mom_pattern_covers(const char *perm, const char *pattern)
+{
+	size_t plen, qlen, pi = 0, qi = 0;
+
+	if (!mom_pattern_ok(perm) || !mom_pattern_ok(pattern))
+		return false;
+	plen = strlen(perm);
+	qlen = strlen(pattern);
+	for (;;) {
+		size_t pn, qn;
+
+		pn = seg_len(perm, plen, pi);
+		qn = seg_len(pattern, qlen, qi);
+		if (pn == 1 && perm[pi] == '>')
+			return true;
+		if (qn == 1 && pattern[qi] == '>')
+			return false;
+		if (!(pn == 1 && perm[pi] == '*') &&
+		    (pn != qn || memcmp(perm + pi, pattern + qi, pn) != 0))
+			return false;
+		pi += pn;
+		qi += qn;
+		if (pi == plen || qi == qlen)
+			return pi == plen && qi == qlen;
+		pi++;
+		qi++;
+	}
+}

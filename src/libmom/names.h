@@ -23,5 +23,12 @@ bool mom_pattern_match(const char *pat, size_t plen, const char *name, size_t nl
 bool mom_name_ok(const char *);
 bool mom_pattern_ok(const char *);
 bool mom_match(const char *pat, const char *name);
+/*
+ * Does the permission pattern perm cover the pattern pattern, that is,
+ * does perm match every name pattern can match?  "orders.>" covers
+ * "orders.*" and "orders.eu.>"; "orders.*" covers "orders.eu" but not
+ * "orders.>".  False when either is not a valid pattern.
+ */
+bool mom_pattern_covers(const char *perm, const char *pattern);
 
 #endif

@@ -27,6 +27,7 @@
 #define MOM_TOKEN_ISSUER       "mom-auth"
 #define MOM_TOKEN_AUDIENCE     "mom"
 #define MOM_TOKEN_PATTERNS_MAX 64    /* per list */
+#define MOM_TOKEN_SUB_MAX      128   /* bytes of a user name (sub) */
 
 enum mom_token_alg {
 	MOM_ALG_NONE = 0,  /* not a usable algorithm: refused */
@@ -45,6 +46,9 @@ struct mom_claims {
 	size_t  nsubs;
 	bool    admin;     /* mom.admin */
 };
+
+/* Is s a valid sub (user name): 1-128 bytes of [A-Za-z0-9_.@-]? */
+bool mom_token_sub_ok(const char *s);
 
 void mom_claims_free(struct mom_claims *); /* frees the lists, keeps *c */
 /* Deep copy; 0 or MOM_ENOMEM. */

@@ -202,3 +202,98 @@ Test(match, length_form_ignores_bytes_past_the_lengths)
 	cr_assert(mom_pattern_match("a.>", 3, "a.b.c", 3));
 	cr_assert_not(mom_pattern_match("a.>", 3, "a.b.c", 1));
 }
+
+Test(covers, gt_covers_star_and_deeper_gt)
+{
+	cr_assert(mom_pattern_covers("orders.>", "orders.*"));
+	cr_assert(mom_pattern_covers("orders.>", "orders.eu.>"));
+	cr_assert(mom_pattern_covers("orders.>", "orders.>"));
+	cr_assert(mom_pattern_covers("orders.>", "orders.*.new"));
+	cr_assert(mom_pattern_covers("orders.>", "orders.eu"));
+	cr_assert(mom_pattern_covers(">", ">"));
+	cr_assert(mom_pattern_covers(">", "*.*.>"));
+	cr_assert(mom_pattern_covers(">", "a"));
+}
+
+Test(covers, gt_needs_at_least_one_more_segment)
+{
+	cr_assert_not(mom_pattern_covers("orders.>", "orders"));
+	cr_assert_not(mom_pattern_covers("orders.>", ">"));
+	cr_assert_not(mom_pattern_covers("orders.>", "*.eu"));
+	cr_assert_not(mom_pattern_covers("orders.>", "invoices.>"));
+	cr_assert_not(mom_pattern_covers("a.b.>", "a.>"));
+}
+
+Test(covers, star_covers_one_segment_only)
+{
+	cr_assert(mom_pattern_covers("orders.*", "orders.eu"));
+	cr_assert(mom_pattern_covers("orders.*", "orders.*"));
+	cr_assert(mom_pattern_covers("*.*", "a.*"));
+	cr_assert(mom_pattern_covers("*", "*"));
+	cr_assert_not(mom_pattern_covers("orders.*", "orders.>"));
+	cr_assert_not(mom_pattern_covers("orders.*", "orders.eu.new"));
+	cr_assert_not(mom_pattern_covers("orders.*", "orders"));
+	cr_assert_not(mom_pattern_covers("*", "a.b"));
+	cr_assert_not(mom_pattern_covers("*", ">"));
+	cr_assert_not(mom_pattern_covers("*.eu", "*.*"));
+}
+
+Test(covers, literal_covers_only_itself)
+{
+	cr_assert(mom_pattern_covers("orders.eu", "orders.eu"));
+	cr_assert_not(mom_pattern_covers("orders.eu", "orders.*"));
+	cr_assert_not(mom_pattern_covers("orders.eu", "orders.>"));
+	cr_assert_not(mom_pattern_covers("orders.eu", "orders.eux"));
+	cr_assert_not(mom_pattern_covers("orders", "orders.eu"));
+	cr_assert_not(mom_pattern_covers("orders.eu", "orders"));
+}
+
+Test(covers, invalid_patterns_cover_nothing)
+{
+	cr_assert_not(mom_pattern_covers("a*", "a*"));
+	cr_assert_not(mom_pattern_covers(">", ""));
+	cr_assert_not(mom_pattern_covers(">", "a..b"));
+	cr_assert_not(mom_pattern_covers(NULL, "a"));
+	cr_assert_not(mom_pattern_covers("a", NULL));
+	cr_assert_not(mom_pattern_covers(">.a", "b"));
+}
+
+/*
+ * Covering is exactly "matches a superset": checked against every name of
+ * one to four segments over {a,b,c,d}, which is deep and wide enough for
+ * a counterexample to any wrong answer about these patterns.
+ */
+Test(covers, agrees_with_match_on_every_small_name)
+{
+	const char *pats[] = { "a", "b", "*", ">", "a.b", "a.*", "a.>", "*.b", "*.*", "*.>",
+	    "a.b.c", "a.*.c", "a.b.>", "*.*.*", "a.b.*", "b.>", "*.>", "*.*.>" };
+	static char names[4 + 16 + 64 + 256][8];
+	const char  al[] = "abcd";
+	size_t      np = sizeof(pats) / sizeof(pats[0]), nn = 0, i, j, k, d;
+
+	for (d = 1; d <= 4; d++) {
+		size_t count = 1, x;
+
+		for (k = 0; k < d; k++)
+			count *= 4;
+		for (x = 0; x < count; x++) {
+			char  *p = names[nn++];
+			size_t v = x;
+
+			for (k = 0; k < d; k++, v /= 4) {
+				*p++ = al[v % 4];
+				*p++ = k + 1 < d ? '.' : '\0';
+			}
+		}
+	}
+	for (i = 0; i < np; i++)
+		for (j = 0; j < np; j++) {
+			bool superset = true;
+
+			for (k = 0; k < nn; k++)
+				if (mom_match(pats[j], names[k]) && !mom_match(pats[i], names[k]))
+					superset = false;
+			cr_assert_eq(mom_pattern_covers(pats[i], pats[j]), superset,
+			    "covers(%s, %s) is %d", pats[i], pats[j], !superset);
+		}
+}
