@@ -62,7 +62,13 @@ cell(json_t *v, int duration, char *buf, size_t len)
 		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	else if (json_is_boolean(v))
 		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
-	else
+	else if (json_is_array(v) || json_is_object(v)) {
+		/* Nested (cluster status's nodes): compact JSON, still one line. */
+		char *s = json_dumps(v, JSON_COMPACT);
+
+		snprintf(buf, len, "%s", s ? s : "-");
+		free(s);
+	} else
 		snprintf(buf, len, "-");
 }
 
@@ -107,7 +113,7 @@ print_object(json_t *o)
 	const char *k;
 	json_t     *v;
 	size_t      w = 0;
-	char        buf[256];
+	char        buf[4096];
 
 	json_object_foreach(o, k, v)
 		if (strlen(k) > w)

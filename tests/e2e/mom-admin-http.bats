@@ -202,9 +202,11 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	run --separate-stderr hadmin --json cluster status
 	assert_success
 	echo "$output" | jq -e 'type == "object"' >/dev/null
+	echo "$output" | jq -e '.nodes | length >= 1' >/dev/null
 	run --separate-stderr hadmin cluster status
 	assert_success
-	[ -n "$output" ]
+	# key-value lines; the node list stays on one line
+	assert_line --regexp '^nodes +\[\{.*\}\]$'
 }
 
 @test "mom-admin fails over from a dead http:// URL to a live one" {
