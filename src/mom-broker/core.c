@@ -688,6 +688,16 @@ stats_json(struct core *c, int64_t now)
 	    "waiting_consumers", (json_int_t)waiting);
 }
 
+/* One labelled sample (a queue name is up to 200 bytes: one line at a time). */
+static void
+prom_q(struct mom_buf *b, const char *metric, const char *q, uint64_t v)
+{
+	char line[MOM_NAME_MAX + 128];
+
+	snprintf(line, sizeof(line), "mom_queue_%s{queue=\"%s\"} %" PRIu64 "\n", metric, q, v);
+	mom_buf_put(b, line, strlen(line));
+}
+
 /* Prometheus text exposition of the same numbers, per queue too. */
 static char *
 stats_prom(struct core *c, int64_t now)
@@ -708,34 +718,40 @@ stats_prom(struct core *c, int64_t now)
 		    k, strcmp(k, "published") == 0 || strcmp(k, "delivered") == 0 ||
 		    strcmp(k, "acked") == 0 || strcmp(k, "redelivered") == 0 ||
 		    strcmp(k, "dead_lettered") == 0 || strcmp(k, "expired") == 0 ||
-		    strcmp(k, "duplicates") == 0 ? "counter" : "gauge", k, json_integer_value(v));
+		    strcmp(k, "duplicates") == 0 || strcmp(k, "dead_letters_dropped") == 0 ?
+		    "counter" : "gauge", k, json_integer_value(v));
 		mom_buf_put(&b, line, strlen(line));
 	}
 	json_decref(s);
 	{
 		static const char *const hdr =
 		    "# TYPE mom_queue_messages gauge\n"
+		    "# TYPE mom_queue_ready gauge\n"
 		    "# TYPE mom_queue_in_flight gauge\n"
+		    "# TYPE mom_queue_consumers_waiting gauge\n"
 		    "# TYPE mom_queue_published_total counter\n"
 		    "# TYPE mom_queue_delivered_total counter\n"
+		    "# TYPE mom_queue_acked_total counter\n"
 		    "# TYPE mom_queue_redelivered_total counter\n"
 		    "# TYPE mom_queue_dead_lettered_total counter\n";
 		mom_buf_put(&b, hdr, strlen(hdr));
 	}
 	for (it = 0; smap_next(&c->fsm->queues, &it, &p);) {
 		struct queue *q = p;
+		struct fctx  *w;
+		uint64_t      waiting = 0;
 
-		snprintf(line, sizeof(line),
-		    "mom_queue_messages{queue=\"%s\"} %zu\n"
-		    "mom_queue_in_flight{queue=\"%s\"} %zu\n"
-		    "mom_queue_published_total{queue=\"%s\"} %" PRIu64 "\n"
-		    "mom_queue_delivered_total{queue=\"%s\"} %" PRIu64 "\n"
-		    "mom_queue_redelivered_total{queue=\"%s\"} %" PRIu64 "\n"
-		    "mom_queue_dead_lettered_total{queue=\"%s\"} %" PRIu64 "\n",
-		    q->name, mq_count(&q->mq), q->name, q->mq.nleased,
-		    q->name, q->mq.st.published, q->name, q->mq.st.delivered,
-		    q->name, q->mq.st.redelivered, q->name, q->mq.st.dead_lettered);
-		mom_buf_put(&b, line, strlen(line));
+		for (w = q->mq.waiters; w != NULL; w = w->w.next)
+			waiting++;
+		prom_q(&b, "messages", q->name, mq_count(&q->mq));
+		prom_q(&b, "ready", q->name, mq_ready(&q->mq));
+		prom_q(&b, "in_flight", q->name, q->mq.nleased);
+		prom_q(&b, "consumers_waiting", q->name, waiting);
+		prom_q(&b, "published_total", q->name, q->mq.st.published);
+		prom_q(&b, "delivered_total", q->name, q->mq.st.delivered);
+		prom_q(&b, "acked_total", q->name, q->mq.st.acked);
+		prom_q(&b, "redelivered_total", q->name, q->mq.st.redelivered);
+		prom_q(&b, "dead_lettered_total", q->name, q->mq.st.dead_lettered);
 	}
 	mom_buf_put_u8(&b, 0);
 	return (char *)mom_buf_steal(&b, NULL);
@@ -801,6 +817,16 @@ may_change(struct core *c, const struct fctx *fc, json_t *o, const char *op, cha
 			return true;
 		snprintf(denied, dlen, "permission denied: only the creator of topic '%s' or an "
 		    "admin may delete it", name);
+		return false;
+	}
+	if (strcmp(op, "sub.create") == 0) {
+		/* A durable subscription made ahead of its first receive (HTTP PUT). */
+		const char *pat = jstr(o, "pattern");
+
+		set_owner(fc, o);
+		if (pat == NULL || may_sub(fc, pat, strlen(pat)))
+			return true;
+		snprintf(denied, dlen, "permission denied: subscribe to '%s'", pat);
 		return false;
 	}
 	if (strcmp(op, "sub.delete") == 0) {
@@ -887,7 +913,7 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		res_json = json_pack("{s:s}", "text", t ? t : "");
 		free(t);
 	} else if (strncmp(op, "queue.", 6) == 0 || strncmp(op, "topic.", 6) == 0 ||
-	    strcmp(op, "sub.delete") == 0) {
+	    strcmp(op, "sub.delete") == 0 || strcmp(op, "sub.create") == 0) {
 		/* A state change: through the command door. */
 		char denied[300];
 

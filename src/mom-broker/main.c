@@ -24,6 +24,7 @@
 #include "duration.h"
 #include "front.h"
 #include "fsm.h"
+#include "http.h"
 #include "log.h"
 #include "mom.h"
 #include "size.h"
@@ -41,6 +42,7 @@ usage(FILE *f)
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
+	    "                  [--http ADDR | --http off]\n"
 	    "       mom-broker -h | --version\n");
 }
 
@@ -108,6 +110,7 @@ main(int argc, char **argv)
 	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
 	    OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 	enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
+	enum { OPT_HTTP = 500 };
 	static const struct option longopts[] = {
 		{ "auth-audience", required_argument, NULL, OPT_AUTHAUD },
 		{ "auth-issuer", required_argument, NULL, OPT_AUTHISS },
@@ -116,6 +119,7 @@ main(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'D' },
 		{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
 		{ "help", no_argument, NULL, 'h' },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
 		{ "no-auth", no_argument, NULL, OPT_NOAUTH },
@@ -145,6 +149,11 @@ main(int argc, char **argv)
 	const char         *tlscert = NULL, *tlskey = NULL, *tlsca = NULL;
 	nng_tls_config     *tls = NULL;
 	char                tlserr[512];
+	const char         *httpaddr = "127.0.0.1:7421";
+	char                httpurl[320];
+	bool                httptls = false, httpdefault = true;
+	struct http_config  hcfg;
+	struct http        *http = NULL;
 
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
@@ -239,6 +248,10 @@ main(int argc, char **argv)
 		case OPT_TLSCA:
 			tlsca = optarg;
 			break;
+		case OPT_HTTP:
+			httpaddr = optarg;
+			httpdefault = false;
+			break;
 		case OPT_VERSION:
 			printf("mom-broker %s\n", MOM_VERSION);
 			return 0;
@@ -274,6 +287,22 @@ main(int argc, char **argv)
 			    "and --tls-key FILE\n", listen[i]);
 			return MOM_EXIT_USAGE;
 		}
+	}
+	/* --http off: no HTTP plane.  Same rules as the data plane's listeners. */
+	if (strcmp(httpaddr, "off") == 0)
+		httpaddr = NULL;
+	else if (http_url(httpaddr, httpurl, sizeof(httpurl), &httptls) != 0) {
+		fprintf(stderr, "mom-broker: bad --http '%s' (HOST:PORT, http://HOST:PORT, "
+		    "https://HOST:PORT or off)\n", httpaddr);
+		return MOM_EXIT_USAGE;
+	} else if (!noauth && acfg.keyfile == NULL && !loopback_only(httpurl)) {
+		fprintf(stderr, "mom-broker: refusing to serve HTTP on %s without "
+		    "authentication (--auth-key PUBKEY, or --no-auth to allow it)\n", httpaddr);
+		return MOM_EXIT_USAGE;
+	} else if (httptls && tlscert == NULL) {
+		fprintf(stderr, "mom-broker: --http %s needs a server certificate: --tls-cert FILE "
+		    "and --tls-key FILE\n", httpaddr);
+		return MOM_EXIT_USAGE;
 	}
 	if (tlscert == NULL && (tlskey != NULL || tlsca != NULL)) {
 		fprintf(stderr, "mom-broker: --tls-key and --tls-cafile need --tls-cert\n");
@@ -327,6 +356,32 @@ main(int argc, char **argv)
 		return MOM_EXIT_UNAVAILABLE;
 	}
 	core_set_front(core, front);
+	if (httpaddr != NULL) {
+		memset(&hcfg, 0, sizeof(hcfg));
+		hcfg.url = httpurl;
+		hcfg.max_payload = fcfg.max_payload;
+		hcfg.auth = auth;
+		hcfg.tls = httptls ? tls : NULL;
+		/*
+		 * Several brokers on one machine (tests, a second data
+		 * directory) would all want the default port: without an
+		 * explicit --http that is a warning, not a reason to stop.
+		 */
+		if (http_start(&http, &hcfg, core) != 0 && httpdefault)
+			log_warnx("no HTTP API (the default address %s is not available; "
+			    "--http ADDR chooses another, --http off says so)", httpaddr);
+		else if (http == NULL) {
+			core_stop(core);
+			front_stop(front);
+			core_free(core);
+			fsm_free(fsm);
+			auth_close(auth);
+			if (tls != NULL)
+				nng_tls_config_free(tls);
+			nng_fini();
+			return MOM_EXIT_UNAVAILABLE;
+		}
+	}
 	log_info("ready (version %s, data directory %s, max message size %zu)",
 	    MOM_VERSION, datadir, fcfg.max_payload);
 
@@ -343,7 +398,9 @@ main(int argc, char **argv)
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	http_quiesce(http);
 	core_stop(core);
+	http_stop(http);
 	front_stop(front);
 	core_free(core);
 	fsm_free(fsm);

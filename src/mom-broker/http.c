@@ -1,0 +1,932 @@
+/*
+ * http.c: the broker's HTTP plane (see http.h).
+ *
+ * One struct hconn per connection cycles HEAD -> BODY -> CORE -> SEND ->
+ * HEAD.  Its mutex orders the three things that touch it: the read
+ * callback, the write callback (both on nng's task threads) and the core's
+ * answer (on the core thread).  nng's completions are always dispatched
+ * to a task thread, never run inside the call that starts an operation, so
+ * reads and writes may be started under the mutex; core_submit() may
+ * answer at once on the calling thread ("busy"), so it is called only
+ * after the mutex is released.
+ *
+ * A connection is freed by the reaper thread once it is closed and nothing
+ * of it is outstanding: no read, no write, no request in the core.
+ * Freeing an aio waits for its callback, which must therefore not be the
+ * thread that frees it.
+ *
+ * Bodies: a request that announces more than its route accepts is
+ * answered 413 before any of the body is read, and the connection closed
+ * (the rest of the body would otherwise be read as the next request).
+ * "Expect: 100-continue" is answered "100 Continue" only once the request
+ * passed every check (route, size, token), so curl never waits for it and
+ * never sends a body that would be refused.  Chunked bodies are refused
+ * with 411: every mom client knows its body's length.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "auth.h"
+#include "core.h"
+#include "front.h"
+#include "http.h"
+#include "log.h"
+#include "mom.h"
+#include "rest.h"
+#include "wire.h"
+
+#define BUF_CHUNK    16384
+#define BUF_KEEP     65536   /* a buffer grown past this shrinks back after its request */
+#define IDLE_MS      60000   /* a kept-alive connection without a request */
+#define READ_MS      30000   /* a request that has begun must keep coming */
+#define POLL_MS      (REST_WAIT_MAX_MS + 45000) /* reading for EOF while in the core */
+#define MAX_CONNS    4096
+
+enum { ST_HEAD, ST_BODY, ST_CORE, ST_SEND };
+
+struct http;
+
+struct hconn {
+	struct http       *h;
+	nng_stream        *s;
+	nng_aio           *rx, *tx;
+	pthread_mutex_t    mu;
+	int                state;
+	char              *buf;        /* unread bytes are buf[start, len) */
+	size_t             start, len, cap;
+	size_t             req_end;    /* the request being served ends here in buf */
+	struct rest_head   head;       /* of that request, until it is in the core */
+	struct rest_target t;
+	struct rest_call   call;
+	struct mom_buf     frame;      /* the wire request */
+	struct mom_buf     out;        /* the response being written */
+	size_t             out_off;
+	uint64_t           consumer;
+	struct bclaims    *claims;     /* the request's token, while it is served */
+	bool               keep_alive, http10, head_only;
+	bool               interim;    /* out holds "100 Continue" */
+	bool               releasing;  /* the core gives back what a vanished client got */
+	bool               rx_busy, tx_busy, in_core, submit;
+	bool               closed, gone, reaped, reap_here;
+	bool               moved;      /* buf moved since head was parsed */
+	char               what[96];   /* "METHOD target" for the debug log */
+	struct fctx        fc;
+	struct hconn      *next, *prev; /* h->conns */
+};
+
+struct http {
+	struct http_config   cfg;
+	char                *url;
+	struct core         *core;
+	nng_stream_listener *l;
+	nng_aio             *acc, *pause;
+	pthread_mutex_t      mu;
+	pthread_cond_t       cv;
+	struct hconn        *conns, *dead;
+	int                  nconns;
+	bool                 stopping, reaper_stop, full_logged;
+	pthread_t            reaper;
+	atomic_bool          quiesced;
+	atomic_uint_fast64_t next_consumer;
+	atomic_uint_fast64_t requests, accepted;
+	atomic_int           live;     /* connections, for /metrics */
+	int64_t              started;
+};
+
+static void rx_cb(void *);
+static void tx_cb(void *);
+static void done_cb(struct fctx *, const uint8_t *, size_t);
+static void process(struct hconn *);
+
+/* Connections: closing and freeing. */
+
+static void
+conn_close(struct hconn *c)
+{
+	if (!c->closed) {
+		c->closed = true;
+		nng_stream_close(c->s);
+	}
+}
+
+/* Is the connection finished, with nothing outstanding?  (Once true, true.) */
+static bool
+conn_dead(struct hconn *c)
+{
+	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->reaped)
+		return false;
+	c->reaped = true;
+	return true;
+}
+
+/* Hands a dead connection to the reaper; the caller holds nothing of c. */
+static void
+conn_reap(struct hconn *c)
+{
+	struct http *h = c->h;
+
+	pthread_mutex_lock(&h->mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = h->dead;
+	h->dead = c;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void
+conn_free(struct hconn *c)
+{
+	nng_aio_free(c->rx);
+	nng_aio_free(c->tx);
+	nng_stream_free(c->s);
+	if (c->fc.req != NULL)
+		nng_msg_free(c->fc.req);
+	rest_call_fini(&c->call);
+	bclaims_release(c->claims);
+	mom_buf_fini(&c->frame);
+	mom_buf_fini(&c->out);
+	free(c->buf);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static void *
+reaper_main(void *arg)
+{
+	struct http  *h = arg;
+	struct hconn *c;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (h->dead == NULL && !h->reaper_stop)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if ((c = h->dead) == NULL)
+			break;
+		h->dead = c->next;
+		pthread_mutex_unlock(&h->mu);
+		conn_free(c);
+		atomic_fetch_sub(&h->live, 1);
+		pthread_mutex_lock(&h->mu);
+		h->nconns--;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/*
+ * The end of every callback: what was decided under the mutex happens
+ * after it is released.
+ */
+static void
+conn_unlock(struct hconn *c)
+{
+	bool submit = c->submit, dead;
+
+	c->submit = false;
+	dead = conn_dead(c);
+	pthread_mutex_unlock(&c->mu);
+	if (submit)
+		core_submit(c->h->core, &c->fc);
+	if (dead)
+		conn_reap(c);
+}
+
+/* Reading. */
+
+/* Room for at least want more bytes after len; moves unread bytes down first. */
+static int
+conn_room(struct hconn *c, size_t want)
+{
+	char  *nb;
+	size_t ncap;
+
+	if (c->start > 0) {
+		c->moved = true;
+		memmove(c->buf, c->buf + c->start, c->len - c->start);
+		c->len -= c->start;
+		c->req_end -= c->req_end >= c->start ? c->start : c->req_end;
+		c->start = 0;
+	}
+	if (c->cap - c->len >= want)
+		return 0;
+	ncap = c->cap ? c->cap : BUF_CHUNK;
+	while (ncap - c->len < want)
+		ncap *= 2;
+	if ((nb = realloc(c->buf, ncap)) == NULL)
+		return -1;
+	c->moved = true;
+	c->buf = nb;
+	c->cap = ncap;
+	return 0;
+}
+
+static void
+conn_read(struct hconn *c, size_t want, nng_duration timeout)
+{
+	nng_iov iov;
+
+	if (c->rx_busy || c->closed)
+		return;
+	if (conn_room(c, want) != 0) {
+		log_warnx("http: out of memory for a request of %zu bytes", want);
+		conn_close(c);
+		return;
+	}
+	iov.iov_buf = c->buf + c->len;
+	iov.iov_len = c->cap - c->len;
+	nng_aio_set_iov(c->rx, 1, &iov);
+	nng_aio_set_timeout(c->rx, timeout);
+	c->rx_busy = true;
+	nng_stream_recv(c->s, c->rx);
+}
+
+/*
+ * While a request is in the core: read on, to learn when the client goes
+ * away (and to take in a pipelined request), within a bounded buffer.
+ */
+static void
+conn_poll(struct hconn *c)
+{
+	if (c->len - c->start < REST_HEAD_MAX)
+		conn_read(c, 4096, POLL_MS);
+}
+
+static void
+rx_cb(void *arg)
+{
+	struct hconn *c = arg;
+	int           rv = nng_aio_result(c->rx);
+
+	pthread_mutex_lock(&c->mu);
+	c->rx_busy = false;
+	if (rv == 0)
+		c->len += nng_aio_count(c->rx);
+	if (c->closed) {
+		/* nothing */
+	} else if (c->state == ST_CORE || c->state == ST_SEND) {
+		if (rv != 0 && rv != NNG_ETIMEDOUT)
+			c->gone = true;
+		else
+			conn_poll(c);
+	} else if (rv != 0) {
+		/* Idle too long, a request that stalled, or the client left. */
+		conn_close(c);
+	} else if (!c->interim)
+		process(c);
+	conn_unlock(c);
+}
+
+/* Writing. */
+
+static void
+conn_write(struct hconn *c)
+{
+	nng_iov iov;
+
+	iov.iov_buf = c->out.data + c->out_off;
+	iov.iov_len = c->out.len - c->out_off;
+	nng_aio_set_iov(c->tx, 1, &iov);
+	nng_aio_set_timeout(c->tx, READ_MS);
+	c->tx_busy = true;
+	nng_stream_send(c->s, c->tx);
+}
+
+/* The request is over: drop what it held. */
+static void
+conn_request_done(struct hconn *c)
+{
+	rest_call_fini(&c->call);
+	bclaims_release(c->claims);
+	c->claims = NULL;
+}
+
+static void
+conn_respond(struct hconn *c, struct rest_response *r)
+{
+	if (atomic_load(&c->h->quiesced))
+		c->keep_alive = false;
+	if (log_verbose)
+		log_debug("http: %s -> %d", c->what, r->status);
+	conn_request_done(c);
+	mom_buf_reset(&c->out);
+	rest_render(&c->out, r, c->keep_alive, c->http10, c->head_only);
+	if (c->out.err) {
+		conn_close(c);
+		return;
+	}
+	c->out_off = 0;
+	c->state = ST_SEND;
+	conn_write(c);
+}
+
+/* An answer before the body was read: the body must not be taken for the next request. */
+static void
+conn_refuse(struct hconn *c, int status, const char *code, const char *msg, const char *extra)
+{
+	struct rest_response r;
+
+	rest_response_init(&r);
+	rest_http_error(&r, status, code, msg);
+	if (extra != NULL)
+		snprintf(r.extra, sizeof(r.extra), "%s", extra);
+	if (c->head.length > 0 && (c->head.expect == 1 || c->len - c->start < c->head.len +
+	    c->head.length))
+		c->keep_alive = false;
+	else
+		c->req_end = c->start + c->head.len + c->head.length;
+	conn_respond(c, &r);
+	rest_response_fini(&r);
+}
+
+static void
+tx_cb(void *arg)
+{
+	struct hconn *c = arg;
+	int           rv = nng_aio_result(c->tx);
+
+	pthread_mutex_lock(&c->mu);
+	c->tx_busy = false;
+	if (rv != 0 || c->closed) {
+		conn_close(c);
+	} else if ((c->out_off += nng_aio_count(c->tx)) < c->out.len) {
+		conn_write(c);
+	} else if (c->interim) {
+		/* "100 Continue" is out: now the body comes. */
+		c->interim = false;
+		process(c);
+	} else if (!c->keep_alive || c->gone) {
+		conn_close(c);
+	} else {
+		c->start = c->req_end;
+		c->state = ST_HEAD;
+		if (c->cap > BUF_KEEP && !c->rx_busy && c->len - c->start < BUF_CHUNK) {
+			/* A large body is done with: give its memory back. */
+			char *nb;
+
+			memmove(c->buf, c->buf + c->start, c->len - c->start);
+			c->len -= c->start;
+			c->start = c->req_end = 0;
+			if ((nb = realloc(c->buf, BUF_CHUNK)) != NULL) {
+				c->buf = nb;
+				c->cap = BUF_CHUNK;
+			}
+		}
+		process(c);
+	}
+	conn_unlock(c);
+}
+
+/* Requests. */
+
+static void
+healthz(struct hconn *c)
+{
+	struct rest_response r;
+	char                 s[256];
+
+	rest_response_init(&r);
+	if (atomic_load(&c->h->quiesced)) {
+		r.status = 503;
+		snprintf(s, sizeof(s), "{\"status\":\"shutting_down\",\"error\":\"broker shutting "
+		    "down\",\"code\":\"closed\"}");
+	} else
+		snprintf(s, sizeof(s), "{\"status\":\"ok\",\"version\":\"%s\",\"max_message_size\":%zu,"
+		    "\"uptime_ms\":%" PRId64 "}", MOM_VERSION, c->h->cfg.max_payload,
+		    mom_mono_ms() - c->h->started);
+	mom_buf_put(&r.body, s, strlen(s));
+	conn_respond(c, &r);
+	rest_response_fini(&r);
+}
+
+/* Takes another reference to claims (released by front_reply). */
+static struct bclaims *
+claims_ref(struct bclaims *bc)
+{
+	if (bc != NULL)
+		atomic_fetch_add(&bc->refs, 1);
+	return bc;
+}
+
+/* Hands c->frame to the core (after the mutex is released: conn_unlock). */
+static void
+conn_submit(struct hconn *c)
+{
+	nng_msg *m;
+
+	if (nng_msg_alloc(&m, c->frame.len) != 0) {
+		struct rest_response r;
+
+		rest_response_init(&r);
+		rest_error(&r, MOM_ENOMEM, "out of memory");
+		conn_respond(c, &r);
+		rest_response_fini(&r);
+		return;
+	}
+	memcpy(nng_msg_body(m), c->frame.data, c->frame.len);
+	memset(&c->fc, 0, sizeof(c->fc));
+	c->fc.req = m;
+	c->fc.op = c->frame.data[2];
+	c->fc.body_off = MOM_WIRE_HDRLEN;
+	c->fc.claims = claims_ref(c->claims);
+	c->fc.done = done_cb;
+	c->fc.done_arg = c;
+	c->in_core = true;
+	c->submit = true;
+	c->state = ST_CORE;
+	conn_poll(c);
+}
+
+static void
+conn_dispatch(struct hconn *c)
+{
+	struct rest_response r;
+	char                 err[512];
+	int                  rv;
+
+	/* The head's pointers went stale if the body made the buffer move. */
+	if (c->moved && rest_parse_head(c->buf + c->start, c->len - c->start, &c->head) <= 0) {
+		c->keep_alive = false;
+		rest_response_init(&r);
+		rest_error(&r, MOM_EINTERNAL, "request lost");
+		conn_respond(c, &r);
+		rest_response_fini(&r);
+		return;
+	}
+	c->consumer = atomic_fetch_add(&c->h->next_consumer, 1) | 1;
+	rv = rest_build(&c->t, &c->head, (const uint8_t *)c->buf + c->start + c->head.len,
+	    (size_t)c->head.length, c->h->cfg.max_payload, c->consumer, &c->call, &c->frame, err,
+	    sizeof(err));
+	if (rv == 0 && c->call.op == RO_LOCAL) {
+		healthz(c);
+		return;
+	}
+	if (rv != 0) {
+		rest_response_init(&r);
+		rest_error(&r, rv, err);
+		conn_respond(c, &r);
+		rest_response_fini(&r);
+		return;
+	}
+	conn_submit(c);
+}
+
+/*
+ * A head arrived: route it and check it before a byte of its body is
+ * read.  Returns true when the body is to be read now.
+ */
+static bool
+conn_begin(struct hconn *c)
+{
+	struct rest_head *h = &c->head;
+	struct http      *ht = c->h;
+	char              err[512], extra[256];
+	const char       *tok;
+	size_t            toklen;
+	uint64_t          limit;
+	int               st, allow, rv;
+
+	atomic_fetch_add(&ht->requests, 1);
+	c->moved = false;
+	if (log_verbose)
+		snprintf(c->what, sizeof(c->what), "%.*s %.*s", (int)(h->mlen > 16 ? 16 : h->mlen),
+		    h->mname, (int)(h->tlen > 72 ? 72 : h->tlen), h->target);
+	c->keep_alive = h->keep_alive;
+	c->http10 = h->minor == 0;
+	c->head_only = h->method == REST_HEAD;
+	c->req_end = c->start + h->len;
+	memset(&c->t, 0, sizeof(c->t));
+	if (h->te) {
+		c->keep_alive = false;
+		conn_refuse(c, 411, "length_required", "Content-Length required: a chunked or "
+		    "otherwise encoded body is not accepted", NULL);
+		return false;
+	}
+	if (h->expect == 2) {
+		conn_refuse(c, 417, "expectation_failed", "only \"Expect: 100-continue\" is understood",
+		    NULL);
+		return false;
+	}
+	if ((st = rest_route(h->method, h->target, h->tlen, mom_now_ms(), &c->t, &allow, err,
+	    sizeof(err))) != 0) {
+		if (st == 405) {
+			char a[64];
+
+			rest_allow_text(allow, a, sizeof(a));
+			snprintf(extra, sizeof(extra), "Allow: %s\r\n", a);
+		}
+		conn_refuse(c, st, st == 404 ? "not_found" : st == 405 ? "method_not_allowed" :
+		    "invalid", err, st == 405 ? extra : NULL);
+		return false;
+	}
+	limit = rest_body_limit(&c->t, h, ht->cfg.max_payload);
+	if (h->length > limit) {
+		snprintf(err, sizeof(err), "body of %" PRIu64 " bytes is over the limit of %" PRIu64
+		    " bytes for this request", h->length, limit);
+		c->keep_alive = false;
+		conn_refuse(c, 413, mom_err_name(MOM_ETOOBIG), err, NULL);
+		return false;
+	}
+	if (auth_enabled(ht->cfg.auth) && rest_needs_auth(&c->t)) {
+		rv = rest_bearer(h, &tok, &toklen);
+		if (rv == MOM_ENOENT) {
+			conn_refuse(c, 401, mom_err_name(MOM_EAUTH), "token required (Authorization: "
+			    "Bearer TOKEN)", "WWW-Authenticate: Bearer realm=\"mom\"\r\n");
+			return false;
+		}
+		if (rv != 0) {
+			conn_refuse(c, 401, mom_err_name(MOM_EAUTH), "Authorization must be \"Bearer "
+			    "TOKEN\"", "WWW-Authenticate: Bearer error=\"invalid_request\"\r\n");
+			return false;
+		}
+		if (auth_check(ht->cfg.auth, tok, toklen, &c->claims, err, sizeof(err)) != 0) {
+			conn_refuse(c, 401, mom_err_name(MOM_EAUTH), err,
+			    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+			return false;
+		}
+	}
+	c->req_end += h->length;
+	c->state = ST_BODY;
+	if (h->length > 0 && h->expect == 1 && h->minor == 1 && c->len < c->req_end) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		mom_buf_reset(&c->out);
+		mom_buf_put(&c->out, cont, sizeof(cont) - 1);
+		c->out_off = 0;
+		c->interim = true;
+		conn_write(c);
+		return false;
+	}
+	return true;
+}
+
+/* Reads and serves requests for as long as the buffer holds them. */
+static void
+process(struct hconn *c)
+{
+	int rv;
+
+	if (c->closed)
+		return;
+	if (c->state == ST_HEAD) {
+		rv = rest_parse_head(c->buf + c->start, c->len - c->start, &c->head);
+		if (rv == 0) {
+			conn_read(c, BUF_CHUNK, c->len == c->start ? IDLE_MS : READ_MS);
+			return;
+		}
+		if (rv < 0) {
+			snprintf(c->what, sizeof(c->what), "(malformed request)");
+			memset(&c->head, 0, sizeof(c->head));
+			memset(&c->t, 0, sizeof(c->t));
+			c->keep_alive = false;
+			c->http10 = false;
+			c->head_only = false;
+			conn_refuse(c, -rv, rv == -431 ? "too_large" : rv == -505 ? "version" : "invalid",
+			    rv == -431 ? "request head too large" : rv == -505 ?
+			    "HTTP version not supported" : "malformed request", NULL);
+			return;
+		}
+		if (!conn_begin(c))
+			return;
+	}
+	if (c->state != ST_BODY)
+		return;
+	if (c->len < c->req_end) {
+		conn_read(c, c->req_end - c->len, READ_MS);
+		return;
+	}
+	conn_dispatch(c);
+}
+
+/* The core's answer (core thread, or the submitting thread for "busy"). */
+
+static void
+metrics_append(struct hconn *c, struct mom_buf *b)
+{
+	char t[512];
+	int  n = atomic_load(&c->h->live);
+
+	snprintf(t, sizeof(t),
+	    "# TYPE mom_http_requests_total counter\nmom_http_requests_total %" PRIuFAST64 "\n"
+	    "# TYPE mom_http_connections gauge\nmom_http_connections %d\n"
+	    "# TYPE mom_http_connections_total counter\nmom_http_connections_total %" PRIuFAST64 "\n",
+	    atomic_load(&c->h->requests), n, atomic_load(&c->h->accepted));
+	mom_buf_put(b, t, strlen(t));
+}
+
+static void
+done_cb(struct fctx *fc, const uint8_t *frame, size_t len)
+{
+	struct hconn        *c = fc->done_arg;
+	struct rest_response r;
+
+	pthread_mutex_lock(&c->mu);
+	c->in_core = false;
+	c->fc.req = NULL; /* front_reply freed it */
+	if (c->releasing) {
+		c->releasing = false;
+		conn_close(c);
+	} else if (c->closed || c->gone) {
+		/* Nobody to tell: messages handed to a vanished client go back at once. */
+		if (c->call.op == RO_FETCH &&
+		    rest_release(&c->t, frame, len, c->consumer, &c->frame) == 0) {
+			c->releasing = true;
+			conn_submit(c);
+		} else
+			conn_close(c);
+		conn_request_done(c);
+	} else {
+		rest_response_init(&r);
+		rest_reply(&c->call, frame, len, &r, &c->frame);
+		if (r.again)
+			conn_submit(c);
+		else {
+			if (c->call.op == RO_METRICS && r.status == 200)
+				metrics_append(c, &r.body);
+			conn_respond(c, &r);
+		}
+		rest_response_fini(&r);
+	}
+	conn_unlock(c);
+}
+
+/* Accepting. */
+
+static void
+conn_new(struct http *h, nng_stream *s)
+{
+	struct hconn *c;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->stopping || h->nconns >= h->cfg.max_conns) {
+		if (!h->stopping && !h->full_logged)
+			log_warnx("http: %d connections: refusing more", h->nconns);
+		h->full_logged = !h->stopping;
+		pthread_mutex_unlock(&h->mu);
+		nng_stream_free(s);
+		return;
+	}
+	h->full_logged = false;
+	if ((c = calloc(1, sizeof(*c))) == NULL || nng_aio_alloc(&c->rx, rx_cb, c) != 0 ||
+	    nng_aio_alloc(&c->tx, tx_cb, c) != 0) {
+		pthread_mutex_unlock(&h->mu);
+		if (c != NULL) {
+			nng_aio_free(c->rx);
+			free(c);
+		}
+		nng_stream_free(s);
+		return;
+	}
+	c->h = h;
+	c->s = s;
+	pthread_mutex_init(&c->mu, NULL);
+	mom_buf_init(&c->frame);
+	mom_buf_init(&c->out);
+	/* Each answer is one write: send it now, not after the peer's delayed ACK. */
+	(void)nng_stream_set_bool(s, NNG_OPT_TCP_NODELAY, true);
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->nconns++;
+	atomic_fetch_add(&h->live, 1);
+	atomic_fetch_add(&h->accepted, 1);
+	pthread_mutex_lock(&c->mu);
+	pthread_mutex_unlock(&h->mu);
+	c->state = ST_HEAD;
+	conn_read(c, BUF_CHUNK, IDLE_MS);
+	conn_unlock(c);
+}
+
+static void
+acc_cb(void *arg)
+{
+	struct http *h = arg;
+	int          rv = nng_aio_result(h->acc);
+
+	if (rv != 0) {
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		/* Out of descriptors, most likely: try again a little later. */
+		log_warnx("http: accept: %s", nng_strerror(rv));
+		nng_sleep_aio(100, h->pause);
+		return;
+	}
+	conn_new(h, nng_aio_get_output(h->acc, 0));
+	nng_stream_listener_accept(h->l, h->acc);
+}
+
+static void
+pause_cb(void *arg)
+{
+	struct http *h = arg;
+
+	if (nng_aio_result(h->pause) == 0)
+		nng_stream_listener_accept(h->l, h->acc);
+}
+
+/* Configuration. */
+
+int
+http_url(const char *addr, char *url, size_t len, bool *tls)
+{
+	const char *hp = addr, *port, *host_end;
+	char       *e;
+	long        p;
+	int         n;
+
+	*tls = false;
+	if (strncasecmp(addr, "http://", 7) == 0)
+		hp = addr + 7;
+	else if (strncasecmp(addr, "https://", 8) == 0) {
+		hp = addr + 8;
+		*tls = true;
+	}
+	if (*hp == '\0' || strpbrk(hp, "/?#@ \t") != NULL)
+		return MOM_EINVAL;
+	if (*hp == '[') {
+		if ((host_end = strchr(hp, ']')) == NULL || host_end == hp + 1)
+			return MOM_EINVAL;
+		host_end++;
+		if (*host_end != '\0' && *host_end != ':')
+			return MOM_EINVAL;
+	} else {
+		host_end = strchr(hp, ':');
+		if (host_end == NULL)
+			host_end = hp + strlen(hp);
+		if (host_end == hp || strchr(host_end + (*host_end == ':'), ':') != NULL)
+			return MOM_EINVAL;
+	}
+	if (*host_end == ':') {
+		port = host_end + 1;
+		p = strtol(port, &e, 10);
+		if (*port < '0' || *port > '9' || *e != '\0' || p < 1 || p > 65535)
+			return MOM_EINVAL;
+	} else
+		p = *tls ? 7443 : 7421;
+	n = snprintf(url, len, "%s://%.*s:%ld", *tls ? "tls+tcp" : "tcp", (int)(host_end - hp), hp, p);
+	return n < 0 || (size_t)n >= len ? MOM_EINVAL : 0;
+}
+
+static uint64_t
+random_u64(void)
+{
+	uint64_t v = 0;
+	int      fd;
+
+	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) >= 0) {
+		if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	if (v == 0)
+		v = (uint64_t)mom_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	return v;
+}
+
+int
+http_start(struct http **hp, const struct http_config *cfg, struct core *core)
+{
+	struct http *h;
+	int          rv;
+
+	*hp = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->url = strdup(cfg->url)) == NULL) {
+		free(h);
+		log_warnx("http: out of memory");
+		return -1;
+	}
+	h->cfg = *cfg;
+	h->cfg.url = h->url;
+	if (h->cfg.max_conns <= 0)
+		h->cfg.max_conns = MAX_CONNS;
+	h->core = core;
+	h->started = mom_mono_ms();
+	atomic_store(&h->next_consumer, random_u64());
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if ((rv = nng_aio_alloc(&h->acc, acc_cb, h)) != 0 ||
+	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0 ||
+	    (rv = nng_stream_listener_alloc(&h->l, h->url)) != 0) {
+		log_warnx("http: cannot listen on %s: %s", h->url, nng_strerror(rv));
+		goto fail;
+	}
+	if (strncmp(h->url, "tls+tcp://", 10) == 0) {
+		if (cfg->tls == NULL) {
+			log_warnx("http: %s needs a TLS configuration", h->url);
+			goto fail;
+		}
+		if ((rv = nng_stream_listener_set_ptr(h->l, NNG_OPT_TLS_CONFIG, cfg->tls)) != 0) {
+			log_warnx("http: cannot use TLS on %s: %s", h->url, nng_strerror(rv));
+			goto fail;
+		}
+	}
+	if ((rv = nng_stream_listener_listen(h->l)) != 0) {
+		log_warnx("http: cannot listen on %s: %s", h->url, nng_strerror(rv));
+		goto fail;
+	}
+	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+		log_warnx("http: cannot start a thread");
+		goto fail;
+	}
+	nng_stream_listener_accept(h->l, h->acc);
+	log_info("http: listening on %s", h->url);
+	*hp = h;
+	return 0;
+fail:
+	if (h->l)
+		nng_stream_listener_free(h->l);
+	nng_aio_free(h->acc);
+	nng_aio_free(h->pause);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+	free(h->url);
+	free(h);
+	return -1;
+}
+
+void
+http_quiesce(struct http *h)
+{
+	if (h != NULL)
+		atomic_store(&h->quiesced, true);
+}
+
+void
+http_stop(struct http *h)
+{
+	struct hconn *c;
+	int64_t       t0 = mom_mono_ms();
+	bool          warned = false;
+
+	if (h == NULL)
+		return;
+	atomic_store(&h->quiesced, true);
+	pthread_mutex_lock(&h->mu);
+	h->stopping = true;
+	pthread_mutex_unlock(&h->mu);
+	nng_stream_listener_close(h->l);
+	nng_aio_stop(h->acc);
+	nng_aio_stop(h->pause);
+	pthread_mutex_lock(&h->mu);
+	for (c = h->conns; c; c = c->next) {
+		pthread_mutex_lock(&c->mu);
+		conn_close(c);
+		/* Nothing outstanding will call back for these: reaped here. */
+		c->reap_here = conn_dead(c);
+		pthread_mutex_unlock(&c->mu);
+	}
+	for (c = h->conns; c;) {
+		struct hconn *n = c->next;
+
+		if (c->reap_here) {
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				h->conns = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+			c->next = h->dead;
+			h->dead = c;
+		}
+		c = n;
+	}
+	pthread_cond_broadcast(&h->cv);
+	while (h->nconns > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		if (!warned && mom_mono_ms() - t0 > 5000) {
+			log_warnx("http: waiting for %d connections to finish", h->nconns);
+			warned = true;
+		}
+	}
+	h->reaper_stop = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->reaper, NULL);
+	nng_stream_listener_free(h->l);
+	nng_aio_free(h->acc);
+	nng_aio_free(h->pause);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+	free(h->url);
+	free(h);
+}
