@@ -314,6 +314,61 @@ fail:
 	return MOM_EINVAL;
 }
 
+int
+mom_tls_stream_listener(nng_stream_listener **lp, const char *addr, nng_tls_config *cfg, char *err,
+    size_t errlen)
+{
+	nng_stream_listener *l;
+	const char          *rest = addr;
+	char                 url[512];
+	bool                 tls = false;
+	int                  rv;
+
+	*lp = NULL;
+	if (strncmp(addr, "https://", 8) == 0 || strncmp(addr, "tls+tcp://", 10) == 0) {
+		tls = true;
+		rest = strstr(addr, "://") + 3;
+	} else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "tcp://", 6) == 0)
+		rest = strstr(addr, "://") + 3;
+	else if (strstr(addr, "://") != NULL) {
+		seterr(err, errlen, "bad address '%s' (HOST:PORT, http://HOST:PORT or https://HOST:PORT)",
+		    addr);
+		return MOM_EINVAL;
+	}
+	if (tls && cfg == NULL) {
+		seterr(err, errlen, "%s needs a certificate: --tls-cert FILE and --tls-key FILE", addr);
+		return MOM_EINVAL;
+	}
+	/* nng has no https:// stream; a trailing '/' is not part of an address. */
+	if ((size_t)snprintf(url, sizeof(url), "%s://%.*s", tls ? "tls+tcp" : "tcp",
+	    (int)strcspn(rest, "/"), rest) >= sizeof(url)) {
+		seterr(err, errlen, "address too long: %s", addr);
+		return MOM_EINVAL;
+	}
+	if ((rv = nng_stream_listener_alloc(&l, url)) != 0) {
+		seterr(err, errlen, "bad address '%s': %s", addr, nng_strerror(rv));
+		return MOM_EINVAL;
+	}
+	/*
+	 * nng leaves Nagle on for what a stream listener accepts unless told;
+	 * over TLS every record is a write of its own, and the second one
+	 * would wait for the peer's delayed ACK (40 ms).
+	 */
+	if ((rv = nng_stream_listener_set_bool(l, NNG_OPT_TCP_NODELAY, true)) != 0 ||
+	    (tls && (rv = nng_stream_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0)) {
+		seterr(err, errlen, "cannot set up %s: %s", addr, nng_strerror(rv));
+		nng_stream_listener_free(l);
+		return MOM_EINVAL;
+	}
+	if ((rv = nng_stream_listener_listen(l)) != 0) {
+		seterr(err, errlen, "cannot listen on %s: %s", addr, nng_strerror(rv));
+		nng_stream_listener_free(l);
+		return MOM_EUNAVAIL;
+	}
+	*lp = l;
+	return 0;
+}
+
 /*
  * How mom_tls_http_nodelay reaches the socket.  nng 1.5.2 never sets
  * TCP_NODELAY on what its HTTP server accepts (posix_tcplisten.c starts

@@ -58,6 +58,18 @@ int mom_tls_client_config(nng_tls_config **cfg, const struct mom_tls_client *, c
 const char *mom_tls_default_cafile(void);
 
 /*
+ * A listening stream listener (owned: nng_stream_listener_free) for an
+ * HTTP address: "https://HOST:PORT" or "tls+tcp://HOST:PORT" (TLS with
+ * cfg, which is required), "http://HOST:PORT", "tcp://HOST:PORT" or a
+ * bare "HOST:PORT" (plain).  Every connection it accepts has TCP_NODELAY
+ * on from the start, so neither the TLS handshake nor a response written
+ * in pieces waits for a delayed ACK.  0, or MOM_EINVAL (bad address,
+ * https without cfg) or MOM_EUNAVAIL (cannot listen) with err set.
+ */
+int mom_tls_stream_listener(nng_stream_listener **, const char *addr, nng_tls_config *cfg,
+    char *err, size_t errlen);
+
+/*
  * Turns Nagle's algorithm off on the connection an nng HTTP handler is
  * serving; call it first thing in every handler.  nng 1.5.2 accepts every
  * HTTP connection with TCP_NODELAY off and offers no option to change
