@@ -274,6 +274,29 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	assert_success
 }
 
+@test "mom-admin over http:// sends the token: the creator may delete, another user gets 77 and why" {
+	mom-auth -d "$T/auth" keygen >/dev/null
+	echo pw-root | mom-auth -d "$T/auth" user add root --admin >/dev/null
+	echo pw-carol | mom-auth -d "$T/auth" user add carol --pub 'orders.>' >/dev/null
+	mom-auth -d "$T/auth" token --user root --ttl 1h >"$T/root.jwt"
+	mom-auth -d "$T/auth" token --user carol --ttl 1h >"$T/carol.jwt"
+	start_http_broker --auth-key "$T/auth/mom-auth.pub"
+	run --separate-stderr hadmin --token-file "$T/root.jwt" queue create jobs
+	assert_success
+	run --separate-stderr hadmin --token-file "$T/carol.jwt" queue create orders.x
+	assert_success
+	run --separate-stderr hadmin --token-file "$T/carol.jwt" queue delete jobs
+	assert_one_line_error mom-admin 77
+	assert_equal "$stderr" "mom-admin: permission denied: only the creator of queue 'jobs' or an admin may delete it"
+	MOM_TOKEN_FILE="$T/carol.jwt" run --separate-stderr hadmin --json queue list
+	assert_success
+	echo "$output" | jq -e 'map(.name) | sort == ["jobs", "orders.x"]' >/dev/null
+	MOM_TOKEN="$(cat "$T/root.jwt")" run --separate-stderr hadmin queue delete orders.x
+	assert_success
+	MOM_TOKEN=not.a.token run --separate-stderr hadmin queue list
+	assert_one_line_error mom-admin 77
+}
+
 @test "mom-admin over https:// checks the broker's certificate (--cafile, --insecure)" {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 	    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
