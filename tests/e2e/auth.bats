@@ -2,6 +2,7 @@
 # Tokens and permissions on the nng data plane: who may publish, consume,
 # create, delete and purge, with tokens from mom-auth.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 # Keys and users are made once (argon2 is slow on purpose); each test gets
@@ -22,10 +23,6 @@ setup() {
 	T="$BATS_TEST_TMPDIR"
 	cd "$T" || return 1
 	start_broker --auth-key "$A/mom-auth.pub"
-}
-
-teardown() {
-	stop_all
 }
 
 # as USER COMMAND...: run a client with USER's token.
@@ -121,7 +118,7 @@ as() {
 	assert_equal "${stderr:0:9}" "mom-pub: "
 	assert [ ${#stderr} -gt 9 ]
 	run -64 --separate-stderr env MOM_TOKEN_FILE="$T/missing" timeout "$TMO" mom-pub -q orders.x -m hi
-	assert_equal "${stderr:0:37}" "mom-pub: cannot read token file $T/mi"
+	assert_equal "$stderr" "mom-pub: cannot read token file $T/missing: No such file or directory"
 }
 
 @test "SIGHUP reloads the key file: tokens of a removed key stop working" {
@@ -150,7 +147,7 @@ as() {
 
 @test "the broker refuses an unreadable or unusable key file (64)" {
 	run -64 --separate-stderr mom-broker -D "$T/d2" -l "tcp://127.0.0.1:$(free_port)" --auth-key "$T/nope.pub"
-	assert_equal "${stderr:0:36}" "mom-broker: cannot read --auth-key $T"
+	assert_equal "$stderr" "mom-broker: cannot read --auth-key $T/nope.pub: No such file or directory"
 	echo "not a key" >"$T/bad.pub"
 	run -64 mom-broker -D "$T/d3" -l "tcp://127.0.0.1:$(free_port)" --auth-key "$T/bad.pub"
 	run -64 mom-broker -D "$T/d4" -l "tcp://127.0.0.1:$(free_port)" --auth-key "$A/mom-auth.pub" --no-auth
