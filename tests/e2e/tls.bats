@@ -329,3 +329,60 @@ nagle_test() {
 @test "20 kept-alive HTTPS requests to a stream listener answering in two writes do not wait 40 ms each" {
 	nagle_test -s
 }
+
+# start_https_broker [BROKER OPTIONS...]: a broker (data plane on tcp://)
+# whose HTTP API is https://127.0.0.1:HPORT; HBASE is that URL.
+start_https_broker() {
+	HPORT=$(free_port)
+	HBASE="https://127.0.0.1:$HPORT"
+	start_broker --http "$HBASE" --tls-cert "$PKI/server.crt" --tls-key "$PKI/server.key" "$@"
+}
+
+@test "the broker's HTTP API over https:// (curl --cacert; mom-admin --cafile)" {
+	start_https_broker
+	run timeout "$TMO" curl -sS --cacert "$PKI/ca.crt" "$HBASE/healthz"
+	assert_success
+	assert_output --partial '"status":"ok"'
+	run timeout "$TMO" curl -sS "$HBASE/healthz"
+	assert_failure
+	run --separate-stderr timeout "$TMO" mom-admin -s "$HBASE" --cafile "$PKI/ca.crt" queue create viahttps
+	assert_success
+	run --separate-stderr timeout "$TMO" mom-admin -s "$HBASE" --cafile "$PKI/ca2.crt" queue list
+	assert_failure
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ "$stderr" == mom-admin:*certificate* ]] || fail "$stderr"
+}
+
+@test "--http https:// without --tls-cert: the broker refuses to start (64)" {
+	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://127.0.0.1:$(free_port)" \
+		--http "https://127.0.0.1:$(free_port)"
+	assert_one_line_error mom-broker 64
+	[[ "$stderr" == *"--tls-cert"* ]] || fail "$stderr"
+}
+
+@test "with --tls-cafile the HTTPS API wants a client certificate too" {
+	start_https_broker --tls-cafile "$PKI/ca.crt"
+	run timeout "$TMO" curl -sS --cacert "$PKI/ca.crt" "$HBASE/healthz"
+	assert_failure
+	run timeout "$TMO" curl -sS --cacert "$PKI/ca.crt" --cert "$PKI/client.crt" --key "$PKI/client.key" \
+		"$HBASE/healthz"
+	assert_success
+	assert_output --partial '"status":"ok"'
+}
+
+@test "20 kept-alive HTTPS requests to the broker with 40 KB answers do not wait for delayed ACKs" {
+	local i urls=()
+	start_https_broker
+	# 150 queues make /v1/queues about 40 KB: three TLS records, so even
+	# an answer written at once would stall without TCP_NODELAY.
+	for ((i = 0; i < 150; i++)); do
+		urls+=(-o /dev/null "$HBASE/v1/queues/q$i")
+	done
+	timeout "$TMO" curl -sS --cacert "$PKI/ca.crt" -X PUT "${urls[@]}"
+	run timeout "$TMO" curl -sS --cacert "$PKI/ca.crt" "$HBASE/v1/queues"
+	assert_success
+	((${#output} > 16384)) || fail "/v1/queues is only ${#output} bytes"
+	slow=$(slow_responses "$HBASE/v1/queues" --cacert "$PKI/ca.crt")
+	echo "# responses 2-20 at 35 ms or more: $slow" >&3
+	((slow <= 5)) || fail "$slow of 19 HTTPS responses waited for a delayed ACK"
+}
