@@ -18,6 +18,7 @@
 #include "httpapi.h"
 #include "mom.h"
 #include "rest_client.h"
+#include "tls.h"
 
 /* An answer larger than this is not a broker's (Prometheus text of many queues fits). */
 #define REST_MAX_ANSWER (64u << 20)
@@ -27,6 +28,7 @@ struct rest_client {
 	char                **urls; /* base URLs, without a trailing '/' */
 	int                   nurls;
 	int                   cur;  /* the server that answered last: asked first */
+	const char           *ca;   /* the CA file https:// trusts */
 	CURL                 *h;
 	char                 *auth; /* "Authorization: Bearer ..." or NULL */
 	char                  cerr[CURL_ERROR_SIZE];
@@ -42,6 +44,53 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		return 0; /* CURLE_WRITE_ERROR */
 	mom_buf_put(b, p, n);
 	return b->err ? 0 : n;
+}
+
+/*
+ * With an https:// server, the TLS files are checked as the data plane
+ * checks them (tls.c), so that a missing CA file or a key without its
+ * certificate is the same usage error (64) with the same words, before
+ * anything is sent.
+ */
+static int
+tls_check(struct rest_client *rc, char *err, size_t errlen)
+{
+	const struct mom_cli  *cli = rc->cli;
+	struct mom_tls_client  t = { cli->cafile, cli->cert, cli->key, cli->insecure != 0 };
+	nng_tls_config        *cfg;
+	int                    i, tls = 0;
+
+	for (i = 0; i < rc->nurls; i++)
+		tls |= strncasecmp(rc->urls[i], "https://", 8) == 0;
+	if (!tls)
+		return 0;
+	if (mom_tls_client_config(&cfg, &t, NULL, err, errlen) != 0)
+		return -1;
+	nng_tls_config_free(cfg);
+	rc->ca = cli->cafile ? cli->cafile : mom_tls_default_cafile();
+	if (cli->insecure)
+		mom_cli_info(cli, "--insecure: the server's TLS certificate is not verified");
+	return 0;
+}
+
+/* Did the TLS handshake fail (the broker's certificate, or ours)? */
+static int
+tls_failure(CURLcode cc, const char *why)
+{
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CLIENTCERT:
+		return 1;
+	case CURLE_SSL_CONNECT_ERROR:
+		/* Not TLS at all (https:// to a plain listener) is no refusal. */
+		return strstr(why, "wrong version number") == NULL;
+	default:
+		return 0;
+	}
 }
 
 int
@@ -84,6 +133,8 @@ rest_client_open(struct rest_client **rcp, const struct mom_cli *cli, char *err,
 		snprintf(err, errlen, "no server given");
 		goto inval;
 	}
+	if (tls_check(rc, err, errlen) != 0)
+		goto inval;
 	if ((t = cli->token) != NULL) {
 		for (n = 0; t[n]; n++)
 			if ((unsigned char)t[n] <= ' ' || t[n] == 0x7f) {
@@ -180,8 +231,8 @@ attempt(struct rest_client *rc, const char *base, const struct mom_httpapi_req *
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(req->body ? strlen(req->body) : 0));
 		}
 	}
-	if (cli->cafile)
-		curl_easy_setopt(e, CURLOPT_CAINFO, cli->cafile);
+	if (rc->ca)
+		curl_easy_setopt(e, CURLOPT_CAINFO, rc->ca);
 	if (cli->cert)
 		curl_easy_setopt(e, CURLOPT_SSLCERT, cli->cert);
 	if (cli->key)
@@ -217,7 +268,7 @@ rest_client_admin(struct rest_client *rc, const json_t *op, json_t **rep, int64_
 {
 	struct mom_httpapi_req req;
 	struct mom_buf         body;
-	char                   last[512] = "";
+	char                   last[512] = "", tlserr[512] = "";
 	int64_t                deadline, left, cbound, backoff = 50;
 	int                    rv, k, i, busy, refused = 0;
 	long                   status;
@@ -292,6 +343,12 @@ rest_client_admin(struct rest_client *rc, const json_t *op, json_t **rep, int64_
 			default:
 				break;
 			}
+			if (tls_failure(cc, rc->cerr) && (rc->cli->insecure || rc->ca == NULL))
+				snprintf(tlserr, sizeof(tlserr), "%s: TLS handshake failed: %s",
+				    rc->urls[i], rc->cerr);
+			else if (tls_failure(cc, rc->cerr))
+				snprintf(tlserr, sizeof(tlserr), "%s: TLS handshake failed: %s "
+				    "(trusting %s)", rc->urls[i], rc->cerr, rc->ca);
 			snprintf(last, sizeof(last), "%s: %s", rc->urls[i], rc->cerr);
 			refused = 1;
 		}
@@ -303,6 +360,12 @@ rest_client_admin(struct rest_client *rc, const json_t *op, json_t **rep, int64_
 		sleep_ms(backoff < left ? backoff : left);
 		if (backoff < 1000)
 			backoff *= 2;
+	}
+	if (*tlserr) {
+		/* Nobody answered, and one refused the handshake: that is what to fix (as tls+tcp://). */
+		snprintf(err, errlen, "%s", tlserr);
+		rv = MOM_EAUTH;
+		goto out;
 	}
 	if (refused)
 		snprintf(err, errlen, "no broker reachable (%s)", last);

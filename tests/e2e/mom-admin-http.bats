@@ -312,10 +312,27 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	run --separate-stderr timeout "$TMO" mom-admin -s "$HURL" --insecure queue list
 	assert_success
 	assert_line --index 1 --regexp '^q1 '
-	# an unknown issuer is not a broker to talk to
+	# an unknown issuer is a refusal, as over tls+tcp:// (77), and says what was trusted
 	run --separate-stderr timeout "$TMO" mom-admin -s "$HURL" queue list
+	assert_one_line_error mom-admin 77
+	[[ "$stderr" == *"TLS handshake failed"*certificate*"trusting /"* ]] || fail "$stderr"
+	# -v says when nothing is checked
+	run --separate-stderr timeout "$TMO" mom-admin -s "$HURL" --insecure -v ping
+	assert_success
+	[[ "$stderr" == *"not verified"* ]] || fail "$stderr"
+	# TLS files that cannot be used are usage errors, found before anything is sent
+	run --separate-stderr timeout "$TMO" mom-admin -s "$HURL" --cafile "$T/nope.crt" ping
+	assert_one_line_error mom-admin 64
+	[[ "$stderr" == *"nope.crt"* ]] || fail "$stderr"
+	run --separate-stderr timeout "$TMO" mom-admin -s "$HURL" --cafile "$T/tls.crt" --key "$T/tls.key" ping
+	assert_one_line_error mom-admin 64
+	[[ "$stderr" == *"--key needs --cert"* ]] || fail "$stderr"
+}
+
+@test "mom-admin with https:// at a plain HTTP listener exits 69, not 77" {
+	start_http_broker
+	run --separate-stderr timeout "$TMO" mom-admin -s "https://127.0.0.1:$HPORT" --insecure ping
 	assert_one_line_error mom-admin 69
-	[[ "$stderr" == *certificate* || "$stderr" == *SSL* ]] || fail "$stderr"
 }
 
 # --- against the fake broker: answers a real one gives only sometimes ----
