@@ -121,11 +121,14 @@ FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZ_BIN)
 # UBSan findings must stop the run (by default they are printed and ignored).
+# A target that needs broker modules names them in FUZZ_EXTRA_<target>.
+FUZZ_EXTRA_http_fuzz := src/mom-broker/rest.c
+$(BUILD)/fuzz/http_fuzz: $(FUZZ_EXTRA_http_fuzz) src/mom-broker/rest.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined \
-		-o $@ $< $(LIB_SRC) $(LIBS)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -Isrc/mom-broker \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ $< $(LIB_SRC) $(FUZZ_EXTRA_$*) $(LIBS)
 # Each target runs over its corpus (tests/fuzz/corpus/NAME/) plus 20000 new inputs.
 fuzz-check: fuzz
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \

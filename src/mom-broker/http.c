@@ -43,6 +43,7 @@
 #include "log.h"
 #include "mom.h"
 #include "rest.h"
+#include "tls.h"
 #include "wire.h"
 
 #define BUF_CHUNK    16384
@@ -697,8 +698,6 @@ conn_new(struct http *h, nng_stream *s)
 	pthread_mutex_init(&c->mu, NULL);
 	mom_buf_init(&c->frame);
 	mom_buf_init(&c->out);
-	/* Each answer is one write: send it now, not after the peer's delayed ACK. */
-	(void)nng_stream_set_bool(s, NNG_OPT_TCP_NODELAY, true);
 	c->next = h->conns;
 	if (h->conns)
 		h->conns->prev = c;
@@ -803,6 +802,7 @@ int
 http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 {
 	struct http *h;
+	char         err[600];
 	int          rv;
 
 	*hp = NULL;
@@ -821,23 +821,13 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	if ((rv = nng_aio_alloc(&h->acc, acc_cb, h)) != 0 ||
-	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0 ||
-	    (rv = nng_stream_listener_alloc(&h->l, h->url)) != 0) {
-		log_warnx("http: cannot listen on %s: %s", h->url, nng_strerror(rv));
+	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0) {
+		log_warnx("http: %s", nng_strerror(rv));
 		goto fail;
 	}
-	if (strncmp(h->url, "tls+tcp://", 10) == 0) {
-		if (cfg->tls == NULL) {
-			log_warnx("http: %s needs a TLS configuration", h->url);
-			goto fail;
-		}
-		if ((rv = nng_stream_listener_set_ptr(h->l, NNG_OPT_TLS_CONFIG, cfg->tls)) != 0) {
-			log_warnx("http: cannot use TLS on %s: %s", h->url, nng_strerror(rv));
-			goto fail;
-		}
-	}
-	if ((rv = nng_stream_listener_listen(h->l)) != 0) {
-		log_warnx("http: cannot listen on %s: %s", h->url, nng_strerror(rv));
+	/* TCP_NODELAY from the first packet on, the TLS handshake included. */
+	if (mom_tls_stream_listener(&h->l, h->url, cfg->tls, err, sizeof(err)) != 0) {
+		log_warnx("http: %s", err);
 		goto fail;
 	}
 	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {

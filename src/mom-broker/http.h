@@ -22,6 +22,7 @@
 struct auth;
 struct core;
 struct http;
+struct nng_tls_config;
 
 struct http_config {
 	const char  *url;         /* nng stream URL: tcp://host:port or tls+tcp://host:port */
@@ -32,7 +33,7 @@ struct http_config {
 	 * loaded) that the listener uses; borrowed.  NULL with a tls+tcp://
 	 * URL is an error.
 	 */
-	void        *tls;
+	struct nng_tls_config *tls;
 	int          max_conns;   /* 0: 4096 */
 };
 

@@ -1559,6 +1559,10 @@ rest_reply(struct rest_call *call, const uint8_t *reply, size_t len, struct rest
 	int           rv;
 
 	r->again = false;
+	r->status = 200;
+	r->ctype = "application/json";
+	r->extra[0] = '\0';
+	mom_buf_reset(&r->body);
 	if (reply == NULL) {
 		rest_error(r, MOM_ENOMEM, "the broker could not build an answer");
 		return;
