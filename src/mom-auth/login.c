@@ -141,19 +141,16 @@ login_run(const struct auth_opts *o)
 		rc = MOM_EXIT_NOPERM;
 		break;
 	case 429:
-		retry = NULL;
-		{
+		/* The issuer's message says when; Retry-After when it has none. */
+		if (json_is_string(json_object_get(rep, "error"))) {
+			auth_err("%s", reply_error(rep, ""));
+		} else {
 			struct curl_header *h;
 
-			if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
-			    CURLHE_OK)
-				retry = h->value;
+			retry = curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
+			    CURLHE_OK ? h->value : "?";
+			auth_err("too many failed logins; retry after %s s", retry);
 		}
-		if (retry != NULL)
-			auth_err("%s (retry after %s s)", reply_error(rep, "too many failures"),
-			    retry);
-		else
-			auth_err("%s", reply_error(rep, "too many failures"));
 		rc = MOM_EXIT_NOPERM;
 		break;
 	case 502:

@@ -75,6 +75,8 @@ struct serve {
 	pthread_cond_t  qcv;
 	struct job     *head, *tail;
 	size_t          njobs;
+	size_t          inflight;        /* queued or being verified */
+	pthread_cond_t  idlecv;          /* inflight reached 0 */
 	bool            stop;
 	pthread_t       thr[SERVE_WORKERS];
 	int             nthr;
@@ -359,6 +361,10 @@ worker(void *arg)
 		pthread_mutex_unlock(&s->qmtx);
 		work(s, j);
 		free(j);
+		pthread_mutex_lock(&s->qmtx);
+		if (--s->inflight == 0)
+			pthread_cond_broadcast(&s->idlecv);
+		pthread_mutex_unlock(&s->qmtx);
 	}
 }
 
@@ -554,6 +560,7 @@ token_request(struct serve *s, nng_aio *aio, nng_http_req *req)
 		s->head = j;
 	s->tail = j;
 	s->njobs++;
+	s->inflight++;
 	pthread_cond_signal(&s->qcv);
 	pthread_mutex_unlock(&s->qmtx);
 }
@@ -640,6 +647,7 @@ listen_url(const struct auth_opts *o, nng_url **url)
 	    *(*url)->u_port == '\0') {
 		if (rv == 0)
 			nng_url_free(*url);
+		*url = NULL;
 		auth_err("bad --listen '%s' (HOST:PORT)", o->listen);
 		return MOM_EXIT_USAGE;
 	}
@@ -647,6 +655,7 @@ listen_url(const struct auth_opts *o, nng_url **url)
 		auth_err("refusing to serve passwords in clear text on '%s': use --tls-cert and "
 		    "--tls-key, a loopback address, or --insecure-listen", (*url)->u_hostname);
 		nng_url_free(*url);
+		*url = NULL;
 		return MOM_EXIT_USAGE;
 	}
 	return 0;
@@ -665,6 +674,30 @@ serve_tls(struct serve *s)
 		return 0;
 	auth_err("TLS is not available in this build");
 	return MOM_EXIT_FAIL;
+}
+
+/*
+ * Lets the verifications under way finish (bounded), so their clients get
+ * an answer: nng_http_server_stop() closes connections whose response is
+ * not written yet.  New requests already get 503.
+ */
+static void
+serve_drain(struct serve *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&s->qmtx);
+	while (s->inflight > 0) {
+		if (pthread_cond_timedwait(&s->idlecv, &s->qmtx, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&s->qmtx);
+	/* The last answers are handed to nng; give it a moment to write them. */
+	ts.tv_sec = 0;
+	ts.tv_nsec = 100 * 1000 * 1000;
+	nanosleep(&ts, NULL);
 }
 
 static void
@@ -706,6 +739,7 @@ serve_run(const struct auth_opts *o)
 	pthread_mutex_init(&s.umtx, NULL);
 	pthread_mutex_init(&s.qmtx, NULL);
 	pthread_cond_init(&s.qcv, NULL);
+	pthread_cond_init(&s.idlecv, NULL);
 
 	/* Before any thread exists, so that only sigwait() sees them. */
 	sigemptyset(&sigs);
@@ -787,7 +821,7 @@ serve_run(const struct auth_opts *o)
 		break;
 	}
 	atomic_store(&s.closing, true);
-	/* Waits for requests in flight; the workers are still answering. */
+	serve_drain(&s);
 	nng_http_server_stop(s.srv);
 	rc = MOM_EXIT_OK;
 done:
