@@ -115,7 +115,20 @@ login_run(const struct auth_opts *o)
 
 	cc = curl_easy_perform(c);
 	pw_wipe(text, strlen(text));
-	if (cc != CURLE_OK) {
+	switch (cc) {
+	case CURLE_OK:
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* As the other clients: an issuer we cannot trust is refused. */
+		auth_err("%s: the issuer's certificate does not verify against %s", url,
+		    o->cafile != NULL ? o->cafile : "the system's CAs (see --cafile)");
+		rc = MOM_EXIT_NOPERM;
+		goto done;
+	case CURLE_SSL_CACERT_BADFILE:
+		auth_err("%s: cannot use it as a CA file", o->cafile != NULL ? o->cafile : "CA file");
+		rc = MOM_EXIT_USAGE;
+		goto done;
+	default:
 		if (r.overflow)
 			auth_err("%s: reply over %d bytes", url, LOGIN_REPLY_MAX);
 		else

@@ -120,7 +120,7 @@ verify_run(const struct auth_opts *o)
 	if (len == 0) {
 		auth_err("no token in %s", from);
 		free(tok);
-		return MOM_EXIT_DATAERR;
+		return MOM_EXIT_USAGE;
 	}
 
 	err[0] = '\0';

@@ -589,6 +589,49 @@ not this'
 	assert_equal "$(grep -c 200 <<<"$output")" "$(grep -c issued "$T/auth.log")"
 }
 
+# make_cert: a self-signed P-256 certificate for localhost and 127.0.0.1
+# in $T/tls.crt, its key in $T/tls.key.
+make_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$T/tls.key" -out "$T/tls.crt" -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+}
+
+@test "serve --tls-cert/--tls-key issues tokens over HTTPS only" {
+	make_cert
+	local port
+	port=$(free_port)
+	bg mom-auth -d "$A" serve --listen "127.0.0.1:$port" --tls-cert "$T/tls.crt" \
+		--tls-key "$T/tls.key" >"$T/auth.log" 2>&1
+	AURL="https://localhost:$port"
+	wait_for 10 curl -sf -o /dev/null --max-time 2 --cacert "$T/tls.crt" "$AURL/healthz"
+	run post --cacert "$T/tls.crt" -u alice:pw-alice
+	assert_line --index 1 200
+	run claims "$(echo "${lines[0]}" | jq -r .token)"
+	assert_success
+	run --separate-stderr timeout "$TMO" mom-auth login -s "$AURL" -u alice --cafile "$T/tls.crt" <<<"pw-alice"
+	assert_success
+	run claims "$output"
+	assert_success
+	# The issuer's certificate is checked: not by the system's CAs.
+	run --separate-stderr timeout "$TMO" mom-auth login -s "$AURL" -u alice <<<"pw-alice"
+	assert_one_line_error mom-auth 77
+	# No plain HTTP on the same port.
+	run curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz"
+	assert_output 000
+}
+
+@test "serve with unusable TLS files exits 64 and says which" {
+	make_cert
+	run --separate-stderr timeout "$TMO" mom-auth -d "$A" serve --listen "127.0.0.1:$(free_port)" \
+		--tls-cert "$T/tls.crt" --tls-key "$T/tls.crt"
+	assert_one_line_error mom-auth 64
+	[[ "$stderr" == *tls.crt* ]]
+	run --separate-stderr timeout "$TMO" mom-auth -d "$A" serve --listen "127.0.0.1:$(free_port)" \
+		--tls-cert "$T/none.crt" --tls-key "$T/tls.key"
+	assert_one_line_error mom-auth 64
+}
+
 # ---- login ----
 
 @test "login prints a token from the issuer (password on stdin)" {
