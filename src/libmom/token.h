@@ -67,10 +67,13 @@ bool mom_claims_can_sub(const struct mom_claims *, const char *name_or_pattern);
 
 /*
  * Pre-parse: structure only, no crypto.  Checks length (1..MOM_TOKEN_MAX),
- * exactly three non-empty base64url segments (no padding, no other
- * bytes), that header and payload decode to JSON objects, and copies the
- * header's "alg" (as written) into alg.  0 or MOM_EAUTH with the reason
- * in err.  Safe on any input (fuzzed).
+ * exactly three base64url segments (no padding, no other bytes, canonical
+ * spelling), that header and payload decode to JSON objects without
+ * duplicate members, that "alg" is exactly "ES256" or "RS256" (anything
+ * else: "algorithm not allowed"), that "typ" is absent or "JWT" in any
+ * case, that there is no "crit", and that the signature is not empty;
+ * copies the header's "alg" into alg.  0 or MOM_EAUTH with the reason in
+ * err.  Safe on any input (fuzzed).
  */
 int mom_token_preparse(const char *tok, size_t len, char *alg, size_t alglen, char *err,
     size_t errlen);
@@ -100,10 +103,16 @@ struct mom_verify_opts {
 };
 
 /*
- * Verifies a compact token against every key of the set whose algorithm
- * the header names; fills *out (free with mom_claims_free).  Returns 0
- * or MOM_EAUTH with a short reason in err that is safe to show to the
- * client ("token expired", "bad signature", "wrong audience", ...).
+ * Verifies a compact token (len bytes; no NUL needed) against every key of
+ * the set whose algorithm the header names; fills *out (free with
+ * mom_claims_free; left zeroed on failure).  Returns 0 or MOM_EAUTH with
+ * a short reason in err that is safe to show to the client: "token too
+ * large", "malformed token", "algorithm not allowed", "token type not
+ * allowed", "critical header not supported", "bad signature", "token
+ * expired", "token not yet valid", "token issued in the future", "token
+ * without expiry", "token without issuer", "wrong issuer", "token without
+ * audience", "wrong audience", "token without subject", "bad subject",
+ * "bad permission list".  Claims are only judged once the signature holds.
  */
 int mom_token_verify(const struct mom_keyset *, const char *tok, size_t len,
     const struct mom_verify_opts *, struct mom_claims *out, char *err, size_t errlen);
