@@ -277,14 +277,83 @@ parse(int argc, char **argv, struct auth_opts *o, int *seen, int *nseen)
 	return 0;
 }
 
+/*
+ * Everything before the verb runs: options from the config file, the
+ * environment and argv, the verb and its operands.  Returns -1 when the
+ * verb is to run, else the exit status.
+ */
+static int
+setup(int argc, char **argv, struct auth_opts *o, int *seen)
+{
+	char      **cargv = argv;
+	const char *env;
+	int         nseen = 0, cargc = 1, i, j;
+	size_t      v;
+
+	/* Defaults from the config file, then the environment, then argv. */
+	if (mom_config_argv("mom-auth", &cargc, &cargv) != 0)
+		return MOM_EXIT_USAGE;
+	if (cargc > 1 && parse(cargc, cargv, o, NULL, NULL) != 0)
+		return MOM_EXIT_USAGE;
+	if ((env = getenv("MOM_AUTH_DIR")) != NULL && *env != '\0')
+		o->dir = env;
+	switch (parse(argc, argv, o, seen, &nseen)) {
+	case 1:
+		return MOM_EXIT_OK;
+	case -1:
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	if (o->nargs == 0) {
+		auth_err("no verb given");
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+		if (strcmp(o->args[0], verbs[v].word) != 0)
+			continue;
+		if (verbs[v].word2 == NULL)
+			break;
+		if (o->nargs > 1 && strcmp(o->args[1], verbs[v].word2) == 0)
+			break;
+	}
+	if (v == sizeof(verbs) / sizeof(verbs[0])) {
+		if (strcmp(o->args[0], "user") == 0)
+			auth_err("user: expected add, delete or list");
+		else
+			auth_err("unknown verb '%s'", o->args[0]);
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+	o->verb = verbs[v].verb;
+	o->args += verbs[v].word2 != NULL ? 2 : 1;
+	o->nargs -= verbs[v].word2 != NULL ? 2 : 1;
+	if (o->nargs < verbs[v].minargs || o->nargs > verbs[v].maxargs) {
+		auth_err("%s: %s", verbs[v].name,
+		    o->nargs < verbs[v].minargs ? "missing NAME" : "too many arguments");
+		usage(stderr);
+		return MOM_EXIT_USAGE;
+	}
+	for (i = 0; i < nseen; i++) {
+		for (j = 0; j < (int)(sizeof(optverbs) / sizeof(optverbs[0])); j++) {
+			if (optverbs[j].val == seen[i] && !(optverbs[j].verbs & o->verb)) {
+				auth_err("%s does not apply to %s", optverbs[j].name,
+				    verbs[v].name);
+				return MOM_EXIT_USAGE;
+			}
+		}
+	}
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct auth_opts o;
-	char           **cargv = argv;
-	const char      *env;
-	int             *seen, nseen = 0, cargc = 1, i, j, rv;
-	size_t           v;
+	int             *seen, rv;
 
 	memset(&o, 0, sizeof(o));
 	o.dir = "mom-auth";
@@ -294,67 +363,14 @@ main(int argc, char **argv)
 	o.max_failures = 5;
 	o.lockout_ms = 60 * 1000;
 
-	/* Defaults from the config file, then the environment, then argv. */
-	if (mom_config_argv("mom-auth", &cargc, &cargv) != 0)
-		return MOM_EXIT_USAGE;
-	if (cargc > 1 && parse(cargc, cargv, &o, NULL, NULL) != 0)
-		return MOM_EXIT_USAGE;
-	if ((env = getenv("MOM_AUTH_DIR")) != NULL && *env != '\0')
-		o.dir = env;
 	if ((seen = calloc((size_t)argc + 1, sizeof(*seen))) == NULL) {
 		auth_err("out of memory");
 		return MOM_EXIT_FAIL;
 	}
-	switch (parse(argc, argv, &o, seen, &nseen)) {
-	case 1:
-		return MOM_EXIT_OK;
-	case -1:
-		usage(stderr);
-		return MOM_EXIT_USAGE;
-	}
-
-	o.args = argv + optind;
-	o.nargs = argc - optind;
-	if (o.nargs == 0) {
-		auth_err("no verb given");
-		usage(stderr);
-		return MOM_EXIT_USAGE;
-	}
-	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
-		if (strcmp(o.args[0], verbs[v].word) != 0)
-			continue;
-		if (verbs[v].word2 == NULL)
-			break;
-		if (o.nargs > 1 && strcmp(o.args[1], verbs[v].word2) == 0)
-			break;
-	}
-	if (v == sizeof(verbs) / sizeof(verbs[0])) {
-		if (strcmp(o.args[0], "user") == 0)
-			auth_err("user: expected add, delete or list");
-		else
-			auth_err("unknown verb '%s'", o.args[0]);
-		usage(stderr);
-		return MOM_EXIT_USAGE;
-	}
-	o.verb = verbs[v].verb;
-	o.args += verbs[v].word2 != NULL ? 2 : 1;
-	o.nargs -= verbs[v].word2 != NULL ? 2 : 1;
-	if (o.nargs < verbs[v].minargs || o.nargs > verbs[v].maxargs) {
-		auth_err("%s: %s", verbs[v].name,
-		    o.nargs < verbs[v].minargs ? "missing NAME" : "too many arguments");
-		usage(stderr);
-		return MOM_EXIT_USAGE;
-	}
-	for (i = 0; i < nseen; i++) {
-		for (j = 0; j < (int)(sizeof(optverbs) / sizeof(optverbs[0])); j++) {
-			if (optverbs[j].val == seen[i] && !(optverbs[j].verbs & o.verb)) {
-				auth_err("%s does not apply to %s", optverbs[j].name,
-				    verbs[v].name);
-				return MOM_EXIT_USAGE;
-			}
-		}
-	}
+	rv = setup(argc, argv, &o, seen);
 	free(seen);
+	if (rv >= 0)
+		goto out;
 
 	switch (o.verb) {
 	case V_KEYGEN:
@@ -382,6 +398,7 @@ main(int argc, char **argv)
 		rv = verify_run(&o);
 		break;
 	}
+out:
 	free(o.pub.v);
 	free(o.sub.v);
 	return rv;

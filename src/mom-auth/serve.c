@@ -256,7 +256,9 @@ keys_reload(struct serve *s)
 		free(priv);
 		return -1;
 	}
-	text = json_dumps(json_pack("{s:o}", "keys", keys), JSON_COMPACT);
+	keys = json_pack("{s:o}", "keys", keys);
+	text = keys != NULL ? json_dumps(keys, JSON_COMPACT) : NULL;
+	json_decref(keys);
 	if (text == NULL) {
 		auth_err("out of memory");
 		pw_wipe(priv, privlen);
