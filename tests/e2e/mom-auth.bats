@@ -421,6 +421,10 @@ not this'
 	assert_success
 	assert_equal "$(echo "$output" | jq -c '[.sub, .["mom.pub"]]')" '["alice",["orders.>"]]'
 	grep -q 'issued user=alice addr=127.0.0.1' "$T/auth.log"
+	# Basic splits at the first colon: a password may contain colons.
+	echo 'a:b:c' | mom-auth -d "$A" user add colon
+	run post -u 'colon:a:b:c'
+	assert_line --index 1 200
 }
 
 @test "serve issues a token for JSON credentials; ttl may only shorten it" {
@@ -640,6 +644,16 @@ make_cert() {
 	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_equal "$(claims "$output" | jq -r .sub)" alice
+}
+
+@test "a token from login lets mom-pub publish where the user may, and only there" {
+	start_auth
+	start_broker --auth-key "$A/mom-auth.pub"
+	timeout "$TMO" mom-auth login -s "$AURL" -u alice <<<"pw-alice" >"$T/alice.jwt"
+	run --separate-stderr pub --token-file "$T/alice.jwt" --create -q orders.eu -m hi
+	assert_success
+	run --separate-stderr pub --token-file "$T/alice.jwt" --create -q billing.x -m hi
+	assert_one_line_error mom-pub 77
 }
 
 @test "login --password-file reads the first line" {
