@@ -907,6 +907,17 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		}
 	} else if (strcmp(op, "stats") == 0) {
 		res_json = stats_json(c, now);
+	} else if (strcmp(op, "cluster.status") == 0) {
+		/* A cluster of one until brokers replicate. */
+		res_json = json_pack("{s:s, s:s, s:I, s:I, s:I, s:[{s:s, s:s, s:b, s:I}], s:s, s:I}",
+		    "mode", "single",
+		    "leader", "self",
+		    "term", (json_int_t)0,
+		    "commit_index", (json_int_t)0,
+		    "applied_index", (json_int_t)0,
+		    "nodes", "id", "self", "state", "leader", "healthy", 1, "lag", (json_int_t)0,
+		    "version", MOM_VERSION,
+		    "uptime_ms", (json_int_t)(now - c->started));
 	} else if (strcmp(op, "stats.prom") == 0) {
 		char *t = stats_prom(c, now);
 

@@ -239,3 +239,11 @@ load helpers
 	assert_success
 	assert_output ""
 }
+
+@test "cluster status describes a broker that is a cluster of one" {
+	start_broker
+	run -0 admin --json cluster status
+	assert_equal "$(jq -r '.mode, .leader, (.nodes | length), .nodes[0].state' <<<"$output" | tr '\n' ' ')" "single self 1 leader "
+	run -0 admin cluster status
+	assert_line --regexp '^leader +self$'
+}
