@@ -70,7 +70,7 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 # deps: install every build and test dependency that is missing (Debian).
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev \
 	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
-	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind
+	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
