@@ -469,7 +469,13 @@ conn_dispatch(struct hconn *c)
 		rest_response_fini(&r);
 		return;
 	}
-	c->consumer = atomic_fetch_add(&c->h->next_consumer, 1) | 1;
+	/*
+	 * A consumer id of its own for every request: a settle leaves (and
+	 * releases what its consumer holds), so it must never share the id
+	 * of a receive.
+	 */
+	while ((c->consumer = atomic_fetch_add(&c->h->next_consumer, 1)) == 0)
+		;
 	rv = rest_build(&c->t, &c->head, (const uint8_t *)c->buf + c->start + c->head.len,
 	    (size_t)c->head.length, c->h->cfg.max_payload, c->consumer, &c->call, &c->frame, err,
 	    sizeof(err));
@@ -535,14 +541,7 @@ conn_begin(struct hconn *c)
 		    "invalid", err, st == 405 ? extra : NULL);
 		return false;
 	}
-	limit = rest_body_limit(&c->t, h, ht->cfg.max_payload);
-	if (h->length > limit) {
-		snprintf(err, sizeof(err), "body of %" PRIu64 " bytes is over the limit of %" PRIu64
-		    " bytes for this request", h->length, limit);
-		c->keep_alive = false;
-		conn_refuse(c, 413, mom_err_name(MOM_ETOOBIG), err, NULL);
-		return false;
-	}
+	/* Who asks comes first: the limits are nobody else's business. */
 	if (auth_enabled(ht->cfg.auth) && rest_needs_auth(&c->t)) {
 		rv = rest_bearer(h, &tok, &toklen);
 		if (rv == MOM_ENOENT) {
@@ -560,6 +559,14 @@ conn_begin(struct hconn *c)
 			    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
 			return false;
 		}
+	}
+	limit = rest_body_limit(&c->t, h, ht->cfg.max_payload);
+	if (h->length > limit) {
+		snprintf(err, sizeof(err), "body of %" PRIu64 " bytes is over the limit of %" PRIu64
+		    " bytes for this request", h->length, limit);
+		c->keep_alive = false;
+		conn_refuse(c, 413, mom_err_name(MOM_ETOOBIG), err, NULL);
+		return false;
 	}
 	c->req_end += h->length;
 	c->state = ST_BODY;
