@@ -216,6 +216,58 @@ not this'
 	refute_output --partial bob
 }
 
+# on_tty ANSWER... -- COMMAND...: run COMMAND on a pseudo-terminal, typing
+# each ANSWER after the next prompt ("...: "); prints what the terminal
+# showed, exits with COMMAND's status.
+on_tty() {
+	timeout "$TMO" python3 - "$@" <<'PY'
+import os, pty, sys, time
+args = sys.argv[1:]
+sep = args.index("--")
+answers, cmd = args[:sep], args[sep + 1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+out = b""
+def more():
+    global out
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        return False
+    out += d
+    return bool(d)
+for a in answers:
+    start = len(out)
+    deadline = time.time() + 10
+    while b": " not in out[start:] and time.time() < deadline and more():
+        pass
+    time.sleep(0.05)  # echo is turned off after the prompt is written
+    os.write(fd, a.encode() + b"\n")
+while more():
+    pass
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+PY
+}
+
+@test "user add asks twice on the terminal, without echo" {
+	run on_tty sEcReT-1 sEcReT-1 -- mom-auth -d "$A" user add tty
+	assert_success
+	assert_output --partial "Password: "
+	assert_output --partial "Password again: "
+	refute_output --partial sEcReT
+	run on_tty sEcReT-1 sEcReT-2 -- mom-auth -d "$A" user add tty2
+	assert_failure 1
+	assert_output --partial "mom-auth: the passwords do not match"
+	run mom-auth -d "$A" user list
+	assert_output --partial tty
+	refute_output --partial tty2
+	start_auth
+	run post -u tty:sEcReT-1
+	assert_line --index 1 200
+}
+
 @test "user add --password-file reads the first line of a file" {
 	printf 'from-file\n' >"$T/pw"
 	mom-auth -d "$A" user add bob --password-file "$T/pw" </dev/null
