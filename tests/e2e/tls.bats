@@ -68,15 +68,16 @@ start_tls_broker() {
 
 # wait_tls_ping CLIENT OPTIONS...: like wait_ping, over TLS.
 wait_tls_ping() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		if timeout 2 mom-admin -W 1s --quiet "$@" ping >/dev/null 2>&1; then
+	local deadline=$(($(ms_now) + ${MOM_E2E_START:-10} * 1000)) i
+	for ((i = 0; i < 400; i++)); do
+		if timeout 2 mom-admin -W 1s --quiet "$@" ping >/dev/null 2>"$T/ping.err"; then
 			return 0
 		fi
 		kill -0 "$BROKER_PID" 2>/dev/null || break
+		(($(ms_now) < deadline)) || break
 		sleep 0.05
 	done
-	echo "# no TLS broker answers on $MOM_URL; broker log:" >&3
+	echo "# no TLS broker answers on $MOM_URL (last: $(cat "$T/ping.err")); broker log:" >&3
 	sed 's/^/# /' "$T/broker.log" >&3
 	return 1
 }
