@@ -78,6 +78,10 @@ struct hconn {
 	bool               interim;    /* out holds "100 Continue" */
 	bool               releasing;  /* the core gives back what a vanished client got */
 	bool               rx_busy, tx_busy, in_core, submit;
+	bool               queued;     /* in h->outbox with the core's answer */
+	struct mom_buf     reply;      /* that answer (a copy: the core reuses its buffer) */
+	bool               noreply;    /* the core could build none */
+	struct hconn      *onext;
 	bool               closed, gone, reaped, reap_here;
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
@@ -97,6 +101,12 @@ struct http {
 	int                  nconns;
 	bool                 stopping, reaper_stop, full_logged;
 	pthread_t            reaper;
+	/* Answers from the core, for the sender thread. */
+	pthread_mutex_t      omu;
+	pthread_cond_t       ocv;
+	struct hconn        *outbox, *otail;
+	bool                 sender_stop;
+	pthread_t            sender;
 	atomic_bool          quiesced;
 	atomic_uint_fast64_t next_consumer;
 	atomic_uint_fast64_t requests, accepted;
@@ -124,7 +134,7 @@ conn_close(struct hconn *c)
 static bool
 conn_dead(struct hconn *c)
 {
-	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->reaped)
+	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->queued || c->reaped)
 		return false;
 	c->reaped = true;
 	return true;
@@ -161,6 +171,7 @@ conn_free(struct hconn *c)
 	bclaims_release(c->claims);
 	mom_buf_fini(&c->frame);
 	mom_buf_fini(&c->out);
+	mom_buf_fini(&c->reply);
 	free(c->buf);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -172,6 +183,7 @@ reaper_main(void *arg)
 	struct http  *h = arg;
 	struct hconn *c;
 
+	pthread_setname_np(pthread_self(), "mom:http-reap");
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		while (h->dead == NULL && !h->reaper_stop)
@@ -621,8 +633,6 @@ process(struct hconn *c)
 	conn_dispatch(c);
 }
 
-/* The core's answer (core thread, or the submitting thread for "busy"). */
-
 static void
 metrics_append(struct hconn *c, struct mom_buf *b)
 {
@@ -637,15 +647,19 @@ metrics_append(struct hconn *c, struct mom_buf *b)
 	mom_buf_put(b, t, strlen(t));
 }
 
+/*
+ * What the core answered, taken up on the sender thread: the answer is
+ * read, rendered and written there, so that the core thread, which every
+ * request passes, spends nothing on JSON, write(2) or waking the thread
+ * that completes the write.
+ */
 static void
-done_cb(struct fctx *fc, const uint8_t *frame, size_t len)
+conn_answer(struct hconn *c)
 {
-	struct hconn        *c = fc->done_arg;
+	const uint8_t       *frame = c->noreply ? NULL : c->reply.data;
+	size_t               len = c->noreply ? 0 : c->reply.len;
 	struct rest_response r;
 
-	pthread_mutex_lock(&c->mu);
-	c->in_core = false;
-	c->fc.req = NULL; /* front_reply freed it */
 	if (c->releasing) {
 		c->releasing = false;
 		conn_close(c);
@@ -670,7 +684,65 @@ done_cb(struct fctx *fc, const uint8_t *frame, size_t len)
 		}
 		rest_response_fini(&r);
 	}
-	conn_unlock(c);
+}
+
+static void *
+sender_main(void *arg)
+{
+	struct http  *h = arg;
+	struct hconn *c, *batch;
+
+	pthread_setname_np(pthread_self(), "mom:http-send");
+	pthread_mutex_lock(&h->omu);
+	for (;;) {
+		while (h->outbox == NULL && !h->sender_stop)
+			pthread_cond_wait(&h->ocv, &h->omu);
+		if ((batch = h->outbox) == NULL)
+			break;
+		h->outbox = h->otail = NULL;
+		pthread_mutex_unlock(&h->omu);
+		while ((c = batch) != NULL) {
+			batch = c->onext;
+			pthread_mutex_lock(&c->mu);
+			c->queued = false;
+			conn_answer(c);
+			conn_unlock(c);
+		}
+		pthread_mutex_lock(&h->omu);
+	}
+	pthread_mutex_unlock(&h->omu);
+	return NULL;
+}
+
+/* The core's answer (core thread, or the submitting thread for "busy"). */
+static void
+done_cb(struct fctx *fc, const uint8_t *frame, size_t len)
+{
+	struct hconn *c = fc->done_arg;
+	struct http  *h = c->h;
+	bool          wake;
+
+	pthread_mutex_lock(&c->mu);
+	c->in_core = false;
+	c->fc.req = NULL; /* front_reply freed it */
+	mom_buf_reset(&c->reply);
+	if (frame != NULL)
+		mom_buf_put(&c->reply, frame, len);
+	c->noreply = frame == NULL || c->reply.err != 0;
+	c->queued = true;
+	pthread_mutex_unlock(&c->mu);
+	/* Like the core's own queue: only the first answer of a batch wakes the sender. */
+	pthread_mutex_lock(&h->omu);
+	c->onext = NULL;
+	if (h->otail)
+		h->otail->onext = c;
+	else
+		h->outbox = c;
+	h->otail = c;
+	wake = h->outbox == c;
+	if (wake)
+		pthread_cond_signal(&h->ocv);
+	pthread_mutex_unlock(&h->omu);
 }
 
 /* Accepting. */
@@ -705,6 +777,7 @@ conn_new(struct http *h, nng_stream *s)
 	pthread_mutex_init(&c->mu, NULL);
 	mom_buf_init(&c->frame);
 	mom_buf_init(&c->out);
+	mom_buf_init(&c->reply);
 	c->next = h->conns;
 	if (h->conns)
 		h->conns->prev = c;
@@ -827,6 +900,8 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	atomic_store(&h->next_consumer, random_u64());
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
+	pthread_mutex_init(&h->omu, NULL);
+	pthread_cond_init(&h->ocv, NULL);
 	if ((rv = nng_aio_alloc(&h->acc, acc_cb, h)) != 0 ||
 	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0) {
 		log_warnx("http: %s", nng_strerror(rv));
@@ -841,6 +916,15 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 		log_warnx("http: cannot start a thread");
 		goto fail;
 	}
+	if (pthread_create(&h->sender, NULL, sender_main, h) != 0) {
+		log_warnx("http: cannot start a thread");
+		pthread_mutex_lock(&h->mu);
+		h->reaper_stop = true;
+		pthread_cond_broadcast(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->reaper, NULL);
+		goto fail;
+	}
 	nng_stream_listener_accept(h->l, h->acc);
 	log_info("http: listening on %s", h->url);
 	*hp = h;
@@ -852,6 +936,8 @@ fail:
 	nng_aio_free(h->pause);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->omu);
+	pthread_cond_destroy(&h->ocv);
 	free(h->url);
 	free(h);
 	return -1;
@@ -919,11 +1005,19 @@ http_stop(struct http *h)
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->reaper, NULL);
+	/* Every connection is gone, so none is in the outbox any more. */
+	pthread_mutex_lock(&h->omu);
+	h->sender_stop = true;
+	pthread_cond_signal(&h->ocv);
+	pthread_mutex_unlock(&h->omu);
+	pthread_join(h->sender, NULL);
 	nng_stream_listener_free(h->l);
 	nng_aio_free(h->acc);
 	nng_aio_free(h->pause);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->omu);
+	pthread_cond_destroy(&h->ocv);
 	free(h->url);
 	free(h);
 }

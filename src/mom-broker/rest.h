@@ -53,14 +53,14 @@ struct rest_head {
 	const char     *target;   /* request-target as sent (not decoded) */
 	size_t          tlen;
 	int             minor;    /* HTTP/1.minor: 0 or 1 */
-	struct rest_hdr hdr[REST_HDR_MAX];
-	size_t          nhdr;
 	bool            has_length;
 	uint64_t        length;   /* Content-Length */
 	bool            te;       /* a Transfer-Encoding (chunked or other) */
 	int             expect;   /* 0 none, 1 "100-continue", 2 anything else */
 	bool            keep_alive;
 	size_t          len;      /* bytes of the head, the empty line included */
+	size_t          nhdr;
+	struct rest_hdr hdr[REST_HDR_MAX]; /* last: only nhdr of them are set */
 };
 
 /*

@@ -42,6 +42,9 @@ code() {
 # body_field JQ: a field of the last body.
 body_field() { jq -r "$1" <"$T/body"; }
 
+# metric_is LINE: /metrics has exactly this line now (for wait_for).
+metric_is() { hc "$H/metrics" | grep -qxF "$1"; }
+
 # recv QUEUE [QUERY]: the JSON of one receive.
 recv() { hc "$H/v1/queues/$1/messages${2:+?$2}"; }
 
@@ -212,7 +215,7 @@ recv() { hc "$H/v1/queues/$1/messages${2:+?$2}"; }
 	code PUT /v1/queues/q >/dev/null
 	bg curl -sS -o /dev/null "$H/v1/queues/q/messages?wait=20"
 	poller=${BG_PIDS[-1]}
-	wait_for 5 grep -q 'mom_queue_consumers_waiting{queue="q"} 1' <(hc "$H/metrics")
+	wait_for 5 metric_is 'mom_queue_consumers_waiting{queue="q"} 1'
 	stop_pid "$poller" KILL
 	sleep 0.3
 	hc -X POST --data-binary orphan "$H/v1/queues/q/messages" >/dev/null
@@ -436,7 +439,7 @@ PY
 	recv q >/dev/null # b, in flight
 	code PUT /v1/queues/idle >/dev/null
 	bg curl -sS -o /dev/null "$H/v1/queues/idle/messages?wait=20"
-	wait_for 5 grep -q 'mom_queue_consumers_waiting{queue="idle"} 1' <(hc "$H/metrics")
+	wait_for 5 metric_is 'mom_queue_consumers_waiting{queue="idle"} 1'
 	run code GET /metrics
 	assert_output 200
 	grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/head"
@@ -541,7 +544,7 @@ PY
 	code PUT /v1/queues/q >/dev/null
 	hc "$H/v1/queues/q/messages?wait=20" >"$T/poll" 2>&1 3>&- &
 	cpid=$!
-	wait_for 5 grep -q 'mom_queue_consumers_waiting{queue="q"} 1' <(hc "$H/metrics")
+	wait_for 5 metric_is 'mom_queue_consumers_waiting{queue="q"} 1'
 	t0=$(ms_now)
 	kill -TERM "$BROKER_PID"
 	rc=0
