@@ -136,8 +136,9 @@ claims_of(const struct fctx *fc)
 	return fc->claims != NULL && !fc->claims->c.admin ? &fc->claims->c : NULL;
 }
 
+/* May fc publish to (pub) or consume from a name or pattern? */
 static bool
-may_pub(const struct fctx *fc, const char *name, size_t n)
+may(const struct fctx *fc, const char *name, size_t n, bool pub)
 {
 	const struct mom_claims *cl = claims_of(fc);
 	char                     buf[MOM_NAME_MAX + 1];
@@ -148,23 +149,11 @@ may_pub(const struct fctx *fc, const char *name, size_t n)
 		return false;
 	memcpy(buf, name, n);
 	buf[n] = '\0';
-	return mom_claims_can_pub(cl, buf);
+	return pub ? mom_claims_can_pub(cl, buf) : mom_claims_can_sub(cl, buf);
 }
 
-static bool
-may_sub(const struct fctx *fc, const char *name, size_t n)
-{
-	const struct mom_claims *cl = claims_of(fc);
-	char                     buf[MOM_NAME_MAX + 1];
-
-	if (cl == NULL)
-		return true;
-	if (n > MOM_NAME_MAX)
-		return false;
-	memcpy(buf, name, n);
-	buf[n] = '\0';
-	return mom_claims_can_sub(cl, buf);
-}
+#define may_pub(fc, name, n) may(fc, name, n, true)
+#define may_sub(fc, name, n) may(fc, name, n, false)
 
 /* Deleting and purging: the creator or an admin. */
 static bool
