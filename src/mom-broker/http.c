@@ -320,6 +320,16 @@ conn_write(struct hconn *c)
 	nng_stream_send(c->s, c->tx);
 }
 
+/* A buffer that grew for a large request or answer goes back to nothing. */
+static void
+buf_shrink(struct mom_buf *b)
+{
+	if (b->cap > BUF_KEEP) {
+		mom_buf_fini(b);
+		mom_buf_init(b);
+	}
+}
+
 /* The request is over: drop what it held. */
 static void
 conn_request_done(struct hconn *c)
@@ -327,6 +337,8 @@ conn_request_done(struct hconn *c)
 	rest_call_fini(&c->call);
 	bclaims_release(c->claims);
 	c->claims = NULL;
+	buf_shrink(&c->frame);
+	buf_shrink(&c->reply);
 }
 
 static void
@@ -386,6 +398,7 @@ tx_cb(void *arg)
 	} else if (!c->keep_alive || c->gone) {
 		conn_close(c);
 	} else {
+		buf_shrink(&c->out);
 		c->start = c->req_end;
 		c->state = ST_HEAD;
 		if (c->cap > BUF_KEEP && !c->rx_busy && c->len - c->start < BUF_CHUNK) {

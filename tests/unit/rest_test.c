@@ -1,9 +1,9 @@
 /*
  * rest_test.c: the HTTP API's pure half (rest.c): request heads, routes,
- * percent-decoding, query parameters, the wire frames requests become and
- * the answers the core's replies become.  Frames built here are decoded
- * with the broker's own decoders (wire.c), so a test fails when the HTTP
- * plane and the core would disagree.
+ * percent-decoding, query parameters, --http addresses, the wire frames
+ * requests become and the answers the core's replies become.  Frames
+ * built here are decoded with the broker's own decoders (wire.c), so a
+ * test fails when the HTTP plane and the core would disagree.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "http.h"
 #include "mom.h"
 #include "rest.h"
 #include "wire.h"
@@ -1066,4 +1067,38 @@ Test(render, status_line_length_and_connection)
 	cr_assert_not_null(strstr((const char *)out.data, "Connection: keep-alive\r\n"));
 	mom_buf_fini(&out);
 	rest_response_fini(&r);
+}
+
+/* --http values (http.c's only pure function). */
+
+Test(config, http_addresses)
+{
+	static const struct {
+		const char *in, *url;
+		bool        tls;
+	} ok[] = {
+		{ "127.0.0.1:7421", "tcp://127.0.0.1:7421", false },
+		{ "http://localhost:8080", "tcp://localhost:8080", false },
+		{ "HTTP://127.0.0.1", "tcp://127.0.0.1:7421", false },
+		{ "https://mq1.example.com:7443", "tls+tcp://mq1.example.com:7443", true },
+		{ "https://0.0.0.0", "tls+tcp://0.0.0.0:7443", true },
+		{ "[::1]:9000", "tcp://[::1]:9000", false },
+		{ "http://[::1]", "tcp://[::1]:7421", false },
+	};
+	static const char *bad[] = {
+		"", "http://", ":7421", "host:", "host:0", "host:65536", "host:12x", "ftp://host:1",
+		"http://host:1/path", "a:b:c", "[::1", "[]:1", "[::1]x", "user@host:1", "host :1",
+	};
+	char   url[128];
+	bool   tls;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(http_url(ok[i].in, url, sizeof(url), &tls), 0, "%s", ok[i].in);
+		cr_assert_str_eq(url, ok[i].url);
+		cr_assert_eq(tls, ok[i].tls, "%s", ok[i].in);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(http_url(bad[i], url, sizeof(url), &tls), MOM_EINVAL, "%s", bad[i]);
+	cr_assert_eq(http_url("127.0.0.1:1", url, 8, &tls), MOM_EINVAL, "too long for the buffer");
 }
