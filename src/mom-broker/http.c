@@ -2,18 +2,20 @@
  * http.c: the broker's HTTP plane (see http.h).
  *
  * One struct hconn per connection cycles HEAD -> BODY -> CORE -> SEND ->
- * HEAD.  Its mutex orders the three things that touch it: the read
- * callback, the write callback (both on nng's task threads) and the core's
- * answer (on the core thread).  nng's completions are always dispatched
- * to a task thread, never run inside the call that starts an operation, so
- * reads and writes may be started under the mutex; core_submit() may
- * answer at once on the calling thread ("busy"), so it is called only
- * after the mutex is released.
+ * HEAD.  Its mutex orders what touches it: the read and write callbacks
+ * (on nng's task threads), the core's answer (done_cb, on the core
+ * thread, which only copies the answer and queues the connection) and the
+ * sender thread, which turns answers into responses and writes them.
+ * nng's completions are always dispatched to a task thread, never run
+ * inside the call that starts an operation, so reads and writes may be
+ * started under the mutex; core_submit() may answer at once on the
+ * calling thread ("busy"), so it is called only after the mutex is
+ * released (conn_unlock).
  *
  * A connection is freed by the reaper thread once it is closed and nothing
- * of it is outstanding: no read, no write, no request in the core.
- * Freeing an aio waits for its callback, which must therefore not be the
- * thread that frees it.
+ * of it is outstanding: no read, no write, no request in the core, no
+ * answer queued.  Freeing an aio waits for its callback, which must
+ * therefore not be the thread that frees it.
  *
  * Bodies: a request that announces more than its route accepts is
  * answered 413 before any of the body is read, and the connection closed
