@@ -1240,8 +1240,8 @@ rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t
 		o = json_pack("{s:s}", "op", "stats.prom");
 		break;
 	case RT_CLUSTER:
-		call->op = RO_CLUSTER;
-		o = json_pack("{s:s}", "op", "stats");
+		call->op = RO_ADMIN;
+		o = json_pack("{s:s}", "op", "cluster.status");
 		break;
 	case RT_QUEUES:
 	case RT_TOPICS:
@@ -1530,26 +1530,6 @@ json_body(struct rest_response *r, json_t *o)
 	free(s);
 }
 
-/* This node as a cluster of one, from the stats answer. */
-static void
-cluster_json(struct rest_response *r, const char *s, size_t n)
-{
-	json_t *st = json_loadb(s, n, 0, NULL);
-	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:[{s:s, s:s, s:b, s:I}], s:O?, s:O?}",
-	    "mode", "single",
-	    "leader", "self",
-	    "term", (json_int_t)0,
-	    "commit_index", (json_int_t)0,
-	    "applied_index", (json_int_t)0,
-	    "nodes", "id", "self", "state", "leader", "healthy", 1, "lag", (json_int_t)0,
-	    "version", json_object_get(st, "version"),
-	    "uptime_ms", json_object_get(st, "uptime_ms"));
-
-	json_body(r, o);
-	json_decref(o);
-	json_decref(st);
-}
-
 void
 rest_reply(struct rest_call *call, const uint8_t *reply, size_t len, struct rest_response *r,
     struct mom_buf *frame)
@@ -1665,11 +1645,6 @@ rest_reply(struct rest_call *call, const uint8_t *reply, size_t len, struct rest
 		json_decref(o);
 		return;
 	}
-	case RO_CLUSTER:
-		if (admin_text(&rd, &s, &n) != 0)
-			break;
-		cluster_json(r, s, n);
-		return;
 	default:
 		break;
 	}

@@ -147,7 +147,6 @@ enum rest_op {
 	RO_PROBE,      /* create, step 1: does it exist?  (info or sub.list) */
 	RO_CREATE,     /* create, step 2: 201 when the probe found nothing */
 	RO_METRICS,    /* ADMIN stats.prom -> Prometheus text */
-	RO_CLUSTER,    /* ADMIN stats -> this node as a cluster of one */
 };
 
 struct rest_call {

@@ -131,7 +131,7 @@ fuzz_reply(const uint8_t *data, size_t size)
 		{ RO_SETTLE, MOM_OP_FETCH, 0 }, { RO_ADMIN, MOM_OP_ADMIN, 0 },
 		{ RO_LIST, MOM_OP_ADMIN, 0 }, { RO_PROBE, MOM_OP_ADMIN, 0 },
 		{ RO_PROBE, MOM_OP_ADMIN, 1 }, { RO_CREATE, MOM_OP_ADMIN, 0 },
-		{ RO_METRICS, MOM_OP_ADMIN, 0 }, { RO_CLUSTER, MOM_OP_ADMIN, 0 },
+		{ RO_METRICS, MOM_OP_ADMIN, 0 },
 	};
 	struct rest_response resp;
 	struct rest_target   t;
