@@ -473,6 +473,17 @@ admin_cmd(struct core *c, json_t *o, int64_t now, struct fsm_result *res)
 	return res->status;
 }
 
+/* A FETCH answer without messages: ready is what the queue still holds. */
+static void
+reply_empty(struct core *c, struct fctx *fc, uint64_t ready)
+{
+	mom_buf_reset(&c->reply);
+	mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
+	mom_buf_put_varint(&c->reply, ready);
+	mom_buf_put_varint(&c->reply, 0);
+	front_reply(fc, &c->reply);
+}
+
 static void
 do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64_t now)
 {
@@ -518,11 +529,7 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		}
 		s = fsm_sub(c->fsm, (const char *)f.name.p, f.name.n, name, nlen);
 		if (s == NULL && (f.flags & MOM_FF_CLOSE)) {
-			mom_buf_reset(&c->reply);
-			mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
-			mom_buf_put_varint(&c->reply, 0);
-			mom_buf_put_varint(&c->reply, 0);
-			front_reply(fc, &c->reply);
+			reply_empty(c, fc, 0);
 			return;
 		}
 		/*
@@ -593,11 +600,7 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 			json_decref(res.json);
 			q = NULL;
 		}
-		mom_buf_reset(&c->reply);
-		mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
-		mom_buf_put_varint(&c->reply, q ? mq_ready(q) : 0);
-		mom_buf_put_varint(&c->reply, 0);
-		front_reply(fc, &c->reply);
+		reply_empty(c, fc, q ? mq_ready(q) : 0);
 		if (q != NULL)
 			serve_waiters(c, q, now);
 		return;

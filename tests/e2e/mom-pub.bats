@@ -421,3 +421,64 @@ load helpers
 	run sub -q jobs -e
 	assert_output "$(printf 'before\nonce')"
 }
+
+@test "the broker puts a producer's batches back in order when a later one arrives first" {
+	start_broker
+	qcreate ord
+	# Two connections of one producer: batch 2 (seq 3-4) is sent first and
+	# must wait in the core until batch 1 (seq 1-2) fills the gap.
+	run -0 timeout 20 python3 - "$PORT" <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+def s(b):
+    return varint(len(b)) + b
+def batch(first, payloads):
+    body = b"M\x01\x02\x00" + varint(77) + varint(first) + b"\x01" + s(b"ord") + varint(len(payloads))
+    for p in payloads:
+        body += varint(0) + s(p)
+    return body
+def conn():
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+    c.recv(8)
+    return c
+def send(c, rid, body):
+    c.sendall(struct.pack(">QI", len(body) + 4, 0x80000000 | rid) + body)
+def reply(c):
+    hdr = b""
+    while len(hdr) < 12:
+        hdr += c.recv(12 - len(hdr))
+    n = struct.unpack(">Q", hdr[:8])[0] - 4
+    body = b""
+    while len(body) < n:
+        body += c.recv(n - len(body))
+    return body
+a, b = conn(), conn()
+send(a, 1, batch(3, [b"3", b"4"]))
+time.sleep(0.3)
+send(b, 2, batch(1, [b"1", b"2"]))
+for c in (b, a):
+    r = reply(c)
+    assert r[:4] == b"M\x01\x82\x00", r
+PY
+	run -0 sub -q ord -C 4 -W 5
+	assert_equal "$(echo $output)" "1 2 3 4"
+}
+
+@test "a long -l stream (many batches in flight at once) is stored in publish order" {
+	start_broker
+	qcreate big
+	seq 1 100000 | pub -q big -l
+	run -0 sub -q big -C 100000 -W 20
+	assert_equal "${#lines[@]}" 100000
+	diff <(printf '%s\n' "${lines[@]}") <(seq 1 100000) >"$T/order.diff" ||
+		fail "out of order: $(head -c 400 "$T/order.diff")"
+}
