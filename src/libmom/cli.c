@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "duration.h"
 #include "mom.h"
@@ -270,4 +272,24 @@ mom_cli_ping(struct mom_client *c, struct mom_ping *pi, int64_t timeout_ms, char
 	snprintf(pi->version, sizeof(pi->version), "%.*s", (int)vlen, (const char *)ver);
 	nng_msg_free(rep);
 	return 0;
+}
+
+int
+mom_cli_ensure(const struct mom_cli *cli, struct mom_client *c, int kind, const char *name,
+    int64_t timeout_ms)
+{
+	char   *js, *out = NULL;
+	json_t *req;
+	int     rv;
+
+	req = json_pack("{s:s, s:s, s:b}", "op",
+	    kind == MOM_KIND_QUEUE ? "queue.create" : "topic.create", "name", name, "ensure", 1);
+	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (js == NULL)
+		return MOM_ENOMEM;
+	rv = mom_cli_admin(cli, c, js, &out, timeout_ms);
+	free(js);
+	free(out);
+	return rv;
 }

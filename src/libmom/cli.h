@@ -81,6 +81,14 @@ uint64_t mom_cli_random(void);
 int  mom_cli_admin(const struct mom_cli *, struct mom_client *, const char *json, char **out,
     int64_t timeout_ms);
 
+/*
+ * --create: declares a queue or topic (kind) unless it exists already
+ * (with whatever options).  0 or an error code, the broker's message
+ * printed.
+ */
+int  mom_cli_ensure(const struct mom_cli *, struct mom_client *, int kind, const char *name,
+    int64_t timeout_ms);
+
 /* What a broker says of itself (PING). */
 struct mom_ping {
 	char     version[32];

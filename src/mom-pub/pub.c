@@ -548,20 +548,8 @@ direct(struct pub *p)
 static int
 ensure_target(struct pub *p)
 {
-	char   *js, *out = NULL;
-	json_t *req;
-	int     rv;
+	int rv = mom_cli_ensure(&p->o->cli, p->c, p->o->kind, p->o->name, p->o->wait_ms);
 
-	req = json_pack("{s:s, s:s, s:b}", "op",
-	    p->o->kind == MOM_KIND_QUEUE ? "queue.create" : "topic.create",
-	    "name", p->o->name, "ensure", 1);
-	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	if (js == NULL)
-		return MOM_ENOMEM;
-	rv = mom_cli_admin(&p->o->cli, p->c, js, &out, p->o->wait_ms);
-	free(js);
-	free(out);
 	if (rv != 0)
 		p->status = mom_err_exit(rv);
 	return rv;

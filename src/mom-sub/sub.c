@@ -166,19 +166,7 @@ close_consumer(struct sub *s)
 static int
 ensure_queue(struct sub *s)
 {
-	char   *js, *out = NULL;
-	json_t *req;
-	int     rv;
-
-	req = json_pack("{s:s, s:s, s:b}", "op", "queue.create", "name", s->o->name, "ensure", 1);
-	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	if (js == NULL)
-		return MOM_ENOMEM;
-	rv = mom_cli_admin(&s->o->cli, s->c, js, &out, 10000);
-	free(js);
-	free(out);
-	return rv;
+	return mom_cli_ensure(&s->o->cli, s->c, MOM_KIND_QUEUE, s->o->name, 10000);
 }
 
 /* One fetch round trip; returns 0 or an error code; *n messages handled. */
