@@ -504,6 +504,7 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	uint64_t      *firsts = NULL, *nf, v;
 	size_t         n = 0, cap = 0, i;
 	int            rc = MOM_ENOMEM;
+	bool           unlinked;
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s)))) {
@@ -543,6 +544,27 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	closedir(d);
 	d = NULL;
 	qsort(firsts, n, sizeof(*firsts), cmp_u64);
+	/*
+	 * Empty files at the end are segments created by a roll whose first
+	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
+	 * makes the segment before them the last one, whose unsynced tail may
+	 * then be torn like any last segment's.
+	 */
+	for (unlinked = false; n > 0; n--) {
+		struct stat st;
+		char        name[64];
+
+		seg_name(name, sizeof(name), firsts[n - 1]);
+		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
+			break;
+		if (unlinkat(s->dirfd, name, 0) < 0) {
+			rc = io_fail(s, "unlink", name);
+			goto fail;
+		}
+		unlinked = true;
+	}
+	if (unlinked && (rc = sync_dir(s)) != 0)
+		goto fail;
 	for (i = 0; i < n; i++)
 		if ((rc = load_seg(s, firsts[i], i == n - 1)) != 0)
 			goto fail;
@@ -610,7 +632,7 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 	size_t      need = 0, i, p;
 	uint8_t    *b;
 	char        name[64];
-	int         rc;
+	int         rc, e_no;
 
 	if (s->broken)
 		return s->broken;
@@ -668,7 +690,10 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 		p += STORE_REC_HDR + STORE_BODY_MIN + e[i].len;
 	}
 	if (write_all(s, g->fd, s->wbuf, need, (off_t)g->size) < 0) {
-		rc = io_fail(s, "write", (seg_name(name, sizeof(name), g->first), name));
+		e_no = errno;
+		seg_name(name, sizeof(name), g->first);
+		errno = e_no;
+		rc = io_fail(s, "write", name);
 		g->n = old_n;
 		/* Cut the partial batch so the next append does not land behind garbage. */
 		if (ftruncate(g->fd, (off_t)old_size) < 0) {

@@ -76,7 +76,9 @@ struct store;
  * Opens (creating it if missing) the store in dir and recovers it: every
  * segment is read and checked; a torn tail of the last segment (a partial
  * or failing last record with nothing valid after it) is cut back to the
- * last whole record and the cut made durable.  Anything else invalid is
+ * last whole record and the cut made durable; empty segment files at the
+ * end (a roll whose data never reached the disk) are removed first, so the
+ * segment before them counts as the last.  Anything else invalid is
  * corruption: MOM_EBADDATA and err names the file and byte offset.  On
  * success *out is owned by the caller (store_close).  err may be NULL.
  */

@@ -790,3 +790,38 @@ Test(store, corruption_names_the_file_and_offset)
 	for (k = 0; k < n; k++)
 		free(im[k].b);
 }
+
+/*
+ * Power loss after a roll: the new segment's name reached the disk but
+ * none of its data, and the segment before it lost its unsynced tail.  The
+ * empty file goes and the tail before it is torn, not corrupt.
+ */
+Test(store, empty_segments_at_the_end_make_the_one_before_them_last)
+{
+	struct store *s = open_ok(300);
+	struct img    im[16];
+	size_t        n, k;
+	uint64_t      whole;
+
+	append_range(s, 1, 40, 1, 1);
+	cr_assert_eq(store_sync(s), 0);
+	store_close(s);
+	n = read_imgs(im, 16);
+	cr_assert_geq(n, 3);
+	/* Cut the second to last segment inside its last record, empty the last. */
+	write_img(&im[n - 2], im[n - 2].n - 3);
+	write_img(&im[n - 1], 0);
+	whole = im[n - 1].first - 2;
+	s = open_ok(300);
+	check_terms(s, 1, whole);
+	cr_assert_eq(store_nsegments(s), n - 1);
+	cr_assert_eq(seg_size(im[n - 1].first), -1);
+	append_range(s, whole + 1, 50, 1, 1);
+	cr_assert_eq(store_sync(s), 0);
+	store_close(s);
+	s = open_ok(300);
+	check_terms(s, 1, 50);
+	store_close(s);
+	for (k = 0; k < n; k++)
+		free(im[k].b);
+}
