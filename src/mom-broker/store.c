@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,12 @@ struct store {
 	char                msg[512];
 };
 
-/* CRC-32C (Castagnoli), reflected, table-driven, one byte at a time. */
-static uint32_t crc_table[256];
-static bool     crc_ready;
+/*
+ * CRC-32C (Castagnoli), reflected, table-driven, one byte at a time.  It
+ * detects every single-bit and every odd-bit error in a record.
+ */
+static uint32_t       crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void
 crc_init(void)
@@ -64,7 +68,6 @@ crc_init(void)
 			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
 		crc_table[i] = c;
 	}
-	crc_ready = true;
 }
 
 uint32_t
@@ -72,8 +75,7 @@ store_crc32c(uint32_t crc, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
 
-	if (!crc_ready)
-		crc_init();
+	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	while (n--)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
@@ -543,7 +545,8 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	}
 	closedir(d);
 	d = NULL;
-	qsort(firsts, n, sizeof(*firsts), cmp_u64);
+	if (n > 1)
+		qsort(firsts, n, sizeof(*firsts), cmp_u64);
 	/*
 	 * Empty files at the end are segments created by a roll whose first
 	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
@@ -750,9 +753,9 @@ unlink_seg(struct store *s, struct seg *g)
 	char name[64];
 
 	seg_name(name, sizeof(name), g->first);
-	seg_fini(g);
 	if (unlinkat(s->dirfd, name, 0) < 0)
 		return io_fail(s, "unlink", name);
+	seg_fini(g);
 	return 0;
 }
 
