@@ -388,6 +388,11 @@ Test(store, enospc_in_the_middle_of_an_append_is_cut_back)
 		cr_assert_eq(seg_size(1), before);
 	}
 	check_terms(s, 1, 10);
+	store_close(s);
+	s = open_ok(1 << 20);
+	check_terms(s, 1, 10);
+	cr_assert_eq(seg_size(1), before);
+	store_set_fault(s, &h);
 
 	/* Space is back: short writes alone are retried, appends go on. */
 	f.budget = SIZE_MAX;
@@ -824,4 +829,41 @@ Test(store, empty_segments_at_the_end_make_the_one_before_them_last)
 	store_close(s);
 	for (k = 0; k < n; k++)
 		free(im[k].b);
+}
+
+Test(store, damage_after_open_is_caught_on_read)
+{
+	struct store *s = open_ok(0);
+	struct want   w = { 1, UINT64_MAX, 1, 1 };
+	char          p[128];
+	FILE         *fp;
+
+	append_range(s, 1, 10, 1, 1);
+	cr_assert_eq(store_sync(s), 0);
+	snprintf(p, sizeof(p), "%s/seg-%016lx.log", dir, 1ul);
+	fp = fopen(p, "r+");
+	cr_assert_not_null(fp);
+	fseek(fp, (long)(rec_size(1) + rec_size(2) + 20), SEEK_SET);
+	fputc(0xff, fp);
+	fclose(fp);
+	cr_assert_eq(store_read(s, 1, 10, check_cb, &w), MOM_EBADDATA);
+	cr_assert_eq(w.next, 3, "the two good entries before it were read");
+	cr_assert_not_null(strstr(store_errmsg(s), "seg-0000000000000001.log: byte "),
+	    "%s", store_errmsg(s));
+	store_close(s);
+}
+
+Test(store, a_bad_batch_changes_nothing)
+{
+	struct store      *s = open_ok(0);
+	struct store_entry e[3] = { { .index = 1 }, { .index = 2 }, { .index = 4 } };
+
+	cr_assert_eq(store_append(s, e, 3), MOM_EINVAL);
+	cr_assert_eq(store_last(s), 0);
+	cr_assert_eq(store_nsegments(s), 0);
+	e[0].index = 0;
+	cr_assert_eq(store_append(s, e, 1), MOM_EINVAL);
+	append_range(s, 1, 3, 1, 1);
+	check_terms(s, 1, 3);
+	store_close(s);
 }
