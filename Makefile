@@ -124,6 +124,8 @@ fuzz: $(FUZZ_BIN)
 # A target that needs broker modules names them in FUZZ_EXTRA_<target>.
 FUZZ_EXTRA_http_fuzz := src/mom-broker/rest.c
 $(BUILD)/fuzz/http_fuzz: $(FUZZ_EXTRA_http_fuzz) src/mom-broker/rest.h
+FUZZ_EXTRA_store_fuzz := src/mom-broker/store.c
+$(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) src/mom-broker/store.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -Isrc/mom-broker \

@@ -1,0 +1,982 @@
+/*
+ * store.c: the segment store (see store.h for the file format and the
+ * durability contract).
+ *
+ * In memory, each segment keeps the offset of every record so that reads
+ * and truncations go straight to the byte.  Only the last segment, and
+ * older ones with writes not yet synced, keep a file descriptor open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mom.h"
+#include "store.h"
+
+#define DEFAULT_SEGMENT_SIZE (64u << 20)
+#define META_MAGIC "MOMMETA1"
+#define META_SIZE  (8 + 8 + 8 + 4)
+
+struct seg {
+	uint64_t  first;  /* index in the file name */
+	uint64_t  n;      /* records */
+	uint64_t *off;    /* their offsets */
+	uint64_t  cap;
+	uint64_t  size;   /* bytes of whole records: the file's size */
+	uint64_t  synced; /* bytes known to be durable */
+	int       fd;     /* -1 when closed */
+	bool      fresh;  /* created since the directory was last synced */
+};
+
+struct store {
+	char               *dir;
+	int                 dirfd;
+	uint64_t            segment_size;
+	struct seg         *segs;
+	size_t              nsegs, segcap;
+	struct store_fault  fault;
+	bool                faulty;
+	int                 broken; /* a MOM_E* code once the disk state is unknown */
+	uint8_t            *wbuf;
+	size_t              wcap;
+	char                msg[512];
+};
+
+/*
+ * CRC-32C (Castagnoli), reflected, table-driven, one byte at a time.  It
+ * detects every single-bit and every odd-bit error in a record.
+ */
+static uint32_t       crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void
+crc_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t
+store_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+	while (n--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * The record at b[p..]: 1 and its body length when it is whole and its
+ * CRC matches, 0 when not.
+ */
+static int
+frame_at(const uint8_t *b, size_t len, size_t p, uint32_t *blen)
+{
+	uint32_t l;
+
+	if (len - p < STORE_REC_HDR)
+		return 0;
+	l = get32(b + p);
+	if (l < STORE_BODY_MIN || l > STORE_BODY_MAX || len - p - STORE_REC_HDR < l)
+		return 0;
+	if (store_crc32c(store_crc32c(0, b + p, 4), b + p + STORE_REC_HDR, l) != get32(b + p + 4))
+		return 0;
+	*blen = l;
+	return 1;
+}
+
+/*
+ * Is there a whole, valid record anywhere after a bad one at p?  If so the
+ * bad record is not a torn tail but damage in the middle.  Its index must
+ * lie between the one expected at p and what the rest of the image could
+ * hold; that cheap test skips the CRC at almost every offset.
+ */
+static bool
+valid_after(const uint8_t *b, size_t len, size_t p, uint64_t expect)
+{
+	uint32_t blen;
+	uint64_t ix;
+	size_t   q;
+
+	for (q = p + 1; q + STORE_REC_HDR + STORE_BODY_MIN <= len; q++) {
+		ix = get64(b + q + STORE_REC_HDR);
+		if (ix < expect || ix - expect > len)
+			continue;
+		if (frame_at(b, len, q, &blen))
+			return true;
+	}
+	return false;
+}
+
+int
+store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_off,
+    struct store_scan *sc)
+{
+	uint64_t *off = NULL, cap = 0, *noff;
+	uint32_t  blen;
+	size_t    p = 0;
+
+	memset(sc, 0, sizeof(*sc));
+	while (p < len) {
+		if (!frame_at(b, len, p, &blen)) {
+			sc->bad = p;
+			if (last && !valid_after(b, len, p, first + sc->n)) {
+				sc->status = STORE_SCAN_TORN;
+				sc->why = "torn tail";
+			} else {
+				sc->status = STORE_SCAN_CORRUPT;
+				sc->why = len - p < STORE_REC_HDR ? "truncated record header" :
+				    "bad record (length or CRC)";
+			}
+			break;
+		}
+		if (get64(b + p + STORE_REC_HDR) != first + sc->n) {
+			sc->bad = p;
+			sc->status = STORE_SCAN_CORRUPT;
+			sc->why = "record out of index sequence";
+			break;
+		}
+		if (want_off) {
+			if (sc->n == cap) {
+				cap = cap ? cap * 2 : 64;
+				if (!(noff = realloc(off, cap * sizeof(*off)))) {
+					free(off);
+					return MOM_ENOMEM;
+				}
+				off = noff;
+			}
+			off[sc->n] = p;
+		}
+		sc->n++;
+		p += STORE_REC_HDR + blen;
+	}
+	sc->end = sc->status == STORE_SCAN_OK ? len : sc->bad;
+	sc->off = off;
+	return 0;
+}
+
+static int
+fail(struct store *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* The MOM_E* code for a failed system call (errno). */
+static int
+io_code(int e)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		return MOM_EFULL;
+	if (e == ENOMEM)
+		return MOM_ENOMEM;
+	return MOM_EINTERNAL;
+}
+
+static int
+io_fail(struct store *s, const char *what, const char *file)
+{
+	int e = errno;
+
+	return fail(s, io_code(e), "%s/%s: %s: %s", s->dir, file, what, strerror(e));
+}
+
+static void
+seg_name(char *buf, size_t n, uint64_t first)
+{
+	snprintf(buf, n, "seg-%016" PRIx64 ".log", first);
+}
+
+static ssize_t
+do_pwrite(struct store *s, int fd, const void *b, size_t n, off_t off)
+{
+	if (s->faulty && s->fault.pwrite)
+		return s->fault.pwrite(s->fault.arg, fd, b, n, off);
+	return pwrite(fd, b, n, off);
+}
+
+static int
+do_sync(struct store *s, int fd, bool data)
+{
+	if (s->faulty && s->fault.sync)
+		return s->fault.sync(s->fault.arg, fd);
+	return data ? fdatasync(fd) : fsync(fd);
+}
+
+/* Writes all of b at off, retrying short writes. */
+static int
+write_all(struct store *s, int fd, const uint8_t *b, size_t n, off_t off)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = do_pwrite(s, fd, b, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int
+sync_dir(struct store *s)
+{
+	if (do_sync(s, s->dirfd, false) < 0) {
+		s->broken = io_fail(s, "fsync", ".");
+		return s->broken;
+	}
+	return 0;
+}
+
+static struct seg *
+seg_last(struct store *s)
+{
+	return s->nsegs ? &s->segs[s->nsegs - 1] : NULL;
+}
+
+static void
+seg_close(struct seg *g)
+{
+	if (g->fd >= 0)
+		close(g->fd);
+	g->fd = -1;
+}
+
+static void
+seg_fini(struct seg *g)
+{
+	seg_close(g);
+	free(g->off);
+	g->off = NULL;
+}
+
+static int
+seg_push_off(struct seg *g, uint64_t off)
+{
+	uint64_t *n;
+
+	if (g->n == g->cap) {
+		if (!(n = realloc(g->off, (g->cap ? g->cap * 2 : 64) * sizeof(*n))))
+			return MOM_ENOMEM;
+		g->off = n;
+		g->cap = g->cap ? g->cap * 2 : 64;
+	}
+	g->off[g->n++] = off;
+	return 0;
+}
+
+static int
+seg_open_fd(struct store *s, struct seg *g)
+{
+	char name[64];
+
+	if (g->fd >= 0)
+		return 0;
+	seg_name(name, sizeof(name), g->first);
+	if ((g->fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC)) < 0)
+		return io_fail(s, "open", name);
+	return 0;
+}
+
+static int
+segs_grow(struct store *s)
+{
+	struct seg *n;
+	size_t      cap;
+
+	if (s->nsegs < s->segcap)
+		return 0;
+	cap = s->segcap ? s->segcap * 2 : 8;
+	if (!(n = realloc(s->segs, cap * sizeof(*n))))
+		return fail(s, MOM_ENOMEM, "out of memory");
+	s->segs = n;
+	s->segcap = cap;
+	return 0;
+}
+
+uint64_t
+store_first(const struct store *s)
+{
+	return store_last(s) ? s->segs[0].first : 0;
+}
+
+uint64_t
+store_last(const struct store *s)
+{
+	const struct seg *g;
+
+	if (!s->nsegs)
+		return 0;
+	g = &s->segs[s->nsegs - 1];
+	if (g->n == 0 && s->nsegs == 1)
+		return 0;
+	return g->first + g->n - 1;
+}
+
+size_t
+store_nsegments(const struct store *s)
+{
+	return s->nsegs;
+}
+
+const char *
+store_errmsg(const struct store *s)
+{
+	return s->msg;
+}
+
+void
+store_set_fault(struct store *s, const struct store_fault *f)
+{
+	s->faulty = f != NULL;
+	if (f)
+		s->fault = *f;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Reads the whole of name into a malloc'd buffer. */
+static int
+slurp(struct store *s, const char *name, int *fdp, uint8_t **bp, size_t *lenp)
+{
+	struct stat st;
+	uint8_t    *b = NULL;
+	size_t      got = 0;
+	ssize_t     r;
+	int         fd, rc;
+
+	if ((fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC)) < 0)
+		return io_fail(s, "open", name);
+	if (fstat(fd, &st) < 0) {
+		rc = io_fail(s, "fstat", name);
+		goto fail;
+	}
+	if (!(b = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+		rc = fail(s, MOM_ENOMEM, "out of memory");
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		r = pread(fd, b + got, (size_t)st.st_size - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			rc = io_fail(s, "read", name);
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	*fdp = fd;
+	*bp = b;
+	*lenp = got;
+	return 0;
+fail:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+/* Loads one segment found at open; the last one may have its tail cut. */
+static int
+load_seg(struct store *s, uint64_t first, bool last)
+{
+	struct store_scan sc;
+	struct seg       *g;
+	char              name[64];
+	uint8_t          *b = NULL;
+	size_t            len = 0;
+	uint64_t          expect;
+	int               fd = -1, rc;
+
+	seg_name(name, sizeof(name), first);
+	if (s->nsegs) {
+		g = seg_last(s);
+		expect = g->first + g->n;
+		if (g->n == 0)
+			return fail(s, MOM_EBADDATA, "%s/%s: byte 0: empty segment before the last",
+			    s->dir, name);
+		if (first != expect)
+			return fail(s, MOM_EBADDATA,
+			    "%s/%s: byte 0: starts at index %" PRIu64 ", expected %" PRIu64 " (gap)",
+			    s->dir, name, first, expect);
+	}
+	if ((rc = segs_grow(s)) != 0)
+		return rc;
+	if ((rc = slurp(s, name, &fd, &b, &len)) != 0)
+		return rc;
+	if ((rc = store_scan(b, len, first, last, true, &sc)) != 0) {
+		free(b);
+		close(fd);
+		return fail(s, rc, "out of memory");
+	}
+	free(b);
+	g = &s->segs[s->nsegs++];
+	memset(g, 0, sizeof(*g));
+	g->first = first;
+	g->n = g->cap = sc.n;
+	g->off = sc.off;
+	g->size = g->synced = sc.end;
+	g->fd = fd;
+	if (sc.status == STORE_SCAN_CORRUPT)
+		return fail(s, MOM_EBADDATA, "%s/%s: byte %zu: %s (index %" PRIu64 ")",
+		    s->dir, name, sc.bad, sc.why, first + sc.n);
+	if (sc.status == STORE_SCAN_TORN) {
+		/* Cut, and make the cut durable before anything is appended after it. */
+		if (ftruncate(fd, (off_t)sc.end) < 0)
+			return io_fail(s, "ftruncate", name);
+		if (do_sync(s, fd, false) < 0)
+			return io_fail(s, "fsync", name);
+	}
+	if (!last)
+		seg_close(g);
+	return 0;
+}
+
+int
+store_open(const char *dir, const struct store_config *cfg, struct store **out,
+    char *err, size_t errlen)
+{
+	struct store  *s;
+	struct dirent *de;
+	DIR           *d = NULL;
+	uint64_t      *firsts = NULL, *nf, v;
+	size_t         n = 0, cap = 0, i;
+	int            rc = MOM_ENOMEM;
+	bool           unlinked;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		if (err)
+			snprintf(err, errlen, "out of memory");
+		return MOM_ENOMEM;
+	}
+	s->dirfd = -1;
+	s->segment_size = cfg && cfg->segment_size ? cfg->segment_size : DEFAULT_SEGMENT_SIZE;
+	if (!(s->dir = strdup(dir)))
+		goto fail;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = io_code(errno);
+		fail(s, rc, "%s: mkdir: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    !(d = opendir(dir))) {
+		rc = io_code(errno);
+		fail(s, rc, "%s: open: %s", dir, strerror(errno));
+		goto fail;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 24 || strncmp(de->d_name, "seg-", 4) != 0 ||
+		    strspn(de->d_name + 4, "0123456789abcdef") != 16 ||
+		    strcmp(de->d_name + 20, ".log") != 0)
+			continue;
+		v = strtoull(de->d_name + 4, NULL, 16);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if (!(nf = realloc(firsts, cap * sizeof(*nf))))
+				goto fail;
+			firsts = nf;
+		}
+		firsts[n++] = v;
+	}
+	closedir(d);
+	d = NULL;
+	if (n > 1)
+		qsort(firsts, n, sizeof(*firsts), cmp_u64);
+	/*
+	 * Empty files at the end are segments created by a roll whose first
+	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
+	 * makes the segment before them the last one, whose unsynced tail may
+	 * then be torn like any last segment's.
+	 */
+	for (unlinked = false; n > 0; n--) {
+		struct stat st;
+		char        name[64];
+
+		seg_name(name, sizeof(name), firsts[n - 1]);
+		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
+			break;
+		if (unlinkat(s->dirfd, name, 0) < 0) {
+			rc = io_fail(s, "unlink", name);
+			goto fail;
+		}
+		unlinked = true;
+	}
+	if (unlinked && (rc = sync_dir(s)) != 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((rc = load_seg(s, firsts[i], i == n - 1)) != 0)
+			goto fail;
+	free(firsts);
+	*out = s;
+	return 0;
+fail:
+	if (d)
+		closedir(d);
+	free(firsts);
+	if (err)
+		snprintf(err, errlen, "%s", s->msg[0] ? s->msg : "out of memory");
+	store_close(s);
+	return rc;
+}
+
+void
+store_close(struct store *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nsegs; i++)
+		seg_fini(&s->segs[i]);
+	free(s->segs);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s->wbuf);
+	free(s->dir);
+	free(s);
+}
+
+static int unlink_seg(struct store *, struct seg *);
+
+/* Starts a new, empty last segment at first. */
+static int
+roll(struct store *s, uint64_t first)
+{
+	struct seg *g;
+	char        name[64];
+	int         rc, fd;
+
+	if ((rc = segs_grow(s)) != 0)
+		return rc;
+	seg_name(name, sizeof(name), first);
+	if ((fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return io_fail(s, "create", name);
+	/* The previous segment keeps its fd until a sync covers its writes. */
+	if (s->nsegs && s->segs[s->nsegs - 1].synced == s->segs[s->nsegs - 1].size)
+		seg_close(&s->segs[s->nsegs - 1]);
+	g = &s->segs[s->nsegs++];
+	memset(g, 0, sizeof(*g));
+	g->first = first;
+	g->fd = fd;
+	g->fresh = true;
+	return 0;
+}
+
+int
+store_append(struct store *s, const struct store_entry *e, size_t n)
+{
+	struct seg *g;
+	uint64_t    next, old_n, old_size;
+	size_t      need = 0, i, p;
+	uint8_t    *b;
+	char        name[64];
+	int         rc, e_no;
+
+	if (s->broken)
+		return s->broken;
+	if (n == 0)
+		return 0;
+	/* An empty lone segment (a torn first record) may be restarted anywhere. */
+	if (s->nsegs == 1 && s->segs[0].n == 0 && e[0].index != s->segs[0].first) {
+		if ((rc = unlink_seg(s, &s->segs[0])) != 0)
+			return rc;
+		s->nsegs = 0;
+		if ((rc = sync_dir(s)) != 0)
+			return rc;
+	}
+	next = store_last(s) ? store_last(s) + 1 : (s->nsegs ? seg_last(s)->first : e[0].index);
+	if (e[0].index == 0 || e[0].index != next)
+		return fail(s, MOM_EINVAL, "append at index %" PRIu64 ", expected %" PRIu64,
+		    e[0].index, next);
+	for (i = 0; i < n; i++) {
+		if (e[i].index != next + i)
+			return fail(s, MOM_EINVAL, "batch not consecutive at index %" PRIu64,
+			    e[i].index);
+		if (e[i].len > STORE_BODY_MAX - STORE_BODY_MIN)
+			return fail(s, MOM_EINVAL, "entry %" PRIu64 " too big", e[i].index);
+		need += STORE_REC_HDR + STORE_BODY_MIN + e[i].len;
+	}
+	if (need > s->wcap) {
+		if (!(b = realloc(s->wbuf, need)))
+			return fail(s, MOM_ENOMEM, "out of memory");
+		s->wbuf = b;
+		s->wcap = need;
+	}
+	g = seg_last(s);
+	if (!g || (g->size > 0 && g->size + need > s->segment_size)) {
+		if ((rc = roll(s, next)) != 0)
+			return rc;
+		g = seg_last(s);
+	}
+	if ((rc = seg_open_fd(s, g)) != 0)
+		return rc;
+	old_n = g->n;
+	old_size = g->size;
+	for (i = 0, p = 0; i < n; i++) {
+		b = s->wbuf + p;
+		put32(b, (uint32_t)(STORE_BODY_MIN + e[i].len));
+		put64(b + 8, e[i].index);
+		put64(b + 16, e[i].term);
+		b[24] = e[i].type;
+		if (e[i].len)
+			memcpy(b + 25, e[i].buf, e[i].len);
+		put32(b + 4, store_crc32c(store_crc32c(0, b, 4), b + 8, STORE_BODY_MIN + e[i].len));
+		if ((rc = seg_push_off(g, g->size + p)) != 0) {
+			g->n = old_n;
+			return fail(s, rc, "out of memory");
+		}
+		p += STORE_REC_HDR + STORE_BODY_MIN + e[i].len;
+	}
+	if (write_all(s, g->fd, s->wbuf, need, (off_t)g->size) < 0) {
+		e_no = errno;
+		seg_name(name, sizeof(name), g->first);
+		errno = e_no;
+		rc = io_fail(s, "write", name);
+		g->n = old_n;
+		/* Cut the partial batch so the next append does not land behind garbage. */
+		if (ftruncate(g->fd, (off_t)old_size) < 0) {
+			s->broken = MOM_EINTERNAL;
+			snprintf(s->msg + strlen(s->msg), sizeof(s->msg) - strlen(s->msg),
+			    "; cutting back failed: %s", strerror(errno));
+		}
+		return rc;
+	}
+	g->size += need;
+	return 0;
+}
+
+int
+store_sync(struct store *s)
+{
+	struct seg *g;
+	size_t      i, from;
+	bool        dir = false;
+	char        name[64];
+
+	if (s->broken)
+		return s->broken;
+	from = s->nsegs;
+	while (from > 0 && (s->segs[from - 1].synced < s->segs[from - 1].size ||
+	    s->segs[from - 1].fresh))
+		from--;
+	for (i = from; i < s->nsegs; i++) {
+		g = &s->segs[i];
+		if (g->synced < g->size) {
+			if (do_sync(s, g->fd, true) < 0) {
+				seg_name(name, sizeof(name), g->first);
+				/* After a failed fsync the page cache cannot be trusted. */
+				s->broken = io_fail(s, "fdatasync", name);
+				return s->broken;
+			}
+			g->synced = g->size;
+		}
+		dir |= g->fresh;
+	}
+	if (dir && sync_dir(s) != 0)
+		return s->broken;
+	for (i = from; i < s->nsegs; i++) {
+		s->segs[i].fresh = false;
+		if (i + 1 < s->nsegs)
+			seg_close(&s->segs[i]);
+	}
+	return 0;
+}
+
+static int
+unlink_seg(struct store *s, struct seg *g)
+{
+	char name[64];
+
+	seg_name(name, sizeof(name), g->first);
+	if (unlinkat(s->dirfd, name, 0) < 0)
+		return io_fail(s, "unlink", name);
+	seg_fini(g);
+	return 0;
+}
+
+int
+store_truncate(struct store *s, uint64_t index)
+{
+	struct seg *g;
+	char        name[64];
+	bool        unlinked = false;
+	int         rc;
+
+	if (s->broken)
+		return s->broken;
+	if (index == 0)
+		return fail(s, MOM_EINVAL, "truncate at index 0");
+	while (s->nsegs && index <= seg_last(s)->first) {
+		if ((rc = unlink_seg(s, seg_last(s))) != 0) {
+			s->broken = rc;
+			return rc;
+		}
+		s->nsegs--;
+		unlinked = true;
+	}
+	if ((g = seg_last(s)) != NULL && index < g->first + g->n) {
+		seg_name(name, sizeof(name), g->first);
+		if ((rc = seg_open_fd(s, g)) != 0)
+			return rc;
+		g->n = index - g->first;
+		g->size = g->off[g->n];
+		if (ftruncate(g->fd, (off_t)g->size) < 0 || do_sync(s, g->fd, false) < 0) {
+			s->broken = io_fail(s, "truncate", name);
+			return s->broken;
+		}
+		if (g->synced > g->size)
+			g->synced = g->size;
+	}
+	if (unlinked && (g = seg_last(s)) != NULL && (rc = seg_open_fd(s, g)) != 0)
+		return rc;
+	return unlinked ? sync_dir(s) : 0;
+}
+
+int
+store_remove_before(struct store *s, uint64_t index)
+{
+	size_t k = 0, i;
+	int    rc = 0;
+
+	if (s->broken)
+		return s->broken;
+	/* Segment k can go when the next one starts at or below index. */
+	while (k + 1 < s->nsegs && s->segs[k + 1].first <= index)
+		k++;
+	if (k == 0)
+		return 0;
+	for (i = 0; i < k; i++) {
+		if ((rc = unlink_seg(s, &s->segs[i])) != 0)
+			break;
+	}
+	/* Keep what is left contiguous even if an unlink failed midway. */
+	memmove(s->segs, s->segs + i, (s->nsegs - i) * sizeof(*s->segs));
+	s->nsegs -= i;
+	if (rc != 0)
+		return rc;
+	return sync_dir(s);
+}
+
+/* Reads [a, b) of segment g into buf. */
+static int
+seg_pread(struct store *s, struct seg *g, uint8_t *buf, uint64_t a, uint64_t b)
+{
+	char    name[64];
+	ssize_t r;
+	int     fd = g->fd, rc = 0;
+
+	seg_name(name, sizeof(name), g->first);
+	if (fd < 0 && (fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return io_fail(s, "open", name);
+	while (a < b) {
+		r = pread(fd, buf, b - a, (off_t)a);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			rc = io_fail(s, "read", name);
+			break;
+		}
+		buf += r;
+		a += (uint64_t)r;
+	}
+	if (fd != g->fd)
+		close(fd);
+	return rc;
+}
+
+int
+store_read(struct store *s, uint64_t from, uint64_t to, store_read_cb cb, void *arg)
+{
+	struct store_entry e;
+	struct seg        *g;
+	uint64_t           a, b, lo, hi, ix;
+	uint8_t           *buf = NULL;
+	uint32_t           blen;
+	size_t             i, p;
+	char               name[64];
+	int                rc = 0;
+
+	if (from > to)
+		return 0;
+	if (from < store_first(s) || to > store_last(s) || from == 0)
+		return fail(s, MOM_EINVAL, "read %" PRIu64 "..%" PRIu64 " outside %" PRIu64 "..%" PRIu64,
+		    from, to, store_first(s), store_last(s));
+	for (i = 0; i < s->nsegs && rc == 0; i++) {
+		g = &s->segs[i];
+		if (g->n == 0 || g->first + g->n - 1 < from || g->first > to)
+			continue;
+		lo = from > g->first ? from : g->first;
+		hi = to < g->first + g->n - 1 ? to : g->first + g->n - 1;
+		a = g->off[lo - g->first];
+		b = hi - g->first + 1 < g->n ? g->off[hi - g->first + 1] : g->size;
+		if (!(buf = malloc(b - a))) {
+			rc = fail(s, MOM_ENOMEM, "out of memory");
+			break;
+		}
+		if ((rc = seg_pread(s, g, buf, a, b)) != 0)
+			break;
+		for (ix = lo, p = 0; ix <= hi; ix++) {
+			if (!frame_at(buf, b - a, p, &blen) || get64(buf + p + 8) != ix) {
+				seg_name(name, sizeof(name), g->first);
+				rc = fail(s, MOM_EBADDATA, "%s/%s: byte %" PRIu64 ": bad record on read",
+				    s->dir, name, a + p);
+				break;
+			}
+			e.index = ix;
+			e.term = get64(buf + p + 16);
+			e.type = buf[p + 24];
+			e.buf = buf + p + 25;
+			e.len = blen - STORE_BODY_MIN;
+			if ((rc = cb(arg, &e)) != 0)
+				break;
+			p += STORE_REC_HDR + blen;
+		}
+		free(buf);
+		buf = NULL;
+	}
+	free(buf);
+	return rc;
+}
+
+int
+store_meta_load(struct store *s, struct store_meta *m)
+{
+	uint8_t b[META_SIZE];
+	ssize_t r;
+	int     fd;
+
+	memset(m, 0, sizeof(*m));
+	if ((fd = openat(s->dirfd, "meta", O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : io_fail(s, "open", "meta");
+	r = pread(fd, b, sizeof(b), 0);
+	close(fd);
+	if (r < 0)
+		return io_fail(s, "read", "meta");
+	if (r != (ssize_t)sizeof(b) || memcmp(b, META_MAGIC, 8) != 0 ||
+	    store_crc32c(0, b, META_SIZE - 4) != get32(b + META_SIZE - 4))
+		return fail(s, MOM_EBADDATA, "%s/meta: byte 0: bad metadata file", s->dir);
+	m->term = get64(b + 8);
+	m->vote = get64(b + 16);
+	return 0;
+}
+
+int
+store_meta_save(struct store *s, const struct store_meta *m)
+{
+	uint8_t b[META_SIZE];
+	int     fd, rc = 0;
+
+	if (s->broken)
+		return s->broken;
+	memcpy(b, META_MAGIC, 8);
+	put64(b + 8, m->term);
+	put64(b + 16, m->vote);
+	put32(b + META_SIZE - 4, store_crc32c(0, b, META_SIZE - 4));
+	/*
+	 * Write a new file and fsync it before the rename: renaming first could
+	 * leave a name pointing at data that never reached the disk.  The
+	 * directory fsync makes the rename itself durable.
+	 */
+	if ((fd = openat(s->dirfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return io_fail(s, "create", "meta.tmp");
+	if (write_all(s, fd, b, sizeof(b), 0) < 0)
+		rc = io_fail(s, "write", "meta.tmp");
+	else if (do_sync(s, fd, false) < 0)
+		rc = io_fail(s, "fsync", "meta.tmp");
+	close(fd);
+	if (rc != 0) {
+		unlinkat(s->dirfd, "meta.tmp", 0);
+		return rc;
+	}
+	if (renameat(s->dirfd, "meta.tmp", s->dirfd, "meta") < 0)
+		return io_fail(s, "rename", "meta.tmp");
+	return sync_dir(s);
+}
+
+void
+store_crash(struct store *s)
+{
+	struct seg *g;
+	char        name[64];
+	size_t      i;
+
+	for (i = 0; i < s->nsegs; i++) {
+		g = &s->segs[i];
+		seg_name(name, sizeof(name), g->first);
+		if (g->fresh) {
+			seg_close(g);
+			(void)unlinkat(s->dirfd, name, 0);
+		} else if (g->synced < g->size) {
+			if (seg_open_fd(s, g) == 0)
+				(void)ftruncate(g->fd, (off_t)g->synced);
+		}
+	}
+	store_close(s);
+}

@@ -1,0 +1,166 @@
+/*
+ * store.h: the segment store, the broker's durable log.
+ *
+ * It is shaped for the raft_io that will sit on top of it: entries (index,
+ * term, type, opaque bytes) are appended in batches, read back by range
+ * (all of them at start), truncated from an index (uncommitted entries a
+ * new leader overrides) and dropped segment by segment up to an index once
+ * a snapshot covers them.  Term and vote live in a separate metadata file.
+ *
+ * Files in the directory:
+ *   seg-<first index, 16 hex>.log  records, one after the other:
+ *       u32 body length, u32 CRC-32C over those 4 length bytes and the body,
+ *       body = u64 index, u64 term, u8 type, payload   (all little-endian)
+ *   meta      "MOMMETA1", u64 term, u64 vote, u32 CRC-32C of the 24 bytes
+ *   meta.tmp  the next meta while it is written (ignored by load)
+ *
+ * Durability is the caller's choice (group commit): store_append only
+ * writes, one write(2) per batch; store_sync makes everything appended so
+ * far durable with one fdatasync per touched segment (one, unless the batch
+ * rolled) and an fsync of the directory when a segment was created.
+ * Truncation, segment removal and metadata saves are durable on return.
+ *
+ * Errors: 0, or MOM_EINVAL (bad argument), MOM_ENOMEM, MOM_EFULL (ENOSPC
+ * or EDQUOT: nothing was kept of the failed batch), MOM_EBADDATA (a record
+ * that fails its CRC or breaks the index sequence: corruption), or
+ * MOM_EINTERNAL (other I/O errors).  store_errmsg says what and where.  A
+ * failed write is cut back so the store stays consistent and later appends
+ * work; a failed fsync or cut-back leaves the store broken (every call then
+ * fails) because what reached the disk is unknown: close and reopen.
+ *
+ * Single-threaded: one caller at a time.
+ */
+#ifndef BROKER_STORE_H
+#define BROKER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_REC_HDR   8u        /* length + CRC */
+#define STORE_BODY_MIN  17u       /* index + term + type */
+#define STORE_BODY_MAX  (256u << 20) /* anything longer is corruption */
+
+struct store_entry {
+	uint64_t    index;
+	uint64_t    term;
+	uint8_t     type;
+	const void *buf; /* borrowed */
+	size_t      len;
+};
+
+struct store_config {
+	uint64_t segment_size; /* roll to a new segment past this; 0: 64 MiB */
+};
+
+/*
+ * Fault injection for tests: when set, every data write and sync of the
+ * store goes through these instead of pwrite(2) and fdatasync(2)/fsync(2).
+ * They behave like the system calls (-1 and errno on failure).
+ */
+struct store_fault {
+	ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t n, off_t off);
+	int     (*sync)(void *arg, int fd);
+	void    *arg;
+};
+
+struct store_meta {
+	uint64_t term;
+	uint64_t vote;
+};
+
+struct store;
+
+/*
+ * Opens (creating it if missing) the store in dir and recovers it: every
+ * segment is read and checked; a torn tail of the last segment (a partial
+ * or failing last record with nothing valid after it) is cut back to the
+ * last whole record and the cut made durable; empty segment files at the
+ * end (a roll whose data never reached the disk) are removed first, so the
+ * segment before them counts as the last.  Anything else invalid is
+ * corruption: MOM_EBADDATA and err names the file and byte offset.  On
+ * success *out is owned by the caller (store_close).  err may be NULL.
+ */
+int store_open(const char *dir, const struct store_config *cfg, struct store **out,
+    char *err, size_t errlen);
+/* Closes without syncing (what was appended stays in the page cache).  NULL is a no-op. */
+void store_close(struct store *s);
+
+/* The fault hooks (copied) or NULL for the real calls. */
+void store_set_fault(struct store *s, const struct store_fault *f);
+
+/* First and last index held; both 0 when empty. */
+uint64_t store_first(const struct store *s);
+uint64_t store_last(const struct store *s);
+size_t   store_nsegments(const struct store *s);
+
+/*
+ * Appends n entries (borrowed: copied out before return) with consecutive
+ * indexes from store_last() + 1 (any index >= 1 when the store is empty).
+ * A batch is one write(2) and never spans segments: the store rolls to a
+ * new segment before a batch that would take the current one past the
+ * size limit.  Not durable until store_sync.
+ */
+int store_append(struct store *s, const struct store_entry *e, size_t n);
+/* Makes everything appended so far durable. */
+int store_sync(struct store *s);
+
+/*
+ * Calls cb for each entry from..to (inclusive, within first..last), in
+ * order; the entry's buf is valid only during the call.  Records are
+ * checked again as they are read.  A non-zero return from cb stops the
+ * walk and is returned.
+ */
+typedef int (*store_read_cb)(void *arg, const struct store_entry *e);
+int store_read(struct store *s, uint64_t from, uint64_t to, store_read_cb cb, void *arg);
+
+/* Deletes every entry >= index (durably).  The next append is at index. */
+int store_truncate(struct store *s, uint64_t index);
+/*
+ * Deletes (durably, oldest first) whole segments whose entries are all
+ * below index, as a snapshot up to index - 1 allows.  The last segment is
+ * kept, so store_first() may stay below index.
+ */
+int store_remove_before(struct store *s, uint64_t index);
+
+/* Metadata: a missing file loads as zeros.  Save is atomic and durable. */
+int store_meta_load(struct store *s, struct store_meta *m);
+int store_meta_save(struct store *s, const struct store_meta *m);
+
+/* The last error in a sentence (never NULL). */
+const char *store_errmsg(const struct store *s);
+
+/*
+ * Test hook for power loss: drops everything not yet covered by a
+ * store_sync (unsynced bytes are cut off, segments created since are
+ * removed), as a machine losing its page cache would, then closes the
+ * store.  The real kernel might keep any part of it; this is the worst case.
+ */
+void store_crash(struct store *s);
+
+/*
+ * The recovery reader on a segment image in memory (used by store_open,
+ * exposed for the fuzzer).  first is the index the segment's name gives;
+ * last says whether it is the newest segment, the only one that may have
+ * a torn tail.
+ */
+enum store_scan_status {
+	STORE_SCAN_OK,      /* every byte is whole records */
+	STORE_SCAN_TORN,    /* a torn tail from bad on: cut it */
+	STORE_SCAN_CORRUPT, /* bad record at bad, why says how */
+};
+struct store_scan {
+	enum store_scan_status status;
+	uint64_t    n;    /* whole valid records before bad */
+	size_t      end;  /* bytes they take */
+	size_t      bad;  /* offset of the first invalid record */
+	const char *why;
+	uint64_t   *off;  /* when asked: n record offsets (malloc'd, caller frees) */
+};
+int store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_off,
+    struct store_scan *sc);
+
+uint32_t store_crc32c(uint32_t crc, const void *buf, size_t n);
+
+#endif
