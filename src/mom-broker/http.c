@@ -981,6 +981,25 @@ http_stop(struct http *h)
 	nng_stream_listener_close(h->l);
 	nng_aio_stop(h->acc);
 	nng_aio_stop(h->pause);
+	/*
+	 * Answers the core already gave (a stopping core ends every long
+	 * poll with an empty one) are written before connections close:
+	 * wait, briefly, until none is in the core, the outbox or a write.
+	 */
+	while (mom_mono_ms() - t0 < 3000) {
+		bool busy = false;
+
+		pthread_mutex_lock(&h->mu);
+		for (c = h->conns; c && !busy; c = c->next) {
+			pthread_mutex_lock(&c->mu);
+			busy = !c->closed && (c->in_core || c->queued || c->tx_busy);
+			pthread_mutex_unlock(&c->mu);
+		}
+		pthread_mutex_unlock(&h->mu);
+		if (!busy)
+			break;
+		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+	}
 	pthread_mutex_lock(&h->mu);
 	for (c = h->conns; c; c = c->next) {
 		pthread_mutex_lock(&c->mu);
