@@ -1508,7 +1508,8 @@ snap_get_msgs(struct mom_rd *r, struct fsm *f, struct umap *msgs)
 		    (pm.kind != MOM_KIND_QUEUE && pm.kind != MOM_KIND_TOPIC) ||
 		    pm.payload.n > MOM_PAYLOAD_LIMIT || pm.headers.n > MOM_PAYLOAD_LIMIT ||
 		    pm.id.n > MOM_ID_MAX || pm.name.n > MOM_NAME_MAX ||
-		    (pm.kind == MOM_KIND_QUEUE && pm.name.n != 0))
+		    (pm.kind == MOM_KIND_QUEUE && pm.name.n != 0) ||
+		    (pm.headers.n > 0 && mom_hdr_validate(pm.headers.p, pm.headers.n) != 0))
 			return MOM_EBADDATA;
 		if ((m = msg_new(&pm, seq, t)) == NULL)
 			return MOM_ENOMEM;
