@@ -428,6 +428,28 @@ same_json(struct fsm *a, struct fsm *b)
 	}
 }
 
+/* What a state holds: leased, delayed, ready, retained, sub backlog, producers, ids. */
+static void
+coverage(struct fsm *f, size_t *cov)
+{
+	size_t it;
+	void  *v;
+
+	for (it = 0; smap_next(&f->queues, &it, &v);) {
+		struct queue *q = v;
+
+		cov[0] += q->mq.nleased;
+		cov[1] += q->mq.dlen;
+		cov[2] += q->mq.rlen;
+	}
+	for (it = 0; smap_next(&f->topics, &it, &v);)
+		cov[3] += ((struct topic *)v)->llen;
+	for (it = 0; smap_next(&f->subs, &it, &v);)
+		cov[4] += mq_count(&((struct sub *)v)->mq);
+	cov[5] += f->producers.len;
+	cov[6] += f->ids.len;
+}
+
 #define SEEDS  24
 #define PREFIX 200
 #define SUFFIX 150
@@ -435,7 +457,7 @@ same_json(struct fsm *a, struct fsm *b)
 Test(snap, restored_state_is_the_same_and_follows_the_original_step_for_step)
 {
 	uint64_t seed;
-	size_t   total_msgs = 0;
+	size_t   total_msgs = 0, cov[7] = { 0 };
 
 	for (seed = 1; seed <= SEEDS; seed++) {
 		uint64_t       s = seed * 0x9E3779B97F4A7C15ULL, s1, s2;
@@ -446,6 +468,7 @@ Test(snap, restored_state_is_the_same_and_follows_the_original_step_for_step)
 		world_init(&a, new_fsm(), 1000, 1);
 		for (i = 0; i < PREFIX; i++)
 			step(&a, &s);
+		coverage(a.f, cov);
 		/* With leases outstanding: the bytes are still a fixed point. */
 		sa = snap(a.f);
 		world_init(&b, new_fsm(), a.now, a.receipt);
@@ -497,6 +520,12 @@ Test(snap, restored_state_is_the_same_and_follows_the_original_step_for_step)
 		world_fini(&b);
 	}
 	cr_assert_gt(total_msgs, 1000, "the scripts publish (%zu)", total_msgs);
+	cr_log_info("at snapshot time, over all seeds: %zu leased, %zu delayed, %zu ready in queues, "
+	    "%zu retained, %zu in subscriptions, %zu producers, %zu ids",
+	    cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6]);
+	for (seed = 0; seed < 7; seed++)
+		cr_assert_gt(cov[seed], 0, "the scripts reach every kind of state (%llu)",
+		    (unsigned long long)seed);
 }
 
 Test(snap, empty_fsm_round_trips)
