@@ -827,3 +827,40 @@ Test(snap, restore_replaces_the_old_state_and_tells_the_core)
 	fsm_free(a);
 	fsm_free(b);
 }
+
+/*
+ * The fuzz corpus (tests/fuzz/corpus/snap_fuzz/) is made of real snapshots:
+ * MOM_SNAP_CORPUS=dir build/tests/snap_test --filter 'snap/corpus' writes
+ * them again.  Without the variable this only checks that they restore.
+ */
+Test(snap, corpus)
+{
+	const char *dir = getenv("MOM_SNAP_CORPUS");
+	size_t      steps[] = { 0, 10, 40, 80, 150 };
+	size_t      i, k;
+
+	for (i = 0; i < N(steps); i++) {
+		struct world   w;
+		uint64_t       s = 1000 + i;
+		struct mom_buf b;
+		struct fsm    *g = new_fsm();
+
+		world_init(&w, new_fsm(), 1000, 1);
+		for (k = 0; k < steps[i]; k++)
+			step(&w, &s);
+		b = snap(w.f);
+		cr_assert_eq(fsm_restore(g, b.data, b.len), 0);
+		if (dir != NULL) {
+			char  path[4096];
+			FILE *fp;
+
+			snprintf(path, sizeof(path), "%s/steps-%zu.snap", dir, steps[i]);
+			cr_assert_not_null(fp = fopen(path, "wb"));
+			cr_assert_eq(fwrite(b.data, 1, b.len, fp), b.len);
+			fclose(fp);
+		}
+		mom_buf_fini(&b);
+		fsm_free(g);
+		world_fini(&w);
+	}
+}
