@@ -29,6 +29,18 @@ struct idrec {
 };
 
 static void queue_free(struct fsm *, struct queue *);
+
+/*
+ * t + ms without overflow: times come from commands and snapshots, and a
+ * snapshot is untrusted input.
+ */
+static int64_t
+later(int64_t t, uint64_t ms)
+{
+	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
+		return INT64_MAX;
+	return t + (int64_t)ms;
+}
 static void topic_free(struct fsm *, struct topic *);
 static void sub_free(struct fsm *, struct sub *);
 
@@ -250,7 +262,7 @@ id_add(struct fsm *f, const struct mom_pub_msg *m, int64_t now)
 		return MOM_ENOMEM;
 	memcpy(r->key, key, n);
 	r->klen = n;
-	r->expires = now + (int64_t)f->cfg.dedupe_window_ms;
+	r->expires = later(now, f->cfg.dedupe_window_ms);
 	r->next = NULL;
 	if (smap_put(&f->ids, r->key, n, r) != 0) {
 		free(r);
@@ -272,7 +284,7 @@ topic_trim(struct topic *t, int64_t now)
 	while (t->llen > 0) {
 		struct msg *m = t->log[t->lhead];
 
-		if (!(t->retain_ms && now - m->time_ms >= (int64_t)t->retain_ms) &&
+		if (!(t->retain_ms && now >= later(m->time_ms, t->retain_ms)) &&
 		    !(t->retain_bytes && t->bytes > t->retain_bytes))
 			break;
 		t->bytes -= msg_size(m);
@@ -994,7 +1006,7 @@ fsm_tick(struct fsm *f, int64_t now)
 	for (it = 0; umap_next(&f->producers, &it, &k, &v);) {
 		struct producer *p = v;
 
-		if (now - p->last_ms > (int64_t)f->cfg.dedupe_window_ms) {
+		if (now > later(p->last_ms, f->cfg.dedupe_window_ms)) {
 			umap_del(&f->producers, k);
 			free(p);
 			it = 0; /* the table moved under us: start over */

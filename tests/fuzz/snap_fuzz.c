@@ -45,6 +45,8 @@ check(const uint8_t *in, size_t n)
 {
 	struct fsm    *f = target(), *g;
 	struct mom_buf before, after, again;
+	size_t         it;
+	void          *v;
 	int            rv;
 
 	mom_buf_init(&before);
@@ -66,7 +68,13 @@ check(const uint8_t *in, size_t n)
 		    fsm_snapshot(g, &again) != 0 || again.len != after.len ||
 		    memcmp(again.data, after.data, after.len) != 0)
 			abort();
+		/* And its timers run on it (no overflow whatever its times). */
+		for (it = 0; smap_next(&g->queues, &it, &v);)
+			mq_tick(&((struct queue *)v)->mq, INT64_MAX / 2);
+		for (it = 0; smap_next(&g->subs, &it, &v);)
+			mq_tick(&((struct sub *)v)->mq, INT64_MAX / 2);
 		fsm_tick(g, INT64_MAX / 2);
+		fsm_tick(g, INT64_MAX);
 		fsm_free(g);
 	}
 	mom_buf_fini(&before);
