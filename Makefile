@@ -126,6 +126,10 @@ FUZZ_EXTRA_http_fuzz := src/mom-broker/rest.c
 $(BUILD)/fuzz/http_fuzz: $(FUZZ_EXTRA_http_fuzz) src/mom-broker/rest.h
 FUZZ_EXTRA_store_fuzz := src/mom-broker/store.c
 $(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) src/mom-broker/store.h
+FUZZ_EXTRA_snap_fuzz := src/mom-broker/fsm.c src/mom-broker/mq.c src/mom-broker/msg.c \
+	src/mom-broker/map.c src/mom-broker/store.c
+$(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) src/mom-broker/fsm.h src/mom-broker/mq.h \
+	src/mom-broker/msg.h src/mom-broker/map.h src/mom-broker/store.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -Isrc/mom-broker \

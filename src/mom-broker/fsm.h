@@ -122,4 +122,17 @@ json_t *fsm_queue_json(const struct queue *);
 json_t *fsm_topic_json(const struct topic *);
 json_t *fsm_sub_json(const struct sub *);
 
+/*
+ * Snapshots (see fsm.c for the format): fsm_snapshot() appends the whole
+ * replicated state to out (0 or MOM_ENOMEM; out is left as it was on
+ * failure).  Messages leased at that moment are written as ready, with
+ * their delivery counts: leases are leader-local, a restore delivers them
+ * again.  fsm_restore() replaces f's state by a snapshot's, keeping f's
+ * config and callbacks; the input is untrusted: anything malformed, cut
+ * or damaged is refused with MOM_EBADDATA (or MOM_ENOMEM) and f is left
+ * unchanged.
+ */
+int fsm_snapshot(const struct fsm *, struct mom_buf *out);
+int fsm_restore(struct fsm *, const uint8_t *, size_t);
+
 #endif

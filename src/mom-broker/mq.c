@@ -441,3 +441,27 @@ mq_tick(struct mq *q, int64_t now)
 		next = q->delayed[0].at;
 	return next;
 }
+
+int
+mq_restore_ready(struct mq *q, struct msg *m, uint32_t deliveries)
+{
+	struct qent e = { m, deliveries };
+
+	if (ring_push_back(q, e) != 0)
+		return MOM_ENOMEM;
+	msg_ref(m);
+	q->bytes += msg_size(m);
+	return 0;
+}
+
+int
+mq_restore_delayed(struct mq *q, int64_t at, struct msg *m, uint32_t deliveries)
+{
+	struct qent e = { m, deliveries };
+
+	if (heap_push(q, at, e) != 0)
+		return MOM_ENOMEM;
+	msg_ref(m);
+	q->bytes += msg_size(m);
+	return 0;
+}

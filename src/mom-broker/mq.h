@@ -126,4 +126,12 @@ int64_t mq_tick(struct mq *, int64_t now);
 /* Removes up to max ready messages from the front (queue move). */
 struct msg *mq_take(struct mq *, int64_t now);
 
+/*
+ * Snapshot restore: appends a message to the ready ring, or to the delayed
+ * heap with its due time, keeping its delivery count.  Takes a reference
+ * of its own on success (0 or MOM_ENOMEM); stats are left alone.
+ */
+int mq_restore_ready(struct mq *, struct msg *, uint32_t deliveries);
+int mq_restore_delayed(struct mq *, int64_t at, struct msg *, uint32_t deliveries);
+
 #endif
