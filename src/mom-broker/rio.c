@@ -1,0 +1,590 @@
+/*
+ * rio.c: struct raft_io on the segment store.  See rio.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mom.h"
+#include "rio.h"
+
+enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK };
+
+struct done {
+	enum done_kind kind;
+	void          *req;
+	void          *cb;
+	int            status;
+};
+
+struct rio {
+	struct rio_config    cfg;
+	struct rio_transport transport;
+	bool                 has_transport;
+	struct store        *store;
+	struct store_meta    meta;
+	uint64_t             rnd;
+	/* The index libraft gives its next append; store_last() + 1 unless a
+	 * failed append left a hole (then appends are refused). */
+	uint64_t             next;
+	bool                 failed;
+	bool                 unsynced; /* appends written since the last sync */
+	/* Timer. */
+	raft_io_tick_cb      tick;
+	raft_io_recv_cb      recv;
+	unsigned             msecs;
+	uint64_t             next_tick;
+	/* Completions, in order. */
+	struct done         *q;
+	size_t               nq, capq;
+};
+
+static struct rio *
+R(struct raft_io *io)
+{
+	return io->impl;
+}
+
+static uint64_t
+now_ms(struct rio *r)
+{
+	struct timespec ts;
+
+	if (r->cfg.clock)
+		return r->cfg.clock(r->cfg.clock_arg);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int
+raft_err(int mom)
+{
+	switch (mom) {
+	case 0:             return 0;
+	case MOM_EFULL:     return RAFT_NOSPACE;
+	case MOM_ENOMEM:    return RAFT_NOMEM;
+	case MOM_EBADDATA:  return RAFT_CORRUPT;
+	case MOM_EINVAL:    return RAFT_INVALID;
+	default:            return RAFT_IOERR;
+	}
+}
+
+/* Sets io->errmsg from the store's last error and returns the RAFT_* code. */
+static int
+store_fail(struct raft_io *io, const char *what, int mom)
+{
+	snprintf(io->errmsg, sizeof(io->errmsg), "%s: %s", what,
+	    R(io)->store ? store_errmsg(R(io)->store) : "store closed");
+	return raft_err(mom);
+}
+
+static int
+push(struct rio *r, enum done_kind k, void *req, void *cb, int status)
+{
+	if (r->nq == r->capq) {
+		size_t       c = r->capq ? r->capq * 2 : 16;
+		struct done *q = realloc(r->q, c * sizeof(*q));
+
+		if (!q)
+			return RAFT_NOMEM;
+		r->q = q;
+		r->capq = c;
+	}
+	r->q[r->nq++] = (struct done){ k, req, cb, status };
+	return 0;
+}
+
+/* ---- methods ---- */
+
+static int
+m_init(struct raft_io *io, raft_id id, const char *address)
+{
+	struct rio         *r = R(io);
+	struct store_config sc = { .segment_size = r->cfg.segment_size };
+	char                err[RAFT_ERRMSG_BUF_SIZE - 16];
+	int                 rc;
+
+	(void)id;
+	(void)address;
+	if (r->store) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "rio: already initialized");
+		return RAFT_BUSY;
+	}
+	if ((rc = store_open(r->cfg.dir, &sc, &r->store, err, sizeof(err))) != 0) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "open store: %s", err);
+		r->store = NULL;
+		return raft_err(rc);
+	}
+	if ((rc = store_meta_load(r->store, &r->meta)) != 0) {
+		rc = store_fail(io, "load metadata", rc);
+		store_close(r->store);
+		r->store = NULL;
+		return rc;
+	}
+	r->next = store_last(r->store) + 1;
+	r->failed = false;
+	r->unsynced = false;
+	r->tick = NULL;
+	r->recv = NULL;
+	return 0;
+}
+
+/* Syncs and completes everything queued (status kept for failures). */
+static int flush(struct raft_io *io);
+
+static void
+m_close(struct raft_io *io, raft_io_close_cb cb)
+{
+	struct rio *r = R(io);
+
+	/* Pending requests hold libraft memory: complete them now (their
+	 * callbacks may queue nothing that matters: raft is unavailable). */
+	while (r->nq)
+		flush(io);
+	store_close(r->store);
+	r->store = NULL;
+	r->tick = NULL;
+	r->recv = NULL;
+	if (cb)
+		cb(io);
+}
+
+struct load_ctx {
+	struct raft_entry *e;
+	size_t             n;
+	int                rc;
+};
+
+static int
+load_one(void *arg, const struct store_entry *se)
+{
+	struct load_ctx   *c = arg;
+	struct raft_entry *e = &c->e[c->n];
+	void              *b = raft_malloc(se->len ? se->len : 1);
+
+	if (!b)
+		return c->rc = RAFT_NOMEM;
+	if (se->len)
+		memcpy(b, se->buf, se->len);
+	e->term = se->term;
+	e->type = se->type;
+	e->buf.base = b;
+	e->buf.len = se->len;
+	/* One batch per entry: libraft frees it once the entry is gone, also
+	 * on its error paths (entryBatchesDestroy frees batches only). */
+	e->batch = b;
+	c->n++;
+	return 0;
+}
+
+static int
+m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
+    struct raft_snapshot **snapshot, raft_index *start_index,
+    struct raft_entry *entries[], size_t *n_entries)
+{
+	struct rio     *r = R(io);
+	struct load_ctx c = { 0 };
+	uint64_t        first = store_first(r->store), last = store_last(r->store);
+	int             rc;
+
+	*term = r->meta.term;
+	*voted_for = r->meta.vote;
+	*snapshot = NULL;
+	*start_index = first ? first : 1;
+	*entries = NULL;
+	*n_entries = 0;
+	if (first > 1) {
+		/* Only a snapshot can drop the head of the log. */
+		snprintf(io->errmsg, sizeof(io->errmsg),
+		    "log starts at %llu and there is no snapshot", (unsigned long long)first);
+		return RAFT_CORRUPT;
+	}
+	if (last == 0)
+		return 0;
+	if (!(c.e = raft_malloc((size_t)(last - first + 1) * sizeof(*c.e)))) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "load: out of memory");
+		return RAFT_NOMEM;
+	}
+	rc = store_read(r->store, first, last, load_one, &c);
+	if (rc != 0) {
+		for (size_t i = 0; i < c.n; i++)
+			raft_free(c.e[i].batch);
+		raft_free(c.e);
+		if (c.rc) {
+			snprintf(io->errmsg, sizeof(io->errmsg), "load: out of memory");
+			return c.rc;
+		}
+		return store_fail(io, "load", rc);
+	}
+	*entries = c.e;
+	*n_entries = c.n;
+	return 0;
+}
+
+static int
+m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	struct rio *r = R(io);
+
+	r->msecs = msecs ? msecs : 1;
+	r->tick = tick;
+	r->recv = recv;
+	r->next_tick = now_ms(r) + r->msecs;
+	return 0;
+}
+
+/* Appends one configuration entry at the end of the log, durably. */
+static int
+append_conf(struct raft_io *io, const struct raft_configuration *conf, uint64_t term)
+{
+	struct rio        *r = R(io);
+	struct raft_buffer b;
+	struct store_entry e;
+	int                rc;
+
+	if ((rc = raft_configuration_encode(conf, &b)) != 0) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "encode configuration: %s", raft_strerror(rc));
+		return rc;
+	}
+	e = (struct store_entry){ store_last(r->store) + 1, term, RAFT_CHANGE, b.base, b.len };
+	rc = store_append(r->store, &e, 1);
+	raft_free(b.base);
+	if (rc == 0)
+		rc = store_sync(r->store);
+	if (rc != 0)
+		return store_fail(io, "append configuration", rc);
+	r->next = store_last(r->store) + 1;
+	return 0;
+}
+
+static int
+save_meta(struct raft_io *io, uint64_t term, uint64_t vote)
+{
+	struct rio       *r = R(io);
+	struct store_meta m = { term, vote };
+	int               rc;
+
+	if ((rc = store_meta_save(r->store, &m)) != 0)
+		return store_fail(io, "save term and vote", rc);
+	r->meta = m;
+	return 0;
+}
+
+static int
+m_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
+{
+	struct rio *r = R(io);
+	int         rc;
+
+	if (r->meta.term != 0 || store_last(r->store) != 0) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "bootstrap: the store is not empty");
+		return RAFT_CANTBOOTSTRAP;
+	}
+	/* Term 1 first: a crash in between leaves a non-pristine store that
+	 * fails the next bootstrap loudly rather than a log without a term. */
+	if ((rc = save_meta(io, 1, 0)) != 0)
+		return rc;
+	return append_conf(io, conf, 1);
+}
+
+static int
+m_recover(struct raft_io *io, const struct raft_configuration *conf)
+{
+	struct rio *r = R(io);
+
+	if (r->failed) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "recover: the log has a failed append");
+		return RAFT_IOERR;
+	}
+	return append_conf(io, conf, r->meta.term ? r->meta.term : 1);
+}
+
+static int
+m_set_term(struct raft_io *io, raft_term term)
+{
+	return save_meta(io, term, 0);
+}
+
+static int
+m_set_vote(struct raft_io *io, raft_id id)
+{
+	return save_meta(io, R(io)->meta.term, id);
+}
+
+static int
+m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+    raft_io_send_cb cb)
+{
+	struct rio *r = R(io);
+	int         st = RAFT_NOCONNECTION;
+
+	if (r->has_transport)
+		st = r->transport.send(r->transport.arg, m);
+	req->cb = cb;
+	return push(r, DONE_SEND, req, (void *)cb, st);
+}
+
+static int
+m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[],
+    unsigned n, raft_io_append_cb cb)
+{
+	struct rio         *r = R(io);
+	struct store_entry *se;
+	int                 st = 0, rc;
+
+	req->cb = cb;
+	if (r->failed || r->next != store_last(r->store) + 1) {
+		snprintf(io->errmsg, sizeof(io->errmsg),
+		    "append at %llu refused: an earlier append failed",
+		    (unsigned long long)r->next);
+		st = RAFT_IOERR;
+	} else if (n > 0) {
+		if (!(se = malloc(n * sizeof(*se)))) {
+			st = RAFT_NOMEM;
+		} else {
+			for (unsigned i = 0; i < n; i++)
+				se[i] = (struct store_entry){ r->next + i, entries[i].term,
+					(uint8_t)entries[i].type, entries[i].buf.base,
+					entries[i].buf.len };
+			rc = store_append(r->store, se, n);
+			free(se);
+			if (rc != 0)
+				st = store_fail(io, "append", rc);
+			else
+				r->unsynced = true;
+		}
+	}
+	if (st != 0)
+		r->failed = true;
+	r->next += n;
+	if ((rc = push(r, DONE_APPEND, req, (void *)cb, st)) != 0) {
+		/* Not queued: libraft sees the failure now; undo the count. */
+		r->next -= n;
+		return rc;
+	}
+	return 0;
+}
+
+static int
+m_truncate(struct raft_io *io, raft_index index)
+{
+	struct rio *r = R(io);
+	int         rc;
+
+	if (index == 0) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "truncate at 0");
+		return RAFT_INVALID;
+	}
+	if (index <= store_last(r->store) && (rc = store_truncate(r->store, index)) != 0)
+		return store_fail(io, "truncate", rc);
+	/* Everything from index on is gone, in libraft's log as on disk. */
+	if (index <= r->next) {
+		r->next = index;
+		if (r->failed && r->next == store_last(r->store) + 1)
+			r->failed = false;
+	}
+	return 0;
+}
+
+static int
+m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+    const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	snprintf(io->errmsg, sizeof(io->errmsg), "snapshots are not supported yet");
+	return RAFT_NOTFOUND;
+}
+
+static int
+m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+    raft_io_snapshot_get_cb cb)
+{
+	snprintf(io->errmsg, sizeof(io->errmsg), "no snapshot");
+	return RAFT_NOTFOUND;
+}
+
+static raft_time
+m_time(struct raft_io *io)
+{
+	return now_ms(R(io));
+}
+
+static int
+m_random(struct raft_io *io, int min, int max)
+{
+	struct rio *r = R(io);
+	uint64_t    x = r->rnd;
+
+	/* xorshift64* */
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->rnd = x;
+	x *= 0x2545F4914F6CDD1DULL;
+	if (max <= min)
+		return min;
+	return min + (int)((x >> 33) % (uint64_t)(max - min));
+}
+
+static int
+m_async_work(struct raft_io *io, struct raft_io_async_work *req, raft_io_async_work_cb cb)
+{
+	int st = req->work(req);
+
+	req->cb = cb;
+	return push(R(io), DONE_WORK, req, (void *)cb, st);
+}
+
+/* ---- driving ---- */
+
+static int
+flush(struct raft_io *io)
+{
+	struct rio  *r = R(io);
+	struct done *q = r->q;
+	size_t       n = r->nq, cap = r->capq;
+	int          rc = 0;
+
+	if (r->unsynced) {
+		r->unsynced = false;
+		if ((rc = store_sync(r->store)) != 0) {
+			rc = store_fail(io, "sync", rc);
+			r->failed = true;
+			for (size_t i = 0; i < n; i++)
+				if (q[i].kind == DONE_APPEND && q[i].status == 0)
+					q[i].status = rc;
+		}
+	}
+	/* Callbacks may queue more: they go to a fresh queue. */
+	r->q = NULL;
+	r->nq = r->capq = 0;
+	for (size_t i = 0; i < n; i++) {
+		switch (q[i].kind) {
+		case DONE_APPEND:
+			((raft_io_append_cb)q[i].cb)(q[i].req, q[i].status);
+			break;
+		case DONE_SEND:
+			((raft_io_send_cb)q[i].cb)(q[i].req, q[i].status);
+			break;
+		case DONE_WORK:
+			((raft_io_async_work_cb)q[i].cb)(q[i].req, q[i].status);
+			break;
+		}
+	}
+	if (r->q == NULL) { /* nothing new: keep the old array */
+		r->q = q;
+		r->capq = cap;
+	} else {
+		free(q);
+	}
+	return rc;
+}
+
+int
+rio_step(struct raft_io *io)
+{
+	struct rio *r = R(io);
+	int         rc = 0;
+	uint64_t    now;
+
+	if (!r->store)
+		return 0;
+	if (r->nq || r->unsynced)
+		rc = flush(io);
+	now = now_ms(r);
+	if (r->tick && r->store && now >= r->next_tick) {
+		r->next_tick = now + r->msecs;
+		r->tick(io);
+	}
+	return rc;
+}
+
+int64_t
+rio_poll(struct raft_io *io)
+{
+	struct rio *r = R(io);
+	uint64_t    now;
+
+	if (!r->store)
+		return -1;
+	if (r->nq || r->unsynced)
+		return 0;
+	if (!r->tick)
+		return -1;
+	now = now_ms(r);
+	return now >= r->next_tick ? 0 : (int64_t)(r->next_tick - now);
+}
+
+void
+rio_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct rio *r = R(io);
+
+	if (r->recv)
+		r->recv(io, m);
+}
+
+bool
+rio_failed(struct raft_io *io)
+{
+	return R(io)->failed;
+}
+
+struct store *
+rio_store(struct raft_io *io)
+{
+	return R(io)->store;
+}
+
+int
+rio_create(struct raft_io *io, const struct rio_config *cfg)
+{
+	struct rio *r;
+
+	if (!io || !cfg || !cfg->dir)
+		return MOM_EINVAL;
+	if (!(r = calloc(1, sizeof(*r))))
+		return MOM_ENOMEM;
+	r->cfg = *cfg;
+	if (cfg->transport) {
+		r->transport = *cfg->transport;
+		r->has_transport = r->transport.send != NULL;
+	}
+	r->cfg.transport = NULL;
+	r->rnd = cfg->seed ? cfg->seed : (now_ms(r) ^ ((uint64_t)getpid() << 32)) | 1u;
+	memset(io, 0, sizeof(*io));
+	io->version = 2;
+	io->impl = r;
+	io->init = m_init;
+	io->close = m_close;
+	io->load = m_load;
+	io->start = m_start;
+	io->bootstrap = m_bootstrap;
+	io->recover = m_recover;
+	io->set_term = m_set_term;
+	io->set_vote = m_set_vote;
+	io->send = m_send;
+	io->append = m_append;
+	io->truncate = m_truncate;
+	io->snapshot_put = m_snapshot_put;
+	io->snapshot_get = m_snapshot_get;
+	io->time = m_time;
+	io->random = m_random;
+	io->async_work = m_async_work;
+	return 0;
+}
+
+void
+rio_destroy(struct raft_io *io)
+{
+	struct rio *r;
+
+	if (!io || !(r = io->impl))
+		return;
+	store_close(r->store);
+	free(r->q);
+	free(r);
+	io->impl = NULL;
+}
