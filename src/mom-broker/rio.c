@@ -25,6 +25,7 @@ struct rio {
 	struct rio_transport transport;
 	bool                 has_transport;
 	struct store        *store;
+	struct raft         *raft; /* rio_attach: where libraft's next index comes from */
 	struct store_meta    meta;
 	uint64_t             rnd;
 	/* The index libraft gives its next append; store_last() + 1 unless a
@@ -333,20 +334,25 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 {
 	struct rio         *r = R(io);
 	struct store_entry *se;
+	uint64_t            first = r->next;
 	int                 st = 0, rc;
 
 	req->cb = cb;
-	if (r->failed || r->next != store_last(r->store) + 1) {
+	/* libraft has already put the entries at the end of its log. */
+	if (r->raft && n > 0 && raft_last_index(r->raft) >= n)
+		first = raft_last_index(r->raft) - n + 1;
+	if (first != store_last(r->store) + 1) {
 		snprintf(io->errmsg, sizeof(io->errmsg),
-		    "append at %llu refused: an earlier append failed",
-		    (unsigned long long)r->next);
+		    "append at %llu refused: the log on disk ends at %llu (a failed append)",
+		    (unsigned long long)first, (unsigned long long)store_last(r->store));
 		st = RAFT_IOERR;
 	} else if (n > 0) {
 		if (!(se = malloc(n * sizeof(*se)))) {
+			snprintf(io->errmsg, sizeof(io->errmsg), "append: out of memory");
 			st = RAFT_NOMEM;
 		} else {
 			for (unsigned i = 0; i < n; i++)
-				se[i] = (struct store_entry){ r->next + i, entries[i].term,
+				se[i] = (struct store_entry){ first + i, entries[i].term,
 					(uint8_t)entries[i].type, entries[i].buf.base,
 					entries[i].buf.len };
 			rc = store_append(r->store, se, n);
@@ -357,12 +363,11 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 				r->unsynced = true;
 		}
 	}
-	if (st != 0)
-		r->failed = true;
-	r->next += n;
+	r->failed = st != 0;
+	r->next = first + n;
 	if ((rc = push(r, DONE_APPEND, req, (void *)cb, st)) != 0) {
-		/* Not queued: libraft sees the failure now; undo the count. */
-		r->next -= n;
+		/* Not queued: libraft sees the failure now. */
+		r->next = first;
 		return rc;
 	}
 	return 0;
@@ -383,7 +388,7 @@ m_truncate(struct raft_io *io, raft_index index)
 	/* Everything from index on is gone, in libraft's log as on disk. */
 	if (index <= r->next) {
 		r->next = index;
-		if (r->failed && r->next == store_last(r->store) + 1)
+		if (r->next == store_last(r->store) + 1)
 			r->failed = false;
 	}
 	return 0;
@@ -451,7 +456,7 @@ flush(struct raft_io *io)
 		r->unsynced = false;
 		if ((rc = store_sync(r->store)) != 0) {
 			rc = store_fail(io, "sync", rc);
-			r->failed = true;
+			r->failed = true; /* and the store refuses everything now */
 			for (size_t i = 0; i < n; i++)
 				if (q[i].kind == DONE_APPEND && q[i].status == 0)
 					q[i].status = rc;
@@ -524,6 +529,12 @@ rio_recv(struct raft_io *io, struct raft_message *m)
 
 	if (r->recv)
 		r->recv(io, m);
+}
+
+void
+rio_attach(struct raft_io *io, struct raft *raft)
+{
+	R(io)->raft = raft;
 }
 
 bool

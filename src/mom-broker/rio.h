@@ -19,13 +19,20 @@
  * configuration (raft_configuration_encode) as entry 1 of term 1.
  *
  * A failed append (ENOSPC...) is reported to libraft through the append
- * callback.  libraft 0.15.0 keeps the failed entries in its in-memory log
- * and, on the next successful append, counts them as stored (last_stored
- * += n): it would then commit and apply entries that never reached the
- * disk.  So after a failed append every later append fails too (the log
- * on disk must stay a prefix of libraft's) until libraft truncates at or
- * below the hole, or the owner closes and restarts raft (rio_failed says
- * so): the restart loads what is really on disk.
+ * callback; nothing of it is kept on disk.  The log on disk must stay a
+ * prefix of libraft's in-memory log with the same indexes, but raft_io's
+ * append carries no index, so rio takes it from libraft (rio_attach: the
+ * entries are the tail of raft_last_index) and refuses (RAFT_IOERR) an
+ * append that would not start right after the last entry on disk.  As
+ * observed with 0.15.0, a leader whose append failed drops the entries
+ * from its log, so its next append continues at the same index and
+ * works.  A follower in 0.15.0 keeps them (a fix missing from 0.15.0) and
+ * would count the next successful append as covering them (last_stored +=
+ * n): commit and apply entries that never reached the disk; rio refuses
+ * those appends until libraft truncates back to the disk's end or the
+ * owner restarts raft (rio_failed).  Without rio_attach rio counts indexes
+ * itself, which after a failure is the follower case: refuse until a
+ * truncate.
  *
  * Snapshots are not implemented yet: snapshot_put fails (RAFT_NOTFOUND,
  * libraft then keeps the whole log) and snapshot_get reports RAFT_NOTFOUND;
@@ -82,10 +89,13 @@ int rio_step(struct raft_io *io);
 /* Milliseconds until rio_step has something to do: 0 when now, -1 never. */
 int64_t rio_poll(struct raft_io *io);
 
+/* Tells rio which raft uses it (after raft_init; see above). */
+void rio_attach(struct raft_io *io, struct raft *raft);
+
 /* A message from the transport, handed to libraft (started only). */
 void rio_recv(struct raft_io *io, struct raft_message *m);
 
-/* True once an append or sync failed and appends are refused (see above). */
+/* True when the last append failed (or a sync did: then for good). */
 bool rio_failed(struct raft_io *io);
 /* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
 struct store *rio_store(struct raft_io *io);
