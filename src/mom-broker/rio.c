@@ -11,7 +11,7 @@
 #include "mom.h"
 #include "rio.h"
 
-enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK };
+enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED };
 
 struct done {
 	enum done_kind kind;
@@ -28,10 +28,9 @@ struct rio {
 	struct raft         *raft; /* rio_attach: where libraft's next index comes from */
 	struct store_meta    meta;
 	uint64_t             rnd;
-	/* The index libraft gives its next append; store_last() + 1 unless a
-	 * failed append left a hole (then appends are refused). */
+	/* The index of the next append when there is no rio_attach. */
 	uint64_t             next;
-	bool                 failed;
+	bool                 fenced; /* a sync failed: appends parked until close */
 	bool                 unsynced; /* appends written since the last sync */
 	/* Timer. */
 	raft_io_tick_cb      tick;
@@ -126,25 +125,26 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 		return rc;
 	}
 	r->next = store_last(r->store) + 1;
-	r->failed = false;
+	r->fenced = false;
 	r->unsynced = false;
 	r->tick = NULL;
 	r->recv = NULL;
 	return 0;
 }
 
-/* Syncs and completes everything queued (status kept for failures). */
-static int flush(struct raft_io *io);
+/* Syncs and completes everything queued. */
+static int flush(struct raft_io *io, bool closing);
 
 static void
 m_close(struct raft_io *io, raft_io_close_cb cb)
 {
 	struct rio *r = R(io);
 
-	/* Pending requests hold libraft memory: complete them now (their
-	 * callbacks may queue nothing that matters: raft is unavailable). */
+	/* Pending requests hold libraft memory: complete them now.  raft is
+	 * unavailable: it only releases them (parked ones report 0, see
+	 * flush).  Callbacks may queue nothing that matters. */
 	while (r->nq)
-		flush(io);
+		flush(io, true);
 	store_close(r->store);
 	r->store = NULL;
 	r->tick = NULL;
@@ -296,8 +296,8 @@ m_recover(struct raft_io *io, const struct raft_configuration *conf)
 {
 	struct rio *r = R(io);
 
-	if (r->failed) {
-		snprintf(io->errmsg, sizeof(io->errmsg), "recover: the log has a failed append");
+	if (r->fenced) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "recover: a sync failed");
 		return RAFT_IOERR;
 	}
 	return append_conf(io, conf, r->meta.term ? r->meta.term : 1);
@@ -335,41 +335,44 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	struct rio         *r = R(io);
 	struct store_entry *se;
 	uint64_t            first = r->next;
-	int                 st = 0, rc;
+	int                 rc;
 
 	req->cb = cb;
+	if (r->fenced) /* completed (discarded) at close: see rio.h */
+		return push(r, DONE_PARKED, req, (void *)cb, 0);
 	/* libraft has already put the entries at the end of its log. */
 	if (r->raft && n > 0 && raft_last_index(r->raft) >= n)
 		first = raft_last_index(r->raft) - n + 1;
 	if (first != store_last(r->store) + 1) {
 		snprintf(io->errmsg, sizeof(io->errmsg),
-		    "append at %llu refused: the log on disk ends at %llu (a failed append)",
+		    "append at %llu refused: the log on disk ends at %llu",
 		    (unsigned long long)first, (unsigned long long)store_last(r->store));
-		st = RAFT_IOERR;
-	} else if (n > 0) {
-		if (!(se = malloc(n * sizeof(*se)))) {
-			snprintf(io->errmsg, sizeof(io->errmsg), "append: out of memory");
-			st = RAFT_NOMEM;
-		} else {
-			for (unsigned i = 0; i < n; i++)
-				se[i] = (struct store_entry){ first + i, entries[i].term,
-					(uint8_t)entries[i].type, entries[i].buf.base,
-					entries[i].buf.len };
-			rc = store_append(r->store, se, n);
-			free(se);
-			if (rc != 0)
-				st = store_fail(io, "append", rc);
-			else
-				r->unsynced = true;
-		}
+		return RAFT_IOERR;
 	}
-	r->failed = st != 0;
-	r->next = first + n;
-	if ((rc = push(r, DONE_APPEND, req, (void *)cb, st)) != 0) {
-		/* Not queued: libraft sees the failure now. */
-		r->next = first;
+	if (n == 0)
+		return push(r, DONE_APPEND, req, (void *)cb, 0);
+	if (!(se = malloc(n * sizeof(*se)))) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "append: out of memory");
+		return RAFT_NOMEM;
+	}
+	for (unsigned i = 0; i < n; i++)
+		se[i] = (struct store_entry){ first + i, entries[i].term,
+			(uint8_t)entries[i].type, entries[i].buf.base, entries[i].buf.len };
+	rc = store_append(r->store, se, n);
+	free(se);
+	/* A failed write kept nothing: refused now, libraft drops the entries
+	 * at once (raft_apply returns the error) and the log stays whole. */
+	if (rc != 0)
+		return store_fail(io, "append", rc);
+	if ((rc = push(r, DONE_APPEND, req, (void *)cb, 0)) != 0) {
+		/* Written but libraft drops it: cut it back. */
+		if (store_truncate(r->store, first) != 0)
+			r->fenced = true;
+		snprintf(io->errmsg, sizeof(io->errmsg), "append: out of memory");
 		return rc;
 	}
+	r->unsynced = true;
+	r->next = first + n;
 	return 0;
 }
 
@@ -386,11 +389,8 @@ m_truncate(struct raft_io *io, raft_index index)
 	if (index <= store_last(r->store) && (rc = store_truncate(r->store, index)) != 0)
 		return store_fail(io, "truncate", rc);
 	/* Everything from index on is gone, in libraft's log as on disk. */
-	if (index <= r->next) {
+	if (index <= r->next)
 		r->next = index;
-		if (r->next == store_last(r->store) + 1)
-			r->failed = false;
-	}
 	return 0;
 }
 
@@ -445,7 +445,7 @@ m_async_work(struct raft_io *io, struct raft_io_async_work *req, raft_io_async_w
 /* ---- driving ---- */
 
 static int
-flush(struct raft_io *io)
+flush(struct raft_io *io, bool closing)
 {
 	struct rio  *r = R(io);
 	struct done *q = r->q;
@@ -456,18 +456,25 @@ flush(struct raft_io *io)
 		r->unsynced = false;
 		if ((rc = store_sync(r->store)) != 0) {
 			rc = store_fail(io, "sync", rc);
-			r->failed = true; /* and the store refuses everything now */
-			for (size_t i = 0; i < n; i++)
-				if (q[i].kind == DONE_APPEND && q[i].status == 0)
-					q[i].status = rc;
+			r->fenced = true;
 		}
 	}
 	/* Callbacks may queue more: they go to a fresh queue. */
 	r->q = NULL;
 	r->nq = r->capq = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (r->fenced && !closing &&
+		    (q[i].kind == DONE_APPEND || q[i].kind == DONE_PARKED)) {
+			/* Kept for close (see rio.h); never delivered as failed:
+			 * 0.15.0 truncates its log from each failed request's
+			 * index and reads past its end on the second one. */
+			q[i].kind = DONE_PARKED;
+			if (push(r, DONE_PARKED, q[i].req, q[i].cb, 0) == 0)
+				continue;
+		}
 		switch (q[i].kind) {
 		case DONE_APPEND:
+		case DONE_PARKED:
 			((raft_io_append_cb)q[i].cb)(q[i].req, q[i].status);
 			break;
 		case DONE_SEND:
@@ -487,6 +494,17 @@ flush(struct raft_io *io)
 	return rc;
 }
 
+static bool
+has_work(struct rio *r)
+{
+	if (r->unsynced)
+		return true;
+	for (size_t i = 0; i < r->nq; i++)
+		if (r->q[i].kind != DONE_PARKED)
+			return true;
+	return false;
+}
+
 int
 rio_step(struct raft_io *io)
 {
@@ -496,8 +514,8 @@ rio_step(struct raft_io *io)
 
 	if (!r->store)
 		return 0;
-	if (r->nq || r->unsynced)
-		rc = flush(io);
+	if (has_work(r))
+		rc = flush(io, false);
 	now = now_ms(r);
 	if (r->tick && r->store && now >= r->next_tick) {
 		r->next_tick = now + r->msecs;
@@ -514,7 +532,7 @@ rio_poll(struct raft_io *io)
 
 	if (!r->store)
 		return -1;
-	if (r->nq || r->unsynced)
+	if (has_work(r))
 		return 0;
 	if (!r->tick)
 		return -1;
@@ -540,7 +558,7 @@ rio_attach(struct raft_io *io, struct raft *raft)
 bool
 rio_failed(struct raft_io *io)
 {
-	return R(io)->failed;
+	return R(io)->fenced;
 }
 
 struct store *

@@ -18,21 +18,27 @@
  * (raft entry type in the record's type byte).  Bootstrap writes the
  * configuration (raft_configuration_encode) as entry 1 of term 1.
  *
- * A failed append (ENOSPC...) is reported to libraft through the append
- * callback; nothing of it is kept on disk.  The log on disk must stay a
- * prefix of libraft's in-memory log with the same indexes, but raft_io's
- * append carries no index, so rio takes it from libraft (rio_attach: the
- * entries are the tail of raft_last_index) and refuses (RAFT_IOERR) an
- * append that would not start right after the last entry on disk.  As
- * observed with 0.15.0, a leader whose append failed drops the entries
- * from its log, so its next append continues at the same index and
- * works.  A follower in 0.15.0 keeps them (a fix missing from 0.15.0) and
- * would count the next successful append as covering them (last_stored +=
- * n): commit and apply entries that never reached the disk; rio refuses
- * those appends until libraft truncates back to the disk's end or the
- * owner restarts raft (rio_failed).  Without rio_attach rio counts indexes
- * itself, which after a failure is the follower case: refuse until a
- * truncate.
+ * Failures, shaped around libraft 0.15.0 (see the report in git log):
+ *   - a failed write (ENOSPC, EDQUOT, EIO) keeps nothing and is returned
+ *     by io->append at once: libraft drops the entries and raft_apply
+ *     returns the error (RAFT_NOSPACE for a full disk; the caller still
+ *     owns its buffers).  Nothing is applied, later appends work.  Not
+ *     through the callback: 0.15.0's failed-append callback truncates its
+ *     log from that request's index, so with other appends in flight the
+ *     next failed callback truncates past the log's end (a crash).
+ *   - the index: raft_io's append carries none.  rio takes it from
+ *     libraft (rio_attach: the entries are the tail of raft_last_index)
+ *     and refuses an append that would not start right after the last
+ *     entry on disk, so the disk log stays a prefix of libraft's.
+ *   - a failed sync: what reached the disk is unknown and the store
+ *     refuses everything.  rio_step returns the error, rio_failed turns
+ *     true, and every append (pending or new) is parked, never completed,
+ *     so nothing more commits.  The owner must raft_close (libraft then
+ *     fails the pending raft_apply requests; the parked appends are
+ *     released with status 0, which an unavailable raft only uses to
+ *     release memory) and restart from the directory.  Entries whose
+ *     apply failed that way may still be on disk after the restart (the
+ *     outcome of a failed fsync is unknown, as after a lost leadership).
  *
  * Snapshots are not implemented yet: snapshot_put fails (RAFT_NOTFOUND,
  * libraft then keeps the whole log) and snapshot_get reports RAFT_NOTFOUND;
@@ -95,7 +101,7 @@ void rio_attach(struct raft_io *io, struct raft *raft);
 /* A message from the transport, handed to libraft (started only). */
 void rio_recv(struct raft_io *io, struct raft_message *m);
 
-/* True when the last append failed (or a sync did: then for good). */
+/* True once a sync failed: close and restart raft (see above). */
 bool rio_failed(struct raft_io *io);
 /* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
 struct store *rio_store(struct raft_io *io);

@@ -177,9 +177,9 @@ apply_cb(struct raft_apply *a, int status, void *result)
 	q->status = status;
 }
 
-/* raft_apply of one "msg-<i>" command. */
-static void
-apply(struct node *n, struct req *q, int i)
+/* raft_apply of one "msg-<i>" command: its return (the buffer freed on failure). */
+static int
+try_apply(struct node *n, struct req *q, int i)
 {
 	struct raft_buffer b;
 	char               s[32];
@@ -193,6 +193,16 @@ apply(struct node *n, struct req *q, int i)
 	memset(q, 0, sizeof(*q));
 	q->a.data = q;
 	rc = raft_apply(&n->raft, &q->a, &b, 1, apply_cb);
+	if (rc != 0)
+		raft_free(b.base);
+	return rc;
+}
+
+static void
+apply(struct node *n, struct req *q, int i)
+{
+	int rc = try_apply(n, q, i);
+
 	cr_assert_eq(rc, 0, "raft_apply: %s", raft_errmsg(&n->raft));
 }
 
@@ -323,8 +333,8 @@ Test(rio, enospc_fails_the_apply)
 {
 	static struct node n;
 	struct store_fault h = { full_pwrite, plain_sync, NULL };
-	struct req         q[8];
-	int                ids[8] = { 0, 1, 2, 101, 10, 11 };
+	struct req         q[10];
+	int                ids[10] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 
 	full = false;
 	node_open(&n, true);
@@ -335,37 +345,102 @@ Test(rio, enospc_fails_the_apply)
 	until_done(&n, q, 3);
 	expect_applied(&n, ids, 3);
 
+	/* Two in flight, then the disk is full: that apply is refused at
+	 * once, the two in flight are unharmed. */
+	apply(&n, &q[3], 3);
+	apply(&n, &q[4], 4);
 	full = true;
-	apply(&n, &q[3], 100);
-	until_done(&n, &q[3], 1);
-	cr_assert_eq(q[3].status, RAFT_NOSPACE, "status %d", q[3].status);
-	cr_assert(rio_failed(&n.io));
+	cr_assert_eq(try_apply(&n, &q[5], 100), RAFT_NOSPACE, "%s", raft_errmsg(&n.raft));
+	cr_assert_eq(try_apply(&n, &q[5], 101), RAFT_NOSPACE);
+	cr_assert_eq(raft_last_index(&n.raft), 6);
+	full = false;
+	apply(&n, &q[5], 5);
+	until_done(&n, &q[3], 3);
+	for (int i = 3; i < 6; i++)
+		cr_assert_eq(q[i].status, 0);
 	for (int i = 0; i < 20; i++)
 		step(&n);
-	expect_applied(&n, ids, 3);
-
-	/* libraft 0.15.0's leader dropped entry 100 from its log: the next
-	 * append reuses index 5 and works. */
-	cr_assert_eq(raft_last_index(&n.raft), 4);
-	full = false;
-	apply(&n, &q[4], 101);
-	until_done(&n, &q[4], 1);
-	cr_assert_eq(q[4].status, 0);
-	cr_assert_not(rio_failed(&n.io));
-	expect_applied(&n, ids, 4);
-	cr_assert_eq(store_last(rio_store(&n.io)), 5);
-	node_close(&n);
-
-	/* The restart loads what is on disk; the failed ones are not there. */
-	node_open(&n, false);
-	until_leader(&n);
-	apply(&n, &q[5], 10);
-	apply(&n, &q[6], 11);
-	until_done(&n, &q[5], 2);
-	cr_assert_eq(q[5].status, 0);
-	cr_assert_eq(q[6].status, 0);
 	expect_applied(&n, ids, 6);
 	cr_assert_not(rio_failed(&n.io));
+	cr_assert_eq(store_last(rio_store(&n.io)), 7);
+	node_close(&n);
+
+	/* The restart loads what is on disk; the refused ones are not there. */
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[6], 6);
+	apply(&n, &q[7], 7);
+	until_done(&n, &q[6], 2);
+	cr_assert_eq(q[6].status, 0);
+	cr_assert_eq(q[7].status, 0);
+	expect_applied(&n, ids, 8);
+	node_close(&n);
+}
+
+/* A failed fsync: the pending applies fail, nothing is applied, the io
+ * refuses everything after (what reached the disk is unknown). */
+static bool sync_fails;
+
+static int
+failing_sync(void *arg, int fd)
+{
+	if (sync_fails) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+Test(rio, failed_sync_fails_the_applies)
+{
+	static struct node n;
+	struct store_fault h = { full_pwrite, failing_sync, NULL };
+	struct req         q[4];
+	int                ids[1] = { 0 };
+
+	full = sync_fails = false;
+	node_open(&n, true);
+	store_set_fault(rio_store(&n.io), &h);
+	until_leader(&n);
+	apply(&n, &q[0], 0);
+	until_done(&n, q, 1);
+	expect_applied(&n, ids, 1);
+
+	sync_fails = true;
+	apply(&n, &q[1], 1);
+	apply(&n, &q[2], 2);
+	fake_now += 10;
+	cr_assert_eq(rio_step(&n.io), RAFT_IOERR);
+	cr_assert(rio_failed(&n.io));
+	sync_fails = false;
+	/* Parked: nothing completes, nothing more commits. */
+	apply(&n, &q[3], 3);
+	for (int i = 0; i < 20; i++) {
+		fake_now += 10;
+		rio_step(&n.io);
+	}
+	for (int i = 1; i < 4; i++)
+		cr_assert_not(q[i].done, "apply %d", i);
+	expect_applied(&n, ids, 1);
+	/* The owner restarts: libraft fails the pending applies at close. */
+	raft_close(&n.raft, close_cb);
+	cr_assert(n.closed);
+	for (int i = 1; i < 4; i++)
+		cr_assert(q[i].done && q[i].status != 0, "apply %d: %d", i, q[i].status);
+	rio_destroy(&n.io);
+	expect_applied(&n, ids, 1);
+	free(n.applied[0]);
+	n.napplied = 0;
+
+	/* Back from the directory: the log continues after what is there. */
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[0], 9);
+	until_done(&n, q, 1);
+	cr_assert_eq(q[0].status, 0);
+	cr_assert_geq(n.napplied, 2);
+	cr_assert_str_eq(n.applied[0], "msg-0");
+	cr_assert_str_eq(n.applied[n.napplied - 1], "msg-9");
 	node_close(&n);
 }
 
@@ -406,6 +481,12 @@ io_append(struct raft_io *io, raft_term term, const char *s, int expect_status)
 		.buf = { (void *)s, strlen(s) } };
 
 	appended = 0;
+	if (expect_status != 0) {
+		cr_assert_eq(io->append(io, &req, &e, 1, append_cb), expect_status);
+		cr_assert_eq(rio_step(io), 0);
+		cr_assert_eq(appended, 0);
+		return;
+	}
 	cr_assert_eq(io->append(io, &req, &e, 1, append_cb), 0);
 	cr_assert_eq(appended, 0); /* deferred to the step */
 	cr_assert_eq(rio_step(io), 0);
@@ -470,14 +551,11 @@ Test(rio, io_truncate_hole_send_work)
 	cr_assert_eq(io.truncate(&io, 3), 0);
 	io_append(&io, 3, "b3", 0);
 
-	/* A failed append leaves a hole: refused until truncated below it. */
+	/* A failed write is refused at once and leaves no trace. */
 	store_set_fault(rio_store(&io), &h);
 	full = true;
 	io_append(&io, 3, "c4", RAFT_NOSPACE);
 	full = false;
-	io_append(&io, 3, "c5", RAFT_IOERR);
-	cr_assert(rio_failed(&io));
-	cr_assert_eq(io.truncate(&io, 4), 0);
 	cr_assert_not(rio_failed(&io));
 	io_append(&io, 3, "d4", 0);
 
