@@ -2,6 +2,7 @@
  * rio.c: struct raft_io on the segment store.  See rio.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,14 @@
 #include "mom.h"
 #include "rio.h"
 
-enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED };
+enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED, DONE_SNAP_PUT, DONE_SNAP_GET };
 
 struct done {
-	enum done_kind kind;
-	void          *req;
-	void          *cb;
-	int            status;
+	enum done_kind        kind;
+	void                 *req;
+	void                 *cb;
+	int                   status;
+	struct raft_snapshot *snap; /* DONE_SNAP_GET */
 };
 
 struct rio {
@@ -28,6 +30,7 @@ struct rio {
 	struct raft         *raft; /* rio_attach: where libraft's next index comes from */
 	struct store_meta    meta;
 	uint64_t             rnd;
+	uint64_t             snap_index; /* of the latest snapshot, 0: none */
 	/* The index of the next append when there is no rio_attach. */
 	uint64_t             next;
 	bool                 fenced; /* a sync failed: appends parked until close */
@@ -93,7 +96,7 @@ push(struct rio *r, enum done_kind k, void *req, void *cb, int status)
 		r->q = q;
 		r->capq = c;
 	}
-	r->q[r->nq++] = (struct done){ k, req, cb, status };
+	r->q[r->nq++] = (struct done){ k, req, cb, status, NULL };
 	return 0;
 }
 
@@ -131,6 +134,9 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 	r->recv = NULL;
 	return 0;
 }
+
+static int  snap_read(struct raft_io *io, struct raft_snapshot **out);
+static void snap_free(struct raft_snapshot *sn);
 
 /* Syncs and completes everything queued. */
 static int flush(struct raft_io *io, bool closing);
@@ -191,21 +197,33 @@ m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 	uint64_t        first = store_first(r->store), last = store_last(r->store);
 	int             rc;
 
+	struct raft_snapshot *sn;
+
 	*term = r->meta.term;
 	*voted_for = r->meta.vote;
 	*snapshot = NULL;
-	*start_index = first ? first : 1;
 	*entries = NULL;
 	*n_entries = 0;
-	if (first > 1) {
+	if ((rc = snap_read(io, &sn)) != 0)
+		return rc;
+	*start_index = first ? first : sn ? sn->index + 1 : 1;
+	if (first > (sn ? sn->index + 1 : 1)) {
 		/* Only a snapshot can drop the head of the log. */
 		snprintf(io->errmsg, sizeof(io->errmsg),
-		    "log starts at %llu and there is no snapshot", (unsigned long long)first);
+		    "log starts at %llu after the snapshot's %llu", (unsigned long long)first,
+		    (unsigned long long)(sn ? sn->index : 0));
+		snap_free(sn);
 		return RAFT_CORRUPT;
 	}
-	if (last == 0)
+	*snapshot = sn;
+	r->snap_index = sn ? sn->index : 0;
+	if (last == 0) {
+		r->next = r->snap_index + 1;
 		return 0;
+	}
 	if (!(c.e = raft_malloc((size_t)(last - first + 1) * sizeof(*c.e)))) {
+		snap_free(sn);
+		*snapshot = NULL;
 		snprintf(io->errmsg, sizeof(io->errmsg), "load: out of memory");
 		return RAFT_NOMEM;
 	}
@@ -214,6 +232,8 @@ m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 		for (size_t i = 0; i < c.n; i++)
 			raft_free(c.e[i].batch);
 		raft_free(c.e);
+		snap_free(sn);
+		*snapshot = NULL;
 		if (c.rc) {
 			snprintf(io->errmsg, sizeof(io->errmsg), "load: out of memory");
 			return c.rc;
@@ -343,7 +363,7 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	/* libraft has already put the entries at the end of its log. */
 	if (r->raft && n > 0 && raft_last_index(r->raft) >= n)
 		first = raft_last_index(r->raft) - n + 1;
-	if (first != store_last(r->store) + 1) {
+	if (first != (store_last(r->store) ? store_last(r->store) + 1 : r->snap_index + 1)) {
 		snprintf(io->errmsg, sizeof(io->errmsg),
 		    "append at %llu refused: the log on disk ends at %llu",
 		    (unsigned long long)first, (unsigned long long)store_last(r->store));
@@ -394,20 +414,364 @@ m_truncate(struct raft_io *io, raft_index index)
 	return 0;
 }
 
+/*
+ * The snapshot file, <dir>/snap (written as snap.tmp, fsynced, renamed,
+ * directory fsynced), little-endian:
+ *   "MOMSNAP1", u64 index, u64 term, u64 configuration index,
+ *   u32 servers, per server: u64 id, u32 role, u32 address length, address,
+ *   u64 data length, data, u32 CRC-32C of everything before it.
+ */
+#define SNAP_MAGIC "MOMSNAP1"
+
+struct wbuf {
+	uint8_t *b;
+	size_t   n, cap;
+	bool     oom;
+};
+
+static void
+wput(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->n + n > w->cap) {
+		size_t   c = w->cap ? w->cap : 256;
+		uint8_t *b;
+
+		while (c < w->n + n)
+			c *= 2;
+		if (!(b = realloc(w->b, c))) {
+			w->oom = true;
+			return;
+		}
+		w->b = b;
+		w->cap = c;
+	}
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void
+wu64(struct wbuf *w, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	wput(w, b, 8);
+}
+
+static void
+wu32(struct wbuf *w, uint32_t v)
+{
+	uint8_t b[4];
+
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	wput(w, b, 4);
+}
+
+static int
+write_all(int fd, const uint8_t *b, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int
+snap_path(struct rio *r, char *p, size_t n, const char *name)
+{
+	return snprintf(p, n, "%s/%s", r->cfg.dir, name) >= (int)n ? -1 : 0;
+}
+
+static int
+snap_write(struct raft_io *io, const struct raft_snapshot *sn)
+{
+	struct rio *r = R(io);
+	struct wbuf w = { 0 };
+	char        tmp[4096], fin[4096];
+	uint64_t    len = 0;
+	int         fd = -1, dfd, err = RAFT_IOERR;
+
+	wput(&w, SNAP_MAGIC, 8);
+	wu64(&w, sn->index);
+	wu64(&w, sn->term);
+	wu64(&w, sn->configuration_index);
+	wu32(&w, sn->configuration.n);
+	for (unsigned i = 0; i < sn->configuration.n; i++) {
+		const struct raft_server *sv = &sn->configuration.servers[i];
+		size_t                    al = strlen(sv->address);
+
+		wu64(&w, sv->id);
+		wu32(&w, (uint32_t)sv->role);
+		wu32(&w, (uint32_t)al);
+		wput(&w, sv->address, al);
+	}
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		len += sn->bufs[i].len;
+	wu64(&w, len);
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		wput(&w, sn->bufs[i].base, sn->bufs[i].len);
+	if (!w.oom)
+		wu32(&w, store_crc32c(0, w.b, w.n));
+	if (w.oom) {
+		free(w.b);
+		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: out of memory");
+		return RAFT_NOMEM;
+	}
+	if (snap_path(r, tmp, sizeof(tmp), "snap.tmp") || snap_path(r, fin, sizeof(fin), "snap"))
+		goto fail;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		goto fail;
+	if (write_all(fd, w.b, w.n) != 0 || fsync(fd) != 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (rename(tmp, fin) != 0)
+		goto fail;
+	if ((dfd = open(r->cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		goto fail;
+	if (fsync(dfd) != 0) {
+		close(dfd);
+		goto fail;
+	}
+	close(dfd);
+	free(w.b);
+	return 0;
+fail:
+	if (errno == ENOSPC || errno == EDQUOT)
+		err = RAFT_NOSPACE;
+	snprintf(io->errmsg, sizeof(io->errmsg), "snapshot %.200s: %s", tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(w.b);
+	return err;
+}
+
+struct rbuf {
+	const uint8_t *b;
+	size_t         n, off;
+	bool           bad;
+};
+
+static const uint8_t *
+rget(struct rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad || r->n - r->off < n) {
+		r->bad = true;
+		return NULL;
+	}
+	p = r->b + r->off;
+	r->off += n;
+	return p;
+}
+
+static uint64_t
+ru64(struct rbuf *r)
+{
+	const uint8_t *p = rget(r, 8);
+	uint64_t       v = 0;
+
+	for (int i = 0; p && i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint32_t
+ru32(struct rbuf *r)
+{
+	const uint8_t *p = rget(r, 4);
+	uint32_t       v = 0;
+
+	for (int i = 0; p && i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Frees a snapshot built by snap_read. */
+static void
+snap_free(struct raft_snapshot *sn)
+{
+	if (!sn)
+		return;
+	raft_configuration_close(&sn->configuration);
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		raft_free(sn->bufs[i].base);
+	raft_free(sn->bufs);
+	raft_free(sn);
+}
+
+/* The snapshot on disk: 0 and *out (NULL when there is none), or an error. */
+static int
+snap_read(struct raft_io *io, struct raft_snapshot **out)
+{
+	struct rio           *r = R(io);
+	struct raft_snapshot *sn = NULL;
+	struct rbuf           rb = { 0 };
+	uint8_t              *b = NULL;
+	char                  path[4096], addr[1024];
+	size_t                n = 0, cap = 0;
+	uint32_t              ns;
+	uint64_t              dl;
+	int                   fd, rc = RAFT_CORRUPT;
+
+	*out = NULL;
+	if (snap_path(r, path, sizeof(path), "snap"))
+		return RAFT_NAMETOOLONG;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(io->errmsg, sizeof(io->errmsg), "open %.200s: %s", path, strerror(errno));
+		return RAFT_IOERR;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (n == cap) {
+			uint8_t *nb = realloc(b, cap = cap ? cap * 2 : 4096);
+
+			if (!nb) {
+				close(fd);
+				free(b);
+				return RAFT_NOMEM;
+			}
+			b = nb;
+		}
+		k = read(fd, b + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			snprintf(io->errmsg, sizeof(io->errmsg), "read %.200s: %s", path, strerror(errno));
+			close(fd);
+			free(b);
+			return RAFT_IOERR;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	rb = (struct rbuf){ b, n, 0, false };
+	if (n < 12 || memcmp(b, SNAP_MAGIC, 8) != 0 ||
+	    store_crc32c(0, b, n - 4) != (uint32_t)(b[n - 4] | b[n - 3] << 8 | b[n - 2] << 16 |
+		(uint32_t)b[n - 1] << 24)) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: bad magic or CRC", path);
+		goto out;
+	}
+	rb.n = n - 4;
+	rget(&rb, 8);
+	if (!(sn = raft_calloc(1, sizeof(*sn)))) {
+		rc = RAFT_NOMEM;
+		goto out;
+	}
+	raft_configuration_init(&sn->configuration);
+	sn->index = ru64(&rb);
+	sn->term = ru64(&rb);
+	sn->configuration_index = ru64(&rb);
+	ns = ru32(&rb);
+	for (uint32_t i = 0; i < ns && !rb.bad; i++) {
+		uint64_t       id = ru64(&rb);
+		uint32_t       role = ru32(&rb), al = ru32(&rb);
+		const uint8_t *a;
+
+		if (al >= sizeof(addr) || !(a = rget(&rb, al))) {
+			rb.bad = true;
+			break;
+		}
+		memcpy(addr, a, al);
+		addr[al] = '\0';
+		if ((rc = raft_configuration_add(&sn->configuration, id, addr, (int)role)) != 0)
+			goto out;
+		rc = RAFT_CORRUPT;
+	}
+	dl = ru64(&rb);
+	if (rb.bad || dl != rb.n - rb.off) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: malformed", path);
+		goto out;
+	}
+	if (!(sn->bufs = raft_malloc(sizeof(*sn->bufs)))) {
+		rc = RAFT_NOMEM;
+		goto out;
+	}
+	sn->n_bufs = 1;
+	sn->bufs[0].len = dl;
+	if (!(sn->bufs[0].base = raft_malloc(dl ? dl : 1))) {
+		sn->n_bufs = 0;
+		rc = RAFT_NOMEM;
+		goto out;
+	}
+	if (dl)
+		memcpy(sn->bufs[0].base, rb.b + rb.off, dl);
+	*out = sn;
+	sn = NULL;
+	rc = 0;
+out:
+	snap_free(sn);
+	free(b);
+	return rc;
+}
+
 static int
 m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
     const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
-	snprintf(io->errmsg, sizeof(io->errmsg), "snapshots are not supported yet");
-	return RAFT_NOTFOUND;
+	struct rio *r = R(io);
+	int         rc;
+
+	if (r->fenced) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: a sync failed");
+		return RAFT_IOERR;
+	}
+	if ((rc = snap_write(io, snapshot)) != 0)
+		return rc;
+	r->snap_index = snapshot->index;
+	if (trailing == 0) {
+		/* Installed from a leader: the whole log goes (libraft truncates
+		 * its own); appends resume after the snapshot. */
+		if (store_last(r->store) && (rc = store_truncate(r->store, store_first(r->store))) != 0)
+			return store_fail(io, "drop the log under a snapshot", rc);
+		r->next = snapshot->index + 1;
+	} else if (snapshot->index > trailing &&
+	    (rc = store_remove_before(r->store, snapshot->index - trailing + 1)) != 0) {
+		return store_fail(io, "drop segments under a snapshot", rc);
+	}
+	req->cb = cb;
+	return push(r, DONE_SNAP_PUT, req, (void *)cb, 0);
 }
 
 static int
 m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
     raft_io_snapshot_get_cb cb)
 {
-	snprintf(io->errmsg, sizeof(io->errmsg), "no snapshot");
-	return RAFT_NOTFOUND;
+	struct rio           *r = R(io);
+	struct raft_snapshot *sn;
+	int                   rc;
+
+	if ((rc = snap_read(io, &sn)) != 0)
+		return rc;
+	if (!sn) {
+		snprintf(io->errmsg, sizeof(io->errmsg), "no snapshot");
+		return RAFT_NOTFOUND;
+	}
+	req->cb = cb;
+	if ((rc = push(r, DONE_SNAP_GET, req, (void *)cb, 0)) != 0) {
+		snap_free(sn);
+		return rc;
+	}
+	r->q[r->nq - 1].snap = sn;
+	return 0;
 }
 
 static raft_time
@@ -482,6 +846,12 @@ flush(struct raft_io *io, bool closing)
 			break;
 		case DONE_WORK:
 			((raft_io_async_work_cb)q[i].cb)(q[i].req, q[i].status);
+			break;
+		case DONE_SNAP_PUT:
+			((raft_io_snapshot_put_cb)q[i].cb)(q[i].req, q[i].status);
+			break;
+		case DONE_SNAP_GET:
+			((raft_io_snapshot_get_cb)q[i].cb)(q[i].req, q[i].snap, q[i].status);
 			break;
 		}
 	}

@@ -8,8 +8,8 @@
  *     but completed only after one store_sync covering every append since
  *     the previous step (group commit); their callbacks run after the sync;
  *   - sends go to the transport hook (none yet: they fail with
- *     RAFT_NOCONNECTION), async work runs synchronously; both complete at
- *     the next step;
+ *     RAFT_NOCONNECTION), async work runs synchronously, snapshots are
+ *     written synchronously; all complete at the next step;
  *   - the tick callback fires when the tick interval given to start has
  *     elapsed on the owner's clock.
  * rio_poll says how long the owner may sleep before the next rio_step.
@@ -18,7 +18,7 @@
  * (raft entry type in the record's type byte).  Bootstrap writes the
  * configuration (raft_configuration_encode) as entry 1 of term 1.
  *
- * Failures, shaped around libraft 0.15.0 (see the report in git log):
+ * Failures, shaped around libraft 0.15.0:
  *   - a failed write (ENOSPC, EDQUOT, EIO) keeps nothing and is returned
  *     by io->append at once: libraft drops the entries and raft_apply
  *     returns the error (RAFT_NOSPACE for a full disk; the caller still
@@ -40,9 +40,13 @@
  *     apply failed that way may still be on disk after the restart (the
  *     outcome of a failed fsync is unknown, as after a lost leadership).
  *
- * Snapshots are not implemented yet: snapshot_put fails (RAFT_NOTFOUND,
- * libraft then keeps the whole log) and snapshot_get reports RAFT_NOTFOUND;
- * load never returns a snapshot.  Set a high snapshot threshold.
+ * Snapshots: one file, <dir>/snap (format in rio.c: index, term,
+ * configuration and its index, the fsm's data, CRC-32C), written new,
+ * fsynced, renamed, directory fsynced.  snapshot_put then drops the
+ * store's segments below index - trailing + 1 (the whole log when
+ * trailing is 0: an installed snapshot); load returns it with the log
+ * after it; a log that starts after the snapshot's index + 1 (or after 1
+ * with no snapshot) is corruption.  snapshot_get reads the file back.
  */
 #ifndef BROKER_RIO_H
 #define BROKER_RIO_H

@@ -87,22 +87,54 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	return 0;
 }
 
+/* Snapshot: the applied commands, one per line. */
 static int
 fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-	return RAFT_NOTFOUND;
+	struct node *n = fsm->data;
+	size_t       len = 0;
+	char        *p;
+
+	for (size_t i = 0; i < n->napplied; i++)
+		len += strlen(n->applied[i]) + 1;
+	cr_assert_not_null(*bufs = raft_malloc(sizeof(**bufs)));
+	cr_assert_not_null(p = raft_malloc(len + 1));
+	(*bufs)[0].base = p;
+	(*bufs)[0].len = len;
+	for (size_t i = 0; i < n->napplied; i++)
+		p += sprintf(p, "%s\n", n->applied[i]);
+	*n_bufs = 1;
+	return 0;
 }
 
 static int
 fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-	return RAFT_NOTFOUND;
+	struct node *n = fsm->data;
+	const char  *p = buf->base, *end = p + buf->len;
+
+	for (size_t i = 0; i < n->napplied; i++)
+		free(n->applied[i]);
+	n->napplied = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		cr_assert_not_null(nl);
+		n->applied[n->napplied++] = strndup(p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+	raft_free(buf->base); /* ours now */
+	return 0;
 }
+
+static uint64_t  seg_size;            /* 0: default */
+static unsigned  snap_threshold = 1u << 30, snap_trailing = 128;
 
 static void
 node_open(struct node *n, bool bootstrap)
 {
-	struct rio_config cfg = { .dir = dir, .clock = fake_clock, .seed = 42 };
+	struct rio_config cfg = { .dir = dir, .clock = fake_clock, .seed = 42,
+		.segment_size = seg_size };
 	int               rc;
 
 	memset(n, 0, sizeof(*n));
@@ -112,7 +144,8 @@ node_open(struct node *n, bool bootstrap)
 	rc = raft_init(&n->raft, &n->io, &n->fsm, 1, "node1");
 	cr_assert_eq(rc, 0, "raft_init: %s", raft_strerror(rc));
 	rio_attach(&n->io, &n->raft);
-	raft_set_snapshot_threshold(&n->raft, 1u << 30);
+	raft_set_snapshot_threshold(&n->raft, snap_threshold);
+	raft_set_snapshot_trailing(&n->raft, snap_trailing);
 	if (bootstrap) {
 		struct raft_configuration conf;
 
@@ -283,6 +316,51 @@ Test(rio, bootstrap_elect_apply_reopen)
 	expect_applied(&n, ids, 15);
 	cr_assert_gt(store_last(rio_store(&n.io)), last + 4);
 	node_close(&n);
+}
+
+/* Snapshots: taken every 8 entries keeping 2, old segments deleted;
+ * a restart restores the snapshot and applies the log after it. */
+Test(rio, snapshot_and_restart)
+{
+	static struct node n;
+	struct req         q[41];
+	int                ids[41];
+	char               p[128];
+
+	seg_size = 256;
+	snap_threshold = 8;
+	snap_trailing = 2;
+	node_open(&n, true);
+	until_leader(&n);
+	for (int i = 0; i < 40; i++) {
+		apply(&n, &q[i], i);
+		ids[i] = i;
+		if (i % 3 == 0)
+			step(&n);
+	}
+	until_done(&n, q, 40);
+	for (int i = 0; i < 20; i++)
+		step(&n);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(q[i].status, 0);
+	expect_applied(&n, ids, 40);
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_eq(access(p, F_OK), 0, "no snapshot file");
+	cr_assert_gt(store_first(rio_store(&n.io)), 8, "first %llu",
+	    (unsigned long long)store_first(rio_store(&n.io)));
+	node_close(&n);
+
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[40], 40);
+	ids[40] = 40;
+	until_done(&n, &q[40], 1);
+	cr_assert_eq(q[40].status, 0);
+	expect_applied(&n, ids, 41);
+	node_close(&n);
+	seg_size = 0;
+	snap_threshold = 1u << 30;
+	snap_trailing = 128;
 }
 
 /* Batches of applies between two steps share one sync (group commit). */
@@ -566,7 +644,11 @@ Test(rio, io_truncate_hole_send_work)
 	cr_assert_eq(rio_step(&io), 0);
 	cr_assert_eq(sent_status, RAFT_NOCONNECTION);
 	cr_assert_eq(worked, 7);
-	cr_assert_eq(io.snapshot_put(&io, 0, NULL, NULL, NULL), RAFT_NOTFOUND);
+	{
+		struct raft_io_snapshot_get g;
+
+		cr_assert_eq(io.snapshot_get(&io, &g, NULL), RAFT_NOTFOUND);
+	}
 
 	for (int i = 0; i < 100; i++) {
 		int r = io.random(&io, 10, 20);
@@ -589,6 +671,110 @@ Test(rio, io_truncate_hole_send_work)
 	cr_assert(e[2].buf.len == 2 && memcmp(e[2].buf.base, "b3", 2) == 0);
 	cr_assert(e[3].buf.len == 2 && memcmp(e[3].buf.base, "d4", 2) == 0);
 	free_entries(e, n);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+	raft_configuration_close(&conf);
+}
+
+static struct raft_snapshot *got_snap;
+static int                   got_status = -1, put_status = -1;
+
+static void
+snap_get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *sn, int status)
+{
+	got_snap = sn;
+	got_status = status;
+}
+
+static void
+snap_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+	put_status = status;
+}
+
+static void
+free_snap(struct raft_snapshot *sn)
+{
+	raft_configuration_close(&sn->configuration);
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		raft_free(sn->bufs[i].base);
+	raft_free(sn->bufs);
+	raft_free(sn);
+}
+
+/* An installed snapshot (trailing 0) replaces the log; get and load read
+ * it back; a damaged snapshot file is corruption. */
+Test(rio, io_snapshot_install_get_load)
+{
+	struct rio_config           cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_io              io;
+	struct raft_configuration   conf;
+	struct raft_buffer          bufs[2] = { { "hello ", 6 }, { "world", 5 } };
+	struct raft_snapshot        sn = { .index = 10, .term = 2, .configuration_index = 1,
+		.bufs = bufs, .n_bufs = 2 };
+	struct raft_io_snapshot_put put;
+	struct raft_io_snapshot_get get;
+	struct raft_snapshot       *ls;
+	struct raft_entry          *e;
+	raft_index                  start;
+	raft_term                   term;
+	raft_id                     vote;
+	size_t                      n;
+	char                        p[128];
+	FILE                       *f;
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	io_append(&io, 1, "a2", 0);
+	sn.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 0, &put, &sn, snap_put_cb), 0, "%s", io.errmsg);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(put_status, 0);
+	cr_assert_eq(store_last(rio_store(&io)), 0);
+	io_append(&io, 2, "e11", 0);
+	cr_assert_eq(store_last(rio_store(&io)), 11);
+
+	cr_assert_eq(io.snapshot_get(&io, &get, snap_get_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(got_status, 0);
+	cr_assert_not_null(got_snap);
+	cr_assert_eq(got_snap->index, 10);
+	cr_assert_eq(got_snap->term, 2);
+	cr_assert_eq(got_snap->configuration_index, 1);
+	cr_assert_eq(got_snap->configuration.n, 1);
+	cr_assert_str_eq(got_snap->configuration.servers[0].address, "node1");
+	cr_assert_eq(got_snap->n_bufs, 1);
+	cr_assert(got_snap->bufs[0].len == 11 && memcmp(got_snap->bufs[0].base, "hello world", 11) == 0);
+	free_snap(got_snap);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.load(&io, &term, &vote, &ls, &start, &e, &n), 0, "%s", io.errmsg);
+	cr_assert_not_null(ls);
+	cr_assert_eq(ls->index, 10);
+	cr_assert_eq(start, 11);
+	cr_assert_eq(n, 1);
+	cr_assert(e[0].term == 2 && e[0].buf.len == 3 && memcmp(e[0].buf.base, "e11", 3) == 0);
+	free_entries(e, n);
+	free_snap(ls);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	/* One flipped byte in the snapshot file. */
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_not_null(f = fopen(p, "r+"));
+	fseek(f, 20, SEEK_SET);
+	fputc(0x5a ^ 0xff, f);
+	fclose(f);
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.load(&io, &term, &vote, &ls, &start, &e, &n), RAFT_CORRUPT);
+	cr_assert(strstr(io.errmsg, "snap") != NULL, "%s", io.errmsg);
 	io.close(&io, NULL);
 	rio_destroy(&io);
 	raft_configuration_close(&conf);
