@@ -831,10 +831,11 @@ flush(struct raft_io *io, bool closing)
 		    (q[i].kind == DONE_APPEND || q[i].kind == DONE_PARKED)) {
 			/* Kept for close (see rio.h); never delivered as failed:
 			 * 0.15.0 truncates its log from each failed request's
-			 * index and reads past its end on the second one. */
-			q[i].kind = DONE_PARKED;
-			if (push(r, DONE_PARKED, q[i].req, q[i].cb, 0) == 0)
-				continue;
+			 * index and reads past its end on the second one.
+			 * Out of memory, one is lost (libraft leaks it): a
+			 * success now would commit what is not on disk. */
+			(void)push(r, DONE_PARKED, q[i].req, q[i].cb, 0);
+			continue;
 		}
 		switch (q[i].kind) {
 		case DONE_APPEND:
