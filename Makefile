@@ -8,7 +8,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-p
 CFLAGS   ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Isrc/libmom $(XCFLAGS)
 LDFLAGS  += $(XLDFLAGS)
-LIBS     := -lnng -ljwt -lcrypto -ljansson -lpthread -lm
+LIBS     := -lraft -lnng -ljwt -lcrypto -ljansson -lpthread -lm
 # Only the programs that use them.
 CURL_LIBS := -lcurl
 AUTH_LIBS := -largon2 -lcurl
@@ -68,7 +68,7 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	$(CC) $(CFLAGS) -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
 # deps: install every build and test dependency that is missing (Debian).
-DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev \
+DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev libraft-dev \
 	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
 	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3
 deps:

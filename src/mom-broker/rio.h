@@ -1,0 +1,113 @@
+/*
+ * rio.h: our struct raft_io (libraft 0.15.0), backed by the segment store.
+ *
+ * Single-threaded and driven by its owner (the core loop): nothing happens
+ * behind the owner's back.  libraft's asynchronous requests are queued and
+ * completed by rio_step:
+ *   - appends are written to the store at once (store_append copies them)
+ *     but completed only after one store_sync covering every append since
+ *     the previous step (group commit); their callbacks run after the sync;
+ *   - sends go to the transport hook (none yet: they fail with
+ *     RAFT_NOCONNECTION), async work runs synchronously, snapshots are
+ *     written synchronously; all complete at the next step;
+ *   - the tick callback fires when the tick interval given to start has
+ *     elapsed on the owner's clock.
+ * rio_poll says how long the owner may sleep before the next rio_step.
+ *
+ * Term and vote are the store's metadata; the log is the store's entries
+ * (raft entry type in the record's type byte).  Bootstrap writes the
+ * configuration (raft_configuration_encode) as entry 1 of term 1.
+ *
+ * Failures, shaped around libraft 0.15.0:
+ *   - a failed write (ENOSPC, EDQUOT, EIO) keeps nothing and is returned
+ *     by io->append at once: libraft drops the entries and raft_apply
+ *     returns the error (RAFT_NOSPACE for a full disk; the caller still
+ *     owns its buffers).  Nothing is applied, later appends work.  Not
+ *     through the callback: 0.15.0's failed-append callback truncates its
+ *     log from that request's index, so with other appends in flight the
+ *     next failed callback truncates past the log's end (a crash).
+ *   - the index: raft_io's append carries none.  rio takes it from
+ *     libraft (rio_attach: the entries are the tail of raft_last_index)
+ *     and refuses an append that would not start right after the last
+ *     entry on disk, so the disk log stays a prefix of libraft's.
+ *   - a failed sync: what reached the disk is unknown and the store
+ *     refuses everything.  rio_step returns the error, rio_failed turns
+ *     true, and every append (pending or new) is parked, never completed,
+ *     so nothing more commits.  The owner must raft_close (libraft then
+ *     fails the pending raft_apply requests; the parked appends are
+ *     released with status 0, which an unavailable raft only uses to
+ *     release memory) and restart from the directory.  Entries whose
+ *     apply failed that way may still be on disk after the restart (the
+ *     outcome of a failed fsync is unknown, as after a lost leadership).
+ *
+ * Snapshots: one file, <dir>/snap (format in rio.c: index, term,
+ * configuration and its index, the fsm's data, CRC-32C), written new,
+ * fsynced, renamed, directory fsynced.  snapshot_put then drops the
+ * store's segments below index - trailing + 1 (the whole log when
+ * trailing is 0: an installed snapshot); load returns it with the log
+ * after it; a log that starts after the snapshot's index + 1 (or after 1
+ * with no snapshot) is corruption.  snapshot_get reads the file back.
+ */
+#ifndef BROKER_RIO_H
+#define BROKER_RIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "store.h"
+
+/*
+ * The transport hook, for the cluster later: send is called from
+ * io->send with the message (valid only during the call: encode or copy
+ * it) and returns 0 or a RAFT_* error; either is reported to libraft at
+ * the next rio_step.  Received messages go in through rio_recv.
+ */
+struct rio_transport {
+	int  (*send)(void *arg, const struct raft_message *m);
+	void *arg;
+};
+
+struct rio_config {
+	const char *dir;                  /* the store's directory */
+	uint64_t    segment_size;         /* 0: the store's default */
+	uint64_t  (*clock)(void *arg);    /* milliseconds; NULL: CLOCK_MONOTONIC */
+	void       *clock_arg;
+	uint64_t    seed;                 /* io->random; 0: from the clock and pid */
+	const struct rio_transport *transport; /* NULL: single node, sends fail */
+};
+
+/*
+ * Fills io (every method; io->impl is ours) for raft_init.  The store is
+ * opened by io->init (called by raft_init) and closed by io->close (called
+ * by raft_close).  Returns 0 or MOM_ENOMEM / MOM_EINVAL.
+ */
+int  rio_create(struct raft_io *io, const struct rio_config *cfg);
+/* Frees what rio_create allocated; after raft_close's callback.  */
+void rio_destroy(struct raft_io *io);
+
+/*
+ * Does what is due: one store_sync for the appends written since the last
+ * step, then every queued completion in order (append, send, work), then
+ * the tick if its time has come.  Completions queued by those callbacks
+ * wait for the next step.  Returns 0, or the RAFT_* error of a failed sync
+ * (the pending appends then fail; the store refuses everything after: the
+ * owner must close and restart).
+ */
+int rio_step(struct raft_io *io);
+/* Milliseconds until rio_step has something to do: 0 when now, -1 never. */
+int64_t rio_poll(struct raft_io *io);
+
+/* Tells rio which raft uses it (after raft_init; see above). */
+void rio_attach(struct raft_io *io, struct raft *raft);
+
+/* A message from the transport, handed to libraft (started only). */
+void rio_recv(struct raft_io *io, struct raft_message *m);
+
+/* True once a sync failed: close and restart raft (see above). */
+bool rio_failed(struct raft_io *io);
+/* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
+struct store *rio_store(struct raft_io *io);
+
+#endif

@@ -1,0 +1,781 @@
+/*
+ * rio_test.c: a single-node libraft (0.15.0) on our raft_io over the
+ * segment store, with a fake clock: bootstrap, self-election, raft_apply
+ * committing and applying in order, close and reopen from the directory
+ * (entries re-applied, the log continues), an ENOSPC from the store's
+ * fault hook failing raft_apply's callback with nothing applied, and the
+ * io methods alone (truncate, a failed append's hole, send, async work).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "mom.h"
+#include "rio.h"
+
+static char     dir[64];
+static uint64_t fake_now = 1000000;
+
+static uint64_t
+fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static void
+rm_dir(const char *d)
+{
+	struct dirent *de;
+	char           p[512];
+	DIR           *dd;
+
+	if (!(dd = opendir(d)))
+		return;
+	while ((de = readdir(dd)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
+		unlink(p);
+	}
+	closedir(dd);
+	rmdir(d);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/rio_test.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	rm_dir(dir);
+}
+
+TestSuite(rio, .init = setup, .fini = teardown);
+
+/* ---- a node: raft + our io + an fsm that records what it applies ---- */
+
+#define MAXAPPLY 256
+
+struct node {
+	struct raft     raft;
+	struct raft_io  io;
+	struct raft_fsm fsm;
+	char           *applied[MAXAPPLY];
+	size_t          napplied;
+	bool            closed;
+};
+
+static int
+fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct node *n = fsm->data;
+
+	cr_assert_lt(n->napplied, MAXAPPLY);
+	n->applied[n->napplied] = strndup(buf->base, buf->len);
+	n->napplied++;
+	*result = NULL;
+	return 0;
+}
+
+/* Snapshot: the applied commands, one per line. */
+static int
+fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct node *n = fsm->data;
+	size_t       len = 0;
+	char        *p;
+
+	for (size_t i = 0; i < n->napplied; i++)
+		len += strlen(n->applied[i]) + 1;
+	cr_assert_not_null(*bufs = raft_malloc(sizeof(**bufs)));
+	cr_assert_not_null(p = raft_malloc(len + 1));
+	(*bufs)[0].base = p;
+	(*bufs)[0].len = len;
+	for (size_t i = 0; i < n->napplied; i++)
+		p += sprintf(p, "%s\n", n->applied[i]);
+	*n_bufs = 1;
+	return 0;
+}
+
+static int
+fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct node *n = fsm->data;
+	const char  *p = buf->base, *end = p + buf->len;
+
+	for (size_t i = 0; i < n->napplied; i++)
+		free(n->applied[i]);
+	n->napplied = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		cr_assert_not_null(nl);
+		n->applied[n->napplied++] = strndup(p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+	raft_free(buf->base); /* ours now */
+	return 0;
+}
+
+static uint64_t  seg_size;            /* 0: default */
+static unsigned  snap_threshold = 1u << 30, snap_trailing = 128;
+
+static void
+node_open(struct node *n, bool bootstrap)
+{
+	struct rio_config cfg = { .dir = dir, .clock = fake_clock, .seed = 42,
+		.segment_size = seg_size };
+	int               rc;
+
+	memset(n, 0, sizeof(*n));
+	n->fsm = (struct raft_fsm){ .version = 1, .data = n, .apply = fsm_apply,
+		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	cr_assert_eq(rio_create(&n->io, &cfg), 0);
+	rc = raft_init(&n->raft, &n->io, &n->fsm, 1, "node1");
+	cr_assert_eq(rc, 0, "raft_init: %s", raft_strerror(rc));
+	rio_attach(&n->io, &n->raft);
+	raft_set_snapshot_threshold(&n->raft, snap_threshold);
+	raft_set_snapshot_trailing(&n->raft, snap_trailing);
+	if (bootstrap) {
+		struct raft_configuration conf;
+
+		raft_configuration_init(&conf);
+		cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+		rc = raft_bootstrap(&n->raft, &conf);
+		raft_configuration_close(&conf);
+		cr_assert_eq(rc, 0, "raft_bootstrap: %s", raft_errmsg(&n->raft));
+	}
+	rc = raft_start(&n->raft);
+	cr_assert_eq(rc, 0, "raft_start: %s (%s)", raft_strerror(rc), raft_errmsg(&n->raft));
+}
+
+static void
+close_cb(struct raft *r)
+{
+	struct node *n = (struct node *)r; /* raft is the first member */
+
+	n->closed = true;
+}
+
+static void
+node_close(struct node *n)
+{
+	raft_close(&n->raft, close_cb);
+	/* Our io completes the close synchronously. */
+	cr_assert(n->closed);
+	rio_destroy(&n->io);
+	for (size_t i = 0; i < n->napplied; i++)
+		free(n->applied[i]);
+	n->napplied = 0;
+}
+
+/* Steps the fake clock by 10 ms and drives the io. */
+static void
+step(struct node *n)
+{
+	fake_now += 10;
+	cr_assert_eq(rio_step(&n->io), 0, "rio_step: %s", n->io.errmsg);
+}
+
+static void
+until_leader(struct node *n)
+{
+	for (int i = 0; i < 1000 && raft_state(&n->raft) != RAFT_LEADER; i++)
+		step(n);
+	cr_assert_eq(raft_state(&n->raft), RAFT_LEADER);
+}
+
+struct req {
+	struct raft_apply a;
+	bool              done;
+	int               status;
+};
+
+static void
+apply_cb(struct raft_apply *a, int status, void *result)
+{
+	struct req *q = a->data;
+
+	q->done = true;
+	q->status = status;
+}
+
+/* raft_apply of one "msg-<i>" command: its return (the buffer freed on failure). */
+static int
+try_apply(struct node *n, struct req *q, int i)
+{
+	struct raft_buffer b;
+	char               s[32];
+	int                rc;
+
+	snprintf(s, sizeof(s), "msg-%d", i);
+	b.len = strlen(s);
+	b.base = raft_malloc(b.len);
+	cr_assert_not_null(b.base);
+	memcpy(b.base, s, b.len);
+	memset(q, 0, sizeof(*q));
+	q->a.data = q;
+	rc = raft_apply(&n->raft, &q->a, &b, 1, apply_cb);
+	if (rc != 0)
+		raft_free(b.base);
+	return rc;
+}
+
+static void
+apply(struct node *n, struct req *q, int i)
+{
+	int rc = try_apply(n, q, i);
+
+	cr_assert_eq(rc, 0, "raft_apply: %s", raft_errmsg(&n->raft));
+}
+
+static void
+until_done(struct node *n, struct req *q, size_t nq)
+{
+	for (int i = 0; i < 1000; i++) {
+		size_t k = 0;
+
+		while (k < nq && q[k].done)
+			k++;
+		if (k == nq)
+			return;
+		step(n);
+	}
+	cr_assert_fail("requests not completed");
+}
+
+static void
+expect_applied(struct node *n, const int *ids, size_t nids)
+{
+	cr_assert_eq(n->napplied, nids, "applied %zu, expected %zu", n->napplied, nids);
+	for (size_t i = 0; i < nids; i++) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "msg-%d", ids[i]);
+		cr_assert_str_eq(n->applied[i], s, "applied[%zu]", i);
+	}
+}
+
+Test(rio, bootstrap_elect_apply_reopen)
+{
+	static struct node n;
+	struct req         q[20];
+	int                ids[30];
+	uint64_t           last;
+
+	node_open(&n, true);
+	until_leader(&n);
+	for (int i = 0; i < 10; i++)
+		apply(&n, &q[i], i);
+	until_done(&n, q, 10);
+	for (int i = 0; i < 10; i++) {
+		cr_assert_eq(q[i].status, 0, "apply %d: %s", i, raft_strerror(q[i].status));
+		ids[i] = i;
+	}
+	expect_applied(&n, ids, 10);
+	last = store_last(rio_store(&n.io));
+	cr_assert_geq(last, 11); /* the configuration, then the ten */
+	cr_assert_eq(raft_last_applied(&n.raft), last);
+	node_close(&n);
+
+	/* Reopen: not pristine any more, the log is loaded and goes on. */
+	{
+		struct rio_config cfg = { .dir = dir, .clock = fake_clock };
+		struct raft_configuration conf;
+
+		memset(&n, 0, sizeof(n));
+		n.fsm = (struct raft_fsm){ .version = 1, .data = &n, .apply = fsm_apply,
+			.snapshot = fsm_snapshot, .restore = fsm_restore };
+		cr_assert_eq(rio_create(&n.io, &cfg), 0);
+		cr_assert_eq(raft_init(&n.raft, &n.io, &n.fsm, 1, "node1"), 0);
+		raft_configuration_init(&conf);
+		cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+		cr_assert_eq(raft_bootstrap(&n.raft, &conf), RAFT_CANTBOOTSTRAP);
+		raft_configuration_close(&conf);
+		cr_assert_eq(raft_start(&n.raft), 0, "%s", raft_errmsg(&n.raft));
+	}
+	until_leader(&n);
+	cr_assert_geq(raft_last_index(&n.raft), last);
+	for (int i = 0; i < 5; i++)
+		apply(&n, &q[i], 10 + i);
+	until_done(&n, q, 5);
+	for (int i = 0; i < 15; i++)
+		ids[i] = i;
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(q[i].status, 0);
+	expect_applied(&n, ids, 15);
+	cr_assert_gt(store_last(rio_store(&n.io)), last + 4);
+	node_close(&n);
+}
+
+/* Snapshots: taken every 8 entries keeping 2, old segments deleted;
+ * a restart restores the snapshot and applies the log after it. */
+Test(rio, snapshot_and_restart)
+{
+	static struct node n;
+	struct req         q[41];
+	int                ids[41];
+	char               p[128];
+
+	seg_size = 256;
+	snap_threshold = 8;
+	snap_trailing = 2;
+	node_open(&n, true);
+	until_leader(&n);
+	for (int i = 0; i < 40; i++) {
+		apply(&n, &q[i], i);
+		ids[i] = i;
+		if (i % 3 == 0)
+			step(&n);
+	}
+	until_done(&n, q, 40);
+	for (int i = 0; i < 20; i++)
+		step(&n);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(q[i].status, 0);
+	expect_applied(&n, ids, 40);
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_eq(access(p, F_OK), 0, "no snapshot file");
+	cr_assert_gt(store_first(rio_store(&n.io)), 8, "first %llu",
+	    (unsigned long long)store_first(rio_store(&n.io)));
+	node_close(&n);
+
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[40], 40);
+	ids[40] = 40;
+	until_done(&n, &q[40], 1);
+	cr_assert_eq(q[40].status, 0);
+	expect_applied(&n, ids, 41);
+	node_close(&n);
+	seg_size = 0;
+	snap_threshold = 1u << 30;
+	snap_trailing = 128;
+}
+
+/* Batches of applies between two steps share one sync (group commit). */
+Test(rio, group_commit)
+{
+	static struct node n;
+	struct req         q[50];
+	int                ids[50];
+
+	node_open(&n, true);
+	until_leader(&n);
+	for (int i = 0; i < 50; i++) {
+		apply(&n, &q[i], i);
+		ids[i] = i;
+	}
+	/* Written, not yet synced nor completed. */
+	for (int i = 0; i < 50; i++)
+		cr_assert_not(q[i].done);
+	cr_assert_eq(rio_poll(&n.io), 0);
+	cr_assert_eq(rio_step(&n.io), 0);
+	for (int i = 0; i < 50; i++)
+		cr_assert(q[i].done && q[i].status == 0, "apply %d", i);
+	expect_applied(&n, ids, 50);
+	cr_assert_gt(rio_poll(&n.io), 0); /* only the tick left */
+	node_close(&n);
+}
+
+/* Fault hook: ENOSPC on every data write while armed. */
+static bool full;
+
+static ssize_t
+full_pwrite(void *arg, int fd, const void *b, size_t n, off_t off)
+{
+	if (full) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwrite(fd, b, n, off);
+}
+
+static int
+plain_sync(void *arg, int fd)
+{
+	return fdatasync(fd);
+}
+
+Test(rio, enospc_fails_the_apply)
+{
+	static struct node n;
+	struct store_fault h = { full_pwrite, plain_sync, NULL };
+	struct req         q[10];
+	int                ids[10] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+
+	full = false;
+	node_open(&n, true);
+	store_set_fault(rio_store(&n.io), &h);
+	until_leader(&n);
+	for (int i = 0; i < 3; i++)
+		apply(&n, &q[i], i);
+	until_done(&n, q, 3);
+	expect_applied(&n, ids, 3);
+
+	/* Two in flight, then the disk is full: that apply is refused at
+	 * once, the two in flight are unharmed. */
+	apply(&n, &q[3], 3);
+	apply(&n, &q[4], 4);
+	full = true;
+	cr_assert_eq(try_apply(&n, &q[5], 100), RAFT_NOSPACE, "%s", raft_errmsg(&n.raft));
+	cr_assert_eq(try_apply(&n, &q[5], 101), RAFT_NOSPACE);
+	cr_assert_eq(raft_last_index(&n.raft), 6);
+	full = false;
+	apply(&n, &q[5], 5);
+	until_done(&n, &q[3], 3);
+	for (int i = 3; i < 6; i++)
+		cr_assert_eq(q[i].status, 0);
+	for (int i = 0; i < 20; i++)
+		step(&n);
+	expect_applied(&n, ids, 6);
+	cr_assert_not(rio_failed(&n.io));
+	cr_assert_eq(store_last(rio_store(&n.io)), 7);
+	node_close(&n);
+
+	/* The restart loads what is on disk; the refused ones are not there. */
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[6], 6);
+	apply(&n, &q[7], 7);
+	until_done(&n, &q[6], 2);
+	cr_assert_eq(q[6].status, 0);
+	cr_assert_eq(q[7].status, 0);
+	expect_applied(&n, ids, 8);
+	node_close(&n);
+}
+
+/* A failed fsync: the pending applies fail, nothing is applied, the io
+ * refuses everything after (what reached the disk is unknown). */
+static bool sync_fails;
+
+static int
+failing_sync(void *arg, int fd)
+{
+	if (sync_fails) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+Test(rio, failed_sync_fails_the_applies)
+{
+	static struct node n;
+	struct store_fault h = { full_pwrite, failing_sync, NULL };
+	struct req         q[4];
+	int                ids[1] = { 0 };
+
+	full = sync_fails = false;
+	node_open(&n, true);
+	store_set_fault(rio_store(&n.io), &h);
+	until_leader(&n);
+	apply(&n, &q[0], 0);
+	until_done(&n, q, 1);
+	expect_applied(&n, ids, 1);
+
+	sync_fails = true;
+	apply(&n, &q[1], 1);
+	apply(&n, &q[2], 2);
+	fake_now += 10;
+	cr_assert_eq(rio_step(&n.io), RAFT_IOERR);
+	cr_assert(rio_failed(&n.io));
+	sync_fails = false;
+	/* Parked: nothing completes, nothing more commits. */
+	apply(&n, &q[3], 3);
+	for (int i = 0; i < 20; i++) {
+		fake_now += 10;
+		rio_step(&n.io);
+	}
+	for (int i = 1; i < 4; i++)
+		cr_assert_not(q[i].done, "apply %d", i);
+	expect_applied(&n, ids, 1);
+	/* The owner restarts: libraft fails the pending applies at close. */
+	raft_close(&n.raft, close_cb);
+	cr_assert(n.closed);
+	for (int i = 1; i < 4; i++)
+		cr_assert(q[i].done && q[i].status != 0, "apply %d: %d", i, q[i].status);
+	rio_destroy(&n.io);
+	expect_applied(&n, ids, 1);
+	free(n.applied[0]);
+	n.napplied = 0;
+
+	/* Back from the directory: the log continues after what is there. */
+	node_open(&n, false);
+	until_leader(&n);
+	apply(&n, &q[0], 9);
+	until_done(&n, q, 1);
+	cr_assert_eq(q[0].status, 0);
+	cr_assert_geq(n.napplied, 2);
+	cr_assert_str_eq(n.applied[0], "msg-0");
+	cr_assert_str_eq(n.applied[n.napplied - 1], "msg-9");
+	node_close(&n);
+}
+
+/* ---- the io alone ---- */
+
+static int appended, append_status, sent_status, worked;
+
+static void
+append_cb(struct raft_io_append *req, int status)
+{
+	appended++;
+	append_status = status;
+}
+
+static void
+send_cb(struct raft_io_send *req, int status)
+{
+	sent_status = status;
+}
+
+static int
+work_fn(struct raft_io_async_work *req)
+{
+	return 7;
+}
+
+static void
+work_cb(struct raft_io_async_work *req, int status)
+{
+	worked = status;
+}
+
+static void
+io_append(struct raft_io *io, raft_term term, const char *s, int expect_status)
+{
+	struct raft_io_append req;
+	struct raft_entry     e = { .term = term, .type = RAFT_COMMAND,
+		.buf = { (void *)s, strlen(s) } };
+
+	appended = 0;
+	if (expect_status != 0) {
+		cr_assert_eq(io->append(io, &req, &e, 1, append_cb), expect_status);
+		cr_assert_eq(rio_step(io), 0);
+		cr_assert_eq(appended, 0);
+		return;
+	}
+	cr_assert_eq(io->append(io, &req, &e, 1, append_cb), 0);
+	cr_assert_eq(appended, 0); /* deferred to the step */
+	cr_assert_eq(rio_step(io), 0);
+	cr_assert_eq(appended, 1);
+	cr_assert_eq(append_status, expect_status, "status %d", append_status);
+}
+
+static void
+io_load(struct raft_io *io, raft_term *term, raft_id *vote, struct raft_entry **e, size_t *n)
+{
+	struct raft_snapshot *snap;
+	raft_index            start;
+
+	cr_assert_eq(io->load(io, term, vote, &snap, &start, e, n), 0, "%s", io->errmsg);
+	cr_assert_null(snap);
+	cr_assert_eq(start, 1);
+}
+
+static void
+free_entries(struct raft_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		raft_free(e[i].batch);
+	raft_free(e);
+}
+
+Test(rio, io_truncate_hole_send_work)
+{
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct store_fault        h = { full_pwrite, plain_sync, NULL };
+	struct raft_io            io;
+	struct raft_configuration conf;
+	struct raft_entry        *e;
+	struct raft_io_send       sreq;
+	struct raft_io_async_work wreq = { .work = work_fn };
+	struct raft_message       m = { .type = RAFT_IO_REQUEST_VOTE, .server_id = 2 };
+	raft_term                 term;
+	raft_id                   vote;
+	size_t                    n;
+
+	full = false;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), RAFT_CANTBOOTSTRAP);
+	cr_assert_eq(io.set_term(&io, 3), 0);
+	cr_assert_eq(io.set_vote(&io, 1), 0);
+	io_load(&io, &term, &vote, &e, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(term, 3);
+	cr_assert_eq(vote, 1);
+	cr_assert_eq(e[0].type, RAFT_CHANGE);
+	cr_assert_eq(e[0].term, 1);
+	free_entries(e, n);
+
+	io_append(&io, 2, "a2", 0);
+	io_append(&io, 2, "a3", 0);
+	io_append(&io, 2, "a4", 0);
+	/* Uncommitted entries overridden by a new leader: truncate, append. */
+	cr_assert_eq(io.truncate(&io, 3), 0);
+	io_append(&io, 3, "b3", 0);
+
+	/* A failed write is refused at once and leaves no trace. */
+	store_set_fault(rio_store(&io), &h);
+	full = true;
+	io_append(&io, 3, "c4", RAFT_NOSPACE);
+	full = false;
+	cr_assert_not(rio_failed(&io));
+	io_append(&io, 3, "d4", 0);
+
+	/* No transport: sends fail at the next step; work runs. */
+	sent_status = 0;
+	cr_assert_eq(io.send(&io, &sreq, &m, send_cb), 0);
+	cr_assert_eq(io.async_work(&io, &wreq, work_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(sent_status, RAFT_NOCONNECTION);
+	cr_assert_eq(worked, 7);
+	{
+		struct raft_io_snapshot_get g;
+
+		cr_assert_eq(io.snapshot_get(&io, &g, NULL), RAFT_NOTFOUND);
+	}
+
+	for (int i = 0; i < 100; i++) {
+		int r = io.random(&io, 10, 20);
+
+		cr_assert(r >= 10 && r < 20);
+	}
+	cr_assert_eq(io.time(&io), fake_now);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	/* Reopen: 1 conf, a2, b3, d4 with their terms. */
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	io_load(&io, &term, &vote, &e, &n);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(term, 3);
+	cr_assert_eq(e[1].term, 2);
+	cr_assert_eq(e[2].term, 3);
+	cr_assert(e[1].buf.len == 2 && memcmp(e[1].buf.base, "a2", 2) == 0);
+	cr_assert(e[2].buf.len == 2 && memcmp(e[2].buf.base, "b3", 2) == 0);
+	cr_assert(e[3].buf.len == 2 && memcmp(e[3].buf.base, "d4", 2) == 0);
+	free_entries(e, n);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+	raft_configuration_close(&conf);
+}
+
+static struct raft_snapshot *got_snap;
+static int                   got_status = -1, put_status = -1;
+
+static void
+snap_get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *sn, int status)
+{
+	got_snap = sn;
+	got_status = status;
+}
+
+static void
+snap_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+	put_status = status;
+}
+
+static void
+free_snap(struct raft_snapshot *sn)
+{
+	raft_configuration_close(&sn->configuration);
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		raft_free(sn->bufs[i].base);
+	raft_free(sn->bufs);
+	raft_free(sn);
+}
+
+/* An installed snapshot (trailing 0) replaces the log; get and load read
+ * it back; a damaged snapshot file is corruption. */
+Test(rio, io_snapshot_install_get_load)
+{
+	struct rio_config           cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_io              io;
+	struct raft_configuration   conf;
+	struct raft_buffer          bufs[2] = { { "hello ", 6 }, { "world", 5 } };
+	struct raft_snapshot        sn = { .index = 10, .term = 2, .configuration_index = 1,
+		.bufs = bufs, .n_bufs = 2 };
+	struct raft_io_snapshot_put put;
+	struct raft_io_snapshot_get get;
+	struct raft_snapshot       *ls;
+	struct raft_entry          *e;
+	raft_index                  start;
+	raft_term                   term;
+	raft_id                     vote;
+	size_t                      n;
+	char                        p[128];
+	FILE                       *f;
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	io_append(&io, 1, "a2", 0);
+	sn.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 0, &put, &sn, snap_put_cb), 0, "%s", io.errmsg);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(put_status, 0);
+	cr_assert_eq(store_last(rio_store(&io)), 0);
+	io_append(&io, 2, "e11", 0);
+	cr_assert_eq(store_last(rio_store(&io)), 11);
+
+	cr_assert_eq(io.snapshot_get(&io, &get, snap_get_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(got_status, 0);
+	cr_assert_not_null(got_snap);
+	cr_assert_eq(got_snap->index, 10);
+	cr_assert_eq(got_snap->term, 2);
+	cr_assert_eq(got_snap->configuration_index, 1);
+	cr_assert_eq(got_snap->configuration.n, 1);
+	cr_assert_str_eq(got_snap->configuration.servers[0].address, "node1");
+	cr_assert_eq(got_snap->n_bufs, 1);
+	cr_assert(got_snap->bufs[0].len == 11 && memcmp(got_snap->bufs[0].base, "hello world", 11) == 0);
+	free_snap(got_snap);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.load(&io, &term, &vote, &ls, &start, &e, &n), 0, "%s", io.errmsg);
+	cr_assert_not_null(ls);
+	cr_assert_eq(ls->index, 10);
+	cr_assert_eq(start, 11);
+	cr_assert_eq(n, 1);
+	cr_assert(e[0].term == 2 && e[0].buf.len == 3 && memcmp(e[0].buf.base, "e11", 3) == 0);
+	free_entries(e, n);
+	free_snap(ls);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	/* One flipped byte in the snapshot file. */
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_not_null(f = fopen(p, "r+"));
+	fseek(f, 20, SEEK_SET);
+	fputc(0x5a ^ 0xff, f);
+	fclose(f);
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.load(&io, &term, &vote, &ls, &start, &e, &n), RAFT_CORRUPT);
+	cr_assert(strstr(io.errmsg, "snap") != NULL, "%s", io.errmsg);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+	raft_configuration_close(&conf);
+}
