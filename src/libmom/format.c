@@ -428,8 +428,8 @@ mom_b64_encode(const uint8_t *p, size_t n, struct mom_buf *out)
 	}
 }
 
-static int
-b64_val(unsigned char c)
+int
+mom_b64_value(unsigned char c, bool url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -437,9 +437,9 @@ b64_val(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '/')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
 }
@@ -460,7 +460,7 @@ mom_b64_decode(const char *s, size_t n, struct mom_buf *out)
 	if (mom_buf_reserve(out, data / 4 * 3 + 2) != 0)
 		return out->err;
 	for (i = 0; i < data; i++) {
-		if ((v = b64_val((unsigned char)s[i])) < 0)
+		if ((v = mom_b64_value((unsigned char)s[i], false)) < 0)
 			return MOM_EBADDATA;
 		acc = acc << 6 | (uint32_t)v;
 		bits += 6;

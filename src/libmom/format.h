@@ -66,6 +66,8 @@ void mom_envelope_fini(struct mom_envelope *);
 void mom_b64_encode(const uint8_t *, size_t, struct mom_buf *out);
 /* Returns 0 or MOM_EBADDATA; accepts missing padding, rejects junk. */
 int  mom_b64_decode(const char *, size_t, struct mom_buf *out);
+/* The value of one base64 character (url: the RFC 4648 section 5 alphabet), or -1. */
+int  mom_b64_value(unsigned char, bool url);
 /* Is the range valid UTF-8 (no overlongs, no surrogates)? */
 int  mom_utf8_valid(const uint8_t *, size_t);
 /* Appends a JSON string literal (quotes included) for UTF-8 bytes. */

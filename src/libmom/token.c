@@ -29,6 +29,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "format.h"
 #include "mom.h"
 #include "names.h"
 #include "token.h"
@@ -170,22 +171,6 @@ mom_b64url_encode(const uint8_t *p, size_t n)
 	return out;
 }
 
-static int
-b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /*
  * Strict: only the 64 characters, no padding, no whitespace, and the
  * unused low bits of the last character zero, so that every byte string
@@ -207,7 +192,7 @@ mom_b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
 	if ((buf = malloc(n / 4 * 3 + 3)) == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
-		int v = b64url_val((unsigned char)s[i]);
+		int v = mom_b64_value((unsigned char)s[i], true);
 
 		if (v < 0)
 			goto fail;
