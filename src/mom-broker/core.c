@@ -1,11 +1,19 @@
 /*
  * core.c: the core thread (see core.h).
  *
- * The loop takes every queued request at once, answers them in order,
+ * The loop takes every queued request at once and handles them in order,
  * then serves long polls whose queues got messages and runs the timers.
- * A state change is encoded as a command and applied through
- * fsm_apply(), the one door through which a log (durable, replicated)
- * will later pass; a reply is sent only after the command was applied.
+ * Reads are answered at once.  A state change is encoded as a command;
+ * every command of one turn of the loop goes into one raft log entry (a
+ * batch), proposed to libraft (a cluster of one), written by rio to the
+ * segment store and covered by one fsync with everything else appended
+ * in that turn (group commit).  When libraft applies the entry, each
+ * command goes through fsm_apply() and its waiter (a publish, an admin
+ * request, a receive that needed a subscription first) gets its answer:
+ * a reply is sent only after the command is on disk and applied.
+ *
+ * libraft is single-threaded: only this thread calls it.  Its timers and
+ * rio's group commit are driven from this loop (rio_poll, rio_step).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -13,8 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <raft.h>
 
 #include "auth.h"
 #include "core.h"
@@ -23,6 +33,7 @@
 #include "log.h"
 #include "mom.h"
 #include "names.h"
+#include "rio.h"
 #include "wire.h"
 
 #define LONGPOLL_MAX_MS   20000 /* keep well under the clients' resend time (30 s) */
@@ -45,7 +56,34 @@ struct porder {
 	struct fctx *pending; /* early batches, sorted by first_seq */
 };
 
+/* What a command's result is for. */
+enum want {
+	W_NONE,    /* nobody waits (settlements, timers) */
+	W_PUBLISH, /* a publish reply */
+	W_ADMIN,   /* an admin reply (JSON) */
+	W_FETCH,   /* a receive waiting for its subscription: handled again */
+	W_TICK,    /* the CMD_TICK in flight */
+};
+
+struct pwait {
+	struct fctx *fc;
+	uint8_t      want;
+};
+
+/* A log entry in flight: its commands' waiters, in order. */
+struct prop {
+	struct raft_apply req;
+	struct core      *c;
+	struct pwait     *w;
+	size_t            n;
+	bool              answered;
+	struct prop      *next, *prev;
+};
+
 struct core {
+	struct raft     raft;
+	struct raft_io  io;
+	struct raft_fsm rfsm;
 	struct fsm     *fsm;
 	struct front   *front;
 	struct core_config cfg;
@@ -62,6 +100,19 @@ struct core {
 	struct mom_buf  scratch, reply, cmd;
 	struct umap     porders;
 	uint64_t        requests, busy_replies;
+	/* The batch being built: commands (varint length + command each). */
+	struct mom_buf  batch;
+	struct pwait   *bw;
+	size_t          bn, bcap;
+	struct mom_buf  settles;  /* CMD_SETTLE body being built */
+	uint64_t        nsettles;
+	struct prop    *phead, *ptail; /* in flight, in log order */
+	bool            tick_inflight, ready, closed, disk_full;
+	bool            started_up, start_ok; /* under mu */
+	int             start_err;
+	char            start_msg[512];
+	uint64_t        log_bytes, snap_at;  /* bytes proposed; when to snapshot */
+	uint64_t        entries, commands, snapshots;
 };
 
 static void core_gone(void *, struct mq *);
@@ -86,6 +137,7 @@ core_submit(struct core *c, struct fctx *fc)
 		return;
 	}
 	fc->qnext = NULL;
+	fc->resumed = false;
 	if (c->qtail)
 		c->qtail->qnext = fc;
 	else
@@ -221,11 +273,35 @@ do_ping(struct core *c, struct fctx *fc, int64_t now)
 	front_reply(fc, &c->reply);
 }
 
-/* Applies one command built in c->cmd. */
-static void
-apply(struct core *c, struct fsm_result *res)
+/*
+ * The batch.  Each command built in c->cmd joins the entry of this turn
+ * with who waits for its result; core_flush proposes it.
+ */
+static int
+batch_add(struct core *c, struct fctx *fc, uint8_t want)
 {
-	fsm_apply(c->fsm, c->cmd.data, c->cmd.len, res);
+	if (c->bn == c->bcap) {
+		size_t        cap = c->bcap ? c->bcap * 2 : 64;
+		struct pwait *w = realloc(c->bw, cap * sizeof(*w));
+
+		if (w == NULL)
+			return MOM_ENOMEM;
+		c->bw = w;
+		c->bcap = cap;
+	}
+	mom_buf_put_bytes(&c->batch, c->cmd.data, c->cmd.len);
+	c->bw[c->bn].fc = fc;
+	c->bw[c->bn].want = want;
+	c->bn++;
+	return 0;
+}
+
+/* Proposes c->cmd: fc gets the result when it is applied (want says how). */
+static void
+propose(struct core *c, struct fctx *fc, uint8_t want)
+{
+	if (batch_add(c, fc, want) != 0 && fc != NULL)
+		front_error(fc, MOM_ENOMEM, "out of memory");
 }
 
 /* Publish. */
@@ -233,21 +309,25 @@ apply(struct core *c, struct fsm_result *res)
 static void
 publish_apply(struct core *c, struct fctx *fc, int64_t now)
 {
-	struct fsm_result res;
-	const uint8_t    *body = (const uint8_t *)nng_msg_body(fc->req) + fc->body_off;
-	size_t            len = nng_msg_len(fc->req) - fc->body_off;
+	const uint8_t *body = (const uint8_t *)nng_msg_body(fc->req) + fc->body_off;
+	size_t         len = nng_msg_len(fc->req) - fc->body_off;
 
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_PUBLISH, now, body, len);
-	apply(c, &res);
-	if (res.status != 0) {
-		front_error(fc, res.status, res.err);
+	propose(c, fc, W_PUBLISH);
+}
+
+static void
+publish_reply(struct core *c, struct fctx *fc, const struct fsm_result *res)
+{
+	if (res->status != 0) {
+		front_error(fc, res->status, res->err);
 		return;
 	}
 	mom_buf_reset(&c->reply);
 	mom_frame_encode(&c->reply, MOM_OP_PUBLISH, true, 0);
-	mom_buf_put_varint(&c->reply, res.stored);
-	mom_buf_put_varint(&c->reply, res.duplicates);
+	mom_buf_put_varint(&c->reply, res->stored);
+	mom_buf_put_varint(&c->reply, res->duplicates);
 	front_reply(fc, &c->reply);
 }
 
@@ -453,24 +533,22 @@ ephemeral_name(char *buf, size_t len, uint64_t consumer)
 	snprintf(buf, len, "_ephemeral-%016" PRIx64, consumer);
 }
 
-/* Builds and applies an admin command from a JSON object (consumed). */
+/*
+ * Proposes an admin command from a JSON object (consumed); fc (or nobody)
+ * gets the result as want says.  0, or MOM_ENOMEM (fc not answered).
+ */
 static int
-admin_cmd(struct core *c, json_t *o, int64_t now, struct fsm_result *res)
+admin_cmd(struct core *c, json_t *o, int64_t now, struct fctx *fc, uint8_t want)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
-	if (s == NULL) {
-		memset(res, 0, sizeof(*res));
-		res->status = MOM_ENOMEM;
-		snprintf(res->err, sizeof(res->err), "out of memory");
-		return res->status;
-	}
+	if (s == NULL)
+		return MOM_ENOMEM;
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_ADMIN, now, s, strlen(s));
 	free(s);
-	apply(c, res);
-	return res->status;
+	return batch_add(c, fc, want);
 }
 
 /* A FETCH answer without messages: ready is what the queue still holds. */
@@ -541,8 +619,11 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 			reply_error(fc, MOM_ENOENT, "no such topic '%.*s'", (int)f.name.n, f.name.p);
 			return;
 		}
+		if (s == NULL && fc->resumed) {
+			reply_error(fc, MOM_EINTERNAL, "subscription vanished while being created");
+			return;
+		}
 		if (s == NULL) {
-			struct fsm_result res;
 			json_t *o = json_pack("{s:s, s:s%, s:s%, s:b, s:I, s:i, s:I}",
 			    "op", "sub.create",
 			    "pattern", (const char *)f.name.p, f.name.n,
@@ -554,14 +635,10 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 
 			if (o != NULL)
 				set_owner(fc, o);
-			if (o == NULL || admin_cmd(c, o, now, &res) != 0) {
-				reply_error(fc, o ? res.status : MOM_ENOMEM, "%s",
-				    o ? res.err : "out of memory");
-				json_decref(res.json);
-				return;
-			}
-			json_decref(res.json);
-			s = fsm_sub(c->fsm, (const char *)f.name.p, f.name.n, name, nlen);
+			/* Once it is applied, this receive is handled again. */
+			if (admin_cmd(c, o, now, fc, W_FETCH) != 0)
+				reply_error(fc, MOM_ENOMEM, "out of memory");
+			return;
 		}
 		s->last_seen = now;
 		q = &s->mq;
@@ -571,7 +648,7 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 	mom_rd_init(&r, f.ack_rd.p, f.ack_rd.len);
 	r.off = f.ack_rd.off;
 	for (i = 0; i < f.nacks; i++)
-		(void)mq_ack(q, mom_rd_varint(&r));
+		(void)mq_ack(q, mom_rd_varint(&r), now);
 	mom_rd_init(&r, f.nack_rd.p, f.nack_rd.len);
 	r.off = f.nack_rd.off;
 	for (i = 0; i < f.nnacks; i++) {
@@ -593,11 +670,8 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		}
 		mq_release(q, f.consumer, now);
 		if (s != NULL && !s->durable) {
-			struct fsm_result res;
-
-			admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
-			    "pattern", s->pattern, "name", s->name), now, &res);
-			json_decref(res.json);
+			(void)admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
+			    "pattern", s->pattern, "name", s->name), now, NULL, W_NONE);
 			q = NULL;
 		}
 		reply_empty(c, fc, q ? mq_ready(q) : 0);
@@ -845,7 +919,6 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 	json_t           *o, *res_json = NULL;
 	const char       *op, *name;
 	void             *v;
-	struct fsm_result res;
 
 	mom_rd_init(&r, body, len);
 	js = mom_rd_bytes(&r, &jlen);
@@ -925,13 +998,9 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 			json_decref(o);
 			return;
 		}
-		if (admin_cmd(c, o, now, &res) != 0) {
-			front_error(fc, res.status, res.err);
-			json_decref(res.json);
-			return;
-		}
-		o = NULL;
-		res_json = res.json;
+		if (admin_cmd(c, o, now, fc, W_ADMIN) != 0)
+			front_error(fc, MOM_ENOMEM, "out of memory");
+		return;
 	} else {
 		reply_error(fc, MOM_EINVAL, "unknown admin request '%s'", op);
 		json_decref(o);
@@ -978,9 +1047,13 @@ tick(struct core *c, int64_t now)
 	void        *v;
 	struct fctx *fc, *gnext;
 
-	t = fsm_tick(c->fsm, now);
-	if (t < next)
-		next = t;
+	/* Retention and the de-duplication window expire through the log. */
+	if (!c->tick_inflight && fsm_due(c->fsm, now)) {
+		mom_buf_reset(&c->cmd);
+		fsm_cmd_encode(&c->cmd, CMD_TICK, now, NULL, 0);
+		if (batch_add(c, NULL, W_TICK) == 0)
+			c->tick_inflight = true;
+	}
 	{
 		uint64_t       k;
 		struct porder *po;
@@ -1015,16 +1088,14 @@ tick(struct core *c, int64_t now)
 	}
 	/* Idle ephemeral subscriptions: their consumer is gone. */
 	for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
-		struct sub       *s = v;
-		struct fsm_result res;
+		struct sub *s = v;
 
 		if (s->durable || now - s->last_seen < EPHEMERAL_IDLE_MS)
 			continue;
 		log_debug("dropping idle ephemeral subscription %s on %s", s->name, s->pattern);
-		admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
-		    "pattern", s->pattern, "name", s->name), now, &res);
-		json_decref(res.json);
-		it = 0; /* the map changed */
+		s->last_seen = now; /* asked once; again only if this one fails */
+		(void)admin_cmd(c, json_pack("{s:s, s:s, s:s}", "op", "sub.delete",
+		    "pattern", s->pattern, "name", s->name), now, NULL, W_NONE);
 	}
 	for (fc = c->waiters; fc; fc = gnext) {
 		gnext = fc->w.gnext;
@@ -1037,22 +1108,473 @@ tick(struct core *c, int64_t now)
 	return next;
 }
 
+/*
+ * The log.  libraft applies committed entries through these callbacks,
+ * on this thread (inside rio_step or raft_start).
+ */
+
+static void
+fail_waiters(struct core *c, struct pwait *w, size_t n, int status)
+{
+	int         err = MOM_EUNAVAIL;
+	const char *why = raft_strerror(status);
+	char        msg[256];
+	size_t      i;
+
+	switch (status) {
+	case RAFT_NOSPACE:
+		err = MOM_EFULL;
+		why = "the broker's disk is full";
+		break;
+	case RAFT_NOTLEADER:
+	case RAFT_LEADERSHIPLOST:
+		err = MOM_ENOTLEADER;
+		break;
+	case RAFT_CANCELED:
+	case RAFT_SHUTDOWN:
+		err = MOM_ECLOSED;
+		why = "broker shutting down";
+		break;
+	case RAFT_NOMEM:
+		err = MOM_ENOMEM;
+		break;
+	}
+	snprintf(msg, sizeof(msg), "not stored: %s", why);
+	for (i = 0; i < n; i++) {
+		if (w[i].want == W_TICK)
+			c->tick_inflight = false;
+		if (w[i].fc != NULL)
+			front_error(w[i].fc, err, msg);
+	}
+}
+
+/* A command's result reaches whoever waits for it. */
+static void
+deliver(struct core *c, const struct pwait *w, struct fsm_result *res, int64_t now)
+{
+	switch (w->want) {
+	case W_PUBLISH:
+		publish_reply(c, w->fc, res);
+		return;
+	case W_ADMIN:
+		if (res->status != 0)
+			front_error(w->fc, res->status, res->err);
+		else if (res->json == NULL) {
+			json_t *e = json_object();
+
+			reply_json(c, w->fc, e);
+			json_decref(e);
+		} else
+			reply_json(c, w->fc, res->json);
+		return;
+	case W_FETCH:
+		if (res->status != 0 && res->status != MOM_EEXIST) {
+			front_error(w->fc, res->status, res->err);
+			return;
+		}
+		w->fc->resumed = true;
+		handle(c, w->fc, now);
+		return;
+	case W_TICK:
+		c->tick_inflight = false;
+		break;
+	}
+	if (res->status != 0)
+		log_debug("command refused: %s", res->err);
+}
+
+static int
+rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+	struct core      *c = rf->data;
+	raft_index        index = raft_last_applied(&c->raft) + 1;
+	struct prop      *p;
+	struct mom_rd     r;
+	struct fsm_result res;
+	uint64_t          n, i;
+	int64_t           now = mom_now_ms();
+
+	*result = NULL;
+	/* Ours if we proposed it (then it is the oldest in flight). */
+	for (p = c->phead; p != NULL && p->req.index < index; p = p->next)
+		;
+	if (p != NULL && (p->req.index != index || p->answered))
+		p = NULL;
+	mom_rd_init(&r, buf->base, buf->len);
+	n = mom_rd_varint(&r);
+	for (i = 0; i < n; i++) {
+		const uint8_t *cmd;
+		size_t         len;
+
+		cmd = mom_rd_bytes(&r, &len);
+		if (r.err)
+			break;
+		fsm_apply(c->fsm, cmd, len, &res);
+		if (p != NULL && i < p->n)
+			deliver(c, &p->w[i], &res, now);
+		else if (res.status != 0)
+			log_debug("command refused: %s", res.err);
+		json_decref(res.json);
+	}
+	if (r.err)
+		log_warnx("log entry %llu is malformed: %llu of its %llu commands applied",
+		    (unsigned long long)index, (unsigned long long)i, (unsigned long long)n);
+	c->commands += i;
+	if (p != NULL) {
+		if (i < p->n)
+			fail_waiters(c, p->w + i, p->n - i, RAFT_MALFORMED);
+		p->answered = true;
+	}
+	return 0;
+}
+
+static int
+rfsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct core    *c = rf->data;
+	struct mom_buf  b;
+	struct raft_buffer *rb;
+
+	mom_buf_init(&b);
+	if (fsm_snapshot(c->fsm, &b) != 0) {
+		mom_buf_fini(&b);
+		return RAFT_NOMEM;
+	}
+	if ((rb = raft_malloc(sizeof(*rb))) == NULL ||
+	    (rb->base = raft_malloc(b.len)) == NULL) {
+		raft_free(rb);
+		mom_buf_fini(&b);
+		return RAFT_NOMEM;
+	}
+	memcpy(rb->base, b.data, b.len);
+	rb->len = b.len;
+	*bufs = rb;
+	*n_bufs = 1;
+	/* The next one after as much log again as the state is big, at least snapshot_bytes. */
+	c->snap_at = c->log_bytes + (2 * b.len > c->cfg.snapshot_bytes ? 2 * b.len :
+	    c->cfg.snapshot_bytes);
+	raft_set_snapshot_threshold(&c->raft, UINT32_MAX);
+	c->snapshots++;
+	log_debug("snapshot: %zu bytes", b.len);
+	mom_buf_fini(&b);
+	return 0;
+}
+
+static int
+rfsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+	struct core *c = rf->data;
+	int          rv;
+
+	if ((rv = fsm_restore(c->fsm, buf->base, buf->len)) != 0) {
+		log_warnx("the snapshot in the data directory is unusable (%s)",
+		    rv == MOM_ENOMEM ? "out of memory" : "malformed");
+		return rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+	}
+	raft_free(buf->base);
+	return 0;
+}
+
+static void
+prop_unlink(struct core *c, struct prop *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		c->phead = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		c->ptail = p->prev;
+}
+
+static void
+prop_done(struct raft_apply *req, int status, void *result)
+{
+	struct prop *p = req->data;
+	struct core *c = p->c;
+
+	(void)result;
+	if (!p->answered)
+		fail_waiters(c, p->w, p->n, status != 0 ? status : RAFT_MALFORMED);
+	prop_unlink(c, p);
+	free(p->w);
+	free(p);
+}
+
+/* A message should leave an mq: the settlement joins this turn's CMD_SETTLE. */
+static void
+core_settle(void *arg, const struct queue *q, const struct sub *s, uint64_t seq, int how)
+{
+	struct core *c = arg;
+
+	/*
+	 * While the log is replayed at start the leader's own settlements
+	 * follow in the log; a settling lease asked for here is asked again
+	 * after its ack wait.
+	 */
+	if (!c->ready)
+		return;
+	fsm_settle_put(&c->settles, q, s, seq, how);
+	c->nsettles++;
+}
+
+/* Proposes this turn's commands as one log entry. */
+static void
+flush(struct core *c, int64_t now)
+{
+	struct raft_buffer b;
+	struct prop       *p;
+	struct mom_buf     e;
+	int                rv;
+
+	if (c->nsettles > 0) {
+		mom_buf_init(&e);
+		mom_buf_put_varint(&e, c->nsettles);
+		mom_buf_put(&e, c->settles.data, c->settles.len);
+		mom_buf_reset(&c->cmd);
+		fsm_cmd_encode(&c->cmd, CMD_SETTLE, now, e.data, e.len);
+		mom_buf_fini(&e);
+		if (batch_add(c, NULL, W_NONE) != 0)
+			return; /* the settling leases ask again later */
+		mom_buf_reset(&c->settles);
+		c->nsettles = 0;
+	}
+	if (c->bn == 0)
+		return;
+	mom_buf_init(&e);
+	mom_buf_put_varint(&e, c->bn);
+	mom_buf_put(&e, c->batch.data, c->batch.len);
+	mom_buf_reset(&c->batch);
+	b.len = e.len;
+	b.base = raft_malloc(b.len);
+	p = calloc(1, sizeof(*p));
+	if (b.base == NULL || p == NULL) {
+		raft_free(b.base);
+		free(p);
+		mom_buf_fini(&e);
+		fail_waiters(c, c->bw, c->bn, RAFT_NOMEM);
+		c->bn = 0;
+		return;
+	}
+	memcpy(b.base, e.data, e.len);
+	mom_buf_fini(&e);
+	p->c = c;
+	p->w = c->bw;
+	p->n = c->bn;
+	p->req.data = p;
+	c->bw = NULL;
+	c->bn = c->bcap = 0;
+	if ((rv = raft_apply(&c->raft, &p->req, &b, 1, prop_done)) != 0) {
+		raft_free(b.base);
+		if (rv != RAFT_NOSPACE || !c->disk_full)
+			log_warnx("not stored: %s", raft_errmsg(&c->raft));
+		c->disk_full = rv == RAFT_NOSPACE;
+		fail_waiters(c, p->w, p->n, rv);
+		free(p->w);
+		free(p);
+		return;
+	}
+	if (c->disk_full) {
+		log_info("the data directory takes writes again");
+		c->disk_full = false;
+	}
+	p->prev = c->ptail;
+	if (c->ptail)
+		c->ptail->next = p;
+	else
+		c->phead = p;
+	c->ptail = p;
+	c->entries++;
+	c->log_bytes += b.len;
+	if (c->log_bytes >= c->snap_at)
+		raft_set_snapshot_threshold(&c->raft, 1);
+}
+
+/* Serves the long polls of every mq that got messages. */
+static void
+serve_touched(struct core *c, int64_t now)
+{
+	struct mq *q;
+
+	while ((q = c->fsm->touched) != NULL) {
+		c->fsm->touched = q->touched_next;
+		q->touched = false;
+		serve_waiters(c, q, now);
+	}
+}
+
+/*
+ * Proposes what this turn built and drives the io until nothing is due
+ * now: with --fsync always, one rio_step syncs every append of the turn
+ * and libraft applies them (the replies go out from rfsm_apply).
+ * Applying may build more commands (a receive that needed its
+ * subscription, acks): a few rounds, bounded.
+ */
+static void
+pump(struct core *c)
+{
+	int i, rv;
+
+	for (i = 0; i < 16; i++) {
+		flush(c, mom_now_ms());
+		while (rio_poll(&c->io) == 0) {
+			if ((rv = rio_step(&c->io)) != 0) {
+				/*
+				 * A failed fsync: what reached the disk is unknown.
+				 * Nothing unconfirmed was confirmed; exit so that a
+				 * restart recovers from what the disk holds (the
+				 * PostgreSQL rule after fsyncgate).
+				 */
+				log_warnx("the data directory failed (%s): stopping; a restart "
+				    "recovers what was confirmed", c->io.errmsg);
+				_exit(MOM_EXIT_FAIL);
+			}
+		}
+		serve_touched(c, mom_now_ms());
+		if (c->bn == 0 && c->nsettles == 0)
+			break;
+	}
+}
+
+static void
+barrier_cb(struct raft_barrier *req, int status)
+{
+	struct core *c = req->data;
+
+	if (status != 0) {
+		c->start_err = status;
+		snprintf(c->start_msg, sizeof(c->start_msg), "the log did not start: %s",
+		    raft_strerror(status));
+	} else
+		c->ready = true;
+}
+
+static void
+close_cb(struct raft *r)
+{
+	struct core *c = r->data;
+
+	c->closed = true;
+}
+
+/* Opens the log in cfg.dir, replays it and becomes its (only) leader. */
+static int
+log_start(struct core *c)
+{
+	struct rio_config         rc;
+	struct raft_configuration conf;
+	struct raft_barrier       barrier;
+	int64_t                   deadline;
+	int                       rv;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.dir = c->cfg.dir;
+	rc.fsync = c->cfg.fsync;
+	rc.fsync_interval_ms = c->cfg.fsync_interval_ms;
+	if (rio_create(&c->io, &rc) != 0) {
+		snprintf(c->start_msg, sizeof(c->start_msg), "out of memory");
+		return -1;
+	}
+	c->rfsm.version = 1;
+	c->rfsm.data = c;
+	c->rfsm.apply = rfsm_apply;
+	c->rfsm.snapshot = rfsm_snapshot;
+	c->rfsm.restore = rfsm_restore;
+	if ((rv = raft_init(&c->raft, &c->io, &c->rfsm, 1, "self")) != 0) {
+		snprintf(c->start_msg, sizeof(c->start_msg), "%s", c->io.errmsg[0] ?
+		    c->io.errmsg : raft_strerror(rv));
+		rio_destroy(&c->io);
+		return -1;
+	}
+	c->raft.data = c;
+	rio_attach(&c->io, &c->raft);
+	raft_set_snapshot_threshold(&c->raft, UINT32_MAX);
+	raft_set_snapshot_trailing(&c->raft, 64);
+	raft_configuration_init(&conf);
+	rv = raft_configuration_add(&conf, 1, "self", RAFT_VOTER);
+	if (rv == 0)
+		rv = raft_bootstrap(&c->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == 0 || rv == RAFT_CANTBOOTSTRAP)
+		rv = raft_start(&c->raft);
+	if (rv != 0) {
+		snprintf(c->start_msg, sizeof(c->start_msg), "%s", raft_errmsg(&c->raft));
+		goto fail;
+	}
+	/* Leader of one, then a barrier: everything in the log is applied. */
+	deadline = mom_now_ms() + 30000;
+	memset(&barrier, 0, sizeof(barrier));
+	barrier.data = c;
+	while (!c->ready && c->start_err == 0 && mom_now_ms() < deadline) {
+		if (raft_state(&c->raft) == RAFT_LEADER && barrier.cb == NULL &&
+		    (rv = raft_barrier(&c->raft, &barrier, barrier_cb)) != 0) {
+			snprintf(c->start_msg, sizeof(c->start_msg), "%s", raft_errmsg(&c->raft));
+			goto fail;
+		}
+		if ((rv = rio_poll(&c->io)) > 0)
+			usleep((useconds_t)(rv > 10 ? 10 : rv) * 1000);
+		if ((rv = rio_step(&c->io)) != 0) {
+			snprintf(c->start_msg, sizeof(c->start_msg), "%s", c->io.errmsg);
+			goto fail;
+		}
+	}
+	if (c->ready)
+		return 0;
+	if (c->start_err == 0)
+		snprintf(c->start_msg, sizeof(c->start_msg), "the log did not become ready in 30 s");
+fail:
+	c->ready = false;
+	raft_close(&c->raft, close_cb);
+	rio_destroy(&c->io);
+	return -1;
+}
+
+static void
+log_stop(struct core *c)
+{
+	int64_t deadline = mom_now_ms() + 5000;
+
+	/* What was proposed is finished (confirmed or refused) before closing. */
+	while (c->phead != NULL && mom_now_ms() < deadline) {
+		int64_t w = rio_poll(&c->io);
+
+		if (w > 0)
+			usleep((useconds_t)(w > 10 ? 10 : w) * 1000);
+		pump(c);
+	}
+	raft_close(&c->raft, close_cb);
+	rio_destroy(&c->io);
+}
+
 static void *
 core_main(void *arg)
 {
 	struct core    *c = arg;
 	int64_t         next_tick = mom_now_ms();
 	struct timespec ts;
+	int             rv;
 
+	rv = log_start(c);
+	pthread_mutex_lock(&c->mu);
+	c->started_up = true;
+	c->start_ok = rv == 0;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (rv != 0)
+		return NULL;
+	c->started = mom_now_ms();
 	for (;;) {
 		struct fctx *batch, *fc, *nfc;
-		struct mq   *q;
-		int64_t      now;
+		int64_t      now, wake, w;
 		bool         stop;
 
+		wake = next_tick;
+		if ((w = rio_poll(&c->io)) >= 0 && mom_now_ms() + w < wake)
+			wake = mom_now_ms() + w;
 		pthread_mutex_lock(&c->mu);
 		while (c->qhead == NULL && !c->stop) {
-			int64_t wait = next_tick - mom_now_ms();
+			int64_t wait = wake - mom_now_ms();
 
 			if (wait <= 0)
 				break;
@@ -1076,13 +1598,10 @@ core_main(void *arg)
 			nfc = fc->qnext;
 			handle(c, fc, now);
 		}
-		while ((q = c->fsm->touched) != NULL) {
-			c->fsm->touched = q->touched_next;
-			q->touched = false;
-			serve_waiters(c, q, now);
-		}
+		serve_touched(c, now);
 		if (now >= next_tick || stop)
 			next_tick = tick(c, now);
+		pump(c);
 		if (stop)
 			break;
 	}
@@ -1097,6 +1616,7 @@ core_main(void *arg)
 		}
 		umap_fini(&c->porders);
 	}
+	log_stop(c);
 	/* Answer every long poll (empty) so that clients move on. */
 	while (c->waiters) {
 		struct fctx *fc = c->waiters;
@@ -1109,9 +1629,11 @@ core_main(void *arg)
 }
 
 int
-core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg)
+core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, char *err,
+    size_t errlen)
 {
 	struct core *c;
+	bool         ok;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MOM_ENOMEM;
@@ -1119,19 +1641,38 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg)
 	c->cfg = *cfg;
 	if (c->cfg.queue_max == 0)
 		c->cfg.queue_max = 65536;
+	if (c->cfg.snapshot_bytes == 0)
+		c->cfg.snapshot_bytes = 64u << 20;
+	c->snap_at = c->cfg.snapshot_bytes;
 	c->next_receipt = 1;
 	c->started = mom_now_ms();
 	mom_buf_init(&c->scratch);
 	mom_buf_init(&c->reply);
 	mom_buf_init(&c->cmd);
+	mom_buf_init(&c->batch);
+	mom_buf_init(&c->settles);
 	umap_init(&c->porders);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	fsm->gone = core_gone;
 	fsm->gone_arg = c;
+	fsm_set_settle(fsm, core_settle, c);
 	if (pthread_create(&c->thread, NULL, core_main, c) != 0) {
-		free(c);
+		snprintf(err, errlen, "cannot start the core thread");
+		core_free(c);
 		return MOM_ENOMEM;
+	}
+	/* The log is replayed before anyone is served. */
+	pthread_mutex_lock(&c->mu);
+	while (!c->started_up)
+		pthread_cond_wait(&c->cv, &c->mu);
+	ok = c->start_ok;
+	pthread_mutex_unlock(&c->mu);
+	if (!ok) {
+		pthread_join(c->thread, NULL);
+		snprintf(err, errlen, "%s", c->start_msg);
+		core_free(c);
+		return MOM_EINTERNAL;
 	}
 	*cp = c;
 	return 0;
@@ -1153,9 +1694,13 @@ core_free(struct core *c)
 	if (c == NULL)
 		return;
 	c->fsm->gone = NULL;
+	fsm_set_settle(c->fsm, NULL, NULL);
 	mom_buf_fini(&c->scratch);
 	mom_buf_fini(&c->reply);
 	mom_buf_fini(&c->cmd);
+	mom_buf_fini(&c->batch);
+	mom_buf_fini(&c->settles);
+	free(c->bw);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);

@@ -15,11 +15,22 @@ struct core;
 struct front;
 
 struct core_config {
-	size_t max_payload;
-	size_t queue_max; /* requests waiting for the core; beyond: "busy" */
+	size_t      max_payload;
+	size_t      queue_max;      /* requests waiting for the core; beyond: "busy" */
+	const char *dir;            /* the data directory (the log) */
+	int         fsync;          /* enum rio_fsync */
+	uint64_t    fsync_interval_ms;
+	uint64_t    snapshot_bytes; /* log written between snapshots, at least; 0: 64 MiB */
 };
 
-int  core_start(struct core **, struct fsm *, const struct core_config *);
+/*
+ * Starts the core thread, which opens the log in cfg->dir and replays it
+ * (snapshot, then the entries after it) before returning.  0, or an error
+ * with err saying why (a damaged data directory names the file and
+ * offset).
+ */
+int  core_start(struct core **, struct fsm *, const struct core_config *, char *err,
+    size_t errlen);
 /* Hands a request to the core (any thread).  Replies "busy" when full. */
 void core_submit(struct core *, struct fctx *);
 /*

@@ -52,6 +52,7 @@ struct fctx {
 	void         (*done)(struct fctx *, const uint8_t *frame, size_t len);
 	void          *done_arg;
 	struct fctx   *qnext; /* core's input queue */
+	bool           resumed; /* the core handles it again (after a command it needed) */
 	struct waiter  w;
 	/* A publish that arrived before an earlier batch of its producer. */
 	uint64_t       pub_seq, pub_count;

@@ -408,6 +408,58 @@ dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries)
 		touch(q->fsm, &dlq->mq);
 }
 
+/* The core asks the log for settlements; without a core they happen at once. */
+static void
+queue_settle(void *arg, struct mq *mq, uint64_t seq, int how)
+{
+	struct queue *q = arg;
+
+	(void)mq;
+	q->fsm->settle(q->fsm->settle_arg, q, NULL, seq, how);
+}
+
+static void
+sub_settle(void *arg, struct mq *mq, uint64_t seq, int how)
+{
+	struct sub *s = arg;
+
+	(void)mq;
+	s->fsm->settle(s->fsm->settle_arg, NULL, s, seq, how);
+}
+
+static void
+attach_queue(struct fsm *f, struct queue *q)
+{
+	mq_set_settle(&q->mq, f->settle ? queue_settle : NULL, q);
+}
+
+static void
+attach_sub(struct fsm *f, struct sub *s)
+{
+	s->fsm = f;
+	mq_set_settle(&s->mq, f->settle ? sub_settle : NULL, s);
+}
+
+static void
+attach_all(struct fsm *f)
+{
+	size_t it;
+	void  *v;
+
+	for (it = 0; smap_next(&f->queues, &it, &v);)
+		attach_queue(f, v);
+	for (it = 0; smap_next(&f->subs, &it, &v);)
+		attach_sub(f, v);
+}
+
+void
+fsm_set_settle(struct fsm *f, fsm_settle_fn fn, void *arg)
+{
+	f->settle = fn;
+	f->settle_arg = arg;
+	attach_all(f);
+}
+
 /* Publish. */
 
 static void
@@ -666,6 +718,7 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	q->owner = xstrdup(jstr(o, "owner"));
 	q->created_ms = now;
 	mq_init(&q->mq, &cfg, dead_letter, q);
+	attach_queue(f, q);
 	if (smap_put(&f->queues, q->name, q->nlen, q) != 0) {
 		queue_free(f, q);
 		fail(res, MOM_ENOMEM, "out of memory");
@@ -712,8 +765,9 @@ static void
 queue_move(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 {
 	struct queue *src = need_queue(f, jstr(o, "src"), res), *dst;
-	struct msg   *m;
+	struct msg  **ms;
 	uint64_t      n = 0, max = jnum(o, "max", 0);
+	long          got, i;
 
 	if (src == NULL || (dst = need_queue(f, jstr(o, "dst"), res)) == NULL)
 		return;
@@ -721,11 +775,19 @@ queue_move(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 		fail(res, MOM_EINVAL, "source and destination are the same queue");
 		return;
 	}
-	while ((max == 0 || n < max) && (m = mq_take(&src->mq, now)) != NULL) {
-		if (mq_push(&dst->mq, m, now) != 0)
-			break;
-		n++;
+	/*
+	 * The oldest first, whatever their state (a message in flight moves
+	 * too, its ack turns stale): the choice must not depend on leases,
+	 * which are not replicated.
+	 */
+	if ((got = mq_take_all(&src->mq, max, now, &ms)) < 0) {
+		fail(res, MOM_ENOMEM, "out of memory");
+		return;
 	}
+	for (i = 0; i < got; i++)
+		if (mq_push(&dst->mq, ms[i], now) == 0)
+			n++;
+	free(ms);
 	if (n > 0)
 		touch(f, &dst->mq);
 	res->json = json_pack("{s:s, s:s, s:I}", "from", src->name, "to", dst->name,
@@ -891,6 +953,7 @@ sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	cfg.max_bytes = f->cfg.retain_bytes;
 	cfg.drop_head = true;
 	mq_init(&s->mq, &cfg, NULL, NULL);
+	attach_sub(f, s);
 	if (smap_put(&f->subs, s->key, s->klen, s) != 0) {
 		sub_free(f, s);
 		fail(res, MOM_ENOMEM, "out of memory");
@@ -955,6 +1018,65 @@ apply_admin(struct fsm *f, const uint8_t *body, size_t len, int64_t now, struct 
 	json_decref(o);
 }
 
+/*
+ * Settlements: count, then each: u8 kind (1 queue, 2 subscription), the
+ * queue's name or the subscription's pattern and name, seq, u8 how.  One
+ * whose queue or message is gone meanwhile is skipped.
+ */
+void
+fsm_settle_put(struct mom_buf *b, const struct queue *q, const struct sub *s, uint64_t seq,
+    int how)
+{
+	if (q != NULL) {
+		mom_buf_put_u8(b, 1);
+		mom_buf_put_bytes(b, q->name, q->nlen);
+	} else {
+		mom_buf_put_u8(b, 2);
+		mom_buf_put_str(b, s->pattern);
+		mom_buf_put_str(b, s->name);
+	}
+	mom_buf_put_varint(b, seq);
+	mom_buf_put_u8(b, (uint8_t)how);
+}
+
+static void
+apply_settle(struct fsm *f, const uint8_t *body, size_t len, struct fsm_result *res)
+{
+	struct mom_rd r;
+	uint64_t      n, i;
+
+	mom_rd_init(&r, body, len);
+	n = mom_rd_varint(&r);
+	for (i = 0; i < n && !r.err; i++) {
+		uint8_t        kind = mom_rd_u8(&r), how;
+		const uint8_t *a, *b = NULL;
+		size_t         alen, blen = 0;
+		uint64_t       seq;
+		struct mq     *q = NULL;
+
+		a = mom_rd_bytes(&r, &alen);
+		if (kind == 2)
+			b = mom_rd_bytes(&r, &blen);
+		seq = mom_rd_varint(&r);
+		how = mom_rd_u8(&r);
+		if (r.err || (kind != 1 && kind != 2) || how < MQ_ACK || how > MQ_DROP)
+			break;
+		if (kind == 1) {
+			struct queue *qu = fsm_queue(f, (const char *)a, alen);
+
+			q = qu ? &qu->mq : NULL;
+		} else {
+			struct sub *su = fsm_sub(f, (const char *)a, alen, (const char *)b, blen);
+
+			q = su ? &su->mq : NULL;
+		}
+		if (q != NULL)
+			(void)mq_settle(q, seq, how);
+	}
+	if (r.err || i < n)
+		fail(res, MOM_EPROTO, "malformed settle command");
+}
+
 void
 fsm_apply(struct fsm *f, const uint8_t *cmd, size_t len, struct fsm_result *res)
 {
@@ -981,9 +1103,37 @@ fsm_apply(struct fsm *f, const uint8_t *cmd, size_t len, struct fsm_result *res)
 	case CMD_ADMIN:
 		apply_admin(f, cmd + r.off, len - r.off, now, res);
 		break;
+	case CMD_SETTLE:
+		apply_settle(f, cmd + r.off, len - r.off, res);
+		break;
+	case CMD_TICK:
+		fsm_tick(f, now);
+		break;
 	default:
 		fail(res, MOM_EPROTO, "unknown command type %u", type);
 	}
+}
+
+bool
+fsm_due(const struct fsm *f, int64_t now)
+{
+	size_t   it;
+	void    *v;
+	uint64_t k;
+
+	if (f->ids_head && f->ids_head->expires <= now)
+		return true;
+	for (it = 0; umap_next(&f->producers, &it, &k, &v);)
+		if (now > later(((struct producer *)v)->last_ms, f->cfg.dedupe_window_ms))
+			return true;
+	for (it = 0; smap_next(&f->topics, &it, &v);) {
+		const struct topic *t = v;
+
+		if (t->llen > 0 && t->retain_ms &&
+		    now >= later(t->log[t->lhead]->time_ms, t->retain_ms))
+			return true;
+	}
+	return false;
 }
 
 int64_t
@@ -1816,6 +1966,7 @@ fsm_restore(struct fsm *f, const uint8_t *b, size_t len)
 	f->touched = NULL;
 	for (it = 0; smap_next(&f->queues, &it, &v);)
 		((struct queue *)v)->fsm = f;
+	attach_all(f);
 	free(n);
 	return 0;
 }

@@ -28,6 +28,8 @@ struct fsm;
 enum cmd_type {
 	CMD_PUBLISH = 1, /* body: the wire publish body */
 	CMD_ADMIN = 2,   /* body: a JSON object {"op": ..., ...} */
+	CMD_SETTLE = 3,  /* body: count, then settlements (fsm_settle_put) */
+	CMD_TICK = 4,    /* no body: expiries due at the command's time */
 };
 
 struct queue {
@@ -58,6 +60,7 @@ struct topic {
 };
 
 struct sub {
+	struct fsm   *fsm;
 	char         *key;   /* pattern '\0' name */
 	size_t        klen;
 	char         *pattern;
@@ -86,6 +89,9 @@ struct fsm_result {
 
 struct fsm;
 typedef void (*fsm_gone_fn)(void *arg, struct mq *);
+/* A queue's (s NULL) or subscription's message should leave: log it. */
+typedef void (*fsm_settle_fn)(void *arg, const struct queue *, const struct sub *,
+    uint64_t seq, int how);
 
 struct fsm {
 	struct fsm_config cfg;
@@ -98,6 +104,8 @@ struct fsm {
 	struct mq        *touched;  /* mqs with waiters that got messages */
 	fsm_gone_fn       gone;     /* an mq is about to be freed */
 	void             *gone_arg;
+	fsm_settle_fn     settle;   /* NULL: mqs settle at once (see mq.h) */
+	void             *settle_arg;
 	uint64_t          published, duplicates, dead_dropped;
 };
 
@@ -114,8 +122,23 @@ struct queue *fsm_queue(struct fsm *, const char *, size_t);
 struct topic *fsm_topic(struct fsm *, const char *, size_t);
 struct sub   *fsm_sub(struct fsm *, const char *pattern, size_t plen, const char *name, size_t nlen);
 
-/* Timers that the log does not drive: retention, dedupe expiry. */
+/*
+ * Expiries that depend on time only (topic retention, the de-duplication
+ * window, idle producers): applied by CMD_TICK at the command's time, so
+ * that a replay expires exactly what the original did.  fsm_due says
+ * whether anything would expire at now (the core then logs a CMD_TICK).
+ */
 int64_t fsm_tick(struct fsm *, int64_t now);
+bool    fsm_due(const struct fsm *, int64_t now);
+
+/*
+ * Settlements go through the log: fsm_set_settle routes every mq's
+ * requests (see mq.h) to fn; fsm_settle_put appends one settlement to a
+ * CMD_SETTLE body under construction (the caller prefixes the count).
+ */
+void fsm_set_settle(struct fsm *, fsm_settle_fn fn, void *arg);
+void fsm_settle_put(struct mom_buf *, const struct queue *, const struct sub *, uint64_t seq,
+    int how);
 
 /* Read-only admin answers (JSON, owned by the caller). */
 json_t *fsm_queue_json(const struct queue *);

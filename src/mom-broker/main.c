@@ -27,6 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "mom.h"
+#include "rio.h"
 #include "size.h"
 #include "tls.h"
 #include "wire.h"
@@ -43,6 +44,8 @@ usage(FILE *f)
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
 	    "                  [--http ADDR | --http off]\n"
+	    "                  [--fsync always|interval|never] [--fsync-interval DURATION]\n"
+	    "                  [--snapshot-after SIZE]\n"
 	    "       mom-broker -h | --version\n");
 }
 
@@ -110,7 +113,7 @@ main(int argc, char **argv)
 	enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
 	    OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 	enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
-	enum { OPT_HTTP = 500 };
+	enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER };
 	static const struct option longopts[] = {
 		{ "auth-audience", required_argument, NULL, OPT_AUTHAUD },
 		{ "auth-issuer", required_argument, NULL, OPT_AUTHISS },
@@ -118,6 +121,8 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, 'D' },
 		{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
+		{ "fsync", required_argument, NULL, OPT_FSYNC },
+		{ "fsync-interval", required_argument, NULL, OPT_FSYNCIV },
 		{ "help", no_argument, NULL, 'h' },
 		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "listen", required_argument, NULL, 'l' },
@@ -125,6 +130,7 @@ main(int argc, char **argv)
 		{ "no-auth", no_argument, NULL, OPT_NOAUTH },
 		{ "retain", required_argument, NULL, OPT_RETAIN },
 		{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
+		{ "snapshot-after", required_argument, NULL, OPT_SNAPAFTER },
 		{ "tls-cafile", required_argument, NULL, OPT_TLSCA },
 		{ "tls-cert", required_argument, NULL, OPT_TLSCERT },
 		{ "tls-key", required_argument, NULL, OPT_TLSKEY },
@@ -154,6 +160,9 @@ main(int argc, char **argv)
 	bool                httptls = false, httpdefault = true;
 	struct http_config  hcfg;
 	struct http        *http = NULL;
+	int                 fsync_mode = RIO_FSYNC_ALWAYS;
+	uint64_t            fsync_iv = 0, snap_after = 0;
+	char                err[600];
 
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = MOM_PAYLOAD_DEFAULT;
@@ -252,6 +261,34 @@ main(int argc, char **argv)
 			httpaddr = optarg;
 			httpdefault = false;
 			break;
+		case OPT_FSYNC:
+			if (strcmp(optarg, "always") == 0)
+				fsync_mode = RIO_FSYNC_ALWAYS;
+			else if (strcmp(optarg, "interval") == 0)
+				fsync_mode = RIO_FSYNC_INTERVAL;
+			else if (strcmp(optarg, "never") == 0)
+				fsync_mode = RIO_FSYNC_NEVER;
+			else {
+				fprintf(stderr, "mom-broker: bad --fsync '%s' (always, interval or "
+				    "never)\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_FSYNCIV:
+			if (mom_duration_parse(optarg, &fsync_iv) != 0 || fsync_iv == 0 ||
+			    fsync_iv > 60000) {
+				fprintf(stderr, "mom-broker: bad --fsync-interval '%s' (1ms to 1m)\n",
+				    optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
+		case OPT_SNAPAFTER:
+			if (mom_size_parse(optarg, &snap_after) != 0 || snap_after < 4096) {
+				fprintf(stderr, "mom-broker: bad --snapshot-after '%s' (a size, at "
+				    "least 4KiB)\n", optarg);
+				return MOM_EXIT_USAGE;
+			}
+			break;
 		case OPT_VERSION:
 			printf("mom-broker %s\n", MOM_VERSION);
 			return 0;
@@ -337,8 +374,20 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	memset(&ccfg, 0, sizeof(ccfg));
 	ccfg.max_payload = fcfg.max_payload;
-	if (core_start(&core, fsm, &ccfg) != 0)
-		fatalx("cannot start the core thread");
+	ccfg.dir = datadir;
+	ccfg.fsync = fsync_mode;
+	ccfg.fsync_interval_ms = fsync_iv;
+	ccfg.snapshot_bytes = snap_after;
+	if (core_start(&core, fsm, &ccfg, err, sizeof(err)) != 0) {
+		log_warnx("cannot start: %s", err);
+		fsm_free(fsm);
+		auth_close(auth);
+		if (tls != NULL)
+			nng_tls_config_free(tls);
+		nng_fini();
+		close(lockfd);
+		return MOM_EXIT_FAIL;
+	}
 	memset(&frcfg, 0, sizeof(frcfg));
 	frcfg.listen = listen;
 	frcfg.nlisten = nlisten;

@@ -26,6 +26,14 @@ mq_init(struct mq *q, const struct mq_config *cfg, mq_dead_fn dead, void *arg)
 	q->dead = dead;
 	q->dead_arg = arg;
 	umap_init(&q->leases);
+	umap_init(&q->lseq);
+}
+
+void
+mq_set_settle(struct mq *q, mq_settle_fn fn, void *arg)
+{
+	q->settle = fn;
+	q->settle_arg = arg;
 }
 
 static void
@@ -53,6 +61,7 @@ mq_fini(struct mq *q)
 	free(q->ring);
 	free(q->delayed);
 	umap_fini(&q->leases);
+	umap_fini(&q->lseq);
 	q->ring = NULL;
 	q->delayed = NULL;
 	q->rlen = q->dlen = q->nleased = 0;
@@ -176,16 +185,34 @@ mq_ready(const struct mq *q)
 	return q->rlen;
 }
 
+/* Would n more messages of b bytes fit, not counting those already leaving? */
+static bool
+fits_after_settling(const struct mq *q, uint64_t n, uint64_t b)
+{
+	return (q->cfg.max_len == 0 || mq_count(q) - q->nsettling + n <= q->cfg.max_len) &&
+	    (q->cfg.max_bytes == 0 || q->bytes - q->settling_bytes + b <= q->cfg.max_bytes);
+}
+
+static int ready_settle(struct mq *, struct qent, int, uint64_t, uint64_t, int64_t);
+
 int
 mq_push(struct mq *q, struct msg *m, int64_t now)
 {
 	struct qent e = { m, 0 };
 	int         rv;
 
+	/*
+	 * Which messages make room is the leader's choice (the oldest ready
+	 * ones: a consumer may hold older ones), logged like an expiry.
+	 */
 	if (q->cfg.drop_head) {
-		while (q->rlen > 0 && !mq_fits(q, 1, msg_size(m))) {
-			q->st.dropped++;
-			drop(q, ring_pop_front(q).m);
+		while (q->rlen > 0 && !fits_after_settling(q, 1, msg_size(m))) {
+			struct qent old = ring_pop_front(q);
+
+			if (ready_settle(q, old, MQ_DROP, 0, 0, now) != 0) {
+				ring_push_front(q, old);
+				break;
+			}
 		}
 	}
 	if (m->not_before > now)
@@ -201,22 +228,19 @@ mq_push(struct mq *q, struct msg *m, int64_t now)
 	return 0;
 }
 
-/* A message comes back from a consumer: ready again, later, or dead. */
+/* A message comes back from a consumer: ready again, now or later. */
 static void
 requeue(struct mq *q, struct qent e, int64_t at, int64_t now)
 {
-	if (q->cfg.max_deliver && e.deliveries >= q->cfg.max_deliver) {
-		q->st.dead_lettered++;
-		q->bytes -= msg_size(e.m);
-		if (q->dead)
-			q->dead(q->dead_arg, q, e.m, e.deliveries);
-		else
-			msg_unref(e.m);
-		return;
-	}
 	q->st.redelivered++;
 	if ((at > now ? heap_push(q, at, e) : ring_push_front(q, e)) != 0)
 		drop(q, e.m); /* out of memory: nothing else to do */
+}
+
+static bool
+used_up(const struct mq *q, const struct qent *e)
+{
+	return q->cfg.max_deliver && e->deliveries >= q->cfg.max_deliver;
 }
 
 static void
@@ -249,9 +273,90 @@ static void
 lease_end(struct mq *q, struct lease *l)
 {
 	lease_unlink(q, l);
-	umap_del(&q->leases, l->receipt);
+	if (l->settling) {
+		q->nsettling--;
+		q->settling_bytes -= msg_size(l->e.m);
+	}
+	if (l->receipt != 0)
+		umap_del(&q->leases, l->receipt);
+	umap_del(&q->lseq, l->e.m->seq);
 	q->nleased--;
 	free(l);
+}
+
+static struct lease *
+lease_new(struct mq *q, struct qent e, uint64_t receipt, uint64_t consumer, int64_t now)
+{
+	struct lease *l;
+
+	/* Receipt 0: a lease no consumer holds (an expired message being settled). */
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	if (receipt != 0 && umap_put(&q->leases, receipt, l) != 0) {
+		free(l);
+		return NULL;
+	}
+	if (umap_put(&q->lseq, e.m->seq, l) != 0) {
+		if (receipt != 0)
+			umap_del(&q->leases, receipt);
+		free(l);
+		return NULL;
+	}
+	l->e = e;
+	l->receipt = receipt;
+	l->consumer = consumer;
+	l->deadline = later(now, q->cfg.ack_wait_ms);
+	lease_append(q, l);
+	q->nleased++;
+	return l;
+}
+
+/*
+ * A leased message should leave the mq (how): with a settle callback the
+ * lease turns settling (never delivered, kept until the command applies;
+ * asked again if it is not applied within the ack wait), else at once.
+ */
+static void
+lease_settle(struct mq *q, struct lease *l, int how, int64_t now)
+{
+	if (q->settle == NULL) {
+		uint64_t seq = l->e.m->seq;
+
+		(void)mq_settle(q, seq, how);
+		return;
+	}
+	if (!l->settling) {
+		q->nsettling++;
+		q->settling_bytes += msg_size(l->e.m);
+	}
+	l->settling = (uint8_t)how;
+	lease_unlink(q, l);
+	l->deadline = later(now, q->cfg.ack_wait_ms);
+	lease_append(q, l);
+	q->settle(q->settle_arg, q, l->e.m->seq, how);
+}
+
+/* A ready message should leave (expired, or delivered without ack). */
+static int
+ready_settle(struct mq *q, struct qent e, int how, uint64_t receipt, uint64_t consumer,
+    int64_t now)
+{
+	struct lease *l;
+
+	if (q->settle == NULL) {
+		if (how == MQ_EXPIRE)
+			q->st.expired++;
+		else if (how == MQ_DROP)
+			q->st.dropped++;
+		else
+			q->st.acked++;
+		drop(q, e.m);
+		return 0;
+	}
+	if ((l = lease_new(q, e, receipt, consumer, now)) == NULL)
+		return MOM_ENOMEM;
+	lease_settle(q, l, how, now);
+	return 0;
 }
 
 size_t
@@ -262,12 +367,13 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 
 	while (n < max && q->rlen > 0) {
 		struct qent   e = ring_pop_front(q);
-		struct lease *l;
 		uint64_t      receipt;
 
 		if (expired(q, e.m, now)) {
-			q->st.expired++;
-			drop(q, e.m);
+			if (ready_settle(q, e, MQ_EXPIRE, 0, 0, now) != 0) {
+				ring_push_front(q, e);
+				break;
+			}
 			continue;
 		}
 		if (n > 0 && bytes + e.m->len > max_bytes) {
@@ -276,43 +382,38 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 		}
 		e.deliveries++;
 		receipt = (*next_receipt)++;
+		if (noack) {
+			/* Settled as it is handed out: emit first, the message may go. */
+			emit(arg, e.m, receipt, e.deliveries);
+			if (ready_settle(q, e, MQ_ACK, receipt, consumer, now) != 0) {
+				e.deliveries--;
+				ring_push_front(q, e);
+				break;
+			}
+		} else {
+			if (lease_new(q, e, receipt, consumer, now) == NULL) {
+				e.deliveries--;
+				ring_push_front(q, e);
+				break;
+			}
+			emit(arg, e.m, receipt, e.deliveries);
+		}
 		q->st.delivered++;
 		n++;
 		bytes += e.m->len;
-		if (noack) {
-			emit(arg, e.m, receipt, e.deliveries);
-			q->st.acked++;
-			drop(q, e.m);
-			continue;
-		}
-		if ((l = calloc(1, sizeof(*l))) == NULL ||
-		    umap_put(&q->leases, receipt, l) != 0) {
-			free(l);
-			ring_push_front(q, e);
-			n--;
-			break;
-		}
-		l->e = e;
-		l->receipt = receipt;
-		l->consumer = consumer;
-		l->deadline = later(now, q->cfg.ack_wait_ms);
-		lease_append(q, l);
-		q->nleased++;
-		emit(arg, e.m, receipt, e.deliveries);
 	}
 	return n;
 }
 
 int
-mq_ack(struct mq *q, uint64_t receipt)
+mq_ack(struct mq *q, uint64_t receipt, int64_t now)
 {
 	struct lease *l = umap_get(&q->leases, receipt);
 
 	if (l == NULL)
 		return MOM_ENOENT;
-	q->st.acked++;
-	drop(q, l->e.m);
-	lease_end(q, l);
+	if (l->settling == 0)
+		lease_settle(q, l, MQ_ACK, now);
 	return 0;
 }
 
@@ -322,15 +423,20 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t 
 	struct lease *l = umap_get(&q->leases, receipt);
 	struct qent   e;
 
-	if (l == NULL)
+	if (l == NULL || l->settling)
 		return MOM_ENOENT;
 	e = l->e;
-	lease_end(q, l);
 	if (unseen && e.deliveries > 0) {
 		e.deliveries--;
+		l->e.deliveries--;
 		q->st.delivered--;
 		q->st.redelivered--; /* requeue counts it again */
 	}
+	if (used_up(q, &e)) {
+		lease_settle(q, l, MQ_DEAD, now);
+		return 0;
+	}
+	lease_end(q, l);
 	requeue(q, e, later(now, delay_ms), now);
 	return 0;
 }
@@ -340,7 +446,7 @@ mq_touch(struct mq *q, uint64_t receipt, int64_t now)
 {
 	struct lease *l = umap_get(&q->leases, receipt);
 
-	if (l == NULL)
+	if (l == NULL || l->settling)
 		return MOM_ENOENT;
 	lease_unlink(q, l);
 	l->deadline = later(now, q->cfg.ack_wait_ms);
@@ -359,7 +465,7 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 	 */
 	for (l = q->ltail; l; l = prev) {
 		prev = l->prev;
-		if (l->consumer == consumer) {
+		if (l->consumer == consumer && !l->settling) {
 			struct qent e = l->e;
 
 			/*
@@ -371,8 +477,7 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 				e.deliveries--;
 				q->st.delivered--;
 			}
-			if (q->cfg.max_deliver == 0 || e.deliveries < q->cfg.max_deliver)
-				q->st.redelivered--; /* requeue counts it; it was not redelivered */
+			q->st.redelivered--; /* requeue counts it; it was not redelivered */
 			requeue(q, e, now, now);
 		}
 	}
@@ -381,28 +486,174 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 size_t
 mq_purge(struct mq *q)
 {
-	size_t n = q->rlen + q->dlen;
+	size_t n = mq_count(q);
 
 	while (q->rlen > 0)
 		drop(q, ring_pop_front(q).m);
 	while (q->dlen > 0)
 		drop(q, heap_pop(q).m);
+	while (q->lhead != NULL) {
+		struct lease *l = q->lhead;
+
+		drop(q, l->e.m);
+		lease_end(q, l);
+	}
 	return n;
 }
 
-struct msg *
-mq_take(struct mq *q, int64_t now)
+/* Removes the ring entry at offset i (from the head), shifting the shorter side. */
+static struct qent
+ring_remove(struct mq *q, size_t i)
 {
-	while (q->rlen > 0) {
-		struct qent e = ring_pop_front(q);
+	size_t      mask = q->rcap - 1, k;
+	struct qent e = q->ring[(q->rhead + i) & mask];
 
-		q->bytes -= msg_size(e.m);
-		if (!expired(q, e.m, now))
-			return e.m;
-		q->st.expired++;
-		msg_unref(e.m);
+	if (i < q->rlen / 2) {
+		for (k = i; k > 0; k--)
+			q->ring[(q->rhead + k) & mask] = q->ring[(q->rhead + k - 1) & mask];
+		q->rhead = (q->rhead + 1) & mask;
+	} else {
+		for (k = i; k + 1 < q->rlen; k++)
+			q->ring[(q->rhead + k) & mask] = q->ring[(q->rhead + k + 1) & mask];
 	}
-	return NULL;
+	q->rlen--;
+	return e;
+}
+
+/* Removes the delayed entry at i, keeping the heap a heap. */
+static struct qent
+heap_remove(struct mq *q, size_t i)
+{
+	struct qent e = q->delayed[i].e;
+	struct dent last = q->delayed[--q->dlen];
+	size_t      c;
+
+	if (i == q->dlen)
+		return e;
+	/* Sift last up from i, or down. */
+	while (i > 0 && q->delayed[(i - 1) / 2].at > last.at) {
+		q->delayed[i] = q->delayed[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	while ((c = 2 * i + 1) < q->dlen) {
+		if (c + 1 < q->dlen && q->delayed[c + 1].at < q->delayed[c].at)
+			c++;
+		if (q->delayed[c].at >= last.at)
+			break;
+		q->delayed[i] = q->delayed[c];
+		i = c;
+	}
+	q->delayed[i] = last;
+	return e;
+}
+
+/*
+ * Finds and removes the message with this seq: a lease (the leader's
+ * settling ones: O(1)), else the ready ring from the front (after a
+ * restart or on a follower, settlements are of the oldest messages),
+ * else the delayed heap.
+ */
+static bool
+take_seq(struct mq *q, uint64_t seq, struct qent *out)
+{
+	struct lease *l;
+	size_t        i;
+
+	if ((l = umap_get(&q->lseq, seq)) != NULL) {
+		*out = l->e;
+		lease_end(q, l);
+		return true;
+	}
+	for (i = 0; i < q->rlen; i++)
+		if (q->ring[(q->rhead + i) & (q->rcap - 1)].m->seq == seq) {
+			*out = ring_remove(q, i);
+			return true;
+		}
+	for (i = 0; i < q->dlen; i++)
+		if (q->delayed[i].e.m->seq == seq) {
+			*out = heap_remove(q, i);
+			return true;
+		}
+	return false;
+}
+
+int
+mq_settle(struct mq *q, uint64_t seq, int how)
+{
+	struct qent e;
+
+	if (!take_seq(q, seq, &e))
+		return MOM_ENOENT;
+	q->bytes -= msg_size(e.m);
+	switch (how) {
+	case MQ_DEAD:
+		q->st.dead_lettered++;
+		if (q->dead) {
+			q->dead(q->dead_arg, q, e.m, e.deliveries);
+			return 0;
+		}
+		break;
+	case MQ_EXPIRE:
+		q->st.expired++;
+		break;
+	case MQ_DROP:
+		q->st.dropped++;
+		break;
+	default:
+		q->st.acked++;
+	}
+	msg_unref(e.m);
+	return 0;
+}
+
+static int
+cmp_qent_seq(const void *a, const void *b)
+{
+	uint64_t x = (*(struct msg *const *)a)->seq, y = (*(struct msg *const *)b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+long
+mq_take_all(struct mq *q, uint64_t max, int64_t now, struct msg ***out)
+{
+	size_t        n = mq_count(q), k = 0, i, keep;
+	struct msg  **all;
+	struct lease *l;
+	long          got = 0;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((all = malloc(n * sizeof(*all))) == NULL)
+		return -1;
+	for (i = 0; i < q->rlen; i++)
+		all[k++] = q->ring[(q->rhead + i) & (q->rcap - 1)].m;
+	for (i = 0; i < q->dlen; i++)
+		all[k++] = q->delayed[i].e.m;
+	for (l = q->lhead; l; l = l->next)
+		all[k++] = l->e.m;
+	qsort(all, k, sizeof(*all), cmp_qent_seq);
+	keep = max == 0 || max > k ? k : (size_t)max;
+	for (i = 0; i < keep; i++) {
+		struct qent e;
+
+		if (!take_seq(q, all[i]->seq, &e))
+			continue;
+		q->bytes -= msg_size(e.m);
+		if (expired(q, e.m, now)) {
+			q->st.expired++;
+			msg_unref(e.m);
+			continue;
+		}
+		all[got++] = e.m;
+	}
+	if (got == 0) {
+		free(all);
+		return 0;
+	}
+	*out = all;
+	return got;
 }
 
 int64_t
@@ -414,7 +665,9 @@ mq_tick(struct mq *q, int64_t now)
 	/*
 	 * Expired leases are a prefix of the deadline-ordered list; requeue
 	 * them from its end so that, each going to the front, they keep their
-	 * order.
+	 * order.  A settling lease that expired: its command was not applied
+	 * (a full disk): ask again.  A message that used up its deliveries
+	 * goes to be dead-lettered.
 	 */
 	for (l = q->lhead; l && l->deadline <= now; l = l->next)
 		last = l;
@@ -422,8 +675,14 @@ mq_tick(struct mq *q, int64_t now)
 		struct qent e = l->e;
 
 		prev = l->prev;
-		lease_end(q, l);
-		requeue(q, e, now, now);
+		if (l->settling)
+			lease_settle(q, l, l->settling, now);
+		else if (used_up(q, &e))
+			lease_settle(q, l, MQ_DEAD, now);
+		else {
+			lease_end(q, l);
+			requeue(q, e, now, now);
+		}
 	}
 	while (q->dlen > 0 && q->delayed[0].at <= now) {
 		struct qent e = heap_pop(q);
@@ -432,8 +691,12 @@ mq_tick(struct mq *q, int64_t now)
 			drop(q, e.m);
 	}
 	while (q->rlen > 0 && expired(q, q->ring[q->rhead].m, now)) {
-		q->st.expired++;
-		drop(q, ring_pop_front(q).m);
+		struct qent e = ring_pop_front(q);
+
+		if (ready_settle(q, e, MQ_EXPIRE, 0, 0, now) != 0) {
+			ring_push_front(q, e);
+			break;
+		}
 	}
 	if (q->lhead)
 		next = q->lhead->deadline;

@@ -8,6 +8,20 @@
  * max_deliver deliveries it is handed to the dead-letter callback instead.
  *
  * Leases are leader-local: they are not part of the replicated state.
+ * What is (the set of messages held, hence mq_count and bytes, which
+ * max-len and max-bytes decide on) changes only through the state
+ * machine's commands, so that replaying the log gives the same answers:
+ * a message leaves an mq only by mq_settle (an applied ack, dead-letter
+ * or expiry command), mq_purge or mq_take_all, never by a local event.
+ * With a settle callback (mq_set_settle), a local event that wants a
+ * message gone (an ack, a delivery without ack, the last allowed delivery
+ * failing, a message found past its TTL) parks it in a settling lease,
+ * which is never delivered, and asks the callback to log the settlement;
+ * the lease ends when the command is applied.  If the command fails
+ * (full disk), the settling lease expires after the ack wait and the
+ * settlement is asked for again.  Without a callback (unit tests of the
+ * engine alone) settlements happen at once.
+ *
  * Everything here runs on the core thread.
  */
 #ifndef BROKER_MQ_H
@@ -35,7 +49,16 @@ struct lease {
 	uint64_t      receipt;
 	uint64_t      consumer;
 	int64_t       deadline;
+	uint8_t       settling; /* 0, or the MQ_* the log is asked to settle it by */
 	struct lease *prev, *next; /* the mq's list, in deadline order */
+};
+
+/* How a message leaves an mq for good: each is a logged command. */
+enum mq_how {
+	MQ_ACK = 1,    /* consumed */
+	MQ_DEAD = 2,   /* used up its deliveries: to the dead-letter queue */
+	MQ_EXPIRE = 3, /* past its TTL */
+	MQ_DROP = 4,   /* the oldest, to make room (drop_head) */
 };
 
 struct mq_stats {
@@ -50,6 +73,7 @@ struct mq_stats {
 
 struct mq;
 typedef void (*mq_dead_fn)(void *arg, struct mq *, struct msg *, uint32_t deliveries);
+typedef void (*mq_settle_fn)(void *arg, struct mq *, uint64_t seq, int how);
 
 struct mq_config {
 	uint64_t ack_wait_ms; /* default 30000 */
@@ -68,11 +92,16 @@ struct mq {
 	size_t           dcap, dlen;
 	struct lease    *lhead, *ltail;
 	struct umap      leases; /* receipt -> lease */
+	struct umap      lseq;   /* seq -> lease */
 	size_t           nleased;
+	size_t           nsettling;      /* leases waiting for their settlement */
+	uint64_t         settling_bytes;
 	uint64_t         bytes;  /* payload bytes of every message held */
 	struct mq_stats  st;
 	mq_dead_fn       dead;
 	void            *dead_arg;
+	mq_settle_fn     settle;  /* NULL: settle at once (see mq_set_settle) */
+	void            *settle_arg;
 	/* Owned by the core: consumers waiting in a long poll. */
 	void            *waiters;
 	bool             touched;
@@ -104,7 +133,7 @@ typedef void (*mq_emit_fn)(void *arg, struct msg *, uint64_t receipt, uint32_t d
 size_t mq_lease(struct mq *, uint64_t consumer, size_t max, size_t max_bytes, bool noack,
     int64_t now, uint64_t *next_receipt, mq_emit_fn, void *arg);
 /* 0, or MOM_ENOENT for a receipt that is no longer leased (stale). */
-int    mq_ack(struct mq *, uint64_t receipt);
+int    mq_ack(struct mq *, uint64_t receipt, int64_t now);
 /*
  * Gives a lease back.  delay_ms > 0 requeues after that long; unseen
  * means the consumer never looked at it (prefetched and not used), so
@@ -115,7 +144,7 @@ int    mq_nack(struct mq *, uint64_t receipt, uint64_t delay_ms, bool unseen, in
 int    mq_touch(struct mq *, uint64_t receipt, int64_t now);
 /* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */
 void   mq_release(struct mq *, uint64_t consumer, int64_t now);
-/* Drops every ready and delayed message; leases stay. Returns how many. */
+/* Drops every message, leased ones too (their acks become stale). Returns how many. */
 size_t mq_purge(struct mq *);
 /*
  * Timers: expires leases, makes due delayed messages ready, drops expired
@@ -123,8 +152,23 @@ size_t mq_purge(struct mq *);
  * INT64_MAX).
  */
 int64_t mq_tick(struct mq *, int64_t now);
-/* Removes up to max ready messages from the front (queue move). */
-struct msg *mq_take(struct mq *, int64_t now);
+/*
+ * Removes up to max messages (0: all), the oldest (lowest seq) first,
+ * whatever their state, for a queue move: *out gets an array of them (the
+ * caller owns it and the references; NULL when none).  Messages past their
+ * TTL at now are dropped instead (counted as expired).  Returns how many
+ * are in *out, or -1 when out of memory (nothing removed).
+ */
+long   mq_take_all(struct mq *, uint64_t max, int64_t now, struct msg ***out);
+
+/* Sets the callback that logs settlements (see above). */
+void   mq_set_settle(struct mq *, mq_settle_fn, void *);
+/*
+ * Applies a settlement: removes the message with this seq wherever it is
+ * (ready, delayed, leased) and counts it; MQ_DEAD hands it to the dead
+ * callback.  A seq no longer held is ignored (returns MOM_ENOENT).
+ */
+int    mq_settle(struct mq *, uint64_t seq, int how);
 
 /*
  * Snapshot restore: appends a message to the ready ring, or to the delayed

@@ -69,8 +69,12 @@ struct rio_transport {
 	void *arg;
 };
 
+enum rio_fsync { RIO_FSYNC_ALWAYS = 0, RIO_FSYNC_INTERVAL, RIO_FSYNC_NEVER };
+
 struct rio_config {
 	const char *dir;                  /* the store's directory */
+	enum rio_fsync fsync;             /* (placeholder until the modes land) */
+	uint64_t    fsync_interval_ms;
 	uint64_t    segment_size;         /* 0: the store's default */
 	uint64_t  (*clock)(void *arg);    /* milliseconds; NULL: CLOCK_MONOTONIC */
 	void       *clock_arg;

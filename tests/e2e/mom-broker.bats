@@ -228,7 +228,6 @@ wait_exit() {
 }
 
 @test "messages survive a broker restart" {
-	skip "durable storage is the next issue (libraft log): a restart on the same -D loses queues and messages"
 	start_broker
 	qcreate jobs
 	seq 1 10 | pub -q jobs -l

@@ -705,7 +705,7 @@ Test(fsm_admin, purge_empties_the_queue)
 	fsm_free(f);
 }
 
-Test(fsm_admin, move_takes_ready_messages_to_another_queue)
+Test(fsm_admin, move_takes_the_oldest_messages_leased_or_not)
 {
 	struct fsm *f = new_fsm();
 	struct got  g;
@@ -720,19 +720,24 @@ Test(fsm_admin, move_takes_ready_messages_to_another_queue)
 	memset(&g, 0, sizeof(g));
 	cr_assert_eq(mq_lease(&queue(f, "src")->mq, 1, 1, SIZE_MAX, false, 0, &next_receipt,
 	    emit_cb, &g), 1);
+	/* Leases are leader-local: which messages move must not depend on them. */
 	cr_assert_eq(admin_json(f, 0, &j, "{\"op\":\"queue.move\",\"src\":\"src\",\"dst\":\"dst\","
 	    "\"max\":2}"), 0);
 	cr_assert_eq(json_integer_value(json_object_get(j, "moved")), 2);
 	json_decref(j);
+	cr_assert_eq(mq_count(&queue(f, "src")->mq), 2);
+	cr_assert_eq(queue(f, "src")->mq.bytes, 2);
 	cr_assert_eq(admin_json(f, 0, &j, "{\"op\":\"queue.move\",\"src\":\"src\",\"dst\":\"dst\"}"), 0);
-	cr_assert_eq(json_integer_value(json_object_get(j, "moved")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(j, "moved")), 2);
 	json_decref(j);
-	cr_assert_eq(mq_count(&queue(f, "src")->mq), 1, "the leased message stays");
-	cr_assert_eq(queue(f, "src")->mq.bytes, 6);
-	cr_assert_eq(drain(&queue(f, "dst")->mq, 0, &g), 3);
-	cr_assert_str_eq(g.payload[0], "a");
-	cr_assert_str_eq(g.payload[1], "b");
-	cr_assert_str_eq(g.payload[2], "c");
+	cr_assert_eq(mq_count(&queue(f, "src")->mq), 0);
+	cr_assert_eq(queue(f, "src")->mq.bytes, 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(drain(&queue(f, "dst")->mq, 0, &g), 4);
+	cr_assert_str_eq(g.payload[0], "leased");
+	cr_assert_str_eq(g.payload[1], "a");
+	cr_assert_str_eq(g.payload[2], "b");
+	cr_assert_str_eq(g.payload[3], "c");
 	cr_assert_eq(admin(f, 0, "{\"op\":\"queue.move\",\"src\":\"src\",\"dst\":\"src\"}"),
 	    MOM_EINVAL);
 	cr_assert_eq(admin(f, 0, "{\"op\":\"queue.move\",\"src\":\"src\",\"dst\":\"nope\"}"),

@@ -232,7 +232,7 @@ settle(struct world *w, uint64_t receipt, int how, uint64_t delay, bool unseen)
 	size_t     i, n = all_mqs(w->f, mqs);
 
 	for (i = 0; i < n; i++) {
-		int rv = how == 0 ? mq_ack(mqs[i], receipt) :
+		int rv = how == 0 ? mq_ack(mqs[i], receipt, w->now) :
 		    how == 1 ? mq_nack(mqs[i], receipt, delay, unseen, w->now) :
 		    mq_touch(mqs[i], receipt, w->now);
 
