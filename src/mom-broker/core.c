@@ -754,6 +754,27 @@ stats_json(struct core *c, int64_t now)
 	    "waiting_consumers", (json_int_t)waiting);
 }
 
+static const char *
+fsync_name(int mode)
+{
+	return mode == RIO_FSYNC_INTERVAL ? "interval" : mode == RIO_FSYNC_NEVER ? "never" :
+	    "always";
+}
+
+/* The log's numbers, for stats: how well group commit does. */
+static void
+log_json(struct core *c, json_t *o)
+{
+	json_object_set_new(o, "fsync", json_string(fsync_name(c->cfg.fsync)));
+	json_object_set_new(o, "log_index", json_integer((json_int_t)raft_last_index(&c->raft)));
+	json_object_set_new(o, "log_applied",
+	    json_integer((json_int_t)raft_last_applied(&c->raft)));
+	json_object_set_new(o, "log_entries", json_integer((json_int_t)c->entries));
+	json_object_set_new(o, "log_commands", json_integer((json_int_t)c->commands));
+	json_object_set_new(o, "log_bytes", json_integer((json_int_t)c->log_bytes));
+	json_object_set_new(o, "snapshots", json_integer((json_int_t)c->snapshots));
+}
+
 /* One labelled sample (a queue name is up to 200 bytes: one line at a time). */
 static void
 prom_q(struct mom_buf *b, const char *metric, const char *q, uint64_t v)
@@ -972,14 +993,15 @@ do_admin(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 		}
 	} else if (strcmp(op, "stats") == 0) {
 		res_json = stats_json(c, now);
+		log_json(c, res_json);
 	} else if (strcmp(op, "cluster.status") == 0) {
 		/* A cluster of one until brokers replicate. */
 		res_json = json_pack("{s:s, s:s, s:I, s:I, s:I, s:[{s:s, s:s, s:b, s:I}], s:s, s:I}",
 		    "mode", "single",
 		    "leader", "self",
-		    "term", (json_int_t)0,
-		    "commit_index", (json_int_t)0,
-		    "applied_index", (json_int_t)0,
+		    "term", (json_int_t)c->raft.current_term,
+		    "commit_index", (json_int_t)c->raft.commit_index,
+		    "applied_index", (json_int_t)raft_last_applied(&c->raft),
 		    "nodes", "id", "self", "state", "leader", "healthy", 1, "lag", (json_int_t)0,
 		    "version", MOM_VERSION,
 		    "uptime_ms", (json_int_t)(now - c->started));
@@ -1502,8 +1524,12 @@ log_start(struct core *c)
 		snprintf(c->start_msg, sizeof(c->start_msg), "%s", raft_errmsg(&c->raft));
 		goto fail;
 	}
-	/* Leader of one, then a barrier: everything in the log is applied. */
-	deadline = mom_now_ms() + 30000;
+	/*
+	 * Leader of one, then a barrier: everything in the log is applied.
+	 * Replaying a large log takes its time inside rio_step; the bound is
+	 * for a log that never becomes ready.
+	 */
+	deadline = mom_now_ms() + 300000;
 	memset(&barrier, 0, sizeof(barrier));
 	barrier.data = c;
 	while (!c->ready && c->start_err == 0 && mom_now_ms() < deadline) {
@@ -1522,7 +1548,7 @@ log_start(struct core *c)
 	if (c->ready)
 		return 0;
 	if (c->start_err == 0)
-		snprintf(c->start_msg, sizeof(c->start_msg), "the log did not become ready in 30 s");
+		snprintf(c->start_msg, sizeof(c->start_msg), "the log did not become ready in 300 s");
 fail:
 	c->ready = false;
 	raft_close(&c->raft, close_cb);
