@@ -1,0 +1,283 @@
+#!/usr/bin/env bats
+# Durability: what the broker keeps across a restart on the same data
+# directory, stopped with SIGTERM in some tests and killed with SIGKILL in
+# others.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+
+# How the broker is (re)started: binary, environment, options.
+BROKER_BIN=mom-broker
+BROKER_ENV=()
+BROKER_OPTS=()
+
+# broker_up: start the broker on $MOM_URL with the data directory $T/data,
+# its log appended to $T/broker.log; does not wait for it.
+broker_up() {
+	env "${BROKER_ENV[@]}" "$BROKER_BIN" -D "$T/data" -l "$MOM_URL" "${BROKER_OPTS[@]}" \
+		>>"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+}
+
+# dstart [BROKER OPTIONS...]: start_broker's twin that remembers how it
+# started the broker, so that restart starts it again the same way on the
+# same port.  No HTTP API unless --http is given.
+dstart() {
+	PORT=$(free_port)
+	export PORT MOM_URL="tcp://127.0.0.1:$PORT"
+	BROKER_OPTS=("$@")
+	[[ " $* " == *" --http "* ]] || BROKER_OPTS+=(--http off)
+	broker_up
+	wait_ping "$MOM_URL"
+}
+
+# restart TERM|KILL: stop the broker (TERM: a clean stop, which must exit
+# 0; KILL: a crash) and start it again on the same port and data directory.
+restart() {
+	local i st=0
+	if [ "$1" = TERM ]; then
+		kill -TERM "$BROKER_PID"
+		for ((i = 0; i < 500; i++)); do
+			kill -0 "$BROKER_PID" 2>/dev/null || break
+			sleep 0.02
+		done
+		kill -0 "$BROKER_PID" 2>/dev/null && fail "the broker still runs 10 s after SIGTERM"
+		wait "$BROKER_PID" || st=$?
+		((st == 0)) || fail "the broker exited $st on SIGTERM"
+	else
+		# (2>/dev/null: bash's "Killed" notice for its job is noise)
+		{ stop_pid "$BROKER_PID" KILL; } 2>/dev/null
+	fi
+	broker_up
+	wait_ping "$MOM_URL" || fail "the broker did not come back after $1"
+}
+
+# drain QUEUE: every ready message's payload, one a line, acknowledged.
+drain() { sub -q "$1" -e -F '%p\n'; }
+
+# as USER COMMAND...: run a client with USER's token from $A.
+as() {
+	local u=$1
+	shift
+	MOM_TOKEN_FILE="$A/$u.jwt" timeout "$TMO" "$@"
+}
+
+# --- restarts -------------------------------------------------------------
+
+@test "queues keep their options across a restart (SIGTERM); a deleted queue stays deleted" {
+	dstart
+	qcreate jobs.dead
+	qcreate jobs --ack-wait 7s --max-deliver 3 --dead-letter jobs.dead --ttl 1h --max-len 100 --max-bytes 64k
+	qcreate plain
+	qcreate gone
+	admin queue delete gone
+	local keys='{name,ack_wait_ms,max_deliver,dead_letter,ttl_ms,max_len,max_bytes}' before after
+	before=$(admin --json queue info jobs | jq -c "$keys")
+	restart TERM
+	run -0 admin --json queue info jobs
+	after=$(jq -c "$keys" <<<"$output")
+	assert_equal "$after" "$before"
+	assert_equal "$after" '{"name":"jobs","ack_wait_ms":7000,"max_deliver":3,"dead_letter":"jobs.dead","ttl_ms":3600000,"max_len":100,"max_bytes":65536}'
+	run -0 admin --json queue list
+	assert_equal "$(jq -r '[.[].name] | sort | join(" ")' <<<"$output")" "jobs jobs.dead plain"
+	# the same options again: the same queue, accepted; others: refused
+	run -0 admin queue create jobs --ack-wait 7s --max-deliver 3 --dead-letter jobs.dead --ttl 1h --max-len 100 --max-bytes 64k
+	run -1 admin queue create jobs --ack-wait 8s
+	run -66 admin queue info gone
+}
+
+@test "queued messages, their ids and headers come back in order after kill -9" {
+	dstart
+	qcreate jobs
+	seq 1 200 | pub -q jobs -l
+	pub -q jobs --id order-7 -H 'Color: blue' -m 'with id and header'
+	printf 'bin\0ary\nbytes' >"$T/bin.msg"
+	pub -q jobs -f "$T/bin.msg"
+	restart KILL
+	assert_equal "$(qfield jobs messages)" 202
+	run -0 sub -q jobs -C 200
+	assert_output "$(seq 1 200)"
+	run -0 sub -q jobs -C 1 -F '%i|%h{Color}|%p'
+	assert_output 'order-7|blue|with id and header'
+	sub -q jobs -C 1 -0 >"$T/bin.got"
+	printf 'bin\0ary\nbytes\0' | cmp - "$T/bin.got"
+	run -0 drain jobs
+	assert_output ""
+}
+
+@test "topics keep their options and retained logs across a restart (SIGTERM)" {
+	dstart
+	tcreate news --retain 2h --retain-bytes 1M
+	tcreate plain.news
+	seq 1 20 | sed 's/^/n/' | pub -t news -l
+	pub -t plain.news -m only
+	local keys='{name,retain_ms,retain_bytes}' before
+	before=$(admin --json topic info news | jq -c "$keys")
+	restart TERM
+	run -0 admin --json topic info news
+	assert_equal "$(jq -c "$keys" <<<"$output")" "$before"
+	assert_equal "$(jq -r .retained <<<"$output")" 20
+	run -0 sub -t news --from first -e -F '%p\n'
+	assert_output "$(seq 1 20 | sed 's/^/n/')"
+	run -0 sub -t 'plain.*' --from first -e -F '%t %p\n'
+	assert_output 'plain.news only'
+}
+
+@test "a durable subscription resumes at its cursor after kill -9: acked 5 of 10, gets the other 5" {
+	dstart
+	tcreate audit.log
+	run -0 sub -t audit.log -d trail -e
+	assert_output ""
+	seq 1 10 | pub -t audit.log -l
+	run -0 sub -t audit.log -d trail -C 5
+	assert_output "$(seq 1 5)"
+	restart KILL
+	run -0 admin --json sub list
+	assert_equal "$(jq -c '[.[] | select(.name == "trail") | {topic, durable}]' <<<"$output")" \
+		'[{"topic":"audit.log","durable":true}]'
+	run -0 sub -t audit.log -d trail -e
+	assert_output "$(seq 6 10)"
+	# and it keeps collecting what is published after the restart
+	pub -t audit.log -m 11
+	run -0 sub -t audit.log -d trail -e
+	assert_output 11
+}
+
+@test "leased messages that were never acked are delivered again after kill -9" {
+	local hp
+	hp=$(free_port)
+	dstart --http "127.0.0.1:$hp"
+	qcreate jobs --ack-wait 3s
+	printf 'm%s\n' 1 2 3 4 5 | pub -q jobs -l
+	# lease three over HTTP and never settle them
+	run -0 timeout "$TMO" curl -sS "http://127.0.0.1:$hp/v1/queues/jobs/messages?max=3"
+	assert_equal "$(jq -r '[.messages[].payload] | join(" ")' <<<"$output")" "m1 m2 m3"
+	assert_equal "$(qfield jobs in_flight)" 3
+	restart KILL
+	# back at once or after the ack wait: either way, all five, once
+	run -0 sub -q jobs -C 5 -W 15 -F '%p\n'
+	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" "m1 m2 m3 m4 m5 "
+	run -0 drain jobs
+	assert_output ""
+}
+
+@test "acked messages do not come back after kill -9" {
+	dstart
+	qcreate jobs
+	seq 1 10 | pub -q jobs -l
+	run -0 sub -q jobs -C 4
+	assert_output "$(seq 1 4)"
+	wait_for 5 qfield_is jobs messages 6 || fail "the acks of 4 messages were not applied"
+	restart KILL
+	assert_equal "$(qfield jobs messages)" 6
+	run -0 drain jobs
+	assert_output "$(seq 5 10)"
+	restart KILL
+	assert_equal "$(qfield jobs messages)" 0
+	run -0 drain jobs
+	assert_output ""
+}
+
+@test "the de-duplication window survives kill -9: the same id again is a duplicate" {
+	dstart
+	qcreate orders
+	tcreate orders.audit
+	run -0 --separate-stderr pub -v -q orders --id order-1 -m first
+	assert_equal "$stderr" "mom-pub: 1 messages confirmed (0 duplicates)"
+	printf '%s\n' '{"topic":"orders.audit","id":"a-1","payload":"one"}' | pub --jsonl
+	restart KILL
+	run -0 --separate-stderr pub -v -q orders --id order-1 -m again
+	assert_equal "$stderr" "mom-pub: 0 messages confirmed (1 duplicates)"
+	printf '%s\n' '{"topic":"orders.audit","id":"a-1","payload":"two"}' | pub -v --jsonl 2>"$T/jsonl.err"
+	assert_equal "$(cat "$T/jsonl.err")" "mom-pub: 0 messages confirmed (1 duplicates)"
+	run -0 admin --json stats
+	(($(jq .duplicates <<<"$output") >= 2)) || fail "stats after the restart: $output"
+	run -0 drain orders
+	assert_output first
+	run -0 sub -t orders.audit --from first -e -F '%p\n'
+	assert_output one
+}
+
+@test "delayed messages stay delayed across a restart (SIGTERM), then come; a TTL still expires" {
+	dstart
+	qcreate jobs
+	qcreate short
+	local t0 t1
+	t0=$(ms_now)
+	pub -q jobs --delay 3s -m later
+	pub -q jobs -m now
+	pub -q short --ttl 2s -m fleeting
+	restart TERM
+	assert_equal "$(qfield jobs delayed)" 1
+	run -0 drain jobs
+	assert_output now
+	run -0 sub -q jobs -C 1 -W 10 -F '%p'
+	t1=$(ms_now)
+	assert_output later
+	((t1 - t0 >= 3000)) || fail "delivered $((t1 - t0)) ms after publishing, with --delay 3s"
+	wait_for 5 qfield_is short messages 0 || fail "a message with --ttl 2s is still there after $(($(ms_now) - t0)) ms"
+	run -0 drain short
+	assert_output ""
+}
+
+@test "owners survive kill -9: a non-owner still may not delete, the owner may" {
+	A="$T/auth"
+	mom-auth -d "$A" keygen >/dev/null
+	echo pw-carol | mom-auth -d "$A" user add carol --pub 'orders.>' >/dev/null
+	echo pw-alice | mom-auth -d "$A" user add alice --pub 'orders.>' --sub 'orders.>' >/dev/null
+	mom-auth -d "$A" token --user carol --ttl 1h >"$A/carol.jwt"
+	mom-auth -d "$A" token --user alice --ttl 1h >"$A/alice.jwt"
+	dstart --auth-key "$A/mom-auth.pub"
+	as carol mom-pub --create -q orders.mine -m x
+	as carol mom-admin topic create orders.news
+	restart KILL
+	run -0 as alice mom-admin --json queue info orders.mine
+	assert_equal "$(jq -r .owner <<<"$output")" carol
+	run -77 --separate-stderr as alice mom-admin queue delete orders.mine
+	assert_equal "$stderr" "mom-admin: permission denied: only the creator of queue 'orders.mine' or an admin may delete it"
+	run -77 as alice mom-admin queue purge orders.mine
+	run -77 as alice mom-admin topic delete orders.news
+	assert_equal "$(as alice mom-admin --json queue info orders.mine | jq .messages)" 1
+	run -0 as carol mom-admin queue delete orders.mine
+	run -0 as carol mom-admin topic delete orders.news
+}
+
+@test "dead-lettered messages stay in the dead-letter queue after kill -9" {
+	local hp
+	hp=$(free_port)
+	dstart --http "127.0.0.1:$hp"
+	qcreate jobs.dead
+	qcreate jobs --max-deliver 1 --dead-letter jobs.dead
+	printf 'bad%s\n' 1 2 3 | pub -q jobs -l
+	# take them over HTTP and give them back: that was their one delivery
+	run -0 timeout "$TMO" curl -sS "http://127.0.0.1:$hp/v1/queues/jobs/messages?max=3"
+	assert_equal "$(jq '.messages | length' <<<"$output")" 3
+	run -0 timeout "$TMO" curl -sS -d "$(jq -c '{receipts: [.messages[].receipt]}' <<<"$output")" \
+		"http://127.0.0.1:$hp/v1/queues/jobs/nack"
+	wait_for 5 qfield_is jobs.dead messages 3 || fail "not dead-lettered: $(admin queue list)"
+	restart KILL
+	assert_equal "$(qfield jobs messages)" 0
+	assert_equal "$(qfield jobs.dead messages)" 3
+	run -0 drain jobs.dead
+	assert_output "$(printf 'bad%s\n' 1 2 3)"
+}
+
+@test "queue move and queue purge results survive a restart (SIGTERM)" {
+	dstart
+	qcreate src
+	qcreate dst
+	qcreate junk
+	pub -q dst -m d0
+	printf 'a%s\n' 1 2 3 | pub -q src -l
+	printf 'j%s\n' 1 2 3 | pub -q junk -l
+	admin queue move src dst
+	admin queue purge junk
+	restart TERM
+	assert_equal "$(qfield src messages)" 0
+	assert_equal "$(qfield junk messages)" 0
+	run -0 drain dst
+	assert_output "$(printf '%s\n' d0 a1 a2 a3)"
+	run -0 drain src
+	assert_output ""
+}
