@@ -1,16 +1,23 @@
 #!/usr/bin/env bats
 # Durability: what the broker keeps across a restart on the same data
-# directory, stopped with SIGTERM in some tests and killed with SIGKILL in
-# others.
+# directory (stopped with SIGTERM in some tests, killed with SIGKILL in
+# others); confirmed messages through 50 kill -9 while publishers stream.
+#
+# tests/tools/pubdrive.py feeds one mom-pub stream and writes down what it
+# sent and whether mom-pub confirmed it; tests/tools/durcheck.py compares
+# that with what is read back.
 
 bats_require_minimum_version 1.5.0
 load helpers
+
+TOOLS="$E2E_ROOT/tests/tools"
 
 
 # How the broker is (re)started: binary, environment, options.
 BROKER_BIN=mom-broker
 BROKER_ENV=()
 BROKER_OPTS=()
+DRIVERS=()
 
 # broker_up: start the broker on $MOM_URL with the data directory $T/data,
 # its log appended to $T/broker.log; does not wait for it.
@@ -280,4 +287,110 @@ as() {
 	assert_output "$(printf '%s\n' d0 a1 a2 a3)"
 	run -0 drain src
 	assert_output ""
+}
+
+# --- 50 crashes while publishers stream ------------------------------------
+
+# drivers_done: no publisher driver runs any more.
+drivers_done() {
+	local p
+	for p in "${DRIVERS[@]}"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
+# chaos_start PREFIX RATE: queues PREFIX.a (two -l streams) and PREFIX.j
+# (a --jsonl stream with ids), topic PREFIX.t (a -l and a --jsonl stream)
+# read through the durable subscription "audit", created before anything
+# is published; then five publishers, RATE messages a second each (0: as
+# fast as they go).  Returns once every target got something.
+chaos_start() {
+	local pre=$1 rate=$2 d="$T/$1" spec name mode kind target
+	mkdir -p "$d/pubs"
+	DRIVERS=()
+	qcreate "$pre.a"
+	qcreate "$pre.j"
+	tcreate "$pre.t"
+	sub -t "$pre.t" -d audit -e >/dev/null
+	for spec in A:lines:queue:a B:lines:queue:a C:lines:topic:t D:jsonl:queue:j E:jsonl:topic:t; do
+		IFS=: read -r name mode kind target <<<"$spec"
+		bg python3 "$TOOLS/pubdrive.py" --name "$name" --mode "$mode" --"$kind" "$pre.$target" \
+			--out "$d/pubs" --stop "$d/stop" --rate "$rate" --time 150 --pub "$(command -v mom-pub)"
+		DRIVERS+=("${BG_PIDS[-1]}")
+	done
+	wait_for 15 chaos_flowing "$pre" || fail "the publishers did not get going: $(admin queue list; admin topic list)"
+}
+
+chaos_flowing() {
+	(($(qfield "$1.a" messages) > 0 && $(qfield "$1.j" messages) > 0)) &&
+		(($(admin --json topic info "$1.t" | jq .retained) > 0))
+}
+
+# chaos_kill KILLS SECONDS: kill -9 the broker KILLS times at random
+# moments, at most for SECONDS, starting it again right after each kill;
+# every fifth kill comes within 100 ms of the start (while it recovers),
+# the others 150-1050 ms after it answered.  Stops early when every
+# publisher has given up.  Sets KILLED.
+chaos_kill() {
+	local kills=$1 budget=$(($2 * 1000)) t0 i ms
+	t0=$(ms_now)
+	KILLED=0
+	for ((i = 1; i <= kills; i++)); do
+		(($(ms_now) - t0 < budget)) || break
+		if ((i % 5 == 0)); then
+			ms=$((RANDOM % 100))
+		else
+			wait_ping "$MOM_URL" || fail "the broker did not come back after kill $KILLED"
+			ms=$((150 + RANDOM % 900))
+		fi
+		sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+		{ stop_pid "$BROKER_PID" KILL; } 2>/dev/null
+		KILLED=$((KILLED + 1))
+		broker_up
+		drivers_done && break
+	done
+	wait_ping "$MOM_URL" || fail "the broker did not come back after kill $KILLED"
+}
+
+# read_back FILE MOM-SUB-OPTIONS...: payloads to FILE, mom-sub's status and
+# stderr to FILE.status and FILE.err (durcheck.py reports them).
+read_back() {
+	local f=$1 st=0
+	shift
+	timeout 120 mom-sub "$@" -e -p 1000 -F '%p\n' >"$f" 2>"$f.err" || st=$?
+	echo "$st" >"$f.status"
+}
+
+# chaos_check PREFIX: stop the publishers, wait for them (at most 120 s),
+# crash the broker once more, start it again, read every target back and
+# run durcheck.py (with `run`: its verdict is in $status and $output).
+chaos_check() {
+	local pre=$1 d="$T/$1" i
+	touch "$d/stop"
+	for ((i = 0; i < 2400; i++)); do
+		drivers_done && break
+		sleep 0.05
+	done
+	drivers_done || fail "publishers still running 120 s after they were told to stop"
+	{ stop_pid "$BROKER_PID" KILL; } 2>/dev/null
+	broker_up
+	wait_ping "$MOM_URL" || fail "the broker did not come back after the last kill"
+	read_back "$d/drain.a" -q "$pre.a"
+	read_back "$d/drain.j" -q "$pre.j"
+	read_back "$d/durable.t" -t "$pre.t" -d audit
+	read_back "$d/first.t" -t "$pre.t" --from first
+	run python3 "$TOOLS/durcheck.py" --out "$d/pubs" \
+		--got "$pre.a" "$d/drain.a" --got "$pre.j" "$d/drain.j" \
+		--got "$pre.t" "$d/durable.t" --got "$pre.t" "$d/first.t"
+}
+
+@test "50 kill -9 while five publishers stream: every confirmed message is stored exactly once" {
+	dstart
+	chaos_start chaos 300
+	chaos_kill 50 90
+	chaos_check chaos
+	echo "# $KILLED kills" >&3
+	assert_success
+	((KILLED >= 25)) || fail "only $KILLED kills happened: the run proves little"
 }
