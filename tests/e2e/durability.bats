@@ -2,7 +2,8 @@
 # Durability: what the broker keeps across a restart on the same data
 # directory (stopped with SIGTERM in some tests, killed with SIGKILL in
 # others); confirmed messages through 50 kill -9 while publishers stream;
-# power loss and a full disk with the fault-injection build (make fault).
+# power loss and a full disk with the fault-injection build (make fault);
+# --fsync.
 #
 # The fault tests use build-fault/bin/mom-broker, which honours
 # MOM_FAULT_POWERLOSS=1 (at start, every segment is cut back to its last
@@ -496,4 +497,46 @@ chaos_check() {
 	refute_output --partial refused
 	assert_equal "$(grep -c '^w[345]$' <<<"$output")" 3
 	assert_equal "$(sort <<<"$output" | uniq -d)" ""
+}
+
+# --- --fsync ---------------------------------------------------------------
+
+@test "mom-broker --fsync bogus is a usage error: exit 64, one line naming the value" {
+	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://127.0.0.1:$(free_port)" --fsync bogus
+	assert_one_line_error mom-broker 64
+	assert_output ""
+	[[ "$stderr" == *bogus* ]] || fail "the error does not name the bad value: $stderr"
+	run -0 mom-broker -h
+	assert_output --partial --fsync
+}
+
+@test "mom-broker --fsync always, interval and never each start, and keep what they confirmed across SIGTERM" {
+	local mode
+	for mode in always interval never; do
+		rm -rf "$T/data"
+		: >"$T/broker.log"
+		dstart --fsync "$mode" || fail "mom-broker --fsync $mode did not start: $(cat "$T/broker.log")"
+		qcreate "jobs.$mode"
+		printf "$mode-%s\n" 1 2 3 | pub -q "jobs.$mode" -l
+		restart TERM
+		run -0 drain "jobs.$mode"
+		assert_output "$(printf "$mode-%s\n" 1 2 3)"
+		stop_pid "$BROKER_PID" TERM
+		BROKER_PID=
+	done
+}
+
+@test "mom-broker reads fsync from a config file; a bad value there is a usage error" {
+	local port
+	port=$(free_port)
+	printf 'listen tcp://127.0.0.1:%s\ndata-dir %s\nhttp off\nfsync interval\n' "$port" "$T/data" >"$T/good.conf"
+	mom-broker -c "$T/good.conf" >"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "tcp://127.0.0.1:$port"
+	stop_pid "$BROKER_PID" TERM
+	BROKER_PID=
+	printf 'listen tcp://127.0.0.1:%s\ndata-dir %s\nfsync sometimes\n' "$port" "$T/data" >"$T/bad.conf"
+	run --separate-stderr timeout 5 mom-broker -c "$T/bad.conf"
+	assert_equal "$status" 64
+	[[ "${stderr_lines[0]}" =~ ^mom-broker:\ .*bad.conf:3: ]] || fail "stderr: $stderr"
 }
