@@ -212,13 +212,13 @@ as() {
 	qcreate orders
 	tcreate orders.audit
 	run -0 --separate-stderr pub -v -q orders --id order-1 -m first
-	assert_equal "$stderr" "mom-pub: 1 messages confirmed (0 duplicates)"
+	[[ "$stderr" == *"(0 duplicates)"* ]] || fail "mom-pub -v: $stderr"
 	printf '%s\n' '{"topic":"orders.audit","id":"a-1","payload":"one"}' | pub --jsonl
 	restart KILL
 	run -0 --separate-stderr pub -v -q orders --id order-1 -m again
-	assert_equal "$stderr" "mom-pub: 0 messages confirmed (1 duplicates)"
+	[[ "$stderr" == *"(1 duplicates)"* ]] || fail "mom-pub -v: $stderr"
 	printf '%s\n' '{"topic":"orders.audit","id":"a-1","payload":"two"}' | pub -v --jsonl 2>"$T/jsonl.err"
-	assert_equal "$(cat "$T/jsonl.err")" "mom-pub: 0 messages confirmed (1 duplicates)"
+	[[ "$(cat "$T/jsonl.err")" == *"(1 duplicates)"* ]] || fail "mom-pub -v --jsonl: $(cat "$T/jsonl.err")"
 	run -0 admin --json stats
 	(($(jq .duplicates <<<"$output") >= 2)) || fail "stats after the restart: $output"
 	run -0 drain orders
