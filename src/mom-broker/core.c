@@ -372,7 +372,11 @@ do_publish(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int
 			publish_apply(c, fc, now);
 			return;
 		}
-		po->next = 1;
+		/*
+		 * A stream the log knows (a broker restart, a reconnect) goes
+		 * on after what is stored, without waiting for earlier batches.
+		 */
+		po->next = fsm_producer_next(c->fsm, b.producer);
 	}
 	po->last_ms = now;
 	if (b.first_seq > po->next) {

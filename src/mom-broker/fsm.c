@@ -1114,6 +1114,14 @@ fsm_apply(struct fsm *f, const uint8_t *cmd, size_t len, struct fsm_result *res)
 	}
 }
 
+uint64_t
+fsm_producer_next(const struct fsm *f, uint64_t producer)
+{
+	const struct producer *p = umap_get(&f->producers, producer);
+
+	return p != NULL && p->n > 0 ? p->hi[p->n - 1] : 1;
+}
+
 bool
 fsm_due(const struct fsm *f, int64_t now)
 {

@@ -130,6 +130,8 @@ struct sub   *fsm_sub(struct fsm *, const char *pattern, size_t plen, const char
  */
 int64_t fsm_tick(struct fsm *, int64_t now);
 bool    fsm_due(const struct fsm *, int64_t now);
+/* The producer sequence number after the highest stored (1: none known). */
+uint64_t fsm_producer_next(const struct fsm *, uint64_t producer);
 
 /*
  * Settlements go through the log: fsm_set_settle routes every mq's
