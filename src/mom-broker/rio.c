@@ -827,6 +827,10 @@ flush(struct raft_io *io, bool closing)
 	r->q = NULL;
 	r->nq = r->capq = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* libraft passes no callback for some requests (the TimeoutNow
+		 * of a leadership transfer): nothing to tell it. */
+		if (q[i].cb == NULL)
+			continue;
 		if (r->fenced && !closing &&
 		    (q[i].kind == DONE_APPEND || q[i].kind == DONE_PARKED)) {
 			/* Kept for close (see rio.h); never delivered as failed:

@@ -779,3 +779,21 @@ Test(rio, io_snapshot_install_get_load)
 	rio_destroy(&io);
 	raft_configuration_close(&conf);
 }
+
+/* libraft sends some messages without a callback (the TimeoutNow of a
+ * leadership transfer, raft_transfer): the step completes them silently. */
+Test(rio, io_send_without_callback)
+{
+	struct rio_config   cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_io      io;
+	struct raft_io_send sreq = { 0 };
+	struct raft_message m = { .type = RAFT_IO_TIMEOUT_NOW, .server_id = 2 };
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.send(&io, &sreq, &m, NULL), 0);
+	cr_assert_eq(rio_poll(&io), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+}
