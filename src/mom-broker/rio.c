@@ -264,12 +264,20 @@ append_conf(struct raft_io *io, const struct raft_configuration *conf, uint64_t 
 	struct rio        *r = R(io);
 	struct raft_buffer b;
 	struct store_entry e;
+	size_t             used = 1 + 8;
 	int                rc;
 
 	if ((rc = raft_configuration_encode(conf, &b)) != 0) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "encode configuration: %s", raft_strerror(rc));
 		return rc;
 	}
+	/* The encoding (u8 version, u64 n, per server u64 id, address and
+	 * its NUL, u8 role) is padded to 8 bytes left uninitialised: zero
+	 * them, or the log holds stray heap bytes (different on each node). */
+	for (unsigned i = 0; i < conf->n; i++)
+		used += 8 + strlen(conf->servers[i].address) + 1 + 1;
+	if (used < b.len)
+		memset((uint8_t *)b.base + used, 0, b.len - used);
 	e = (struct store_entry){ store_last(r->store) + 1, term, RAFT_CHANGE, b.base, b.len };
 	rc = store_append(r->store, &e, 1);
 	raft_free(b.base);
@@ -827,6 +835,10 @@ flush(struct raft_io *io, bool closing)
 	r->q = NULL;
 	r->nq = r->capq = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* libraft passes no callback for some requests (the TimeoutNow
+		 * of a leadership transfer): nothing to tell it. */
+		if (q[i].cb == NULL)
+			continue;
 		if (r->fenced && !closing &&
 		    (q[i].kind == DONE_APPEND || q[i].kind == DONE_PARKED)) {
 			/* Kept for close (see rio.h); never delivered as failed:
