@@ -1573,6 +1573,9 @@ log_stop(struct core *c)
 			usleep((useconds_t)(w > 10 ? 10 : w) * 1000);
 		pump(c);
 	}
+	/* Whatever --fsync says, a clean stop leaves everything on disk. */
+	if (rio_store(&c->io) != NULL && store_sync(rio_store(&c->io)) != 0)
+		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&c->io)));
 	raft_close(&c->raft, close_cb);
 	rio_destroy(&c->io);
 }
