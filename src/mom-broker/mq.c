@@ -494,9 +494,10 @@ mq_purge(struct mq *q)
 		drop(q, heap_pop(q).m);
 	while (q->lhead != NULL) {
 		struct lease *l = q->lhead;
+		struct msg   *m = l->e.m;
 
-		drop(q, l->e.m);
-		lease_end(q, l);
+		lease_end(q, l); /* reads the message: drop it after */
+		drop(q, m);
 	}
 	return n;
 }
