@@ -4,7 +4,8 @@
  *
  * In memory, each segment keeps the offset of every record so that reads
  * and truncations go straight to the byte.  Only the last segment, and
- * older ones with writes not yet synced, keep a file descriptor open.
+ * older ones with writes not yet synced (unless the store is nosync), keep
+ * a file descriptor open.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ struct store {
 	char               *dir;
 	int                 dirfd;
 	uint64_t            segment_size;
+	bool                nosync;
 	struct seg         *segs;
 	size_t              nsegs, segcap;
 	struct store_fault  fault;
@@ -516,6 +518,7 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	}
 	s->dirfd = -1;
 	s->segment_size = cfg && cfg->segment_size ? cfg->segment_size : DEFAULT_SEGMENT_SIZE;
+	s->nosync = cfg && cfg->nosync;
 	if (!(s->dir = strdup(dir)))
 		goto fail;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -616,8 +619,14 @@ roll(struct store *s, uint64_t first)
 	seg_name(name, sizeof(name), first);
 	if ((fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		return io_fail(s, "create", name);
-	/* The previous segment keeps its fd until a sync covers its writes. */
-	if (s->nsegs && s->segs[s->nsegs - 1].synced == s->segs[s->nsegs - 1].size)
+	/*
+	 * The previous segment keeps its fd until a sync covers its writes: an
+	 * fd opened later might not be told of a write-back error (Linux
+	 * reports it to the fds open when it happened).  Unless no sync will
+	 * ever come.
+	 */
+	if (s->nsegs && (s->nosync ||
+	    s->segs[s->nsegs - 1].synced == s->segs[s->nsegs - 1].size))
 		seg_close(&s->segs[s->nsegs - 1]);
 	g = &s->segs[s->nsegs++];
 	memset(g, 0, sizeof(*g));
@@ -727,6 +736,8 @@ store_sync(struct store *s)
 	for (i = from; i < s->nsegs; i++) {
 		g = &s->segs[i];
 		if (g->synced < g->size) {
+			if (g->fd < 0 && (s->broken = seg_open_fd(s, g)) != 0) /* nosync */
+				return s->broken;
 			if (do_sync(s, g->fd, true) < 0) {
 				seg_name(name, sizeof(name), g->first);
 				/* After a failed fsync the page cache cannot be trusted. */

@@ -52,6 +52,13 @@ struct store_entry {
 
 struct store_config {
 	uint64_t segment_size; /* roll to a new segment past this; 0: 64 MiB */
+	/*
+	 * The caller never store_syncs its appends (rio's never mode): a
+	 * segment's fd is closed as soon as the next one is created instead of
+	 * when a sync covers its writes, so fds do not pile up with the log.
+	 * A store_sync still works (it reopens what it must sync).
+	 */
+	bool     nosync;
 };
 
 /*
