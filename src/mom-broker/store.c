@@ -800,8 +800,8 @@ store_truncate(struct store *s, uint64_t index)
 			s->broken = io_fail(s, "truncate", name);
 			return s->broken;
 		}
-		if (g->synced > g->size)
-			g->synced = g->size;
+		/* That fsync made the whole file durable, not just the cut. */
+		g->synced = g->size;
 	}
 	if (unlinked && (g = seg_last(s)) != NULL && (rc = seg_open_fd(s, g)) != 0)
 		return rc;

@@ -18,7 +18,8 @@
  * writes, one write(2) per batch; store_sync makes everything appended so
  * far durable with one fdatasync per touched segment (one, unless the batch
  * rolled) and an fsync of the directory when a segment was created.
- * Truncation, segment removal and metadata saves are durable on return.
+ * Truncation (which fsyncs the whole last segment), segment removal and
+ * metadata saves are durable on return.
  *
  * Errors: 0, or MOM_EINVAL (bad argument), MOM_ENOMEM, MOM_EFULL (ENOSPC
  * or EDQUOT: nothing was kept of the failed batch), MOM_EBADDATA (a record
@@ -139,10 +140,11 @@ int store_meta_save(struct store *s, const struct store_meta *m);
 const char *store_errmsg(const struct store *s);
 
 /*
- * Test hook for power loss: drops everything not yet covered by a
- * store_sync (unsynced bytes are cut off, segments created since are
- * removed), as a machine losing its page cache would, then closes the
- * store.  The real kernel might keep any part of it; this is the worst case.
+ * Test hook for power loss: drops everything not yet made durable by a
+ * store_sync or a truncation (unsynced bytes are cut off, segments created
+ * since are removed), as a machine losing its page cache would, then
+ * closes the store.  The real kernel might keep any part of it; this is
+ * the worst case.
  */
 void store_crash(struct store *s);
 

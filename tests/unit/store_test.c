@@ -554,6 +554,22 @@ Test(store, power_loss_keeps_synced_entries_and_drops_the_rest)
 	store_close(s);
 }
 
+/* A truncation fsyncs the segment it cuts: what is left of it is durable,
+ * unsynced appends before the cut included. */
+Test(store, a_truncation_makes_the_rest_of_its_segment_durable)
+{
+	struct store *s = open_ok(1 << 20);
+
+	append_range(s, 1, 10, 1, 2);
+	cr_assert_eq(store_sync(s), 0);
+	append_range(s, 11, 20, 1, 2);
+	cr_assert_eq(store_truncate(s, 15), 0);
+	store_crash(s);
+	s = open_ok(1 << 20);
+	check_terms(s, 1, 14);
+	store_close(s);
+}
+
 Test(store, metadata_round_trip_and_atomic_replace)
 {
 	struct fault       f = { .budget = SIZE_MAX };
