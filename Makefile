@@ -68,6 +68,16 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
+# fault_test runs store.c and rio.c as the fault build compiles them.
+FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/store.c src/mom-broker/rio.c)
+$(BUILD)/fault-test/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -c -o $@ $<
+$(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(BUILD)/src/mom-broker/log.o \
+    $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
 # fault: the fault-injection build (store.h, rio.h: MOM_FAULT_*), every
 # program and tool compiled with -DMOM_FAULT_INJECTION into build-fault/,
 # the programs in build-fault/bin/.  Never installed; bin/ is not touched.

@@ -30,6 +30,30 @@
  * fails) because what reached the disk is unknown: close and reopen.
  *
  * Single-threaded: one caller at a time.
+ *
+ * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
+ * this is in the normal build) reads two variables at store_open (a
+ * variable counts as set unless it is empty or "0"):
+ *   MOM_FAULT_POWERLOSS  makes a restart see what a power loss would have
+ *       left, for tests that kill processes (the page cache survives a
+ *       kill).  After each store_sync has fully succeeded (segments, then
+ *       the directory), the synced length of every segment it covered is
+ *       written to seg-<first>.log.synced (decimal, a new file renamed
+ *       over the old, not fsynced: it only has to survive the process); so
+ *       is a segment cut by store_truncate, and every segment at open.
+ *       Removing a segment removes its sidecar.  When set at store_open,
+ *       before recovery, every segment longer than its recorded length is
+ *       cut to it (to 0 without a sidecar: never synced; recovery then
+ *       removes such empty segments at the end) and one line is logged
+ *       (log_warnx) with the segments cut and the bytes dropped.  Every
+ *       byte made durable survives, none other: the worst case of a power
+ *       loss at the moment of the kill.  Set it for every run on
+ *       the directory: segments synced by a run without it have no sidecar
+ *       and are lost at the next open with it.
+ *   MOM_FAULT_ENOSPC_FILE=PATH  while PATH exists, every write of the
+ *       store (segment records and the meta file) fails with ENOSPC, as on
+ *       a full disk that a test fills and frees at will.  It is installed
+ *       as the store's fault hook at open, so store_set_fault replaces it.
  */
 #ifndef BROKER_STORE_H
 #define BROKER_STORE_H
