@@ -11,6 +11,9 @@
 
 #include "mom.h"
 #include "rio.h"
+#ifdef MOM_FAULT_INJECTION
+#include "log.h"
+#endif
 
 enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED, DONE_SNAP_PUT, DONE_SNAP_GET };
 
@@ -38,6 +41,9 @@ struct rio {
 	uint64_t             interval; /* RIO_FSYNC_INTERVAL, in ms */
 	uint64_t             last_sync; /* owner's clock at the last sync (or init) */
 	struct rio_stats     stats;
+#ifdef MOM_FAULT_INJECTION
+	bool                 confirm_early; /* MOM_FAULT_CONFIRM_EARLY (rio.h) */
+#endif
 	/* Timer. */
 	raft_io_tick_cb      tick;
 	raft_io_recv_cb      recv;
@@ -894,10 +900,18 @@ flush(struct raft_io *io, bool closing)
 	struct rio  *r = R(io);
 	struct done *q = r->q;
 	size_t       n = r->nq, cap = r->capq;
+	bool         sync;
 	int          rc = 0;
 
 	/* Before the callbacks: in always mode, they say "stored". */
-	if (sync_wait(r, now_ms(r)) == 0)
+	sync = sync_wait(r, now_ms(r)) == 0;
+#ifdef MOM_FAULT_INJECTION
+	/* The deliberate bug: "stored" before it is (the sync comes after). */
+	bool late = sync && r->confirm_early;
+
+	sync = sync && !late;
+#endif
+	if (sync)
 		rc = sync_or_fence(io);
 	/* Callbacks may queue more: they go to a fresh queue. */
 	r->q = NULL;
@@ -938,6 +952,10 @@ flush(struct raft_io *io, bool closing)
 	} else {
 		free(q);
 	}
+#ifdef MOM_FAULT_INJECTION
+	if (late && !r->fenced)
+		rc = sync_or_fence(io);
+#endif
 	return rc;
 }
 
@@ -1042,6 +1060,15 @@ rio_create(struct raft_io *io, const struct rio_config *cfg)
 		r->has_transport = r->transport.send != NULL;
 	}
 	r->cfg.transport = NULL;
+#ifdef MOM_FAULT_INJECTION
+	{
+		const char *v = getenv("MOM_FAULT_CONFIRM_EARLY");
+
+		if ((r->confirm_early = v && *v && strcmp(v, "0") != 0))
+			log_warnx("fault injection: MOM_FAULT_CONFIRM_EARLY: %s: appends are "
+			    "confirmed before they are synced", cfg->dir);
+	}
+#endif
 	r->rnd = cfg->seed ? cfg->seed : (now_ms(r) ^ ((uint64_t)getpid() << 32)) | 1u;
 	memset(io, 0, sizeof(*io));
 	io->version = 2;

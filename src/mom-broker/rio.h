@@ -62,6 +62,16 @@
  *     apply failed that way may still be on disk after the restart (the
  *     outcome of a failed fsync is unknown, as after a lost leadership).
  *
+ * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
+ * this is in the normal build) reads, at rio_create,
+ * MOM_FAULT_CONFIRM_EARLY (set unless empty or "0"): in always mode, a
+ * step runs the append callbacks before the store_sync that covers them
+ * (the sync still follows, in the same step), and a line is logged.  It
+ * is the deliberate bug a crash test must catch: with MOM_FAULT_POWERLOSS
+ * (store.h), a kill right after a confirmation loses the confirmed entry.
+ * The store's variables (MOM_FAULT_POWERLOSS, MOM_FAULT_ENOSPC_FILE) are
+ * read when io->init opens it.
+ *
  * Snapshots: one file, <dir>/snap (format in rio.c: index, term,
  * configuration and its index, the fsm's data, CRC-32C), written new,
  * fsynced, renamed, directory fsynced.  snapshot_put then drops the

@@ -1,10 +1,11 @@
 /*
- * fault_test.c: the fault-injection build of the store (compiled with
- * -DMOM_FAULT_INJECTION, see the Makefile), driven through the same
+ * fault_test.c: the fault-injection build of the store and rio (compiled
+ * with -DMOM_FAULT_INJECTION, see the Makefile), driven through the same
  * environment variables as the programs of make fault.  A "kill" here is
  * closing without a sync (the files keep what was written, as the page
- * cache would).  Each test runs in its own process (criterion), so setenv
- * stays in it.
+ * cache would); a "kill at the moment of a confirmation" is a copy of the
+ * directory taken in the append callback.  Each test runs in its own
+ * process (criterion), so setenv stays in it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "mom.h"
+#include "rio.h"
 #include "store.h"
 
 static char dir[64], dir2[64];
@@ -347,4 +349,107 @@ Test(fault, enospc_while_the_file_exists)
 	s = open_in(dir, 1 << 20);
 	check(s, 6, UINT64_MAX, 1);
 	store_close(s);
+}
+
+/* ---- rio: MOM_FAULT_CONFIRM_EARLY, caught by MOM_FAULT_POWERLOSS ---- */
+
+static uint64_t fake_now = 1000000;
+
+static uint64_t
+fake_clock(void *arg)
+{
+	return fake_now;
+}
+
+/* Copies every file of from into to: the disk as a kill at this moment leaves it. */
+static void
+copy_dir(const char *from, const char *to)
+{
+	struct dirent *de;
+	DIR           *d;
+	char           p[512], q[512], b[65536];
+	ssize_t        n;
+	int            in, out;
+
+	cr_assert_not_null(d = opendir(from));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", from, de->d_name);
+		snprintf(q, sizeof(q), "%s/%s", to, de->d_name);
+		cr_assert_geq(in = open(p, O_RDONLY), 0);
+		cr_assert_geq(out = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+		while ((n = read(in, b, sizeof(b))) > 0)
+			cr_assert_eq(write(out, b, (size_t)n), n);
+		close(in);
+		close(out);
+	}
+	closedir(d);
+}
+
+static struct raft_io *cb_io;
+static int             confirmed;
+static uint64_t        syncs_at_cb;
+
+/* The entry is confirmed: the process is killed right now. */
+static void
+killing_cb(struct raft_io_append *req, int status)
+{
+	struct rio_stats st;
+
+	cr_assert_eq(status, 0);
+	rio_stats(cb_io, &st);
+	syncs_at_cb = st.syncs;
+	confirmed++;
+	copy_dir(dir, dir2);
+}
+
+/* Bootstraps an io in dir, appends entry 2, steps (the callback copies
+ * dir to dir2), and returns the last index that survives in dir2 after
+ * the power loss. */
+static uint64_t
+confirmed_then_power_loss(void)
+{
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_configuration conf;
+	struct raft_io            io;
+	struct raft_io_append     req;
+	struct raft_entry         e = { .term = 1, .type = RAFT_COMMAND, .buf = { "x", 1 } };
+	struct rio_stats          st;
+	struct store             *s;
+	uint64_t                  last;
+
+	setenv("MOM_FAULT_POWERLOSS", "1", 1);
+	cb_io = &io;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	raft_configuration_close(&conf);
+	cr_assert_eq(io.append(&io, &req, &e, 1, killing_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(confirmed, 1);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 2, "synced in the end either way");
+	io.close(&io, NULL);
+	rio_destroy(&io);
+
+	s = open_in(dir2, 0);
+	last = store_last(s);
+	store_close(s);
+	return last;
+}
+
+Test(fault, a_confirmed_append_survives_a_power_loss)
+{
+	cr_assert_eq(confirmed_then_power_loss(), 2);
+	cr_assert_eq(syncs_at_cb, 2, "confirmed after its sync");
+}
+
+Test(fault, confirm_early_loses_a_confirmed_append_at_a_power_loss)
+{
+	setenv("MOM_FAULT_CONFIRM_EARLY", "1", 1);
+	cr_assert_eq(confirmed_then_power_loss(), 1, "the bug the crash tests must catch");
+	cr_assert_eq(syncs_at_cb, 1, "confirmed before its sync");
 }
