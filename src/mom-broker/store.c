@@ -670,6 +670,13 @@ load_seg(struct store *s, uint64_t first, bool last)
 			return io_fail(s, "ftruncate", name);
 		if (do_sync(s, fd, false) < 0)
 			return io_fail(s, "fsync", name);
+	} else if (do_sync(s, fd, true) < 0) {
+		/*
+		 * What a killed process wrote may still be only in the page
+		 * cache, yet from now on it counts as synced: raft will commit
+		 * it.  Cheap when it is already on disk.
+		 */
+		return io_fail(s, "fdatasync", name);
 	}
 	if (!last)
 		seg_close(g);
@@ -758,11 +765,12 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 #endif
 		unlinked = true;
 	}
-	if (unlinked && (rc = sync_dir(s)) != 0)
-		goto fail;
 	for (i = 0; i < n; i++)
 		if ((rc = load_seg(s, firsts[i], i == n - 1)) != 0)
 			goto fail;
+	/* The removals, and the names of the segments a killed process created. */
+	if ((unlinked || n > 0) && (rc = sync_dir(s)) != 0)
+		goto fail;
 #ifdef MOM_FAULT_INJECTION
 	/* What was loaded counts as synced (a torn tail's cut included). */
 	for (i = 0; i < s->nsegs; i++)

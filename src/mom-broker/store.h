@@ -110,9 +110,11 @@ struct store;
  * or failing last record with nothing valid after it) is cut back to the
  * last whole record and the cut made durable; empty segment files at the
  * end (a roll whose data never reached the disk) are removed first, so the
- * segment before them counts as the last.  Anything else invalid is
- * corruption: MOM_EBADDATA and err names the file and byte offset.  On
- * success *out is owned by the caller (store_close).  err may be NULL.
+ * segment before them counts as the last.  Every segment and the directory
+ * are then synced: what a killed process left in the page cache is durable
+ * before anyone relies on it.  Anything else invalid is corruption:
+ * MOM_EBADDATA and err names the file and byte offset.  On success *out is
+ * owned by the caller (store_close).  err may be NULL.
  */
 int store_open(const char *dir, const struct store_config *cfg, struct store **out,
     char *err, size_t errlen);
