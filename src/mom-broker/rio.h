@@ -25,7 +25,9 @@
  *     rio_poll returns no more than the time until that sync is due.  A
  *     power loss can lose what was completed in the last interval (a
  *     process crash loses nothing: the page cache keeps it).  raft_close
- *     syncs what is left.  A failed sync fences as in always mode.
+ *     syncs what is left.  A failed sync fences as in always mode (the
+ *     appends it covered that had already completed stay completed, with
+ *     their durability unknown).
  *   - RIO_FSYNC_NEVER: an append completes at the next step and is never
  *     synced (the kernel writes it back when it likes); a power loss can
  *     lose any of it.  The store is opened nosync (store.h).
