@@ -1,8 +1,9 @@
-# mom: plain GNU make.  make, make check, make sanitize, make install PREFIX=...
+# mom: plain GNU make.  make, make check, make sanitize, make fault, make install PREFIX=...
 
 PREFIX   ?= /usr/local
 CC       ?= cc
 BUILD    ?= build
+BINDIR   := bin
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?=
@@ -14,7 +15,7 @@ CURL_LIBS := -lcurl
 AUTH_LIBS := -largon2 -lcurl
 
 PROGRAMS := mom-broker mom-pub mom-sub mom-admin mom-auth
-BINS     := $(PROGRAMS:%=bin/%)
+BINS     := $(PROGRAMS:%=$(BINDIR)/%)
 
 LIB_SRC  := $(wildcard src/libmom/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -29,7 +30,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize install clean deps run bench
+.PHONY: all tools check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize fault install clean deps run bench
 
 all: $(BINS) tools
 
@@ -41,13 +42,13 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-bin/mom-broker: $(BUILD)/src/mom-broker/main.o $(BROKER_OBJ) $(LIB_A)
-	@mkdir -p bin
+$(BINDIR)/mom-broker: $(BUILD)/src/mom-broker/main.o $(BROKER_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 define prog_rule
-bin/$(1): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$(1)/*.c)) $(LIB_A)
-	@mkdir -p bin
+$(BINDIR)/$(1): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$(1)/*.c)) $(LIB_A)
+	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(2)
 endef
 $(eval $(call prog_rule,mom-pub,))
@@ -66,6 +67,24 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# fault_test runs store.c and rio.c as the fault build compiles them.
+FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/store.c src/mom-broker/rio.c)
+$(BUILD)/fault-test/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -c -o $@ $<
+$(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(BUILD)/src/mom-broker/log.o \
+    $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# fault: the fault-injection build (store.h, rio.h: MOM_FAULT_*), every
+# program and tool compiled with -DMOM_FAULT_INJECTION into build-fault/,
+# the programs in build-fault/bin/.  Never installed; bin/ is not touched.
+FAULT_BUILD := build-fault
+fault:
+	$(MAKE) BUILD=$(FAULT_BUILD) BINDIR=$(FAULT_BUILD)/bin \
+		XCFLAGS="$(XCFLAGS) -DMOM_FAULT_INJECTION" all
 
 # deps: install every build and test dependency that is missing (Debian).
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev libraft-dev \
@@ -159,6 +178,6 @@ install: all
 		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s; done
 
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin $(FAULT_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -11,6 +11,9 @@
 
 #include "mom.h"
 #include "rio.h"
+#ifdef MOM_FAULT_INJECTION
+#include "log.h"
+#endif
 
 enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED, DONE_SNAP_PUT, DONE_SNAP_GET };
 
@@ -35,6 +38,12 @@ struct rio {
 	uint64_t             next;
 	bool                 fenced; /* a sync failed: appends parked until close */
 	bool                 unsynced; /* appends written since the last sync */
+	uint64_t             interval; /* RIO_FSYNC_INTERVAL, in ms */
+	uint64_t             last_sync; /* owner's clock at the last sync (or init) */
+	struct rio_stats     stats;
+#ifdef MOM_FAULT_INJECTION
+	bool                 confirm_early; /* MOM_FAULT_CONFIRM_EARLY (rio.h) */
+#endif
 	/* Timer. */
 	raft_io_tick_cb      tick;
 	raft_io_recv_cb      recv;
@@ -100,13 +109,72 @@ push(struct rio *r, enum done_kind k, void *req, void *cb, int status)
 	return 0;
 }
 
+/*
+ * store_sync, counted and timed.  The time is CLOCK_MONOTONIC's, not the
+ * owner's clock: it measures the disk, and a test's fake clock does not move.
+ */
+static int
+sync_store(struct rio *r)
+{
+	struct timespec a, b;
+	int64_t         ns;
+	int             rc;
+
+	r->unsynced = false;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = store_sync(r->store);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ns = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+	r->stats.sync_us += ns > 0 ? (uint64_t)ns / 1000u : 0;
+	r->last_sync = now_ms(r);
+	if (rc == 0)
+		r->stats.syncs++;
+	return rc;
+}
+
+/* A sync of the appends: a failure fences (see rio.h). */
+static int
+sync_or_fence(struct raft_io *io)
+{
+	struct rio *r = R(io);
+	int         rc;
+
+	if ((rc = sync_store(r)) != 0) {
+		r->fenced = true;
+		return store_fail(io, "sync", rc);
+	}
+	return 0;
+}
+
+/* Milliseconds until the appends written need a sync: 0 now, -1 never. */
+static int64_t
+sync_wait(struct rio *r, uint64_t now)
+{
+	uint64_t since;
+
+	if (!r->unsynced)
+		return -1;
+	switch (r->cfg.fsync) {
+	case RIO_FSYNC_ALWAYS:
+		return 0;
+	case RIO_FSYNC_INTERVAL:
+		since = now > r->last_sync ? now - r->last_sync : 0;
+		if (since >= r->interval)
+			return 0;
+		return r->interval - since > INT64_MAX ? INT64_MAX : (int64_t)(r->interval - since);
+	default:
+		return -1;
+	}
+}
+
 /* ---- methods ---- */
 
 static int
 m_init(struct raft_io *io, raft_id id, const char *address)
 {
 	struct rio         *r = R(io);
-	struct store_config sc = { .segment_size = r->cfg.segment_size };
+	struct store_config sc = { .segment_size = r->cfg.segment_size,
+		.nosync = r->cfg.fsync == RIO_FSYNC_NEVER };
 	char                err[RAFT_ERRMSG_BUF_SIZE - 16];
 	int                 rc;
 
@@ -130,6 +198,7 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 	r->next = store_last(r->store) + 1;
 	r->fenced = false;
 	r->unsynced = false;
+	r->last_sync = now_ms(r);
 	r->tick = NULL;
 	r->recv = NULL;
 	return 0;
@@ -146,6 +215,10 @@ m_close(struct raft_io *io, raft_io_close_cb cb)
 {
 	struct rio *r = R(io);
 
+	/* A clean close leaves nothing unsynced that interval mode would
+	 * have synced later (never mode leaves it to the OS). */
+	if (r->unsynced && r->cfg.fsync == RIO_FSYNC_INTERVAL)
+		(void)sync_or_fence(io);
 	/* Pending requests hold libraft memory: complete them now.  raft is
 	 * unavailable: it only releases them (parked ones report 0, see
 	 * flush).  Callbacks may queue nothing that matters. */
@@ -281,9 +354,13 @@ append_conf(struct raft_io *io, const struct raft_configuration *conf, uint64_t 
 	e = (struct store_entry){ store_last(r->store) + 1, term, RAFT_CHANGE, b.base, b.len };
 	rc = store_append(r->store, &e, 1);
 	raft_free(b.base);
-	if (rc == 0)
-		rc = store_sync(r->store);
 	if (rc != 0)
+		return store_fail(io, "append configuration", rc);
+	r->stats.entries++;
+	r->stats.bytes += STORE_REC_HDR + STORE_BODY_MIN + e.len;
+	/* Synced in every mode: bootstrap and recover are rare, and a node
+	 * must not come back without the configuration it was given. */
+	if ((rc = sync_store(r)) != 0)
 		return store_fail(io, "append configuration", rc);
 	r->next = store_last(r->store) + 1;
 	return 0;
@@ -362,7 +439,7 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 {
 	struct rio         *r = R(io);
 	struct store_entry *se;
-	uint64_t            first = r->next;
+	uint64_t            first = r->next, bytes = 0;
 	int                 rc;
 
 	req->cb = cb;
@@ -377,15 +454,20 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 		    (unsigned long long)first, (unsigned long long)store_last(r->store));
 		return RAFT_IOERR;
 	}
-	if (n == 0)
-		return push(r, DONE_APPEND, req, (void *)cb, 0);
+	if (n == 0) {
+		if ((rc = push(r, DONE_APPEND, req, (void *)cb, 0)) == 0)
+			r->stats.appends++;
+		return rc;
+	}
 	if (!(se = malloc(n * sizeof(*se)))) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "append: out of memory");
 		return RAFT_NOMEM;
 	}
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		se[i] = (struct store_entry){ first + i, entries[i].term,
 			(uint8_t)entries[i].type, entries[i].buf.base, entries[i].buf.len };
+		bytes += STORE_REC_HDR + STORE_BODY_MIN + entries[i].buf.len;
+	}
 	rc = store_append(r->store, se, n);
 	free(se);
 	/* A failed write kept nothing: refused now, libraft drops the entries
@@ -401,6 +483,9 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	}
 	r->unsynced = true;
 	r->next = first + n;
+	r->stats.appends++;
+	r->stats.entries += n;
+	r->stats.bytes += bytes;
 	return 0;
 }
 
@@ -744,6 +829,7 @@ m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_pu
 	}
 	if ((rc = snap_write(io, snapshot)) != 0)
 		return rc;
+	r->stats.snapshots++;
 	r->snap_index = snapshot->index;
 	if (trailing == 0) {
 		/* Installed from a leader: the whole log goes (libraft truncates
@@ -822,15 +908,19 @@ flush(struct raft_io *io, bool closing)
 	struct rio  *r = R(io);
 	struct done *q = r->q;
 	size_t       n = r->nq, cap = r->capq;
+	bool         sync;
 	int          rc = 0;
 
-	if (r->unsynced) {
-		r->unsynced = false;
-		if ((rc = store_sync(r->store)) != 0) {
-			rc = store_fail(io, "sync", rc);
-			r->fenced = true;
-		}
-	}
+	/* Before the callbacks: in always mode, they say "stored". */
+	sync = sync_wait(r, now_ms(r)) == 0;
+#ifdef MOM_FAULT_INJECTION
+	/* The deliberate bug: "stored" before it is (the sync comes after). */
+	bool late = sync && r->confirm_early;
+
+	sync = sync && !late;
+#endif
+	if (sync)
+		rc = sync_or_fence(io);
 	/* Callbacks may queue more: they go to a fresh queue. */
 	r->q = NULL;
 	r->nq = r->capq = 0;
@@ -874,13 +964,17 @@ flush(struct raft_io *io, bool closing)
 	} else {
 		free(q);
 	}
+#ifdef MOM_FAULT_INJECTION
+	if (late && !r->fenced)
+		rc = sync_or_fence(io);
+#endif
 	return rc;
 }
 
 static bool
-has_work(struct rio *r)
+has_work(struct rio *r, uint64_t now)
 {
-	if (r->unsynced)
+	if (sync_wait(r, now) == 0)
 		return true;
 	for (size_t i = 0; i < r->nq; i++)
 		if (r->q[i].kind != DONE_PARKED)
@@ -897,7 +991,7 @@ rio_step(struct raft_io *io)
 
 	if (!r->store)
 		return 0;
-	if (has_work(r))
+	if (has_work(r, now_ms(r)))
 		rc = flush(io, false);
 	now = now_ms(r);
 	if (r->tick && r->store && now >= r->next_tick) {
@@ -912,15 +1006,21 @@ rio_poll(struct raft_io *io)
 {
 	struct rio *r = R(io);
 	uint64_t    now;
+	int64_t     wait, t;
 
 	if (!r->store)
 		return -1;
-	if (has_work(r))
-		return 0;
-	if (!r->tick)
-		return -1;
 	now = now_ms(r);
-	return now >= r->next_tick ? 0 : (int64_t)(r->next_tick - now);
+	if (has_work(r, now))
+		return 0;
+	/* Interval mode: wake up for the sync that falls due. */
+	wait = sync_wait(r, now);
+	if (r->tick) {
+		t = now >= r->next_tick ? 0 : (int64_t)(r->next_tick - now);
+		if (wait < 0 || t < wait)
+			wait = t;
+	}
+	return wait;
 }
 
 void
@@ -936,6 +1036,12 @@ void
 rio_attach(struct raft_io *io, struct raft *raft)
 {
 	R(io)->raft = raft;
+}
+
+void
+rio_stats(struct raft_io *io, struct rio_stats *st)
+{
+	*st = R(io)->stats;
 }
 
 bool
@@ -955,16 +1061,26 @@ rio_create(struct raft_io *io, const struct rio_config *cfg)
 {
 	struct rio *r;
 
-	if (!io || !cfg || !cfg->dir)
+	if (!io || !cfg || !cfg->dir || (unsigned)cfg->fsync > RIO_FSYNC_NEVER)
 		return MOM_EINVAL;
 	if (!(r = calloc(1, sizeof(*r))))
 		return MOM_ENOMEM;
 	r->cfg = *cfg;
+	r->interval = cfg->fsync_interval_ms ? cfg->fsync_interval_ms : 100;
 	if (cfg->transport) {
 		r->transport = *cfg->transport;
 		r->has_transport = r->transport.send != NULL;
 	}
 	r->cfg.transport = NULL;
+#ifdef MOM_FAULT_INJECTION
+	{
+		const char *v = getenv("MOM_FAULT_CONFIRM_EARLY");
+
+		if ((r->confirm_early = v && *v && strcmp(v, "0") != 0))
+			log_warnx("fault injection: MOM_FAULT_CONFIRM_EARLY: %s: appends are "
+			    "confirmed before they are synced", cfg->dir);
+	}
+#endif
 	r->rnd = cfg->seed ? cfg->seed : (now_ms(r) ^ ((uint64_t)getpid() << 32)) | 1u;
 	memset(io, 0, sizeof(*io));
 	io->version = 2;

@@ -5,14 +5,38 @@
  * behind the owner's back.  libraft's asynchronous requests are queued and
  * completed by rio_step:
  *   - appends are written to the store at once (store_append copies them)
- *     but completed only after one store_sync covering every append since
- *     the previous step (group commit); their callbacks run after the sync;
+ *     and completed at the next step, when the fsync mode (below) allows;
  *   - sends go to the transport hook (none yet: they fail with
  *     RAFT_NOCONNECTION), async work runs synchronously, snapshots are
  *     written synchronously; all complete at the next step;
  *   - the tick callback fires when the tick interval given to start has
  *     elapsed on the owner's clock.
  * rio_poll says how long the owner may sleep before the next rio_step.
+ *
+ * fsync modes (rio_config.fsync), for the entries of io->append:
+ *   - RIO_FSYNC_ALWAYS (the default): an append completes only after a
+ *     store_sync that covers it.  Group commit: one store_sync per
+ *     rio_step, before the callbacks, for everything appended since the
+ *     previous one.  A completed append survives a power loss.
+ *   - RIO_FSYNC_INTERVAL: an append completes at the next step without a
+ *     sync.  A step syncs when fsync_interval_ms (0: 100) have passed on
+ *     the owner's clock since the last sync and something is unsynced (so
+ *     an append after a quiet spell is synced at the next step), and
+ *     rio_poll returns no more than the time until that sync is due.  A
+ *     power loss can lose what was completed in the last interval (a
+ *     process crash loses nothing: the page cache keeps it).  raft_close
+ *     syncs what is left.  A failed sync fences as in always mode (the
+ *     appends it covered that had already completed stay completed, with
+ *     their durability unknown).
+ *   - RIO_FSYNC_NEVER: an append completes at the next step and is never
+ *     synced (the kernel writes it back when it likes); a power loss can
+ *     lose any of it.  The store is opened nosync (store.h).
+ * In every mode, term and vote (set_term, set_vote), the configuration
+ * entry of bootstrap and recover, truncations and snapshots are durable
+ * before the call returns: they are rare, and a vote forgotten after a
+ * crash can elect two leaders in one term.  Note that with more than one
+ * node, a follower in interval or never mode acknowledges entries it has
+ * not synced, so a commit may rest on page caches only.
  *
  * Term and vote are the store's metadata; the log is the store's entries
  * (raft entry type in the record's type byte).  Bootstrap writes the
@@ -44,6 +68,16 @@
  *     apply failed that way may still be on disk after the restart (the
  *     outcome of a failed fsync is unknown, as after a lost leadership).
  *
+ * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
+ * this is in the normal build) reads, at rio_create,
+ * MOM_FAULT_CONFIRM_EARLY (set unless empty or "0"): in always mode, a
+ * step runs the append callbacks before the store_sync that covers them
+ * (the sync still follows, in the same step), and a line is logged.  It
+ * is the deliberate bug a crash test must catch: with MOM_FAULT_POWERLOSS
+ * (store.h), a kill right after a confirmation loses the confirmed entry.
+ * The store's variables (MOM_FAULT_POWERLOSS, MOM_FAULT_ENOSPC_FILE) are
+ * read when io->init opens it.
+ *
  * Snapshots: one file, <dir>/snap (format in rio.c: index, term,
  * configuration and its index, the fsm's data, CRC-32C), written new,
  * fsynced, renamed, directory fsynced.  snapshot_put then drops the
@@ -73,17 +107,37 @@ struct rio_transport {
 	void *arg;
 };
 
-enum rio_fsync { RIO_FSYNC_ALWAYS = 0, RIO_FSYNC_INTERVAL, RIO_FSYNC_NEVER };
-
 struct rio_config {
 	const char *dir;                  /* the store's directory */
-	enum rio_fsync fsync;             /* (placeholder until the modes land) */
-	uint64_t    fsync_interval_ms;
 	uint64_t    segment_size;         /* 0: the store's default */
 	uint64_t  (*clock)(void *arg);    /* milliseconds; NULL: CLOCK_MONOTONIC */
 	void       *clock_arg;
 	uint64_t    seed;                 /* io->random; 0: from the clock and pid */
 	const struct rio_transport *transport; /* NULL: single node, sends fail */
+	enum rio_fsync {
+		RIO_FSYNC_ALWAYS = 0,     /* an append completes after its sync */
+		RIO_FSYNC_INTERVAL,       /* completes at once; synced every interval */
+		RIO_FSYNC_NEVER,          /* completes at once; never synced */
+	}           fsync;                /* see above */
+	uint64_t    fsync_interval_ms;    /* RIO_FSYNC_INTERVAL; 0: 100 ms */
+};
+
+/*
+ * Counters since rio_create (kept across raft_close and a new io->init).
+ * syncs: store_syncs of appended data done (the bootstrap/recover entry's
+ * included, a failed one not); sync_us: microseconds spent in them
+ * (CLOCK_MONOTONIC, failed ones included); appends: io->append requests
+ * written; entries, bytes: log entries written to the store (the
+ * bootstrap/recover entry included) and their bytes on disk (framing
+ * included); snapshots: snapshot files written.
+ */
+struct rio_stats {
+	uint64_t syncs;
+	uint64_t appends;
+	uint64_t entries;
+	uint64_t bytes;
+	uint64_t snapshots;
+	uint64_t sync_us;
 };
 
 /*
@@ -96,15 +150,20 @@ int  rio_create(struct raft_io *io, const struct rio_config *cfg);
 void rio_destroy(struct raft_io *io);
 
 /*
- * Does what is due: one store_sync for the appends written since the last
- * step, then every queued completion in order (append, send, work), then
- * the tick if its time has come.  Completions queued by those callbacks
- * wait for the next step.  Returns 0, or the RAFT_* error of a failed sync
- * (the pending appends then fail; the store refuses everything after: the
+ * Does what is due: the store_sync the fsync mode calls for (always: one
+ * for the appends written since the last step; interval: one when the
+ * interval is over; never: none), then every queued completion in order
+ * (append, send, work, snapshot), then the tick if its time has come.
+ * Completions queued by those callbacks wait for the next step.  Returns
+ * 0, or the RAFT_* error of a failed sync (rio_failed is then true: the
+ * pending appends are parked, the store refuses everything after, the
  * owner must close and restart).
  */
 int rio_step(struct raft_io *io);
-/* Milliseconds until rio_step has something to do: 0 when now, -1 never. */
+/*
+ * Milliseconds until rio_step has something to do (a completion, a sync
+ * due, the tick): 0 when now, -1 never.
+ */
 int64_t rio_poll(struct raft_io *io);
 
 /* Tells rio which raft uses it (after raft_init; see above). */
@@ -112,6 +171,9 @@ void rio_attach(struct raft_io *io, struct raft *raft);
 
 /* A message from the transport, handed to libraft (started only). */
 void rio_recv(struct raft_io *io, struct raft_message *m);
+
+/* Copies the counters to *st. */
+void rio_stats(struct raft_io *io, struct rio_stats *st);
 
 /* True once a sync failed: close and restart raft (see above). */
 bool rio_failed(struct raft_io *io);

@@ -4,7 +4,8 @@
  *
  * In memory, each segment keeps the offset of every record so that reads
  * and truncations go straight to the byte.  Only the last segment, and
- * older ones with writes not yet synced, keep a file descriptor open.
+ * older ones with writes not yet synced (unless the store is nosync), keep
+ * a file descriptor open.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +21,9 @@
 
 #include "mom.h"
 #include "store.h"
+#ifdef MOM_FAULT_INJECTION
+#include "log.h"
+#endif
 
 #define DEFAULT_SEGMENT_SIZE (64u << 20)
 #define META_MAGIC "MOMMETA1"
@@ -40,6 +44,7 @@ struct store {
 	char               *dir;
 	int                 dirfd;
 	uint64_t            segment_size;
+	bool                nosync;
 	struct seg         *segs;
 	size_t              nsegs, segcap;
 	struct store_fault  fault;
@@ -48,6 +53,10 @@ struct store {
 	uint8_t            *wbuf;
 	size_t              wcap;
 	char                msg[512];
+#ifdef MOM_FAULT_INJECTION
+	bool                powerloss;   /* MOM_FAULT_POWERLOSS: keep sidecars */
+	char               *enospc_file; /* MOM_FAULT_ENOSPC_FILE */
+#endif
 };
 
 /*
@@ -398,6 +407,177 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+#ifdef MOM_FAULT_INJECTION
+/*
+ * The fault-injection build (make fault; see store.h).  Nothing here is
+ * compiled into the normal build.
+ *
+ * MOM_FAULT_POWERLOSS: a test kills processes, not the machine, so the page
+ * cache survives and a restart sees every byte written.  To see what a
+ * power loss would have left instead, the store writes down how much of
+ * each segment a sync made durable, in seg-<first>.log.synced next to it,
+ * and the next open cuts each segment back to that.  The sidecar is only
+ * written after a store_sync has fully succeeded (the directory too), so
+ * a kill in the middle of one leaves the state before it: what the
+ * caller has not been told is durable may be lost, the rest never is.
+ */
+
+/* Set, and neither empty nor "0". */
+static bool
+fault_env(const char *name, const char **val)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v || strcmp(v, "0") == 0)
+		return false;
+	if (val)
+		*val = v;
+	return true;
+}
+
+static void
+sidecar_name(char *buf, size_t n, uint64_t first, const char *ext)
+{
+	snprintf(buf, n, "seg-%016" PRIx64 ".log.synced%s", first, ext);
+}
+
+/*
+ * Writes down g's synced length: a new file, then a rename, so the sidecar
+ * is always whole.  No fsync: it only has to survive the process.
+ */
+static int
+fault_record(struct store *s, const struct seg *g)
+{
+	char    tmp[64], fin[64], b[32];
+	ssize_t w;
+	int     fd, n, e;
+
+	if (!s->powerloss)
+		return 0;
+	sidecar_name(tmp, sizeof(tmp), g->first, ".tmp");
+	sidecar_name(fin, sizeof(fin), g->first, "");
+	n = snprintf(b, sizeof(b), "%" PRIu64 "\n", g->synced);
+	if ((fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return io_fail(s, "create", tmp);
+	w = write(fd, b, (size_t)n);
+	e = w < 0 ? errno : EIO;
+	close(fd);
+	if (w != n) {
+		errno = e;
+		return io_fail(s, "write", tmp);
+	}
+	if (renameat(s->dirfd, tmp, s->dirfd, fin) < 0)
+		return io_fail(s, "rename", tmp);
+	return 0;
+}
+
+/* The segment first is gone (or is about to be created): so is its sidecar. */
+static void
+fault_forget(struct store *s, uint64_t first)
+{
+	char name[64];
+
+	if (!s->powerloss)
+		return;
+	sidecar_name(name, sizeof(name), first, "");
+	(void)unlinkat(s->dirfd, name, 0);
+}
+
+/* The synced length the sidecar of segment first records; 0 without one. */
+static int
+fault_synced(struct store *s, uint64_t first, uint64_t *len)
+{
+	char    name[64], b[32], *end;
+	ssize_t r;
+	int     fd;
+
+	*len = 0;
+	sidecar_name(name, sizeof(name), first, "");
+	if ((fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : io_fail(s, "open", name);
+	r = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (r < 0)
+		return io_fail(s, "read", name);
+	b[r] = '\0';
+	errno = 0;
+	*len = strtoull(b, &end, 10);
+	if (end == b || *end != '\n' || errno != 0)
+		return fail(s, MOM_EBADDATA, "%s/%s: byte 0: bad sidecar", s->dir, name);
+	return 0;
+}
+
+/*
+ * The power loss, at open before recovery: every segment cut to its
+ * recorded synced length, one without a sidecar (never synced) to 0
+ * (recovery then removes it as a segment whose data never reached the
+ * disk).
+ */
+static int
+fault_powerloss(struct store *s, const uint64_t *firsts, size_t n)
+{
+	struct stat st;
+	uint64_t    len, dropped = 0;
+	size_t      i, cut = 0;
+	char        name[64];
+	int         fd, rc;
+
+	for (i = 0; i < n; i++) {
+		seg_name(name, sizeof(name), firsts[i]);
+		if ((rc = fault_synced(s, firsts[i], &len)) != 0)
+			return rc;
+		if (fstatat(s->dirfd, name, &st, 0) < 0)
+			return io_fail(s, "stat", name);
+		if ((uint64_t)st.st_size <= len)
+			continue;
+		if ((fd = openat(s->dirfd, name, O_WRONLY | O_CLOEXEC)) < 0)
+			return io_fail(s, "open", name);
+		rc = ftruncate(fd, (off_t)len);
+		close(fd);
+		if (rc < 0)
+			return io_fail(s, "ftruncate", name);
+		dropped += (uint64_t)st.st_size - len;
+		cut++;
+	}
+	log_warnx("fault injection: MOM_FAULT_POWERLOSS: %s: power loss simulated: %zu of %zu "
+	    "segments cut to their synced length, %" PRIu64 " unsynced bytes dropped",
+	    s->dir, cut, n, dropped);
+	return 0;
+}
+
+/* MOM_FAULT_ENOSPC_FILE: a full disk while that file exists. */
+static ssize_t
+fault_enospc_pwrite(void *arg, int fd, const void *b, size_t n, off_t off)
+{
+	struct store *s = arg;
+
+	if (access(s->enospc_file, F_OK) == 0) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwrite(fd, b, n, off);
+}
+
+/* Reads the MOM_FAULT_* variables of the store (see store.h). */
+static int
+fault_init(struct store *s)
+{
+	const char *v;
+
+	s->powerloss = fault_env("MOM_FAULT_POWERLOSS", NULL);
+	if (fault_env("MOM_FAULT_ENOSPC_FILE", &v)) {
+		struct store_fault f = { fault_enospc_pwrite, NULL, s };
+
+		if (!(s->enospc_file = strdup(v)))
+			return fail(s, MOM_ENOMEM, "out of memory");
+		store_set_fault(s, &f);
+		log_warnx("fault injection: MOM_FAULT_ENOSPC_FILE: %s: writes fail with ENOSPC "
+		    "while %s exists", s->dir, v);
+	}
+	return 0;
+}
+#endif /* MOM_FAULT_INJECTION */
+
 /* Reads the whole of name into a malloc'd buffer. */
 static int
 slurp(struct store *s, const char *name, int *fdp, uint8_t **bp, size_t *lenp)
@@ -490,6 +670,13 @@ load_seg(struct store *s, uint64_t first, bool last)
 			return io_fail(s, "ftruncate", name);
 		if (do_sync(s, fd, false) < 0)
 			return io_fail(s, "fsync", name);
+	} else if (do_sync(s, fd, true) < 0) {
+		/*
+		 * What a killed process wrote may still be only in the page
+		 * cache, yet from now on it counts as synced: raft will commit
+		 * it.  Cheap when it is already on disk.
+		 */
+		return io_fail(s, "fdatasync", name);
 	}
 	if (!last)
 		seg_close(g);
@@ -516,6 +703,7 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	}
 	s->dirfd = -1;
 	s->segment_size = cfg && cfg->segment_size ? cfg->segment_size : DEFAULT_SEGMENT_SIZE;
+	s->nosync = cfg && cfg->nosync;
 	if (!(s->dir = strdup(dir)))
 		goto fail;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -529,6 +717,10 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 		fail(s, rc, "%s: open: %s", dir, strerror(errno));
 		goto fail;
 	}
+#ifdef MOM_FAULT_INJECTION
+	if ((rc = fault_init(s)) != 0)
+		goto fail;
+#endif
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != 24 || strncmp(de->d_name, "seg-", 4) != 0 ||
 		    strspn(de->d_name + 4, "0123456789abcdef") != 16 ||
@@ -547,6 +739,10 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	d = NULL;
 	if (n > 1)
 		qsort(firsts, n, sizeof(*firsts), cmp_u64);
+#ifdef MOM_FAULT_INJECTION
+	if (s->powerloss && (rc = fault_powerloss(s, firsts, n)) != 0)
+		goto fail;
+#endif
 	/*
 	 * Empty files at the end are segments created by a roll whose first
 	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
@@ -564,13 +760,23 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 			rc = io_fail(s, "unlink", name);
 			goto fail;
 		}
+#ifdef MOM_FAULT_INJECTION
+		fault_forget(s, firsts[n - 1]);
+#endif
 		unlinked = true;
 	}
-	if (unlinked && (rc = sync_dir(s)) != 0)
-		goto fail;
 	for (i = 0; i < n; i++)
 		if ((rc = load_seg(s, firsts[i], i == n - 1)) != 0)
 			goto fail;
+	/* The removals, and the names of the segments a killed process created. */
+	if ((unlinked || n > 0) && (rc = sync_dir(s)) != 0)
+		goto fail;
+#ifdef MOM_FAULT_INJECTION
+	/* What was loaded counts as synced (a torn tail's cut included). */
+	for (i = 0; i < s->nsegs; i++)
+		if ((rc = fault_record(s, &s->segs[i])) != 0)
+			goto fail;
+#endif
 	free(firsts);
 	*out = s;
 	return 0;
@@ -598,6 +804,9 @@ store_close(struct store *s)
 		close(s->dirfd);
 	free(s->wbuf);
 	free(s->dir);
+#ifdef MOM_FAULT_INJECTION
+	free(s->enospc_file);
+#endif
 	free(s);
 }
 
@@ -614,10 +823,19 @@ roll(struct store *s, uint64_t first)
 	if ((rc = segs_grow(s)) != 0)
 		return rc;
 	seg_name(name, sizeof(name), first);
+#ifdef MOM_FAULT_INJECTION
+	fault_forget(s, first); /* left by a kill between unlinks */
+#endif
 	if ((fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		return io_fail(s, "create", name);
-	/* The previous segment keeps its fd until a sync covers its writes. */
-	if (s->nsegs && s->segs[s->nsegs - 1].synced == s->segs[s->nsegs - 1].size)
+	/*
+	 * The previous segment keeps its fd until a sync covers its writes: an
+	 * fd opened later might not be told of a write-back error (Linux
+	 * reports it to the fds open when it happened).  Unless no sync will
+	 * ever come.
+	 */
+	if (s->nsegs && (s->nosync ||
+	    s->segs[s->nsegs - 1].synced == s->segs[s->nsegs - 1].size))
 		seg_close(&s->segs[s->nsegs - 1]);
 	g = &s->segs[s->nsegs++];
 	memset(g, 0, sizeof(*g));
@@ -727,6 +945,8 @@ store_sync(struct store *s)
 	for (i = from; i < s->nsegs; i++) {
 		g = &s->segs[i];
 		if (g->synced < g->size) {
+			if (g->fd < 0 && (s->broken = seg_open_fd(s, g)) != 0) /* nosync */
+				return s->broken;
 			if (do_sync(s, g->fd, true) < 0) {
 				seg_name(name, sizeof(name), g->first);
 				/* After a failed fsync the page cache cannot be trusted. */
@@ -741,6 +961,10 @@ store_sync(struct store *s)
 		return s->broken;
 	for (i = from; i < s->nsegs; i++) {
 		s->segs[i].fresh = false;
+#ifdef MOM_FAULT_INJECTION
+		if ((s->broken = fault_record(s, &s->segs[i])) != 0)
+			return s->broken;
+#endif
 		if (i + 1 < s->nsegs)
 			seg_close(&s->segs[i]);
 	}
@@ -755,6 +979,9 @@ unlink_seg(struct store *s, struct seg *g)
 	seg_name(name, sizeof(name), g->first);
 	if (unlinkat(s->dirfd, name, 0) < 0)
 		return io_fail(s, "unlink", name);
+#ifdef MOM_FAULT_INJECTION
+	fault_forget(s, g->first);
+#endif
 	seg_fini(g);
 	return 0;
 }
@@ -789,8 +1016,15 @@ store_truncate(struct store *s, uint64_t index)
 			s->broken = io_fail(s, "truncate", name);
 			return s->broken;
 		}
-		if (g->synced > g->size)
-			g->synced = g->size;
+		/* That fsync made the whole file durable, not just the cut. */
+		g->synced = g->size;
+#ifdef MOM_FAULT_INJECTION
+		/* A fresh segment's name is not durable yet: store_sync records it. */
+		if (!g->fresh && (rc = fault_record(s, g)) != 0) {
+			s->broken = rc;
+			return rc;
+		}
+#endif
 	}
 	if (unlinked && (g = seg_last(s)) != NULL && (rc = seg_open_fd(s, g)) != 0)
 		return rc;

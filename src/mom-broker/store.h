@@ -18,7 +18,8 @@
  * writes, one write(2) per batch; store_sync makes everything appended so
  * far durable with one fdatasync per touched segment (one, unless the batch
  * rolled) and an fsync of the directory when a segment was created.
- * Truncation, segment removal and metadata saves are durable on return.
+ * Truncation (which fsyncs the whole last segment), segment removal and
+ * metadata saves are durable on return.
  *
  * Errors: 0, or MOM_EINVAL (bad argument), MOM_ENOMEM, MOM_EFULL (ENOSPC
  * or EDQUOT: nothing was kept of the failed batch), MOM_EBADDATA (a record
@@ -29,6 +30,30 @@
  * fails) because what reached the disk is unknown: close and reopen.
  *
  * Single-threaded: one caller at a time.
+ *
+ * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
+ * this is in the normal build) reads two variables at store_open (a
+ * variable counts as set unless it is empty or "0"):
+ *   MOM_FAULT_POWERLOSS  makes a restart see what a power loss would have
+ *       left, for tests that kill processes (the page cache survives a
+ *       kill).  After each store_sync has fully succeeded (segments, then
+ *       the directory), the synced length of every segment it covered is
+ *       written to seg-<first>.log.synced (decimal, a new file renamed
+ *       over the old, not fsynced: it only has to survive the process); so
+ *       is a segment cut by store_truncate, and every segment at open.
+ *       Removing a segment removes its sidecar.  When set at store_open,
+ *       before recovery, every segment longer than its recorded length is
+ *       cut to it (to 0 without a sidecar: never synced; recovery then
+ *       removes such empty segments at the end) and one line is logged
+ *       (log_warnx) with the segments cut and the bytes dropped.  Every
+ *       byte made durable survives, none other: the worst case of a power
+ *       loss at the moment of the kill.  Set it for every run on
+ *       the directory: segments synced by a run without it have no sidecar
+ *       and are lost at the next open with it.
+ *   MOM_FAULT_ENOSPC_FILE=PATH  while PATH exists, every write of the
+ *       store (segment records and the meta file) fails with ENOSPC, as on
+ *       a full disk that a test fills and frees at will.  It is installed
+ *       as the store's fault hook at open, so store_set_fault replaces it.
  */
 #ifndef BROKER_STORE_H
 #define BROKER_STORE_H
@@ -52,6 +77,13 @@ struct store_entry {
 
 struct store_config {
 	uint64_t segment_size; /* roll to a new segment past this; 0: 64 MiB */
+	/*
+	 * The caller never store_syncs its appends (rio's never mode): a
+	 * segment's fd is closed as soon as the next one is created instead of
+	 * when a sync covers its writes, so fds do not pile up with the log.
+	 * A store_sync still works (it reopens what it must sync).
+	 */
+	bool     nosync;
 };
 
 /*
@@ -78,9 +110,11 @@ struct store;
  * or failing last record with nothing valid after it) is cut back to the
  * last whole record and the cut made durable; empty segment files at the
  * end (a roll whose data never reached the disk) are removed first, so the
- * segment before them counts as the last.  Anything else invalid is
- * corruption: MOM_EBADDATA and err names the file and byte offset.  On
- * success *out is owned by the caller (store_close).  err may be NULL.
+ * segment before them counts as the last.  Every segment and the directory
+ * are then synced: what a killed process left in the page cache is durable
+ * before anyone relies on it.  Anything else invalid is corruption:
+ * MOM_EBADDATA and err names the file and byte offset.  On success *out is
+ * owned by the caller (store_close).  err may be NULL.
  */
 int store_open(const char *dir, const struct store_config *cfg, struct store **out,
     char *err, size_t errlen);
@@ -132,10 +166,11 @@ int store_meta_save(struct store *s, const struct store_meta *m);
 const char *store_errmsg(const struct store *s);
 
 /*
- * Test hook for power loss: drops everything not yet covered by a
- * store_sync (unsynced bytes are cut off, segments created since are
- * removed), as a machine losing its page cache would, then closes the
- * store.  The real kernel might keep any part of it; this is the worst case.
+ * Test hook for power loss: drops everything not yet made durable by a
+ * store_sync or a truncation (unsynced bytes are cut off, segments created
+ * since are removed), as a machine losing its page cache would, then
+ * closes the store.  The real kernel might keep any part of it; this is
+ * the worst case.
  */
 void store_crash(struct store *s);
 

@@ -3,8 +3,10 @@
  * segment store, with a fake clock: bootstrap, self-election, raft_apply
  * committing and applying in order, close and reopen from the directory
  * (entries re-applied, the log continues), an ENOSPC from the store's
- * fault hook failing raft_apply's callback with nothing applied, and the
- * io methods alone (truncate, a failed append's hole, send, async work).
+ * fault hook failing raft_apply's callback with nothing applied, the io
+ * methods alone (truncate, a failed append's hole, send, async work), and
+ * the fsync modes (when appends complete relative to syncs, the interval
+ * timer through rio_poll, the counters).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -129,12 +131,14 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 
 static uint64_t  seg_size;            /* 0: default */
 static unsigned  snap_threshold = 1u << 30, snap_trailing = 128;
+static enum rio_fsync fsync_mode;     /* 0: always */
+static uint64_t  fsync_interval;
 
 static void
 node_open(struct node *n, bool bootstrap)
 {
 	struct rio_config cfg = { .dir = dir, .clock = fake_clock, .seed = 42,
-		.segment_size = seg_size };
+		.segment_size = seg_size, .fsync = fsync_mode, .fsync_interval_ms = fsync_interval };
 	int               rc;
 
 	memset(n, 0, sizeof(*n));
@@ -895,4 +899,364 @@ Test(rio, bootstrap_writes_no_stray_bytes)
 	free(a);
 	free(b);
 	rm_dir(d2);
+}
+
+/* ---- fsync modes ---- */
+
+/* Counts the store's syncs (data, directory, metadata) through its fault hook. */
+static int hook_syncs;
+
+static int
+counting_sync(void *arg, int fd)
+{
+	hook_syncs++;
+	return failing_sync(arg, fd);
+}
+
+/* Each append callback notes how many syncs were done when it ran. */
+static struct raft_io *cb_io;
+static uint64_t        boot_bytes; /* the configuration entry's */
+static uint64_t        syncs_at_cb[64];
+static int             ncb, cb_status;
+
+static void
+noting_cb(struct raft_io_append *req, int status)
+{
+	struct rio_stats st;
+
+	rio_stats(cb_io, &st);
+	cr_assert_lt(ncb, 64);
+	syncs_at_cb[ncb++] = st.syncs;
+	cb_status = status;
+}
+
+static int ticks;
+
+static void
+count_tick(struct raft_io *io)
+{
+	ticks++;
+}
+
+/* A bootstrapped io in mode m (one entry, synced: syncs 1). */
+static void
+mode_open(struct raft_io *io, enum rio_fsync m, uint64_t interval)
+{
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.segment_size = 256, .fsync = m, .fsync_interval_ms = interval };
+	struct raft_configuration conf;
+	struct store_fault        h = { full_pwrite, counting_sync, NULL };
+	struct rio_stats          st;
+
+	full = sync_fails = false;
+	hook_syncs = ncb = 0;
+	cb_io = io;
+	cr_assert_eq(rio_create(io, &cfg), 0);
+	cr_assert_eq(io->init(io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io->bootstrap(io, &conf), 0);
+	raft_configuration_close(&conf);
+	store_set_fault(rio_store(io), &h);
+	rio_stats(io, &st);
+	cr_assert_eq(st.syncs, 1);
+	cr_assert_eq(st.entries, 1);
+	cr_assert_eq(st.appends, 0);
+	cr_assert_gt(st.bytes, 25);
+	boot_bytes = st.bytes;
+}
+
+/* io->append of one 10-byte entry "entry-%04d" (35 bytes on disk). */
+static void
+mode_append(struct raft_io *io, struct raft_io_append *req, int i)
+{
+	static char       bufs[64][11];
+	struct raft_entry e = { .term = 1, .type = RAFT_COMMAND };
+
+	cr_assert_lt(i, 64);
+	snprintf(bufs[i], sizeof(bufs[i]), "entry-%04d", i);
+	e.buf = (struct raft_buffer){ bufs[i], 10 };
+	cr_assert_eq(io->append(io, req, &e, 1, noting_cb), 0, "%s", io->errmsg);
+}
+
+static void
+mode_close(struct raft_io *io)
+{
+	io->close(io, NULL);
+	rio_destroy(io);
+}
+
+/* The entries 2..last on disk are entry-0000.. (reopened in always mode). */
+static void
+expect_on_disk(uint64_t last)
+{
+	struct rio_config cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_io    io;
+	struct raft_entry *e;
+	raft_term         term;
+	raft_id           vote;
+	size_t            n;
+
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	io_load(&io, &term, &vote, &e, &n);
+	cr_assert_eq(n, last);
+	for (size_t i = 1; i < n; i++) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "entry-%04zu", i - 1);
+		cr_assert(e[i].buf.len == 10 && memcmp(e[i].buf.base, s, 10) == 0, "entry %zu", i + 1);
+	}
+	free_entries(e, n);
+	mode_close(&io);
+}
+
+Test(rio, fsync_always_one_sync_per_step_before_the_callbacks)
+{
+	struct raft_io        io;
+	struct raft_io_append req[20];
+	struct rio_stats      st;
+
+	mode_open(&io, RIO_FSYNC_ALWAYS, 0);
+	for (int i = 0; i < 3; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(ncb, 0, "written, not completed");
+	cr_assert_eq(hook_syncs, 0);
+	cr_assert_eq(rio_poll(&io), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(syncs_at_cb[i], 2, "callback %d ran before its sync", i);
+	cr_assert_eq(hook_syncs, 1, "one fdatasync for the three");
+	cr_assert_eq(rio_poll(&io), -1, "nothing to do (no tick: not started)");
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(hook_syncs, 1);
+
+	/* Ten more in two steps: two syncs (the segment rolls: +directory). */
+	for (int i = 3; i < 8; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(rio_step(&io), 0);
+	for (int i = 8; i < 13; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 13);
+	cr_assert_eq(syncs_at_cb[7], 3);
+	cr_assert_eq(syncs_at_cb[12], 4);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 4);
+	cr_assert_eq(st.appends, 13);
+	cr_assert_eq(st.entries, 14);
+	cr_assert_eq(st.bytes, boot_bytes + 13 * 35);
+	cr_assert_eq(st.snapshots, 0);
+	mode_close(&io);
+	expect_on_disk(14);
+}
+
+Test(rio, fsync_interval_completes_at_once_and_syncs_when_due)
+{
+	struct raft_io        io;
+	struct raft_io_append req[20];
+	struct rio_stats      st;
+
+	mode_open(&io, RIO_FSYNC_INTERVAL, 50); /* the bootstrap synced at fake_now */
+	fake_now += 10;
+	mode_append(&io, &req[0], 0);
+	mode_append(&io, &req[1], 1);
+	cr_assert_eq(rio_poll(&io), 0, "completions are due");
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 2, "completed without a sync");
+	cr_assert_eq(syncs_at_cb[0], 1);
+	cr_assert_eq(hook_syncs, 0);
+	cr_assert_eq(rio_poll(&io), 40, "the sync is due 50 ms after the last");
+	fake_now += 39;
+	mode_append(&io, &req[2], 2);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 3);
+	cr_assert_eq(syncs_at_cb[2], 1);
+	cr_assert_eq(rio_poll(&io), 1);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(hook_syncs, 0, "not due yet");
+	fake_now += 1;
+	cr_assert_eq(rio_poll(&io), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(hook_syncs, 1, "one sync for the three");
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 2);
+	cr_assert_eq(rio_poll(&io), -1, "nothing unsynced");
+
+	/* After a quiet spell, the next step syncs (before completing). */
+	fake_now += 1000;
+	mode_append(&io, &req[3], 3);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 4);
+	cr_assert_eq(syncs_at_cb[3], 3);
+
+	/* With a tick, rio_poll returns the nearer of the two. */
+	cr_assert_eq(io.start(&io, 30, count_tick, NULL), 0);
+	fake_now += 20;
+	mode_append(&io, &req[4], 4);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(rio_poll(&io), 10, "the tick, in 10 ms");
+	fake_now += 15;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ticks, 1);
+	cr_assert_eq(hook_syncs, 2);
+	cr_assert_eq(rio_poll(&io), 15, "the sync, 50 ms after the last");
+	fake_now += 15;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(hook_syncs, 3);
+	mode_append(&io, &req[5], 5);
+	cr_assert_eq(rio_step(&io), 0);
+
+	/* A clean close syncs what is left. */
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 4);
+	hook_syncs = 0;
+	io.close(&io, NULL);
+	cr_assert_gt(hook_syncs, 0);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 5);
+	cr_assert_eq(st.appends, 6);
+	cr_assert_eq(st.entries, 7);
+	cr_assert_eq(st.bytes, boot_bytes + 6 * 35);
+	cr_assert_gt(st.sync_us, 0);
+	rio_destroy(&io);
+	expect_on_disk(7);
+}
+
+/* Never mode: no data sync, ever; term, vote and snapshots still fsync. */
+Test(rio, fsync_never_does_no_data_sync)
+{
+	struct raft_io              io;
+	struct raft_io_append       req[30];
+	struct raft_io_snapshot_put put;
+	struct raft_configuration   conf;
+	struct raft_snapshot        sn = { .index = 31, .term = 1, .configuration_index = 1 };
+	struct rio_stats            st;
+
+	mode_open(&io, RIO_FSYNC_NEVER, 0);
+	for (int i = 0; i < 30; i++) {
+		mode_append(&io, &req[i], i);
+		if (i % 4 == 0) {
+			fake_now += 1000;
+			cr_assert_eq(rio_step(&io), 0);
+		}
+	}
+	cr_assert_eq(rio_poll(&io), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 30);
+	cr_assert_eq(cb_status, 0);
+	cr_assert_eq(rio_poll(&io), -1, "nothing due, ever");
+	fake_now += 100000;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(hook_syncs, 0, "no fsync of any kind");
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 1, "the bootstrap's only");
+	cr_assert_eq(st.appends, 30);
+	cr_assert_eq(st.entries, 31);
+	cr_assert_gt(store_nsegments(rio_store(&io)), 3);
+
+	cr_assert_eq(io.set_term(&io, 2), 0);
+	cr_assert_gt(hook_syncs, 0, "term and vote are durable");
+	hook_syncs = 0;
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	sn.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 4, &put, &sn, snap_put_cb), 0, "%s", io.errmsg);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(put_status, 0);
+	cr_assert_gt(hook_syncs, 0, "the segments under the snapshot go durably");
+	rio_stats(&io, &st);
+	cr_assert_eq(st.snapshots, 1);
+	cr_assert_eq(st.syncs, 1);
+	raft_configuration_close(&conf);
+
+	hook_syncs = 0;
+	io.close(&io, NULL);
+	cr_assert_eq(hook_syncs, 0, "close leaves it to the kernel");
+	rio_destroy(&io);
+}
+
+/* Interval mode: a failed sync fences as in always mode. */
+Test(rio, fsync_interval_failed_sync_fences)
+{
+	struct raft_io        io;
+	struct raft_io_append req[4];
+	struct rio_stats      st;
+
+	mode_open(&io, RIO_FSYNC_INTERVAL, 50);
+	fake_now += 10;
+	mode_append(&io, &req[0], 0);
+	mode_append(&io, &req[1], 1);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 2);
+	sync_fails = true;
+	fake_now += 40;
+	cr_assert_eq(rio_poll(&io), 0);
+	mode_append(&io, &req[2], 2);
+	cr_assert_eq(rio_step(&io), RAFT_IOERR);
+	cr_assert(rio_failed(&io));
+	cr_assert(strstr(io.errmsg, "sync") != NULL, "%s", io.errmsg);
+	cr_assert_eq(ncb, 2, "the one written before the failed sync is parked");
+	sync_fails = false;
+	cr_assert_eq(io.append(&io, &req[3], &(struct raft_entry){ .term = 1,
+	    .type = RAFT_COMMAND, .buf = { "x", 1 } }, 1, noting_cb), 0);
+	for (int i = 0; i < 10; i++) {
+		fake_now += 100;
+		cr_assert_eq(rio_step(&io), 0);
+	}
+	cr_assert_eq(ncb, 2, "nothing completes while fenced");
+	cr_assert_eq(rio_poll(&io), -1);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 1, "the failed one is not counted");
+	io.close(&io, NULL);
+	cr_assert_eq(ncb, 4, "released at close");
+	rio_destroy(&io);
+}
+
+/* libraft on top: interval and never modes commit and apply, with far
+ * fewer syncs than entries; a restart after a clean close has it all. */
+static void
+mode_commits(enum rio_fsync m, uint64_t max_syncs)
+{
+	static struct node n;
+	struct req         q[40];
+	int                ids[40];
+	struct rio_stats   st;
+
+	fsync_mode = m;
+	fsync_interval = 200;
+	node_open(&n, true);
+	until_leader(&n);
+	for (int i = 0; i < 40; i++) {
+		apply(&n, &q[i], i);
+		ids[i] = i;
+		step(&n);
+	}
+	until_done(&n, q, 40);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(q[i].status, 0);
+	expect_applied(&n, ids, 40);
+	rio_stats(&n.io, &st);
+	cr_assert_geq(st.entries, 41);
+	cr_assert_leq(st.syncs, max_syncs, "%llu syncs", (unsigned long long)st.syncs);
+	node_close(&n);
+	node_open(&n, false);
+	until_leader(&n);
+	for (int i = 0; i < 20; i++)
+		step(&n);
+	expect_applied(&n, ids, 40);
+	node_close(&n);
+	fsync_mode = RIO_FSYNC_ALWAYS;
+}
+
+Test(rio, fsync_interval_with_raft)
+{
+	/* 40 steps of 10 ms: a sync every 200 ms, the bootstrap's, close's. */
+	mode_commits(RIO_FSYNC_INTERVAL, 6);
+}
+
+Test(rio, fsync_never_with_raft)
+{
+	mode_commits(RIO_FSYNC_NEVER, 1);
 }

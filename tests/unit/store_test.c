@@ -489,6 +489,48 @@ Test(store, one_sync_covers_every_append_since_the_last)
 	store_close(s);
 }
 
+static int
+count_fds(void)
+{
+	struct dirent *de;
+	DIR           *d = opendir("/proc/self/fd");
+	int            n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A nosync store (rio's never mode) keeps one segment fd, not one per
+ * unsynced segment; a store_sync still covers every segment. */
+Test(store, nosync_keeps_one_segment_open_and_can_still_sync)
+{
+	struct store_config cfg = { .segment_size = 300, .nosync = true };
+	struct fault        f = { .budget = SIZE_MAX };
+	struct store_fault  h = { fault_pwrite, fault_sync, &f };
+	struct store       *s;
+	size_t              nseg;
+	int                 fds;
+
+	fds = count_fds();
+	cr_assert_eq(store_open(dir, &cfg, &s, NULL, 0), 0);
+	store_set_fault(s, &h);
+	append_range(s, 1, 200, 1, 2);
+	nseg = store_nsegments(s);
+	cr_assert_gt(nseg, 10);
+	cr_assert_eq(count_fds(), fds + 2, "the directory and the last segment only");
+	cr_assert_eq(f.syncs, 0);
+	cr_assert_eq(store_sync(s), 0, "%s", store_errmsg(s));
+	cr_assert_eq(f.syncs, (int)nseg + 1, "each segment, then the directory");
+	cr_assert_eq(count_fds(), fds + 2);
+	store_crash(s);
+	cr_assert_eq(store_open(dir, &cfg, &s, NULL, 0), 0);
+	check_terms(s, 1, 200);
+	store_close(s);
+}
+
 Test(store, power_loss_keeps_synced_entries_and_drops_the_rest)
 {
 	struct store *s = open_ok(300);
@@ -509,6 +551,22 @@ Test(store, power_loss_keeps_synced_entries_and_drops_the_rest)
 	store_close(s);
 	s = open_ok(300);
 	check_terms(s, 1, 60);
+	store_close(s);
+}
+
+/* A truncation fsyncs the segment it cuts: what is left of it is durable,
+ * unsynced appends before the cut included. */
+Test(store, a_truncation_makes_the_rest_of_its_segment_durable)
+{
+	struct store *s = open_ok(1 << 20);
+
+	append_range(s, 1, 10, 1, 2);
+	cr_assert_eq(store_sync(s), 0);
+	append_range(s, 11, 20, 1, 2);
+	cr_assert_eq(store_truncate(s, 15), 0);
+	store_crash(s);
+	s = open_ok(1 << 20);
+	check_terms(s, 1, 14);
 	store_close(s);
 }
 
