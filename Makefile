@@ -131,7 +131,8 @@ e2e: all
 manlint:
 	mandoc -T lint -W warning $(MANS)
 
-check: deps all
+# The fault-injection build is for durability.bats's power-loss and full-disk tests.
+check: deps all fault
 	@sh tests/run-all.sh
 
 # ASan + UBSan build of everything, then the whole suite against it.

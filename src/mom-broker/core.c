@@ -777,6 +777,14 @@ log_json(struct core *c, json_t *o)
 	json_object_set_new(o, "log_commands", json_integer((json_int_t)c->commands));
 	json_object_set_new(o, "log_bytes", json_integer((json_int_t)c->log_bytes));
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)c->snapshots));
+	{
+		struct rio_stats st;
+
+		rio_stats(&c->io, &st);
+		json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
+		json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
+		json_object_set_new(o, "log_disk_bytes", json_integer((json_int_t)st.bytes));
+	}
 }
 
 /* One labelled sample (a queue name is up to 200 bytes: one line at a time). */
