@@ -108,7 +108,7 @@ struct core {
 	uint64_t        nsettles;
 	struct prop    *phead, *ptail; /* in flight, in log order */
 	bool            tick_inflight, ready, closed, disk_full;
-	bool            started_up, start_ok; /* under mu */
+	bool            started_up, start_ok, io_wake; /* under mu */
 	int             start_err;
 	char            start_msg[512];
 	uint64_t        log_bytes, snap_at;  /* bytes proposed; when to snapshot */
@@ -1492,6 +1492,18 @@ close_cb(struct raft *r)
 	c->closed = true;
 }
 
+/* rio's sync thread: a sync finished, rio_step has work. */
+static void
+core_wake(void *arg)
+{
+	struct core *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	c->io_wake = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* Opens the log in cfg.dir, replays it and becomes its (only) leader. */
 static int
 log_start(struct core *c)
@@ -1506,6 +1518,9 @@ log_start(struct core *c)
 	rc.dir = c->cfg.dir;
 	rc.fsync = c->cfg.fsync;
 	rc.fsync_interval_ms = c->cfg.fsync_interval_ms;
+	/* The syncs run on rio's thread: the core serves on meanwhile. */
+	rc.wake = core_wake;
+	rc.wake_arg = c;
 	if (rio_create(&c->io, &rc) != 0) {
 		snprintf(c->start_msg, sizeof(c->start_msg), "out of memory");
 		return -1;
@@ -1550,8 +1565,9 @@ log_start(struct core *c)
 			snprintf(c->start_msg, sizeof(c->start_msg), "%s", raft_errmsg(&c->raft));
 			goto fail;
 		}
-		if ((rv = rio_poll(&c->io)) > 0)
-			usleep((useconds_t)(rv > 10 ? 10 : rv) * 1000);
+		/* -1: a sync runs on rio's thread (or nothing is due). */
+		if ((rv = rio_poll(&c->io)) != 0)
+			usleep(rv < 0 || rv > 10 ? 1000 : (useconds_t)rv * 1000);
 		if ((rv = rio_step(&c->io)) != 0) {
 			snprintf(c->start_msg, sizeof(c->start_msg), "%s", c->io.errmsg);
 			goto fail;
@@ -1577,8 +1593,8 @@ log_stop(struct core *c)
 	while (c->phead != NULL && mom_now_ms() < deadline) {
 		int64_t w = rio_poll(&c->io);
 
-		if (w > 0)
-			usleep((useconds_t)(w > 10 ? 10 : w) * 1000);
+		if (w != 0)
+			usleep(w < 0 || w > 10 ? 1000 : (useconds_t)w * 1000);
 		pump(c);
 	}
 	/* Whatever --fsync says, a clean stop leaves everything on disk. */
@@ -1614,7 +1630,7 @@ core_main(void *arg)
 		if ((w = rio_poll(&c->io)) >= 0 && mom_now_ms() + w < wake)
 			wake = mom_now_ms() + w;
 		pthread_mutex_lock(&c->mu);
-		while (c->qhead == NULL && !c->stop) {
+		while (c->qhead == NULL && !c->stop && !c->io_wake) {
 			int64_t wait = wake - mom_now_ms();
 
 			if (wait <= 0)
@@ -1632,6 +1648,7 @@ core_main(void *arg)
 		c->qhead = c->qtail = NULL;
 		c->qlen = 0;
 		stop = c->stop;
+		c->io_wake = false;
 		pthread_mutex_unlock(&c->mu);
 
 		now = mom_now_ms();

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,17 @@ struct rio {
 	/* Completions, in order. */
 	struct done         *q;
 	size_t               nq, capq;
+	/* Syncs on a thread (rio.h, wake): wq holds the appends it covers. */
+	bool                 async, syncing;
+	struct done         *wq;
+	size_t               nwq, capwq;
+	struct store_synctok tok;
+	pthread_t            thr;
+	bool                 thr_up;
+	pthread_mutex_t      mu;
+	pthread_cond_t       cv;
+	bool                 posted, done, quit; /* under mu */
+	uint64_t             took_us;            /* under mu */
 };
 
 static struct rio *
@@ -209,12 +221,18 @@ static void snap_free(struct raft_snapshot *sn);
 
 /* Syncs and completes everything queued. */
 static int flush(struct raft_io *io, bool closing);
+static int sync_drain(struct raft_io *io, bool closing);
 
 static void
 m_close(struct raft_io *io, raft_io_close_cb cb)
 {
 	struct rio *r = R(io);
 
+	/* A sync on the thread ends first; the rest is synced here. */
+	if (r->async) {
+		(void)sync_drain(io, true);
+		r->async = false;
+	}
 	/* A clean close leaves nothing unsynced that interval mode would
 	 * have synced later (never mode leaves it to the OS). */
 	if (r->unsynced && r->cfg.fsync == RIO_FSYNC_INTERVAL)
@@ -902,6 +920,239 @@ m_async_work(struct raft_io *io, struct raft_io_async_work *req, raft_io_async_w
 
 /* ---- driving ---- */
 
+/* ---- syncs on a thread (rio.h, wake) ---- */
+
+static void *
+sync_main(void *arg)
+{
+	struct rio     *r = arg;
+	struct timespec a, b;
+	int64_t         ns;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->posted && !r->quit)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->quit)
+			break;
+		r->posted = false;
+		pthread_mutex_unlock(&r->mu);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		store_sync_run(&r->tok); /* the token is ours until done */
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+		pthread_mutex_lock(&r->mu);
+		r->took_us = ns > 0 ? (uint64_t)ns / 1000u : 0;
+		r->done = true;
+		pthread_mutex_unlock(&r->mu);
+		r->cfg.wake(r->cfg.wake_arg);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static bool
+sync_finished(struct rio *r)
+{
+	bool d;
+
+	pthread_mutex_lock(&r->mu);
+	d = r->done;
+	pthread_mutex_unlock(&r->mu);
+	return d;
+}
+
+static void
+call_append(struct done *d)
+{
+	if (d->cb != NULL)
+		((raft_io_append_cb)d->cb)(d->req, d->status);
+}
+
+/*
+ * Ends the finished sync: the appends it covered are stored (or, if it
+ * failed, parked: see rio.h).  0 or RAFT_IOERR.
+ */
+static int
+sync_collect(struct raft_io *io, bool closing)
+{
+	struct rio  *r = R(io);
+	struct done *w = r->wq;
+	size_t       n = r->nwq, i;
+	int          rc;
+
+	pthread_mutex_lock(&r->mu);
+	r->done = false;
+	r->stats.sync_us += r->took_us;
+	pthread_mutex_unlock(&r->mu);
+	r->syncing = false;
+	r->last_sync = now_ms(r);
+	if ((rc = store_sync_end(r->store, &r->tok)) != 0) {
+		r->fenced = true;
+		rc = store_fail(io, "sync", rc);
+	} else
+		r->stats.syncs++;
+	r->wq = NULL;
+	r->nwq = r->capwq = 0;
+#ifdef MOM_FAULT_INJECTION
+	if (r->confirm_early)
+		n = 0; /* told "stored" when the sync began */
+#endif
+	for (i = 0; i < n; i++) {
+		if (r->fenced && !closing) {
+			(void)push(r, DONE_PARKED, w[i].req, w[i].cb, 0);
+			continue;
+		}
+		call_append(&w[i]);
+	}
+	free(w);
+	return rc;
+}
+
+/* Starts a sync of every append written so far, moving their completions to wq. */
+static int
+sync_start(struct raft_io *io)
+{
+	struct rio  *r = R(io);
+	struct done *keep;
+	size_t       i, nk = 0, nw = 0;
+	int          rc;
+
+	for (i = 0; i < r->nq; i++)
+		if (r->q[i].kind == DONE_APPEND)
+			nw++;
+	if (nw == 0)
+		return 0;
+	if ((r->wq = calloc(nw, sizeof(*r->wq))) == NULL ||
+	    (keep = calloc(r->nq - nw + 1, sizeof(*keep))) == NULL) {
+		free(r->wq);
+		r->wq = NULL;
+		return 0; /* out of memory: the next step tries again */
+	}
+	if ((rc = store_sync_begin(r->store, &r->tok)) != 0) {
+		free(r->wq);
+		free(keep);
+		r->wq = NULL;
+		r->fenced = true;
+		return store_fail(io, "sync", rc);
+	}
+	for (i = 0; i < r->nq; i++) {
+		if (r->q[i].kind == DONE_APPEND)
+			r->wq[r->nwq++] = r->q[i];
+		else
+			keep[nk++] = r->q[i];
+	}
+	free(r->q);
+	r->q = keep;
+	r->nq = nk;
+	r->capq = nk + 1;
+	r->capwq = nw;
+	r->unsynced = false;
+	r->syncing = true;
+#ifdef MOM_FAULT_INJECTION
+	/* The deliberate bug: "stored" before the sync even started. */
+	if (r->confirm_early)
+		for (i = 0; i < r->nwq; i++)
+			call_append(&r->wq[i]);
+#endif
+	pthread_mutex_lock(&r->mu);
+	r->posted = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* Waits for a running sync (closing) and collects it. */
+static int
+sync_drain(struct raft_io *io, bool closing)
+{
+	struct rio *r = R(io);
+
+	if (!r->syncing)
+		return 0;
+	for (;;) {
+		if (sync_finished(r))
+			break;
+		usleep(1000);
+	}
+	return sync_collect(io, closing);
+}
+
+static int flush(struct raft_io *io, bool closing);
+
+static void dispatch(struct raft_io *io, struct done *d, bool closing);
+
+/*
+ * flush with syncs on the thread: collect a finished sync, start the next
+ * if none runs, complete what needs no sync; appends wait for theirs.
+ */
+static int
+flush_async(struct raft_io *io, bool closing)
+{
+	struct rio  *r = R(io);
+	struct done *q;
+	size_t       n, i;
+	int          rc = 0, rc2;
+
+	if (r->syncing && sync_finished(r))
+		rc = sync_collect(io, closing);
+	if (!r->syncing && !r->fenced && (rc2 = sync_start(io)) != 0 && rc == 0)
+		rc = rc2;
+	q = r->q;
+	n = r->nq;
+	r->q = NULL;
+	r->nq = r->capq = 0;
+	/* Appends first, in order: callbacks below may queue more after them. */
+	for (i = 0; i < n; i++)
+		if (q[i].kind == DONE_APPEND && !r->fenced)
+			(void)push(r, q[i].kind, q[i].req, q[i].cb, q[i].status);
+	for (i = 0; i < n; i++)
+		if (!(q[i].kind == DONE_APPEND && !r->fenced))
+			dispatch(io, &q[i], closing);
+	free(q);
+	return rc;
+}
+
+/* Delivers one completion (or parks an append: see rio.h). */
+static void
+dispatch(struct raft_io *io, struct done *d, bool closing)
+{
+	struct rio *r = R(io);
+
+	/* libraft passes no callback for some requests (the TimeoutNow
+	 * of a leadership transfer): nothing to tell it. */
+	if (d->cb == NULL)
+		return;
+	if (r->fenced && !closing && (d->kind == DONE_APPEND || d->kind == DONE_PARKED)) {
+		/* Kept for close (see rio.h); never delivered as failed:
+		 * 0.15.0 truncates its log from each failed request's
+		 * index and reads past its end on the second one.
+		 * Out of memory, one is lost (libraft leaks it): a
+		 * success now would commit what is not on disk. */
+		(void)push(r, DONE_PARKED, d->req, d->cb, 0);
+		return;
+	}
+	switch (d->kind) {
+	case DONE_APPEND:
+	case DONE_PARKED:
+		((raft_io_append_cb)d->cb)(d->req, d->status);
+		break;
+	case DONE_SEND:
+		((raft_io_send_cb)d->cb)(d->req, d->status);
+		break;
+	case DONE_WORK:
+		((raft_io_async_work_cb)d->cb)(d->req, d->status);
+		break;
+	case DONE_SNAP_PUT:
+		((raft_io_snapshot_put_cb)d->cb)(d->req, d->status);
+		break;
+	case DONE_SNAP_GET:
+		((raft_io_snapshot_get_cb)d->cb)(d->req, d->snap, d->status);
+		break;
+	}
+}
+
 static int
 flush(struct raft_io *io, bool closing)
 {
@@ -911,6 +1162,8 @@ flush(struct raft_io *io, bool closing)
 	bool         sync;
 	int          rc = 0;
 
+	if (r->async)
+		return flush_async(io, closing);
 	/* Before the callbacks: in always mode, they say "stored". */
 	sync = sync_wait(r, now_ms(r)) == 0;
 #ifdef MOM_FAULT_INJECTION
@@ -924,40 +1177,8 @@ flush(struct raft_io *io, bool closing)
 	/* Callbacks may queue more: they go to a fresh queue. */
 	r->q = NULL;
 	r->nq = r->capq = 0;
-	for (size_t i = 0; i < n; i++) {
-		/* libraft passes no callback for some requests (the TimeoutNow
-		 * of a leadership transfer): nothing to tell it. */
-		if (q[i].cb == NULL)
-			continue;
-		if (r->fenced && !closing &&
-		    (q[i].kind == DONE_APPEND || q[i].kind == DONE_PARKED)) {
-			/* Kept for close (see rio.h); never delivered as failed:
-			 * 0.15.0 truncates its log from each failed request's
-			 * index and reads past its end on the second one.
-			 * Out of memory, one is lost (libraft leaks it): a
-			 * success now would commit what is not on disk. */
-			(void)push(r, DONE_PARKED, q[i].req, q[i].cb, 0);
-			continue;
-		}
-		switch (q[i].kind) {
-		case DONE_APPEND:
-		case DONE_PARKED:
-			((raft_io_append_cb)q[i].cb)(q[i].req, q[i].status);
-			break;
-		case DONE_SEND:
-			((raft_io_send_cb)q[i].cb)(q[i].req, q[i].status);
-			break;
-		case DONE_WORK:
-			((raft_io_async_work_cb)q[i].cb)(q[i].req, q[i].status);
-			break;
-		case DONE_SNAP_PUT:
-			((raft_io_snapshot_put_cb)q[i].cb)(q[i].req, q[i].status);
-			break;
-		case DONE_SNAP_GET:
-			((raft_io_snapshot_get_cb)q[i].cb)(q[i].req, q[i].snap, q[i].status);
-			break;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		dispatch(io, &q[i], closing);
 	if (r->q == NULL) { /* nothing new: keep the old array */
 		r->q = q;
 		r->capq = cap;
@@ -974,6 +1195,20 @@ flush(struct raft_io *io, bool closing)
 static bool
 has_work(struct rio *r, uint64_t now)
 {
+	if (r->async) {
+		bool appends = false;
+
+		if (r->syncing && sync_finished(r))
+			return true;
+		for (size_t i = 0; i < r->nq; i++) {
+			if (r->q[i].kind == DONE_APPEND)
+				appends = true;
+			else if (r->q[i].kind != DONE_PARKED)
+				return true;
+		}
+		/* Appends wait for the running sync (wake says when it ends). */
+		return appends && !r->syncing && !r->fenced;
+	}
 	if (sync_wait(r, now) == 0)
 		return true;
 	for (size_t i = 0; i < r->nq; i++)
@@ -1013,8 +1248,9 @@ rio_poll(struct raft_io *io)
 	now = now_ms(r);
 	if (has_work(r, now))
 		return 0;
-	/* Interval mode: wake up for the sync that falls due. */
-	wait = sync_wait(r, now);
+	/* Interval mode: wake up for the sync that falls due.  With syncs on
+	 * the thread, its wake says when (has_work decides). */
+	wait = r->async ? -1 : sync_wait(r, now);
 	if (r->tick) {
 		t = now >= r->next_tick ? 0 : (int64_t)(r->next_tick - now);
 		if (wait < 0 || t < wait)
@@ -1081,6 +1317,18 @@ rio_create(struct raft_io *io, const struct rio_config *cfg)
 			    "confirmed before they are synced", cfg->dir);
 	}
 #endif
+	if (cfg->wake != NULL && cfg->fsync == RIO_FSYNC_ALWAYS) {
+		pthread_mutex_init(&r->mu, NULL);
+		pthread_cond_init(&r->cv, NULL);
+		if (pthread_create(&r->thr, NULL, sync_main, r) != 0) {
+			pthread_mutex_destroy(&r->mu);
+			pthread_cond_destroy(&r->cv);
+			free(r);
+			return MOM_ENOMEM;
+		}
+		r->thr_up = true;
+		r->async = true;
+	}
 	r->rnd = cfg->seed ? cfg->seed : (now_ms(r) ^ ((uint64_t)getpid() << 32)) | 1u;
 	memset(io, 0, sizeof(*io));
 	io->version = 2;
@@ -1111,7 +1359,19 @@ rio_destroy(struct raft_io *io)
 
 	if (!io || !(r = io->impl))
 		return;
+	if (r->thr_up) {
+		pthread_mutex_lock(&r->mu);
+		r->quit = true;
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		pthread_join(r->thr, NULL);
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+		if (r->syncing) /* never collected: close was not called */
+			(void)store_sync_end(r->store, &r->tok);
+	}
 	store_close(r->store);
+	free(r->wq);
 	free(r->q);
 	free(r);
 	io->impl = NULL;

@@ -120,6 +120,17 @@ struct rio_config {
 		RIO_FSYNC_NEVER,          /* completes at once; never synced */
 	}           fsync;                /* see above */
 	uint64_t    fsync_interval_ms;    /* RIO_FSYNC_INTERVAL; 0: 100 ms */
+	/*
+	 * RIO_FSYNC_ALWAYS with wake: the syncs run on a thread of rio's, so
+	 * that the owner goes on (reading, appending) while the disk works.
+	 * rio_step starts a sync of every append written so far when none
+	 * is running, and completes the appends a finished one covered;
+	 * appends written meanwhile wait for the next (group commit grows
+	 * with the load).  wake is called on rio's thread when a sync
+	 * finished: the owner must then call rio_step (rio_poll says 0).
+	 */
+	void      (*wake)(void *arg);
+	void       *wake_arg;
 };
 
 /*

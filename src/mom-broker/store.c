@@ -38,6 +38,7 @@ struct seg {
 	uint64_t  synced; /* bytes known to be durable */
 	int       fd;     /* -1 when closed */
 	bool      fresh;  /* created since the directory was last synced */
+	uint64_t  gen;    /* bumped when cut: an older sync token no longer applies */
 };
 
 struct store {
@@ -971,6 +972,147 @@ store_sync(struct store *s)
 	return 0;
 }
 
+int
+store_sync_begin(struct store *s, struct store_synctok *t)
+{
+	size_t i, from;
+	int    rc;
+
+	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
+	if (s->broken)
+		return s->broken;
+	from = s->nsegs;
+	while (from > 0 && (s->segs[from - 1].synced < s->segs[from - 1].size ||
+	    s->segs[from - 1].fresh))
+		from--;
+	if (from == s->nsegs)
+		return 0;
+	if ((t->part = calloc(s->nsegs - from, sizeof(*t->part))) == NULL)
+		return fail(s, MOM_ENOMEM, "out of memory");
+	for (i = from; i < s->nsegs; i++) {
+		struct seg            *g = &s->segs[i];
+		struct store_syncpart *p = &t->part[t->n];
+
+		p->first = g->first;
+		p->gen = g->gen;
+		p->size = g->size;
+		p->fresh = g->fresh;
+		p->fd = -1;
+		if (g->synced < g->size) {
+			if (g->fd < 0 && (rc = seg_open_fd(s, g)) != 0) /* nosync */
+				goto fail;
+			if ((p->fd = dup(g->fd)) < 0) {
+				rc = io_fail(s, "dup", "segment");
+				goto fail;
+			}
+		}
+		if (g->fresh && t->dirfd < 0 && (t->dirfd = dup(s->dirfd)) < 0) {
+			rc = io_fail(s, "dup", ".");
+			t->n++;
+			goto fail;
+		}
+		t->n++;
+	}
+	t->fault = s->fault;
+	t->faulty = s->faulty;
+	return 0;
+fail:
+	for (i = 0; i < t->n; i++)
+		if (t->part[i].fd >= 0)
+			close(t->part[i].fd);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	free(t->part);
+	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
+	return rc;
+}
+
+static int
+tok_sync(struct store_synctok *t, int fd, bool data)
+{
+	if (t->faulty && t->fault.sync)
+		return t->fault.sync(t->fault.arg, fd);
+	return data ? fdatasync(fd) : fsync(fd);
+}
+
+void
+store_sync_run(struct store_synctok *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (t->part[i].fd >= 0 && tok_sync(t, t->part[i].fd, true) < 0) {
+			t->err = errno ? errno : EIO;
+			t->failed = t->part[i].first;
+			return;
+		}
+	}
+	if (t->dirfd >= 0 && tok_sync(t, t->dirfd, false) < 0) {
+		t->err = errno ? errno : EIO;
+		t->dirfail = true;
+	}
+}
+
+int
+store_sync_end(struct store *s, struct store_synctok *t)
+{
+	size_t i, k;
+	int    rc = 0;
+	char   name[64];
+
+	for (i = 0; i < t->n; i++)
+		if (t->part[i].fd >= 0)
+			close(t->part[i].fd);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	if (t->err != 0 && !s->broken) {
+		/* After a failed fsync the page cache cannot be trusted. */
+		errno = t->err;
+		if (t->dirfail)
+			s->broken = io_fail(s, "fsync", ".");
+		else {
+			seg_name(name, sizeof(name), t->failed);
+			s->broken = io_fail(s, "fdatasync", name);
+		}
+	}
+	if (s->broken) {
+		rc = s->broken;
+		goto out;
+	}
+	for (i = 0; i < t->n; i++) {
+		const struct store_syncpart *p = &t->part[i];
+		struct seg                  *g = NULL;
+
+		for (k = 0; k < s->nsegs; k++)
+			if (s->segs[k].first == p->first) {
+				g = &s->segs[k];
+				break;
+			}
+		/* Cut or removed meanwhile: what it synced is not what is there. */
+		if (g == NULL || g->gen != p->gen)
+			continue;
+		if (g->synced < p->size)
+			g->synced = p->size;
+		if (p->fresh)
+			g->fresh = false;
+#ifdef MOM_FAULT_INJECTION
+		if ((rc = fault_record(s, g)) != 0) {
+			s->broken = rc;
+			goto out;
+		}
+#endif
+		if (g != seg_last(s) && g->synced == g->size && !g->fresh)
+			seg_close(g);
+	}
+out:
+	free(t->part);
+	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
+	return rc;
+}
+
 static int
 unlink_seg(struct store *s, struct seg *g)
 {
@@ -1012,6 +1154,7 @@ store_truncate(struct store *s, uint64_t index)
 			return rc;
 		g->n = index - g->first;
 		g->size = g->off[g->n];
+		g->gen++;
 		if (ftruncate(g->fd, (off_t)g->size) < 0 || do_sync(s, g->fd, false) < 0) {
 			s->broken = io_fail(s, "truncate", name);
 			return s->broken;

@@ -141,6 +141,37 @@ int store_append(struct store *s, const struct store_entry *e, size_t n);
 int store_sync(struct store *s);
 
 /*
+ * The same sync in three steps, so that the fsyncs can run on another
+ * thread while the owner goes on appending: store_sync_begin (owner)
+ * notes what store_sync would sync now, with duplicated descriptors;
+ * store_sync_run (any thread, touches only the token) syncs them;
+ * store_sync_end (owner) counts them as synced, unless the store cut or
+ * removed that segment meanwhile, and frees the token.  Appends after
+ * begin are not covered.  A failed run breaks the store at end, as a
+ * failed store_sync does.  0 or a MOM_E* code (begin: nothing to end).
+ */
+struct store_syncpart {
+	uint64_t first, gen, size;
+	bool     fresh;
+	int      fd;
+};
+
+struct store_synctok {
+	struct store_syncpart *part;
+	size_t                 n;
+	int                    dirfd;   /* -1: no directory sync */
+	struct store_fault     fault;   /* the store's hook, if any */
+	bool                   faulty;
+	int                    err;     /* errno of a failed sync, from run */
+	uint64_t               failed;  /* the segment that failed (its first), or 0 */
+	bool                   dirfail;
+};
+
+int  store_sync_begin(struct store *s, struct store_synctok *t);
+void store_sync_run(struct store_synctok *t);
+int  store_sync_end(struct store *s, struct store_synctok *t);
+
+/*
  * Calls cb for each entry from..to (inclusive, within first..last), in
  * order; the entry's buf is valid only during the call.  Records are
  * checked again as they are read.  A non-zero return from cb stops the

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -1259,4 +1261,130 @@ Test(rio, fsync_interval_with_raft)
 Test(rio, fsync_never_with_raft)
 {
 	mode_commits(RIO_FSYNC_NEVER, 1);
+}
+
+/* ---- syncs on rio's thread (rio_config.wake) ---- */
+
+/* The sync hook waits at a gate the test opens: a disk as slow as we like. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  gate_cv = PTHREAD_COND_INITIALIZER;
+static int             gate_open, gate_waiting, wakes;
+
+static int
+gated_sync(void *arg, int fd)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_waiting++;
+	pthread_cond_broadcast(&gate_cv);
+	while (gate_open == 0)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_open--;
+	gate_waiting--;
+	pthread_mutex_unlock(&gate_mu);
+	return fsync(fd);
+}
+
+static void
+gate_pass(int n)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_open += n;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits (bounded) until the sync thread sits at the gate. */
+static void
+gate_reached(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&gate_mu);
+	while (gate_waiting == 0)
+		cr_assert_eq(pthread_cond_timedwait(&gate_cv, &gate_mu, &ts), 0,
+		    "the sync thread never reached the disk");
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void
+count_wake(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&wakes, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Steps until the sync that is running finished and was collected (bounded). */
+static void
+until_collected(struct raft_io *io, int ncb_expected)
+{
+	for (int i = 0; i < 10000 && ncb < ncb_expected; i++) {
+		if (rio_poll(io) == 0)
+			cr_assert_eq(rio_step(io), 0, "%s", io->errmsg);
+		else
+			usleep(1000);
+	}
+	cr_assert_eq(ncb, ncb_expected, "completed %d of %d (poll %lld, waiting %d, open %d, wakes %d)",
+	    ncb, ncb_expected, (long long)rio_poll(io), gate_waiting, gate_open, wakes);
+}
+
+Test(rio, threaded_syncs_complete_appends_after_their_sync_and_group_the_next)
+{
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.fsync = RIO_FSYNC_ALWAYS, .wake = count_wake };
+	struct raft_configuration conf;
+	struct store_fault        h = { full_pwrite, gated_sync, NULL };
+	struct raft_io            io;
+	struct raft_io_append     req[20];
+	struct rio_stats          st;
+
+	full = sync_fails = false;
+	ncb = wakes = gate_open = gate_waiting = 0;
+	cb_io = &io;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	raft_configuration_close(&conf);
+	store_set_fault(rio_store(&io), &h);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 1);
+
+	/* Three appends: one sync starts, on the thread; nothing completes yet. */
+	for (int i = 0; i < 3; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(rio_poll(&io), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	gate_reached();
+	cr_assert_eq(ncb, 0, "completed before the disk said so");
+	cr_assert_neq(rio_poll(&io), 0, "nothing to do while the sync runs");
+	/* Two more while it runs: they wait for the next sync. */
+	mode_append(&io, &req[3], 3);
+	mode_append(&io, &req[4], 4);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 0);
+	/* The disk answers: the first three complete, the next sync takes two. */
+	gate_pass(1);
+	until_collected(&io, 3);
+	cr_assert_geq(__atomic_load_n(&wakes, __ATOMIC_SEQ_CST), 1, "the owner was woken");
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(syncs_at_cb[i], 2, "callback %d after sync 2", i);
+	gate_reached();
+	cr_assert_eq(ncb, 3, "the second group waits for its own sync");
+	gate_pass(1);
+	until_collected(&io, 5);
+	cr_assert_eq(syncs_at_cb[3], 3);
+	cr_assert_eq(syncs_at_cb[4], 3);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.syncs, 3, "two groups, two syncs");
+	/* Close with a sync running: it waits for it. */
+	mode_append(&io, &req[5], 5);
+	cr_assert_eq(rio_step(&io), 0);
+	gate_reached();
+	gate_pass(100);
+	mode_close(&io);
+	cr_assert_eq(ncb, 6);
+	expect_on_disk(7);
 }
