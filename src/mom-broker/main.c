@@ -107,6 +107,18 @@ lock_datadir(const char *dir)
 	return fd;
 }
 
+/* What main holds besides the threads, given back in order. */
+static void
+release(struct fsm *fsm, struct auth *auth, nng_tls_config *tls, int lockfd)
+{
+	fsm_free(fsm);
+	auth_close(auth);
+	if (tls != NULL)
+		nng_tls_config_free(tls);
+	nng_fini();
+	close(lockfd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -380,12 +392,7 @@ main(int argc, char **argv)
 	ccfg.snapshot_bytes = snap_after;
 	if (core_start(&core, fsm, &ccfg, err, sizeof(err)) != 0) {
 		log_warnx("cannot start: %s", err);
-		fsm_free(fsm);
-		auth_close(auth);
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		nng_fini();
-		close(lockfd);
+		release(fsm, auth, tls, lockfd);
 		return MOM_EXIT_FAIL;
 	}
 	memset(&frcfg, 0, sizeof(frcfg));
@@ -397,11 +404,7 @@ main(int argc, char **argv)
 	if (front_start(&front, &frcfg, core) != 0) {
 		core_stop(core);
 		core_free(core);
-		fsm_free(fsm);
-		auth_close(auth);
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		nng_fini();
+		release(fsm, auth, tls, lockfd);
 		return MOM_EXIT_UNAVAILABLE;
 	}
 	core_set_front(core, front);
@@ -423,11 +426,7 @@ main(int argc, char **argv)
 			core_stop(core);
 			front_stop(front);
 			core_free(core);
-			fsm_free(fsm);
-			auth_close(auth);
-			if (tls != NULL)
-				nng_tls_config_free(tls);
-			nng_fini();
+			release(fsm, auth, tls, lockfd);
 			return MOM_EXIT_UNAVAILABLE;
 		}
 	}
@@ -452,12 +451,7 @@ main(int argc, char **argv)
 	http_stop(http);
 	front_stop(front);
 	core_free(core);
-	fsm_free(fsm);
-	auth_close(auth);
-	if (tls != NULL)
-		nng_tls_config_free(tls);
-	nng_fini();
-	close(lockfd);
+	release(fsm, auth, tls, lockfd);
 	log_info("stopped");
 	return 0;
 }

@@ -139,13 +139,21 @@ heap_push(struct mq *q, int64_t at, struct qent e)
 	return 0;
 }
 
+/* Removes the delayed entry at i, keeping the heap a heap. */
 static struct qent
-heap_pop(struct mq *q)
+heap_remove(struct mq *q, size_t i)
 {
-	struct qent e = q->delayed[0].e;
+	struct qent e = q->delayed[i].e;
 	struct dent last = q->delayed[--q->dlen];
-	size_t      i = 0, c;
+	size_t      c;
 
+	if (i == q->dlen)
+		return e;
+	/* Sift last up from i, or down. */
+	while (i > 0 && q->delayed[(i - 1) / 2].at > last.at) {
+		q->delayed[i] = q->delayed[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
 	while ((c = 2 * i + 1) < q->dlen) {
 		if (c + 1 < q->dlen && q->delayed[c + 1].at < q->delayed[c].at)
 			c++;
@@ -154,9 +162,14 @@ heap_pop(struct mq *q)
 		q->delayed[i] = q->delayed[c];
 		i = c;
 	}
-	if (q->dlen > 0)
-		q->delayed[i] = last;
+	q->delayed[i] = last;
 	return e;
+}
+
+static struct qent
+heap_pop(struct mq *q)
+{
+	return heap_remove(q, 0);
 }
 
 static bool
@@ -368,6 +381,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 	while (n < max && q->rlen > 0) {
 		struct qent   e = ring_pop_front(q);
 		uint64_t      receipt;
+		size_t        len;
 
 		if (expired(q, e.m, now)) {
 			if (ready_settle(q, e, MQ_EXPIRE, 0, 0, now) != 0) {
@@ -382,6 +396,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 		}
 		e.deliveries++;
 		receipt = (*next_receipt)++;
+		len = e.m->len; /* a message settled at once is gone after */
 		if (noack) {
 			/* Settled as it is handed out: emit first, the message may go. */
 			emit(arg, e.m, receipt, e.deliveries);
@@ -400,7 +415,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 		}
 		q->st.delivered++;
 		n++;
-		bytes += e.m->len;
+		bytes += len;
 	}
 	return n;
 }
@@ -521,32 +536,6 @@ ring_remove(struct mq *q, size_t i)
 	return e;
 }
 
-/* Removes the delayed entry at i, keeping the heap a heap. */
-static struct qent
-heap_remove(struct mq *q, size_t i)
-{
-	struct qent e = q->delayed[i].e;
-	struct dent last = q->delayed[--q->dlen];
-	size_t      c;
-
-	if (i == q->dlen)
-		return e;
-	/* Sift last up from i, or down. */
-	while (i > 0 && q->delayed[(i - 1) / 2].at > last.at) {
-		q->delayed[i] = q->delayed[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	while ((c = 2 * i + 1) < q->dlen) {
-		if (c + 1 < q->dlen && q->delayed[c + 1].at < q->delayed[c].at)
-			c++;
-		if (q->delayed[c].at >= last.at)
-			break;
-		q->delayed[i] = q->delayed[c];
-		i = c;
-	}
-	q->delayed[i] = last;
-	return e;
-}
 
 /*
  * Finds and removes the message with this seq: a lease (the leader's

@@ -929,6 +929,18 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 	return 0;
 }
 
+/* The first of the segments at the end that have something to sync. */
+static size_t
+sync_from(const struct store *s)
+{
+	size_t from = s->nsegs;
+
+	while (from > 0 && (s->segs[from - 1].synced < s->segs[from - 1].size ||
+	    s->segs[from - 1].fresh))
+		from--;
+	return from;
+}
+
 int
 store_sync(struct store *s)
 {
@@ -939,10 +951,7 @@ store_sync(struct store *s)
 
 	if (s->broken)
 		return s->broken;
-	from = s->nsegs;
-	while (from > 0 && (s->segs[from - 1].synced < s->segs[from - 1].size ||
-	    s->segs[from - 1].fresh))
-		from--;
+	from = sync_from(s);
 	for (i = from; i < s->nsegs; i++) {
 		g = &s->segs[i];
 		if (g->synced < g->size) {
@@ -982,10 +991,7 @@ store_sync_begin(struct store *s, struct store_synctok *t)
 	t->dirfd = -1;
 	if (s->broken)
 		return s->broken;
-	from = s->nsegs;
-	while (from > 0 && (s->segs[from - 1].synced < s->segs[from - 1].size ||
-	    s->segs[from - 1].fresh))
-		from--;
+	from = sync_from(s);
 	if (from == s->nsegs)
 		return 0;
 	if ((t->part = calloc(s->nsegs - from, sizeof(*t->part))) == NULL)

@@ -31,6 +31,7 @@
 
 #include "mom.h"
 #include "rio.h"
+#include "tmpdir.h"
 
 #define NNODES       3
 #define STEP_MS      5u   /* fake time per step */
@@ -591,24 +592,6 @@ start_all(bool bootstrap)
 		node_start(i, bootstrap);
 }
 
-static void
-rm_dir(const char *d)
-{
-	struct dirent *de;
-	char           p[512];
-	DIR           *dd;
-
-	if (!(dd = opendir(d)))
-		return;
-	while ((de = readdir(dd)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-		unlink(p);
-	}
-	closedir(dd);
-	rmdir(d);
-}
 
 static void
 setup(void)

@@ -21,6 +21,7 @@
 
 #include "mom.h"
 #include "rio.h"
+#include "tmpdir.h"
 
 static char     dir[64];
 static uint64_t fake_now = 1000000;
@@ -32,24 +33,6 @@ fake_clock(void *arg)
 	return fake_now;
 }
 
-static void
-rm_dir(const char *d)
-{
-	struct dirent *de;
-	char           p[512];
-	DIR           *dd;
-
-	if (!(dd = opendir(d)))
-		return;
-	while ((de = readdir(dd)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-		unlink(p);
-	}
-	closedir(dd);
-	rmdir(d);
-}
 
 static void
 setup(void)

@@ -18,27 +18,10 @@
 
 #include "mom.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static char dir[64];
 
-static void
-rm_dir(const char *d)
-{
-	struct dirent *de;
-	char           p[512];
-	DIR           *dd;
-
-	if (!(dd = opendir(d)))
-		return;
-	while ((de = readdir(dd)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-		unlink(p);
-	}
-	closedir(dd);
-	rmdir(d);
-}
 
 static void
 setup(void)
