@@ -1376,23 +1376,31 @@ flush(struct core *c, int64_t now)
 	}
 	if (c->bn == 0)
 		return;
-	mom_buf_init(&e);
-	mom_buf_put_varint(&e, c->bn);
-	mom_buf_put(&e, c->batch.data, c->batch.len);
-	mom_buf_reset(&c->batch);
-	b.len = e.len;
-	b.base = raft_malloc(b.len);
-	p = calloc(1, sizeof(*p));
-	if (b.base == NULL || p == NULL) {
-		raft_free(b.base);
-		free(p);
-		mom_buf_fini(&e);
-		fail_waiters(c, c->bw, c->bn, RAFT_NOMEM);
-		c->bn = 0;
-		return;
+	/* The entry: the count (LEB128), then the commands. */
+	{
+		uint8_t  hdr[10];
+		size_t   h = 0;
+		uint64_t v = c->bn;
+
+		do {
+			hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+			v >>= 7;
+		} while (v != 0);
+		b.len = h + c->batch.len;
+		b.base = raft_malloc(b.len);
+		p = calloc(1, sizeof(*p));
+		if (b.base == NULL || p == NULL) {
+			raft_free(b.base);
+			free(p);
+			mom_buf_reset(&c->batch);
+			fail_waiters(c, c->bw, c->bn, RAFT_NOMEM);
+			c->bn = 0;
+			return;
+		}
+		memcpy(b.base, hdr, h);
+		memcpy((uint8_t *)b.base + h, c->batch.data, c->batch.len);
+		mom_buf_reset(&c->batch);
 	}
-	memcpy(b.base, e.data, e.len);
-	mom_buf_fini(&e);
 	p->c = c;
 	p->w = c->bw;
 	p->n = c->bn;

@@ -12,9 +12,7 @@
 
 #include "mom.h"
 #include "rio.h"
-#ifdef MOM_FAULT_INJECTION
 #include "log.h"
-#endif
 
 enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED, DONE_SNAP_PUT, DONE_SNAP_GET };
 
@@ -201,6 +199,8 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 		r->store = NULL;
 		return raft_err(rc);
 	}
+	if (store_warning(r->store) != NULL)
+		log_warnx("%s", store_warning(r->store));
 	if ((rc = store_meta_load(r->store, &r->meta)) != 0) {
 		rc = store_fail(io, "load metadata", rc);
 		store_close(r->store);

@@ -54,6 +54,7 @@ struct store {
 	uint8_t            *wbuf;
 	size_t              wcap;
 	char                msg[512];
+	char                warn[512]; /* what recovery did, for the owner to log */
 #ifdef MOM_FAULT_INJECTION
 	bool                powerloss;   /* MOM_FAULT_POWERLOSS: keep sidecars */
 	char               *enospc_file; /* MOM_FAULT_ENOSPC_FILE */
@@ -387,6 +388,12 @@ store_nsegments(const struct store *s)
 }
 
 const char *
+store_warning(const struct store *s)
+{
+	return s->warn[0] ? s->warn : NULL;
+}
+
+const char *
 store_errmsg(const struct store *s)
 {
 	return s->msg;
@@ -666,6 +673,9 @@ load_seg(struct store *s, uint64_t first, bool last)
 		return fail(s, MOM_EBADDATA, "%s/%s: byte %zu: %s (index %" PRIu64 ")",
 		    s->dir, name, sc.bad, sc.why, first + sc.n);
 	if (sc.status == STORE_SCAN_TORN) {
+		snprintf(s->warn, sizeof(s->warn), "%s/%s: a torn last record (a crash in the "
+		    "middle of a write) was cut off at byte %" PRIu64 ", %zu bytes dropped",
+		    s->dir, name, (uint64_t)sc.end, len - (size_t)sc.end);
 		/* Cut, and make the cut durable before anything is appended after it. */
 		if (ftruncate(fd, (off_t)sc.end) < 0)
 			return io_fail(s, "ftruncate", name);

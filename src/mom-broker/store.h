@@ -120,6 +120,8 @@ int store_open(const char *dir, const struct store_config *cfg, struct store **o
     char *err, size_t errlen);
 /* Closes without syncing (what was appended stays in the page cache).  NULL is a no-op. */
 void store_close(struct store *s);
+/* What recovery at open did that the owner should log (a torn tail cut), or NULL. */
+const char *store_warning(const struct store *s);
 
 /* The fault hooks (copied) or NULL for the real calls. */
 void store_set_fault(struct store *s, const struct store_fault *f);

@@ -513,6 +513,77 @@ chaos_check() {
 	assert_equal "$(sort <<<"$output" | uniq -d)" ""
 }
 
+# --- snapshots and the data directory ------------------------------------------
+
+@test "snapshots compact the log: old segments go, a restart reads snapshot + log after it" {
+	dstart --snapshot-after 4KiB
+	qcreate jobs
+	tcreate news
+	local i
+	for ((i = 0; i < 20; i++)); do
+		seq $((i * 100 + 1)) $((i * 100 + 100)) | pub -q jobs -l
+	done
+	printf 'n%s\n' 1 2 3 | pub -t news -l
+	run -0 sub -q jobs -C 150 -F '%p\n' # acks are logged too
+	run -0 admin --json stats
+	(($(jq .snapshots <<<"$output") >= 1)) || fail "no snapshot after 20 batches: $output"
+	[ -f "$T/data/snap" ] || fail "no snapshot file: $(ls "$T/data")"
+	# every segment starts after the snapshot's first kept entry: the old ones are gone
+	local segs
+	segs=$(find "$T/data" -name 'seg-*.log' | wc -l)
+	((segs <= 3)) || fail "$segs segments left: $(ls "$T/data")"
+	seq 2001 2010 | pub -q jobs -l
+	restart KILL
+	run -0 drain jobs
+	assert_output "$(seq 151 2010)"
+	run -0 sub -t news --from first -e -F '%p\n'
+	assert_output "$(printf 'n%s\n' 1 2 3)"
+}
+
+@test "a damaged record in the middle of the log: the broker refuses to start and names the file and offset" {
+	dstart
+	qcreate jobs
+	local i
+	for ((i = 0; i < 5; i++)); do
+		seq $((i * 10 + 1)) $((i * 10 + 10)) | pub -q jobs -l
+	done
+	stop_pid "$BROKER_PID" TERM
+	BROKER_PID=
+	local seg
+	seg=$(find "$T/data" -name 'seg-*.log' | sort | head -n 1)
+	# flip one byte well inside the first segment (not in its last record)
+	python3 - "$seg" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[len(b) // 3] ^= 0x40
+open(p, 'wb').write(bytes(b))
+PY
+	run --separate-stderr timeout 20 mom-broker -D "$T/data" -l "$MOM_URL" --http off
+	assert_equal "$status" 1
+	[[ "$stderr" == *"seg-"*".log"* ]] || fail "the error does not name the segment: $stderr"
+	[[ "$stderr" =~ offset|byte ]] || fail "the error does not give the offset: $stderr"
+}
+
+@test "a torn last record (a crash mid-write) is cut off and the broker starts" {
+	dstart
+	qcreate jobs
+	seq 1 10 | pub -q jobs -l
+	seq 11 20 | pub -q jobs -l
+	stop_pid "$BROKER_PID" TERM
+	BROKER_PID=
+	local seg size
+	seg=$(find "$T/data" -name 'seg-*.log' | sort | tail -n 1)
+	size=$(stat -c %s "$seg")
+	truncate -s $((size - 3)) "$seg"
+	broker_up
+	wait_ping "$MOM_URL" || fail "the broker did not start on a torn tail: $(cat "$T/broker.log")"
+	grep -qi "torn\|cut" "$T/broker.log" || fail "nothing logged about the cut: $(cat "$T/broker.log")"
+	# the last batch was the torn record: it is gone, the first is whole
+	run -0 drain jobs
+	assert_output "$(seq 1 10)"
+}
+
 # --- --fsync ---------------------------------------------------------------
 
 @test "mom-broker --fsync bogus is a usage error: exit 64, one line naming the value" {
