@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/lib.sh: helpers for bench/run (sourced, not executed).
+# bench/lib.sh: helpers for bench/run and bench/recovery (sourced, not executed).
 # Every process started here is tracked by PID and stopped by PID; every wait is bounded.
 
 # ---------------------------------------------------------------- logging
@@ -34,7 +34,7 @@ show() {
 }
 
 die() {
-	local msg="bench/run: FAILED: $*"
+	local msg="${PROG:-bench/run}: FAILED: $*"
 	printf '%s\n' "$msg" >&2
 	if [[ -n ${RESULTS:-} ]]; then printf '%s\n' "$msg" >>"$RESULTS"; fi
 	exit 1
@@ -79,7 +79,7 @@ stop_pid() {
 		sleep 0.05
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		printf 'bench/run: PID %s did not stop within %s s: SIGKILL\n' "$pid" "$grace" >&2
+		printf '%s: PID %s did not stop within %s s: SIGKILL\n' "${PROG:-bench/run}" "$pid" "$grace" >&2
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	wait "$pid" 2>/dev/null || rc=$?
@@ -129,4 +129,188 @@ wait_bounded() {
 	untrack "$pid"
 	wait "$pid" 2>/dev/null || rc=$?
 	return "$rc"
+}
+
+# ---------------------------------------------------------------- disk, caches
+# disk_base CANDIDATE...: the first candidate directory whose file system keeps data on a disk
+# (not tmpfs or ramfs), created if needed; dies when there is none. Data directories of a
+# broker that fsyncs belong on a real disk: on tmpfs an fdatasync costs nothing.
+disk_base() {
+	local d t
+	for d in "$@"; do
+		[[ -n $d ]] || continue
+		mkdir -p "$d" 2>/dev/null || continue
+		t=$(stat -f -c %T "$d" 2>/dev/null) || continue
+		case $t in
+		tmpfs | ramfs) continue ;;
+		esac
+		(cd "$d" && pwd)
+		return 0
+	done
+	die "none of $* is on a disk (all tmpfs/ramfs): set TMPDIR to a directory on a disk"
+}
+
+# fs_desc DIR: "DEVICE TYPE (MOUNTPOINT)" of the file system holding DIR, from df -T.
+fs_desc() { df -T "$1" | awk 'NR == 2 { printf "%s %s (mounted on %s, %.0f GB free)", $1, $2, $7, $5 / 1048576 }'; }
+
+# drop_caches: write back and drop the page cache (needs root, or sudo without a password).
+# Returns 0 when the caches were dropped, 1 when that is not possible here.
+drop_caches() {
+	sync
+	if [[ -w /proc/sys/vm/drop_caches ]] && { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+		return 0
+	fi
+	if ((EUID != 0)) && command -v sudo >/dev/null &&
+		timeout 10 sudo -n sh -c 'echo 3 > /proc/sys/vm/drop_caches' 2>/dev/null; then
+		return 0
+	fi
+	return 1
+}
+
+# ---------------------------------------------------------------- fsync counting with perf
+# The broker's own counter (stats log_syncs) is the first choice; perf counts the fdatasync and
+# fsync system calls of the broker's threads (tracepoints, no ptrace: a few ns per system call).
+# MOM_BENCH_PERF=0 turns it off. PERF_WHY says how fsyncs are counted (or why perf cannot).
+# shellcheck disable=SC2034 # PERF_WHY is for the caller
+PERF_OK=0
+PERF_WHY=''
+PERF_EVENTS=syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync
+perf_check() {
+	if [[ ${MOM_BENCH_PERF:-1} == 0 ]]; then
+		PERF_WHY='off (MOM_BENCH_PERF=0)'
+		return 0
+	fi
+	if ! command -v perf >/dev/null; then
+		PERF_WHY='perf not installed (apt-get install linux-perf)'
+		return 0
+	fi
+	if timeout 20 perf stat -x, -e "$PERF_EVENTS" -o "$TMP/perf-check.txt" -- true >/dev/null 2>&1 &&
+		grep -q '^[0-9]*,,syscalls:sys_enter_fdatasync' "$TMP/perf-check.txt"; then
+		PERF_OK=1
+		PERF_WHY='perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p BROKER_PID'
+	else
+		# shellcheck disable=SC2034 # for the caller
+		PERF_WHY='perf cannot count syscall tracepoints here (needs root or kernel.perf_event_paranoid=-1, and tracefs)'
+	fi
+}
+
+# perf_attach PID OUTFILE: count PID's fsyncs until perf_detach; sets PERF_PID. perf -I prints a
+# line every 100 ms: the first one proves it is attached (bounded wait).
+PERF_PID=''
+perf_attach() {
+	local pid=$1 out=$2 i
+	PERF_PID=''
+	((PERF_OK)) || return 0
+	rm -f "$out"
+	timeout 900 perf stat -I 100 -x, -e "$PERF_EVENTS" -p "$pid" -o "$out" </dev/null >/dev/null 2>&1 &
+	PERF_PID=$!
+	track "$PERF_PID"
+	for ((i = 0; i < 250; i++)); do
+		grep -q sys_enter_fdatasync "$out" 2>/dev/null && return 0
+		kill -0 "$PERF_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	log "  warning: perf stat did not attach to PID $pid; no perf fsync count for this run"
+	stop_pid "$PERF_PID" 5 || true
+	PERF_PID=''
+}
+
+# perf_detach OUTFILE: stop perf (SIGINT: it prints the last interval) and print the total count
+# of fsyncs (empty when perf was not attached).
+perf_detach() {
+	local out=$1 i
+	[[ -n $PERF_PID ]] || return 0
+	sleep 0.3 # let the last full interval be printed
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$PERF_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	stop_pid "$PERF_PID" 5 >/dev/null 2>&1 || true
+	PERF_PID=''
+	awk -F, '/sys_enter_f(data)?sync/ && $2 ~ /^[0-9]+$/ { s += $2 } END { printf "%d\n", s }' "$out"
+}
+
+# ---------------------------------------------------------------- mom
+# ensure_mom: run `make` (unless MOM_BIN is set) and set MOM_BROKER, MOM_PUB, MOM_SUB, MOM_ADMIN.
+ensure_mom() {
+	if [[ -n ${MOM_BIN:-} ]]; then
+		BIN=$MOM_BIN
+	else
+		BIN=$ROOT/bin
+		show make -C "$ROOT"
+		timeout 900 make -C "$ROOT" >"$TMP/make.log" 2>&1 || {
+			tail_file "$TMP/make.log" 30
+			die "make failed (build dependencies: see the install line in bench/README.md)"
+		}
+	fi
+	MOM_BROKER=$BIN/mom-broker MOM_PUB=$BIN/mom-pub MOM_SUB=$BIN/mom-sub MOM_ADMIN=$BIN/mom-admin
+	local p
+	for p in "$MOM_BROKER" "$MOM_PUB" "$MOM_SUB" "$MOM_ADMIN"; do
+		[[ -x $p ]] || die "$p missing or not executable"
+	done
+}
+
+# start_mom_broker URL DATADIR LOGFILE [BROKER-OPTION...]: a broker without HTTP (no fixed port
+# shared with other brokers on the machine); sets BROKER_PID once it answers `mom-admin ping`.
+start_mom_broker() {
+	local url=$1 dir=$2 logf=$3 deadline
+	shift 3
+	mkdir -p "$dir"
+	show "$MOM_BROKER" -l "$url" -D "$dir" --http off "$@" -- "2>$logf &"
+	"$MOM_BROKER" -l "$url" -D "$dir" --http off "$@" </dev/null >/dev/null 2>"$logf" &
+	BROKER_PID=$!
+	track "$BROKER_PID"
+	deadline=$((SECONDS + T_START))
+	while ((SECONDS <= deadline)); do
+		if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+			tail_file "$logf"
+			die "mom-broker exited during startup"
+		fi
+		if timeout 5 "$MOM_ADMIN" -s "$url" -W 2 ping >/dev/null 2>&1; then return 0; fi
+		sleep 0.05
+	done
+	tail_file "$logf"
+	die "mom-broker did not answer 'mom-admin ping' within $T_START s"
+}
+
+# stop_mom_broker LOGFILE [GRACE-SECONDS]
+stop_mom_broker() {
+	local logf=$1 grace=${2:-20} rc=0
+	stop_pid "$BROKER_PID" "$grace" || rc=$?
+	if ((rc != 0)); then
+		tail_file "$logf"
+		log "  warning: mom-broker exited with status $rc on SIGTERM"
+	fi
+}
+
+mom_admin() { # mom_admin URL ARGS...: bounded, dies on failure
+	local url=$1
+	shift
+	show "$MOM_ADMIN" -s "$url" "$@"
+	timeout "$T_CLIENT" "$MOM_ADMIN" -s "$url" "$@" >"$TMP/admin.out" 2>"$TMP/admin.err" || {
+		tail_file "$TMP/admin.err"
+		die "mom-admin $* failed"
+	}
+}
+
+# broker_stats URL FILE: the broker's counters (`mom-admin --json stats`) as JSON in FILE.
+broker_stats() {
+	timeout "$T_CLIENT" "$MOM_ADMIN" -s "$1" --json stats >"$2" 2>"$TMP/admin.err" || {
+		tail_file "$TMP/admin.err"
+		die "mom-admin --json stats failed"
+	}
+}
+
+# stat_of FILE KEY: one counter of a broker_stats file; empty when the broker does not have it.
+stat_of() { json_get "$1" "d.get('$2', '')"; }
+
+# machine_load: how busy the machine is (other jobs): load average and the CPU pressure stall
+# information (share of the last 60 s in which runnable tasks waited for a CPU).
+machine_load() {
+	local psi=''
+	if [[ -r /proc/pressure/cpu ]]; then
+		psi=$(awk '/^some/ { sub(/avg60=/, "", $3); printf ", CPU pressure (PSI some avg60) %s%%", $3 }' /proc/pressure/cpu)
+	fi
+	printf 'load average %s%s' "$(cut -d' ' -f1-3 /proc/loadavg)" "$psi"
 }
