@@ -16,6 +16,7 @@
  * rio's group commit are driven from this loop (rio_poll, rio_step).
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,7 @@ struct core {
 	int             start_err;
 	char            start_msg[512];
 	uint64_t        log_bytes, snap_at;  /* bytes proposed; when to snapshot */
-	uint64_t        entries, commands, snapshots;
+	uint64_t        entries, commands, snapshots, trimmed;
 };
 
 static void core_gone(void *, struct mq *);
@@ -1476,6 +1477,14 @@ pump(struct core *c)
 		serve_touched(c, mom_now_ms());
 		if (c->bn == 0 && c->nsettles == 0)
 			break;
+	}
+	/*
+	 * After a snapshot libraft freed the log entries it covers: give the
+	 * pages back (glibc keeps freed memory otherwise), once per snapshot.
+	 */
+	if (c->trimmed != c->snapshots) {
+		c->trimmed = c->snapshots;
+		malloc_trim(0);
 	}
 }
 

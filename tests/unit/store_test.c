@@ -138,6 +138,23 @@ stop_cb(void *arg, const struct store_entry *e)
 	return ++*(int *)arg == 3 ? 42 : 0;
 }
 
+/* The CPU's instruction (where there is one) and the tables agree, at every length and alignment. */
+Test(store, crc32c_hardware_and_tables_agree)
+{
+	static uint8_t buf[1100];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 3));
+	cr_assert_eq(store_crc32c_tables(0, "123456789", 9), 0xE3069283u);
+	for (int k = 0; k < 64; k++) {
+		const uint8_t *p = buf + k % 13;
+		size_t         n = 1 + (size_t)k * 17;
+
+		cr_assert_eq(store_crc32c((uint32_t)k, p, n), store_crc32c_tables((uint32_t)k, p, n),
+		    "length %zu", n);
+	}
+}
+
 Test(store, crc32c_known_answer)
 {
 	cr_assert_eq(store_crc32c(0, "123456789", 9), 0xE3069283u);
