@@ -65,7 +65,9 @@ def main():
         problems.append("PUBLISHER no publisher left a result in %s" % a.out)
     for r in pubs:
         if not r["confirmed"]:
-            last = r["err"][-1] if r["err"] else "(nothing on stderr)"
+            # mom-pub's own lines first (a sanitizer's report comes after them)
+            own = [l for l in r["err"] if l.startswith("mom-pub:") or "runtime error" in l]
+            last = " | ".join(own[-3:] or r["err"][-3:]) if r["err"] else "(nothing on stderr)"
             problems.append("PUBLISHER %s: mom-pub exited %s (runs: %s), so none of its %d messages "
                             "counts as confirmed; its last words: %s"
                             % (r["name"], r["status"], r["statuses"], r["sent"], last))
