@@ -138,6 +138,7 @@ check: deps all fault
 # ASan + UBSan build of everything, then the whole suite against it.
 sanitize:
 	$(MAKE) clean
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	MOM_VALGRIND=0 $(MAKE) check OPT="-O1 -g -fno-omit-frame-pointer" \
 		XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		XLDFLAGS="-fsanitize=address,undefined"; rc=$$?; \
