@@ -1,7 +1,10 @@
 /*
  * tls.c: TLS configurations for nng from PEM files (see tls.h).
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,62 @@
 
 #include "mom.h"
 #include "tls.h"
+
+/*
+ * OpenSSL checks the PEM files (each mistake gets its own message before
+ * nng's mbed TLS sees them), but loading libcrypto costs about a
+ * millisecond at every start of a process that links it, and most runs of
+ * mom-pub or mom-sub never touch a TLS file.  So the few functions used
+ * here are looked up on first use instead (dlopen), and the clients do not
+ * link libcrypto.
+ */
+static struct {
+	__typeof__(BIO_new_mem_buf)         *BIO_new_mem_buf;
+	__typeof__(BIO_free)                *BIO_free;
+	__typeof__(PEM_read_bio_X509)       *PEM_read_bio_X509;
+	__typeof__(PEM_read_bio_PrivateKey) *PEM_read_bio_PrivateKey;
+	__typeof__(X509_free)               *X509_free;
+	__typeof__(X509_check_private_key)  *X509_check_private_key;
+	__typeof__(EVP_PKEY_get_base_id)    *EVP_PKEY_get_base_id;
+	__typeof__(EVP_PKEY_free)           *EVP_PKEY_free;
+	__typeof__(OBJ_nid2sn)              *OBJ_nid2sn;
+	__typeof__(ERR_clear_error)         *ERR_clear_error;
+	__typeof__(OPENSSL_cleanse)         *OPENSSL_cleanse;
+} ossl;
+static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+static bool           ossl_ok;
+
+static void
+ossl_load(void)
+{
+	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL)
+		return;
+#define SYM(f) (*(void **)&ossl.f = dlsym(h, #f)) != NULL
+	ossl_ok = SYM(BIO_new_mem_buf) && SYM(BIO_free) && SYM(PEM_read_bio_X509) &&
+	    SYM(PEM_read_bio_PrivateKey) && SYM(X509_free) && SYM(X509_check_private_key) &&
+	    SYM(EVP_PKEY_get_base_id) && SYM(EVP_PKEY_free) && SYM(OBJ_nid2sn) &&
+	    SYM(ERR_clear_error) && SYM(OPENSSL_cleanse);
+#undef SYM
+}
+
+/* 0, or MOM_EINVAL with err set when libcrypto cannot be loaded. */
+static int
+ossl_need(char *err, size_t errlen);
+
+#define BIO_new_mem_buf         ossl.BIO_new_mem_buf
+#define BIO_free                ossl.BIO_free
+#define PEM_read_bio_X509       ossl.PEM_read_bio_X509
+#define PEM_read_bio_PrivateKey ossl.PEM_read_bio_PrivateKey
+#define X509_free               ossl.X509_free
+#define X509_check_private_key  ossl.X509_check_private_key
+#undef EVP_PKEY_base_id
+#define EVP_PKEY_base_id        ossl.EVP_PKEY_get_base_id
+#define EVP_PKEY_free           ossl.EVP_PKEY_free
+#define OBJ_nid2sn              ossl.OBJ_nid2sn
+#define ERR_clear_error         ossl.ERR_clear_error
+#define OPENSSL_cleanse         ossl.OPENSSL_cleanse
 
 /* A CA bundle is ~200 KiB; anything much larger is not a PEM file. */
 #define PEM_MAX (8u << 20)
@@ -92,6 +151,17 @@ fail:
 	fclose(f);
 	free(buf);
 	return NULL;
+}
+
+static int
+ossl_need(char *err, size_t errlen)
+{
+	pthread_once(&ossl_once, ossl_load);
+	if (ossl_ok)
+		return 0;
+	seterr(err, errlen, "cannot load libcrypto.so.3 (OpenSSL 3) to check the TLS files: %s",
+	    dlerror() ? dlerror() : "symbols missing");
+	return MOM_EINVAL;
 }
 
 /* Counts the PEM certificates in pem; the first one is returned in *first when asked. */
@@ -190,6 +260,8 @@ own_cert(nng_tls_config *cfg, const char *cert, const char *key, char *err, size
 	char *certpem = NULL, *keypem = NULL;
 	int   rv = MOM_EINVAL, nrv;
 
+	if (ossl_need(err, errlen) != 0)
+		return MOM_EINVAL;
 	if ((certpem = read_pem(cert, "certificate", err, errlen)) == NULL)
 		goto done;
 	if (key != NULL && (keypem = read_pem(key, "private key", err, errlen)) == NULL)
@@ -216,6 +288,9 @@ ca_chain(nng_tls_config *cfg, const char *cafile, char *err, size_t errlen)
 {
 	char *pem;
 	int   nrv;
+
+	if (ossl_need(err, errlen) != 0)
+		return MOM_EINVAL;
 
 	if ((pem = read_pem(cafile, "CA file", err, errlen)) == NULL)
 		return MOM_EINVAL;
