@@ -411,7 +411,7 @@ mom_fetch_encode(struct mom_buf *b, const struct mom_fetch *f)
 	mom_buf_put_varint(b, f->nnacks);
 	for (i = 0; i < f->nnacks; i++) {
 		mom_buf_put_varint(b, f->nack_receipts[i]);
-		mom_buf_put_varint(b, f->nack_delays ? f->nack_delays[i] : 0);
+		mom_buf_put_varint(b, f->nack_delays ? f->nack_delays[i] : MOM_NACK_UNSEEN);
 	}
 }
 

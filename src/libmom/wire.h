@@ -189,10 +189,26 @@ int mom_pub_decode_msg(struct mom_rd *, const struct mom_pub_batch *, struct mom
  *	varint max_msgs, varint max_bytes, varint wait_ms, varint flags,
  *	varint nacks, nacks x varint receipt,
  *	varint nnacks, nnacks x (varint receipt, varint delay)
- * where delay is (delay_ms << 1 | unseen): unseen means the consumer never
- * used the message (prefetched, then not needed), so the delivery does not
- * count against max-deliver.
+ * where delay is (delay_ms << 3 | touch << 2 | dead << 1 | unseen):
+ * unseen means the consumer never used the message (prefetched, then not
+ * needed), so the delivery does not count against max-deliver; dead asks
+ * for it to be dead-lettered now (a poison message: a worker's exit 65),
+ * whatever its deliveries; touch gives nothing back but extends the lease
+ * by the ack wait (work in progress: a worker's command still runs).
  */
+#define MOM_NACK_UNSEEN 1u
+#define MOM_NACK_DEAD   2u
+#define MOM_NACK_TOUCH  4u
+#define MOM_NACK_DELAY(ms) ((uint64_t)(ms) << 3)
+
+/*
+ * Request/reply headers: a request names the queue its reply goes to and
+ * a correlation id; the reply carries the id back, and the responder's
+ * exit status (worker mode).
+ */
+#define MOM_HDR_REPLY_TO    "Mom-Reply-To"
+#define MOM_HDR_CORRELATION "Mom-Correlation-Id"
+#define MOM_HDR_EXIT        "Mom-Exit-Status"
 struct mom_fetch {
 	uint64_t         consumer;
 	uint8_t          kind;
@@ -208,7 +224,7 @@ struct mom_fetch {
 	const uint64_t  *acks;    /* encode only */
 	uint64_t         nnacks;
 	const uint64_t  *nack_receipts; /* encode only */
-	const uint64_t  *nack_delays;   /* encode only */
+	const uint64_t  *nack_delays;   /* encode only; NULL: each unseen, no delay */
 	struct mom_rd    ack_rd;  /* decode: positioned at the ack list */
 	struct mom_rd    nack_rd; /* decode: positioned at the nack list */
 };

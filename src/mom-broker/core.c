@@ -659,7 +659,12 @@ do_fetch(struct core *c, struct fctx *fc, const uint8_t *body, size_t len, int64
 	for (i = 0; i < f.nnacks; i++) {
 		uint64_t receipt = mom_rd_varint(&r), d = mom_rd_varint(&r);
 
-		(void)mq_nack(q, receipt, d >> 1, d & 1, now);
+		if (d & MOM_NACK_TOUCH)
+			(void)mq_touch(q, receipt, now);
+		else if (d & MOM_NACK_DEAD)
+			(void)mq_dead(q, receipt, now);
+		else
+			(void)mq_nack(q, receipt, d >> 3, (d & MOM_NACK_UNSEEN) != 0, now);
 	}
 	if (f.flags & MOM_FF_CLOSE) {
 		struct fctx *wf, *wnext;

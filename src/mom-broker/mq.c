@@ -457,6 +457,17 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t 
 }
 
 int
+mq_dead(struct mq *q, uint64_t receipt, int64_t now)
+{
+	struct lease *l = umap_get(&q->leases, receipt);
+
+	if (l == NULL || l->settling)
+		return MOM_ENOENT;
+	lease_settle(q, l, MQ_DEAD, now);
+	return 0;
+}
+
+int
 mq_touch(struct mq *q, uint64_t receipt, int64_t now)
 {
 	struct lease *l = umap_get(&q->leases, receipt);

@@ -140,6 +140,8 @@ int    mq_ack(struct mq *, uint64_t receipt, int64_t now);
  * the delivery is not counted.
  */
 int    mq_nack(struct mq *, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now);
+/* Dead-letters a leased message now (a poison message), whatever its deliveries. */
+int    mq_dead(struct mq *, uint64_t receipt, int64_t now);
 /* Extends a lease by the ack wait (work in progress). */
 int    mq_touch(struct mq *, uint64_t receipt, int64_t now);
 /* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */

@@ -1089,6 +1089,7 @@ settle(struct mom_buf *f, const struct rest_target *t, bool nack, const uint8_t 
 	struct mom_fetch fe = { 0 };
 	json_t          *b, *r, *v;
 	uint64_t        *rc = NULL, *delays = NULL, delay = 0;
+	bool             dead = false;
 	size_t           i, n;
 	const char      *k;
 	int              rv;
@@ -1102,8 +1103,16 @@ settle(struct mom_buf *f, const struct rest_target *t, bool nack, const uint8_t 
 	json_object_foreach(b, k, v) {
 		if (strcmp(k, "receipts") == 0)
 			continue;
+		if (nack && strcmp(k, "dead") == 0) {
+			if (!json_is_boolean(v)) {
+				json_decref(b);
+				return fail(err, errlen, MOM_EINVAL, "bad dead (want true or false)");
+			}
+			dead = json_is_true(v);
+			continue;
+		}
 		if (nack && strcmp(k, "delay") == 0) {
-			if (json_duration(v, &delay) != 0 || delay > (UINT64_MAX >> 2)) {
+			if (json_duration(v, &delay) != 0 || delay > (UINT64_MAX >> 4)) {
 				json_decref(b);
 				return fail(err, errlen, MOM_EINVAL, "bad delay (want a duration like "
 				    "\"5s\" or milliseconds)");
@@ -1130,7 +1139,7 @@ settle(struct mom_buf *f, const struct rest_target *t, bool nack, const uint8_t 
 			goto out;
 		}
 		if (nack)
-			delays[i] = delay << 1;
+			delays[i] = MOM_NACK_DELAY(delay) | (dead ? MOM_NACK_DEAD : 0);
 	}
 	fe.consumer = consumer;
 	fe.kind = t->route == RT_QACK || t->route == RT_QNACK ? MOM_KIND_QUEUE : MOM_KIND_TOPIC;
@@ -1675,7 +1684,7 @@ rest_release(const struct rest_target *t, const uint8_t *reply, size_t len, uint
 		if (mom_delivery_decode(&rd, &d) != 0)
 			goto out;
 		rc[i] = d.receipt;
-		delays[i] = 1; /* no delay, unseen */
+		delays[i] = MOM_NACK_UNSEEN; /* no delay, unseen */
 	}
 	fe.consumer = consumer;
 	fe.kind = t->route == RT_QMSGS ? MOM_KIND_QUEUE : MOM_KIND_TOPIC;

@@ -785,3 +785,19 @@ Test(mq, ring_wraps_with_requeues_at_the_front)
 		cr_assert_eq(g.seq[s], want + s);
 	mq_fini(&q);
 }
+
+Test(mq, dead_letters_a_lease_now_whatever_its_deliveries)
+{
+	struct mq  q;
+	struct got g;
+
+	init_q(&q, 1000, 10, NULL);
+	push(&q, 1, "poison", 0);
+	push(&q, 2, "fine", 0);
+	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0), 0);
+	cr_assert_eq(q.st.dead_lettered, 1, "1 delivery of 10 allowed, dead at once");
+	cr_assert_eq(mq_count(&q), 1);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0), MOM_ENOENT, "stale receipt");
+	mq_fini(&q);
+}

@@ -602,7 +602,19 @@ Test(build, ack_and_nack_settle_without_leasing)
 	cr_assert_eq(mom_fetch_decode(&r, &f), 0);
 	cr_assert_eq(f.nnacks, 1);
 	cr_assert_eq(mom_rd_varint(&f.nack_rd), 5);
-	cr_assert_eq(mom_rd_varint(&f.nack_rd), 2000 << 1, "seen: counts as a delivery");
+	cr_assert_eq(mom_rd_varint(&f.nack_rd), MOM_NACK_DELAY(2000), "seen: counts as a delivery");
+	unbuild(&b);
+
+	build(&b, REST_POST, "/v1/queues/q/nack", NULL, "{\"receipts\":[\"9\"],\"dead\":true}");
+	cr_assert_eq(b.rv, 0, "%s", b.err);
+	frame_op(&b, MOM_OP_FETCH, &r);
+	cr_assert_eq(mom_fetch_decode(&r, &f), 0);
+	cr_assert_eq(f.nnacks, 1);
+	cr_assert_eq(mom_rd_varint(&f.nack_rd), 9);
+	cr_assert_eq(mom_rd_varint(&f.nack_rd), MOM_NACK_DEAD, "dead-letter now");
+	unbuild(&b);
+	build(&b, REST_POST, "/v1/queues/q/nack", NULL, "{\"receipts\":[\"9\"],\"dead\":1}");
+	cr_assert_eq(b.rv, MOM_EINVAL, "dead must be a boolean");
 	unbuild(&b);
 }
 
