@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -12,6 +13,7 @@
 #include "mom.h"
 #include "names.h"
 #include "pub.h"
+#include "wire.h"
 
 static void
 usage(FILE *f)
@@ -21,6 +23,8 @@ usage(FILE *f)
 	    "               [-m MSG | -f FILE | -l | -0 | --jsonl | -n]\n"
 	    "               [-H 'Key: value']... [--id ID] [--ttl DURATION]\n"
 	    "               [--delay DURATION] [-W SECONDS] [--create]\n"
+	    "       mom-pub -r [options] (-q QUEUE | -t TOPIC) [-m MSG | -f FILE | -n]\n"
+	    "               [-H 'Key: value']... [-W SECONDS]   (request/reply)\n"
 	    "       mom-pub -h | --version\n");
 }
 
@@ -52,6 +56,7 @@ main(int argc, char **argv)
 		{ "message", required_argument, NULL, 'm' },
 		{ "null", no_argument, NULL, '0' },
 		{ "queue", required_argument, NULL, 'q' },
+		{ "request", no_argument, NULL, 'r' },
 		{ "server", required_argument, NULL, 's' },
 		{ "topic", required_argument, NULL, 't' },
 		{ "ttl", required_argument, NULL, OPT_TTL },
@@ -68,7 +73,7 @@ main(int argc, char **argv)
 	o.wait_ms = -1;
 	if (mom_config_argv("mom-pub", &argc, &argv) != 0)
 		return MOM_EXIT_USAGE;
-	while ((ch = getopt_long(argc, argv, "0f:hH:lm:nq:s:t:vW:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "0f:hH:lm:nq:rs:t:vW:", longopts, NULL)) != -1) {
 		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
 		case -1:
 			return MOM_EXIT_USAGE;
@@ -124,6 +129,9 @@ main(int argc, char **argv)
 				return MOM_EXIT_USAGE;
 			}
 			break;
+		case 'r':
+			o.request = 1;
+			break;
 		case OPT_CREATE:
 			o.create = 1;
 			break;
@@ -155,6 +163,28 @@ main(int argc, char **argv)
 		fprintf(stderr, "mom-pub: give a queue (-q) or a topic (-t)\n");
 		usage(stderr);
 		return MOM_EXIT_USAGE;
+	}
+	if (o.request && (o.src == SRC_LINES || o.src == SRC_NUL || o.src == SRC_JSONL)) {
+		fprintf(stderr, "mom-pub: -r sends one message (-m, -f, -n or stdin), not -l, -0 or --jsonl\n");
+		return MOM_EXIT_USAGE;
+	}
+	if (o.request) {
+		int i;
+
+		for (i = 0; i < o.nheaders; i++) {
+			size_t k = strcspn(o.headers[i], ":");
+
+			while (k > 0 && o.headers[i][k - 1] == ' ')
+				k--;
+			if ((k == strlen(MOM_HDR_REPLY_TO) &&
+			    strncasecmp(o.headers[i], MOM_HDR_REPLY_TO, k) == 0) ||
+			    (k == strlen(MOM_HDR_CORRELATION) &&
+			    strncasecmp(o.headers[i], MOM_HDR_CORRELATION, k) == 0)) {
+				fprintf(stderr, "mom-pub: -r sets %s and %s itself\n", MOM_HDR_REPLY_TO,
+				    MOM_HDR_CORRELATION);
+				return MOM_EXIT_USAGE;
+			}
+		}
 	}
 	if (o.src == SRC_NONE) {
 		if (isatty(STDIN_FILENO)) {

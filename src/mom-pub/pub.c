@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,9 +144,13 @@ reap(struct pub *p)
 			left = 0;
 	}
 	if ((rv = mom_client_next(p->c, &rep, &tag, left)) != 0) {
-		if (rv == MOM_ETIMEDOUT)
+		if (rv == MOM_ETIMEDOUT && p->o->request)
+			fail(p, rv, "timed out: the request was not confirmed");
+		else if (rv == MOM_ETIMEDOUT)
 			fail(p, rv, "timed out: %" PRIu64 " messages confirmed, more unconfirmed",
 			    p->confirmed);
+		else if (rv == MOM_ECLOSED)
+			fail(p, rv, "interrupted: the request may not have been published");
 		else
 			fail(p, rv, "lost the broker: %" PRIu64 " messages confirmed, more unconfirmed",
 			    p->confirmed);
@@ -555,6 +560,93 @@ ensure_target(struct pub *p)
 	return rv;
 }
 
+static volatile int req_signal;
+
+static void
+on_signal(int sig)
+{
+	req_signal = sig;
+}
+
+/*
+ * -r: one message, published with a reply address to a reply queue of
+ * our own (see request.c), then the reply awaited.  -W bounds it all
+ * from deadline on.
+ */
+static int
+run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
+{
+	struct pub_opts *o = p->o;
+	struct sigaction sa;
+	char             queue[64], corr[40], err[512];
+	char             hq[sizeof(queue) + 32], hc[sizeof(corr) + 32];
+	const char      *lines[PUB_MAX_HEADERS + 2];
+	int64_t          left;
+	int              rv, i, created = 0;
+
+	req_names(queue, sizeof(queue), corr, sizeof(corr));
+	snprintf(hq, sizeof(hq), "%s: %s", MOM_HDR_REPLY_TO, queue);
+	snprintf(hc, sizeof(hc), "%s: %s", MOM_HDR_CORRELATION, corr);
+	lines[0] = hq;
+	lines[1] = hc;
+	for (i = 0; i < o->nheaders; i++)
+		lines[i + 2] = o->headers[i];
+	mom_buf_reset(&p->hdrs);
+	if (mom_hdr_build(&p->hdrs, lines, (size_t)o->nheaders + 2) != 0 || p->hdrs.err) {
+		fail(p, MOM_EINVAL, "cannot build the request's headers");
+		return p->status;
+	}
+	if ((rv = mom_cli_connect(&o->cli, &p->c, WINDOW)) != 0) {
+		p->status = rv;
+		return rv;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	mom_client_set_interrupt(p->c, &req_signal);
+#define LEFT() (deadline < 0 ? -1 : (left = deadline - mom_mono_ms()) > 0 ? left : 0)
+	if (o->create && ensure_target(p) != 0)
+		goto out;
+	rv = req_create(p->c, queue, o->wait_ms > 0 && (uint64_t)o->wait_ms < REQ_TTL_MS ?
+	    (uint64_t)o->wait_ms : REQ_TTL_MS, LEFT(), err, sizeof(err));
+	if (rv == MOM_ETIMEDOUT) {
+		fail(p, rv, "timed out creating the reply queue");
+		goto out;
+	}
+	if (rv != 0) {
+		fail(p, rv, "cannot create the reply queue %s: %s", queue, err);
+		goto out;
+	}
+	created = 1;
+	mom_cli_info(&o->cli, "reply queue %s, correlation id %s", queue, corr);
+	if (add_bytes(p, pay, n) != 0)
+		goto out;
+	/* reap() measures -W from the send: give it what is left. */
+	if (deadline >= 0)
+		o->wait_ms = LEFT();
+	if (flush(p) != 0)
+		goto out;
+	while (mom_client_inflight(p->c) > 0)
+		if (reap(p) != 0 && p->status != 0)
+			break;
+	if (p->status == 0)
+		p->status = req_wait(&o->cli, p->c, queue, corr, deadline);
+out:
+	if (req_signal != 0) {
+		int sig = req_signal;
+
+		req_signal = 0;
+		p->status = 128 + sig;
+	}
+	if (created)
+		req_delete(p->c, queue, p->status == MOM_EXIT_TEMPFAIL ||
+		    p->status == MOM_EXIT_UNAVAILABLE ? 1000 : 5000);
+#undef LEFT
+	return p->status;
+}
+
 int
 pub_run(struct pub_opts *o)
 {
@@ -562,10 +654,12 @@ pub_run(struct pub_opts *o)
 	struct mom_buf one;
 	const uint8_t *pay = NULL;
 	size_t         n = 0;
+	int64_t        start;
 	int            rv, have_batch = 0;
 
 	memset(&p, 0, sizeof(p));
 	mom_buf_init(&one);
+	start = mom_mono_ms();
 	p.o = o;
 	p.producer = mom_cli_random();
 	p.seq = 1;
@@ -582,6 +676,10 @@ pub_run(struct pub_opts *o)
 			mom_buf_fini(&one);
 			mom_buf_fini(&p.hdrs);
 			return p.status;
+		}
+		if (o->request) {
+			run_request(&p, pay, n, o->wait_ms >= 0 ? start + o->wait_ms : -1);
+			goto out;
 		}
 		if (!o->create && n < BATCH_BYTES / 2) {
 			if (add_bytes(&p, pay, n) != 0)
