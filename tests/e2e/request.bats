@@ -186,3 +186,47 @@ lines'
 	assert_output --regexp ' r survive$'
 	wait_for 5 no_reply_queues || fail "the reply queue is still there: $(admin queue list)"
 }
+
+@test "mom-pub -r with tokens: mom.sub on _reply.> for the requester, mom.pub on it for the responder" {
+	A="$T/auth"
+	mom-auth -d "$A" keygen >/dev/null
+	echo pw | mom-auth -d "$A" user add req --pub calc --sub '_reply.>' >/dev/null
+	echo pw | mom-auth -d "$A" user add worker --sub calc --pub '_reply.>' >/dev/null
+	echo pw | mom-auth -d "$A" user add plain --pub calc >/dev/null
+	echo pw | mom-auth -d "$A" user add root --admin >/dev/null
+	for u in req worker plain root; do
+		mom-auth -d "$A" token --user "$u" --ttl 1h >"$A/$u.jwt"
+	done
+	start_broker --auth-key "$A/mom-auth.pub"
+	MOM_TOKEN_FILE="$A/root.jwt" admin queue create calc
+	write_responder
+	MOM_TOKEN_FILE="$A/worker.jwt" bg "$T/responder.sh" calc 6 'with tokens'
+	run --separate-stderr env MOM_TOKEN_FILE="$A/req.jwt" timeout "$TMO" mom-pub -r -q calc -H 'X-Trace: a' -m x
+	assert_equal "$status" 6
+	assert_output 'with tokens'
+	assert_equal "$stderr" ""
+	# without rights on _reply.> nothing is published
+	run --separate-stderr env MOM_TOKEN_FILE="$A/plain.jwt" timeout "$TMO" mom-pub -r -W 5 -q calc -m y
+	assert_one_line_error mom-pub 77
+	assert_equal "$(MOM_TOKEN_FILE="$A/root.jwt" qfield calc messages)" 0
+	run -0 env MOM_TOKEN_FILE="$A/root.jwt" timeout "$TMO" mom-admin queue list
+	refute_output --partial _reply.
+}
+
+@test "mom-pub -r stopped by SIGTERM while it waits removes its reply queue" {
+	start_broker
+	qcreate calc
+	bg mom-pub -r -q calc -m 'never answered' 2>"$T/err"
+	local pid=${BG_PIDS[-1]} i st=0
+	wait_for 10 qfield_is calc messages 1 || fail "the request never arrived"
+	admin queue list | grep -q '^_reply\.' || fail "no reply queue while waiting"
+	kill -TERM "$pid"
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && fail "mom-pub -r still runs 10 s after SIGTERM"
+	wait "$pid" || st=$?
+	assert_equal "$st" 143
+	no_reply_queues || fail "the reply queue is still there: $(admin queue list)"
+}
