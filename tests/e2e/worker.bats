@@ -207,3 +207,16 @@ wait_gone() {
 	assert_equal "$wstatus" 0
 	assert_equal "$(sort "$T/log")" "$(printf 'events e1\nevents e2')"
 }
+
+@test "worker: a command that cannot be run exits 127 and gives the message back uncounted" {
+	start_broker
+	qcreate jobs
+	pub -q jobs -m m
+	run -127 --separate-stderr sub -q jobs -C 1 -- /nonexistent/cmd
+	assert_equal "$status" 127
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ "$stderr" == "mom-sub: cannot run '/nonexistent/cmd': "* ]] || fail "stderr: $stderr"
+	assert_equal "$(qfield jobs ready)" 1
+	run sub -q jobs -C 1 -F '%d %p'
+	assert_output '1 m'
+}
