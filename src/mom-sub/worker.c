@@ -512,6 +512,17 @@ publish_reply(struct worker *w, struct job *j, int code)
 		return -1;
 	}
 	rv = mom_client_call(w->c, &w->pub, &rep, &body, 30000, err, sizeof(err));
+	if (rv == MOM_ECLOSED) {
+		/*
+		 * A signal cut the wait short: the command finished, so its
+		 * reply still goes out (the same producer sequence number, so
+		 * the broker de-duplicates).  Stopping is handled by the loop.
+		 */
+		stopping = 1;
+		intr = 0;
+		err[0] = '\0';
+		rv = mom_client_call(w->c, &w->pub, &rep, &body, 30000, err, sizeof(err));
+	}
 	if (rv != 0) {
 		mom_cli_err(&w->o->cli, "could not publish the reply to '%s': %s", j->reply_to,
 		    err[0] ? err : mom_strerror(rv));
@@ -780,7 +791,7 @@ worker_run(struct sub_opts *o)
 		uint64_t free_slots = 0, ready = 0, left;
 		size_t   got = 0;
 
-		if (got_signal && !stopping) {
+		if (got_signal && !stop_at) {
 			stopping = 1;
 			intr = 0;
 			stop_at = mom_mono_ms();
@@ -812,7 +823,7 @@ worker_run(struct sub_opts *o)
 					w.status = 127;
 			}
 		}
-		if (w.fatal && !stopping) {
+		if (w.fatal && !stop_at) {
 			stopping = 1;
 			stop_at = now;
 		}
@@ -882,7 +893,7 @@ worker_run(struct sub_opts *o)
 			}
 			/* Commands still running finish; nothing more is fetched. */
 			w.fatal = 1;
-			if (!stopping) {
+			if (!stop_at) {
 				stopping = 1;
 				stop_at = mom_mono_ms();
 			}
