@@ -20,6 +20,8 @@ usage(FILE *f)
 	    "               (-q QUEUE | -t PATTERN [-d NAME] [--from first|last|new|TIME])\n"
 	    "               [-C COUNT] [-W SECONDS] [-e] [-0 | -N | -F FORMAT | --jsonl]\n"
 	    "               [-p PREFETCH] [--no-ack] [--create]\n"
+	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-C COUNT] [-W SECONDS] [-e]\n"
+	    "               -- COMMAND [ARG...]\n"
 	    "       mom-sub -h | --version\n");
 }
 
@@ -49,6 +51,7 @@ main(int argc, char **argv)
 		{ "jsonl", no_argument, NULL, OPT_JSONL },
 		{ "no-ack", no_argument, NULL, OPT_NOACK },
 		{ "null", no_argument, NULL, '0' },
+		{ "parallel", required_argument, NULL, 'P' },
 		{ "prefetch", required_argument, NULL, 'p' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "server", required_argument, NULL, 's' },
@@ -69,7 +72,7 @@ main(int argc, char **argv)
 	o.prefetch = 256;
 	if (mom_config_argv("mom-sub", &argc, &argv) != 0)
 		return MOM_EXIT_USAGE;
-	while ((ch = getopt_long(argc, argv, "0C:d:eF:hNp:q:s:t:vW:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "0C:d:eF:hNp:P:q:s:t:vW:", longopts, NULL)) != -1) {
 		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
 		case -1:
 			return MOM_EXIT_USAGE;
@@ -85,16 +88,19 @@ main(int argc, char **argv)
 			break;
 		case 'C':
 		case 'p':
+		case 'P':
 			v = strtoull(optarg, &end, 10);
 			if (*optarg == '\0' || *optarg == '-' || *end != '\0' || v == 0 ||
-			    (ch == 'p' && v > 10000)) {
+			    (ch != 'C' && v > 10000) || (ch == 'P' && v > 1000)) {
 				fprintf(stderr, "mom-sub: bad -%c '%s'\n", ch, optarg);
 				return MOM_EXIT_USAGE;
 			}
 			if (ch == 'C')
 				o.count = v;
-			else
+			else if (ch == 'p')
 				o.prefetch = (uint32_t)v;
+			else
+				o.parallel = (uint32_t)v;
 			break;
 		case 'd':
 			if (!mom_name_ok(optarg)) {
@@ -165,6 +171,15 @@ main(int argc, char **argv)
 			return MOM_EXIT_USAGE;
 		}
 	}
+	if (optind > 1 && strcmp(argv[optind - 1], "--") == 0) {
+		if (optind == argc) {
+			fprintf(stderr, "mom-sub: give a command after '--'\n");
+			usage(stderr);
+			return MOM_EXIT_USAGE;
+		}
+		o.argv = argv + optind;
+		optind = argc;
+	}
 	if (optind != argc) {
 		fprintf(stderr, "mom-sub: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
@@ -183,11 +198,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "mom-sub: --create is for queues (-q)\n");
 		return MOM_EXIT_USAGE;
 	}
+	if (o.argv && (o.out != OUT_LINES || o.noack)) {
+		fprintf(stderr, "mom-sub: -0, -N, -F, --jsonl and --no-ack are not for worker mode "
+		    "('-- COMMAND')\n");
+		return MOM_EXIT_USAGE;
+	}
+	if (!o.argv && o.parallel) {
+		fprintf(stderr, "mom-sub: -P is for worker mode ('-- COMMAND')\n");
+		return MOM_EXIT_USAGE;
+	}
 	if ((rv = mom_cli_load_token(&o.cli)) != 0) {
 		mom_fmt_free(o.fmt);
 		return rv;
 	}
-	rv = sub_run(&o);
+	rv = o.argv ? worker_run(&o) : sub_run(&o);
 	mom_fmt_free(o.fmt);
 	mom_cli_fini(&o.cli);
 	return rv;

@@ -26,8 +26,12 @@ struct sub_opts {
 	uint32_t        prefetch;
 	int             noack;
 	int             create;
+	char          **argv;     /* worker mode: COMMAND [ARG...]; NULL: none */
+	uint32_t        parallel; /* -P: commands at once */
 };
 
 int sub_run(struct sub_opts *);
+/* Worker mode (worker.c). */
+int worker_run(struct sub_opts *);
 
 #endif

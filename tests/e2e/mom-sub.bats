@@ -379,7 +379,6 @@ bigmsg() {
 }
 
 @test "mom-sub worker mode runs a command per message" {
-	skip "not implemented yet: mom-sub rejects '-- COMMAND' (worker mode, SPEC mom-sub)"
 	start_broker
 	qcreate jobs
 	pub -q jobs -m hello
