@@ -197,8 +197,8 @@ calc_err() {
 # branches: each test skips until bin/ has both.
 
 need_rpc() {
-	mom-pub --help 2>&1 | grep -q -- '--request' ||
-		skip "depends on request/reply: mom-pub --help does not mention --request yet"
+	mom-pub --help 2>&1 | grep -qE -- '--request|mom-pub -r ' ||
+		skip "depends on request/reply: mom-pub --help mentions neither --request nor 'mom-pub -r' yet"
 	mom-sub --help 2>&1 | grep -qE -- '-- COMMAND|\[-P ' ||
 		skip "depends on worker mode: mom-sub --help does not mention '-- COMMAND' yet"
 	[ -x "$CALC" ] || fail "$CALC is missing: 'make' builds it"
@@ -361,9 +361,10 @@ exec "$CALC"'
 	wrapper slow 'sleep 0.2; exec "$CALC"'
 	worker -P 2 -- "$T/slow"
 	worker -P 2 -- "$T/slow"
-	local i n=40 k answered
+	local i n=40 k answered clients=()
 	for ((i = 0; i < n; i++)); do
 		(timeout 90 mom-pub -q calc -r -W 80 -m "add $i 1000" >"$T/r.$i" 2>"$T/r.$i.err"; echo $? >"$T/r.$i.rc") 3>&- &
+		clients+=($!)
 	done
 	# kill the broker once a few have been answered
 	wait_for 20 bash -c 'n=0; for f in "$1"/r.*.rc; do [ -e "$f" ] && n=$((n + 1)); done; ((n >= 4))' _ "$T" ||
@@ -384,7 +385,7 @@ exec "$CALC"'
 		(($(ls "$T"/r.*.rc 2>/dev/null | wc -l) == n)) && break
 		sleep 0.2
 	done
-	wait
+	for k in "${clients[@]}"; do wait "$k"; done
 	echo "# $answered of $n answered before the kill" >&3
 	for ((i = 0; i < n; i++)); do
 		[ "$(cat "$T/r.$i.rc")" = 0 ] || fail "request 'add $i 1000': mom-pub -r exited $(cat "$T/r.$i.rc"): $(cat "$T/r.$i.err")"
