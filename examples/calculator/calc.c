@@ -370,6 +370,7 @@ main(int argc, char **argv)
 	double         r = 0;
 	char           out[64];
 
+	(void)argv;
 	if (argc > 1) {
 		fprintf(stderr, "usage: mom-calc < REQUEST\n"
 		    "REQUEST: 'OP A B' or {\"op\":\"OP\",\"a\":A,\"b\":B}; OP: add, sub, mul, div\n");
