@@ -30,9 +30,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize fault install clean deps run bench
+.PHONY: all tools examples check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize fault install clean deps run bench
 
-all: $(BINS) tools
+all: $(BINS) tools examples
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -63,6 +63,13 @@ tools: $(TOOL_BIN)
 $(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Example programs (examples/*/): libc only, not installed.
+EXAMPLES := $(BUILD)/examples/mom-calc
+examples: $(EXAMPLES)
+$(BUILD)/examples/mom-calc: examples/calculator/calc.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
