@@ -937,6 +937,15 @@ sync_main(void *arg)
 			break;
 		r->posted = false;
 		pthread_mutex_unlock(&r->mu);
+#ifdef MOM_FAULT_INJECTION
+		/*
+		 * The deliberate bug confirmed these appends already; a disk
+		 * that takes its time (100 ms) makes the window in which a
+		 * power loss eats confirmed data wide enough for a test to hit.
+		 */
+		if (r->confirm_early)
+			usleep(100000);
+#endif
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		store_sync_run(&r->tok); /* the token is ours until done */
 		clock_gettime(CLOCK_MONOTONIC, &b);
