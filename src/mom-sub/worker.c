@@ -46,7 +46,8 @@
 extern char **environ;
 
 #define POLL_MS      10000 /* long poll while idle */
-#define BUSY_POLL_MS 200   /* poll while commands run: how soon a free slot is noticed */
+#define BUSY_POLL_MS 200   /* every slot busy: how long to wait for a command to end */
+#define DRY_POLL_MS  20    /* a slot free, nothing queued: how soon to ask again */
 #define GRACE_MS     30000 /* on SIGTERM: how long running commands may go on */
 #define KILL_MS      5000  /* then after SIGTERM to them, SIGKILL */
 #define BACKOFF_MS   1000
@@ -755,7 +756,7 @@ worker_run(struct sub_opts *o)
 	struct job      *j;
 	int64_t          last, stop_at = 0, now;
 	uint64_t         P = o->parallel ? o->parallel : 1;
-	int              rv;
+	int              rv, dry;
 
 	memset(&w, 0, sizeof(w));
 	w.o = o;
@@ -787,6 +788,7 @@ worker_run(struct sub_opts *o)
 	if (w.touch_ms < 100)
 		w.touch_ms = 100;
 	last = mom_mono_ms();
+	dry = 0;
 	for (;;) {
 		uint64_t free_slots = 0, ready = 0, left;
 		size_t   got = 0;
@@ -798,8 +800,10 @@ worker_run(struct sub_opts *o)
 			mom_cli_info(&o->cli, "stopping: waiting for %zu running command(s)",
 			    w.nrunning);
 		}
-		if (reap(&w) > 0)
+		if (reap(&w) > 0) {
 			last = mom_mono_ms();
+			dry = 0;
+		}
 		now = mom_mono_ms();
 		if (w.fatal && w.nrunning == 0)
 			break;
@@ -835,8 +839,13 @@ worker_run(struct sub_opts *o)
 				j->last_touch = now;
 			}
 		pthread_mutex_unlock(&w.mu);
-		if (!stopping && w.nrunning + w.npending < P) {
-			free_slots = P - w.nrunning - w.npending;
+		/*
+		 * Fetch ahead: up to P messages wait for a slot, so that a
+		 * command that ends is followed at once by the next, not by a
+		 * round trip to the broker (their leases are touched too).
+		 */
+		if (!stopping && w.nrunning + w.npending < 2 * P) {
+			free_slots = 2 * P - w.nrunning - w.npending;
 			if (o->count) {
 				left = o->count - w.done;
 				left = left > w.nrunning + w.npending ? left - w.nrunning - w.npending : 0;
@@ -844,11 +853,17 @@ worker_run(struct sub_opts *o)
 					free_slots = left;
 			}
 		}
-		if (free_slots > 0) {
+		/*
+		 * While commands run the loop must not sit in a long poll: a
+		 * command that ends is settled (and its reply published) here.
+		 * So it asks without waiting, and after an empty answer waits
+		 * for a command to end, asking again every DRY_POLL_MS.
+		 */
+		if (free_slots > 0 && !(w.nrunning > 0 && dry)) {
 			uint64_t wait = POLL_MS;
 
 			if (w.nrunning > 0)
-				wait = BUSY_POLL_MS;
+				wait = 0;
 			else if (o->drain)
 				wait = 0;
 			else if (o->wait_ms >= 0) {
@@ -863,6 +878,8 @@ worker_run(struct sub_opts *o)
 					wait = (uint64_t)l;
 			}
 			rv = round_trip(&w, w.consumer, free_slots, wait, 0, &got, &ready);
+			if (rv == 0 && wait == 0 && got == 0 && w.nrunning > 0)
+				dry = 1;
 		} else if ((w.ack_n || w.nack_n) && !w.fatal) {
 			if (o->kind == MOM_KIND_QUEUE || o->durable)
 				rv = round_trip(&w, w.settler, 0, 0, MOM_FF_CLOSE, &got, &ready);
@@ -872,7 +889,7 @@ worker_run(struct sub_opts *o)
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += BUSY_POLL_MS * 1000000L;
+			ts.tv_nsec += (dry && free_slots > 0 ? DRY_POLL_MS : BUSY_POLL_MS) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
@@ -881,6 +898,7 @@ worker_run(struct sub_opts *o)
 			if (w.ndone == 0 && !got_signal)
 				pthread_cond_timedwait(&w.cv, &w.mu, &ts);
 			pthread_mutex_unlock(&w.mu);
+			dry = 0;
 			continue;
 		}
 		if (rv == MOM_ECLOSED)
