@@ -456,7 +456,7 @@ fail:
 	return -1;
 }
 
-/* Publishes a job's reply and waits for its confirmation; 0 or -1. */
+/* Publishes a job's reply and waits for its confirmation; 0 (also when the reply queue is gone) or -1. */
 static int
 publish_reply(struct worker *w, struct job *j, int code)
 {
@@ -523,6 +523,16 @@ publish_reply(struct worker *w, struct job *j, int code)
 		intr = 0;
 		err[0] = '\0';
 		rv = mom_client_call(w->c, &w->pub, &rep, &body, 30000, err, sizeof(err));
+	}
+	if (rv == MOM_ENOENT) {
+		/*
+		 * The requester is gone (it gave up, or this is a second run of
+		 * a request it already has the answer to): nobody waits for
+		 * this reply, running the command again would not change that.
+		 */
+		mom_cli_info(&w->o->cli, "message %" PRIu64 ": reply queue '%s' is gone, reply "
+		    "dropped", j->seq, j->reply_to);
+		return 0;
 	}
 	if (rv != 0) {
 		mom_cli_err(&w->o->cli, "could not publish the reply to '%s': %s", j->reply_to,
