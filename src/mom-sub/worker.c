@@ -48,6 +48,9 @@ extern char **environ;
 #define POLL_MS      10000 /* long poll while idle */
 #define BUSY_POLL_MS 200   /* every slot busy: how long to wait for a command to end */
 #define DRY_POLL_MS  20    /* a slot free, nothing queued: how soon to ask again */
+#define SETTLE_MS    20    /* how long a settlement may wait for the next round trip */
+#define SETTLE_MAX   64    /* or how many of them */
+#define AHEAD        16    /* messages fetched ahead of the free slots */
 #define GRACE_MS     30000 /* on SIGTERM: how long running commands may go on */
 #define KILL_MS      5000  /* then after SIGTERM to them, SIGKILL */
 #define BACKOFF_MS   1000
@@ -78,6 +81,7 @@ struct job {
 };
 
 struct worker {
+	int64_t          settle_since; /* when the oldest unsent ack or nack was made */
 	struct sub_opts   *o;
 	struct mom_client *c;
 	uint64_t           consumer, settler, producer, pubseq;
@@ -134,6 +138,8 @@ grow(struct worker *w, size_t need)
 static void
 add_ack(struct worker *w, uint64_t receipt)
 {
+	if (w->ack_n + w->nack_n == 0)
+		w->settle_since = mom_mono_ms();
 	if (grow(w, w->ack_n + 1) == 0)
 		w->acks[w->ack_n++] = receipt;
 }
@@ -141,6 +147,8 @@ add_ack(struct worker *w, uint64_t receipt)
 static void
 add_nack(struct worker *w, uint64_t receipt, uint64_t delay)
 {
+	if (w->ack_n + w->nack_n == 0)
+		w->settle_since = mom_mono_ms();
 	if (grow(w, w->nack_n + 1) == 0) {
 		w->nrec[w->nack_n] = receipt;
 		w->ndel[w->nack_n++] = delay;
@@ -766,7 +774,7 @@ worker_run(struct sub_opts *o)
 	struct job      *j;
 	int64_t          last, stop_at = 0, now;
 	uint64_t         P = o->parallel ? o->parallel : 1;
-	int              rv, dry;
+	int              rv, dry, settle_due;
 
 	memset(&w, 0, sizeof(w));
 	w.o = o;
@@ -850,12 +858,12 @@ worker_run(struct sub_opts *o)
 			}
 		pthread_mutex_unlock(&w.mu);
 		/*
-		 * Fetch ahead: up to P messages wait for a slot, so that a
+		 * Fetch ahead: up to AHEAD messages wait for a slot, so that a
 		 * command that ends is followed at once by the next, not by a
 		 * round trip to the broker (their leases are touched too).
 		 */
-		if (!stopping && w.nrunning + w.npending < 2 * P) {
-			free_slots = 2 * P - w.nrunning - w.npending;
+		if (!stopping && w.nrunning + w.npending < P + AHEAD) {
+			free_slots = P + AHEAD - w.nrunning - w.npending;
 			if (o->count) {
 				left = o->count - w.done;
 				left = left > w.nrunning + w.npending ? left - w.nrunning - w.npending : 0;
@@ -869,6 +877,16 @@ worker_run(struct sub_opts *o)
 		 * So it asks without waiting, and after an empty answer waits
 		 * for a command to end, asking again every DRY_POLL_MS.
 		 */
+		/*
+		 * With a message waiting for every slot, a command that ends
+		 * needs no round trip: its settlement waits (up to SETTLE_MS or
+		 * SETTLE_MAX of them) and goes out with the next fetch, so the
+		 * broker is asked once per many messages, not once per message.
+		 */
+		settle_due = w.ack_n + w.nack_n >= SETTLE_MAX ||
+		    (w.ack_n + w.nack_n > 0 && now - w.settle_since >= SETTLE_MS);
+		if (free_slots > 0 && w.nrunning > 0 && w.npending >= P && !settle_due)
+			free_slots = 0;
 		if (free_slots > 0 && !(w.nrunning > 0 && dry)) {
 			uint64_t wait = POLL_MS;
 
@@ -890,7 +908,8 @@ worker_run(struct sub_opts *o)
 			rv = round_trip(&w, w.consumer, free_slots, wait, 0, &got, &ready);
 			if (rv == 0 && wait == 0 && got == 0 && w.nrunning > 0)
 				dry = 1;
-		} else if ((w.ack_n || w.nack_n) && !w.fatal) {
+		} else if ((w.ack_n || w.nack_n) && !w.fatal && (settle_due || w.nrunning == 0 ||
+		    stopping)) {
 			if (o->kind == MOM_KIND_QUEUE || o->durable)
 				rv = round_trip(&w, w.settler, 0, 0, MOM_FF_CLOSE, &got, &ready);
 			else
@@ -899,7 +918,8 @@ worker_run(struct sub_opts *o)
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (dry && free_slots > 0 ? DRY_POLL_MS : BUSY_POLL_MS) * 1000000L;
+			ts.tv_nsec += (w.ack_n || w.nack_n ? SETTLE_MS : dry && free_slots > 0 ?
+			    DRY_POLL_MS : BUSY_POLL_MS) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
