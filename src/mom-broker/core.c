@@ -108,7 +108,7 @@ struct core {
 	struct mom_buf  settles;  /* CMD_SETTLE body being built */
 	uint64_t        nsettles;
 	struct prop    *phead, *ptail; /* in flight, in log order */
-	bool            tick_inflight, ready, closed, disk_full;
+	bool            tick_inflight, ready, disk_full;
 	bool            started_up, start_ok, io_wake; /* under mu */
 	int             start_err;
 	char            start_msg[512];
@@ -1506,12 +1506,11 @@ barrier_cb(struct raft_barrier *req, int status)
 		c->ready = true;
 }
 
+/* raft_close takes a callback; rio closes synchronously, nothing waits for it. */
 static void
 close_cb(struct raft *r)
 {
-	struct core *c = r->data;
-
-	c->closed = true;
+	(void)r;
 }
 
 /* rio's sync thread: a sync finished, rio_step has work. */
