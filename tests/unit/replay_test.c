@@ -24,6 +24,7 @@
 #include "mom.h"
 #include "mq.h"
 #include "wire.h"
+#include "xorshift.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -44,16 +45,6 @@ struct world {
 	uint64_t       seed;
 };
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 #define R(w, n) ((size_t)(rnd(&(w)->seed) % (n)))
 

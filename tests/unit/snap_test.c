@@ -22,6 +22,7 @@
 #include "mq.h"
 #include "store.h"
 #include "wire.h"
+#include "xorshift.h"
 
 static struct fsm *
 new_fsm(void)
@@ -36,16 +37,6 @@ new_fsm(void)
 	return f;
 }
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 #define R(s, n) ((size_t)(rnd(s) % (n)))
 
