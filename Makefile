@@ -21,9 +21,12 @@ LIB_SRC  := $(wildcard src/libmom/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A    := $(BUILD)/libmom.a
 
-# The broker's modules without main.c, for the unit tests.
-BROKER_SRC := $(filter-out src/mom-broker/main.c,$(wildcard src/mom-broker/*.c))
+# The broker's modules without main.c, for the unit tests: one folder per
+# layer (src/mom-broker/*/), included by folder ("state/fsm.h").
+BROKER_SRC := $(wildcard src/mom-broker/*/*.c)
 BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
+BROKER_INC := -Isrc/mom-broker
+$(BUILD)/src/mom-broker/%.o: CFLAGS += $(BROKER_INC)
 
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -73,17 +76,17 @@ $(BUILD)/examples/mom-calc: examples/calculator/calc.c
 
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+	$(CC) $(CFLAGS) $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
 # fault_test runs store.c and rio.c as the fault build compiles them.
-FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/store.c src/mom-broker/rio.c)
+FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/storage/store.c \
+	src/mom-broker/storage/rio.c)
 $(BUILD)/fault-test/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -c -o $@ $<
-$(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(BUILD)/src/mom-broker/log.o \
-    $(LIB_A)
+	$(CC) $(CFLAGS) $(BROKER_INC) -DMOM_FAULT_INJECTION -c -o $@ $<
+$(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION -Isrc/mom-broker $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
 # fault: the fault-injection build (store.h, rio.h: MOM_FAULT_*), every
 # program and tool compiled with -DMOM_FAULT_INJECTION into build-fault/,
@@ -156,17 +159,15 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZ_BIN)
 # UBSan findings must stop the run (by default they are printed and ignored).
 # A target that needs broker modules names them in FUZZ_EXTRA_<target>.
-FUZZ_EXTRA_http_fuzz := src/mom-broker/rest.c
-$(BUILD)/fuzz/http_fuzz: $(FUZZ_EXTRA_http_fuzz) src/mom-broker/rest.h
-FUZZ_EXTRA_store_fuzz := src/mom-broker/store.c
-$(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) src/mom-broker/store.h
-FUZZ_EXTRA_snap_fuzz := src/mom-broker/fsm.c src/mom-broker/mq.c src/mom-broker/msg.c \
-	src/mom-broker/map.c src/mom-broker/store.c
-$(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) src/mom-broker/fsm.h src/mom-broker/mq.h \
-	src/mom-broker/msg.h src/mom-broker/map.h src/mom-broker/store.h
+FUZZ_EXTRA_http_fuzz := src/mom-broker/net/rest.c
+$(BUILD)/fuzz/http_fuzz: $(FUZZ_EXTRA_http_fuzz) $(wildcard src/mom-broker/net/*.h)
+FUZZ_EXTRA_store_fuzz := src/mom-broker/storage/store.c
+$(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) $(wildcard src/mom-broker/storage/*.h)
+FUZZ_EXTRA_snap_fuzz := $(wildcard src/mom-broker/state/*.c)
+$(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) $(wildcard src/mom-broker/state/*.h)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom -Isrc/mom-broker \
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom $(BROKER_INC) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(LIB_SRC) $(FUZZ_EXTRA_$*) $(LIBS)
 # Each target runs over its corpus (tests/fuzz/corpus/NAME/) plus 20000 new inputs.

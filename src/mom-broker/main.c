@@ -18,16 +18,16 @@
 
 #include <nng/nng.h>
 
-#include "auth.h"
+#include "net/auth.h"
 #include "config.h"
-#include "core.h"
+#include "core/core.h"
 #include "duration.h"
-#include "front.h"
-#include "fsm.h"
-#include "http.h"
+#include "net/front.h"
+#include "state/fsm.h"
+#include "net/http.h"
 #include "log.h"
 #include "mom.h"
-#include "rio.h"
+#include "storage/rio.h"
 #include "size.h"
 #include "tls.h"
 #include "wire.h"

@@ -20,7 +20,7 @@
 
 #include "buf.h"
 #include "mom.h"
-#include "rest.h"
+#include "net/rest.h"
 #include "wire.h"
 
 #define MAX_PAYLOAD 4096

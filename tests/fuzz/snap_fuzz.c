@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "fsm.h"
+#include "state/fsm.h"
+#include "crc32c.h"
 #include "mom.h"
-#include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -93,7 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *b, size_t n)
 	if (n < 20 || (c = malloc(n)) == NULL)
 		return 0;
 	memcpy(c, b, n);
-	crc = store_crc32c(0, c, n - 4);
+	crc = mom_crc32c(0, c, n - 4);
 	c[n - 4] = (uint8_t)crc;
 	c[n - 3] = (uint8_t)(crc >> 8);
 	c[n - 2] = (uint8_t)(crc >> 16);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mom.h"
-#include "store.h"
+#include "storage/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -19,8 +19,8 @@
 #include <criterion/criterion.h>
 
 #include "mom.h"
-#include "rio.h"
-#include "store.h"
+#include "storage/rio.h"
+#include "storage/store.h"
 #include "tmpdir.h"
 
 static char dir[64], dir2[64];

@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "map.h"
+#include "state/map.h"
 #include "mom.h"
 
 /* xorshift64*: a fixed, portable sequence. */

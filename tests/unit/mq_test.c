@@ -11,8 +11,8 @@
 #include <criterion/criterion.h>
 
 #include "mom.h"
-#include "mq.h"
-#include "msg.h"
+#include "state/mq.h"
+#include "state/msg.h"
 #include "wire.h"
 
 /* A queue message with a payload, a TTL and a delay as a publisher sets them. */

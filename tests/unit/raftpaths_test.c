@@ -30,7 +30,7 @@
 #include <criterion/criterion.h>
 
 #include "mom.h"
-#include "rio.h"
+#include "storage/rio.h"
 #include "tmpdir.h"
 
 #define NNODES       3

@@ -20,9 +20,9 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "fsm.h"
+#include "state/fsm.h"
 #include "mom.h"
-#include "mq.h"
+#include "state/mq.h"
 #include "wire.h"
 #include "xorshift.h"
 

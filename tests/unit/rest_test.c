@@ -14,9 +14,9 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "http.h"
+#include "net/http.h"
 #include "mom.h"
-#include "rest.h"
+#include "net/rest.h"
 #include "wire.h"
 
 #define MAXP 1024

@@ -20,7 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "mom.h"
-#include "rio.h"
+#include "storage/rio.h"
 #include "tmpdir.h"
 
 static char     dir[64];

@@ -17,10 +17,11 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "fsm.h"
+#include "state/fsm.h"
+#include "crc32c.h"
 #include "mom.h"
-#include "mq.h"
-#include "store.h"
+#include "state/mq.h"
+#include "storage/store.h"
 #include "wire.h"
 #include "xorshift.h"
 
@@ -711,7 +712,7 @@ Test(snap, bit_flips_are_refused_and_change_nothing)
 static void
 fix_crc(uint8_t *b, size_t n)
 {
-	uint32_t c = store_crc32c(0, b, n - 4);
+	uint32_t c = mom_crc32c(0, b, n - 4);
 
 	b[n - 4] = (uint8_t)c;
 	b[n - 3] = (uint8_t)(c >> 8);

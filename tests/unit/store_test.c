@@ -16,8 +16,9 @@
 
 #include <criterion/criterion.h>
 
+#include "crc32c.h"
 #include "mom.h"
-#include "store.h"
+#include "storage/store.h"
 #include "tmpdir.h"
 
 static char dir[64];
@@ -145,20 +146,20 @@ Test(store, crc32c_hardware_and_tables_agree)
 
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 131 + (i >> 3));
-	cr_assert_eq(store_crc32c_tables(0, "123456789", 9), 0xE3069283u);
+	cr_assert_eq(mom_crc32c_tables(0, "123456789", 9), 0xE3069283u);
 	for (int k = 0; k < 64; k++) {
 		const uint8_t *p = buf + k % 13;
 		size_t         n = 1 + (size_t)k * 17;
 
-		cr_assert_eq(store_crc32c((uint32_t)k, p, n), store_crc32c_tables((uint32_t)k, p, n),
+		cr_assert_eq(mom_crc32c((uint32_t)k, p, n), mom_crc32c_tables((uint32_t)k, p, n),
 		    "length %zu", n);
 	}
 }
 
 Test(store, crc32c_known_answer)
 {
-	cr_assert_eq(store_crc32c(0, "123456789", 9), 0xE3069283u);
-	cr_assert_eq(store_crc32c(store_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	cr_assert_eq(mom_crc32c(0, "123456789", 9), 0xE3069283u);
+	cr_assert_eq(mom_crc32c(mom_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
 }
 
 Test(store, round_trip_across_segments_and_reopen)

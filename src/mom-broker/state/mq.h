@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "map.h"
-#include "msg.h"
+#include "state/map.h"
+#include "state/msg.h"
 
 struct qent {
 	struct msg *m;

@@ -38,13 +38,13 @@
 
 #include <nng/nng.h>
 
-#include "auth.h"
-#include "core.h"
-#include "front.h"
-#include "http.h"
+#include "net/auth.h"
+#include "core/core.h"
+#include "net/front.h"
+#include "net/http.h"
 #include "log.h"
 #include "mom.h"
-#include "rest.h"
+#include "net/rest.h"
 #include "tls.h"
 #include "wire.h"
 

@@ -10,8 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "mom.h"
-#include "rio.h"
+#include "storage/rio.h"
 #include "log.h"
 
 enum done_kind { DONE_APPEND, DONE_SEND, DONE_WORK, DONE_PARKED, DONE_SNAP_PUT, DONE_SNAP_GET };
@@ -633,7 +634,7 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 	for (unsigned i = 0; i < sn->n_bufs; i++)
 		wput(&w, sn->bufs[i].base, sn->bufs[i].len);
 	if (!w.oom)
-		wu32(&w, store_crc32c(0, w.b, w.n));
+		wu32(&w, mom_crc32c(0, w.b, w.n));
 	if (w.oom) {
 		free(w.b);
 		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: out of memory");
@@ -776,7 +777,7 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 	close(fd);
 	rb = (struct rbuf){ b, n, 0, false };
 	if (n < 12 || memcmp(b, SNAP_MAGIC, 8) != 0 ||
-	    store_crc32c(0, b, n - 4) != (uint32_t)(b[n - 4] | b[n - 3] << 8 | b[n - 2] << 16 |
+	    mom_crc32c(0, b, n - 4) != (uint32_t)(b[n - 4] | b[n - 3] << 8 | b[n - 2] << 16 |
 		(uint32_t)b[n - 1] << 24)) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: bad magic or CRC", path);
 		goto out;

@@ -1,8 +1,8 @@
 /*
  * log.h: the broker's one way to speak: lines on stderr, OpenBSD style.
  */
-#ifndef BROKER_LOG_H
-#define BROKER_LOG_H
+#ifndef MOM_LOG_H
+#define MOM_LOG_H
 
 #define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
 

@@ -94,7 +94,7 @@
 
 #include <raft.h>
 
-#include "store.h"
+#include "storage/store.h"
 
 /*
  * The transport hook, for the cluster later: send is called from

@@ -229,8 +229,4 @@ struct store_scan {
 int store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_off,
     struct store_scan *sc);
 
-uint32_t store_crc32c(uint32_t crc, const void *buf, size_t n);
-/* The same without the CPU's instruction (slicing-by-8 tables), for the tests. */
-uint32_t store_crc32c_tables(uint32_t crc, const void *buf, size_t n);
-
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
+#include "net/auth.h"
 #include "log.h"
 #include "mom.h"
 

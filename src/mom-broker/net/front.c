@@ -15,9 +15,9 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
-#include "auth.h"
-#include "core.h"
-#include "front.h"
+#include "net/auth.h"
+#include "core/core.h"
+#include "net/front.h"
 #include "log.h"
 #include "mom.h"
 #include "tls.h"

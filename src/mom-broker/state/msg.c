@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msg.h"
+#include "state/msg.h"
 
 /* t + ms without overflow: a TTL or delay from the wire may be any u64. */
 static int64_t

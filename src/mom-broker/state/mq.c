@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "mom.h"
-#include "mq.h"
+#include "state/mq.h"
 
 /* t + ms without overflow: nack delays come from the wire as any u64. */
 static int64_t

@@ -20,8 +20,8 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "map.h"
-#include "mq.h"
+#include "state/map.h"
+#include "state/mq.h"
 
 struct fsm;
 

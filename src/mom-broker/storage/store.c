@@ -19,8 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "mom.h"
-#include "store.h"
+#include "storage/store.h"
 #ifdef MOM_FAULT_INJECTION
 #include "log.h"
 #endif
@@ -60,95 +61,6 @@ struct store {
 	char               *enospc_file; /* MOM_FAULT_ENOSPC_FILE */
 #endif
 };
-
-/*
- * CRC-32C (Castagnoli), reflected.  It detects every single-bit and every
- * odd-bit error in a record.  With SSE 4.2 (x86-64, checked at run time)
- * the CPU computes it 8 bytes an instruction; elsewhere slicing-by-8
- * tables do 8 bytes a round.  Recovery reads every record, so this is
- * what bounds a restart (bench/recovery).
- */
-static uint32_t       crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static bool           crc_hw;
-
-static void
-crc_init(void)
-{
-	uint32_t i, j, c;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (j = 0; j < 8; j++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_table[0][i] = c;
-	}
-	for (i = 0; i < 256; i++)
-		for (j = 1; j < 8; j++)
-			crc_table[j][i] = (crc_table[j - 1][i] >> 8) ^
-			    crc_table[0][crc_table[j - 1][i] & 0xff];
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	crc_hw = __builtin_cpu_supports("sse4.2");
-#endif
-}
-
-static uint32_t
-crc_soft(uint32_t crc, const uint8_t *p, size_t n)
-{
-	while (n >= 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-		uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-		    (uint32_t)p[7] << 24;
-
-		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-		    crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("sse4.2"))) static uint32_t
-crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
-{
-	uint64_t c = crc, v;
-
-	while (n >= 8) {
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		n -= 8;
-	}
-	crc = (uint32_t)c;
-	while (n--)
-		crc = __builtin_ia32_crc32qi(crc, *p++);
-	return crc;
-}
-#endif
-
-uint32_t
-store_crc32c_tables(uint32_t crc, const void *buf, size_t n)
-{
-	pthread_once(&crc_once, crc_init);
-	return ~crc_soft(~crc, buf, n);
-}
-
-uint32_t
-store_crc32c(uint32_t crc, const void *buf, size_t n)
-{
-	pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	if (crc_hw)
-		return ~crc_sse42(~crc, buf, n);
-#endif
-	return ~crc_soft(~crc, buf, n);
-}
 
 static uint32_t
 get32(const uint8_t *p)
@@ -192,7 +104,7 @@ frame_at(const uint8_t *b, size_t len, size_t p, uint32_t *blen)
 	l = get32(b + p);
 	if (l < STORE_BODY_MIN || l > STORE_BODY_MAX || len - p - STORE_REC_HDR < l)
 		return 0;
-	if (store_crc32c(store_crc32c(0, b + p, 4), b + p + STORE_REC_HDR, l) != get32(b + p + 4))
+	if (mom_crc32c(mom_crc32c(0, b + p, 4), b + p + STORE_REC_HDR, l) != get32(b + p + 4))
 		return 0;
 	*blen = l;
 	return 1;
@@ -971,7 +883,7 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 		b[24] = e[i].type;
 		if (e[i].len)
 			memcpy(b + 25, e[i].buf, e[i].len);
-		put32(b + 4, store_crc32c(store_crc32c(0, b, 4), b + 8, STORE_BODY_MIN + e[i].len));
+		put32(b + 4, mom_crc32c(mom_crc32c(0, b, 4), b + 8, STORE_BODY_MIN + e[i].len));
 		if ((rc = seg_push_off(g, g->size + p)) != 0) {
 			g->n = old_n;
 			return fail(s, rc, "out of memory");
@@ -1370,7 +1282,7 @@ store_meta_load(struct store *s, struct store_meta *m)
 	if (r < 0)
 		return io_fail(s, "read", "meta");
 	if (r != (ssize_t)sizeof(b) || memcmp(b, META_MAGIC, 8) != 0 ||
-	    store_crc32c(0, b, META_SIZE - 4) != get32(b + META_SIZE - 4))
+	    mom_crc32c(0, b, META_SIZE - 4) != get32(b + META_SIZE - 4))
 		return fail(s, MOM_EBADDATA, "%s/meta: byte 0: bad metadata file", s->dir);
 	m->term = get64(b + 8);
 	m->vote = get64(b + 16);
@@ -1388,7 +1300,7 @@ store_meta_save(struct store *s, const struct store_meta *m)
 	memcpy(b, META_MAGIC, 8);
 	put64(b + 8, m->term);
 	put64(b + 16, m->vote);
-	put32(b + META_SIZE - 4, store_crc32c(0, b, META_SIZE - 4));
+	put32(b + META_SIZE - 4, mom_crc32c(0, b, META_SIZE - 4));
 	/*
 	 * Write a new file and fsync it before the rename: renaming first could
 	 * leave a name pointing at data that never reached the disk.  The

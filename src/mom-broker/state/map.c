@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "map.h"
+#include "state/map.h"
 #include "mom.h"
 
 /* FNV-1a, then a final mix so that low bits depend on every byte. */

@@ -20,7 +20,7 @@
 #include "format.h"
 #include "mom.h"
 #include "names.h"
-#include "rest.h"
+#include "net/rest.h"
 #include "size.h"
 
 /* Request head. */

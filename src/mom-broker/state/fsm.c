@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsm.h"
+#include "state/fsm.h"
+#include "crc32c.h"
 #include "mom.h"
 #include "names.h"
-#include "store.h"
 #include "wire.h"
 
 /* De-duplication state of one streaming publisher: seen sequence ranges. */
@@ -1531,7 +1531,7 @@ fsm_snapshot(const struct fsm *f, struct mom_buf *out)
 	memcpy(out->data + start, SNAP_MAGIC, 4);
 	put_le(out->data + start + 4, SNAP_VERSION, 4);
 	put_le(out->data + start + 8, out->len - start - SNAP_HDR, 8);
-	put_le(hdr, store_crc32c(0, out->data + start, out->len - start), 4);
+	put_le(hdr, mom_crc32c(0, out->data + start, out->len - start), 4);
 	mom_buf_put(out, hdr, SNAP_TRAILER);
 	err = out->err;
 done:
@@ -1906,7 +1906,7 @@ snap_parse(struct fsm *n, const uint8_t *b, size_t len)
 		return MOM_EBADDATA;
 	body = len - SNAP_HDR - SNAP_TRAILER;
 	if (get_le(b + 8, 8) != body ||
-	    store_crc32c(0, b, len - SNAP_TRAILER) != (uint32_t)get_le(b + len - SNAP_TRAILER, 4))
+	    mom_crc32c(0, b, len - SNAP_TRAILER) != (uint32_t)get_le(b + len - SNAP_TRAILER, 4))
 		return MOM_EBADDATA;
 	mom_rd_init(&r, b + SNAP_HDR, body);
 	n->next_seq = mom_rd_varint(&r);

@@ -27,14 +27,14 @@
 #include <jansson.h>
 #include <raft.h>
 
-#include "auth.h"
-#include "core.h"
-#include "front.h"
-#include "fsm.h"
+#include "net/auth.h"
+#include "core/core.h"
+#include "net/front.h"
+#include "state/fsm.h"
 #include "log.h"
 #include "mom.h"
 #include "names.h"
-#include "rio.h"
+#include "storage/rio.h"
 #include "wire.h"
 
 #define LONGPOLL_MAX_MS   20000 /* keep well under the clients' resend time (30 s) */
