@@ -117,20 +117,6 @@ slot_cb(void *arg)
 	slot_finish(s, rv, rv == 0 ? nng_aio_get_msg(s->aio) : NULL);
 }
 
-static void seterr(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void deadline_ts(struct timespec *, int64_t);
 
 /*
@@ -148,13 +134,13 @@ dial_setup(struct mom_client *c, struct dial *d, const struct mom_client_opts *o
 	int             rv;
 
 	if ((rv = nng_dialer_create(&d->dialer, c->sock, d->url)) != 0) {
-		seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
+		mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
 		return MOM_EINVAL;
 	}
 	if (!(d->tls = mom_tls_url(d->url)))
 		return 0;
 	if ((rv = nng_url_parse(&u, d->url)) != 0) {
-		seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
+		mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
 		return MOM_EINVAL;
 	}
 	if (mom_tls_client_config(&cfg, &o->tls, u->u_hostname, err, errlen) != 0) {
@@ -166,7 +152,7 @@ dial_setup(struct mom_client *c, struct dial *d, const struct mom_client_opts *o
 	nng_tls_config_free(cfg);
 	if (rv != 0) {
 		nng_url_free(u);
-		seterr(err, errlen, "%s: cannot use TLS: %s", d->url, nng_strerror(rv));
+		mom_errf(err, errlen, "%s: cannot use TLS: %s", d->url, nng_strerror(rv));
 		return MOM_EINVAL;
 	}
 	/*
@@ -260,7 +246,7 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	c->nslots = o->window > 0 ? o->window : 8;
 	c->down_since = mom_mono_ms();
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		seterr(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		mom_errf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
 		ret = MOM_EINTERNAL;
 		goto fail;
 	}
@@ -321,7 +307,7 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 		ndials++;
 	}
 	if (ndials == 0) {
-		seterr(err, errlen, "no server given");
+		mom_errf(err, errlen, "no server given");
 		ret = MOM_EINVAL;
 		goto fail;
 	}
@@ -338,10 +324,10 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 			if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
 			    d->rv == NNG_ENOTSUP)) {
 				bad++;
-				seterr(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
+				mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
 			} else if (d->done && d->tls && tls_failure(d->rv)) {
 				tlsbad++;
-				seterr(err, errlen, "%s: TLS handshake failed: %s", d->url,
+				mom_errf(err, errlen, "%s: TLS handshake failed: %s", d->url,
 				    d->rv == NNG_ECONNSHUT ? d->tlsshut : d->tlswhy);
 			} else if (d->done && d->rv != 0)
 				snprintf(lasterr, sizeof(lasterr), "%s: %s%s", d->url, nng_strerror(d->rv),
@@ -361,12 +347,12 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 			break;
 		}
 		if (done == ndials) {
-			seterr(err, errlen, "no broker reachable (%s)", lasterr);
+			mom_errf(err, errlen, "no broker reachable (%s)", lasterr);
 			ret = MOM_EUNAVAIL;
 			break;
 		}
 		if (mom_mono_ms() >= deadline) {
-			seterr(err, errlen, "timed out connecting to %s", o->servers);
+			mom_errf(err, errlen, "timed out connecting to %s", o->servers);
 			ret = o->connect_ms > 0 ? MOM_ETIMEDOUT : MOM_EUNAVAIL;
 			break;
 		}
@@ -612,7 +598,7 @@ mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
 		*rep = NULL;
 	}
 	if (rv == MOM_ETIMEDOUT || rv == MOM_EUNAVAIL)
-		seterr(err, errlen, "%s", rv == MOM_ETIMEDOUT ?
+		mom_errf(err, errlen, "%s", rv == MOM_ETIMEDOUT ?
 		    "timed out waiting for the broker" : "lost the connection to the broker");
 	return rv;
 }

@@ -50,21 +50,6 @@ struct mom_fmt {
 	size_t           n;
 };
 
-static void fmt_err(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fmt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Appends a part; literal bytes are copied.  Returns 0 or MOM_ENOMEM. */
 static int
 fmt_add(struct mom_fmt *f, enum fmt_kind kind, const char *lit, size_t len)
@@ -111,7 +96,7 @@ mom_fmt_compile(const char *s, struct mom_fmt **out, char *err, size_t errlen)
 
 	*out = NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		fmt_err(err, errlen, "out of memory");
+		mom_errf(err, errlen, "out of memory");
 		return MOM_ENOMEM;
 	}
 	for (p = s; *p != '\0' && rc == 0; p++) {
@@ -124,10 +109,10 @@ mom_fmt_compile(const char *s, struct mom_fmt **out, char *err, size_t errlen)
 			case '\\': c = '\\'; break;
 			case '0': c = '\0'; break;
 			case '\0':
-				fmt_err(err, errlen, "format ends with a lone backslash");
+				mom_errf(err, errlen, "format ends with a lone backslash");
 				goto fail;
 			default:
-				fmt_err(err, errlen, "unknown escape \\%c in format", p[1]);
+				mom_errf(err, errlen, "unknown escape \\%c in format", p[1]);
 				goto fail;
 			}
 			rc = fmt_add(f, FMT_LIT, &c, 1);
@@ -145,16 +130,16 @@ mom_fmt_compile(const char *s, struct mom_fmt **out, char *err, size_t errlen)
 			case '%': rc = fmt_add(f, FMT_LIT, "%", 1); break;
 			case 'h':
 				if (p[2] != '{') {
-					fmt_err(err, errlen, "%%h must be followed by {Key}");
+					mom_errf(err, errlen, "%%h must be followed by {Key}");
 					goto fail;
 				}
 				k = p + 3;
 				if ((end = strchr(k, '}')) == NULL) {
-					fmt_err(err, errlen, "unterminated %%h{ in format");
+					mom_errf(err, errlen, "unterminated %%h{ in format");
 					goto fail;
 				}
 				if (!mom_hdr_key_valid(k, (size_t)(end - k))) {
-					fmt_err(err, errlen, "bad header name in %%h{%.*s}",
+					mom_errf(err, errlen, "bad header name in %%h{%.*s}",
 					    (int)(end - k), k);
 					goto fail;
 				}
@@ -163,10 +148,10 @@ mom_fmt_compile(const char *s, struct mom_fmt **out, char *err, size_t errlen)
 				p = end - 1;
 				break;
 			case '\0':
-				fmt_err(err, errlen, "format ends with a lone %%");
+				mom_errf(err, errlen, "format ends with a lone %%");
 				goto fail;
 			default:
-				fmt_err(err, errlen, "unknown directive %%%c in format", p[1]);
+				mom_errf(err, errlen, "unknown directive %%%c in format", p[1]);
 				goto fail;
 			}
 			p++;
@@ -175,7 +160,7 @@ mom_fmt_compile(const char *s, struct mom_fmt **out, char *err, size_t errlen)
 		}
 	}
 	if (rc != 0) {
-		fmt_err(err, errlen, "out of memory");
+		mom_errf(err, errlen, "out of memory");
 		mom_fmt_free(f);
 		return rc;
 	}
@@ -567,7 +552,7 @@ env_headers(json_t *obj, struct mom_buf *b, char *err, size_t errlen)
 	json_t     *v;
 
 	if (!json_is_object(obj)) {
-		fmt_err(err, errlen, "headers is not an object");
+		mom_errf(err, errlen, "headers is not an object");
 		return MOM_EBADDATA;
 	}
 	if (json_object_size(obj) == 0)
@@ -578,19 +563,19 @@ env_headers(json_t *obj, struct mom_buf *b, char *err, size_t errlen)
 		size_t      n;
 
 		if (!mom_hdr_key_valid(key, klen)) {
-			fmt_err(err, errlen, "bad header name \"%.*s\"",
+			mom_errf(err, errlen, "bad header name \"%.*s\"",
 			    (int)(klen > 64 ? 64 : klen), key);
 			return MOM_EBADDATA;
 		}
 		if (!json_is_string(v)) {
-			fmt_err(err, errlen, "header %.*s is not a string", (int)klen, key);
+			mom_errf(err, errlen, "header %.*s is not a string", (int)klen, key);
 			return MOM_EBADDATA;
 		}
 		s = json_string_value(v);
 		n = json_string_length(v);
 		if (memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL ||
 		    memchr(s, '\0', n) != NULL) {
-			fmt_err(err, errlen, "header %.*s has CR, LF or NUL in its value",
+			mom_errf(err, errlen, "header %.*s has CR, LF or NUL in its value",
 			    (int)klen, key);
 			return MOM_EBADDATA;
 		}
@@ -598,7 +583,7 @@ env_headers(json_t *obj, struct mom_buf *b, char *err, size_t errlen)
 		mom_buf_put_bytes(b, s, n);
 	}
 	if (b->len > MOM_HEADERS_MAX) {
-		fmt_err(err, errlen, "headers over %d bytes", MOM_HEADERS_MAX);
+		mom_errf(err, errlen, "headers over %d bytes", MOM_HEADERS_MAX);
 		return MOM_EBADDATA;
 	}
 	return b->err;
@@ -624,29 +609,29 @@ mom_envelope_parse(const char *line, size_t len, struct mom_envelope *e, char *e
 		err[0] = '\0';
 	if ((root = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES,
 	    &jerr)) == NULL) {
-		fmt_err(err, errlen, "line is not valid JSON: %s", jerr.text);
+		mom_errf(err, errlen, "line is not valid JSON: %s", jerr.text);
 		return MOM_EBADDATA;
 	}
 	if (!json_is_object(root)) {
-		fmt_err(err, errlen, "line is not a JSON object");
+		mom_errf(err, errlen, "line is not a JSON object");
 		goto fail;
 	}
 
 	q = json_object_get(root, "queue");
 	t = json_object_get(root, "topic");
 	if (q != NULL && t != NULL) {
-		fmt_err(err, errlen, "both queue and topic given");
+		mom_errf(err, errlen, "both queue and topic given");
 		goto fail;
 	}
 	if ((v = q != NULL ? q : t) != NULL) {
 		const char *what = q != NULL ? "queue" : "topic";
 
 		if (!json_is_string(v)) {
-			fmt_err(err, errlen, "%s is not a string", what);
+			mom_errf(err, errlen, "%s is not a string", what);
 			goto fail;
 		}
 		if (!mom_name_valid(json_string_value(v), json_string_length(v))) {
-			fmt_err(err, errlen, "bad %s name", what);
+			mom_errf(err, errlen, "bad %s name", what);
 			goto fail;
 		}
 		e->kind = q != NULL ? MOM_KIND_QUEUE : MOM_KIND_TOPIC;
@@ -657,19 +642,19 @@ mom_envelope_parse(const char *line, size_t len, struct mom_envelope *e, char *e
 	pl = json_object_get(root, "payload");
 	pb = json_object_get(root, "payload_b64");
 	if (pl != NULL && pb != NULL) {
-		fmt_err(err, errlen, "both payload and payload_b64 given");
+		mom_errf(err, errlen, "both payload and payload_b64 given");
 		goto fail;
 	}
 	if (pl != NULL) {
 		if (!json_is_string(pl)) {
-			fmt_err(err, errlen, "payload is not a string");
+			mom_errf(err, errlen, "payload is not a string");
 			goto fail;
 		}
 		mom_buf_put(&b, json_string_value(pl), json_string_length(pl));
 	} else if (pb != NULL) {
 		if (!json_is_string(pb) ||
 		    mom_b64_decode(json_string_value(pb), json_string_length(pb), &b) != 0) {
-			fmt_err(err, errlen, "bad base64 in payload_b64");
+			mom_errf(err, errlen, "bad base64 in payload_b64");
 			goto fail;
 		}
 	}
@@ -680,7 +665,7 @@ mom_envelope_parse(const char *line, size_t len, struct mom_envelope *e, char *e
 	if ((v = json_object_get(root, "id")) != NULL) {
 		if (!json_is_string(v) ||
 		    !id_ok(json_string_value(v), json_string_length(v))) {
-			fmt_err(err, errlen, "id must be 1-%d printable ASCII characters",
+			mom_errf(err, errlen, "id must be 1-%d printable ASCII characters",
 			    MOM_ID_MAX);
 			goto fail;
 		}
@@ -695,20 +680,20 @@ mom_envelope_parse(const char *line, size_t len, struct mom_envelope *e, char *e
 	}
 	if ((v = json_object_get(root, "ttl")) != NULL &&
 	    env_duration(v, &e->ttl_ms) != 0) {
-		fmt_err(err, errlen, "bad ttl (want a duration like \"30s\" or ms)");
+		mom_errf(err, errlen, "bad ttl (want a duration like \"30s\" or ms)");
 		rc = MOM_EBADDATA;
 		goto fail;
 	}
 	if ((v = json_object_get(root, "delay")) != NULL &&
 	    env_duration(v, &e->delay_ms) != 0) {
-		fmt_err(err, errlen, "bad delay (want a duration like \"5s\" or ms)");
+		mom_errf(err, errlen, "bad delay (want a duration like \"5s\" or ms)");
 		rc = MOM_EBADDATA;
 		goto fail;
 	}
 	json_decref(root);
 	return 0;
 nomem:
-	fmt_err(err, errlen, "out of memory");
+	mom_errf(err, errlen, "out of memory");
 	rc = MOM_ENOMEM;
 fail:
 	if (rc == 0)

@@ -1,7 +1,12 @@
 /*
- * mom.c: error names, exit statuses, clocks.
+ * mom.c: error names, exit statuses, clocks, and the few helpers every
+ * part shares (time arithmetic, error formatting, writing it all).
  */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mom.h"
 
@@ -69,4 +74,46 @@ mom_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+mom_time_add(int64_t t, uint64_t ms)
+{
+	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
+		return INT64_MAX;
+	return t + (int64_t)ms;
+}
+
+void
+mom_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+mom_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	ssize_t        k;
+
+	while (n > 0) {
+		k = write(fd, b, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			errno = EIO;
+			return -1;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
 }

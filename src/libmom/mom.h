@@ -59,4 +59,17 @@ const char *mom_err_name(int err);
 int64_t mom_now_ms(void);
 int64_t mom_mono_ms(void);
 
+/*
+ * t + ms, saturating at INT64_MAX: times and delays come from commands,
+ * snapshots and the wire as any u64, so the sum must not overflow.
+ */
+int64_t mom_time_add(int64_t t, uint64_t ms);
+
+/* Formats an error message into err[errlen] (nothing when err is NULL). */
+void mom_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes all n bytes to fd, again after EINTR and short writes.  0, or -1 (errno). */
+int mom_write_all(int fd, const void *p, size_t n);
+
 #endif

@@ -82,20 +82,6 @@ ossl_need(char *err, size_t errlen);
 /* A CA bundle is ~200 KiB; anything much larger is not a PEM file. */
 #define PEM_MAX (8u << 20)
 
-static void seterr(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 bool
 mom_tls_url(const char *url)
 {
@@ -120,18 +106,18 @@ read_pem(const char *path, const char *what, char *err, size_t errlen)
 	size_t len = 0, cap = 0, n;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		seterr(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+		mom_errf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
 	for (;;) {
 		if (cap - len < 4096) {
 			if (cap >= PEM_MAX) {
-				seterr(err, errlen, "%s %s: too large for a PEM file", what, path);
+				mom_errf(err, errlen, "%s %s: too large for a PEM file", what, path);
 				goto fail;
 			}
 			cap = cap ? cap * 2 : 16384;
 			if ((nb = realloc(buf, cap + 1)) == NULL) {
-				seterr(err, errlen, "out of memory reading %s", path);
+				mom_errf(err, errlen, "out of memory reading %s", path);
 				goto fail;
 			}
 			buf = nb;
@@ -141,7 +127,7 @@ read_pem(const char *path, const char *what, char *err, size_t errlen)
 		len += n;
 	}
 	if (ferror(f)) {
-		seterr(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+		mom_errf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
 		goto fail;
 	}
 	fclose(f);
@@ -159,7 +145,7 @@ ossl_need(char *err, size_t errlen)
 	pthread_once(&ossl_once, ossl_load);
 	if (ossl_ok)
 		return 0;
-	seterr(err, errlen, "cannot load libcrypto.so.3 (OpenSSL 3) to check the TLS files: %s",
+	mom_errf(err, errlen, "cannot load libcrypto.so.3 (OpenSSL 3) to check the TLS files: %s",
 	    dlerror() ? dlerror() : "symbols missing");
 	return MOM_EINVAL;
 }
@@ -213,11 +199,11 @@ check_pair(const char *certpem, const char *certpath, const char *keypem, const 
 	int       asked = 0, rv = MOM_EINVAL, id;
 
 	if (count_certs(certpem, &x) == 0) {
-		seterr(err, errlen, "certificate %s: no PEM certificate in it", certpath);
+		mom_errf(err, errlen, "certificate %s: no PEM certificate in it", certpath);
 		goto done;
 	}
 	if ((b = BIO_new_mem_buf(keypem, -1)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		mom_errf(err, errlen, "out of memory");
 		goto done;
 	}
 	pk = PEM_read_bio_PrivateKey(b, NULL, no_pass_cb, &asked);
@@ -225,24 +211,24 @@ check_pair(const char *certpem, const char *certpath, const char *keypem, const 
 	ERR_clear_error();
 	if (pk == NULL) {
 		if (asked)
-			seterr(err, errlen, "private key %s is encrypted: mom needs it without a "
+			mom_errf(err, errlen, "private key %s is encrypted: mom needs it without a "
 			    "passphrase (openssl pkey -in KEY -out PLAIN)", keypath);
 		else if (keypath == certpath)
-			seterr(err, errlen, "certificate %s: no private key in it (give the key file too)",
+			mom_errf(err, errlen, "certificate %s: no private key in it (give the key file too)",
 			    certpath);
 		else
-			seterr(err, errlen, "private key %s: no PEM private key in it", keypath);
+			mom_errf(err, errlen, "private key %s: no PEM private key in it", keypath);
 		goto done;
 	}
 	id = EVP_PKEY_base_id(pk);
 	if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
-		seterr(err, errlen, "private key %s: a %s key; nng's TLS (mbed TLS 2.28) takes RSA "
+		mom_errf(err, errlen, "private key %s: a %s key; nng's TLS (mbed TLS 2.28) takes RSA "
 		    "or ECDSA P-256 keys", keypath, OBJ_nid2sn(id));
 		goto done;
 	}
 	if (X509_check_private_key(x, pk) != 1) {
 		ERR_clear_error();
-		seterr(err, errlen, "private key %s does not match the certificate in %s", keypath,
+		mom_errf(err, errlen, "private key %s does not match the certificate in %s", keypath,
 		    certpath);
 		goto done;
 	}
@@ -269,7 +255,7 @@ own_cert(nng_tls_config *cfg, const char *cert, const char *key, char *err, size
 	if (check_pair(certpem, cert, keypem ? keypem : certpem, key ? key : cert, err, errlen) != 0)
 		goto done;
 	if ((nrv = nng_tls_config_own_cert(cfg, certpem, keypem ? keypem : certpem, NULL)) != 0) {
-		seterr(err, errlen, "certificate %s: nng's TLS refused it: %s", cert, nng_strerror(nrv));
+		mom_errf(err, errlen, "certificate %s: nng's TLS refused it: %s", cert, nng_strerror(nrv));
 		goto done;
 	}
 	rv = 0;
@@ -295,14 +281,14 @@ ca_chain(nng_tls_config *cfg, const char *cafile, char *err, size_t errlen)
 	if ((pem = read_pem(cafile, "CA file", err, errlen)) == NULL)
 		return MOM_EINVAL;
 	if (count_certs(pem, NULL) == 0) {
-		seterr(err, errlen, "CA file %s: no PEM certificate in it", cafile);
+		mom_errf(err, errlen, "CA file %s: no PEM certificate in it", cafile);
 		free(pem);
 		return MOM_EINVAL;
 	}
 	nrv = nng_tls_config_ca_chain(cfg, pem, NULL);
 	free(pem);
 	if (nrv != 0) {
-		seterr(err, errlen, "CA file %s: nng's TLS refused it: %s", cafile, nng_strerror(nrv));
+		mom_errf(err, errlen, "CA file %s: nng's TLS refused it: %s", cafile, nng_strerror(nrv));
 		return MOM_EINVAL;
 	}
 	return 0;
@@ -317,11 +303,11 @@ mom_tls_server_config(nng_tls_config **cfgp, const char *cert, const char *key, 
 
 	*cfgp = NULL;
 	if (cert == NULL) {
-		seterr(err, errlen, "a TLS server needs a certificate and its key");
+		mom_errf(err, errlen, "a TLS server needs a certificate and its key");
 		return MOM_EINVAL;
 	}
 	if ((nrv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) != 0) {
-		seterr(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
+		mom_errf(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
 		return MOM_EINVAL;
 	}
 	if (own_cert(cfg, cert, key, err, errlen) != 0)
@@ -333,7 +319,7 @@ mom_tls_server_config(nng_tls_config **cfgp, const char *cert, const char *key, 
 	} else
 		nrv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
 	if (nrv != 0) {
-		seterr(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
+		mom_errf(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
 		goto fail;
 	}
 	*cfgp = cfg;
@@ -352,11 +338,11 @@ mom_tls_client_config(nng_tls_config **cfgp, const struct mom_tls_client *o, con
 
 	*cfgp = NULL;
 	if (o->key != NULL && o->cert == NULL) {
-		seterr(err, errlen, "--key needs --cert (the client certificate)");
+		mom_errf(err, errlen, "--key needs --cert (the client certificate)");
 		return MOM_EINVAL;
 	}
 	if ((nrv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) {
-		seterr(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
+		mom_errf(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
 		return MOM_EINVAL;
 	}
 	if (o->cert != NULL && own_cert(cfg, o->cert, o->key, err, errlen) != 0)
@@ -373,13 +359,13 @@ mom_tls_client_config(nng_tls_config **cfgp, const struct mom_tls_client *o, con
 		 * certificate; see mom_client.)
 		 */
 		if (host != NULL && *host != '\0' && (nrv = nng_tls_config_server_name(cfg, host)) != 0) {
-			seterr(err, errlen, "cannot set up TLS for %s: %s", host, nng_strerror(nrv));
+			mom_errf(err, errlen, "cannot set up TLS for %s: %s", host, nng_strerror(nrv));
 			goto fail;
 		}
 		nrv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
 	}
 	if (nrv != 0) {
-		seterr(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
+		mom_errf(err, errlen, "cannot set up TLS: %s", nng_strerror(nrv));
 		goto fail;
 	}
 	*cfgp = cfg;
@@ -406,22 +392,22 @@ mom_tls_stream_listener(nng_stream_listener **lp, const char *addr, nng_tls_conf
 	} else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "tcp://", 6) == 0)
 		rest = strstr(addr, "://") + 3;
 	else if (strstr(addr, "://") != NULL) {
-		seterr(err, errlen, "bad address '%s' (HOST:PORT, http://HOST:PORT or https://HOST:PORT)",
+		mom_errf(err, errlen, "bad address '%s' (HOST:PORT, http://HOST:PORT or https://HOST:PORT)",
 		    addr);
 		return MOM_EINVAL;
 	}
 	if (tls && cfg == NULL) {
-		seterr(err, errlen, "%s needs a certificate: --tls-cert FILE and --tls-key FILE", addr);
+		mom_errf(err, errlen, "%s needs a certificate: --tls-cert FILE and --tls-key FILE", addr);
 		return MOM_EINVAL;
 	}
 	/* nng has no https:// stream; a trailing '/' is not part of an address. */
 	if ((size_t)snprintf(url, sizeof(url), "%s://%.*s", tls ? "tls+tcp" : "tcp",
 	    (int)strcspn(rest, "/"), rest) >= sizeof(url)) {
-		seterr(err, errlen, "address too long: %s", addr);
+		mom_errf(err, errlen, "address too long: %s", addr);
 		return MOM_EINVAL;
 	}
 	if ((rv = nng_stream_listener_alloc(&l, url)) != 0) {
-		seterr(err, errlen, "bad address '%s': %s", addr, nng_strerror(rv));
+		mom_errf(err, errlen, "bad address '%s': %s", addr, nng_strerror(rv));
 		return MOM_EINVAL;
 	}
 	/*
@@ -431,12 +417,12 @@ mom_tls_stream_listener(nng_stream_listener **lp, const char *addr, nng_tls_conf
 	 */
 	if ((rv = nng_stream_listener_set_bool(l, NNG_OPT_TCP_NODELAY, true)) != 0 ||
 	    (tls && (rv = nng_stream_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0)) {
-		seterr(err, errlen, "cannot set up %s: %s", addr, nng_strerror(rv));
+		mom_errf(err, errlen, "cannot set up %s: %s", addr, nng_strerror(rv));
 		nng_stream_listener_free(l);
 		return MOM_EINVAL;
 	}
 	if ((rv = nng_stream_listener_listen(l)) != 0) {
-		seterr(err, errlen, "cannot listen on %s: %s", addr, nng_strerror(rv));
+		mom_errf(err, errlen, "cannot listen on %s: %s", addr, nng_strerror(rv));
 		nng_stream_listener_free(l);
 		return MOM_EUNAVAIL;
 	}

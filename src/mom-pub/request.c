@@ -109,23 +109,6 @@ is_ours(const struct mom_delivery *d, const char *corr)
 	    v.n == strlen(corr) && memcmp(v.p, corr, v.n) == 0;
 }
 
-static int
-write_all(const uint8_t *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(STDOUT_FILENO, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void
 fetch_frame(struct mom_buf *b, uint64_t consumer, const char *queue, uint64_t max, uint64_t wait_ms,
     uint64_t flags, const uint64_t *acks, size_t nacks)
@@ -223,7 +206,7 @@ req_wait(const struct mom_cli *cli, struct mom_client *c, const char *queue, con
 				break;
 			}
 			if (status < 0 && is_ours(&d, corr)) {
-				if (write_all(d.payload.p, d.payload.n) != 0) {
+				if (mom_write_all(STDOUT_FILENO, d.payload.p, d.payload.n) != 0) {
 					mom_cli_err(cli, "writing stdout: %s", strerror(errno));
 					status = MOM_EXIT_FAIL;
 					continue; /* not written: not acked */

@@ -95,17 +95,8 @@ render(struct sub *s, const struct mom_delivery *d)
 static int
 write_out(struct sub *s)
 {
-	size_t  off = 0;
-	ssize_t n;
-
-	while (off < s->out.len) {
-		n = write(STDOUT_FILENO, s->out.data + off, s->out.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
+	if (mom_write_all(STDOUT_FILENO, s->out.data, s->out.len) != 0)
+		return -1;
 	mom_buf_reset(&s->out);
 	return 0;
 }

@@ -30,17 +30,6 @@ struct idrec {
 
 static void queue_free(struct fsm *, struct queue *);
 
-/*
- * t + ms without overflow: times come from commands and snapshots, and a
- * snapshot is untrusted input.
- */
-static int64_t
-later(int64_t t, uint64_t ms)
-{
-	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
-		return INT64_MAX;
-	return t + (int64_t)ms;
-}
 static void topic_free(struct fsm *, struct topic *);
 static void sub_free(struct fsm *, struct sub *);
 
@@ -262,7 +251,7 @@ id_add(struct fsm *f, const struct mom_pub_msg *m, int64_t now)
 		return MOM_ENOMEM;
 	memcpy(r->key, key, n);
 	r->klen = n;
-	r->expires = later(now, f->cfg.dedupe_window_ms);
+	r->expires = mom_time_add(now, f->cfg.dedupe_window_ms);
 	r->next = NULL;
 	if (smap_put(&f->ids, r->key, n, r) != 0) {
 		free(r);
@@ -284,7 +273,7 @@ topic_trim(struct topic *t, int64_t now)
 	while (t->llen > 0) {
 		struct msg *m = t->log[t->lhead];
 
-		if (!(t->retain_ms && now >= later(m->time_ms, t->retain_ms)) &&
+		if (!(t->retain_ms && now >= mom_time_add(m->time_ms, t->retain_ms)) &&
 		    !(t->retain_bytes && t->bytes > t->retain_bytes))
 			break;
 		t->bytes -= msg_size(m);
@@ -1132,13 +1121,13 @@ fsm_due(const struct fsm *f, int64_t now)
 	if (f->ids_head && f->ids_head->expires <= now)
 		return true;
 	for (it = 0; umap_next(&f->producers, &it, &k, &v);)
-		if (now > later(((struct producer *)v)->last_ms, f->cfg.dedupe_window_ms))
+		if (now > mom_time_add(((struct producer *)v)->last_ms, f->cfg.dedupe_window_ms))
 			return true;
 	for (it = 0; smap_next(&f->topics, &it, &v);) {
 		const struct topic *t = v;
 
 		if (t->llen > 0 && t->retain_ms &&
-		    now >= later(t->log[t->lhead]->time_ms, t->retain_ms))
+		    now >= mom_time_add(t->log[t->lhead]->time_ms, t->retain_ms))
 			return true;
 	}
 	return false;
@@ -1164,7 +1153,7 @@ fsm_tick(struct fsm *f, int64_t now)
 	for (it = 0; umap_next(&f->producers, &it, &k, &v);) {
 		struct producer *p = v;
 
-		if (now > later(p->last_ms, f->cfg.dedupe_window_ms)) {
+		if (now > mom_time_add(p->last_ms, f->cfg.dedupe_window_ms)) {
 			umap_del(&f->producers, k);
 			free(p);
 			it = 0; /* the table moved under us: start over */

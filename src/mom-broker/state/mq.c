@@ -7,15 +7,6 @@
 #include "mom.h"
 #include "state/mq.h"
 
-/* t + ms without overflow: nack delays come from the wire as any u64. */
-static int64_t
-later(int64_t t, uint64_t ms)
-{
-	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
-		return INT64_MAX;
-	return t + (int64_t)ms;
-}
-
 void
 mq_init(struct mq *q, const struct mq_config *cfg, mq_dead_fn dead, void *arg)
 {
@@ -176,7 +167,7 @@ static bool
 expired(const struct mq *q, const struct msg *m, int64_t now)
 {
 	return (m->expires_ms && now >= m->expires_ms) ||
-	    (q->cfg.ttl_ms && now >= later(m->time_ms, q->cfg.ttl_ms));
+	    (q->cfg.ttl_ms && now >= mom_time_add(m->time_ms, q->cfg.ttl_ms));
 }
 
 bool
@@ -318,7 +309,7 @@ lease_new(struct mq *q, struct qent e, uint64_t receipt, uint64_t consumer, int6
 	l->e = e;
 	l->receipt = receipt;
 	l->consumer = consumer;
-	l->deadline = later(now, q->cfg.ack_wait_ms);
+	l->deadline = mom_time_add(now, q->cfg.ack_wait_ms);
 	lease_append(q, l);
 	q->nleased++;
 	return l;
@@ -344,7 +335,7 @@ lease_settle(struct mq *q, struct lease *l, int how, int64_t now)
 	}
 	l->settling = (uint8_t)how;
 	lease_unlink(q, l);
-	l->deadline = later(now, q->cfg.ack_wait_ms);
+	l->deadline = mom_time_add(now, q->cfg.ack_wait_ms);
 	lease_append(q, l);
 	q->settle(q->settle_arg, q, l->e.m->seq, how);
 }
@@ -452,7 +443,7 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t 
 		return 0;
 	}
 	lease_end(q, l);
-	requeue(q, e, later(now, delay_ms), now);
+	requeue(q, e, mom_time_add(now, delay_ms), now);
 	return 0;
 }
 
@@ -475,7 +466,7 @@ mq_touch(struct mq *q, uint64_t receipt, int64_t now)
 	if (l == NULL || l->settling)
 		return MOM_ENOENT;
 	lease_unlink(q, l);
-	l->deadline = later(now, q->cfg.ack_wait_ms);
+	l->deadline = mom_time_add(now, q->cfg.ack_wait_ms);
 	lease_append(q, l);
 	return 0;
 }

@@ -4,16 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mom.h"
 #include "state/msg.h"
-
-/* t + ms without overflow: a TTL or delay from the wire may be any u64. */
-static int64_t
-later(int64_t t, uint64_t ms)
-{
-	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))
-		return INT64_MAX;
-	return t + (int64_t)ms;
-}
 
 struct msg *
 msg_new(const struct mom_pub_msg *pm, uint64_t seq, int64_t now)
@@ -27,8 +19,8 @@ msg_new(const struct mom_pub_msg *pm, uint64_t seq, int64_t now)
 		return NULL;
 	m->seq = seq;
 	m->time_ms = now;
-	m->expires_ms = pm->ttl_ms ? later(now, pm->ttl_ms) : 0;
-	m->not_before = pm->delay_ms ? later(now, pm->delay_ms) : 0;
+	m->expires_ms = pm->ttl_ms ? mom_time_add(now, pm->ttl_ms) : 0;
+	m->not_before = pm->delay_ms ? mom_time_add(now, pm->delay_ms) : 0;
 	m->refs = 1;
 	m->len = (uint32_t)pm->payload.n;
 	m->id_len = (uint16_t)pm->id.n;

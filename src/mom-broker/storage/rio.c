@@ -584,22 +584,6 @@ wu32(struct wbuf *w, uint32_t v)
 }
 
 static int
-write_all(int fd, const uint8_t *b, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, b, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		b += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int
 snap_path(struct rio *r, char *p, size_t n, const char *name)
 {
 	return snprintf(p, n, "%s/%s", r->cfg.dir, name) >= (int)n ? -1 : 0;
@@ -644,7 +628,7 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 		goto fail;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		goto fail;
-	if (write_all(fd, w.b, w.n) != 0 || fsync(fd) != 0)
+	if (mom_write_all(fd, w.b, w.n) != 0 || fsync(fd) != 0)
 		goto fail;
 	close(fd);
 	fd = -1;
