@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools examples check unit unit-build valgrind e2e manlint fuzz fuzz-check sanitize fault install clean deps run bench
+.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench
 
 all: $(BINS) tools examples
 
@@ -141,8 +141,16 @@ e2e: all
 manlint:
 	mandoc -T lint -W warning $(MANS)
 
+# The broker's layer rule (README, Layout): includes point one way.
+layers:
+	@sh tests/layers.sh
+
+# Functions over 120 lines (the aim: none outside tables and tests).
+funclen:
+	@sh tests/funclen.sh
+
 # The fault-injection build is for durability.bats's power-loss and full-disk tests.
-check: deps all fault
+check: deps layers all fault
 	@sh tests/run-all.sh
 
 # ASan + UBSan build of everything, then the whole suite against it.

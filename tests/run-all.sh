@@ -73,6 +73,10 @@ if [ -d tests/e2e ] && ls tests/e2e/*.bats >/dev/null 2>&1; then
 	count "$out/e2e.tap"
 fi
 
+echo "# layers"
+sh tests/layers.sh
+one "tests/layers.sh: includes follow the layer rule" $?
+
 echo "# man pages"
 if ls man/*.[1-8] >/dev/null 2>&1; then
 	mandoc -T lint -W warning man/*.[1-8]

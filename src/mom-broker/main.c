@@ -108,6 +108,13 @@ lock_datadir(const char *dir)
 }
 
 /* What main holds besides the threads, given back in order. */
+/* For stats: the nng plane's connected clients. */
+static int
+connections_of(void *front)
+{
+	return front_connections(front);
+}
+
 static void
 release(struct fsm *fsm, struct auth *auth, nng_tls_config *tls, int lockfd)
 {
@@ -407,7 +414,7 @@ main(int argc, char **argv)
 		release(fsm, auth, tls, lockfd);
 		return MOM_EXIT_UNAVAILABLE;
 	}
-	core_set_front(core, front);
+	core_set_connections(core, connections_of, front);
 	if (httpaddr != NULL) {
 		memset(&hcfg, 0, sizeof(hcfg));
 		hcfg.url = httpurl;

@@ -1,18 +1,48 @@
 /*
  * core.h: the core thread.  It alone owns the broker's state (the fsm and
- * every lease); other threads hand it requests through a bounded queue.
- * This is the Redis rule: one writer, no locks around queues and topics.
+ * every lease); the network planes (net/) hand it requests through a
+ * bounded queue and get each answer back through the request's reply
+ * callback.  This is the Redis rule: one writer, no locks around queues
+ * and topics.
+ *
+ * core/ is the layer above replica/, storage/ and state/ and below net/:
+ * it includes nothing from net/.  Its files: core.c (the thread, its
+ * queue and loop, timers), fetch.c (fetch, long polls), publish.c
+ * (per-producer order), admin.c (admin requests, stats), acl.c (pure
+ * permission rules).
  */
 #ifndef BROKER_CORE_H
 #define BROKER_CORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct fsm;
-struct fctx;
 struct core;
-struct front;
+struct creq;
+struct mom_claims;
+
+/*
+ * One request, as a plane hands it to the core.  The plane owns it and
+ * everything it points to until the core calls reply, exactly once.
+ */
+struct core_req {
+	uint8_t                  op;     /* MOM_OP_* */
+	const uint8_t           *body;   /* the op's body (after the frame header) */
+	size_t                   len;
+	const struct mom_claims *claims; /* who asks; NULL: an open broker */
+	/*
+	 * The answer: a whole reply frame, borrowed for the call; NULL when
+	 * none could be made (out of memory: let the client resend).  Called
+	 * on the core thread, or on the submitting thread for "busy".
+	 */
+	void                   (*reply)(struct core_req *, const uint8_t *frame, size_t len);
+	void                    *arg;    /* the plane's */
+	/* The core's own, from core_submit until reply. */
+	struct core_req         *qnext;
+	struct creq             *cr;
+};
 
 struct core_config {
 	size_t      max_payload;
@@ -27,18 +57,22 @@ struct core_config {
  * Starts the core thread, which opens the log in cfg->dir and replays it
  * (snapshot, then the entries after it) before returning.  0, or an error
  * with err saying why (a damaged data directory names the file and
- * offset).
+ * offset).  The fsm is borrowed until core_free.
  */
 int  core_start(struct core **, struct fsm *, const struct core_config *, char *err,
     size_t errlen);
 /* Hands a request to the core (any thread).  Replies "busy" when full. */
-void core_submit(struct core *, struct fctx *);
+void core_submit(struct core *, struct core_req *);
+/* Where stats find the number of connected clients (any thread calls fn). */
+void core_set_connections(struct core *, int (*fn)(void *), void *arg);
 /*
  * Stops the thread after it answered everything queued; later requests
- * are answered "shutting down".  Free only after the front is stopped.
+ * are answered "shutting down".  Free only after the planes are stopped.
  */
 void core_stop(struct core *);
 void core_free(struct core *);
-void core_set_front(struct core *, struct front *);
+
+/* Builds an error reply frame for op and hands it to req->reply (any thread). */
+void core_reply_error(struct core_req *, int err, const char *msg);
 
 #endif

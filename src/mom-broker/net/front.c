@@ -25,6 +25,17 @@
 
 enum { FC_RECV, FC_CORE, FC_SEND };
 
+/* One request context of the pool: RECV -> CORE -> SEND -> RECV. */
+struct fctx {
+	struct front    *fr;
+	nng_ctx          ctx;
+	nng_aio         *aio;
+	int              state;
+	nng_msg         *msg;    /* the request, while the core has it */
+	struct bclaims  *claims; /* its token's claims (auth.h); NULL: open broker */
+	struct core_req  req;
+};
+
 #define CHUNK      256   /* contexts are added this many at a time */
 #define MAX_CHUNKS 256   /* at most 65536 requests in the broker at once */
 #define LOW_WATER  32    /* fewer idle contexts than this: add a chunk */
@@ -84,12 +95,13 @@ static void
 fctx_recv(struct fctx *fc)
 {
 	fc->state = FC_RECV;
-	fc->req = NULL;
+	fc->msg = NULL;
 	atomic_fetch_add(&fc->fr->idle, 1);
 	nng_ctx_recv(fc->ctx, fc->aio);
 }
 
 static void fctx_cb(void *);
+static void fctx_reply(struct core_req *, const uint8_t *, size_t);
 
 /*
  * Adds a chunk of contexts.  Long polls hold their context while they
@@ -175,50 +187,57 @@ fctx_cb(void *arg)
 		fctx_recv(fc);
 		return;
 	}
-	fc->req = m;
-	fc->op = f.op;
-	fc->body_off = r.off;
+	fc->msg = m;
+	memset(&fc->req, 0, sizeof(fc->req));
+	fc->req.op = f.op;
+	fc->req.body = (const uint8_t *)nng_msg_body(m) + r.off;
+	fc->req.len = nng_msg_len(m) - r.off;
+	fc->req.reply = fctx_reply;
+	fc->req.arg = fc;
 	fc->state = FC_CORE;
 	if (auth_enabled(fr->auth)) {
 		char why[160];
 
 		/* PING stays open: "is the broker up" needs no credentials. */
 		if (tok.n == 0 && f.op != MOM_OP_PING) {
-			front_error(fc, MOM_EAUTH, "token required (--token-file, MOM_TOKEN)");
+			core_reply_error(&fc->req, MOM_EAUTH,
+			    "token required (--token-file, MOM_TOKEN)");
 			return;
 		}
 		if (tok.n > 0 && auth_check(fr->auth, (const char *)tok.p, tok.n, &fc->claims, why,
 		    sizeof(why)) != 0) {
-			front_error(fc, MOM_EAUTH, why);
+			core_reply_error(&fc->req, MOM_EAUTH, why);
 			return;
 		}
+		fc->req.claims = fc->claims != NULL ? &fc->claims->c : NULL;
 	}
-	core_submit(fr->core, fc);
+	core_submit(fr->core, &fc->req);
 }
 
-void
-front_reply(struct fctx *fc, const struct mom_buf *b)
+/*
+ * The core's answer (struct core_req's reply): sends the frame on the
+ * context and drops the request and its claims.
+ */
+static void
+fctx_reply(struct core_req *req, const uint8_t *frame, size_t len)
 {
-	nng_msg *m;
+	struct fctx *fc = req->arg;
+	nng_msg     *m;
 
-	if (fc->req != NULL) {
-		nng_msg_free(fc->req);
-		fc->req = NULL;
+	if (fc->msg != NULL) {
+		nng_msg_free(fc->msg);
+		fc->msg = NULL;
 	}
 	if (fc->claims != NULL) {
 		bclaims_release(fc->claims);
 		fc->claims = NULL;
 	}
-	if (fc->done != NULL) {
-		fc->done(fc, b->err ? NULL : b->data, b->err ? 0 : b->len);
-		return;
-	}
-	if (b->err != 0 || nng_msg_alloc(&m, b->len) != 0) {
+	if (frame == NULL || nng_msg_alloc(&m, len) != 0) {
 		/* Nothing to say: let the client's resend find us again. */
 		fctx_recv(fc);
 		return;
 	}
-	memcpy(nng_msg_body(m), b->data, b->len);
+	memcpy(nng_msg_body(m), frame, len);
 	if (atomic_load(&fc->fr->closing)) {
 		nng_msg_free(m);
 		return;
@@ -226,17 +245,6 @@ front_reply(struct fctx *fc, const struct mom_buf *b)
 	fc->state = FC_SEND;
 	nng_aio_set_msg(fc->aio, m);
 	nng_ctx_send(fc->ctx, fc->aio);
-}
-
-void
-front_error(struct fctx *fc, int err, const char *msg)
-{
-	struct mom_buf b;
-
-	mom_buf_init(&b);
-	mom_wire_error(&b, fc->op, err, msg);
-	front_reply(fc, &b);
-	mom_buf_fini(&b);
 }
 
 int
@@ -326,8 +334,9 @@ front_stop(struct front *fr)
 				nng_msg_free(nng_aio_get_msg(chunk[j].aio));
 			nng_aio_set_msg(chunk[j].aio, NULL);
 			nng_aio_free(chunk[j].aio);
-			if (chunk[j].req)
-				nng_msg_free(chunk[j].req);
+			if (chunk[j].msg)
+				nng_msg_free(chunk[j].msg);
+			bclaims_release(chunk[j].claims);
 		}
 		free(chunk);
 	}

@@ -40,7 +40,6 @@
 
 #include "net/auth.h"
 #include "core/core.h"
-#include "net/front.h"
 #include "net/http.h"
 #include "log.h"
 #include "mom.h"
@@ -76,6 +75,7 @@ struct hconn {
 	size_t             out_off;
 	uint64_t           consumer;
 	struct bclaims    *claims;     /* the request's token, while it is served */
+	struct bclaims    *req_claims; /* the core's reference, until it answers */
 	bool               keep_alive, http10, head_only;
 	bool               interim;    /* out holds "100 Continue" */
 	bool               releasing;  /* the core gives back what a vanished client got */
@@ -87,7 +87,8 @@ struct hconn {
 	bool               closed, gone, reaped, reap_here;
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
-	struct fctx        fc;
+	struct core_req    req;        /* to the core: body in reqmsg */
+	nng_msg           *reqmsg;
 	struct hconn      *next, *prev; /* h->conns */
 };
 
@@ -118,7 +119,7 @@ struct http {
 
 static void rx_cb(void *);
 static void tx_cb(void *);
-static void done_cb(struct fctx *, const uint8_t *, size_t);
+static void done_cb(struct core_req *, const uint8_t *, size_t);
 static void process(struct hconn *);
 
 /* Connections: closing and freeing. */
@@ -167,8 +168,9 @@ conn_free(struct hconn *c)
 	nng_aio_free(c->rx);
 	nng_aio_free(c->tx);
 	nng_stream_free(c->s);
-	if (c->fc.req != NULL)
-		nng_msg_free(c->fc.req);
+	if (c->reqmsg != NULL)
+		nng_msg_free(c->reqmsg);
+	bclaims_release(c->req_claims);
 	rest_call_fini(&c->call);
 	bclaims_release(c->claims);
 	mom_buf_fini(&c->frame);
@@ -217,7 +219,7 @@ conn_unlock(struct hconn *c)
 	dead = conn_dead(c);
 	pthread_mutex_unlock(&c->mu);
 	if (submit)
-		core_submit(c->h->core, &c->fc);
+		core_submit(c->h->core, &c->req);
 	if (dead)
 		conn_reap(c);
 }
@@ -442,7 +444,7 @@ healthz(struct hconn *c)
 	rest_response_fini(&r);
 }
 
-/* Takes another reference to claims (released by front_reply). */
+/* Takes another reference to claims (released when the core answers: done_cb). */
 static struct bclaims *
 claims_ref(struct bclaims *bc)
 {
@@ -467,13 +469,15 @@ conn_submit(struct hconn *c)
 		return;
 	}
 	memcpy(nng_msg_body(m), c->frame.data, c->frame.len);
-	memset(&c->fc, 0, sizeof(c->fc));
-	c->fc.req = m;
-	c->fc.op = c->frame.data[2];
-	c->fc.body_off = MOM_WIRE_HDRLEN;
-	c->fc.claims = claims_ref(c->claims);
-	c->fc.done = done_cb;
-	c->fc.done_arg = c;
+	memset(&c->req, 0, sizeof(c->req));
+	c->reqmsg = m;
+	c->req.op = c->frame.data[2];
+	c->req.body = (const uint8_t *)nng_msg_body(m) + MOM_WIRE_HDRLEN;
+	c->req.len = c->frame.len - MOM_WIRE_HDRLEN;
+	c->req_claims = claims_ref(c->claims);
+	c->req.claims = c->req_claims != NULL ? &c->req_claims->c : NULL;
+	c->req.reply = done_cb;
+	c->req.arg = c;
 	c->in_core = true;
 	c->submit = true;
 	c->state = ST_CORE;
@@ -731,21 +735,28 @@ sender_main(void *arg)
 
 /* The core's answer (core thread, or the submitting thread for "busy"). */
 static void
-done_cb(struct fctx *fc, const uint8_t *frame, size_t len)
+done_cb(struct core_req *req, const uint8_t *frame, size_t len)
 {
-	struct hconn *c = fc->done_arg;
-	struct http  *h = c->h;
-	bool          wake;
+	struct hconn   *c = req->arg;
+	struct http    *h = c->h;
+	struct bclaims *claims;
+	nng_msg        *m;
+	bool            wake;
 
 	pthread_mutex_lock(&c->mu);
 	c->in_core = false;
-	c->fc.req = NULL; /* front_reply freed it */
+	m = c->reqmsg;
+	c->reqmsg = NULL;
+	claims = c->req_claims;
+	c->req_claims = NULL;
 	mom_buf_reset(&c->reply);
 	if (frame != NULL)
 		mom_buf_put(&c->reply, frame, len);
 	c->noreply = frame == NULL || c->reply.err != 0;
 	c->queued = true;
 	pthread_mutex_unlock(&c->mu);
+	nng_msg_free(m);
+	bclaims_release(claims);
 	/* Like the core's own queue: only the first answer of a batch wakes the sender. */
 	pthread_mutex_lock(&h->omu);
 	c->onext = NULL;

@@ -1,0 +1,130 @@
+/*
+ * acl.c: permission rules (see acl.h).  Token patterns are matched by
+ * mom_claims_can_pub/can_sub (src/libmom/token.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/acl.h"
+#include "mom.h"
+#include "names.h"
+#include "token.h"
+#include "wire.h"
+
+bool
+acl_restricted(const struct mom_claims *cl)
+{
+	return cl != NULL && !cl->admin;
+}
+
+bool
+acl_may(const struct mom_claims *cl, const char *name, size_t n, bool pub)
+{
+	char buf[MOM_NAME_MAX + 1];
+
+	if (!acl_restricted(cl))
+		return true;
+	if (name == NULL || n > MOM_NAME_MAX)
+		return false;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return pub ? mom_claims_can_pub(cl, buf) : mom_claims_can_sub(cl, buf);
+}
+
+bool
+acl_owns(const struct mom_claims *cl, const char *owner)
+{
+	return !acl_restricted(cl) || (owner != NULL && strcmp(owner, cl->sub) == 0);
+}
+
+bool
+acl_publish(const struct mom_claims *cl, const void *body, size_t len, size_t max_payload,
+    char *denied, size_t dlen)
+{
+	struct mom_rd        r;
+	struct mom_pub_batch b;
+	struct mom_pub_msg   m;
+	struct mom_slice     last = { NULL, 0 };
+	uint64_t             i;
+
+	if (!acl_restricted(cl))
+		return true;
+	mom_rd_init(&r, body, len);
+	if (mom_pub_decode_begin(&r, &b) != 0)
+		return true;
+	for (i = 0; i < b.count; i++) {
+		if (mom_pub_decode_msg(&r, &b, &m, max_payload) != 0)
+			return true;
+		if (last.p != NULL && last.n == m.name.n && memcmp(last.p, m.name.p, m.name.n) == 0)
+			continue;
+		if (!acl_may(cl, (const char *)m.name.p, m.name.n, true)) {
+			snprintf(denied, dlen, "permission denied: publish to %s '%.*s'",
+			    m.kind == MOM_KIND_TOPIC ? "topic" : "queue", (int)m.name.n, m.name.p);
+			return false;
+		}
+		last = m.name;
+	}
+	return true;
+}
+
+static bool
+may_name(const struct mom_claims *cl, const char *name, bool pub)
+{
+	return acl_may(cl, name, name != NULL ? strlen(name) : 0, pub);
+}
+
+/* Deleting, purging: the owner's (when the object exists). */
+static bool
+owner_only(const struct mom_claims *cl, const struct acl_change *ch, const char *what,
+    const char *verb, char *denied, size_t dlen)
+{
+	if (ch->name == NULL || !ch->exists || acl_owns(cl, ch->owner))
+		return true;
+	snprintf(denied, dlen, "permission denied: only the creator of %s '%s' or an admin "
+	    "may %s", what, ch->name, verb);
+	return false;
+}
+
+bool
+acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
+{
+	const char *op = ch->op;
+
+	if (strcmp(op, "queue.create") == 0 || strcmp(op, "topic.create") == 0) {
+		if (ch->name == NULL || may_name(cl, ch->name, true) ||
+		    may_name(cl, ch->name, false))
+			return true;
+		snprintf(denied, dlen, "permission denied: create %s '%s'",
+		    op[0] == 'q' ? "queue" : "topic", ch->name);
+		return false;
+	}
+	if (!acl_restricted(cl))
+		return true;
+	if (strcmp(op, "queue.delete") == 0)
+		return owner_only(cl, ch, "queue", "delete it", denied, dlen);
+	if (strcmp(op, "queue.purge") == 0)
+		return owner_only(cl, ch, "queue", "purge it", denied, dlen);
+	if (strcmp(op, "topic.delete") == 0)
+		return owner_only(cl, ch, "topic", "delete it", denied, dlen);
+	if (strcmp(op, "sub.delete") == 0)
+		return ch->pattern == NULL ||
+		    owner_only(cl, ch, "subscription", "delete it", denied, dlen);
+	if (strcmp(op, "queue.move") == 0) {
+		if (!owner_only(cl, ch, "queue", "move its messages", denied, dlen))
+			return false;
+		if (ch->dst != NULL && !may_name(cl, ch->dst, true)) {
+			snprintf(denied, dlen, "permission denied: publish to queue '%s'", ch->dst);
+			return false;
+		}
+		return true;
+	}
+	if (strcmp(op, "sub.create") == 0) {
+		/* A durable subscription made ahead of its first receive (HTTP PUT). */
+		if (ch->pattern == NULL || may_name(cl, ch->pattern, false))
+			return true;
+		snprintf(denied, dlen, "permission denied: subscribe to '%s'", ch->pattern);
+		return false;
+	}
+	snprintf(denied, dlen, "permission denied: %s needs an admin token", op);
+	return false;
+}

@@ -1,0 +1,50 @@
+/*
+ * acl.h: who may do what, as pure functions of a token's claims (no
+ * state, no I/O): the core looks up what a rule needs (an object's
+ * owner) and asks here.  A NULL claims pointer means an open broker (no
+ * --auth-key) and allows everything; so does a token with mom.admin.
+ */
+#ifndef BROKER_ACL_H
+#define BROKER_ACL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct mom_claims;
+
+/* May cl publish to (pub) or consume from name[0..n) (a name or pattern)? */
+bool acl_may(const struct mom_claims *cl, const char *name, size_t n, bool pub);
+/* Is cl the recorded owner (creator) of an object, or unrestricted? */
+bool acl_owns(const struct mom_claims *cl, const char *owner);
+/* Does cl need the checks at all (a token without mom.admin)? */
+bool acl_restricted(const struct mom_claims *cl);
+
+/*
+ * May this publish batch (the wire body) be stored?  Every message's
+ * target needs a mom.pub pattern; consecutive messages to one target are
+ * checked once.  A batch that does not decode is allowed here and left
+ * to the fsm to refuse.  On false, denied says why.
+ */
+bool acl_publish(const struct mom_claims *cl, const void *body, size_t len,
+    size_t max_payload, char *denied, size_t dlen);
+
+/* An admin change, with what the core found about its objects. */
+struct acl_change {
+	const char *op;        /* "queue.create", ... */
+	const char *name;      /* the queue, topic or subscription (NULL: none given) */
+	const char *pattern;   /* a subscription's topic pattern */
+	const char *dst;       /* queue.move's target queue */
+	bool        exists;    /* the object named exists */
+	const char *owner;     /* its recorded creator (NULL: none) */
+};
+
+/*
+ * May cl make this change?  Creating needs a mom.pub or mom.sub pattern
+ * for the name; deleting, purging and moving out of a queue are the
+ * creator's or an admin's, and moving needs publish rights on the target;
+ * anything else needs an admin token.  On false, denied says why.
+ */
+bool acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied,
+    size_t dlen);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * admin.c: admin requests.  Reads (lists, info, stats, Prometheus text,
+ * cluster status) are answered from the state at once; changes are
+ * checked (core/acl.h) and go through the log as CMD_ADMIN commands.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/acl.h"
+#include "core/core_int.h"
+#include "mom.h"
+#include "names.h"
+#include "wire.h"
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Message counters over every queue and subscription. */
+struct totals {
+	uint64_t msgs, inflight, delivered, acked, redelivered, dead, expired, bytes;
+};
+
+static void
+totals_add(struct totals *t, const struct mq *q, bool queue)
+{
+	t->msgs += mq_count(q);
+	t->inflight += q->nleased;
+	t->delivered += q->st.delivered;
+	t->acked += q->st.acked;
+	t->redelivered += q->st.redelivered;
+	if (queue) {
+		t->bytes += q->bytes;
+		t->dead += q->st.dead_lettered;
+		t->expired += q->st.expired;
+	}
+}
+
+static json_t *
+stats_json(struct core *c, int64_t now)
+{
+	struct fsm   *f = c->fsm;
+	struct totals t;
+	uint64_t      waiting = 0;
+	size_t        it;
+	void         *v;
+	struct creq  *cr;
+
+	memset(&t, 0, sizeof(t));
+	for (it = 0; smap_next(&f->queues, &it, &v);)
+		totals_add(&t, &((struct queue *)v)->mq, true);
+	for (it = 0; smap_next(&f->subs, &it, &v);)
+		totals_add(&t, &((struct sub *)v)->mq, false);
+	TAILQ_FOREACH(cr, &c->waiters, w.glink)
+		waiting++;
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I}",
+	    "version", MOM_VERSION,
+	    "uptime_ms", (json_int_t)(now - c->started),
+	    "connections", (json_int_t)(c->connections ? c->connections(c->connections_arg) : 0),
+	    "queues", (json_int_t)f->queues.len,
+	    "topics", (json_int_t)f->topics.len,
+	    "subscriptions", (json_int_t)f->subs.len,
+	    "published", (json_int_t)f->published,
+	    "duplicates", (json_int_t)f->duplicates,
+	    "messages", (json_int_t)t.msgs,
+	    "bytes", (json_int_t)t.bytes,
+	    "in_flight", (json_int_t)t.inflight,
+	    "delivered", (json_int_t)t.delivered,
+	    "acked", (json_int_t)t.acked,
+	    "redelivered", (json_int_t)t.redelivered,
+	    "dead_lettered", (json_int_t)t.dead,
+	    "dead_letters_dropped", (json_int_t)f->dead_dropped,
+	    "expired", (json_int_t)t.expired,
+	    "waiting_consumers", (json_int_t)waiting);
+}
+
+/* One labelled sample (a queue name is up to 200 bytes: one line at a time). */
+static void
+prom_q(struct mom_buf *b, const char *metric, const char *q, uint64_t v)
+{
+	char line[MOM_NAME_MAX + 128];
+
+	snprintf(line, sizeof(line), "mom_queue_%s{queue=\"%s\"} %" PRIu64 "\n", metric, q, v);
+	mom_buf_put(b, line, strlen(line));
+}
+
+static bool
+prom_counter(const char *k)
+{
+	static const char *const counters[] = { "published", "delivered", "acked",
+		"redelivered", "dead_lettered", "expired", "duplicates",
+		"dead_letters_dropped" };
+	size_t i;
+
+	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (strcmp(k, counters[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Prometheus text exposition of the same numbers, per queue too. */
+static char *
+stats_prom(struct core *c, int64_t now)
+{
+	static const char *const hdr =
+	    "# TYPE mom_queue_messages gauge\n"
+	    "# TYPE mom_queue_ready gauge\n"
+	    "# TYPE mom_queue_in_flight gauge\n"
+	    "# TYPE mom_queue_consumers_waiting gauge\n"
+	    "# TYPE mom_queue_published_total counter\n"
+	    "# TYPE mom_queue_delivered_total counter\n"
+	    "# TYPE mom_queue_acked_total counter\n"
+	    "# TYPE mom_queue_redelivered_total counter\n"
+	    "# TYPE mom_queue_dead_lettered_total counter\n";
+	struct mom_buf b;
+	json_t        *s = stats_json(c, now);
+	const char    *k;
+	json_t        *v;
+	size_t         it;
+	void          *p;
+	char           line[512];
+
+	mom_buf_init(&b);
+	json_object_foreach(s, k, v) {
+		if (!json_is_integer(v))
+			continue;
+		snprintf(line, sizeof(line), "# TYPE mom_%s %s\nmom_%s %" JSON_INTEGER_FORMAT "\n",
+		    k, prom_counter(k) ? "counter" : "gauge", k, json_integer_value(v));
+		mom_buf_put(&b, line, strlen(line));
+	}
+	json_decref(s);
+	mom_buf_put(&b, hdr, strlen(hdr));
+	for (it = 0; smap_next(&c->fsm->queues, &it, &p);) {
+		struct queue *q = p;
+
+		prom_q(&b, "messages", q->name, mq_count(&q->mq));
+		prom_q(&b, "ready", q->name, mq_ready(&q->mq));
+		prom_q(&b, "in_flight", q->name, q->mq.nleased);
+		prom_q(&b, "consumers_waiting", q->name, fetch_waiting(c, &q->mq));
+		prom_q(&b, "published_total", q->name, q->mq.st.published);
+		prom_q(&b, "delivered_total", q->name, q->mq.st.delivered);
+		prom_q(&b, "acked_total", q->name, q->mq.st.acked);
+		prom_q(&b, "redelivered_total", q->name, q->mq.st.redelivered);
+		prom_q(&b, "dead_lettered_total", q->name, q->mq.st.dead_lettered);
+	}
+	mom_buf_put_u8(&b, 0);
+	return (char *)mom_buf_steal(&b, NULL);
+}
+
+static json_t *
+cluster_status(struct core *c, int64_t now)
+{
+	uint64_t term, commit, applied;
+
+	replica_status(c->rep, &term, &commit, &applied);
+	/* A cluster of one until brokers replicate. */
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:[{s:s, s:s, s:b, s:I}], s:s, s:I}",
+	    "mode", "single",
+	    "leader", "self",
+	    "term", (json_int_t)term,
+	    "commit_index", (json_int_t)commit,
+	    "applied_index", (json_int_t)applied,
+	    "nodes", "id", "self", "state", replica_is_leader(c->rep) ? "leader" : "follower",
+	    "healthy", 1, "lag", (json_int_t)0,
+	    "version", MOM_VERSION,
+	    "uptime_ms", (json_int_t)(now - c->started));
+}
+
+/* What acl_change needs to know about the object a change names. */
+static void
+change_target(struct core *c, json_t *o, const char *op, struct acl_change *ch)
+{
+	const char   *name = jstr(o, "name");
+	struct queue *q;
+	struct topic *t;
+	struct sub   *s;
+
+	memset(ch, 0, sizeof(*ch));
+	ch->op = op;
+	ch->name = name;
+	ch->pattern = jstr(o, "pattern");
+	if (strcmp(op, "queue.move") == 0) {
+		ch->name = jstr(o, "src");
+		ch->dst = jstr(o, "dst");
+	}
+	if (ch->name == NULL)
+		return;
+	if (strncmp(op, "queue.", 6) == 0 &&
+	    (q = fsm_queue(c->fsm, ch->name, strlen(ch->name))) != NULL) {
+		ch->exists = true;
+		ch->owner = q->owner;
+	} else if (strncmp(op, "topic.", 6) == 0 &&
+	    (t = fsm_topic(c->fsm, ch->name, strlen(ch->name))) != NULL) {
+		ch->exists = true;
+		ch->owner = t->owner;
+	} else if (strncmp(op, "sub.", 4) == 0 && ch->pattern != NULL &&
+	    (s = fsm_sub(c->fsm, ch->pattern, strlen(ch->pattern), ch->name,
+	    strlen(ch->name))) != NULL) {
+		ch->exists = true;
+		ch->owner = s->owner;
+	}
+}
+
+/* A state change: checked, then through the command door.  o is consumed. */
+static void
+admin_change(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
+{
+	struct acl_change ch;
+	char              denied[300];
+
+	change_target(c, o, op, &ch);
+	if (!acl_change(cr->req->claims, &ch, denied, sizeof(denied))) {
+		creq_error(c, cr, MOM_EPERM, "%s", denied);
+		json_decref(o);
+		return;
+	}
+	if (strcmp(op, "queue.create") == 0 || strcmp(op, "topic.create") == 0 ||
+	    strcmp(op, "sub.create") == 0)
+		core_set_owner(cr, o);
+	if (core_admin_cmd(c, o, now, cr, W_ADMIN) != 0)
+		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+}
+
+static json_t *
+list_json(struct core *c, const char *op, json_t *o)
+{
+	json_t     *a = json_array();
+	const char *topic = jstr(o, "topic");
+	size_t      it;
+	void       *v;
+
+	if (strcmp(op, "queue.list") == 0)
+		for (it = 0; smap_next(&c->fsm->queues, &it, &v);)
+			json_array_append_new(a, fsm_queue_json(v));
+	else if (strcmp(op, "topic.list") == 0)
+		for (it = 0; smap_next(&c->fsm->topics, &it, &v);)
+			json_array_append_new(a, fsm_topic_json(v));
+	else
+		for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
+			struct sub *s = v;
+
+			if (topic == NULL || strcmp(topic, s->pattern) == 0 ||
+			    (mom_name_ok(topic) && mom_match(s->pattern, topic)))
+				json_array_append_new(a, fsm_sub_json(s));
+		}
+	return a;
+}
+
+/* queue.info, topic.info: the object, or NULL when cr was answered with an error. */
+static json_t *
+info_json(struct core *c, struct creq *cr, const char *op, const char *name)
+{
+	bool  q = op[0] == 'q';
+	void *v;
+
+	if (name == NULL || !mom_name_ok(name)) {
+		creq_error(c, cr, MOM_EINVAL, "bad %s name", q ? "queue" : "topic");
+		return NULL;
+	}
+	if (q && (v = fsm_queue(c->fsm, name, strlen(name))) != NULL)
+		return fsm_queue_json(v);
+	if (!q && (v = fsm_topic(c->fsm, name, strlen(name))) != NULL)
+		return fsm_topic_json(v);
+	creq_error(c, cr, MOM_ENOENT, "no such %s '%s'", q ? "queue" : "topic", name);
+	return NULL;
+}
+
+/* A read: the answer, or NULL when cr was answered (an error). */
+static json_t *
+admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
+{
+	json_t *res;
+
+	if (strcmp(op, "queue.list") == 0 || strcmp(op, "topic.list") == 0 ||
+	    strcmp(op, "sub.list") == 0)
+		return list_json(c, op, o);
+	if (strcmp(op, "queue.info") == 0 || strcmp(op, "topic.info") == 0)
+		return info_json(c, cr, op, jstr(o, "name"));
+	if (strcmp(op, "stats") == 0) {
+		res = stats_json(c, now);
+		replica_stats_json(c->rep, res);
+		return res;
+	}
+	if (strcmp(op, "cluster.status") == 0)
+		return cluster_status(c, now);
+	if (strcmp(op, "stats.prom") == 0) {
+		char *t = stats_prom(c, now);
+
+		res = json_pack("{s:s}", "text", t ? t : "");
+		free(t);
+		return res;
+	}
+	creq_error(c, cr, MOM_EINVAL, "unknown admin request '%s'", op);
+	return NULL;
+}
+
+void
+admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, int64_t now)
+{
+	struct mom_rd  r;
+	const uint8_t *js;
+	size_t         jlen;
+	json_t        *o, *res;
+	const char    *op;
+
+	mom_rd_init(&r, body, len);
+	js = mom_rd_bytes(&r, &jlen);
+	if (r.err || (o = json_loadb((const char *)js, jlen, 0, NULL)) == NULL) {
+		creq_error(c, cr, MOM_EBADDATA, "malformed admin request");
+		return;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		creq_error(c, cr, MOM_EBADDATA, "malformed admin request");
+		return;
+	}
+	if ((op = jstr(o, "op")) == NULL) {
+		creq_error(c, cr, MOM_EBADDATA, "admin request without an op");
+		json_decref(o);
+		return;
+	}
+	if (strncmp(op, "queue.", 6) == 0 || strncmp(op, "topic.", 6) == 0 ||
+	    strcmp(op, "sub.delete") == 0 || strcmp(op, "sub.create") == 0) {
+		if (strcmp(op, "queue.list") != 0 && strcmp(op, "topic.list") != 0 &&
+		    strcmp(op, "queue.info") != 0 && strcmp(op, "topic.info") != 0) {
+			admin_change(c, cr, o, op, now);
+			return;
+		}
+	}
+	if ((res = admin_read(c, cr, o, op, now)) != NULL) {
+		creq_json(c, cr, res);
+		json_decref(res);
+	}
+	json_decref(o);
+}

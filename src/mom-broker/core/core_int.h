@@ -1,0 +1,142 @@
+/*
+ * core_int.h: the core thread's own structures, shared by the files of
+ * core/ and by nobody else.
+ */
+#ifndef BROKER_CORE_INT_H
+#define BROKER_CORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "core/core.h"
+#include "replica/replica.h"
+#include "state/fsm.h"
+#include "state/map.h"
+
+#define LONGPOLL_MAX_MS   20000 /* keep well under the clients' resend time (30 s) */
+#define EPHEMERAL_IDLE_MS 60000 /* an unused ephemeral subscription goes */
+#define TICK_MAX_MS       250
+#define REORDER_WAIT_MS   1000  /* how long a batch waits for an earlier one */
+#define PRODUCER_IDLE_MS  60000
+
+/* What a command's result is for (replica_waiter.want). */
+enum want {
+	W_NONE,    /* nobody waits (settlements, timers) */
+	W_PUBLISH, /* a publish reply */
+	W_ADMIN,   /* an admin reply (JSON) */
+	W_FETCH,   /* a receive waiting for its subscription: handled again */
+	W_TICK,    /* the CMD_TICK in flight */
+};
+
+/* A consumer parked in a long poll. */
+struct waiter {
+	struct mq   *mq;
+	uint64_t     consumer;
+	size_t       max, max_bytes;
+	bool         noack;
+	bool         parked;
+	uint8_t      kind;
+	const char  *qname;  /* queue name for queue deliveries */
+	int64_t      deadline;
+	TAILQ_ENTRY(creq) link;  /* the mq's waiters, first come first served */
+	TAILQ_ENTRY(creq) glink; /* every waiter, for timeouts */
+};
+
+TAILQ_HEAD(creq_list, creq);
+
+/* The core's side of a request, from handle() until the reply. */
+struct creq {
+	struct core_req *req;
+	bool             resumed; /* handled again (after a command it needed) */
+	struct waiter    w;
+	/* A publish that arrived before an earlier batch of its producer. */
+	uint64_t         pub_seq, pub_count;
+	int64_t          pub_until;
+	struct creq     *pub_next;
+	struct creq     *free_next;
+};
+
+/*
+ * Publish order per producer.  nng hands requests that arrived in order
+ * on one connection to the core through several threads, so batch 7 of a
+ * stream may reach the core before batch 6.  Each batch carries its
+ * producer's sequence number; a batch that comes early waits here (for
+ * at most REORDER_WAIT_MS) so that a stream is stored in the order it was
+ * sent.
+ */
+struct porder {
+	uint64_t     next;    /* sequence number expected next */
+	int64_t      last_ms;
+	struct creq *pending; /* early batches, sorted by first_seq */
+};
+
+struct core {
+	struct replica    *rep;
+	struct fsm        *fsm;
+	struct core_config cfg;
+	int              (*connections)(void *);
+	void              *connections_arg;
+	pthread_t          thread;
+	pthread_mutex_t    mu;
+	pthread_cond_t     cv;
+	struct core_req   *qhead, *qtail;
+	size_t             qlen;
+	bool               stop;
+	/* Core thread only from here. */
+	struct creq_list   waiters; /* every parked long poll */
+	struct creq       *free;    /* recycled creqs */
+	uint64_t           next_receipt;
+	int64_t            started;
+	struct mom_buf     scratch, reply, cmd;
+	struct umap        porders;
+	uint64_t           requests, busy_replies;
+	struct mom_buf     settles;  /* CMD_SETTLE body being built */
+	uint64_t           nsettles;
+	bool               tick_inflight, ready;
+	bool               started_up, start_ok, io_wake; /* under mu */
+	char               start_msg[512];
+};
+
+/* core.c */
+void creq_reply(struct core *, struct creq *, const struct mom_buf *);
+void creq_error(struct core *, struct creq *, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void creq_json(struct core *, struct creq *, json_t *);
+void core_handle(struct core *, struct creq *, int64_t now);
+/* Proposes c->cmd; cr (or nobody) gets the result as want says.  0 or MOM_ENOMEM. */
+int  core_propose(struct core *, struct creq *, int want);
+/* Proposes an admin command from a JSON object (consumed).  0 or MOM_ENOMEM. */
+int  core_admin_cmd(struct core *, json_t *o, int64_t now, struct creq *, int want);
+/* The owner a new queue, topic or subscription is recorded with. */
+void core_set_owner(const struct creq *, json_t *o);
+
+/* publish.c */
+void publish_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);
+void publish_reply(struct core *, struct creq *, const struct fsm_result *);
+/* Applies what waited for earlier batches and is due; the next deadline lowers *next. */
+void publish_tick(struct core *, int64_t now, int64_t *next);
+/* At stop: everything that waits is applied. */
+void publish_drain_all(struct core *, int64_t now);
+
+/* fetch.c */
+void fetch_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);
+void fetch_serve_waiters(struct core *, struct mq *, int64_t now);
+/* The long polls whose deadline passed get their (empty) answer. */
+void fetch_tick(struct core *, int64_t now, int64_t *next);
+/* The fsm is about to free an mq: its waiters learn it is gone. */
+void fetch_gone(void *core, struct mq *);
+/* Answers every long poll (empty), at stop. */
+void fetch_release_all(struct core *, int64_t now);
+/* Has this mq consumers parked on it? */
+bool fetch_has_waiters(struct core *, struct mq *);
+size_t fetch_waiting(struct core *, struct mq *);
+
+/* admin.c */
+void admin_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);
+
+#endif

@@ -1,0 +1,542 @@
+/*
+ * replica.c: the replicated log through libraft (see replica.h).
+ *
+ * Every command of one turn of the core loop goes into one raft log
+ * entry (a batch: the count, then each command with its length),
+ * proposed to libraft (a cluster of one), written by rio to the segment
+ * store and covered by one fsync with everything else appended in that
+ * turn (group commit).  When libraft applies the entry, each command goes
+ * through fsm_apply() and its waiter gets the result: a reply is sent
+ * only after the command is on disk and applied.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <raft.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mom.h"
+#include "replica/replica.h"
+#include "state/fsm.h"
+#include "storage/rio.h"
+#include "wire.h"
+
+#define REPLAY_MAX_MS 300000 /* a log that never becomes ready */
+#define STOP_MAX_MS   5000
+
+/* A log entry in flight: its commands' waiters, in order. */
+struct prop {
+	struct raft_apply      req;
+	struct replica        *r;
+	struct replica_waiter *w;
+	size_t                 n;
+	bool                   answered;
+	TAILQ_ENTRY(prop)      link;
+};
+
+struct replica {
+	struct raft           raft;
+	struct raft_io        io;
+	struct raft_fsm       rfsm;
+	struct fsm           *fsm;
+	struct replica_config cfg;
+	/* The entry being built: commands (varint length + command each). */
+	struct mom_buf         batch;
+	struct replica_waiter *bw;
+	size_t                 bn, bcap;
+	TAILQ_HEAD(, prop)     props; /* in flight, in log order */
+	bool                   ready, disk_full;
+	int                    start_err;
+	char                   errmsg[512];
+	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
+	uint64_t               entries, commands, snapshots, trimmed;
+};
+
+/* A libraft status as the error a client gets. */
+static void
+fail_all(struct replica *r, const struct replica_waiter *w, size_t n, int status)
+{
+	int         err = MOM_EUNAVAIL;
+	const char *why = raft_strerror(status);
+	char        msg[256];
+	size_t      i;
+
+	switch (status) {
+	case RAFT_NOSPACE:
+		err = MOM_EFULL;
+		why = "the broker's disk is full";
+		break;
+	case RAFT_NOTLEADER:
+	case RAFT_LEADERSHIPLOST:
+		err = MOM_ENOTLEADER;
+		break;
+	case RAFT_CANCELED:
+	case RAFT_SHUTDOWN:
+		err = MOM_ECLOSED;
+		why = "broker shutting down";
+		break;
+	case RAFT_NOMEM:
+		err = MOM_ENOMEM;
+		break;
+	}
+	snprintf(msg, sizeof(msg), "not stored: %s", why);
+	for (i = 0; i < n; i++)
+		r->cfg.fail(r->cfg.arg, &w[i], err, msg);
+}
+
+/*
+ * libraft applies committed entries through these callbacks, on the core
+ * thread (inside rio_step or raft_start).
+ */
+static int
+rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+	struct replica   *r = rf->data;
+	raft_index        index = raft_last_applied(&r->raft) + 1;
+	struct prop      *p;
+	struct mom_rd     rd;
+	struct fsm_result res;
+	uint64_t          n, i;
+
+	*result = NULL;
+	/* Ours if we proposed it (then it is the oldest in flight). */
+	TAILQ_FOREACH(p, &r->props, link)
+		if (p->req.index >= index)
+			break;
+	if (p != NULL && (p->req.index != index || p->answered))
+		p = NULL;
+	mom_rd_init(&rd, buf->base, buf->len);
+	n = mom_rd_varint(&rd);
+	for (i = 0; i < n; i++) {
+		const uint8_t *cmd;
+		size_t         len;
+
+		cmd = mom_rd_bytes(&rd, &len);
+		if (rd.err)
+			break;
+		fsm_apply(r->fsm, cmd, len, &res);
+		if (p != NULL && i < p->n)
+			r->cfg.result(r->cfg.arg, &p->w[i], &res);
+		else if (res.status != 0)
+			log_debug("command refused: %s", res.err);
+		json_decref(res.json);
+	}
+	if (rd.err)
+		log_warnx("log entry %llu is malformed: %llu of its %llu commands applied",
+		    (unsigned long long)index, (unsigned long long)i, (unsigned long long)n);
+	r->commands += i;
+	if (p != NULL) {
+		if (i < p->n)
+			fail_all(r, p->w + i, p->n - i, RAFT_MALFORMED);
+		p->answered = true;
+	}
+	return 0;
+}
+
+static int
+rfsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct replica     *r = rf->data;
+	struct mom_buf      b;
+	struct raft_buffer *rb;
+
+	mom_buf_init(&b);
+	if (fsm_snapshot(r->fsm, &b) != 0) {
+		mom_buf_fini(&b);
+		return RAFT_NOMEM;
+	}
+	if ((rb = raft_malloc(sizeof(*rb))) == NULL ||
+	    (rb->base = raft_malloc(b.len)) == NULL) {
+		raft_free(rb);
+		mom_buf_fini(&b);
+		return RAFT_NOMEM;
+	}
+	memcpy(rb->base, b.data, b.len);
+	rb->len = b.len;
+	*bufs = rb;
+	*n_bufs = 1;
+	/* The next one after as much log again as the state is big, at least snapshot_bytes. */
+	r->snap_at = r->log_bytes + (2 * b.len > r->cfg.snapshot_bytes ? 2 * b.len :
+	    r->cfg.snapshot_bytes);
+	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
+	r->snapshots++;
+	log_debug("snapshot: %zu bytes", b.len);
+	mom_buf_fini(&b);
+	return 0;
+}
+
+static int
+rfsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+	struct replica *r = rf->data;
+	int             rv;
+
+	if ((rv = fsm_restore(r->fsm, buf->base, buf->len)) != 0) {
+		log_warnx("the snapshot in the data directory is unusable (%s)",
+		    rv == MOM_ENOMEM ? "out of memory" : "malformed");
+		return rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+	}
+	raft_free(buf->base);
+	return 0;
+}
+
+/* Proposals. */
+
+int
+replica_add(struct replica *r, const void *cmd, size_t len, const struct replica_waiter *w)
+{
+	static const struct replica_waiter nobody = { NULL, 0 };
+
+	if (r->bn == r->bcap) {
+		size_t                 cap = r->bcap ? r->bcap * 2 : 64;
+		struct replica_waiter *nw = realloc(r->bw, cap * sizeof(*nw));
+
+		if (nw == NULL)
+			return MOM_ENOMEM;
+		r->bw = nw;
+		r->bcap = cap;
+	}
+	mom_buf_put_bytes(&r->batch, cmd, len);
+	if (r->batch.err != 0)
+		return MOM_ENOMEM;
+	r->bw[r->bn++] = w != NULL ? *w : nobody;
+	return 0;
+}
+
+size_t
+replica_pending(const struct replica *r)
+{
+	return r->bn;
+}
+
+static void
+prop_done(struct raft_apply *req, int status, void *result)
+{
+	struct prop    *p = req->data;
+	struct replica *r = p->r;
+
+	(void)result;
+	if (!p->answered)
+		fail_all(r, p->w, p->n, status != 0 ? status : RAFT_MALFORMED);
+	TAILQ_REMOVE(&r->props, p, link);
+	free(p->w);
+	free(p);
+}
+
+/* The entry: the command count (LEB128), then the commands.  0, or -1: out of memory. */
+static int
+entry_build(struct replica *r, struct raft_buffer *b)
+{
+	uint8_t  hdr[10];
+	size_t   h = 0;
+	uint64_t v = r->bn;
+
+	do {
+		hdr[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	b->len = h + r->batch.len;
+	if ((b->base = raft_malloc(b->len)) == NULL)
+		return -1;
+	memcpy(b->base, hdr, h);
+	memcpy((uint8_t *)b->base + h, r->batch.data, r->batch.len);
+	return 0;
+}
+
+void
+replica_flush(struct replica *r)
+{
+	struct raft_buffer b;
+	struct prop       *p;
+	int                rv;
+
+	if (r->bn == 0)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || entry_build(r, &b) != 0) {
+		free(p);
+		mom_buf_reset(&r->batch);
+		fail_all(r, r->bw, r->bn, RAFT_NOMEM);
+		r->bn = 0;
+		return;
+	}
+	mom_buf_reset(&r->batch);
+	p->r = r;
+	p->w = r->bw;
+	p->n = r->bn;
+	p->req.data = p;
+	r->bw = NULL;
+	r->bn = r->bcap = 0;
+	if ((rv = raft_apply(&r->raft, &p->req, &b, 1, prop_done)) != 0) {
+		raft_free(b.base);
+		if (rv != RAFT_NOSPACE || !r->disk_full)
+			log_warnx("not stored: %s", raft_errmsg(&r->raft));
+		r->disk_full = rv == RAFT_NOSPACE;
+		fail_all(r, p->w, p->n, rv);
+		free(p->w);
+		free(p);
+		return;
+	}
+	if (r->disk_full) {
+		log_info("the data directory takes writes again");
+		r->disk_full = false;
+	}
+	TAILQ_INSERT_TAIL(&r->props, p, link);
+	r->entries++;
+	r->log_bytes += b.len;
+	if (r->log_bytes >= r->snap_at)
+		raft_set_snapshot_threshold(&r->raft, 1);
+}
+
+int
+replica_drive(struct replica *r, const char **errmsg)
+{
+	while (rio_poll(&r->io) == 0) {
+		if (rio_step(&r->io) != 0) {
+			*errmsg = r->io.errmsg;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int64_t
+replica_poll(struct replica *r)
+{
+	return rio_poll(&r->io);
+}
+
+void
+replica_trim(struct replica *r)
+{
+	/*
+	 * After a snapshot libraft freed the log entries it covers: give the
+	 * pages back (glibc keeps freed memory otherwise), once per snapshot.
+	 */
+	if (r->trimmed != r->snapshots) {
+		r->trimmed = r->snapshots;
+		malloc_trim(0);
+	}
+}
+
+/* Leadership and numbers. */
+
+bool
+replica_is_leader(const struct replica *r)
+{
+	return raft_state((struct raft *)&r->raft) == RAFT_LEADER;
+}
+
+static const char *
+fsync_name(int mode)
+{
+	return mode == RIO_FSYNC_INTERVAL ? "interval" : mode == RIO_FSYNC_NEVER ? "never" :
+	    "always";
+}
+
+void
+replica_stats_json(struct replica *r, json_t *o)
+{
+	struct rio_stats st;
+
+	json_object_set_new(o, "fsync", json_string(fsync_name(r->cfg.fsync)));
+	json_object_set_new(o, "log_index", json_integer((json_int_t)raft_last_index(&r->raft)));
+	json_object_set_new(o, "log_applied",
+	    json_integer((json_int_t)raft_last_applied(&r->raft)));
+	json_object_set_new(o, "log_entries", json_integer((json_int_t)r->entries));
+	json_object_set_new(o, "log_commands", json_integer((json_int_t)r->commands));
+	json_object_set_new(o, "log_bytes", json_integer((json_int_t)r->log_bytes));
+	json_object_set_new(o, "snapshots", json_integer((json_int_t)r->snapshots));
+	rio_stats(&r->io, &st);
+	json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
+	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
+	json_object_set_new(o, "log_disk_bytes", json_integer((json_int_t)st.bytes));
+}
+
+void
+replica_status(const struct replica *r, uint64_t *term, uint64_t *commit, uint64_t *applied)
+{
+	*term = r->raft.current_term;
+	*commit = r->raft.commit_index;
+	*applied = raft_last_applied((struct raft *)&r->raft);
+}
+
+/* Start and stop. */
+
+static void
+barrier_cb(struct raft_barrier *req, int status)
+{
+	struct replica *r = req->data;
+
+	if (status != 0) {
+		r->start_err = status;
+		snprintf(r->errmsg, sizeof(r->errmsg), "the log did not start: %s",
+		    raft_strerror(status));
+	} else
+		r->ready = true;
+}
+
+/* raft_close takes a callback; rio closes synchronously, nothing waits for it. */
+static void
+close_cb(struct raft *raft)
+{
+	(void)raft;
+}
+
+/* raft_init, then a configuration of one voter, "self". */
+static int
+raft_open(struct replica *r)
+{
+	struct rio_config         rc;
+	struct raft_configuration conf;
+	int                       rv;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.dir = r->cfg.dir;
+	rc.fsync = r->cfg.fsync;
+	rc.fsync_interval_ms = r->cfg.fsync_interval_ms;
+	/* The syncs run on rio's thread: the core serves on meanwhile. */
+	rc.wake = r->cfg.wake;
+	rc.wake_arg = r->cfg.arg;
+	if (rio_create(&r->io, &rc) != 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -1;
+	}
+	r->rfsm.version = 1;
+	r->rfsm.data = r;
+	r->rfsm.apply = rfsm_apply;
+	r->rfsm.snapshot = rfsm_snapshot;
+	r->rfsm.restore = rfsm_restore;
+	if ((rv = raft_init(&r->raft, &r->io, &r->rfsm, 1, "self")) != 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->io.errmsg[0] ?
+		    r->io.errmsg : raft_strerror(rv));
+		rio_destroy(&r->io);
+		return -1;
+	}
+	r->raft.data = r;
+	rio_attach(&r->io, &r->raft);
+	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
+	raft_set_snapshot_trailing(&r->raft, 64);
+	raft_configuration_init(&conf);
+	rv = raft_configuration_add(&conf, 1, "self", RAFT_VOTER);
+	if (rv == 0)
+		rv = raft_bootstrap(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == 0 || rv == RAFT_CANTBOOTSTRAP)
+		rv = raft_start(&r->raft);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
+		raft_close(&r->raft, close_cb);
+		rio_destroy(&r->io);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Leader of one, then a barrier: everything in the log is applied.
+ * Replaying a large log takes its time inside rio_step; the bound is for
+ * a log that never becomes ready.  0 or -1.
+ */
+static int
+replay(struct replica *r)
+{
+	struct raft_barrier barrier;
+	int64_t             deadline = mom_now_ms() + REPLAY_MAX_MS;
+	int                 rv;
+
+	memset(&barrier, 0, sizeof(barrier));
+	barrier.data = r;
+	while (!r->ready && r->start_err == 0 && mom_now_ms() < deadline) {
+		if (raft_state(&r->raft) == RAFT_LEADER && barrier.cb == NULL &&
+		    (rv = raft_barrier(&r->raft, &barrier, barrier_cb)) != 0) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
+			return -1;
+		}
+		/* -1: a sync runs on rio's thread (or nothing is due). */
+		if ((rv = rio_poll(&r->io)) != 0)
+			usleep(rv < 0 || rv > 10 ? 1000 : (useconds_t)rv * 1000);
+		if ((rv = rio_step(&r->io)) != 0) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->io.errmsg);
+			return -1;
+		}
+	}
+	if (r->ready)
+		return 0;
+	if (r->start_err == 0)
+		snprintf(r->errmsg, sizeof(r->errmsg), "the log did not become ready in %d s",
+		    REPLAY_MAX_MS / 1000);
+	return -1;
+}
+
+static void
+replica_free(struct replica *r)
+{
+	mom_buf_fini(&r->batch);
+	free(r->bw);
+	free(r);
+}
+
+int
+replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config *cfg,
+    char *err, size_t errlen)
+{
+	struct replica *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		mom_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->fsm = fsm;
+	r->cfg = *cfg;
+	r->snap_at = cfg->snapshot_bytes;
+	mom_buf_init(&r->batch);
+	TAILQ_INIT(&r->props);
+	if (raft_open(r) != 0) {
+		mom_errf(err, errlen, "%s", r->errmsg);
+		replica_free(r);
+		return -1;
+	}
+	if (replay(r) != 0) {
+		mom_errf(err, errlen, "%s", r->errmsg);
+		r->ready = false;
+		raft_close(&r->raft, close_cb);
+		rio_destroy(&r->io);
+		replica_free(r);
+		return -1;
+	}
+	*rp = r;
+	return 0;
+}
+
+void
+replica_stop(struct replica *r)
+{
+	int64_t     deadline = mom_now_ms() + STOP_MAX_MS;
+	const char *why;
+
+	if (r == NULL)
+		return;
+	/* What was proposed is finished (confirmed or refused) before closing. */
+	replica_flush(r);
+	while (!TAILQ_EMPTY(&r->props) && mom_now_ms() < deadline) {
+		int64_t w = rio_poll(&r->io);
+
+		if (w != 0)
+			usleep(w < 0 || w > 10 ? 1000 : (useconds_t)w * 1000);
+		if (replica_drive(r, &why) != 0)
+			break;
+		replica_flush(r);
+	}
+	/* Whatever --fsync says, a clean stop leaves everything on disk. */
+	if (rio_store(&r->io) != NULL && store_sync(rio_store(&r->io)) != 0)
+		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&r->io)));
+	raft_close(&r->raft, close_cb);
+	rio_destroy(&r->io);
+	replica_free(r);
+}

@@ -1,0 +1,88 @@
+/*
+ * replica.h: the replicated log.  Every call into libraft lives here:
+ * opening and bootstrapping the log, replaying it, proposing the turn's
+ * commands as one entry, driving libraft and rio (storage/rio.h) from the
+ * core loop, applying committed entries to the fsm, snapshots, and who
+ * leads.  The cluster's transport and membership will live in this
+ * folder too.
+ *
+ * replica/ may include storage/ and state/, never core/ or net/.  It
+ * knows nothing of requests: a command's waiter is an opaque tag that
+ * comes back through the result and fail callbacks.  libraft is
+ * single-threaded: every function here runs on the core thread.
+ */
+#ifndef BROKER_REPLICA_H
+#define BROKER_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct fsm;
+struct fsm_result;
+struct replica;
+
+/* Who waits for a command's result: the replica only carries it. */
+struct replica_waiter {
+	void *who;
+	int   want;
+};
+
+struct replica_config {
+	const char *dir;               /* the data directory */
+	int         fsync;             /* enum rio_fsync */
+	uint64_t    fsync_interval_ms;
+	uint64_t    snapshot_bytes;    /* log written between snapshots, at least */
+	/* rio's sync thread finished a sync: the core loop should step (any thread). */
+	void      (*wake)(void *);
+	/* A command was applied: res is its result (borrowed for the call). */
+	void      (*result)(void *, const struct replica_waiter *, struct fsm_result *res);
+	/* A command will never be applied: err (MOM_E*) and a message for the client. */
+	void      (*fail)(void *, const struct replica_waiter *, int err, const char *msg);
+	void       *arg;
+};
+
+/*
+ * Opens the log in cfg->dir, replays it into fsm (snapshot, then the
+ * entries after it) and becomes its leader.  0, or -1 with err saying
+ * why.  Commands applied while replaying reach no waiter.
+ */
+int  replica_start(struct replica **, struct fsm *, const struct replica_config *, char *err,
+    size_t errlen);
+/*
+ * Finishes what was proposed (for at most 5 s), syncs the log whatever
+ * --fsync says and closes it.  Then frees.
+ */
+void replica_stop(struct replica *);
+
+/*
+ * Adds a command (encoded by fsm_cmd_encode) to this turn's entry; w
+ * (copied; may be NULL) gets its result.  0 or MOM_ENOMEM.
+ */
+int  replica_add(struct replica *, const void *cmd, size_t len, const struct replica_waiter *w);
+/* Commands added this turn and not yet proposed. */
+size_t replica_pending(const struct replica *);
+/* Proposes this turn's commands as one log entry (failures reach their waiters). */
+void replica_flush(struct replica *);
+/*
+ * Drives libraft and rio until nothing is due now: appends, syncs and
+ * applies.  0, or -1 when the data directory failed (errmsg says how):
+ * the caller must stop, since what reached the disk is unknown.
+ */
+int  replica_drive(struct replica *, const char **errmsg);
+/* Milliseconds until the replica needs driving again; -1: nothing due. */
+int64_t replica_poll(struct replica *);
+/* Gives memory back after a snapshot freed log entries (once per snapshot). */
+void replica_trim(struct replica *);
+
+/* Is this node the leader (always, for a cluster of one)? */
+bool replica_is_leader(const struct replica *);
+/* The log's numbers for stats (fsync mode, indexes, entries, syncs). */
+void replica_stats_json(struct replica *, json_t *o);
+/* Raft's view for "cluster status": term, commit and applied index. */
+void replica_status(const struct replica *, uint64_t *term, uint64_t *commit,
+    uint64_t *applied);
+
+#endif

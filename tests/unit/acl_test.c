@@ -1,0 +1,235 @@
+/*
+ * acl_test.c: the permission rules (core/acl.h): token patterns, the
+ * creator rule, admin tokens, and every case that denies.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "buf.h"
+#include "core/acl.h"
+#include "token.h"
+#include "wire.h"
+
+static char *pub_pats[] = { "jobs.>", "logs.*" };
+static char *sub_pats[] = { "jobs.>", "events.>" };
+
+/* alice: publish jobs.> and logs.*, consume jobs.> and events.>. */
+static struct mom_claims
+user(const char *name)
+{
+	struct mom_claims cl;
+
+	memset(&cl, 0, sizeof(cl));
+	snprintf(cl.sub, sizeof(cl.sub), "%s", name);
+	cl.pub = pub_pats;
+	cl.npub = 2;
+	cl.subs = sub_pats;
+	cl.nsubs = 2;
+	return cl;
+}
+
+static struct mom_claims
+admin(void)
+{
+	struct mom_claims cl;
+
+	memset(&cl, 0, sizeof(cl));
+	snprintf(cl.sub, sizeof(cl.sub), "root");
+	cl.admin = true;
+	return cl;
+}
+
+static bool
+change(const struct mom_claims *cl, const char *op, const char *name, const char *owner,
+    char *denied, size_t dlen)
+{
+	struct acl_change ch;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.op = op;
+	ch.name = name;
+	ch.exists = owner != NULL;
+	ch.owner = owner;
+	return acl_change(cl, &ch, denied, dlen);
+}
+
+Test(acl, an_open_broker_allows_everything)
+{
+	char denied[128];
+
+	cr_assert(acl_may(NULL, "payroll", 7, true));
+	cr_assert(acl_may(NULL, "payroll", 7, false));
+	cr_assert(acl_owns(NULL, "someone"));
+	cr_assert(change(NULL, "queue.delete", "payroll", "bob", denied, sizeof(denied)));
+	cr_assert(change(NULL, "cluster.join", NULL, NULL, denied, sizeof(denied)));
+}
+
+Test(acl, patterns_decide_publish_and_consume)
+{
+	struct mom_claims a = user("alice");
+
+	cr_assert(acl_may(&a, "jobs.x.y", 8, true));
+	cr_assert(acl_may(&a, "logs.web", 8, true));
+	cr_assert_not(acl_may(&a, "logs.web.1", 10, true), "* matches one token only");
+	cr_assert_not(acl_may(&a, "payroll", 7, true));
+	cr_assert(acl_may(&a, "events.a", 8, false));
+	cr_assert_not(acl_may(&a, "events.a", 8, true), "consume rights do not publish");
+	cr_assert_not(acl_may(&a, "logs.web", 8, false), "publish rights do not consume");
+	/* Only the first n bytes count: "jobs.a" inside a longer buffer. */
+	cr_assert(acl_may(&a, "jobs.aXXXX", 6, true));
+	cr_assert_not(acl_may(&a, "payrollXXX", 7, true));
+}
+
+Test(acl, an_overlong_name_is_denied)
+{
+	struct mom_claims a = user("alice");
+	char              name[400];
+
+	memset(name, 'j', sizeof(name));
+	cr_assert_not(acl_may(&a, name, sizeof(name), true));
+}
+
+Test(acl, an_admin_token_is_unrestricted)
+{
+	struct mom_claims r = admin();
+	char              denied[128];
+
+	cr_assert_not(acl_restricted(&r));
+	cr_assert(acl_may(&r, "payroll", 7, true));
+	cr_assert(acl_owns(&r, "alice"));
+	cr_assert(change(&r, "queue.delete", "payroll", "alice", denied, sizeof(denied)));
+	cr_assert(change(&r, "cluster.join", NULL, NULL, denied, sizeof(denied)));
+}
+
+Test(acl, creating_needs_a_pattern_for_the_name)
+{
+	struct mom_claims a = user("alice");
+	char              denied[128] = "";
+
+	cr_assert(change(&a, "queue.create", "jobs.new", NULL, denied, sizeof(denied)));
+	cr_assert(change(&a, "topic.create", "events.x", NULL, denied, sizeof(denied)),
+	    "consume rights are enough to create");
+	cr_assert_not(change(&a, "queue.create", "payroll", NULL, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: create queue 'payroll'");
+	cr_assert_not(change(&a, "topic.create", "secret", NULL, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: create topic 'secret'");
+}
+
+Test(acl, only_the_creator_deletes_or_purges)
+{
+	struct mom_claims a = user("alice"), b = user("bob");
+	char              denied[160] = "";
+
+	cr_assert(change(&a, "queue.delete", "jobs.a", "alice", denied, sizeof(denied)));
+	cr_assert(change(&a, "queue.purge", "jobs.a", "alice", denied, sizeof(denied)));
+	cr_assert_not(change(&b, "queue.delete", "jobs.a", "alice", denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: only the creator of queue 'jobs.a' or an "
+	    "admin may delete it");
+	cr_assert_not(change(&b, "queue.purge", "jobs.a", "alice", denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: only the creator of queue 'jobs.a' or an "
+	    "admin may purge it");
+	cr_assert_not(change(&b, "topic.delete", "events.a", "alice", denied, sizeof(denied)));
+	/* Made by nobody (an open broker earlier): only an admin. */
+	{
+		struct acl_change ch = { "queue.delete", "jobs.old", NULL, NULL, true, NULL };
+
+		cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)));
+	}
+	/* A missing object: the fsm answers "no such queue". */
+	cr_assert(change(&b, "queue.delete", "jobs.none", NULL, denied, sizeof(denied)));
+}
+
+Test(acl, a_subscription_is_deleted_by_its_creator)
+{
+	struct mom_claims a = user("alice"), b = user("bob");
+	struct acl_change ch = { "sub.delete", "audit", "events.>", NULL, true, "alice" };
+	char              denied[160] = "";
+
+	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
+	cr_assert_not(acl_change(&b, &ch, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: only the creator of subscription 'audit' "
+	    "or an admin may delete it");
+}
+
+Test(acl, creating_a_subscription_needs_consume_rights)
+{
+	struct mom_claims a = user("alice");
+	struct acl_change ok = { "sub.create", "s", "events.>", NULL, false, NULL };
+	struct acl_change no = { "sub.create", "s", "payroll.>", NULL, false, NULL };
+	char              denied[160] = "";
+
+	cr_assert(acl_change(&a, &ok, denied, sizeof(denied)));
+	cr_assert_not(acl_change(&a, &no, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: subscribe to 'payroll.>'");
+}
+
+Test(acl, moving_needs_the_source_and_publish_rights_on_the_target)
+{
+	struct mom_claims a = user("alice"), b = user("bob");
+	struct acl_change ch = { "queue.move", "jobs.dead", NULL, "jobs.retry", true, "alice" };
+	char              denied[160] = "";
+
+	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
+	cr_assert_not(acl_change(&b, &ch, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: only the creator of queue 'jobs.dead' or "
+	    "an admin may move its messages");
+	ch.dst = "payroll";
+	cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: publish to queue 'payroll'");
+}
+
+Test(acl, anything_else_needs_an_admin)
+{
+	struct mom_claims a = user("alice");
+	char              denied[128] = "";
+
+	cr_assert_not(change(&a, "queue.frobnicate", "jobs.a", NULL, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: queue.frobnicate needs an admin token");
+}
+
+/* A publish batch of messages to the given queues. */
+static void
+batch(struct mom_buf *b, const char *const *names, size_t n)
+{
+	struct mom_pub_batch pb;
+	struct mom_pub_msg   m;
+	size_t               off, i;
+
+	memset(&pb, 0, sizeof(pb));
+	pb.kind = MOM_KIND_QUEUE;
+	pb.name.p = (const uint8_t *)names[0];
+	pb.name.n = strlen(names[0]);
+	mom_pub_encode_begin(b, &pb);
+	off = mom_pub_count_offset(b, 0);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		m.kind = MOM_KIND_QUEUE;
+		m.name.p = (const uint8_t *)names[i];
+		m.name.n = strlen(names[i]);
+		m.payload.p = (const uint8_t *)"x";
+		m.payload.n = 1;
+		mom_pub_encode_msg(b, &pb, &m);
+	}
+	mom_pub_encode_count(b, off, n);
+}
+
+Test(acl, every_target_of_a_publish_batch_is_checked)
+{
+	static const char *const good[] = { "jobs.a", "jobs.a", "logs.web" };
+	static const char *const bad[] = { "jobs.a", "jobs.b", "payroll" };
+	struct mom_claims        a = user("alice");
+	struct mom_buf           b;
+	char                     denied[128] = "";
+
+	mom_buf_init(&b);
+	batch(&b, good, 3);
+	cr_assert(acl_publish(&a, b.data, b.len, 1 << 20, denied, sizeof(denied)));
+	mom_buf_reset(&b);
+	batch(&b, bad, 3);
+	cr_assert_not(acl_publish(&a, b.data, b.len, 1 << 20, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: publish to queue 'payroll'");
+	cr_assert(acl_publish(NULL, b.data, b.len, 1 << 20, denied, sizeof(denied)));
+	mom_buf_fini(&b);
+}
