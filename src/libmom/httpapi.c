@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adminops.h"
 #include "httpapi.h"
 #include "mom.h"
 
@@ -173,17 +174,13 @@ mom_httpapi_admin(const json_t *op, struct mom_httpapi_req *r, char *err, size_t
 		if (strcmp(verb, "purge") == 0 && set_body(r, json_object()) != 0)
 			goto nomem;
 		if (strcmp(verb, "create") == 0) {
+			const struct mom_admin_opt *opt = mom_admin_op(o)->opts;
+
 			/* Durations as milliseconds: the API takes numbers as ms. */
-			if ((body = json_object()) != NULL) {
-				copy_opt(body, op, "ack_wait_ms", "ack_wait");
-				copy_opt(body, op, "max_deliver", "max_deliver");
-				copy_opt(body, op, "dead_letter", "dead_letter");
-				copy_opt(body, op, "ttl_ms", "ttl");
-				copy_opt(body, op, "max_len", "max_len");
-				copy_opt(body, op, "max_bytes", "max_bytes");
-				copy_opt(body, op, "retain_ms", "retain");
-				copy_opt(body, op, "retain_bytes", "retain_bytes");
-			}
+			if ((body = json_object()) != NULL)
+				for (; opt != NULL && opt->key != NULL; opt++)
+					if (opt->api != NULL)
+						copy_opt(body, op, opt->key, opt->api);
 			if (set_body(r, body) != 0)
 				goto nomem;
 		}

@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 
+#include "adminops.h"
 #include "buf.h"
 #include "core/acl.h"
 #include "token.h"
@@ -41,6 +42,11 @@ admin(void)
 	return cl;
 }
 
+/* An operation that is not in the table: an admin's, as mom_aop_perm says. */
+static const struct mom_admin_op join_op = { "cluster.join", true, MOM_AP_ADMIN, NULL, NULL,
+	NULL };
+static const struct acl_change join = { &join_op, NULL, NULL, NULL, false, NULL };
+
 static bool
 change(const struct mom_claims *cl, const char *op, const char *name, const char *owner,
     char *denied, size_t dlen)
@@ -48,7 +54,7 @@ change(const struct mom_claims *cl, const char *op, const char *name, const char
 	struct acl_change ch;
 
 	memset(&ch, 0, sizeof(ch));
-	ch.op = op;
+	cr_assert_not_null(ch.op = mom_admin_op(op), "%s is in the table", op);
 	ch.name = name;
 	ch.exists = owner != NULL;
 	ch.owner = owner;
@@ -63,7 +69,7 @@ Test(acl, an_open_broker_allows_everything)
 	cr_assert(acl_may(NULL, "payroll", 7, false));
 	cr_assert(acl_owns(NULL, "someone"));
 	cr_assert(change(NULL, "queue.delete", "payroll", "bob", denied, sizeof(denied)));
-	cr_assert(change(NULL, "cluster.join", NULL, NULL, denied, sizeof(denied)));
+	cr_assert(acl_change(NULL, &join, denied, sizeof(denied)));
 }
 
 Test(acl, patterns_decide_publish_and_consume)
@@ -100,7 +106,7 @@ Test(acl, an_admin_token_is_unrestricted)
 	cr_assert(acl_may(&r, "payroll", 7, true));
 	cr_assert(acl_owns(&r, "alice"));
 	cr_assert(change(&r, "queue.delete", "payroll", "alice", denied, sizeof(denied)));
-	cr_assert(change(&r, "cluster.join", NULL, NULL, denied, sizeof(denied)));
+	cr_assert(acl_change(&r, &join, denied, sizeof(denied)));
 }
 
 Test(acl, creating_needs_a_pattern_for_the_name)
@@ -133,7 +139,7 @@ Test(acl, only_the_creator_deletes_or_purges)
 	cr_assert_not(change(&b, "topic.delete", "events.a", "alice", denied, sizeof(denied)));
 	/* Made by nobody (an open broker earlier): only an admin. */
 	{
-		struct acl_change ch = { "queue.delete", "jobs.old", NULL, NULL, true, NULL };
+		struct acl_change ch = { mom_admin_op("queue.delete"), "jobs.old", NULL, NULL, true, NULL };
 
 		cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)));
 	}
@@ -144,7 +150,7 @@ Test(acl, only_the_creator_deletes_or_purges)
 Test(acl, a_subscription_is_deleted_by_its_creator)
 {
 	struct mom_claims a = user("alice"), b = user("bob");
-	struct acl_change ch = { "sub.delete", "audit", "events.>", NULL, true, "alice" };
+	struct acl_change ch = { mom_admin_op("sub.delete"), "audit", "events.>", NULL, true, "alice" };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
@@ -156,8 +162,8 @@ Test(acl, a_subscription_is_deleted_by_its_creator)
 Test(acl, creating_a_subscription_needs_consume_rights)
 {
 	struct mom_claims a = user("alice");
-	struct acl_change ok = { "sub.create", "s", "events.>", NULL, false, NULL };
-	struct acl_change no = { "sub.create", "s", "payroll.>", NULL, false, NULL };
+	struct acl_change ok = { mom_admin_op("sub.create"), "s", "events.>", NULL, false, NULL };
+	struct acl_change no = { mom_admin_op("sub.create"), "s", "payroll.>", NULL, false, NULL };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ok, denied, sizeof(denied)));
@@ -168,7 +174,7 @@ Test(acl, creating_a_subscription_needs_consume_rights)
 Test(acl, moving_needs_the_source_and_publish_rights_on_the_target)
 {
 	struct mom_claims a = user("alice"), b = user("bob");
-	struct acl_change ch = { "queue.move", "jobs.dead", NULL, "jobs.retry", true, "alice" };
+	struct acl_change ch = { mom_admin_op("queue.move"), "jobs.dead", NULL, "jobs.retry", true, "alice" };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
@@ -180,13 +186,41 @@ Test(acl, moving_needs_the_source_and_publish_rights_on_the_target)
 	cr_assert_str_eq(denied, "permission denied: publish to queue 'payroll'");
 }
 
-Test(acl, anything_else_needs_an_admin)
+Test(acl, an_admin_operation_needs_an_admin)
 {
 	struct mom_claims a = user("alice");
 	char              denied[128] = "";
 
-	cr_assert_not(change(&a, "queue.frobnicate", "jobs.a", NULL, denied, sizeof(denied)));
-	cr_assert_str_eq(denied, "permission denied: queue.frobnicate needs an admin token");
+	cr_assert_not(acl_change(&a, &join, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: cluster.join needs an admin token");
+}
+
+Test(acl, reads_are_open_to_every_client)
+{
+	struct mom_claims a = user("alice");
+	char              denied[128] = "";
+
+	cr_assert(change(&a, "queue.info", "payroll", "bob", denied, sizeof(denied)));
+	cr_assert(change(&a, "stats", NULL, NULL, denied, sizeof(denied)));
+}
+
+Test(acl, every_change_in_the_table_denies_a_stranger)
+{
+	struct mom_claims          a = user("alice");
+	const struct mom_admin_op *op;
+	char                       denied[160];
+
+	/* On objects alice cannot name and bob created, every change is refused. */
+	for (op = mom_admin_ops(); op->name != NULL; op++) {
+		struct acl_change ch = { op, "payroll", "payroll.>", "payroll", true, "bob" };
+
+		if (!op->write)
+			continue;
+		denied[0] = '\0';
+		cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)), "%s allowed", op->name);
+		cr_assert(strncmp(denied, "permission denied: ", 19) == 0, "%s: %s", op->name,
+		    denied);
+	}
 }
 
 /* A publish batch of messages to the given queues. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adminops.h"
 #include "core/acl.h"
 #include "mom.h"
 #include "names.h"
@@ -73,58 +74,51 @@ may_name(const struct mom_claims *cl, const char *name, bool pub)
 	return acl_may(cl, name, name != NULL ? strlen(name) : 0, pub);
 }
 
-/* Deleting, purging: the owner's (when the object exists). */
+/* Deleting, purging, moving out: the owner's (when the object exists). */
 static bool
-owner_only(const struct mom_claims *cl, const struct acl_change *ch, const char *what,
-    const char *verb, char *denied, size_t dlen)
+owner_only(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
 {
 	if (ch->name == NULL || !ch->exists || acl_owns(cl, ch->owner))
 		return true;
 	snprintf(denied, dlen, "permission denied: only the creator of %s '%s' or an admin "
-	    "may %s", what, ch->name, verb);
+	    "may %s", ch->op->object, ch->name, ch->op->verb);
 	return false;
 }
 
 bool
 acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
 {
-	const char *op = ch->op;
+	const struct mom_admin_op *op = ch->op;
 
-	if (strcmp(op, "queue.create") == 0 || strcmp(op, "topic.create") == 0) {
+	if (op->perm == MOM_AP_CREATE) {
 		if (ch->name == NULL || may_name(cl, ch->name, true) ||
 		    may_name(cl, ch->name, false))
 			return true;
-		snprintf(denied, dlen, "permission denied: create %s '%s'",
-		    op[0] == 'q' ? "queue" : "topic", ch->name);
+		snprintf(denied, dlen, "permission denied: create %s '%s'", op->object, ch->name);
 		return false;
 	}
 	if (!acl_restricted(cl))
 		return true;
-	if (strcmp(op, "queue.delete") == 0)
-		return owner_only(cl, ch, "queue", "delete it", denied, dlen);
-	if (strcmp(op, "queue.purge") == 0)
-		return owner_only(cl, ch, "queue", "purge it", denied, dlen);
-	if (strcmp(op, "topic.delete") == 0)
-		return owner_only(cl, ch, "topic", "delete it", denied, dlen);
-	if (strcmp(op, "sub.delete") == 0)
-		return ch->pattern == NULL ||
-		    owner_only(cl, ch, "subscription", "delete it", denied, dlen);
-	if (strcmp(op, "queue.move") == 0) {
-		if (!owner_only(cl, ch, "queue", "move its messages", denied, dlen))
+	switch (op->perm) {
+	case MOM_AP_READ:
+		return true;
+	case MOM_AP_OWNER:
+		return owner_only(cl, ch, denied, dlen);
+	case MOM_AP_MOVE:
+		if (!owner_only(cl, ch, denied, dlen))
 			return false;
 		if (ch->dst != NULL && !may_name(cl, ch->dst, true)) {
 			snprintf(denied, dlen, "permission denied: publish to queue '%s'", ch->dst);
 			return false;
 		}
 		return true;
-	}
-	if (strcmp(op, "sub.create") == 0) {
+	case MOM_AP_SUBSCRIBE:
 		/* A durable subscription made ahead of its first receive (HTTP PUT). */
 		if (ch->pattern == NULL || may_name(cl, ch->pattern, false))
 			return true;
 		snprintf(denied, dlen, "permission denied: subscribe to '%s'", ch->pattern);
 		return false;
 	}
-	snprintf(denied, dlen, "permission denied: %s needs an admin token", op);
+	snprintf(denied, dlen, "permission denied: %s needs an admin token", op->name);
 	return false;
 }

@@ -28,9 +28,11 @@ bool acl_restricted(const struct mom_claims *cl);
 bool acl_publish(const struct mom_claims *cl, const void *body, size_t len,
     size_t max_payload, char *denied, size_t dlen);
 
+struct mom_admin_op;
+
 /* An admin change, with what the core found about its objects. */
 struct acl_change {
-	const char *op;        /* "queue.create", ... */
+	const struct mom_admin_op *op; /* adminops.h: its perm rule */
 	const char *name;      /* the queue, topic or subscription (NULL: none given) */
 	const char *pattern;   /* a subscription's topic pattern */
 	const char *dst;       /* queue.move's target queue */
@@ -39,10 +41,11 @@ struct acl_change {
 };
 
 /*
- * May cl make this change?  Creating needs a mom.pub or mom.sub pattern
- * for the name; deleting, purging and moving out of a queue are the
- * creator's or an admin's, and moving needs publish rights on the target;
- * anything else needs an admin token.  On false, denied says why.
+ * May cl make this change?  The operation's rule (enum mom_aop_perm):
+ * creating needs a mom.pub or mom.sub pattern for the name; deleting,
+ * purging and moving out of a queue are the creator's or an admin's, and
+ * moving needs publish rights on the target; anything else needs an
+ * admin token.  On false, denied says why.
  */
 bool acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied,
     size_t dlen);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adminops.h"
 #include "core/acl.h"
 #include "core/core_int.h"
 #include "mom.h"
@@ -173,32 +174,31 @@ cluster_status(struct core *c, int64_t now)
 
 /* What acl_change needs to know about the object a change names. */
 static void
-change_target(struct core *c, json_t *o, const char *op, struct acl_change *ch)
+change_target(struct core *c, json_t *o, const struct mom_admin_op *op, struct acl_change *ch)
 {
-	const char   *name = jstr(o, "name");
 	struct queue *q;
 	struct topic *t;
 	struct sub   *s;
 
 	memset(ch, 0, sizeof(*ch));
 	ch->op = op;
-	ch->name = name;
+	ch->name = jstr(o, "name");
 	ch->pattern = jstr(o, "pattern");
-	if (strcmp(op, "queue.move") == 0) {
+	if (op->perm == MOM_AP_MOVE) {
 		ch->name = jstr(o, "src");
 		ch->dst = jstr(o, "dst");
 	}
-	if (ch->name == NULL)
+	if (ch->name == NULL || op->object == NULL)
 		return;
-	if (strncmp(op, "queue.", 6) == 0 &&
+	if (strcmp(op->object, "queue") == 0 &&
 	    (q = fsm_queue(c->fsm, ch->name, strlen(ch->name))) != NULL) {
 		ch->exists = true;
 		ch->owner = q->owner;
-	} else if (strncmp(op, "topic.", 6) == 0 &&
+	} else if (strcmp(op->object, "topic") == 0 &&
 	    (t = fsm_topic(c->fsm, ch->name, strlen(ch->name))) != NULL) {
 		ch->exists = true;
 		ch->owner = t->owner;
-	} else if (strncmp(op, "sub.", 4) == 0 && ch->pattern != NULL &&
+	} else if (strcmp(op->object, "subscription") == 0 && ch->pattern != NULL &&
 	    (s = fsm_sub(c->fsm, ch->pattern, strlen(ch->pattern), ch->name,
 	    strlen(ch->name))) != NULL) {
 		ch->exists = true;
@@ -208,7 +208,8 @@ change_target(struct core *c, json_t *o, const char *op, struct acl_change *ch)
 
 /* A state change: checked, then through the command door.  o is consumed. */
 static void
-admin_change(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
+admin_change(struct core *c, struct creq *cr, json_t *o, const struct mom_admin_op *op,
+    int64_t now)
 {
 	struct acl_change ch;
 	char              denied[300];
@@ -219,8 +220,8 @@ admin_change(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t
 		json_decref(o);
 		return;
 	}
-	if (strcmp(op, "queue.create") == 0 || strcmp(op, "topic.create") == 0 ||
-	    strcmp(op, "sub.create") == 0)
+	/* The creator is the token's subject, never what the request says. */
+	if (op->perm == MOM_AP_CREATE || op->perm == MOM_AP_SUBSCRIBE)
 		core_set_owner(cr, o);
 	if (core_admin_cmd(c, o, now, cr, W_ADMIN) != 0)
 		creq_error(c, cr, MOM_ENOMEM, "out of memory");
@@ -307,6 +308,7 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 	size_t         jlen;
 	json_t        *o, *res;
 	const char    *op;
+	const struct mom_admin_op *aop;
 
 	mom_rd_init(&r, body, len);
 	js = mom_rd_bytes(&r, &jlen);
@@ -324,13 +326,14 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 		json_decref(o);
 		return;
 	}
-	if (strncmp(op, "queue.", 6) == 0 || strncmp(op, "topic.", 6) == 0 ||
-	    strcmp(op, "sub.delete") == 0 || strcmp(op, "sub.create") == 0) {
-		if (strcmp(op, "queue.list") != 0 && strcmp(op, "topic.list") != 0 &&
-		    strcmp(op, "queue.info") != 0 && strcmp(op, "topic.info") != 0) {
-			admin_change(c, cr, o, op, now);
-			return;
-		}
+	if ((aop = mom_admin_op(op)) == NULL) {
+		creq_error(c, cr, MOM_EINVAL, "unknown admin request '%s'", op);
+		json_decref(o);
+		return;
+	}
+	if (aop->write) {
+		admin_change(c, cr, o, aop, now);
+		return;
 	}
 	if ((res = admin_read(c, cr, o, op, now)) != NULL) {
 		creq_json(c, cr, res);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adminops.h"
 #include "duration.h"
 #include "format.h"
 #include "mom.h"
@@ -693,61 +694,51 @@ json_size(json_t *v, uint64_t *n)
 }
 
 /*
- * PUT options into the create request o.  Each option has one name as
- * the API documents it and the name the admin reply shows (ack_wait and
- * ack_wait_ms), so that what GET returns can be PUT back.
+ * PUT options into the create request o.  Each option (adminops.h) has
+ * one name as the API documents it and the name the admin reply shows
+ * (ack_wait and ack_wait_ms), so that what GET returns can be PUT back.
  */
 static int
 create_opts(json_t *o, bool queue, const uint8_t *body, size_t blen, char *err, size_t errlen)
 {
-	json_t     *b, *v;
-	const char *k;
-	uint64_t    n;
-	int         rv;
+	const struct mom_admin_op *op = mom_admin_op(queue ? "queue.create" : "topic.create");
+	json_t                    *b, *v;
+	const char                *k;
+	uint64_t                   n;
+	int                        rv = 0;
 
 	if ((rv = body_object(body, blen, &b, err, errlen)) != 0 || b == NULL)
 		return rv;
 	json_object_foreach(b, k, v) {
-		const char *key = NULL;
-		int         dur = 0;
+		const struct mom_admin_opt *opt = mom_admin_opt(op, k);
+		bool                        dur;
 
-		if (queue && (strcmp(k, "ack_wait") == 0 || strcmp(k, "ack_wait_ms") == 0))
-			key = "ack_wait_ms", dur = 1;
-		else if (queue && (strcmp(k, "ttl") == 0 || strcmp(k, "ttl_ms") == 0))
-			key = "ttl_ms", dur = 1;
-		else if (queue && (strcmp(k, "max_deliver") == 0 || strcmp(k, "max_len") == 0 ||
-		    strcmp(k, "max_bytes") == 0))
-			key = k;
-		else if (queue && strcmp(k, "dead_letter") == 0) {
+		if (opt == NULL || opt->api == NULL) {
+			rv = fail(err, errlen, MOM_EINVAL, "unknown %s option '%s'",
+			    queue ? "queue" : "topic", k);
+			break;
+		}
+		if (opt->type == MOM_AOPT_NAME) {
 			if (json_is_null(v))
 				continue;
 			if (!json_is_string(v) || !mom_name_ok(json_string_value(v))) {
-				json_decref(b);
-				return fail(err, errlen, MOM_EINVAL, "bad dead_letter queue name");
+				rv = fail(err, errlen, MOM_EINVAL, "bad %s queue name", opt->key);
+				break;
 			}
-			json_object_set(o, "dead_letter", v);
+			json_object_set(o, opt->key, v);
 			continue;
-		} else if (!queue && (strcmp(k, "retain") == 0 || strcmp(k, "retain_ms") == 0))
-			key = "retain_ms", dur = 1;
-		else if (!queue && strcmp(k, "retain_bytes") == 0)
-			key = k;
-		else {
-			rv = fail(err, errlen, MOM_EINVAL, "unknown %s option '%s'",
-			    queue ? "queue" : "topic", k);
-			json_decref(b);
-			return rv;
 		}
-		if ((dur ? json_duration(v, &n) : json_size(v, &n)) != 0 || n > INT64_MAX ||
-		    (strcmp(key, "max_deliver") == 0 && n > UINT32_MAX)) {
+		dur = opt->type == MOM_AOPT_DURATION;
+		if ((dur ? json_duration(v, &n) : json_size(v, &n)) != 0 ||
+		    n > mom_admin_opt_max(opt)) {
 			rv = fail(err, errlen, MOM_EINVAL, "bad value for %s (want %s)", k,
 			    dur ? "a duration like \"30s\" or milliseconds" : "a number");
-			json_decref(b);
-			return rv;
+			break;
 		}
-		json_object_set_new(o, key, json_integer((json_int_t)n));
+		json_object_set_new(o, opt->key, json_integer((json_int_t)n));
 	}
 	json_decref(b);
-	return 0;
+	return rv;
 }
 
 static int

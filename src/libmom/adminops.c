@@ -1,0 +1,103 @@
+/*
+ * adminops.c: the table of admin operations and their options (see
+ * adminops.h).  Names, keys and defaults here are in every broker's log:
+ * add rows, never rename or change one.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "adminops.h"
+
+#define NONE 0
+
+static const struct mom_admin_opt queue_opts[] = {
+	{ "ack_wait_ms", "ack_wait", "ack-wait", MOM_AOPT_DURATION, 30000, 0, false },
+	{ "max_deliver", "max_deliver", "max-deliver", MOM_AOPT_COUNT, 20, UINT32_MAX, false },
+	{ "dead_letter", "dead_letter", "dead-letter", MOM_AOPT_NAME, NONE, 0, false },
+	{ "ttl_ms", "ttl", "ttl", MOM_AOPT_DURATION, 0, 0, false },
+	{ "max_len", "max_len", "max-len", MOM_AOPT_COUNT, 0, 0, false },
+	{ "max_bytes", "max_bytes", "max-bytes", MOM_AOPT_SIZE, 0, 0, false },
+	{ NULL, NULL, NULL, 0, 0, 0, false },
+};
+
+static const struct mom_admin_opt topic_opts[] = {
+	/* Without them, the broker's --retain and --retain-bytes. */
+	{ "retain_ms", "retain", "retain", MOM_AOPT_DURATION, 0, 0, true },
+	{ "retain_bytes", "retain_bytes", "retain-bytes", MOM_AOPT_SIZE, 0, 0, true },
+	{ NULL, NULL, NULL, 0, 0, 0, false },
+};
+
+/* Made by a receive (or an HTTP PUT, which takes only "from"): no API or flag names. */
+static const struct mom_admin_opt sub_opts[] = {
+	{ "ack_wait_ms", NULL, NULL, MOM_AOPT_DURATION, 30000, 0, false },
+	{ NULL, NULL, NULL, 0, 0, 0, false },
+};
+
+static const struct mom_admin_op ops[] = {
+	/* Reads: answered from the state at once. */
+	{ "queue.list", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "queue.info", false, MOM_AP_READ, "queue", NULL, NULL },
+	{ "topic.list", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "topic.info", false, MOM_AP_READ, "topic", NULL, NULL },
+	{ "sub.list", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
+	/* Changes: commands through the log. */
+	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
+	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },
+	{ "queue.purge", true, MOM_AP_OWNER, "queue", "purge it", NULL },
+	{ "queue.move", true, MOM_AP_MOVE, "queue", "move its messages", NULL },
+	{ "topic.create", true, MOM_AP_CREATE, "topic", NULL, topic_opts },
+	{ "topic.delete", true, MOM_AP_OWNER, "topic", "delete it", NULL },
+	{ "sub.create", true, MOM_AP_SUBSCRIBE, "subscription", NULL, sub_opts },
+	{ "sub.delete", true, MOM_AP_OWNER, "subscription", "delete it", NULL },
+	{ NULL, false, 0, NULL, NULL, NULL },
+};
+
+const struct mom_admin_op *
+mom_admin_ops(void)
+{
+	return ops;
+}
+
+const struct mom_admin_op *
+mom_admin_op(const char *name)
+{
+	const struct mom_admin_op *op;
+
+	if (name == NULL)
+		return NULL;
+	for (op = ops; op->name != NULL; op++)
+		if (strcmp(op->name, name) == 0)
+			return op;
+	return NULL;
+}
+
+const struct mom_admin_opt *
+mom_admin_opt(const struct mom_admin_op *op, const char *name)
+{
+	const struct mom_admin_opt *o;
+
+	if (op == NULL || op->opts == NULL || name == NULL)
+		return NULL;
+	for (o = op->opts; o->key != NULL; o++)
+		if (strcmp(o->key, name) == 0 || (o->api != NULL && strcmp(o->api, name) == 0))
+			return o;
+	return NULL;
+}
+
+uint64_t
+mom_admin_default(const char *opname, const char *key)
+{
+	const struct mom_admin_opt *o = mom_admin_opt(mom_admin_op(opname), key);
+
+	return o != NULL ? o->dflt : 0;
+}
+
+uint64_t
+mom_admin_opt_max(const struct mom_admin_opt *o)
+{
+	return o->max != 0 ? o->max : (uint64_t)INT64_MAX;
+}
