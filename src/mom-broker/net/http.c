@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,13 +84,14 @@ struct hconn {
 	bool               queued;     /* in h->outbox with the core's answer */
 	struct mom_buf     reply;      /* that answer (a copy: the core reuses its buffer) */
 	bool               noreply;    /* the core could build none */
-	struct hconn      *onext;
+	STAILQ_ENTRY(hconn) olink;     /* h->outbox */
 	bool               closed, gone, reaped, reap_here;
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
 	struct core_req    req;        /* to the core: body in reqmsg */
 	nng_msg           *reqmsg;
-	struct hconn      *next, *prev; /* h->conns */
+	LIST_ENTRY(hconn)  link;       /* h->conns */
+	SLIST_ENTRY(hconn) dlink;      /* h->dead */
 };
 
 struct http {
@@ -100,14 +102,15 @@ struct http {
 	nng_aio             *acc, *pause;
 	pthread_mutex_t      mu;
 	pthread_cond_t       cv;
-	struct hconn        *conns, *dead;
+	LIST_HEAD(, hconn)   conns;
+	SLIST_HEAD(, hconn)  dead;     /* for the reaper */
 	int                  nconns;
 	bool                 stopping, reaper_stop, full_logged;
 	pthread_t            reaper;
 	/* Answers from the core, for the sender thread. */
 	pthread_mutex_t      omu;
 	pthread_cond_t       ocv;
-	struct hconn        *outbox, *otail;
+	STAILQ_HEAD(hconn_q, hconn) outbox;
 	bool                 sender_stop;
 	pthread_t            sender;
 	atomic_bool          quiesced;
@@ -150,14 +153,8 @@ conn_reap(struct hconn *c)
 	struct http *h = c->h;
 
 	pthread_mutex_lock(&h->mu);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->next = h->dead;
-	h->dead = c;
+	LIST_REMOVE(c, link);
+	SLIST_INSERT_HEAD(&h->dead, c, dlink);
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 }
@@ -190,11 +187,11 @@ reaper_main(void *arg)
 	pthread_setname_np(pthread_self(), "mom:http-reap");
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
-		while (h->dead == NULL && !h->reaper_stop)
+		while (SLIST_EMPTY(&h->dead) && !h->reaper_stop)
 			pthread_cond_wait(&h->cv, &h->mu);
-		if ((c = h->dead) == NULL)
+		if ((c = SLIST_FIRST(&h->dead)) == NULL)
 			break;
-		h->dead = c->next;
+		SLIST_REMOVE_HEAD(&h->dead, dlink);
 		pthread_mutex_unlock(&h->mu);
 		conn_free(c);
 		atomic_fetch_sub(&h->live, 1);
@@ -708,20 +705,22 @@ conn_answer(struct hconn *c)
 static void *
 sender_main(void *arg)
 {
-	struct http  *h = arg;
-	struct hconn *c, *batch;
+	struct http   *h = arg;
+	struct hconn  *c;
+	struct hconn_q batch;
 
 	pthread_setname_np(pthread_self(), "mom:http-send");
 	pthread_mutex_lock(&h->omu);
 	for (;;) {
-		while (h->outbox == NULL && !h->sender_stop)
+		while (STAILQ_EMPTY(&h->outbox) && !h->sender_stop)
 			pthread_cond_wait(&h->ocv, &h->omu);
-		if ((batch = h->outbox) == NULL)
+		if (STAILQ_EMPTY(&h->outbox))
 			break;
-		h->outbox = h->otail = NULL;
+		STAILQ_INIT(&batch);
+		STAILQ_CONCAT(&batch, &h->outbox);
 		pthread_mutex_unlock(&h->omu);
-		while ((c = batch) != NULL) {
-			batch = c->onext;
+		while ((c = STAILQ_FIRST(&batch)) != NULL) {
+			STAILQ_REMOVE_HEAD(&batch, olink);
 			pthread_mutex_lock(&c->mu);
 			c->queued = false;
 			conn_answer(c);
@@ -759,13 +758,8 @@ done_cb(struct core_req *req, const uint8_t *frame, size_t len)
 	bclaims_release(claims);
 	/* Like the core's own queue: only the first answer of a batch wakes the sender. */
 	pthread_mutex_lock(&h->omu);
-	c->onext = NULL;
-	if (h->otail)
-		h->otail->onext = c;
-	else
-		h->outbox = c;
-	h->otail = c;
-	wake = h->outbox == c;
+	wake = STAILQ_EMPTY(&h->outbox);
+	STAILQ_INSERT_TAIL(&h->outbox, c, olink);
 	if (wake)
 		pthread_cond_signal(&h->ocv);
 	pthread_mutex_unlock(&h->omu);
@@ -804,10 +798,7 @@ conn_new(struct http *h, nng_stream *s)
 	mom_buf_init(&c->frame);
 	mom_buf_init(&c->out);
 	mom_buf_init(&c->reply);
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	LIST_INSERT_HEAD(&h->conns, c, link);
 	h->nconns++;
 	atomic_fetch_add(&h->live, 1);
 	atomic_fetch_add(&h->accepted, 1);
@@ -919,6 +910,9 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	}
 	h->cfg = *cfg;
 	h->cfg.url = h->url;
+	LIST_INIT(&h->conns);
+	SLIST_INIT(&h->dead);
+	STAILQ_INIT(&h->outbox);
 	if (h->cfg.max_conns <= 0)
 		h->cfg.max_conns = MAX_CONNS;
 	h->core = core;
@@ -1001,7 +995,9 @@ http_stop(struct http *h)
 		bool busy = false;
 
 		pthread_mutex_lock(&h->mu);
-		for (c = h->conns; c && !busy; c = c->next) {
+		LIST_FOREACH(c, &h->conns, link) {
+			if (busy)
+				break;
 			pthread_mutex_lock(&c->mu);
 			busy = !c->closed && (c->in_core || c->queued || c->tx_busy);
 			pthread_mutex_unlock(&c->mu);
@@ -1012,25 +1008,19 @@ http_stop(struct http *h)
 		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
 	}
 	pthread_mutex_lock(&h->mu);
-	for (c = h->conns; c; c = c->next) {
+	LIST_FOREACH(c, &h->conns, link) {
 		pthread_mutex_lock(&c->mu);
 		conn_close(c);
 		/* Nothing outstanding will call back for these: reaped here. */
 		c->reap_here = conn_dead(c);
 		pthread_mutex_unlock(&c->mu);
 	}
-	for (c = h->conns; c;) {
-		struct hconn *n = c->next;
+	for (c = LIST_FIRST(&h->conns); c != NULL;) {
+		struct hconn *n = LIST_NEXT(c, link);
 
 		if (c->reap_here) {
-			if (c->prev)
-				c->prev->next = c->next;
-			else
-				h->conns = c->next;
-			if (c->next)
-				c->next->prev = c->prev;
-			c->next = h->dead;
-			h->dead = c;
+			LIST_REMOVE(c, link);
+			SLIST_INSERT_HEAD(&h->dead, c, dlink);
 		}
 		c = n;
 	}
