@@ -354,7 +354,7 @@ chaos_flowing() {
 # two 150-1000 ms after it answered, two 1-2.5 s after: after a restart
 # the broker holds a stream's first batch for up to a second (it has
 # forgotten the producer's next sequence number, see REORDER_WAIT_MS in
-# core.c), so only the longer gaps are sure to let the streams move on.
+# core/core_int.h), so only the longer gaps are sure to let the streams move on.
 # Stops early when every publisher has given up.  Sets KILLED.
 chaos_kill() {
 	local kills=$1 budget=$(($2 * 1000)) t0 i ms

@@ -3,6 +3,11 @@
  * of rep contexts, check the frame header and hand each request to the
  * core (core/core.h: struct core_req), whose answer comes back through
  * the request's reply callback.  Nothing here touches broker state.
+ *
+ * net/ is the broker's top layer: the I/O threads of the nng plane
+ * (front.c), the HTTP plane (http.c, with rest.c mapping REST to wire
+ * frames) and the token cache both share (auth.c).  It hands requests to
+ * core/ and reads no state of its own; nothing below includes net/.
  */
 #ifndef BROKER_FRONT_H
 #define BROKER_FRONT_H

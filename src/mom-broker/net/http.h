@@ -8,7 +8,7 @@
  * 100-continue", and writes headers and body in two writes without
  * TCP_NODELAY (44 ms per HTTPS response).  Here a connection reads a
  * request, hands the wire frame rest.c built for it to the core through
- * an fctx (front.h), and writes the answer in one write when the core
+ * a struct core_req (core/core.h), and writes the answer in one write when the core
  * replies.  Nothing blocks nng's threads: a long poll is parked in the
  * core and its connection is simply not read from meanwhile (except to
  * notice that the client went away).
