@@ -1,5 +1,7 @@
 /*
- * rio.c: struct raft_io on the segment store.  See rio.h.
+ * rio.c: our struct raft_io for libraft: its log and metadata in the
+ * segment store, its snapshots in one file, completions driven by the
+ * owner's rio_step (see rio.h).
  */
 #include <errno.h>
 #include <fcntl.h>
