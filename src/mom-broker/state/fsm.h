@@ -1,5 +1,12 @@
 /*
- * fsm.h: the broker's replicated state machine.
+ * fsm.h: the broker's replicated state machine, and the entry to state/.
+ *
+ * state/ is the broker's bottom layer, deterministic: fsm.c (the objects;
+ * publish, settle and tick), fsm_admin.c (admin commands), fsm_snap.c
+ * (snapshots), fsm_int.h (what those three share, private to state/),
+ * mq.c (delivery), msg.c (stored messages), map.c (hash maps).  The layer
+ * rule: state/ includes nothing from the other layers (only state/ and
+ * src/libmom); no threads, no I/O, no clock.  tests/layers.sh checks it.
  *
  * Everything that changes what the broker stores is a command: publish a
  * batch, create or delete a queue/topic/subscription, purge, move.
@@ -148,7 +155,7 @@ json_t *fsm_topic_json(const struct topic *);
 json_t *fsm_sub_json(const struct sub *);
 
 /*
- * Snapshots (see fsm.c for the format): fsm_snapshot() appends the whole
+ * Snapshots (see fsm_snap.c for the format): fsm_snapshot() appends the whole
  * replicated state to out (0 or MOM_ENOMEM; out is left as it was on
  * failure).  Messages leased at that moment are written as ready, with
  * their delivery counts: leases are leader-local, a restore delivers them

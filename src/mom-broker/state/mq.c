@@ -1,5 +1,6 @@
 /*
- * mq.c: the delivery engine (see mq.h).
+ * mq.c: the delivery engine of queues and subscriptions: a ready ring, a
+ * heap of delayed messages and the leases of consumers (see mq.h).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -55,3 +55,11 @@ msg_unref(struct msg *m)
 	if (m != NULL && --m->refs == 0)
 		free(m);
 }
+
+int
+msg_cmp_seq(const void *a, const void *b)
+{
+	const struct msg *x = *(struct msg *const *)a, *y = *(struct msg *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}

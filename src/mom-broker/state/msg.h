@@ -47,4 +47,7 @@ struct msg *msg_new(const struct mom_pub_msg *, uint64_t seq, int64_t now);
 struct msg *msg_ref(struct msg *);
 void        msg_unref(struct msg *);
 
+/* qsort order of an array of struct msg *: by seq, oldest first. */
+int msg_cmp_seq(const void *, const void *);
+
 #endif

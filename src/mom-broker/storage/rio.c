@@ -1,5 +1,7 @@
 /*
- * rio.c: struct raft_io on the segment store.  See rio.h.
+ * rio.c: our struct raft_io for libraft: its log and metadata in the
+ * segment store, its snapshots in one file, completions driven by the
+ * owner's rio_step (see rio.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "crc32c.h"
+#include "le.h"
 #include "mom.h"
 #include "storage/rio.h"
 #include "log.h"
@@ -535,52 +539,23 @@ m_truncate(struct raft_io *io, raft_index index)
  */
 #define SNAP_MAGIC "MOMSNAP1"
 
-struct wbuf {
-	uint8_t *b;
-	size_t   n, cap;
-	bool     oom;
-};
-
+/* A little-endian field of the snapshot file. */
 static void
-wput(struct wbuf *w, const void *p, size_t n)
+put_le64(struct mom_buf *b, uint64_t v)
 {
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t   c = w->cap ? w->cap : 256;
-		uint8_t *b;
+	uint8_t p[8];
 
-		while (c < w->n + n)
-			c *= 2;
-		if (!(b = realloc(w->b, c))) {
-			w->oom = true;
-			return;
-		}
-		w->b = b;
-		w->cap = c;
-	}
-	memcpy(w->b + w->n, p, n);
-	w->n += n;
+	mom_le_put64(p, v);
+	mom_buf_put(b, p, sizeof(p));
 }
 
 static void
-wu64(struct wbuf *w, uint64_t v)
+put_le32(struct mom_buf *b, uint32_t v)
 {
-	uint8_t b[8];
+	uint8_t p[4];
 
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	wput(w, b, 8);
-}
-
-static void
-wu32(struct wbuf *w, uint32_t v)
-{
-	uint8_t b[4];
-
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	wput(w, b, 4);
+	mom_le_put32(p, v);
+	mom_buf_put(b, p, sizeof(p));
 }
 
 static int
@@ -593,34 +568,35 @@ static int
 snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 {
 	struct rio *r = R(io);
-	struct wbuf w = { 0 };
+	struct mom_buf w;
 	char        tmp[4096], fin[4096];
 	uint64_t    len = 0;
 	int         fd = -1, dfd, err = RAFT_IOERR;
 
-	wput(&w, SNAP_MAGIC, 8);
-	wu64(&w, sn->index);
-	wu64(&w, sn->term);
-	wu64(&w, sn->configuration_index);
-	wu32(&w, sn->configuration.n);
+	mom_buf_init(&w);
+	mom_buf_put(&w, SNAP_MAGIC, 8);
+	put_le64(&w, sn->index);
+	put_le64(&w, sn->term);
+	put_le64(&w, sn->configuration_index);
+	put_le32(&w, sn->configuration.n);
 	for (unsigned i = 0; i < sn->configuration.n; i++) {
 		const struct raft_server *sv = &sn->configuration.servers[i];
 		size_t                    al = strlen(sv->address);
 
-		wu64(&w, sv->id);
-		wu32(&w, (uint32_t)sv->role);
-		wu32(&w, (uint32_t)al);
-		wput(&w, sv->address, al);
+		put_le64(&w, sv->id);
+		put_le32(&w, (uint32_t)sv->role);
+		put_le32(&w, (uint32_t)al);
+		mom_buf_put(&w, sv->address, al);
 	}
 	for (unsigned i = 0; i < sn->n_bufs; i++)
 		len += sn->bufs[i].len;
-	wu64(&w, len);
+	put_le64(&w, len);
 	for (unsigned i = 0; i < sn->n_bufs; i++)
-		wput(&w, sn->bufs[i].base, sn->bufs[i].len);
-	if (!w.oom)
-		wu32(&w, mom_crc32c(0, w.b, w.n));
-	if (w.oom) {
-		free(w.b);
+		mom_buf_put(&w, sn->bufs[i].base, sn->bufs[i].len);
+	if (w.err == 0)
+		put_le32(&w, mom_crc32c(0, w.data, w.len));
+	if (w.err != 0) {
+		mom_buf_fini(&w);
 		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: out of memory");
 		return RAFT_NOMEM;
 	}
@@ -628,7 +604,7 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 		goto fail;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		goto fail;
-	if (mom_write_all(fd, w.b, w.n) != 0 || fsync(fd) != 0)
+	if (mom_write_all(fd, w.data, w.len) != 0 || fsync(fd) != 0)
 		goto fail;
 	close(fd);
 	fd = -1;
@@ -641,7 +617,7 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 		goto fail;
 	}
 	close(dfd);
-	free(w.b);
+	mom_buf_fini(&w);
 	return 0;
 fail:
 	if (errno == ENOSPC || errno == EDQUOT)
@@ -650,50 +626,25 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	free(w.b);
+	mom_buf_fini(&w);
 	return err;
 }
 
-struct rbuf {
-	const uint8_t *b;
-	size_t         n, off;
-	bool           bad;
-};
-
-static const uint8_t *
-rget(struct rbuf *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->bad || r->n - r->off < n) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->b + r->off;
-	r->off += n;
-	return p;
-}
-
+/* A little-endian field of the snapshot file; 0 (r->err set) past its end. */
 static uint64_t
-ru64(struct rbuf *r)
+get_le64(struct mom_rd *r)
 {
-	const uint8_t *p = rget(r, 8);
-	uint64_t       v = 0;
+	const uint8_t *p = mom_rd_raw(r, 8);
 
-	for (int i = 0; p && i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	return p ? mom_le_get64(p) : 0;
 }
 
 static uint32_t
-ru32(struct rbuf *r)
+get_le32(struct mom_rd *r)
 {
-	const uint8_t *p = rget(r, 4);
-	uint32_t       v = 0;
+	const uint8_t *p = mom_rd_raw(r, 4);
 
-	for (int i = 0; p && i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
+	return p ? mom_le_get32(p) : 0;
 }
 
 /* Frees a snapshot built by snap_read. */
@@ -715,7 +666,7 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 {
 	struct rio           *r = R(io);
 	struct raft_snapshot *sn = NULL;
-	struct rbuf           rb = { 0 };
+	struct mom_rd         rd;
 	uint8_t              *b = NULL;
 	char                  path[4096], addr[1024];
 	size_t                n = 0, cap = 0;
@@ -759,31 +710,29 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 		n += (size_t)k;
 	}
 	close(fd);
-	rb = (struct rbuf){ b, n, 0, false };
 	if (n < 12 || memcmp(b, SNAP_MAGIC, 8) != 0 ||
-	    mom_crc32c(0, b, n - 4) != (uint32_t)(b[n - 4] | b[n - 3] << 8 | b[n - 2] << 16 |
-		(uint32_t)b[n - 1] << 24)) {
+	    mom_crc32c(0, b, n - 4) != mom_le_get32(b + n - 4)) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: bad magic or CRC", path);
 		goto out;
 	}
-	rb.n = n - 4;
-	rget(&rb, 8);
+	mom_rd_init(&rd, b, n - 4);
+	(void)mom_rd_raw(&rd, 8);
 	if (!(sn = raft_calloc(1, sizeof(*sn)))) {
 		rc = RAFT_NOMEM;
 		goto out;
 	}
 	raft_configuration_init(&sn->configuration);
-	sn->index = ru64(&rb);
-	sn->term = ru64(&rb);
-	sn->configuration_index = ru64(&rb);
-	ns = ru32(&rb);
-	for (uint32_t i = 0; i < ns && !rb.bad; i++) {
-		uint64_t       id = ru64(&rb);
-		uint32_t       role = ru32(&rb), al = ru32(&rb);
+	sn->index = get_le64(&rd);
+	sn->term = get_le64(&rd);
+	sn->configuration_index = get_le64(&rd);
+	ns = get_le32(&rd);
+	for (uint32_t i = 0; i < ns && !rd.err; i++) {
+		uint64_t       id = get_le64(&rd);
+		uint32_t       role = get_le32(&rd), al = get_le32(&rd);
 		const uint8_t *a;
 
-		if (al >= sizeof(addr) || !(a = rget(&rb, al))) {
-			rb.bad = true;
+		if (al >= sizeof(addr) || !(a = mom_rd_raw(&rd, al))) {
+			rd.err = MOM_EBADDATA;
 			break;
 		}
 		memcpy(addr, a, al);
@@ -792,8 +741,8 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 			goto out;
 		rc = RAFT_CORRUPT;
 	}
-	dl = ru64(&rb);
-	if (rb.bad || dl != rb.n - rb.off) {
+	dl = get_le64(&rd);
+	if (rd.err || dl != mom_rd_left(&rd)) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: malformed", path);
 		goto out;
 	}
@@ -809,7 +758,7 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 		goto out;
 	}
 	if (dl)
-		memcpy(sn->bufs[0].base, rb.b + rb.off, dl);
+		memcpy(sn->bufs[0].base, rd.p + rd.off, dl);
 	*out = sn;
 	sn = NULL;
 	rc = 0;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "mom.h"
 #include "storage/store.h"
 #ifdef MOM_FAULT_INJECTION
@@ -62,34 +63,6 @@ struct store {
 #endif
 };
 
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /*
  * The record at b[p..]: 1 and its body length when it is whole and its
  * CRC matches, 0 when not.
@@ -101,10 +74,10 @@ frame_at(const uint8_t *b, size_t len, size_t p, uint32_t *blen)
 
 	if (len - p < STORE_REC_HDR)
 		return 0;
-	l = get32(b + p);
+	l = mom_le_get32(b + p);
 	if (l < STORE_BODY_MIN || l > STORE_BODY_MAX || len - p - STORE_REC_HDR < l)
 		return 0;
-	if (mom_crc32c(mom_crc32c(0, b + p, 4), b + p + STORE_REC_HDR, l) != get32(b + p + 4))
+	if (mom_crc32c(mom_crc32c(0, b + p, 4), b + p + STORE_REC_HDR, l) != mom_le_get32(b + p + 4))
 		return 0;
 	*blen = l;
 	return 1;
@@ -124,7 +97,7 @@ valid_after(const uint8_t *b, size_t len, size_t p, uint64_t expect)
 	size_t   q;
 
 	for (q = p + 1; q + STORE_REC_HDR + STORE_BODY_MIN <= len; q++) {
-		ix = get64(b + q + STORE_REC_HDR);
+		ix = mom_le_get64(b + q + STORE_REC_HDR);
 		if (ix < expect || ix - expect > len)
 			continue;
 		if (frame_at(b, len, q, &blen))
@@ -155,7 +128,7 @@ store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_of
 			}
 			break;
 		}
-		if (get64(b + p + STORE_REC_HDR) != first + sc->n) {
+		if (mom_le_get64(b + p + STORE_REC_HDR) != first + sc->n) {
 			sc->bad = p;
 			sc->status = STORE_SCAN_CORRUPT;
 			sc->why = "record out of index sequence";
@@ -877,13 +850,13 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 	old_size = g->size;
 	for (i = 0, p = 0; i < n; i++) {
 		b = s->wbuf + p;
-		put32(b, (uint32_t)(STORE_BODY_MIN + e[i].len));
-		put64(b + 8, e[i].index);
-		put64(b + 16, e[i].term);
+		mom_le_put32(b, (uint32_t)(STORE_BODY_MIN + e[i].len));
+		mom_le_put64(b + 8, e[i].index);
+		mom_le_put64(b + 16, e[i].term);
 		b[24] = e[i].type;
 		if (e[i].len)
 			memcpy(b + 25, e[i].buf, e[i].len);
-		put32(b + 4, mom_crc32c(mom_crc32c(0, b, 4), b + 8, STORE_BODY_MIN + e[i].len));
+		mom_le_put32(b + 4, mom_crc32c(mom_crc32c(0, b, 4), b + 8, STORE_BODY_MIN + e[i].len));
 		if ((rc = seg_push_off(g, g->size + p)) != 0) {
 			g->n = old_n;
 			return fail(s, rc, "out of memory");
@@ -1245,14 +1218,14 @@ store_read(struct store *s, uint64_t from, uint64_t to, store_read_cb cb, void *
 		if ((rc = seg_pread(s, g, buf, a, b)) != 0)
 			break;
 		for (ix = lo, p = 0; ix <= hi; ix++) {
-			if (!frame_at(buf, b - a, p, &blen) || get64(buf + p + 8) != ix) {
+			if (!frame_at(buf, b - a, p, &blen) || mom_le_get64(buf + p + 8) != ix) {
 				seg_name(name, sizeof(name), g->first);
 				rc = fail(s, MOM_EBADDATA, "%s/%s: byte %" PRIu64 ": bad record on read",
 				    s->dir, name, a + p);
 				break;
 			}
 			e.index = ix;
-			e.term = get64(buf + p + 16);
+			e.term = mom_le_get64(buf + p + 16);
 			e.type = buf[p + 24];
 			e.buf = buf + p + 25;
 			e.len = blen - STORE_BODY_MIN;
@@ -1282,10 +1255,10 @@ store_meta_load(struct store *s, struct store_meta *m)
 	if (r < 0)
 		return io_fail(s, "read", "meta");
 	if (r != (ssize_t)sizeof(b) || memcmp(b, META_MAGIC, 8) != 0 ||
-	    mom_crc32c(0, b, META_SIZE - 4) != get32(b + META_SIZE - 4))
+	    mom_crc32c(0, b, META_SIZE - 4) != mom_le_get32(b + META_SIZE - 4))
 		return fail(s, MOM_EBADDATA, "%s/meta: byte 0: bad metadata file", s->dir);
-	m->term = get64(b + 8);
-	m->vote = get64(b + 16);
+	m->term = mom_le_get64(b + 8);
+	m->vote = mom_le_get64(b + 16);
 	return 0;
 }
 
@@ -1298,9 +1271,9 @@ store_meta_save(struct store *s, const struct store_meta *m)
 	if (s->broken)
 		return s->broken;
 	memcpy(b, META_MAGIC, 8);
-	put64(b + 8, m->term);
-	put64(b + 16, m->vote);
-	put32(b + META_SIZE - 4, mom_crc32c(0, b, META_SIZE - 4));
+	mom_le_put64(b + 8, m->term);
+	mom_le_put64(b + 16, m->vote);
+	mom_le_put32(b + META_SIZE - 4, mom_crc32c(0, b, META_SIZE - 4));
 	/*
 	 * Write a new file and fsync it before the rename: renaming first could
 	 * leave a name pointing at data that never reached the disk.  The

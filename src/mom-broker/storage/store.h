@@ -1,5 +1,12 @@
 /*
- * store.h: the segment store, the broker's durable log.
+ * store.h: the segment store, the broker's durable log, and the entry to
+ * storage/.
+ *
+ * storage/ is the log layer: store.c (segment files and the metadata
+ * file) and rio.c (libraft's struct raft_io on the store, see rio.h).
+ * The layer rule: storage/ includes nothing from the other layers (only
+ * storage/ and src/libmom, not even state/): it stores opaque entries and
+ * snapshots, and knows nothing of what they mean.  tests/layers.sh checks it.
  *
  * It is shaped for the raft_io that will sit on top of it: entries (index,
  * term, type, opaque bytes) are appended in batches, read back by range

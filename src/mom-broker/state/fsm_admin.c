@@ -1,0 +1,430 @@
+/*
+ * fsm_admin.c: the admin commands (CMD_ADMIN: create, delete, purge and
+ * move queues, create and delete topics and subscriptions) and the JSON
+ * the admin answers show.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "state/fsm.h"
+#include "state/fsm_int.h"
+#include "mom.h"
+#include "names.h"
+#include "wire.h"
+
+static uint64_t
+jnum(json_t *o, const char *k, uint64_t def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ?
+	    (uint64_t)json_integer_value(v) : def;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+json_t *
+fsm_queue_json(const struct queue *q)
+{
+	const struct mq *m = &q->mq;
+
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "name", q->name,
+	    "messages", (json_int_t)mq_count(m),
+	    "ready", (json_int_t)m->rlen,
+	    "in_flight", (json_int_t)m->nleased,
+	    "delayed", (json_int_t)m->dlen,
+	    "bytes", (json_int_t)m->bytes,
+	    "ack_wait_ms", (json_int_t)m->cfg.ack_wait_ms,
+	    "max_deliver", (json_int_t)m->cfg.max_deliver,
+	    "ttl_ms", (json_int_t)m->cfg.ttl_ms,
+	    "dead_letter", q->dead_letter,
+	    "max_len", (json_int_t)m->cfg.max_len,
+	    "max_bytes", (json_int_t)m->cfg.max_bytes,
+	    "published", (json_int_t)m->st.published,
+	    "delivered", (json_int_t)m->st.delivered,
+	    "acked", (json_int_t)m->st.acked,
+	    "redelivered", (json_int_t)m->st.redelivered,
+	    "dead_lettered", (json_int_t)m->st.dead_lettered,
+	    "expired", (json_int_t)m->st.expired,
+	    "owner", q->owner);
+}
+
+json_t *
+fsm_topic_json(const struct topic *t)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "name", t->name,
+	    "retained", (json_int_t)t->llen,
+	    "bytes", (json_int_t)t->bytes,
+	    "retain_ms", (json_int_t)t->retain_ms,
+	    "retain_bytes", (json_int_t)t->retain_bytes,
+	    "published", (json_int_t)t->published,
+	    "subscriptions", (json_int_t)t->nsubs,
+	    "owner", t->owner);
+}
+
+json_t *
+fsm_sub_json(const struct sub *s)
+{
+	const struct mq *m = &s->mq;
+
+	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "dropped", (json_int_t)m->st.dropped,
+	    "expired", (json_int_t)m->st.expired,
+	    "bytes", (json_int_t)m->bytes,
+	    "topic", s->pattern,
+	    "name", s->name,
+	    "durable", s->durable,
+	    "messages", (json_int_t)mq_count(m),
+	    "ready", (json_int_t)m->rlen,
+	    "in_flight", (json_int_t)m->nleased,
+	    "delivered", (json_int_t)m->st.delivered,
+	    "acked", (json_int_t)m->st.acked,
+	    "redelivered", (json_int_t)m->st.redelivered,
+	    "owner", s->owner);
+}
+
+static void
+queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char      *name = jstr(o, "name"), *dl = jstr(o, "dead_letter");
+	struct mq_config cfg;
+	struct queue    *q;
+
+	if (name == NULL || !mom_name_ok(name) || (dl && !mom_name_ok(dl))) {
+		fsm_fail(res, MOM_EINVAL, "bad queue name");
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	cfg.max_deliver = (uint32_t)jnum(o, "max_deliver", 20);
+	cfg.ttl_ms = jnum(o, "ttl_ms", 0);
+	cfg.max_len = jnum(o, "max_len", 0);
+	cfg.max_bytes = jnum(o, "max_bytes", 0);
+	if (cfg.ack_wait_ms == 0)
+		cfg.ack_wait_ms = 30000;
+	if ((q = fsm_queue(f, name, strlen(name))) != NULL) {
+		/* Declaring again is fine; declaring differently is not. */
+		if (!json_is_true(json_object_get(o, "ensure")) &&
+		    (cfg.ack_wait_ms != q->mq.cfg.ack_wait_ms ||
+		    cfg.max_deliver != q->mq.cfg.max_deliver || cfg.ttl_ms != q->mq.cfg.ttl_ms ||
+		    cfg.max_len != q->mq.cfg.max_len || cfg.max_bytes != q->mq.cfg.max_bytes ||
+		    (dl == NULL) != (q->dead_letter == NULL) ||
+		    (dl && strcmp(dl, q->dead_letter) != 0))) {
+			fsm_fail(res, MOM_EEXIST, "queue '%s' exists with other options", name);
+			return;
+		}
+		res->json = fsm_queue_json(q);
+		return;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL || (q->name = strdup(name)) == NULL) {
+		free(q);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	q->fsm = f;
+	q->nlen = strlen(name);
+	q->dead_letter = xstrdup(dl);
+	q->owner = xstrdup(jstr(o, "owner"));
+	q->created_ms = now;
+	mq_init(&q->mq, &cfg, fsm_dead_letter, q);
+	fsm_attach_queue(f, q);
+	if (smap_put(&f->queues, q->name, q->nlen, q) != 0) {
+		fsm_queue_free(f, q);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	res->json = fsm_queue_json(q);
+}
+
+static struct queue *
+need_queue(struct fsm *f, const char *name, struct fsm_result *res)
+{
+	struct queue *q = name ? fsm_queue(f, name, strlen(name)) : NULL;
+
+	if (q == NULL)
+		fsm_fail(res, MOM_ENOENT, "no such queue '%s'", name ? name : "");
+	return q;
+}
+
+static void
+queue_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	struct queue *q = need_queue(f, jstr(o, "name"), res);
+
+	if (q == NULL)
+		return;
+	smap_del(&f->queues, q->name, q->nlen);
+	res->json = json_pack("{s:s, s:I}", "deleted", q->name, "messages",
+	    (json_int_t)mq_count(&q->mq));
+	fsm_queue_free(f, q);
+}
+
+static void
+queue_purge(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	struct queue *q = need_queue(f, jstr(o, "name"), res);
+
+	if (q == NULL)
+		return;
+	res->json = json_pack("{s:s, s:I}", "purged", q->name, "messages",
+	    (json_int_t)mq_purge(&q->mq));
+}
+
+static void
+queue_move(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	struct queue *src = need_queue(f, jstr(o, "src"), res), *dst;
+	struct msg  **ms;
+	uint64_t      n = 0, max = jnum(o, "max", 0);
+	long          got, i;
+
+	if (src == NULL || (dst = need_queue(f, jstr(o, "dst"), res)) == NULL)
+		return;
+	if (src == dst) {
+		fsm_fail(res, MOM_EINVAL, "source and destination are the same queue");
+		return;
+	}
+	/*
+	 * The oldest first, whatever their state (a message in flight moves
+	 * too, its ack turns stale): the choice must not depend on leases,
+	 * which are not replicated.
+	 */
+	if ((got = mq_take_all(&src->mq, max, now, &ms)) < 0) {
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	for (i = 0; i < got; i++)
+		if (mq_push(&dst->mq, ms[i], now) == 0)
+			n++;
+	free(ms);
+	if (n > 0)
+		fsm_touch(f, &dst->mq);
+	res->json = json_pack("{s:s, s:s, s:I}", "from", src->name, "to", dst->name,
+	    "moved", (json_int_t)n);
+}
+
+static void
+topic_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char   *name = jstr(o, "name");
+	uint64_t      retain = jnum(o, "retain_ms", f->cfg.retain_ms);
+	uint64_t      rbytes = jnum(o, "retain_bytes", f->cfg.retain_bytes);
+	struct topic *t;
+	size_t        it;
+	void         *v;
+
+	if (name == NULL || !mom_name_ok(name)) {
+		fsm_fail(res, MOM_EINVAL, "bad topic name");
+		return;
+	}
+	if ((t = fsm_topic(f, name, strlen(name))) != NULL) {
+		if (!json_is_true(json_object_get(o, "ensure")) &&
+		    (t->retain_ms != retain || t->retain_bytes != rbytes)) {
+			fsm_fail(res, MOM_EEXIST, "topic '%s' exists with other options", name);
+			return;
+		}
+		res->json = fsm_topic_json(t);
+		return;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->name = strdup(name)) == NULL) {
+		free(t);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	t->nlen = strlen(name);
+	t->retain_ms = retain;
+	t->retain_bytes = rbytes;
+	t->owner = xstrdup(jstr(o, "owner"));
+	t->created_ms = now;
+	for (it = 0; smap_next(&f->subs, &it, &v);) {
+		struct sub *s = v;
+
+		if (mom_match(s->pattern, t->name))
+			fsm_topic_link(t, s);
+	}
+	if (smap_put(&f->topics, t->name, t->nlen, t) != 0) {
+		fsm_topic_free(f, t);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	res->json = fsm_topic_json(t);
+}
+
+static void
+topic_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	const char   *name = jstr(o, "name");
+	struct topic *t = name ? fsm_topic(f, name, strlen(name)) : NULL;
+
+	if (t == NULL) {
+		fsm_fail(res, MOM_ENOENT, "no such topic '%s'", name ? name : "");
+		return;
+	}
+	smap_del(&f->topics, t->name, t->nlen);
+	res->json = json_pack("{s:s, s:I}", "deleted", t->name, "retained", (json_int_t)t->llen);
+	fsm_topic_free(f, t);
+}
+
+/* Collects the retained messages a new subscription starts with. */
+static void
+sub_backfill(struct fsm *f, struct sub *s, int from, int64_t from_time, int64_t now)
+{
+	struct msg **all = NULL;
+	size_t       n = 0, cap = 0, i, it;
+	void        *v;
+
+	if (from == MOM_FROM_NEW)
+		return;
+	for (it = 0; smap_next(&f->topics, &it, &v);) {
+		struct topic *t = v;
+		size_t        first = 0;
+
+		if (t->llen == 0 || !mom_match(s->pattern, t->name))
+			continue;
+		if (from == MOM_FROM_LAST)
+			first = t->llen - 1;
+		for (i = first; i < t->llen; i++) {
+			struct msg *m = t->log[(t->lhead + i) & (t->lcap - 1)];
+
+			if (from == MOM_FROM_TIME && m->time_ms < from_time)
+				continue;
+			if (n == cap) {
+				struct msg **a;
+
+				cap = cap ? cap * 2 : 64;
+				if ((a = realloc(all, cap * sizeof(*a))) == NULL) {
+					free(all);
+					return;
+				}
+				all = a;
+			}
+			all[n++] = m;
+		}
+	}
+	if (n == 0)
+		return; /* all is NULL: qsort must not see it */
+	qsort(all, n, sizeof(*all), msg_cmp_seq);
+	for (i = 0; i < n; i++)
+		mq_push(&s->mq, msg_ref(all[i]), now);
+	free(all);
+}
+
+static void
+sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	const char      *pat = jstr(o, "pattern"), *name = jstr(o, "name");
+	struct mq_config cfg;
+	struct sub      *s;
+	size_t           plen, nlen, it;
+	void            *v;
+
+	if (pat == NULL || name == NULL || !mom_pattern_ok(pat) || !mom_name_ok(name)) {
+		fsm_fail(res, MOM_EINVAL, "bad subscription");
+		return;
+	}
+	plen = strlen(pat);
+	nlen = strlen(name);
+	if ((s = fsm_sub(f, pat, plen, name, nlen)) != NULL) {
+		res->json = fsm_sub_json(s);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL || fsm_sub_key(s, pat, plen, name, nlen) != 0) {
+		free(s);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	s->durable = json_is_true(json_object_get(o, "durable"));
+	s->owner = xstrdup(jstr(o, "owner"));
+	s->consumer = jnum(o, "consumer", 0);
+	s->created_ms = s->last_seen = now;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	/*
+	 * A subscription's backlog obeys the broker's retention: none older
+	 * than retain, at most retain-bytes (then the oldest go), so a
+	 * consumer that went away cannot make the broker grow forever.
+	 */
+	cfg.ttl_ms = f->cfg.retain_ms;
+	cfg.max_bytes = f->cfg.retain_bytes;
+	cfg.drop_head = true;
+	mq_init(&s->mq, &cfg, NULL, NULL);
+	fsm_attach_sub(f, s);
+	if (smap_put(&f->subs, s->key, s->klen, s) != 0) {
+		fsm_sub_free(f, s);
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	for (it = 0; smap_next(&f->topics, &it, &v);) {
+		struct topic *t = v;
+
+		if (mom_match(pat, t->name))
+			fsm_topic_link(t, s);
+	}
+	sub_backfill(f, s, (int)jnum(o, "from", MOM_FROM_NEW), (int64_t)jnum(o, "from_time_ms", 0), now);
+	res->json = fsm_sub_json(s);
+}
+
+static void
+sub_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+{
+	const char *pat = jstr(o, "pattern"), *name = jstr(o, "name");
+	struct sub *s = NULL;
+
+	if (pat != NULL && name != NULL)
+		s = fsm_sub(f, pat, strlen(pat), name, strlen(name));
+	if (s == NULL) {
+		fsm_fail(res, MOM_ENOENT, "no such subscription '%s' on '%s'",
+		    name ? name : "", pat ? pat : "");
+		return;
+	}
+	smap_del(&f->subs, s->key, s->klen);
+	res->json = json_pack("{s:s, s:s, s:I}", "topic", s->pattern, "deleted", s->name,
+	    "messages", (json_int_t)mq_count(&s->mq));
+	fsm_sub_free(f, s);
+}
+
+void
+fsm_apply_admin(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
+    struct fsm_result *res)
+{
+	json_error_t je;
+	json_t      *o = json_loadb((const char *)body, len, 0, &je);
+	const char  *op = o ? jstr(o, "op") : NULL;
+
+	if (op == NULL)
+		fsm_fail(res, MOM_EBADDATA, "malformed admin command");
+	else if (strcmp(op, "queue.create") == 0)
+		queue_create(f, o, now, res);
+	else if (strcmp(op, "queue.delete") == 0)
+		queue_delete(f, o, res);
+	else if (strcmp(op, "queue.purge") == 0)
+		queue_purge(f, o, res);
+	else if (strcmp(op, "queue.move") == 0)
+		queue_move(f, o, now, res);
+	else if (strcmp(op, "topic.create") == 0)
+		topic_create(f, o, now, res);
+	else if (strcmp(op, "topic.delete") == 0)
+		topic_delete(f, o, res);
+	else if (strcmp(op, "sub.create") == 0)
+		sub_create(f, o, now, res);
+	else if (strcmp(op, "sub.delete") == 0)
+		sub_delete(f, o, res);
+	else
+		fsm_fail(res, MOM_EINVAL, "unknown admin command '%s'", op);
+	json_decref(o);
+}
