@@ -487,6 +487,13 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 		return RAFT_NOMEM;
 	}
 	for (unsigned i = 0; i < n; i++) {
+		/*
+		 * libraft 0.15 allocates a barrier's 8-byte body and leaves it
+		 * uninitialised: zero it (nothing reads it), or the log holds
+		 * stray heap bytes, different on each node (valgrind saw it).
+		 */
+		if (entries[i].type == RAFT_BARRIER && entries[i].buf.base != NULL)
+			memset(entries[i].buf.base, 0, entries[i].buf.len);
 		se[i] = (struct store_entry){ first + i, entries[i].term,
 			(uint8_t)entries[i].type, entries[i].buf.base, entries[i].buf.len };
 		bytes += STORE_REC_HDR + STORE_BODY_MIN + entries[i].buf.len;
