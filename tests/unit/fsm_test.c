@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "adminops.h"
 #include "buf.h"
 #include "state/fsm.h"
 #include "mom.h"
@@ -199,6 +200,34 @@ Test(fsm_queue, create_makes_a_queue_with_its_options)
 	cr_assert_eq(q->mq.cfg.ack_wait_ms, 5000);
 	cr_assert_eq(q->mq.cfg.max_deliver, 3);
 	cr_assert_eq(q->created_ms, 1000);
+	fsm_free(f);
+}
+
+/* adminops.c's table and the fsm agree: every write has its handler, and a read none. */
+Test(fsm_admin, every_write_of_the_table_has_a_handler)
+{
+	const struct mom_admin_op *op;
+	struct fsm                *f = new_fsm();
+
+	for (op = mom_admin_ops(); op->name != NULL; op++) {
+		cr_assert_eq(fsm_admin_known(op->name), op->write, "%s", op->name);
+	}
+	cr_assert_eq(admin(f, 1, "{\"op\":\"queue.frobnicate\"}"), MOM_EINVAL);
+	cr_assert_not(fsm_admin_known("queue.frobnicate"));
+	fsm_free(f);
+}
+
+/* Options left out take the table's defaults, which replay must keep. */
+Test(fsm_admin, a_queue_without_options_gets_the_table_defaults)
+{
+	struct fsm *f = new_fsm();
+
+	cr_assert_eq(admin(f, 1, "{\"op\":\"queue.create\",\"name\":\"d\"}"), 0);
+	cr_assert_eq(queue(f, "d")->mq.cfg.ack_wait_ms,
+	    mom_admin_default("queue.create", "ack_wait_ms"));
+	cr_assert_eq(queue(f, "d")->mq.cfg.ack_wait_ms, 30000);
+	cr_assert_eq(queue(f, "d")->mq.cfg.max_deliver, 20);
+	cr_assert_eq(queue(f, "d")->mq.cfg.ttl_ms, 0);
 	fsm_free(f);
 }
 

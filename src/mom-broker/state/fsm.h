@@ -117,6 +117,8 @@ struct fsm {
 };
 
 struct fsm *fsm_new(const struct fsm_config *);
+/* Has the fsm a handler for this admin command (a write of adminops.h)? */
+bool        fsm_admin_known(const char *op);
 void        fsm_free(struct fsm *);
 
 /* Encodes a command: type, time, body. */

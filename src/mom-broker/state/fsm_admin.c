@@ -10,6 +10,7 @@
 
 #include "state/fsm.h"
 #include "state/fsm_int.h"
+#include "adminops.h"
 #include "mom.h"
 #include "names.h"
 #include "wire.h"
@@ -21,6 +22,17 @@ jnum(json_t *o, const char *k, uint64_t def)
 
 	return json_is_integer(v) && json_integer_value(v) >= 0 ?
 	    (uint64_t)json_integer_value(v) : def;
+}
+
+/*
+ * An option of an admin command, or its default from the table
+ * (adminops.h): the defaults are part of the log's meaning, so they
+ * live in one place and never change.
+ */
+static uint64_t
+opt(json_t *o, const char *op, const char *key)
+{
+	return jnum(o, key, mom_admin_default(op, key));
 }
 
 static const char *
@@ -110,13 +122,13 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 		return;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
-	cfg.max_deliver = (uint32_t)jnum(o, "max_deliver", 20);
-	cfg.ttl_ms = jnum(o, "ttl_ms", 0);
-	cfg.max_len = jnum(o, "max_len", 0);
-	cfg.max_bytes = jnum(o, "max_bytes", 0);
+	cfg.ack_wait_ms = opt(o, "queue.create", "ack_wait_ms");
+	cfg.max_deliver = (uint32_t)opt(o, "queue.create", "max_deliver");
+	cfg.ttl_ms = opt(o, "queue.create", "ttl_ms");
+	cfg.max_len = opt(o, "queue.create", "max_len");
+	cfg.max_bytes = opt(o, "queue.create", "max_bytes");
 	if (cfg.ack_wait_ms == 0)
-		cfg.ack_wait_ms = 30000;
+		cfg.ack_wait_ms = mom_admin_default("queue.create", "ack_wait_ms");
 	if ((q = fsm_queue(f, name, strlen(name))) != NULL) {
 		/* Declaring again is fine; declaring differently is not. */
 		if (!json_is_true(json_object_get(o, "ensure")) &&
@@ -162,8 +174,9 @@ need_queue(struct fsm *f, const char *name, struct fsm_result *res)
 }
 
 static void
-queue_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+queue_delete(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 {
+	(void)now;
 	struct queue *q = need_queue(f, jstr(o, "name"), res);
 
 	if (q == NULL)
@@ -175,8 +188,9 @@ queue_delete(struct fsm *f, json_t *o, struct fsm_result *res)
 }
 
 static void
-queue_purge(struct fsm *f, json_t *o, struct fsm_result *res)
+queue_purge(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 {
+	(void)now;
 	struct queue *q = need_queue(f, jstr(o, "name"), res);
 
 	if (q == NULL)
@@ -266,8 +280,9 @@ topic_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 }
 
 static void
-topic_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+topic_delete(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 {
+	(void)now;
 	const char   *name = jstr(o, "name");
 	struct topic *t = name ? fsm_topic(f, name, strlen(name)) : NULL;
 
@@ -353,7 +368,7 @@ sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	s->consumer = jnum(o, "consumer", 0);
 	s->created_ms = s->last_seen = now;
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.ack_wait_ms = jnum(o, "ack_wait_ms", 30000);
+	cfg.ack_wait_ms = opt(o, "sub.create", "ack_wait_ms");
 	/*
 	 * A subscription's backlog obeys the broker's retention: none older
 	 * than retain, at most retain-bytes (then the oldest go), so a
@@ -380,8 +395,9 @@ sub_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 }
 
 static void
-sub_delete(struct fsm *f, json_t *o, struct fsm_result *res)
+sub_delete(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 {
+	(void)now;
 	const char *pat = jstr(o, "pattern"), *name = jstr(o, "name");
 	struct sub *s = NULL;
 
@@ -398,33 +414,58 @@ sub_delete(struct fsm *f, json_t *o, struct fsm_result *res)
 	fsm_sub_free(f, s);
 }
 
+
+/*
+ * The handler of each write operation of adminops.c's table: adding an
+ * operation is a row there and a row here with its function.
+ */
+struct handler {
+	const char *op;
+	void      (*fn)(struct fsm *, json_t *, int64_t, struct fsm_result *);
+};
+
+static const struct handler handlers[] = {
+	{ "queue.create", queue_create },
+	{ "queue.delete", queue_delete },
+	{ "queue.purge", queue_purge },
+	{ "queue.move", queue_move },
+	{ "topic.create", topic_create },
+	{ "topic.delete", topic_delete },
+	{ "sub.create", sub_create },
+	{ "sub.delete", sub_delete },
+};
+
+static const struct handler *
+handler(const char *op)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (strcmp(handlers[i].op, op) == 0)
+			return &handlers[i];
+	return NULL;
+}
+
+bool
+fsm_admin_known(const char *op)
+{
+	return handler(op) != NULL;
+}
+
 void
 fsm_apply_admin(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
     struct fsm_result *res)
 {
-	json_error_t je;
-	json_t      *o = json_loadb((const char *)body, len, 0, &je);
-	const char  *op = o ? jstr(o, "op") : NULL;
+	json_error_t         je;
+	json_t              *o = json_loadb((const char *)body, len, 0, &je);
+	const char          *op = o ? jstr(o, "op") : NULL;
+	const struct handler *h;
 
 	if (op == NULL)
 		fsm_fail(res, MOM_EBADDATA, "malformed admin command");
-	else if (strcmp(op, "queue.create") == 0)
-		queue_create(f, o, now, res);
-	else if (strcmp(op, "queue.delete") == 0)
-		queue_delete(f, o, res);
-	else if (strcmp(op, "queue.purge") == 0)
-		queue_purge(f, o, res);
-	else if (strcmp(op, "queue.move") == 0)
-		queue_move(f, o, now, res);
-	else if (strcmp(op, "topic.create") == 0)
-		topic_create(f, o, now, res);
-	else if (strcmp(op, "topic.delete") == 0)
-		topic_delete(f, o, res);
-	else if (strcmp(op, "sub.create") == 0)
-		sub_create(f, o, now, res);
-	else if (strcmp(op, "sub.delete") == 0)
-		sub_delete(f, o, res);
-	else
+	else if ((h = handler(op)) == NULL)
 		fsm_fail(res, MOM_EINVAL, "unknown admin command '%s'", op);
+	else
+		h->fn(f, o, now, res);
 	json_decref(o);
 }
