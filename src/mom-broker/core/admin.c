@@ -21,41 +21,14 @@ jstr(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* Message counters over every queue and subscription. */
-struct totals {
-	uint64_t msgs, inflight, delivered, acked, redelivered, dead, expired, bytes;
-};
-
-static void
-totals_add(struct totals *t, const struct mq *q, bool queue)
-{
-	t->msgs += mq_count(q);
-	t->inflight += q->nleased;
-	t->delivered += q->st.delivered;
-	t->acked += q->st.acked;
-	t->redelivered += q->st.redelivered;
-	if (queue) {
-		t->bytes += q->bytes;
-		t->dead += q->st.dead_lettered;
-		t->expired += q->st.expired;
-	}
-}
-
 static json_t *
 stats_json(struct core *c, int64_t now)
 {
-	struct fsm   *f = c->fsm;
-	struct totals t;
-	uint64_t      waiting = 0;
-	size_t        it;
-	void         *v;
-	struct creq  *cr;
+	struct fsm_stats st;
+	uint64_t         waiting = 0;
+	struct creq     *cr;
 
-	memset(&t, 0, sizeof(t));
-	for (it = 0; smap_next(&f->queues, &it, &v);)
-		totals_add(&t, &((struct queue *)v)->mq, true);
-	for (it = 0; smap_next(&f->subs, &it, &v);)
-		totals_add(&t, &((struct sub *)v)->mq, false);
+	fsm_stats(c->fsm, &st);
 	TAILQ_FOREACH(cr, &c->waiters, w.glink)
 		waiting++;
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
@@ -63,20 +36,20 @@ stats_json(struct core *c, int64_t now)
 	    "version", MOM_VERSION,
 	    "uptime_ms", (json_int_t)(now - c->started),
 	    "connections", (json_int_t)(c->connections ? c->connections(c->connections_arg) : 0),
-	    "queues", (json_int_t)f->queues.len,
-	    "topics", (json_int_t)f->topics.len,
-	    "subscriptions", (json_int_t)f->subs.len,
-	    "published", (json_int_t)f->published,
-	    "duplicates", (json_int_t)f->duplicates,
-	    "messages", (json_int_t)t.msgs,
-	    "bytes", (json_int_t)t.bytes,
-	    "in_flight", (json_int_t)t.inflight,
-	    "delivered", (json_int_t)t.delivered,
-	    "acked", (json_int_t)t.acked,
-	    "redelivered", (json_int_t)t.redelivered,
-	    "dead_lettered", (json_int_t)t.dead,
-	    "dead_letters_dropped", (json_int_t)f->dead_dropped,
-	    "expired", (json_int_t)t.expired,
+	    "queues", (json_int_t)st.queues,
+	    "topics", (json_int_t)st.topics,
+	    "subscriptions", (json_int_t)st.subs,
+	    "published", (json_int_t)st.published,
+	    "duplicates", (json_int_t)st.duplicates,
+	    "messages", (json_int_t)st.messages,
+	    "bytes", (json_int_t)st.bytes,
+	    "in_flight", (json_int_t)st.in_flight,
+	    "delivered", (json_int_t)st.delivered,
+	    "acked", (json_int_t)st.acked,
+	    "redelivered", (json_int_t)st.redelivered,
+	    "dead_lettered", (json_int_t)st.dead_lettered,
+	    "dead_letters_dropped", (json_int_t)st.dead_dropped,
+	    "expired", (json_int_t)st.expired,
 	    "waiting_consumers", (json_int_t)waiting);
 }
 
@@ -123,7 +96,7 @@ stats_prom(struct core *c, int64_t now)
 	const char    *k;
 	json_t        *v;
 	size_t         it;
-	void          *p;
+	struct queue  *q;
 	char           line[512];
 
 	mom_buf_init(&b);
@@ -136,9 +109,7 @@ stats_prom(struct core *c, int64_t now)
 	}
 	json_decref(s);
 	mom_buf_put(&b, hdr, strlen(hdr));
-	for (it = 0; smap_next(&c->fsm->queues, &it, &p);) {
-		struct queue *q = p;
-
+	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
 		prom_q(&b, "messages", q->name, mq_count(&q->mq));
 		prom_q(&b, "ready", q->name, mq_ready(&q->mq));
 		prom_q(&b, "in_flight", q->name, q->mq.nleased);
@@ -230,21 +201,21 @@ admin_change(struct core *c, struct creq *cr, json_t *o, const struct mom_admin_
 static json_t *
 list_json(struct core *c, const char *op, json_t *o)
 {
-	json_t     *a = json_array();
-	const char *topic = jstr(o, "topic");
-	size_t      it;
-	void       *v;
+	json_t       *a = json_array();
+	const char   *topic = jstr(o, "topic");
+	size_t        it;
+	struct queue *q;
+	struct topic *t;
+	struct sub   *s;
 
 	if (strcmp(op, "queue.list") == 0)
-		for (it = 0; smap_next(&c->fsm->queues, &it, &v);)
-			json_array_append_new(a, fsm_queue_json(v));
+		for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;)
+			json_array_append_new(a, fsm_queue_json(q));
 	else if (strcmp(op, "topic.list") == 0)
-		for (it = 0; smap_next(&c->fsm->topics, &it, &v);)
-			json_array_append_new(a, fsm_topic_json(v));
+		for (it = 0; (t = fsm_topic_next(c->fsm, &it)) != NULL;)
+			json_array_append_new(a, fsm_topic_json(t));
 	else
-		for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
-			struct sub *s = v;
-
+		for (it = 0; (s = fsm_sub_next(c->fsm, &it)) != NULL;) {
 			if (topic == NULL || strcmp(topic, s->pattern) == 0 ||
 			    (mom_name_ok(topic) && mom_match(s->pattern, topic)))
 				json_array_append_new(a, fsm_sub_json(s));

@@ -247,11 +247,8 @@ serve_touched(struct core *c, int64_t now)
 {
 	struct mq *q;
 
-	while ((q = c->fsm->touched) != NULL) {
-		c->fsm->touched = q->touched_next;
-		q->touched = false;
+	while ((q = fsm_touched_pop(c->fsm)) != NULL)
 		fetch_serve_waiters(c, q, now);
-	}
 }
 
 /*
@@ -329,12 +326,10 @@ core_handle(struct core *c, struct creq *cr, int64_t now)
 static void
 drop_idle_subs(struct core *c, int64_t now)
 {
-	size_t it;
-	void  *v;
+	size_t      it;
+	struct sub *s;
 
-	for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
-		struct sub *s = v;
-
+	for (it = 0; (s = fsm_sub_next(c->fsm, &it)) != NULL;) {
 		if (s->durable || now - s->last_seen < EPHEMERAL_IDLE_MS)
 			continue;
 		log_debug("dropping idle ephemeral subscription %s on %s", s->name, s->pattern);
@@ -348,9 +343,10 @@ drop_idle_subs(struct core *c, int64_t now)
 static int64_t
 tick(struct core *c, int64_t now)
 {
-	int64_t next = now + TICK_MAX_MS, t;
-	size_t  it;
-	void   *v;
+	int64_t       next = now + TICK_MAX_MS, t;
+	size_t        it;
+	struct queue *q;
+	struct sub   *s;
 
 	/* Retention and the de-duplication window expire through the log. */
 	if (!c->tick_inflight && fsm_due(c->fsm, now)) {
@@ -360,16 +356,12 @@ tick(struct core *c, int64_t now)
 			c->tick_inflight = true;
 	}
 	publish_tick(c, now, &next);
-	for (it = 0; smap_next(&c->fsm->queues, &it, &v);) {
-		struct mq *q = &((struct queue *)v)->mq;
-
-		if ((t = mq_tick(q, now)) < next)
+	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
+		if ((t = mq_tick(&q->mq, now)) < next)
 			next = t;
-		fetch_serve_waiters(c, q, now);
+		fetch_serve_waiters(c, &q->mq, now);
 	}
-	for (it = 0; smap_next(&c->fsm->subs, &it, &v);) {
-		struct sub *s = v;
-
+	for (it = 0; (s = fsm_sub_next(c->fsm, &it)) != NULL;) {
 		if ((t = mq_tick(&s->mq, now)) < next)
 			next = t;
 		fetch_serve_waiters(c, &s->mq, now);
@@ -522,8 +514,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 	umap_init(&c->porders);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	fsm->gone = fetch_gone;
-	fsm->gone_arg = c;
+	fsm_set_gone(fsm, fetch_gone, c);
 	fsm_set_settle(fsm, core_settle, c);
 	if (pthread_create(&c->thread, NULL, core_main, c) != 0) {
 		mom_errf(err, errlen, "cannot start the core thread");
@@ -563,7 +554,7 @@ core_free(struct core *c)
 
 	if (c == NULL)
 		return;
-	c->fsm->gone = NULL;
+	fsm_set_gone(c->fsm, NULL, NULL);
 	fsm_set_settle(c->fsm, NULL, NULL);
 	while ((cr = c->free) != NULL) {
 		c->free = cr->free_next;

@@ -784,3 +784,81 @@ fsm_tick(struct fsm *f, int64_t now)
 		topic_trim(v, now);
 	return f->ids_head ? f->ids_head->expires : INT64_MAX;
 }
+
+struct queue *
+fsm_queue_next(struct fsm *f, size_t *it)
+{
+	void *v;
+
+	return smap_next(&f->queues, it, &v) ? v : NULL;
+}
+
+struct topic *
+fsm_topic_next(struct fsm *f, size_t *it)
+{
+	void *v;
+
+	return smap_next(&f->topics, it, &v) ? v : NULL;
+}
+
+struct sub *
+fsm_sub_next(struct fsm *f, size_t *it)
+{
+	void *v;
+
+	return smap_next(&f->subs, it, &v) ? v : NULL;
+}
+
+static void
+stats_add(struct fsm_stats *st, const struct mq *q, bool queue)
+{
+	st->messages += mq_count(q);
+	st->in_flight += q->nleased;
+	st->delivered += q->st.delivered;
+	st->acked += q->st.acked;
+	st->redelivered += q->st.redelivered;
+	if (queue) {
+		st->bytes += q->bytes;
+		st->dead_lettered += q->st.dead_lettered;
+		st->expired += q->st.expired;
+	}
+}
+
+void
+fsm_stats(struct fsm *f, struct fsm_stats *st)
+{
+	size_t        it;
+	struct queue *q;
+	struct sub   *s;
+
+	memset(st, 0, sizeof(*st));
+	st->queues = f->queues.len;
+	st->topics = f->topics.len;
+	st->subs = f->subs.len;
+	st->published = f->published;
+	st->duplicates = f->duplicates;
+	st->dead_dropped = f->dead_dropped;
+	for (it = 0; (q = fsm_queue_next(f, &it)) != NULL;)
+		stats_add(st, &q->mq, true);
+	for (it = 0; (s = fsm_sub_next(f, &it)) != NULL;)
+		stats_add(st, &s->mq, false);
+}
+
+void
+fsm_set_gone(struct fsm *f, fsm_gone_fn fn, void *arg)
+{
+	f->gone = fn;
+	f->gone_arg = arg;
+}
+
+struct mq *
+fsm_touched_pop(struct fsm *f)
+{
+	struct mq *q = f->touched;
+
+	if (q != NULL) {
+		f->touched = q->touched_next;
+		q->touched = false;
+	}
+	return q;
+}

@@ -130,6 +130,31 @@ void fsm_apply(struct fsm *, const uint8_t *cmd, size_t len, struct fsm_result *
 struct queue *fsm_queue(struct fsm *, const char *, size_t);
 struct topic *fsm_topic(struct fsm *, const char *, size_t);
 struct sub   *fsm_sub(struct fsm *, const char *pattern, size_t plen, const char *name, size_t nlen);
+/*
+ * Walks: start with *it = 0; each call returns the next object, NULL at
+ * the end.  Nothing may be added or removed during a walk.
+ */
+struct queue *fsm_queue_next(struct fsm *, size_t *it);
+struct topic *fsm_topic_next(struct fsm *, size_t *it);
+struct sub   *fsm_sub_next(struct fsm *, size_t *it);
+
+/* The whole broker's numbers, for stats. */
+struct fsm_stats {
+	uint64_t queues, topics, subs;
+	uint64_t published, duplicates, dead_dropped;
+	/* Over every queue and subscription (bytes, dead letters, expiries: queues). */
+	uint64_t messages, bytes, in_flight, delivered, acked, redelivered;
+	uint64_t dead_lettered, expired;
+};
+void fsm_stats(struct fsm *, struct fsm_stats *);
+
+/*
+ * The core's hooks.  gone: an mq is about to be freed (its waiters must
+ * go).  Touched: mqs with waiters (mq->waiters non-NULL) that got
+ * messages since the last call, one at a time; NULL when none is left.
+ */
+void       fsm_set_gone(struct fsm *, fsm_gone_fn fn, void *arg);
+struct mq *fsm_touched_pop(struct fsm *);
 
 /*
  * Expiries that depend on time only (topic retention, the de-duplication
