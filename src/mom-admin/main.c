@@ -88,21 +88,26 @@ main(int argc, char **argv)
 	};
 	struct admin_opts o;
 	int               ch, rv;
+	char              cerr[512];
 
 	memset(&o, 0, sizeof(o));
 	mom_cli_init(&o.cli, "mom-admin");
 	o.wait_ms = 10000;
 	o.ack_wait_ms = o.max_deliver = o.ttl_ms = o.max_len = o.max_bytes = -1;
 	o.retain_ms = o.retain_bytes = -1;
-	if (mom_config_argv("mom-admin", &argc, &argv) != 0)
+	if (mom_config_argv("mom-admin", &argc, &argv, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "mom-admin: %s\n", cerr);
 		return MOM_EXIT_USAGE;
+	}
 	while ((ch = getopt_long(argc, argv, "hs:vW:", longopts, NULL)) != -1) {
-		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
+		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms, cerr, sizeof(cerr))) {
 		case -1:
+			mom_cli_err(&o.cli, "%s", cerr);
 			return MOM_EXIT_USAGE;
 		case 1:
 			continue;
 		case 2:
+			printf("%s %s\n", o.cli.prog, MOM_VERSION);
 			return 0;
 		}
 		switch (ch) {

@@ -289,10 +289,13 @@ setup(int argc, char **argv, struct auth_opts *o, int *seen)
 	const char *env;
 	int         nseen = 0, cargc = 1, i, j;
 	size_t      v;
+	char        err[512];
 
 	/* Defaults from the config file, then the environment, then argv. */
-	if (mom_config_argv("mom-auth", &cargc, &cargv) != 0)
+	if (mom_config_argv("mom-auth", &cargc, &cargv, err, sizeof(err)) != 0) {
+		auth_err("%s", err);
 		return MOM_EXIT_USAGE;
+	}
 	if (cargc > 1 && parse(cargc, cargv, o, NULL, NULL) != 0)
 		return MOM_EXIT_USAGE;
 	if ((env = getenv("MOM_AUTH_DIR")) != NULL && *env != '\0')

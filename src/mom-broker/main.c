@@ -198,8 +198,10 @@ main(int argc, char **argv)
 			fprintf(stderr, "mom-broker: cannot read %s: %s\n", file, strerror(errno));
 			return MOM_EXIT_USAGE;
 		}
-		if (mom_config_argv_file(file, &argc, &argv) != 0)
+		if (mom_config_argv_file(file, &argc, &argv, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mom-broker: %s\n", err);
 			return MOM_EXIT_USAGE;
+		}
 		break;
 	}
 	while ((ch = getopt_long(argc, argv, "c:D:hl:v", longopts, NULL)) != -1) {

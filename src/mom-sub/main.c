@@ -62,7 +62,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sub_opts o;
-	char            err[256], *end;
+	char            err[256], *end, cerr[512];
 	unsigned long long v;
 	int             ch, rv;
 
@@ -70,15 +70,19 @@ main(int argc, char **argv)
 	mom_cli_init(&o.cli, "mom-sub");
 	o.wait_ms = -1;
 	o.prefetch = 256;
-	if (mom_config_argv("mom-sub", &argc, &argv) != 0)
+	if (mom_config_argv("mom-sub", &argc, &argv, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "mom-sub: %s\n", cerr);
 		return MOM_EXIT_USAGE;
+	}
 	while ((ch = getopt_long(argc, argv, "0C:d:eF:hNp:P:q:s:t:vW:", longopts, NULL)) != -1) {
-		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms)) {
+		switch (mom_cli_option(&o.cli, ch, optarg, &o.wait_ms, cerr, sizeof(cerr))) {
 		case -1:
+			mom_cli_err(&o.cli, "%s", cerr);
 			return MOM_EXIT_USAGE;
 		case 1:
 			continue;
 		case 2:
+			printf("%s %s\n", o.cli.prog, MOM_VERSION);
 			return 0;
 		}
 		switch (ch) {
