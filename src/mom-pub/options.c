@@ -52,10 +52,14 @@ struct pass {
 static int
 set_source(struct pub_options *o, struct pass *p, enum pub_source s)
 {
-	if (o->src != SRC_NONE && o->src != s) {
+	/* The same source twice is no conflict: -m a -m b publishes b. */
+	if (p->src_from == p->layer && o->src != s) {
 		mom_errf(p->err, p->errlen, "give one of -m, -f, -l, -0, --jsonl, -n");
 		return MOM_EXIT_USAGE;
 	}
+	if (p->src_from != p->layer)
+		o->msg = o->file = NULL;
+	p->src_from = p->layer;
 	o->src = s;
 	return 0;
 }
@@ -63,7 +67,7 @@ set_source(struct pub_options *o, struct pass *p, enum pub_source s)
 static int
 set_target(struct pub_options *o, struct pass *p, int ch, const char *name)
 {
-	if (o->kind != 0) {
+	if (mom_opt_once(&p->kind_from, p->layer) != 0) {
 		mom_errf(p->err, p->errlen, "give one of -q and -t, once");
 		return MOM_EXIT_USAGE;
 	}

@@ -289,3 +289,69 @@ Test(pub_options, unknown_option_in_the_config_file)
 	optfix_write("mom/mom-pub", "bogus 1\n");
 	assert_usage(parse(argv), "unrecognized option '--bogus=1'", 1);
 }
+
+/*
+ * The file holds defaults: a queue or topic, or a source, given again on
+ * the command line is the command line's, not a conflict.
+ */
+Test(pub_options, config_queue_and_command_line_queue_mean_the_command_lines)
+{
+	char *argv[] = { "mom-pub", "-q", "y", "-m", "x", NULL };
+
+	optfix_write("mom/mom-pub", "queue x\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_QUEUE);
+	cr_assert_str_eq(o.name, "y");
+}
+
+Test(pub_options, config_topic_and_command_line_queue_mean_the_queue)
+{
+	char *argv[] = { "mom-pub", "-q", "y", "-m", "x", NULL };
+
+	optfix_write("mom/mom-pub", "topic news\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_QUEUE);
+	cr_assert_str_eq(o.name, "y");
+}
+
+Test(pub_options, config_queue_and_command_line_topic_mean_the_topic)
+{
+	char *argv[] = { "mom-pub", "-t", "news", "-m", "x", NULL };
+
+	optfix_write("mom/mom-pub", "queue x\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_TOPIC);
+	cr_assert_str_eq(o.name, "news");
+}
+
+Test(pub_options, config_source_and_command_line_source_mean_the_command_lines)
+{
+	char *msg[] = { "mom-pub", "-q", "y", "-m", "x", NULL };
+	char *lines[] = { "mom-pub", "-q", "y", "-l", NULL };
+
+	optfix_write("mom/mom-pub", "file /etc/motd\n");
+	cr_assert_eq(parse(msg), 0, "err: %s", err);
+	cr_assert_eq(o.src, SRC_MSG);
+	cr_assert_str_eq(o.msg, "x");
+	cr_assert_null(o.file);
+	pub_options_fini(&o);
+	optfix_write("mom/mom-pub", "lines\n");
+	cr_assert_eq(parse(lines), 0, "err: %s", err);
+	cr_assert_eq(o.src, SRC_LINES);
+}
+
+Test(pub_options, conflicts_within_the_config_file_are_still_usage_errors)
+{
+	char *argv[] = { "mom-pub", "-m", "x", NULL };
+
+	optfix_write("mom/mom-pub", "queue x\ntopic y\n");
+	assert_usage(parse(argv), "give one of -q and -t, once", 0);
+}
+
+Test(pub_options, conflicts_within_the_command_line_are_still_usage_errors)
+{
+	char *argv[] = { "mom-pub", "-q", "a", "-t", "b", "-m", "x", NULL };
+
+	optfix_write("mom/mom-pub", "queue x\n");
+	assert_usage(parse(argv), "give one of -q and -t, once", 0);
+}
