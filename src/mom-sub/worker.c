@@ -82,7 +82,7 @@ struct job {
 
 struct worker {
 	int64_t          settle_since; /* when the oldest unsent ack or nack was made */
-	struct sub_opts   *o;
+	struct sub_options   *o;
 	struct mom_client *c;
 	uint64_t           consumer, settler, producer, pubseq;
 	struct job        *jobs;
@@ -767,7 +767,7 @@ signal_jobs(struct worker *w, int sig, int level)
 }
 
 int
-worker_run(struct sub_opts *o)
+worker_run(struct sub_options *o)
 {
 	struct worker    w;
 	struct sigaction sa;
