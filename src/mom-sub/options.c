@@ -49,10 +49,16 @@ struct pass {
 static int
 set_out(struct sub_options *o, struct pass *p, enum sub_output out)
 {
-	if (o->out != OUT_LINES && o->out != out) {
+	/* The same form twice is no conflict: -F a -F b writes b. */
+	if (p->out_from == p->layer && o->out != out) {
 		mom_errf(p->err, p->errlen, "give one of -0, -N, -F, --jsonl");
 		return MOM_EXIT_USAGE;
 	}
+	if (p->out_from != p->layer) {
+		mom_fmt_free(o->fmt);
+		o->fmt = NULL;
+	}
+	p->out_from = p->layer;
 	o->out = out;
 	return 0;
 }
@@ -64,7 +70,6 @@ set_format(struct sub_options *o, struct pass *p, const char *arg)
 
 	if (set_out(o, p, OUT_FORMAT) != 0)
 		return MOM_EXIT_USAGE;
-	/* -F twice: the last. */
 	mom_fmt_free(o->fmt);
 	o->fmt = NULL;
 	if (mom_fmt_compile(arg, &o->fmt, why, sizeof(why)) != 0) {
@@ -77,7 +82,7 @@ set_format(struct sub_options *o, struct pass *p, const char *arg)
 static int
 set_target(struct sub_options *o, struct pass *p, int ch, const char *name)
 {
-	if (o->kind != 0) {
+	if (mom_opt_once(&p->kind_from, p->layer) != 0) {
 		mom_errf(p->err, p->errlen, "give one of -q and -t, once");
 		return MOM_EXIT_USAGE;
 	}

@@ -247,3 +247,75 @@ Test(sub_options, config_file_errors_name_the_file_and_line)
 	    optfix_write("mom/mom-sub", "pre!fetch 3\n"));
 	assert_usage(parse(argv), want, 0);
 }
+
+/*
+ * The file holds defaults: a queue or topic, or an output form, given
+ * again on the command line is the command line's, not a conflict.
+ */
+Test(sub_options, config_queue_and_command_line_queue_mean_the_command_lines)
+{
+	char *argv[] = { "mom-sub", "-q", "y", NULL };
+
+	optfix_write("mom/mom-sub", "queue x\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_QUEUE);
+	cr_assert_str_eq(o.name, "y");
+}
+
+Test(sub_options, config_topic_and_command_line_queue_mean_the_queue)
+{
+	char *argv[] = { "mom-sub", "-q", "jobs", NULL };
+
+	optfix_write("mom/mom-sub", "topic orders.>\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_QUEUE);
+	cr_assert_str_eq(o.name, "jobs");
+}
+
+Test(sub_options, config_queue_and_command_line_topic_mean_the_topic)
+{
+	char *argv[] = { "mom-sub", "-t", "orders.*", "-d", "audit", NULL };
+
+	optfix_write("mom/mom-sub", "queue jobs\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.kind, MOM_KIND_TOPIC);
+	cr_assert_str_eq(o.name, "orders.*");
+	cr_assert_str_eq(o.durable, "audit");
+}
+
+Test(sub_options, config_output_and_command_line_output_mean_the_command_lines)
+{
+	char *null[] = { "mom-sub", "-q", "jobs", "-0", NULL };
+	char *format[] = { "mom-sub", "-q", "jobs", "-F", "%i", NULL };
+
+	optfix_write("mom/mom-sub", "format %t: %p\\n\n");
+	cr_assert_eq(parse(null), 0, "err: %s", err);
+	cr_assert_eq(o.out, OUT_NUL);
+	cr_assert_null(o.fmt);
+	sub_options_fini(&o);
+	optfix_write("mom/mom-sub", "jsonl\n");
+	cr_assert_eq(parse(format), 0, "err: %s", err);
+	cr_assert_eq(o.out, OUT_FORMAT);
+	cr_assert_not_null(o.fmt);
+}
+
+Test(sub_options, conflicts_within_one_layer_are_still_usage_errors)
+{
+	char *args[] = { "mom-sub", "-q", "a", "-t", "b", NULL };
+	char *none[] = { "mom-sub", NULL };
+
+	optfix_write("mom/mom-sub", "topic x\n");
+	assert_usage(parse(args), "give one of -q and -t, once", 0);
+	sub_options_fini(&o);
+	optfix_write("mom/mom-sub", "queue x\nnull\njsonl\n");
+	assert_usage(parse(none), "give one of -0, -N, -F, --jsonl", 0);
+}
+
+/* What the file sets that does not go with the command line's target is still an error. */
+Test(sub_options, config_durable_with_a_command_line_queue_is_a_usage_error)
+{
+	char *argv[] = { "mom-sub", "-q", "jobs", NULL };
+
+	optfix_write("mom/mom-sub", "topic orders.>\ndurable audit\n");
+	assert_usage(parse(argv), "-d and --from are for topics (-t)", 0);
+}
