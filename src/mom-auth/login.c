@@ -49,7 +49,7 @@ reply_error(json_t *j, const char *dflt)
 }
 
 int
-login_run(const struct auth_opts *o)
+login_run(const struct auth_options *o)
 {
 	struct curl_slist *hdrs = NULL;
 	struct reply       r = { NULL, 0, 0 };

@@ -55,7 +55,7 @@ struct job {
 };
 
 struct serve {
-	const struct auth_opts *o;
+	const struct auth_options *o;
 	nng_http_server        *srv;
 	nng_tls_config         *tls;     /* --tls-cert: HTTPS */
 	atomic_bool             closing;
@@ -632,7 +632,7 @@ loopback(const char *host)
 
 /* The listen URL from --listen: ADDR, or a full http:// or https:// URL. */
 static int
-listen_url(const struct auth_opts *o, nng_url **url)
+listen_url(const struct auth_options *o, nng_url **url)
 {
 	char buf[512];
 	int  rv;
@@ -672,7 +672,7 @@ listen_url(const struct auth_opts *o, nng_url **url)
 static int
 serve_tls(struct serve *s)
 {
-	const struct auth_opts *o = s->o;
+	const struct auth_options *o = s->o;
 	char                    err[512];
 
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
@@ -733,7 +733,7 @@ serve_stop_workers(struct serve *s)
 }
 
 int
-serve_run(const struct auth_opts *o)
+serve_run(const struct auth_options *o)
 {
 	struct serve      s;
 	nng_http_handler *h = NULL;
