@@ -268,9 +268,16 @@ check_auth(struct broker_options *o, struct pass *p)
 {
 	int i;
 
+	/* One choice, as an option with one value: the command line's replaces the file's. */
 	if (o->noauth && o->auth_key != NULL) {
-		mom_errf(p->err, p->errlen, "--auth-key and --no-auth contradict each other");
-		return MOM_EXIT_USAGE;
+		if (p->noauth_from == p->key_from) {
+			mom_errf(p->err, p->errlen, "--auth-key and --no-auth contradict each other");
+			return MOM_EXIT_USAGE;
+		}
+		if (p->noauth_from == MOM_LAYER_ARGS)
+			o->auth_key = NULL;
+		else
+			o->noauth = false;
 	}
 	if (o->auth_key != NULL && access(o->auth_key, R_OK) != 0) {
 		mom_errf(p->err, p->errlen, "cannot read --auth-key %s: %s", o->auth_key,

@@ -270,3 +270,38 @@ Test(broker_options, config_file_errors)
 	value[2] = (char *)optfix_write("value.conf", "fsync sometimes\n");
 	assert_usage(parse(value), "bad --fsync 'sometimes' (always, interval or never)", 0);
 }
+
+/*
+ * --auth-key and --no-auth are one choice: the command line's replaces
+ * the file's, as for an option with one value.
+ */
+Test(broker_options, config_auth_key_and_command_line_no_auth_mean_no_auth)
+{
+	char *argv[] = { "mom-broker", "-c", NULL, "--no-auth", "-l", "tcp://0.0.0.0:1", NULL };
+	char  conf[300];
+
+	snprintf(conf, sizeof(conf), "auth-key %s\n", optfix_write("key.pub", "not a key\n"));
+	argv[2] = (char *)optfix_write("broker.conf", conf);
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert(o.noauth);
+	cr_assert_null(o.auth_key);
+}
+
+Test(broker_options, config_no_auth_and_command_line_auth_key_mean_the_key)
+{
+	char *argv[] = { "mom-broker", "-c", NULL, "--auth-key", NULL, NULL };
+
+	argv[2] = (char *)optfix_write("broker.conf", "no-auth\n");
+	argv[4] = (char *)optfix_write("key.pub", "not a key\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_not(o.noauth);
+	cr_assert_str_eq(o.auth_key, argv[4]);
+}
+
+Test(broker_options, auth_key_and_no_auth_in_one_file_conflict)
+{
+	char *argv[] = { "mom-broker", "-c", NULL, NULL };
+
+	argv[2] = (char *)optfix_write("broker.conf", "no-auth\nauth-key /k.pub\n");
+	assert_usage(parse(argv), "--auth-key and --no-auth contradict each other", 0);
+}

@@ -74,14 +74,19 @@ optfix_teardown(void)
 		cr_log_warn("could not remove %s", optfix_dir);
 }
 
-/* Writes path (relative to the config directory, as "mom/mom-pub") and returns its full name. */
+/*
+ * Writes path (relative to the config directory, as "mom/mom-pub") and
+ * returns its full name, valid until the fourth call after this one.
+ */
 static inline const char *
 optfix_write(const char *path, const char *text)
 {
-	static char full[256];
+	static char names[4][256];
+	static int  next;
+	char       *full = names[next++ % 4];
 	FILE       *fp;
 
-	snprintf(full, sizeof(full), "%s/%s", optfix_dir, path);
+	snprintf(full, sizeof(names[0]), "%s/%s", optfix_dir, path);
 	fp = fopen(full, "w");
 	cr_assert_not_null(fp, "%s: %s", full, strerror(errno));
 	fputs(text, fp);
