@@ -75,7 +75,7 @@ $(BUILD)/examples/mom-calc: examples/calculator/calc.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 # A test of a program's own module names its sources in UNIT_EXTRA_<test>
-# (and includes "mom-pub/options.h"); they are linked before the library.
+# (with -Isrc it includes "mom-pub/options.h"); they are linked before the library.
 UNIT_EXTRA_pub_options := src/mom-pub/options.c
 UNIT_EXTRA_sub_options := src/mom-sub/options.c
 UNIT_EXTRA_admin_options := src/mom-admin/options.c
