@@ -45,7 +45,7 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BINDIR)/mom-broker: $(BUILD)/src/mom-broker/main.o $(BROKER_OBJ) $(LIB_A)
+$(BINDIR)/mom-broker: $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/mom-broker/*.c)) $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -74,9 +74,19 @@ $(BUILD)/examples/mom-calc: examples/calculator/calc.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
+# A test of a program's own module names its sources in UNIT_EXTRA_<test>
+# (with -Isrc it includes "mom-pub/options.h"); they are linked before the library.
+UNIT_EXTRA_pub_options := src/mom-pub/options.c
+UNIT_EXTRA_sub_options := src/mom-sub/options.c
+UNIT_EXTRA_admin_options := src/mom-admin/options.c
+UNIT_EXTRA_auth_options := src/mom-auth/options.c
+UNIT_EXTRA_broker_options := src/mom-broker/options.c
+unit_extra = $(patsubst %.c,$(BUILD)/%.o,$(UNIT_EXTRA_$(1)))
+$(foreach t,$(UNIT_SRC:tests/unit/%_test.c=%),$(eval $(BUILD)/tests/$(t)_test: $(call unit_extra,$(t))))
 $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+	$(CC) $(CFLAGS) $(BROKER_INC) -Isrc $(LDFLAGS) -o $@ $< $(call unit_extra,$*) \
+		$(BROKER_OBJ) $(LIB_A) $(LIBS) -lcriterion
 
 # fault_test runs store.c and rio.c as the fault build compiles them.
 FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/storage/store.c \

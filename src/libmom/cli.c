@@ -28,7 +28,8 @@ mom_cli_init(struct mom_cli *cli, const char *prog)
 }
 
 int
-mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms)
+mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms, char *err,
+    size_t errlen)
 {
 	switch (ch) {
 	case 's':
@@ -39,7 +40,8 @@ mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms)
 		return 1;
 	case 'W':
 		if ((*wait_ms = mom_cli_wait(arg)) < 0) {
-			mom_cli_err(cli, "bad -W '%s' (seconds, or a duration like 500ms, 2m)", arg);
+			mom_errf(err, errlen, "bad -W '%s' (seconds, or a duration like 500ms, 2m)",
+			    arg);
 			return -1;
 		}
 		cli->connect_ms = *wait_ms > 0 ? *wait_ms : 1;
@@ -48,7 +50,6 @@ mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms)
 		cli->quiet = 1;
 		return 1;
 	case MOM_OPT_VERSION:
-		printf("%s %s\n", cli->prog, MOM_VERSION);
 		return 2;
 	case MOM_OPT_TOKEN_FILE:
 		cli->token_file = arg;

@@ -5,6 +5,7 @@
 #ifndef MOM_CLI_H
 #define MOM_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client.h"
@@ -47,11 +48,13 @@ enum {
 void mom_cli_init(struct mom_cli *, const char *prog);
 /*
  * The options every client shares: -s, -v, -W (into *wait_ms, which also
- * bounds connecting), --quiet, --version.  Returns 0 when ch is none of
- * them, 1 when it was handled, 2 after --version was printed (exit 0),
- * -1 after a bad value was reported (exit 64).
+ * bounds connecting), --quiet, --version, the token and TLS files.
+ * Returns 0 when ch is none of them, 1 when it was handled, 2 for
+ * --version (print it, exit 0), -1 for a bad value, with the reason in err
+ * (exit 64).  Prints nothing.
  */
-int  mom_cli_option(struct mom_cli *, int ch, const char *arg, int64_t *wait_ms);
+int  mom_cli_option(struct mom_cli *, int ch, const char *arg, int64_t *wait_ms, char *err,
+    size_t errlen);
 /*
  * Loads the token: --token-file, else $MOM_TOKEN, else $MOM_TOKEN_FILE
  * (surrounding white space dropped).  Returns 0 (also when there is none)

@@ -214,41 +214,42 @@ dial_main(void *arg)
 	return NULL;
 }
 
-int
-mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *err, size_t errlen)
+/* The client without its socket: NULL when out of memory (err set only for the token). */
+static struct mom_client *
+client_new(const struct mom_client_opts *o, char *err, size_t errlen)
 {
 	struct mom_client *c;
-	char              *list = NULL, *url, *save = NULL;
-	int                i, rv, ndials = 0, ret = MOM_ENOMEM;
-	int64_t            deadline;
-	char               lasterr[256] = "";
+	pthread_condattr_t ca;
 
-	*cp = NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return MOM_ENOMEM;
+		return NULL;
 	pthread_mutex_init(&c->mu, NULL);
-	{
-		/* Deadlines are monotonic: so must the condition variable's clock be. */
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&c->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	/* Deadlines are monotonic: so must the condition variable's clock be. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	c->reconnect_ms = o->reconnect_ms > 0 ? o->reconnect_ms : 60000;
 	c->verbose = o->verbose;
 	if (o->token != NULL && (c->token = strdup(o->token)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(c);
-		return MOM_ENOMEM;
+		return NULL;
 	}
 	c->nslots = o->window > 0 ? o->window : 8;
 	c->down_since = mom_mono_ms();
+	return c;
+}
+
+/* The req socket and its window of contexts: 0 or an error code. */
+static int
+client_socket(struct mom_client *c, char *err, size_t errlen)
+{
+	int i, rv;
+
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		mom_errf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		ret = MOM_EINTERNAL;
-		goto fail;
+		return MOM_EINTERNAL;
 	}
 	/* Replies carry whole batches; the broker bounds what it sends. */
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, (size_t)MOM_PAYLOAD_LIMIT * 2);
@@ -261,27 +262,38 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 
 	if ((c->slots = calloc((size_t)c->nslots, sizeof(*c->slots))) == NULL)
-		goto fail;
+		return MOM_ENOMEM;
 	for (i = 0; i < c->nslots; i++) {
 		struct slot *s = &c->slots[i];
 
 		s->c = c;
 		if (nng_ctx_open(&s->ctx, c->sock) != 0 ||
 		    nng_aio_alloc(&s->aio, slot_cb, s) != 0)
-			goto fail;
+			return MOM_ENOMEM;
 		s->next = c->free;
 		c->free = s;
 	}
+	return 0;
+}
 
+/*
+ * Starts dialling every server of the list: each on a thread of its own,
+ * since a blocking dial tells at once whether a server refuses, and the
+ * threads let the wait be bounded when one accepts TCP but never answers
+ * (stopped).  A server that refuses is dialled again in the background, so
+ * that the client fails over to it when it comes back.  *ndials: how many.
+ * 0 or an error code (err set but for MOM_ENOMEM).
+ */
+static int
+dials_start(struct mom_client *c, const struct mom_client_opts *o, int *ndials, char *err,
+    size_t errlen)
+{
+	char *list, *url, *save = NULL;
+	int   rv = 0;
+
+	*ndials = 0;
 	if ((list = strdup(o->servers ? o->servers : "tcp://127.0.0.1:7420")) == NULL)
-		goto fail;
-	/*
-	 * Each server is dialled on a thread of its own: a blocking dial
-	 * tells at once whether a server refuses, and the threads let the
-	 * wait be bounded when one accepts TCP but never answers (stopped).
-	 * A server that refuses is dialled again in the background, so that
-	 * the client fails over to it when it comes back.
-	 */
+		return MOM_ENOMEM;
 	for (url = strtok_r(list, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
 		struct dial *d;
 
@@ -291,62 +303,94 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 			continue;
 		if ((d = calloc(1, sizeof(*d))) == NULL || (d->url = strdup(url)) == NULL) {
 			free(d);
-			goto fail;
+			rv = MOM_ENOMEM;
+			break;
 		}
 		d->c = c;
 		d->next = c->dials;
 		c->dials = d;
-		if ((ret = dial_setup(c, d, o, err, errlen)) != 0)
-			goto fail;
-		ret = MOM_ENOMEM;
+		if ((rv = dial_setup(c, d, o, err, errlen)) != 0)
+			break;
 		if (pthread_create(&d->thread, NULL, dial_main, d) != 0) {
 			d->done = 1;
 			d->rv = NNG_ENOMEM;
 		} else
 			d->started = 1;
-		ndials++;
+		(*ndials)++;
 	}
-	if (ndials == 0) {
+	free(list);
+	if (rv == 0 && *ndials == 0) {
 		mom_errf(err, errlen, "no server given");
-		ret = MOM_EINVAL;
-		goto fail;
+		rv = MOM_EINVAL;
 	}
+	return rv;
+}
+
+/* What the dials have come to so far (under c->mu). */
+struct dial_count {
+	int done, ok, bad, tlsbad;
+};
+
+/*
+ * Counts the dials by outcome; err says why for a bad URL or a failed TLS
+ * handshake, lasterr what the last other failure was.
+ */
+static void
+dials_count(struct mom_client *c, struct dial_count *n, char *err, size_t errlen, char *lasterr,
+    size_t lastlen)
+{
+	struct dial *d;
+
+	memset(n, 0, sizeof(*n));
+	for (d = c->dials; d; d = d->next) {
+		n->done += d->done;
+		n->ok += d->done && d->rv == 0;
+		if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
+		    d->rv == NNG_ENOTSUP)) {
+			n->bad++;
+			mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
+		} else if (d->done && d->tls && tls_failure(d->rv)) {
+			n->tlsbad++;
+			mom_errf(err, errlen, "%s: TLS handshake failed: %s", d->url,
+			    d->rv == NNG_ECONNSHUT ? d->tlsshut : d->tlswhy);
+		} else if (d->done && d->rv != 0)
+			snprintf(lasterr, lastlen, "%s: %s%s", d->url, nng_strerror(d->rv),
+			    d->rv == NNG_ECONNSHUT && !d->tls ? " (a tls+tcp:// listener?)" : "");
+	}
+}
+
+/*
+ * Waits until a server accepts (0), every dial failed, or the connect
+ * time (-W, else 10 s) passed: an error code with err set.
+ */
+static int
+dials_wait(struct mom_client *c, const struct mom_client_opts *o, int ndials, char *err,
+    size_t errlen)
+{
+	struct dial_count n;
+	struct timespec   ts;
+	char              lasterr[256] = "";
+	int64_t           deadline;
+	int               ret;
+
 	deadline = mom_mono_ms() + (o->connect_ms > 0 ? o->connect_ms : 10000);
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		struct dial    *d;
-		int             done = 0, ok = 0, bad = 0, tlsbad = 0;
-		struct timespec ts;
-
-		for (d = c->dials; d; d = d->next) {
-			done += d->done;
-			ok += d->done && d->rv == 0;
-			if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
-			    d->rv == NNG_ENOTSUP)) {
-				bad++;
-				mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
-			} else if (d->done && d->tls && tls_failure(d->rv)) {
-				tlsbad++;
-				mom_errf(err, errlen, "%s: TLS handshake failed: %s", d->url,
-				    d->rv == NNG_ECONNSHUT ? d->tlsshut : d->tlswhy);
-			} else if (d->done && d->rv != 0)
-				snprintf(lasterr, sizeof(lasterr), "%s: %s%s", d->url, nng_strerror(d->rv),
-				    d->rv == NNG_ECONNSHUT && !d->tls ? " (a tls+tcp:// listener?)" : "");
-		}
-		if (bad) {
+		dials_count(c, &n, err, errlen, lasterr, sizeof(lasterr));
+		if (n.bad) {
 			ret = MOM_EINVAL;
 			break;
 		}
-		if (ok || c->npipes > 0) {
+		if (n.ok || c->npipes > 0) {
 			ret = 0;
 			break;
 		}
 		/* Dialling again will not fix a certificate: an authentication failure. */
-		if (done == ndials && tlsbad) {
+		if (n.done == ndials && n.tlsbad) {
 			ret = MOM_EAUTH;
 			break;
 		}
-		if (done == ndials) {
+		if (n.done == ndials) {
 			mom_errf(err, errlen, "no broker reachable (%s)", lasterr);
 			ret = MOM_EUNAVAIL;
 			break;
@@ -360,15 +404,26 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (ret != 0)
-		goto fail;
-	free(list);
+	return ret;
+}
+
+int
+mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *err, size_t errlen)
+{
+	struct mom_client *c;
+	int                ndials, rv;
+
+	*cp = NULL;
+	if ((c = client_new(o, err, errlen)) == NULL)
+		return MOM_ENOMEM;
+	if ((rv = client_socket(c, err, errlen)) != 0 ||
+	    (rv = dials_start(c, o, &ndials, err, errlen)) != 0 ||
+	    (rv = dials_wait(c, o, ndials, err, errlen)) != 0) {
+		mom_client_close(c);
+		return rv;
+	}
 	*cp = c;
 	return 0;
-fail:
-	free(list);
-	mom_client_close(c);
-	return ret;
 }
 
 void

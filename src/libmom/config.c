@@ -2,10 +2,11 @@
  * config.c: option defaults read from $XDG_CONFIG_HOME/mom/<program>.
  *
  * Rather than a second configuration language, the file holds long
- * options, which are spliced in front of the command-line arguments.  The
- * program's own getopt_long then parses both, so every option is
- * configurable, the file cannot mean anything the command line cannot,
- * and the command line wins because getopt sees it last.
+ * options, which are spliced in front of the command-line arguments (or,
+ * given only argv[0], make an argument vector of their own).  The
+ * program's own getopt_long parses them, so every option is configurable
+ * and the file cannot mean anything the command line cannot; the command
+ * line wins because it is parsed after the file.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +16,6 @@
 
 #include "config.h"
 
-static char **volatile spliced; /* volatile: the store must stay */
 #include "mom.h"
 
 struct cfg_opts {
@@ -102,7 +102,7 @@ cfg_trim(char *s)
 }
 
 static int
-cfg_read(const char *prog, const char *path, struct cfg_opts *o)
+cfg_read(const char *path, struct cfg_opts *o, char *err, size_t errlen)
 {
 	FILE   *fp;
 	char   *line = NULL, *s, *arg, **nv;
@@ -114,13 +114,13 @@ cfg_read(const char *prog, const char *path, struct cfg_opts *o)
 	if ((fp = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		mom_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return MOM_EINVAL;
 	}
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		lineno++;
 		if (memchr(line, '\0', (size_t)n) != NULL) {
-			fprintf(stderr, "%s: %s:%d: NUL byte in line\n", prog, path, lineno);
+			mom_errf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
 			rc = MOM_EINVAL;
 			break;
 		}
@@ -129,13 +129,13 @@ cfg_read(const char *prog, const char *path, struct cfg_opts *o)
 			continue;
 		why = NULL;
 		if ((arg = cfg_line(s, &why)) == NULL) {
-			fprintf(stderr, "%s: %s:%d: %s\n", prog, path, lineno, why);
+			mom_errf(err, errlen, "%s:%d: %s", path, lineno, why);
 			rc = MOM_EINVAL;
 			break;
 		}
 		if ((nv = realloc(o->v, (o->n + 1) * sizeof(*nv))) == NULL) {
 			free(arg);
-			fprintf(stderr, "%s: %s\n", prog, strerror(ENOMEM));
+			mom_errf(err, errlen, "%s", strerror(ENOMEM));
 			rc = MOM_ENOMEM;
 			break;
 		}
@@ -145,7 +145,7 @@ cfg_read(const char *prog, const char *path, struct cfg_opts *o)
 	}
 	/* A directory opens fine on Linux and fails only when read. */
 	if (rc == 0 && ferror(fp)) {
-		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+		mom_errf(err, errlen, "%s: %s", path, strerror(errno));
 		rc = MOM_EINVAL;
 	}
 	free(line);
@@ -155,27 +155,26 @@ cfg_read(const char *prog, const char *path, struct cfg_opts *o)
 
 /*
  * Splices the options in.  The vector and its strings are one allocation,
- * so whoever wants to (tests) can release it all with free(*argv).
+ * released with free(*argv).
  */
 static int
-cfg_splice(const char *prog, const char *path, int *argc, char ***argv)
+cfg_splice(const char *prog, const char *path, int *argc, char ***argv, char *err,
+    size_t errlen)
 {
 	struct cfg_opts o = { NULL, 0, 0 };
 	char **nv, *sp;
 	size_t i, nargs, off = 0;
 	int rc;
 
-	if ((rc = cfg_read(prog, path, &o)) != 0 || o.n == 0)
+	if ((rc = cfg_read(path, &o, err, errlen)) != 0 || o.n == 0)
 		goto done;
 	/* With argc 0 there is no argv[0]; the program name stands in. */
 	nargs = (size_t)(*argc > 0 ? *argc : 1) + o.n;
 	if ((nv = malloc((nargs + 1) * sizeof(*nv) + o.bytes)) == NULL) {
-		fprintf(stderr, "%s: %s\n", prog, strerror(ENOMEM));
+		mom_errf(err, errlen, "%s", strerror(ENOMEM));
 		rc = MOM_ENOMEM;
 		goto done;
 	}
-	/* Kept reachable: the vector lives as long as the process (config.h). */
-	spliced = nv;
 	sp = (char *)(nv + nargs + 1);
 	nv[0] = *argc > 0 ? (*argv)[0] : (char *)prog;
 	for (i = 0; i < o.n; i++) {
@@ -196,7 +195,7 @@ done:
 }
 
 int
-mom_config_argv(const char *program, int *argc, char ***argv)
+mom_config_argv(const char *program, int *argc, char ***argv, char *err, size_t errlen)
 {
 	const char *dir, *home;
 	char path[4096];
@@ -209,16 +208,14 @@ mom_config_argv(const char *program, int *argc, char ***argv)
 	else
 		return 0;
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		fprintf(stderr, "%s: config path too long\n", program);
+		mom_errf(err, errlen, "config path too long");
 		return MOM_EINVAL;
 	}
-	return cfg_splice(program, path, argc, argv);
+	return cfg_splice(program, path, argc, argv, err, errlen);
 }
 
 int
-mom_config_argv_file(const char *path, int *argc, char ***argv)
+mom_config_argv_file(const char *path, int *argc, char ***argv, char *err, size_t errlen)
 {
-	const char *prog = program_invocation_short_name;
-
-	return cfg_splice(prog, path, argc, argv);
+	return cfg_splice(program_invocation_short_name, path, argc, argv, err, errlen);
 }

@@ -17,7 +17,6 @@
 #include "duration.h"
 #include "mom.h"
 #include "httpapi.h"
-#include "names.h"
 #include "rest_client.h"
 #include "wire.h"
 
@@ -128,17 +127,7 @@ print_object(json_t *o)
 }
 
 static int
-check_name(struct admin_opts *o, const char *what, const char *name)
-{
-	if (!mom_name_ok(name)) {
-		mom_cli_err(&o->cli, "bad %s name '%s'", what, name);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-request(struct admin_opts *o, struct conn *cn, json_t *req, json_t **rep)
+request(struct admin_options *o, struct conn *cn, json_t *req, json_t **rep)
 {
 	char        *s, *out = NULL;
 	json_error_t je;
@@ -180,7 +169,7 @@ opt_num(json_t *req, const char *key, int64_t v)
 
 /* ping's answer, {"ok":true,"version":...,"max_message_size":N,"uptime_ms":N}, either way. */
 static int
-ping_json(struct admin_opts *o, struct conn *cn, json_t **rep)
+ping_json(struct admin_options *o, struct conn *cn, json_t **rep)
 {
 	struct mom_ping pi;
 	char            err[512];
@@ -209,7 +198,7 @@ ping_json(struct admin_opts *o, struct conn *cn, json_t **rep)
 }
 
 static int
-do_ping(struct admin_opts *o, struct conn *cn)
+do_ping(struct admin_options *o, struct conn *cn)
 {
 	json_t     *rep, *up;
 	const char *ver;
@@ -237,149 +226,121 @@ do_ping(struct admin_opts *o, struct conn *cn)
 	return 0;
 }
 
+/* Opens the connection: the HTTP API for http:// servers, else nng.  0 or an exit status. */
 static int
-usage_err(struct admin_opts *o, const char *msg)
+conn_open(struct admin_options *o, struct conn *cn)
 {
-	mom_cli_err(&o->cli, "%s (mom-admin -h for usage)", msg);
-	return MOM_EXIT_USAGE;
+	char err[512];
+	int  rv;
+
+	if (!mom_httpapi_is_url(o->cli.servers))
+		return mom_cli_connect(&o->cli, &cn->c, 2);
+	if ((rv = rest_client_open(&cn->rc, &o->cli, err, sizeof(err))) != 0) {
+		mom_cli_err(&o->cli, "%s", err);
+		return mom_err_exit(rv);
+	}
+	return 0;
 }
 
-int
-admin_run(struct admin_opts *o)
+static void
+conn_close(struct conn *cn)
 {
-	const char        *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
-	char             **a = o->args + 2;
-	int                na = o->nargs - 2, rv;
-	int                queue_opts, topic_opts;
-	json_t            *req = NULL, *rep = NULL;
-	const struct column *cols = NULL;
-	struct conn        cn = { NULL, NULL };
+	mom_client_close(cn->c);
+	rest_client_close(cn->rc);
+}
 
-	queue_opts = o->ack_wait_ms >= 0 || o->max_deliver >= 0 || o->ttl_ms >= 0 ||
-	    o->max_len >= 0 || o->max_bytes >= 0 || o->dead_letter != NULL;
-	topic_opts = o->retain_ms >= 0 || o->retain_bytes >= 0;
+/* {"op":"NOUN.VERB","name":NAME}, the request of most verbs. */
+static json_t *
+named_request(const char *noun, const char *verb, const char *name)
+{
+	char op[32];
 
-	/* Check the whole command line before touching the network. */
-	if (strcmp(noun, "ping") == 0 || strcmp(noun, "stats") == 0) {
-		if (o->nargs != 1)
-			return usage_err(o, "unexpected argument");
-		if (o->prom && strcmp(noun, "stats") != 0)
-			return usage_err(o, "--prom goes with stats");
-	} else if (strcmp(noun, "queue") == 0) {
-		int want = strcmp(verb, "list") == 0 ? 0 : strcmp(verb, "move") == 0 ? 2 : 1;
+	snprintf(op, sizeof(op), "%s.%s", noun, verb);
+	return json_pack("{s:s, s:s}", "op", op, "name", name);
+}
 
-		if (strcmp(verb, "create") && strcmp(verb, "delete") && strcmp(verb, "list") &&
-		    strcmp(verb, "info") && strcmp(verb, "purge") && strcmp(verb, "move"))
-			return usage_err(o, "queue verbs: create delete list info purge move");
-		if (na != want)
-			return usage_err(o, "wrong number of arguments");
-		if (queue_opts && strcmp(verb, "create") != 0)
-			return usage_err(o, "queue options go with queue create");
-		if ((na > 0 && check_name(o, "queue", a[0]) != 0) ||
-		    (na > 1 && check_name(o, "queue", a[1]) != 0) ||
-		    (o->dead_letter && check_name(o, "dead-letter queue", o->dead_letter) != 0))
-			return MOM_EXIT_USAGE;
-	} else if (strcmp(noun, "topic") == 0) {
-		int want = strcmp(verb, "list") == 0 ? 0 : 1;
+static json_t *
+queue_request(const struct admin_options *o, const char *verb, char **a,
+    const struct column **cols)
+{
+	json_t *req;
 
-		if (strcmp(verb, "create") && strcmp(verb, "delete") && strcmp(verb, "list") &&
-		    strcmp(verb, "info"))
-			return usage_err(o, "topic verbs: create delete list info");
-		if (na != want)
-			return usage_err(o, "wrong number of arguments");
-		if (topic_opts && strcmp(verb, "create") != 0)
-			return usage_err(o, "topic options go with topic create");
-		if (na > 0 && check_name(o, "topic", a[0]) != 0)
-			return MOM_EXIT_USAGE;
-	} else if (strcmp(noun, "sub") == 0) {
-		if (strcmp(verb, "list") == 0) {
-			if (na > 1)
-				return usage_err(o, "wrong number of arguments");
-			if (na == 1 && !mom_pattern_ok(a[0]))
-				return usage_err(o, "bad topic");
-		} else if (strcmp(verb, "delete") == 0) {
-			if (na != 2)
-				return usage_err(o, "sub delete TOPIC NAME");
-			if (!mom_pattern_ok(a[0]) || !mom_name_ok(a[1]))
-				return usage_err(o, "bad topic or subscription name");
-		} else
-			return usage_err(o, "sub verbs: list delete");
-	} else if (strcmp(noun, "cluster") == 0) {
-		if (strcmp(verb, "status") != 0)
-			return usage_err(o, "cluster verbs: status");
-		if (na != 0)
-			return usage_err(o, "unexpected argument");
-	} else
-		return usage_err(o, "unknown noun (queue, topic, sub, cluster, ping, stats)");
-	if (strcmp(noun, "queue") && strcmp(noun, "topic") && queue_opts)
-		return usage_err(o, "queue options go with queue create");
-	if (strcmp(noun, "topic") && topic_opts)
-		return usage_err(o, "topic options go with topic create");
-	if (o->prom && strcmp(noun, "stats") != 0)
-		return usage_err(o, "--prom goes with stats");
-
-	if (mom_httpapi_is_url(o->cli.servers)) {
-		char err[512];
-
-		if ((rv = rest_client_open(&cn.rc, &o->cli, err, sizeof(err))) != 0) {
-			mom_cli_err(&o->cli, "%s", err);
-			return mom_err_exit(rv);
-		}
-	} else if ((rv = mom_cli_connect(&o->cli, &cn.c, 2)) != 0)
-		return rv;
-	if (strcmp(noun, "ping") == 0) {
-		rv = do_ping(o, &cn);
-		goto out;
+	if (strcmp(verb, "create") == 0) {
+		req = json_pack("{s:s, s:s}", "op", "queue.create", "name", a[0]);
+		opt_num(req, "ack_wait_ms", o->ack_wait_ms);
+		opt_num(req, "max_deliver", o->max_deliver);
+		opt_num(req, "ttl_ms", o->ttl_ms);
+		opt_num(req, "max_len", o->max_len);
+		opt_num(req, "max_bytes", o->max_bytes);
+		if (o->dead_letter)
+			json_object_set_new(req, "dead_letter", json_string(o->dead_letter));
+		return req;
 	}
+	if (strcmp(verb, "move") == 0)
+		return json_pack("{s:s, s:s, s:s}", "op", "queue.move", "src", a[0], "dst", a[1]);
+	if (strcmp(verb, "list") == 0) {
+		*cols = queue_cols;
+		return json_pack("{s:s}", "op", "queue.list");
+	}
+	return named_request("queue", verb, a[0]);
+}
+
+static json_t *
+topic_request(const struct admin_options *o, const char *verb, char **a,
+    const struct column **cols)
+{
+	json_t *req;
+
+	if (strcmp(verb, "create") == 0) {
+		req = json_pack("{s:s, s:s}", "op", "topic.create", "name", a[0]);
+		opt_num(req, "retain_ms", o->retain_ms);
+		opt_num(req, "retain_bytes", o->retain_bytes);
+		return req;
+	}
+	if (strcmp(verb, "list") == 0) {
+		*cols = topic_cols;
+		return json_pack("{s:s}", "op", "topic.list");
+	}
+	return named_request("topic", verb, a[0]);
+}
+
+/*
+ * The request of a command that options.c checked (new reference, NULL
+ * when out of memory); *cols: the columns of the reply's table, if it is
+ * one.
+ */
+static json_t *
+command_request(const struct admin_options *o, const struct column **cols)
+{
+	const char *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
+	char      **a = o->args + 2;
+	json_t     *req;
+
+	*cols = NULL;
 	if (strcmp(noun, "stats") == 0)
-		req = json_pack("{s:s}", "op", o->prom ? "stats.prom" : "stats");
-	else if (strcmp(noun, "queue") == 0) {
-		if (strcmp(verb, "create") == 0) {
-			req = json_pack("{s:s, s:s}", "op", "queue.create", "name", a[0]);
-			opt_num(req, "ack_wait_ms", o->ack_wait_ms);
-			opt_num(req, "max_deliver", o->max_deliver);
-			opt_num(req, "ttl_ms", o->ttl_ms);
-			opt_num(req, "max_len", o->max_len);
-			opt_num(req, "max_bytes", o->max_bytes);
-			if (o->dead_letter)
-				json_object_set_new(req, "dead_letter", json_string(o->dead_letter));
-		} else if (strcmp(verb, "move") == 0)
-			req = json_pack("{s:s, s:s, s:s}", "op", "queue.move", "src", a[0], "dst", a[1]);
-		else if (strcmp(verb, "list") == 0) {
-			req = json_pack("{s:s}", "op", "queue.list");
-			cols = queue_cols;
-		} else {
-			char op[32];
-
-			snprintf(op, sizeof(op), "queue.%s", verb);
-			req = json_pack("{s:s, s:s}", "op", op, "name", a[0]);
-		}
-	} else if (strcmp(noun, "topic") == 0) {
-		if (strcmp(verb, "create") == 0) {
-			req = json_pack("{s:s, s:s}", "op", "topic.create", "name", a[0]);
-			opt_num(req, "retain_ms", o->retain_ms);
-			opt_num(req, "retain_bytes", o->retain_bytes);
-		} else if (strcmp(verb, "list") == 0) {
-			req = json_pack("{s:s}", "op", "topic.list");
-			cols = topic_cols;
-		} else {
-			char op[32];
-
-			snprintf(op, sizeof(op), "topic.%s", verb);
-			req = json_pack("{s:s, s:s}", "op", op, "name", a[0]);
-		}
-	} else if (strcmp(noun, "cluster") == 0)
-		req = json_pack("{s:s}", "op", "cluster.status");
-	else if (strcmp(verb, "list") == 0) {
+		return json_pack("{s:s}", "op", o->prom ? "stats.prom" : "stats");
+	if (strcmp(noun, "queue") == 0)
+		return queue_request(o, verb, a, cols);
+	if (strcmp(noun, "topic") == 0)
+		return topic_request(o, verb, a, cols);
+	if (strcmp(noun, "cluster") == 0)
+		return json_pack("{s:s}", "op", "cluster.status");
+	if (strcmp(verb, "list") == 0) {
 		req = json_pack("{s:s}", "op", "sub.list");
-		if (na == 1)
+		if (o->nargs == 3)
 			json_object_set_new(req, "topic", json_string(a[0]));
-		cols = sub_cols;
-	} else
-		req = json_pack("{s:s, s:s, s:s}", "op", "sub.delete", "pattern", a[0], "name", a[1]);
+		*cols = sub_cols;
+		return req;
+	}
+	return json_pack("{s:s, s:s, s:s}", "op", "sub.delete", "pattern", a[0], "name", a[1]);
+}
 
-	if ((rv = request(o, &cn, req, &rep)) != 0)
-		goto out;
+/* The reply as --json, Prometheus text, a table or key: value lines; 0 or an exit status. */
+static int
+print_reply(const struct admin_options *o, json_t *rep, const struct column *cols)
+{
+	const char *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
+
 	if (o->json) {
 		char *s = json_dumps(rep, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -400,11 +361,26 @@ admin_run(struct admin_opts *o)
 	}
 	if (fflush(stdout) != 0) {
 		mom_cli_err(&o->cli, "writing stdout failed");
-		rv = MOM_EXIT_FAIL;
+		return MOM_EXIT_FAIL;
 	}
-out:
+	return 0;
+}
+
+int
+admin_run(struct admin_options *o)
+{
+	const struct column *cols;
+	struct conn          cn = { NULL, NULL };
+	json_t              *rep = NULL;
+	int                  rv;
+
+	if ((rv = conn_open(o, &cn)) != 0)
+		return rv;
+	if (strcmp(o->args[0], "ping") == 0)
+		rv = do_ping(o, &cn);
+	else if ((rv = request(o, &cn, command_request(o, &cols), &rep)) == 0)
+		rv = print_reply(o, rep, cols);
 	json_decref(rep);
-	mom_client_close(cn.c);
-	rest_client_close(cn.rc);
+	conn_close(&cn);
 	return rv;
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "options.h"
 #include "token.h"
 
 #define AUTH_KEY_FILE   "mom-auth.key"
@@ -23,64 +24,15 @@
 #define AUTH_USER_MAX   64   /* bytes of a user name */
 #define AUTH_PASS_MAX   1024 /* bytes of a password */
 
-enum auth_verb {
-	V_KEYGEN = 1 << 0,
-	V_USERADD = 1 << 1,
-	V_USERDEL = 1 << 2,
-	V_USERLIST = 1 << 3,
-	V_TOKEN = 1 << 4,
-	V_SERVE = 1 << 5,
-	V_LOGIN = 1 << 6,
-	V_VERIFY = 1 << 7,
-};
-
-/* Pattern lists of --pub / --sub (argv strings, borrowed). */
-struct auth_list {
-	const char **v;
-	size_t       n;
-};
-
-struct auth_opts {
-	const char  *dir;
-	int          verb;
-	char       **args;  /* operands after the verb words */
-	int          nargs;
-	/* keygen */
-	int          rsa;
-	int          force; /* also user add: replace */
-	/* user add, token */
-	struct auth_list pub, sub;
-	int          admin;
-	int          json;
-	const char  *password_file;
-	const char  *user;
-	uint64_t     ttl_ms;
-	const char  *issuer;   /* NULL: token.h default */
-	const char  *audience;
-	/* serve */
-	const char  *listen;
-	uint64_t     token_ttl_ms;
-	const char  *tls_cert, *tls_key;
-	int          insecure_listen;
-	int          max_failures;
-	uint64_t     lockout_ms;
-	/* login */
-	const char  *server;
-	const char  *cafile;
-	/* verify */
-	const char  *key;
-	const char  *token_file;
-};
-
 /* Verbs: each returns the exit status (SPEC.md). */
-int keys_keygen(const struct auth_opts *);
-int users_add(const struct auth_opts *);
-int users_delete(const struct auth_opts *);
-int users_list(const struct auth_opts *);
-int issue_token(const struct auth_opts *);
-int serve_run(const struct auth_opts *);
-int login_run(const struct auth_opts *);
-int verify_run(const struct auth_opts *);
+int keys_keygen(const struct auth_options *);
+int users_add(const struct auth_options *);
+int users_delete(const struct auth_options *);
+int users_list(const struct auth_options *);
+int issue_token(const struct auth_options *);
+int serve_run(const struct auth_options *);
+int login_run(const struct auth_options *);
+int verify_run(const struct auth_options *);
 
 /* "mom-auth: ..." on stderr. */
 void auth_err(const char *, ...) __attribute__((format(printf, 1, 2)));

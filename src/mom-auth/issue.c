@@ -143,7 +143,7 @@ nomem:
 }
 
 int
-issue_token(const struct auth_opts *o)
+issue_token(const struct auth_options *o)
 {
 	struct issue_want      want;
 	struct mom_verify_opts vo;

@@ -72,7 +72,7 @@ replace_file(const char *path, int mode, const char *buf, size_t len)
 }
 
 int
-keys_keygen(const struct auth_opts *o)
+keys_keygen(const struct auth_options *o)
 {
 	EVP_PKEY *pk = NULL;
 	BIO      *bpriv = NULL, *bpub = NULL;

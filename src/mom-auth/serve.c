@@ -55,7 +55,7 @@ struct job {
 };
 
 struct serve {
-	const struct auth_opts *o;
+	const struct auth_options *o;
 	nng_http_server        *srv;
 	nng_tls_config         *tls;     /* --tls-cert: HTTPS */
 	atomic_bool             closing;
@@ -632,7 +632,7 @@ loopback(const char *host)
 
 /* The listen URL from --listen: ADDR, or a full http:// or https:// URL. */
 static int
-listen_url(const struct auth_opts *o, nng_url **url)
+listen_url(const struct auth_options *o, nng_url **url)
 {
 	char buf[512];
 	int  rv;
@@ -672,7 +672,7 @@ listen_url(const struct auth_opts *o, nng_url **url)
 static int
 serve_tls(struct serve *s)
 {
-	const struct auth_opts *o = s->o;
+	const struct auth_options *o = s->o;
 	char                    err[512];
 
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
@@ -732,128 +732,177 @@ serve_stop_workers(struct serve *s)
 	}
 }
 
-int
-serve_run(const struct auth_opts *o)
+static void
+serve_init(struct serve *s, const struct auth_options *o)
 {
-	struct serve      s;
-	nng_http_handler *h = NULL;
-	nng_url          *url = NULL;
-	json_t           *users;
-	nng_sockaddr      sa;
-	sigset_t          sigs;
-	char              dummy_pw[32], addr[INET6_ADDRSTRLEN + 8];
-	long              ncpu;
-	int               rc, rv, sig, i;
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	pthread_mutex_init(&s->kmtx, NULL);
+	pthread_mutex_init(&s->umtx, NULL);
+	pthread_mutex_init(&s->qmtx, NULL);
+	pthread_cond_init(&s->qcv, NULL);
+	pthread_cond_init(&s->idlecv, NULL);
+}
 
-	memset(&s, 0, sizeof(s));
-	s.o = o;
-	pthread_mutex_init(&s.kmtx, NULL);
-	pthread_mutex_init(&s.umtx, NULL);
-	pthread_mutex_init(&s.qmtx, NULL);
-	pthread_cond_init(&s.qcv, NULL);
-	pthread_cond_init(&s.idlecv, NULL);
-
-	/* Before any thread exists, so that only sigwait() sees them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Before any thread exists, so that only sigwait() sees them. */
+static void
+block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	if ((rc = serve_tls(&s)) != 0 || (rc = listen_url(o, &url)) != 0)
-		goto done;
-	rc = MOM_EXIT_FAIL;
-	if (auth_path(s.upath, sizeof(s.upath), o->dir, AUTH_USERS_FILE) != 0 ||
-	    keys_reload(&s) != 0)
-		goto done;
+/*
+ * What the issuer needs before it answers: the keys, a users file that
+ * loads, the dummy hash (a missing user costs the time of a wrong
+ * password) and the failure limiter.  0 or MOM_EXIT_FAIL (reported).
+ */
+static int
+serve_load(struct serve *s)
+{
+	const struct auth_options *o = s->o;
+	json_t                    *users;
+	char                       dummy_pw[32];
+
+	if (auth_path(s->upath, sizeof(s->upath), o->dir, AUTH_USERS_FILE) != 0 ||
+	    keys_reload(s) != 0)
+		return MOM_EXIT_FAIL;
 	/* Loaded once now, so that a broken users file stops the start. */
-	if ((users = users_current(&s)) == NULL)
-		goto done;
+	if ((users = users_current(s)) == NULL)
+		return MOM_EXIT_FAIL;
 	json_decref(users);
 	if (getrandom(dummy_pw, sizeof(dummy_pw), 0) != (ssize_t)sizeof(dummy_pw) ||
-	    (s.dummy = pw_hash(dummy_pw, sizeof(dummy_pw))) == NULL) {
+	    (s->dummy = pw_hash(dummy_pw, sizeof(dummy_pw))) == NULL) {
 		auth_err("cannot make the dummy hash");
-		goto done;
+		return MOM_EXIT_FAIL;
 	}
-	if ((s.lim = limit_new(o->max_failures, (int64_t)o->lockout_ms)) == NULL) {
+	if ((s->lim = limit_new(o->max_failures, (int64_t)o->lockout_ms)) == NULL) {
 		auth_err("out of memory");
-		goto done;
+		return MOM_EXIT_FAIL;
 	}
-	s.peer_ok = peer_addr_ok();
+	s->peer_ok = peer_addr_ok();
+	return 0;
+}
 
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+/* The verifying threads, one per CPU up to SERVE_WORKERS: 0 or MOM_EXIT_FAIL. */
+static int
+serve_workers(struct serve *s)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int  i;
+
 	for (i = 0; i < SERVE_WORKERS && i < (ncpu > 1 ? ncpu : 1); i++) {
-		if (pthread_create(&s.thr[i], NULL, worker, &s) != 0) {
+		if (pthread_create(&s->thr[i], NULL, worker, s) != 0) {
 			auth_err("pthread_create: %s", strerror(errno));
-			goto done;
+			return MOM_EXIT_FAIL;
 		}
-		s.nthr++;
+		s->nthr++;
 	}
+	return 0;
+}
 
-	if ((rv = nng_http_server_hold(&s.srv, url)) != 0 ||
-	    (s.tls != NULL && (rv = nng_http_server_set_tls(s.srv, s.tls)) != 0) ||
+/* The HTTP server on url, one handler for every path: 0 or MOM_EXIT_FAIL. */
+static int
+serve_http(struct serve *s, nng_url *url)
+{
+	nng_http_handler *h = NULL;
+	nng_sockaddr      sa;
+	char              addr[INET6_ADDRSTRLEN + 8];
+	int               rv;
+
+	if ((rv = nng_http_server_hold(&s->srv, url)) != 0 ||
+	    (s->tls != NULL && (rv = nng_http_server_set_tls(s->srv, s->tls)) != 0) ||
 	    (rv = nng_http_handler_alloc(&h, "/", serve_cb)) != 0 ||
 	    (rv = nng_http_handler_set_method(h, NULL)) != 0 ||
 	    (rv = nng_http_handler_set_tree(h)) != 0 ||
 	    (rv = nng_http_handler_collect_body(h, true, SERVE_BODY_MAX)) != 0 ||
-	    (rv = nng_http_handler_set_data(h, &s, NULL)) != 0) {
+	    (rv = nng_http_handler_set_data(h, s, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(s->srv, h)) != 0) {
 		auth_err("HTTP server: %s", nng_strerror(rv));
-		goto done;
+		if (h != NULL)
+			nng_http_handler_free(h);
+		return MOM_EXIT_FAIL;
 	}
-	if ((rv = nng_http_server_add_handler(s.srv, h)) != 0) {
-		auth_err("HTTP server: %s", nng_strerror(rv));
-		goto done;
+	/* The handler is the server's now. */
+	if ((rv = nng_http_server_start(s->srv)) != 0) {
+		auth_err("cannot listen on %s: %s", s->o->listen, nng_strerror(rv));
+		return MOM_EXIT_FAIL;
 	}
-	h = NULL; /* the server's now */
-	if ((rv = nng_http_server_start(s.srv)) != 0) {
-		auth_err("cannot listen on %s: %s", o->listen, nng_strerror(rv));
-		goto done;
-	}
-	if (nng_http_server_get_addr(s.srv, &sa) == 0 && sa.s_family == NNG_AF_INET) {
+	if (nng_http_server_get_addr(s->srv, &sa) == 0 && sa.s_family == NNG_AF_INET) {
 		inet_ntop(AF_INET, &sa.s_in.sa_addr, addr, sizeof(addr));
 		slog("issuing tokens on %s://%s:%u (%d workers)", url->u_scheme, addr,
-		    ntohs(sa.s_in.sa_port), s.nthr);
+		    ntohs(sa.s_in.sa_port), s->nthr);
 	} else {
-		slog("issuing tokens on %s (%d workers)", url->u_rawurl, s.nthr);
+		slog("issuing tokens on %s (%d workers)", url->u_rawurl, s->nthr);
 	}
-	if (!s.peer_ok)
+	if (!s->peer_ok)
 		slog("nng %s: client addresses unknown, failures limited per user only",
 		    nng_version());
+	return 0;
+}
+
+/* Until SIGTERM or SIGINT; SIGHUP reads the keys again. */
+static void
+serve_wait(struct serve *s, sigset_t *sigs)
+{
+	int sig;
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		if (sigwait(sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			slog("SIGHUP: reading the keys again");
-			if (keys_reload(&s) != 0)
+			if (keys_reload(s) != 0)
 				slog("keeping the old keys");
 			continue;
 		}
 		slog("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		break;
+		return;
 	}
-	atomic_store(&s.closing, true);
-	serve_drain(&s);
-	nng_http_server_stop(s.srv);
-	rc = MOM_EXIT_OK;
-done:
-	serve_stop_workers(&s);
-	if (h != NULL)
-		nng_http_handler_free(h);
-	if (s.srv != NULL)
-		nng_http_server_release(s.srv);
+}
+
+static void
+serve_free(struct serve *s, nng_url *url)
+{
+	serve_stop_workers(s);
+	if (s->srv != NULL)
+		nng_http_server_release(s->srv);
 	if (url != NULL)
 		nng_url_free(url);
-	if (s.tls != NULL)
-		nng_tls_config_free(s.tls);
+	if (s->tls != NULL)
+		nng_tls_config_free(s->tls);
 	nng_fini();
-	limit_free(s.lim);
-	json_decref(s.users);
-	free(s.dummy);
-	if (s.priv != NULL)
-		pw_wipe(s.priv, s.privlen);
-	free(s.priv);
-	free(s.keys);
+	limit_free(s->lim);
+	json_decref(s->users);
+	free(s->dummy);
+	if (s->priv != NULL)
+		pw_wipe(s->priv, s->privlen);
+	free(s->priv);
+	free(s->keys);
+}
+
+int
+serve_run(const struct auth_options *o)
+{
+	struct serve s;
+	nng_url     *url = NULL;
+	sigset_t     sigs;
+	int          rc;
+
+	serve_init(&s, o);
+	block_signals(&sigs);
+	if ((rc = serve_tls(&s)) == 0 && (rc = listen_url(o, &url)) == 0 &&
+	    (rc = serve_load(&s)) == 0 && (rc = serve_workers(&s)) == 0 &&
+	    (rc = serve_http(&s, url)) == 0) {
+		serve_wait(&s, &sigs);
+		atomic_store(&s.closing, true);
+		serve_drain(&s);
+		nng_http_server_stop(s.srv);
+	}
+	serve_free(&s, url);
 	return rc;
 }

@@ -219,7 +219,7 @@ load_or_report(const char *dir, json_t **root)
 }
 
 int
-users_add(const struct auth_opts *o)
+users_add(const struct auth_options *o)
 {
 	const char *name = o->args[0];
 	json_t     *root = NULL, *u = NULL;
@@ -282,7 +282,7 @@ done:
 }
 
 int
-users_delete(const struct auth_opts *o)
+users_delete(const struct auth_options *o)
 {
 	const char *name = o->args[0];
 	json_t     *root = NULL;
@@ -340,7 +340,7 @@ list_or_empty(json_t *list)
 }
 
 int
-users_list(const struct auth_opts *o)
+users_list(const struct auth_options *o)
 {
 	json_t     *root, *u, *out, *list;
 	const char *name;

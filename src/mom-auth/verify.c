@@ -48,7 +48,7 @@ read_stdin(char **out, size_t *len)
 
 /* The token text (malloc'd) from the first source that has one. */
 static int
-token_text(const struct auth_opts *o, char **tok, size_t *len, const char **from)
+token_text(const struct auth_options *o, char **tok, size_t *len, const char **from)
 {
 	const char *env, *file = NULL;
 
@@ -92,7 +92,7 @@ token_text(const struct auth_opts *o, char **tok, size_t *len, const char **from
 }
 
 int
-verify_run(const struct auth_opts *o)
+verify_run(const struct auth_options *o)
 {
 	struct mom_verify_opts vo;
 	struct mom_claims      c;

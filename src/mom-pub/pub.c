@@ -42,7 +42,7 @@ struct batch {
 };
 
 struct pub {
-	struct pub_opts   *o;
+	struct pub_options   *o;
 	struct mom_client *c;
 	uint64_t           producer, seq, rec;
 	struct mom_buf     hdrs; /* -H, encoded */
@@ -576,7 +576,7 @@ on_signal(int sig)
 static int
 run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
 {
-	struct pub_opts *o = p->o;
+	struct pub_options *o = p->o;
 	struct sigaction sa;
 	char             queue[64], corr[40], err[512];
 	char             hq[sizeof(queue) + 32], hc[sizeof(corr) + 32];
@@ -648,7 +648,7 @@ out:
 }
 
 int
-pub_run(struct pub_opts *o)
+pub_run(struct pub_options *o)
 {
 	struct pub     p;
 	struct mom_buf one;

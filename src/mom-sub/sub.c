@@ -36,7 +36,7 @@ on_signal(int sig)
 }
 
 struct sub {
-	struct sub_opts   *o;
+	struct sub_options   *o;
 	struct mom_client *c;
 	uint64_t           consumer;
 	uint64_t          *acks, *nacks;
@@ -228,7 +228,7 @@ round_trip(struct sub *s, uint64_t wait_ms, size_t *n, uint64_t *ready)
 }
 
 int
-sub_run(struct sub_opts *o)
+sub_run(struct sub_options *o)
 {
 	struct sub       s;
 	struct sigaction sa;

@@ -82,7 +82,7 @@ struct job {
 
 struct worker {
 	int64_t          settle_since; /* when the oldest unsent ack or nack was made */
-	struct sub_opts   *o;
+	struct sub_options   *o;
 	struct mom_client *c;
 	uint64_t           consumer, settler, producer, pubseq;
 	struct job        *jobs;
@@ -97,6 +97,11 @@ struct worker {
 	pthread_mutex_t    mu;
 	pthread_cond_t     cv;
 	int                ndone; /* J_DONE jobs not yet reaped, under mu */
+	/* The main loop's state. */
+	uint64_t           slots;   /* -P: commands at once */
+	int64_t            last;    /* when the last message came (-W) */
+	int64_t            stop_at; /* when stopping began; 0: not yet */
+	int                dry;     /* an ask without waiting found nothing while commands ran */
 };
 
 static volatile sig_atomic_t got_signal, stopping;
@@ -766,223 +771,336 @@ signal_jobs(struct worker *w, int sig, int level)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int
-worker_run(struct sub_opts *o)
+static void
+worker_init(struct worker *w, struct sub_options *o)
 {
-	struct worker    w;
-	struct sigaction sa;
-	struct job      *j;
-	int64_t          last, stop_at = 0, now;
-	uint64_t         P = o->parallel ? o->parallel : 1;
-	int              rv, dry, settle_due;
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	w->consumer = mom_cli_random();
+	w->settler = mom_cli_random();
+	w->producer = mom_cli_random();
+	w->pubseq = 1;
+	w->slots = o->parallel ? o->parallel : 1;
+	mom_buf_init(&w->req);
+	mom_buf_init(&w->pub);
+	mom_buf_init(&w->hdr);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
 
-	memset(&w, 0, sizeof(w));
-	w.o = o;
-	w.consumer = mom_cli_random();
-	w.settler = mom_cli_random();
-	w.producer = mom_cli_random();
-	w.pubseq = 1;
-	mom_buf_init(&w.req);
-	mom_buf_init(&w.pub);
-	mom_buf_init(&w.hdr);
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
+static void
+worker_fini(struct worker *w)
+{
+	struct job *j;
+
+	/* Only jobs that never started can be left. */
+	while ((j = w->jobs) != NULL) {
+		w->jobs = j->next;
+		job_free(j);
+	}
+	mom_client_close(w->c);
+	mom_buf_fini(&w->req);
+	mom_buf_fini(&w->pub);
+	mom_buf_fini(&w->hdr);
+	free(w->acks);
+	free(w->nrec);
+	free(w->ndel);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	if ((rv = mom_cli_connect(&o->cli, &w.c, 4)) != 0)
-		return rv;
-	mom_client_set_interrupt(w.c, &intr);
-	if (o->create && (rv = mom_cli_ensure(&o->cli, w.c, MOM_KIND_QUEUE, o->name, 10000)) != 0) {
-		w.status = mom_err_exit(rv);
-		goto out;
-	}
-	w.touch_ms = queue_ack_wait(&w) / 3;
-	if (w.touch_ms <= 0)
-		w.touch_ms = 5000;
-	if (w.touch_ms < 100)
-		w.touch_ms = 100;
-	last = mom_mono_ms();
-	dry = 0;
-	for (;;) {
-		uint64_t free_slots = 0, ready = 0, left;
-		size_t   got = 0;
+/* How often the leases of running commands are extended: a third of the ack wait. */
+static void
+set_touch_interval(struct worker *w)
+{
+	w->touch_ms = queue_ack_wait(w) / 3;
+	if (w->touch_ms <= 0)
+		w->touch_ms = 5000;
+	if (w->touch_ms < 100)
+		w->touch_ms = 100;
+}
 
-		if (got_signal && !stop_at) {
-			stopping = 1;
-			intr = 0;
-			stop_at = mom_mono_ms();
-			mom_cli_info(&o->cli, "stopping: waiting for %zu running command(s)",
-			    w.nrunning);
-		}
-		if (reap(&w) > 0) {
-			last = mom_mono_ms();
-			dry = 0;
-		}
-		now = mom_mono_ms();
-		if (w.fatal && w.nrunning == 0)
-			break;
-		if (o->count && w.done >= o->count && w.nrunning == 0)
-			break;
-		if (stopping || w.fatal) {
-			if (w.nrunning == 0)
-				break;
-			if (now - stop_at >= GRACE_MS + KILL_MS)
-				signal_jobs(&w, SIGKILL, 2);
-			else if (now - stop_at >= GRACE_MS)
-				signal_jobs(&w, SIGTERM, 1);
-		}
-		/* Start what was fetched. */
-		for (j = w.jobs; j && !stopping && !w.fatal && w.nrunning < P; j = j->next) {
-			if (j->state != J_PENDING)
-				continue;
-			if (job_start(&w, j) != 0) {
-				w.fatal = 1;
-				if (w.status == 0)
-					w.status = 127;
-			}
-		}
-		if (w.fatal && !stop_at) {
-			stopping = 1;
-			stop_at = now;
-		}
-		/* Extend the leases of what runs (or waits for a slot). */
-		pthread_mutex_lock(&w.mu);
-		for (j = w.jobs; j && !w.fatal; j = j->next)
-			if (j->state != J_DONE && now - j->last_touch >= w.touch_ms) {
-				add_nack(&w, j->receipt, MOM_NACK_TOUCH);
-				j->last_touch = now;
-			}
-		pthread_mutex_unlock(&w.mu);
-		/*
-		 * Fetch ahead: up to AHEAD messages wait for a slot, so that a
-		 * command that ends is followed at once by the next, not by a
-		 * round trip to the broker (their leases are touched too).
-		 */
-		if (!stopping && w.nrunning + w.npending < P + AHEAD) {
-			free_slots = P + AHEAD - w.nrunning - w.npending;
-			if (o->count) {
-				left = o->count - w.done;
-				left = left > w.nrunning + w.npending ? left - w.nrunning - w.npending : 0;
-				if (left < free_slots)
-					free_slots = left;
-			}
-		}
-		/*
-		 * While commands run the loop must not sit in a long poll: a
-		 * command that ends is settled (and its reply published) here.
-		 * So it asks without waiting, and after an empty answer waits
-		 * for a command to end, asking again every DRY_POLL_MS.
-		 */
-		/*
-		 * With a message waiting for every slot, a command that ends
-		 * needs no round trip: its settlement waits (up to SETTLE_MS or
-		 * SETTLE_MAX of them) and goes out with the next fetch, so the
-		 * broker is asked once per many messages, not once per message.
-		 */
-		settle_due = w.ack_n + w.nack_n >= SETTLE_MAX ||
-		    (w.ack_n + w.nack_n > 0 && now - w.settle_since >= SETTLE_MS);
-		if (free_slots > 0 && w.nrunning > 0 && w.npending >= P && !settle_due)
-			free_slots = 0;
-		if (free_slots > 0 && !(w.nrunning > 0 && dry)) {
-			uint64_t wait = POLL_MS;
+/* From now on nothing more is fetched; running commands get GRACE_MS. */
+static void
+begin_stopping(struct worker *w, int64_t now)
+{
+	stopping = 1;
+	if (!w->stop_at)
+		w->stop_at = now;
+}
 
-			if (w.nrunning > 0)
-				wait = 0;
-			else if (o->drain)
-				wait = 0;
-			else if (o->wait_ms >= 0) {
-				int64_t l = o->wait_ms - (now - last);
+/* True when the loop is done: nothing runs, and it is stopping or has its -C messages. */
+static int
+finished(const struct worker *w)
+{
+	if (w->nrunning > 0)
+		return 0;
+	return w->fatal || stopping || (w->o->count && w->done >= w->o->count);
+}
 
-				if (l <= 0) {
-					mom_cli_info(&o->cli, "no message for %" PRId64 " ms", o->wait_ms);
-					w.status = MOM_EXIT_TEMPFAIL;
-					break;
-				}
-				if ((uint64_t)l < wait)
-					wait = (uint64_t)l;
-			}
-			rv = round_trip(&w, w.consumer, free_slots, wait, 0, &got, &ready);
-			if (rv == 0 && wait == 0 && got == 0 && w.nrunning > 0)
-				dry = 1;
-		} else if ((w.ack_n || w.nack_n) && !w.fatal && (settle_due || w.nrunning == 0 ||
-		    stopping)) {
-			if (o->kind == MOM_KIND_QUEUE || o->durable)
-				rv = round_trip(&w, w.settler, 0, 0, MOM_FF_CLOSE, &got, &ready);
-			else
-				rv = round_trip(&w, w.consumer, 1, 0, 0, &got, &ready);
-		} else {
-			struct timespec ts;
+/* While stopping: SIGTERM to the commands after GRACE_MS, SIGKILL KILL_MS later. */
+static void
+kill_late_commands(struct worker *w, int64_t now)
+{
+	if (now - w->stop_at >= GRACE_MS + KILL_MS)
+		signal_jobs(w, SIGKILL, 2);
+	else if (now - w->stop_at >= GRACE_MS)
+		signal_jobs(w, SIGTERM, 1);
+}
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (w.ack_n || w.nack_n ? SETTLE_MS : dry && free_slots > 0 ?
-			    DRY_POLL_MS : BUSY_POLL_MS) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_mutex_lock(&w.mu);
-			if (w.ndone == 0 && !got_signal)
-				pthread_cond_timedwait(&w.cv, &w.mu, &ts);
-			pthread_mutex_unlock(&w.mu);
-			dry = 0;
+/* Starts what was fetched while a slot is free; a command that cannot be run stops all. */
+static void
+start_pending(struct worker *w, int64_t now)
+{
+	struct job *j;
+
+	for (j = w->jobs; j && !stopping && !w->fatal && w->nrunning < w->slots; j = j->next) {
+		if (j->state != J_PENDING)
 			continue;
+		if (job_start(w, j) != 0) {
+			w->fatal = 1;
+			if (w->status == 0)
+				w->status = 127;
 		}
-		if (rv == MOM_ECLOSED)
-			continue; /* a signal: the loop turns to stopping */
-		if (rv != 0) {
-			if (w.status == 0 || w.status == 127) {
-				mom_cli_err(&o->cli, "%s", rv == MOM_EUNAVAIL ?
-				    "lost the connection to the broker" : mom_strerror(rv));
-				w.status = mom_err_exit(rv);
-			}
-			/* Commands still running finish; nothing more is fetched. */
-			w.fatal = 1;
-			if (!stop_at) {
-				stopping = 1;
-				stop_at = mom_mono_ms();
-			}
-			continue;
-		}
-		if (got > 0)
-			last = mom_mono_ms();
-		else if (o->drain && free_slots > 0 && ready == 0 && w.nrunning == 0 &&
-		    w.npending == 0)
-			break;
 	}
-	/* Settle what finished; give back what never started. */
+	if (w->fatal && !w->stop_at)
+		begin_stopping(w, now);
+}
+
+/* Extends the leases of what runs (or waits for a slot). */
+static void
+touch_leases(struct worker *w, int64_t now)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&w->mu);
+	for (j = w->jobs; j && !w->fatal; j = j->next)
+		if (j->state != J_DONE && now - j->last_touch >= w->touch_ms) {
+			add_nack(w, j->receipt, MOM_NACK_TOUCH);
+			j->last_touch = now;
+		}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * With a message waiting for every slot, a command that ends needs no
+ * round trip: its settlement waits (up to SETTLE_MS or SETTLE_MAX of
+ * them) and goes out with the next fetch, so the broker is asked once per
+ * many messages, not once per message.
+ */
+static int
+settle_due(const struct worker *w, int64_t now)
+{
+	return w->ack_n + w->nack_n >= SETTLE_MAX ||
+	    (w->ack_n + w->nack_n > 0 && now - w->settle_since >= SETTLE_MS);
+}
+
+/*
+ * How many messages to ask for.  Fetch ahead: up to AHEAD messages wait
+ * for a slot, so that a command that ends is followed at once by the
+ * next, not by a round trip to the broker (their leases are touched too).
+ * Never more than -C still needs.
+ */
+static uint64_t
+wanted(const struct worker *w, int64_t now)
+{
+	uint64_t n = 0, left, have = w->nrunning + w->npending;
+
+	if (!stopping && have < w->slots + AHEAD) {
+		n = w->slots + AHEAD - have;
+		if (w->o->count) {
+			left = w->o->count - w->done;
+			left = left > have ? left - have : 0;
+			if (left < n)
+				n = left;
+		}
+	}
+	if (n > 0 && w->nrunning > 0 && w->npending >= w->slots && !settle_due(w, now))
+		n = 0;
+	return n;
+}
+
+/*
+ * Asks for n messages.  While commands run the loop must not sit in a long
+ * poll: a command that ends is settled (and its reply published) here.
+ * So it asks without waiting, and after an empty answer (w->dry) waits for
+ * a command to end, asking again every DRY_POLL_MS.  Returns 0, an error
+ * code, or -1 when -W passed without a message (w->status set).
+ */
+static int
+fetch(struct worker *w, uint64_t n, int64_t now, size_t *got, uint64_t *ready)
+{
+	const struct sub_options *o = w->o;
+	uint64_t                  wait = POLL_MS;
+	int                       rv;
+
+	if (w->nrunning > 0 || o->drain)
+		wait = 0;
+	else if (o->wait_ms >= 0) {
+		int64_t l = o->wait_ms - (now - w->last);
+
+		if (l <= 0) {
+			mom_cli_info(&o->cli, "no message for %" PRId64 " ms", o->wait_ms);
+			w->status = MOM_EXIT_TEMPFAIL;
+			return -1;
+		}
+		if ((uint64_t)l < wait)
+			wait = (uint64_t)l;
+	}
+	rv = round_trip(w, w->consumer, n, wait, 0, got, ready);
+	if (rv == 0 && wait == 0 && *got == 0 && w->nrunning > 0)
+		w->dry = 1;
+	return rv;
+}
+
+/* Sends the settlements alone, when no slot is free (see the top of the file). */
+static int
+settle_only(struct worker *w, size_t *got, uint64_t *ready)
+{
+	if (w->o->kind == MOM_KIND_QUEUE || w->o->durable)
+		return round_trip(w, w->settler, 0, 0, MOM_FF_CLOSE, got, ready);
+	return round_trip(w, w->consumer, 1, 0, 0, got, ready);
+}
+
+/* Waits for a command to end, a signal, or the time to ask or settle again. */
+static void
+wait_for_commands(struct worker *w, uint64_t n)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (w->ack_n || w->nack_n ? SETTLE_MS : w->dry && n > 0 ? DRY_POLL_MS :
+	    BUSY_POLL_MS) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (w->ndone == 0 && !got_signal)
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	pthread_mutex_unlock(&w->mu);
+	w->dry = 0;
+}
+
+/* A round trip failed: say why once; commands still running finish, nothing more is fetched. */
+static void
+broker_lost(struct worker *w, int rv)
+{
+	if (w->status == 0 || w->status == 127) {
+		mom_cli_err(&w->o->cli, "%s", rv == MOM_EUNAVAIL ?
+		    "lost the connection to the broker" : mom_strerror(rv));
+		w->status = mom_err_exit(rv);
+	}
+	w->fatal = 1;
+	if (!w->stop_at)
+		begin_stopping(w, mom_mono_ms());
+}
+
+/* One turn of the main loop; 1 when the loop is done. */
+static int
+step(struct worker *w)
+{
+	const struct sub_options *o = w->o;
+	uint64_t                  n, ready = 0;
+	size_t                    got = 0;
+	int64_t                   now;
+	int                       rv;
+
+	if (got_signal && !w->stop_at) {
+		/* stopping first: from then on the handler leaves intr alone. */
+		begin_stopping(w, mom_mono_ms());
+		intr = 0;
+		mom_cli_info(&o->cli, "stopping: waiting for %zu running command(s)", w->nrunning);
+	}
+	if (reap(w) > 0) {
+		w->last = mom_mono_ms();
+		w->dry = 0;
+	}
+	now = mom_mono_ms();
+	if (finished(w))
+		return 1;
+	if (stopping || w->fatal)
+		kill_late_commands(w, now);
+	start_pending(w, now);
+	touch_leases(w, now);
+	n = wanted(w, now);
+	if (n > 0 && !(w->nrunning > 0 && w->dry)) {
+		if ((rv = fetch(w, n, now, &got, &ready)) < 0)
+			return 1;
+	} else if ((w->ack_n || w->nack_n) && !w->fatal &&
+	    (settle_due(w, now) || w->nrunning == 0 || stopping))
+		rv = settle_only(w, &got, &ready);
+	else {
+		wait_for_commands(w, n);
+		return 0;
+	}
+	if (rv == MOM_ECLOSED)
+		return 0; /* a signal: the next turn begins stopping */
+	if (rv != 0) {
+		broker_lost(w, rv);
+		return 0;
+	}
+	if (got > 0)
+		w->last = mom_mono_ms();
+	else if (o->drain && n > 0 && ready == 0 && w->nrunning == 0 && w->npending == 0)
+		return 1;
+	return 0;
+}
+
+/* Settles what finished and gives back what never started. */
+static void
+close_consumer(struct worker *w)
+{
+	struct mom_rd body;
+	nng_msg      *rep;
+	char          err[256];
+	int           rv;
+
 	intr = 0;
-	fetch_req(&w, w.consumer, 0, 0, MOM_FF_CLOSE);
-	{
-		struct mom_rd body;
-		nng_msg      *rep;
-		char          err[256];
+	fetch_req(w, w->consumer, 0, 0, MOM_FF_CLOSE);
+	err[0] = '\0';
+	rv = mom_client_call(w->c, &w->req, &rep, &body, 5000, err, sizeof(err));
+	if (rv == 0)
+		nng_msg_free(rep);
+	else if (w->ack_n > 0 && !w->fatal)
+		mom_cli_err(&w->o->cli, "could not ack the last %zu messages (%s): "
+		    "they will be delivered again", w->ack_n, err[0] ? err : mom_strerror(rv));
+}
 
-		err[0] = '\0';
-		rv = mom_client_call(w.c, &w.req, &rep, &body, 5000, err, sizeof(err));
-		if (rv == 0)
-			nng_msg_free(rep);
-		else if (w.ack_n > 0 && !w.fatal)
-			mom_cli_err(&o->cli, "could not ack the last %zu messages (%s): "
-			    "they will be delivered again", w.ack_n, err[0] ? err : mom_strerror(rv));
+int
+worker_run(struct sub_options *o)
+{
+	struct worker w;
+	int           rv;
+
+	worker_init(&w, o);
+	catch_signals();
+	if ((rv = mom_cli_connect(&o->cli, &w.c, 4)) != 0) {
+		worker_fini(&w);
+		return rv;
 	}
-out:
-	/* Only jobs that never started can be left. */
-	while ((j = w.jobs) != NULL) {
-		w.jobs = j->next;
-		job_free(j);
+	mom_client_set_interrupt(w.c, &intr);
+	if (o->create && (rv = mom_cli_ensure(&o->cli, w.c, MOM_KIND_QUEUE, o->name, 10000)) != 0)
+		w.status = mom_err_exit(rv);
+	else {
+		set_touch_interval(&w);
+		w.last = mom_mono_ms();
+		while (step(&w) == 0)
+			;
+		close_consumer(&w);
 	}
-	mom_client_close(w.c);
-	mom_buf_fini(&w.req);
-	mom_buf_fini(&w.pub);
-	mom_buf_fini(&w.hdr);
-	free(w.acks);
-	free(w.nrec);
-	free(w.ndel);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
+	worker_fini(&w);
 	return w.status;
 }

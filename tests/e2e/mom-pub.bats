@@ -70,6 +70,23 @@ load helpers
 	assert_output 'hello, world'
 }
 
+@test "a queue in the config file and -q on the command line: the command line's queue" {
+	start_broker
+	qcreate x
+	qcreate y
+	mkdir -p "$XDG_CONFIG_HOME/mom"
+	printf 'queue x\nlines\n' >"$XDG_CONFIG_HOME/mom/mom-pub"
+	run --separate-stderr pub -q y -m one
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(qfield y messages)" 1
+	assert_equal "$(qfield x messages)" 0
+	# Without -q the file's queue (and its source) hold.
+	run --separate-stderr pub <<<"two"
+	assert_success
+	assert_equal "$(qfield x messages)" 1
+}
+
 @test "mom-pub -f FILE publishes the whole file as one message" {
 	start_broker
 	qcreate jobs

@@ -1,0 +1,113 @@
+/*
+ * opt.c: what the option parsers share (see opt.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "mom.h"
+#include "opt.h"
+
+int
+mom_opt_config(const char *program, const char *path, char *argv0, int *cfgc, char ***cfgv,
+    char *err, size_t errlen)
+{
+	char *one[] = { argv0, NULL };
+	char **v = one;
+	int   n = 1, rv;
+
+	*cfgc = 0;
+	*cfgv = NULL;
+	if (path != NULL)
+		rv = mom_config_argv_file(path, &n, &v, err, errlen);
+	else
+		rv = mom_config_argv(program, &n, &v, err, errlen);
+	if (rv != 0)
+		return rv;
+	/* Given argv0 alone, the vector is a new one exactly when there are options. */
+	if (v != one) {
+		*cfgc = n;
+		*cfgv = v;
+	}
+	return 0;
+}
+
+int
+mom_opt_once(int *from, int layer)
+{
+	if (*from == layer)
+		return -1;
+	*from = layer;
+	return 0;
+}
+
+/*
+ * The long option that the typed name (up to '=') abbreviates or spells
+ * out and whose value is val and argument has_arg; NULL when none.
+ */
+static const struct option *
+opt_long(const struct option *lo, const char *typed, int val, int has_arg)
+{
+	size_t n = strcspn(typed, "=");
+
+	for (; lo->name != NULL; lo++)
+		if (strncmp(lo->name, typed, n) == 0 && lo->val == val && lo->has_arg == has_arg)
+			return lo;
+	return NULL;
+}
+
+/* "option '--js' is ambiguous; possibilities: '--json' '--jsonl'", or 0 when not ambiguous. */
+static int
+opt_ambiguous(char *err, size_t errlen, const char *arg, const struct option *lo)
+{
+	size_t n = strcspn(arg + 2, "="), off;
+	int    matches = 0, w;
+
+	w = snprintf(err, errlen, "option '%s' is ambiguous; possibilities:", arg);
+	off = w > 0 ? (size_t)w : 0;
+	for (; lo->name != NULL; lo++) {
+		if (strncmp(lo->name, arg + 2, n) != 0)
+			continue;
+		matches++;
+		if (off < errlen && (w = snprintf(err + off, errlen - off, " '--%s'", lo->name)) > 0)
+			off += (size_t)w;
+	}
+	return matches > 1;
+}
+
+void
+mom_opt_error(char *err, size_t errlen, int ch, char *const *argv,
+    const struct option *longopts)
+{
+	/*
+	 * getopt has moved past the element it complains of, except in the
+	 * middle of a cluster of short options ("-xv"), where it is a short
+	 * one: the element before optind is a long option's only when it
+	 * is the one that failed.
+	 */
+	const char          *arg = optind > 0 ? argv[optind - 1] : "";
+	int                  islong = strncmp(arg, "--", 2) == 0 && arg[2] != '\0';
+	const struct option *lo;
+
+	if (errlen == 0)
+		return;
+	if (ch == ':') {
+		if (islong && (lo = opt_long(longopts, arg + 2, optopt, required_argument)) != NULL)
+			snprintf(err, errlen, "option '--%s' requires an argument", lo->name);
+		else
+			snprintf(err, errlen, "option requires an argument -- '%c'", optopt);
+		return;
+	}
+	if (islong && optopt == 0) {
+		if (!opt_ambiguous(err, errlen, arg, longopts))
+			snprintf(err, errlen, "unrecognized option '%s'", arg);
+		return;
+	}
+	if (islong && strchr(arg, '=') != NULL &&
+	    (lo = opt_long(longopts, arg + 2, optopt, no_argument)) != NULL) {
+		snprintf(err, errlen, "option '--%s' doesn't allow an argument", lo->name);
+		return;
+	}
+	snprintf(err, errlen, "invalid option -- '%c'", optopt);
+}

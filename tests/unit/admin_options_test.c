@@ -1,0 +1,225 @@
+/*
+ * admin_options_test.c: mom-admin's command line, config file and the
+ * check of its command (src/mom-admin/options.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "mom-admin/options.h"
+#include "mom.h"
+#include "optfixture.h"
+
+static struct admin_options o;
+static char                 err[512];
+
+static void
+setup(void)
+{
+	optfix_setup();
+	err[0] = '\0';
+}
+
+static void
+teardown(void)
+{
+	admin_options_fini(&o);
+	optfix_teardown();
+}
+
+TestSuite(admin_options, .init = setup, .fini = teardown);
+
+static int
+parse(char **argv)
+{
+	return admin_options_parse(&o, optfix_argc(argv), argv, err, sizeof(err));
+}
+
+/* A usage error with this message, and nothing printed. */
+static void
+assert_usage(int rv, const char *msg, int usage)
+{
+	cr_assert_eq(rv, MOM_EXIT_USAGE, "rv %d, err '%s'", rv, err);
+	cr_assert_str_eq(err, msg);
+	cr_assert_eq(o.usage, usage, "usage %d, want %d", o.usage, usage);
+	cr_assert_eq(optfix_stderr_bytes(), 0);
+}
+
+Test(admin_options, good_command_line_fills_the_struct)
+{
+	char *argv[] = { "mom-admin", "-s", "http://h:1", "--json", "-W", "30s", "queue",
+		"create", "jobs", "--ack-wait", "1m", "--max-deliver", "5", "--dead-letter",
+		"jobs.dead", "--ttl", "1h", "--max-len", "1000", "--max-bytes", "64MiB", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.action, MOM_ACTION_RUN);
+	cr_assert_str_eq(o.cli.servers, "http://h:1");
+	cr_assert_eq(o.json, 1);
+	cr_assert_eq(o.wait_ms, 30000);
+	cr_assert_eq(o.ack_wait_ms, 60000);
+	cr_assert_eq(o.max_deliver, 5);
+	cr_assert_str_eq(o.dead_letter, "jobs.dead");
+	cr_assert_eq(o.ttl_ms, 3600000);
+	cr_assert_eq(o.max_len, 1000);
+	cr_assert_eq(o.max_bytes, 64 << 20);
+	cr_assert_eq(o.retain_ms, -1);
+	cr_assert_eq(o.retain_bytes, -1);
+	/* Options and operands mix (getopt_long permutes). */
+	cr_assert_eq(o.nargs, 3);
+	cr_assert_str_eq(o.args[0], "queue");
+	cr_assert_str_eq(o.args[1], "create");
+	cr_assert_str_eq(o.args[2], "jobs");
+}
+
+Test(admin_options, defaults)
+{
+	char *argv[] = { "mom-admin", "ping", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.wait_ms, 10000);
+	cr_assert_eq(o.json, 0);
+	cr_assert_eq(o.ack_wait_ms, -1);
+	cr_assert_eq(o.max_bytes, -1);
+	cr_assert_null(o.dead_letter);
+	cr_assert_str_eq(o.cli.servers, "tcp://127.0.0.1:7420");
+}
+
+Test(admin_options, every_command_of_the_usage_text_passes)
+{
+	static const char *const cmds[][5] = {
+		{ "queue", "create", "q" }, { "queue", "delete", "q" }, { "queue", "list" },
+		{ "queue", "info", "q" }, { "queue", "purge", "q" }, { "queue", "move", "a", "b" },
+		{ "topic", "create", "t" }, { "topic", "delete", "t" }, { "topic", "list" },
+		{ "topic", "info", "t" }, { "sub", "list" }, { "sub", "list", "orders.>" },
+		{ "sub", "delete", "orders.*", "audit" }, { "cluster", "status" }, { "ping" },
+		{ "stats" },
+	};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *argv[6] = { "mom-admin" };
+
+		for (j = 0; j < 4 && cmds[i][j] != NULL; j++)
+			argv[j + 1] = (char *)cmds[i][j];
+		cr_assert_eq(parse(argv), 0, "%s %s: %s", cmds[i][0], cmds[i][1] ? cmds[i][1] : "",
+		    err);
+		admin_options_fini(&o);
+	}
+}
+
+Test(admin_options, help_and_version_stop_the_parse)
+{
+	char *help[] = { "mom-admin", "-h", "frobnicate", NULL };
+	char *version[] = { "mom-admin", "--version", NULL };
+
+	cr_assert_eq(parse(help), 0);
+	cr_assert_eq(o.action, MOM_ACTION_HELP);
+	admin_options_fini(&o);
+	cr_assert_eq(parse(version), 0);
+	cr_assert_eq(o.action, MOM_ACTION_VERSION);
+}
+
+Test(admin_options, unknown_option_is_a_usage_error_with_the_usage_text)
+{
+	char *argv[] = { "mom-admin", "--bogus", "ping", NULL };
+
+	assert_usage(parse(argv), "unrecognized option '--bogus'", 1);
+}
+
+Test(admin_options, no_command_is_the_usage_text_alone)
+{
+	char *argv[] = { "mom-admin", "-v", NULL };
+
+	assert_usage(parse(argv), "", 1);
+}
+
+Test(admin_options, bad_values)
+{
+	char *dur[] = { "mom-admin", "queue", "create", "q", "--ack-wait", "soon", NULL };
+	char *num[] = { "mom-admin", "queue", "create", "q", "--max-len", "-1", NULL };
+	char *size[] = { "mom-admin", "topic", "create", "t", "--retain-bytes", "lots", NULL };
+
+	assert_usage(parse(dur), "bad duration 'soon'", 0);
+	admin_options_fini(&o);
+	assert_usage(parse(num), "bad number '-1'", 0);
+	admin_options_fini(&o);
+	assert_usage(parse(size), "bad size 'lots'", 0);
+}
+
+Test(admin_options, bad_commands)
+{
+	static const struct {
+		const char *a[5];
+		const char *msg;
+	} cases[] = {
+		{ { "frobnicate" }, "unknown noun (queue, topic, sub, cluster, ping, stats)" },
+		{ { "queue", "explode", "x" }, "queue verbs: create delete list info purge move" },
+		{ { "queue", "info" }, "wrong number of arguments" },
+		{ { "queue", "move", "a" }, "wrong number of arguments" },
+		{ { "topic", "list", "x" }, "wrong number of arguments" },
+		{ { "topic", "purge", "t" }, "topic verbs: create delete list info" },
+		{ { "sub", "delete", "t" }, "sub delete TOPIC NAME" },
+		{ { "sub", "list", "a..b" }, "bad topic" },
+		{ { "sub", "show" }, "sub verbs: list delete" },
+		{ { "cluster", "join" }, "cluster verbs: status" },
+		{ { "cluster", "status", "x" }, "unexpected argument" },
+		{ { "ping", "now" }, "unexpected argument" },
+		{ { "queue", "info", "--prom", "q" }, "--prom goes with stats" },
+		{ { "ping", "--prom" }, "--prom goes with stats" },
+		{ { "queue", "list", "--ttl", "1h" }, "queue options go with queue create" },
+		{ { "queue", "create", "q", "--retain", "1d" }, "topic options go with topic create" },
+		{ { "topic", "info", "t", "--retain", "1d" }, "topic options go with topic create" },
+	};
+	size_t i, j;
+	char   want[256];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[7] = { "mom-admin" };
+
+		for (j = 0; j < 5 && cases[i].a[j] != NULL; j++)
+			argv[j + 1] = (char *)cases[i].a[j];
+		snprintf(want, sizeof(want), "%s (mom-admin -h for usage)", cases[i].msg);
+		cr_assert_eq(parse(argv), MOM_EXIT_USAGE, "case %zu accepted", i);
+		cr_assert_str_eq(err, want);
+		cr_assert_eq(o.usage, 0);
+		admin_options_fini(&o);
+	}
+}
+
+Test(admin_options, bad_names)
+{
+	char *queue[] = { "mom-admin", "queue", "info", "a b", NULL };
+	char *dst[] = { "mom-admin", "queue", "move", "a", "b*", NULL };
+	char *dead[] = { "mom-admin", "queue", "create", "a", "--dead-letter", ".x", NULL };
+	char *topic[] = { "mom-admin", "topic", "create", "t.>", NULL };
+
+	assert_usage(parse(queue), "bad queue name 'a b'", 0);
+	admin_options_fini(&o);
+	assert_usage(parse(dst), "bad queue name 'b*'", 0);
+	admin_options_fini(&o);
+	assert_usage(parse(dead), "bad dead-letter queue name '.x'", 0);
+	admin_options_fini(&o);
+	assert_usage(parse(topic), "bad topic name 't.>'", 0);
+}
+
+Test(admin_options, command_line_wins_over_the_config_file)
+{
+	char *argv[] = { "mom-admin", "-W", "2s", "queue", "list", NULL };
+
+	optfix_write("mom/mom-admin", "server tcp://cfg:1\nwait 30s\njson\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.wait_ms, 2000);
+	cr_assert_str_eq(o.cli.servers, "tcp://cfg:1");
+	cr_assert_eq(o.json, 1);
+	cr_assert_eq(o.nargs, 2);
+}
+
+/* What the file sets is checked with the command: queue options go with queue create. */
+Test(admin_options, config_queue_option_with_another_command_is_a_usage_error)
+{
+	char *argv[] = { "mom-admin", "queue", "list", NULL };
+
+	optfix_write("mom/mom-admin", "ack-wait 30s\n");
+	assert_usage(parse(argv), "queue options go with queue create (mom-admin -h for usage)", 0);
+}
