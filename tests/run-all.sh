@@ -76,6 +76,8 @@ fi
 echo "# layers"
 sh tests/layers.sh
 one "tests/layers.sh: includes follow the layer rule" $?
+sh tests/funclen.sh
+one "tests/funclen.sh: no function over 120 lines" $?
 
 echo "# man pages"
 if ls man/*.[1-8] >/dev/null 2>&1; then
