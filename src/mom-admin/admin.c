@@ -160,11 +160,18 @@ request(struct admin_options *o, struct conn *cn, json_t *req, json_t **rep)
 	return 0;
 }
 
+/* The create options given, under their keys in the command (adminops.h). */
 static void
-opt_num(json_t *req, const char *key, int64_t v)
+put_opts(json_t *req, const struct admin_options *o)
 {
-	if (v >= 0)
-		json_object_set_new(req, key, json_integer(v));
+	int k;
+
+	for (k = 0; k < o->nopts; k++) {
+		const struct admin_optval *v = &o->opts[k];
+
+		json_object_set_new(req, v->opt->key, v->opt->type == MOM_AOPT_NAME ?
+		    json_string(v->s) : json_integer((json_int_t)v->n));
+	}
 }
 
 /* ping's answer, {"ok":true,"version":...,"max_message_size":N,"uptime_ms":N}, either way. */
@@ -267,13 +274,7 @@ queue_request(const struct admin_options *o, const char *verb, char **a,
 
 	if (strcmp(verb, "create") == 0) {
 		req = json_pack("{s:s, s:s}", "op", "queue.create", "name", a[0]);
-		opt_num(req, "ack_wait_ms", o->ack_wait_ms);
-		opt_num(req, "max_deliver", o->max_deliver);
-		opt_num(req, "ttl_ms", o->ttl_ms);
-		opt_num(req, "max_len", o->max_len);
-		opt_num(req, "max_bytes", o->max_bytes);
-		if (o->dead_letter)
-			json_object_set_new(req, "dead_letter", json_string(o->dead_letter));
+		put_opts(req, o);
 		return req;
 	}
 	if (strcmp(verb, "move") == 0)
@@ -293,8 +294,7 @@ topic_request(const struct admin_options *o, const char *verb, char **a,
 
 	if (strcmp(verb, "create") == 0) {
 		req = json_pack("{s:s, s:s}", "op", "topic.create", "name", a[0]);
-		opt_num(req, "retain_ms", o->retain_ms);
-		opt_num(req, "retain_bytes", o->retain_bytes);
+		put_opts(req, o);
 		return req;
 	}
 	if (strcmp(verb, "list") == 0) {

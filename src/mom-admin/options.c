@@ -2,6 +2,7 @@
  * options.c: mom-admin's command line and config file into struct
  * admin_options (see options.h and opt.h), and the check of the command.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,64 +12,115 @@
 #include "options.h"
 #include "size.h"
 
-enum { OPT_JSON = 256, OPT_PROM, OPT_ACKWAIT, OPT_MAXDELIVER, OPT_DEADLETTER, OPT_TTL,
-    OPT_MAXLEN, OPT_MAXBYTES, OPT_RETAIN, OPT_RETAINBYTES };
+enum { OPT_JSON = 256, OPT_PROM, OPT_TABLE = 512 };
 
 static const char optstring[] = ":hs:vW:";
 
-static const struct option longopts[] = {
-	{ "ack-wait", required_argument, NULL, OPT_ACKWAIT },
-	{ "dead-letter", required_argument, NULL, OPT_DEADLETTER },
+/* mom-admin's own options; the create options come from adminops.c's table. */
+static const struct option fixed_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "json", no_argument, NULL, OPT_JSON },
-	{ "max-bytes", required_argument, NULL, OPT_MAXBYTES },
-	{ "max-deliver", required_argument, NULL, OPT_MAXDELIVER },
-	{ "max-len", required_argument, NULL, OPT_MAXLEN },
 	{ "prom", no_argument, NULL, OPT_PROM },
-	{ "retain", required_argument, NULL, OPT_RETAIN },
-	{ "retain-bytes", required_argument, NULL, OPT_RETAINBYTES },
 	{ "server", required_argument, NULL, 's' },
-	{ "ttl", required_argument, NULL, OPT_TTL },
 	{ "verbose", no_argument, NULL, 'v' },
 	MOM_CLI_LONGOPTS,
 	{ "wait", required_argument, NULL, 'W' },
-	{ NULL, 0, NULL, 0 },
 };
 
-static int
-duration_opt(const char *arg, int64_t *out, char *err, size_t errlen)
-{
-	uint64_t ms;
+#define NFIXED     (sizeof(fixed_longopts) / sizeof(fixed_longopts[0]))
+#define TABLE_MAX  32
 
-	if (mom_duration_parse(arg, &ms) != 0 || ms > INT64_MAX) {
-		mom_errf(err, errlen, "bad duration '%s'", arg);
-		return MOM_EXIT_USAGE;
-	}
-	*out = (int64_t)ms;
-	return 0;
+/* The table's options that have a flag: getopt's val is OPT_TABLE + index here. */
+static struct {
+	const struct mom_admin_op  *op;
+	const struct mom_admin_opt *opt;
+} flags[TABLE_MAX];
+static struct option longopts[NFIXED + TABLE_MAX + 1];
+
+/* Builds longopts: the fixed options, then every flag of the table. */
+static void
+longopts_build(void)
+{
+	const struct mom_admin_op  *op;
+	const struct mom_admin_opt *opt;
+	size_t                      n = 0;
+
+	memcpy(longopts, fixed_longopts, sizeof(fixed_longopts));
+	for (op = mom_admin_ops(); op->name != NULL; op++)
+		for (opt = op->opts; opt != NULL && opt->key != NULL; opt++) {
+			if (opt->flag == NULL || n == TABLE_MAX)
+				continue;
+			flags[n].op = op;
+			flags[n].opt = opt;
+			longopts[NFIXED + n] = (struct option){ opt->flag, required_argument, NULL,
+				OPT_TABLE + (int)n };
+			n++;
+		}
+	longopts[NFIXED + n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
-/* A count, or with sizes a size such as 64MiB. */
+/* A value of the table's type; 0 or MOM_EXIT_USAGE. */
 static int
-count_opt(const char *arg, int64_t *out, int sizes, char *err, size_t errlen)
+table_value(const struct mom_admin_opt *opt, const char *arg, uint64_t *v, char *err,
+    size_t errlen)
 {
-	uint64_t v;
-	char    *end;
+	char *end;
 
-	if (sizes) {
-		if (mom_size_parse(arg, &v) != 0 || v > INT64_MAX) {
+	switch (opt->type) {
+	case MOM_AOPT_DURATION:
+		if (mom_duration_parse(arg, v) != 0 || *v > mom_admin_opt_max(opt)) {
+			mom_errf(err, errlen, "bad duration '%s'", arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	case MOM_AOPT_SIZE:
+		if (mom_size_parse(arg, v) != 0 || *v > mom_admin_opt_max(opt)) {
 			mom_errf(err, errlen, "bad size '%s'", arg);
 			return MOM_EXIT_USAGE;
 		}
-	} else {
-		v = strtoull(arg, &end, 10);
-		if (*arg == '\0' || *arg == '-' || *end != '\0' || v > INT64_MAX) {
+		return 0;
+	default:
+		*v = strtoull(arg, &end, 10);
+		if (*arg == '\0' || *arg == '-' || *end != '\0' || *v > mom_admin_opt_max(opt)) {
 			mom_errf(err, errlen, "bad number '%s'", arg);
 			return MOM_EXIT_USAGE;
 		}
+		return 0;
 	}
-	*out = (int64_t)v;
+}
+
+/* A create option: kept (the last of the same flag wins); 0 or MOM_EXIT_USAGE. */
+static int
+table_option(struct admin_options *o, int i, const char *arg, char *err, size_t errlen)
+{
+	struct admin_optval v = { flags[i].op, flags[i].opt, 0, NULL };
+	int                 k;
+
+	if (v.opt->type == MOM_AOPT_NAME)
+		v.s = arg;
+	else if (table_value(v.opt, arg, &v.n, err, errlen) != 0)
+		return MOM_EXIT_USAGE;
+	for (k = 0; k < o->nopts && o->opts[k].opt != v.opt; k++)
+		;
+	if (k == ADMIN_MAX_OPTS) {
+		mom_errf(err, errlen, "too many options");
+		return MOM_EXIT_USAGE;
+	}
+	o->opts[k] = v;
+	if (k == o->nopts)
+		o->nopts++;
 	return 0;
+}
+
+const struct admin_optval *
+admin_options_get(const struct admin_options *o, const char *key)
+{
+	int k;
+
+	for (k = 0; k < o->nopts; k++)
+		if (strcmp(o->opts[k].opt->key, key) == 0)
+			return &o->opts[k];
+	return NULL;
 }
 
 /* One option other than the clients' common ones; 0 or MOM_EXIT_USAGE. */
@@ -82,24 +134,9 @@ option(struct admin_options *o, int ch, const char *arg, char *err, size_t errle
 	case OPT_PROM:
 		o->prom = 1;
 		return 0;
-	case OPT_ACKWAIT:
-		return duration_opt(arg, &o->ack_wait_ms, err, errlen);
-	case OPT_TTL:
-		return duration_opt(arg, &o->ttl_ms, err, errlen);
-	case OPT_RETAIN:
-		return duration_opt(arg, &o->retain_ms, err, errlen);
-	case OPT_MAXDELIVER:
-		return count_opt(arg, &o->max_deliver, 0, err, errlen);
-	case OPT_MAXLEN:
-		return count_opt(arg, &o->max_len, 0, err, errlen);
-	case OPT_MAXBYTES:
-		return count_opt(arg, &o->max_bytes, 1, err, errlen);
-	case OPT_RETAINBYTES:
-		return count_opt(arg, &o->retain_bytes, 1, err, errlen);
-	case OPT_DEADLETTER:
-		o->dead_letter = arg;
-		return 0;
 	default:
+		if (ch >= OPT_TABLE && ch < OPT_TABLE + TABLE_MAX && flags[ch - OPT_TABLE].opt)
+			return table_option(o, ch - OPT_TABLE, arg, err, errlen);
 		mom_errf(err, errlen, "unhandled option %d", ch);
 		return MOM_EXIT_USAGE;
 	}
@@ -157,8 +194,7 @@ bad_name(const char *what, const char *name, char *err, size_t errlen)
 }
 
 static int
-check_queue(const struct admin_options *o, const char *verb, char **a, int na, int queue_opts,
-    char *err, size_t errlen)
+check_queue(const char *verb, char **a, int na, char *err, size_t errlen)
 {
 	int want = strcmp(verb, "list") == 0 ? 0 : strcmp(verb, "move") == 0 ? 2 : 1;
 
@@ -167,17 +203,14 @@ check_queue(const struct admin_options *o, const char *verb, char **a, int na, i
 		return usage_err(err, errlen, "queue verbs: create delete list info purge move");
 	if (na != want)
 		return usage_err(err, errlen, "wrong number of arguments");
-	if (queue_opts && strcmp(verb, "create") != 0)
-		return usage_err(err, errlen, "queue options go with queue create");
 	if ((na > 0 && bad_name("queue", a[0], err, errlen)) ||
-	    (na > 1 && bad_name("queue", a[1], err, errlen)) ||
-	    (o->dead_letter && bad_name("dead-letter queue", o->dead_letter, err, errlen)))
+	    (na > 1 && bad_name("queue", a[1], err, errlen)))
 		return MOM_EXIT_USAGE;
 	return 0;
 }
 
 static int
-check_topic(const char *verb, char **a, int na, int topic_opts, char *err, size_t errlen)
+check_topic(const char *verb, char **a, int na, char *err, size_t errlen)
 {
 	int want = strcmp(verb, "list") == 0 ? 0 : 1;
 
@@ -186,8 +219,6 @@ check_topic(const char *verb, char **a, int na, int topic_opts, char *err, size_
 		return usage_err(err, errlen, "topic verbs: create delete list info");
 	if (na != want)
 		return usage_err(err, errlen, "wrong number of arguments");
-	if (topic_opts && strcmp(verb, "create") != 0)
-		return usage_err(err, errlen, "topic options go with topic create");
 	if (na > 0 && bad_name("topic", a[0], err, errlen))
 		return MOM_EXIT_USAGE;
 	return 0;
@@ -211,6 +242,35 @@ check_sub(const char *verb, char **a, int na, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Each create option belongs to the operation it was given with (queue
+ * options with queue create...), and a queue it names is a queue name.
+ */
+static int
+check_opts(const struct admin_options *o, const char *noun, const char *verb, char *err,
+    size_t errlen)
+{
+	char op[64], what[64];
+	int  k;
+
+	snprintf(op, sizeof(op), "%s.%s", noun, verb);
+	for (k = 0; k < o->nopts; k++) {
+		const struct admin_optval *v = &o->opts[k];
+
+		if (strcmp(v->op->name, op) != 0) {
+			snprintf(what, sizeof(what), "%s options go with %s create",
+			    v->op->object, v->op->object);
+			return usage_err(err, errlen, what);
+		}
+		if (v->opt->type == MOM_AOPT_NAME) {
+			snprintf(what, sizeof(what), "%s queue", v->opt->flag);
+			if (bad_name(what, v->s, err, errlen) != 0)
+				return MOM_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 /* The whole command, before anything is sent. */
 static int
 check_command(const struct admin_options *o, char *err, size_t errlen)
@@ -218,21 +278,16 @@ check_command(const struct admin_options *o, char *err, size_t errlen)
 	const char *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
 	char      **a = o->args + 2;
 	int         na = o->nargs - 2, rv;
-	int         queue_opts, topic_opts;
-
-	queue_opts = o->ack_wait_ms >= 0 || o->max_deliver >= 0 || o->ttl_ms >= 0 ||
-	    o->max_len >= 0 || o->max_bytes >= 0 || o->dead_letter != NULL;
-	topic_opts = o->retain_ms >= 0 || o->retain_bytes >= 0;
 	if (strcmp(noun, "ping") == 0 || strcmp(noun, "stats") == 0) {
 		if (o->nargs != 1)
 			return usage_err(err, errlen, "unexpected argument");
 		if (o->prom && strcmp(noun, "stats") != 0)
 			return usage_err(err, errlen, "--prom goes with stats");
 	} else if (strcmp(noun, "queue") == 0) {
-		if ((rv = check_queue(o, verb, a, na, queue_opts, err, errlen)) != 0)
+		if ((rv = check_queue(verb, a, na, err, errlen)) != 0)
 			return rv;
 	} else if (strcmp(noun, "topic") == 0) {
-		if ((rv = check_topic(verb, a, na, topic_opts, err, errlen)) != 0)
+		if ((rv = check_topic(verb, a, na, err, errlen)) != 0)
 			return rv;
 	} else if (strcmp(noun, "sub") == 0) {
 		if ((rv = check_sub(verb, a, na, err, errlen)) != 0)
@@ -245,10 +300,8 @@ check_command(const struct admin_options *o, char *err, size_t errlen)
 	} else
 		return usage_err(err, errlen, "unknown noun (queue, topic, sub, cluster, ping, "
 		    "stats)");
-	if (strcmp(noun, "queue") && strcmp(noun, "topic") && queue_opts)
-		return usage_err(err, errlen, "queue options go with queue create");
-	if (strcmp(noun, "topic") && topic_opts)
-		return usage_err(err, errlen, "topic options go with topic create");
+	if ((rv = check_opts(o, noun, verb, err, errlen)) != 0)
+		return rv;
 	if (o->prom && strcmp(noun, "stats") != 0)
 		return usage_err(err, errlen, "--prom goes with stats");
 	return 0;
@@ -262,8 +315,7 @@ admin_options_parse(struct admin_options *o, int argc, char **argv, char *err, s
 	memset(o, 0, sizeof(*o));
 	mom_cli_init(&o->cli, "mom-admin");
 	o->wait_ms = 10000;
-	o->ack_wait_ms = o->max_deliver = o->ttl_ms = o->max_len = o->max_bytes = -1;
-	o->retain_ms = o->retain_bytes = -1;
+	longopts_build();
 	if (errlen > 0)
 		err[0] = '\0';
 	if (mom_opt_config("mom-admin", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)

@@ -8,8 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adminops.h"
 #include "cli.h"
 #include "opt.h"
+
+#define ADMIN_MAX_OPTS 16
+
+/* A create option given (adminops.h names it: its op, key, type). */
+struct admin_optval {
+	const struct mom_admin_op  *op;
+	const struct mom_admin_opt *opt;
+	uint64_t                    n; /* durations in ms, counts, sizes in bytes */
+	const char                 *s; /* MOM_AOPT_NAME */
+};
 
 /* The strings point into argv or into cfgv. */
 struct admin_options {
@@ -17,10 +28,9 @@ struct admin_options {
 	int             json;
 	int             prom;
 	int64_t         wait_ms;
-	/* queue create / topic create options; -1 = not given */
-	int64_t         ack_wait_ms, max_deliver, ttl_ms, max_len, max_bytes;
-	int64_t         retain_ms, retain_bytes;
-	const char     *dead_letter;
+	/* The create options given (--ack-wait, --retain, ...), each once. */
+	struct admin_optval opts[ADMIN_MAX_OPTS];
+	int             nopts;
 	int             nargs;
 	char          **args;   /* NOUN VERB ARGS */
 	enum mom_action action;
@@ -39,5 +49,7 @@ struct admin_options {
 int  admin_options_parse(struct admin_options *o, int argc, char **argv, char *err,
     size_t errlen);
 void admin_options_fini(struct admin_options *o);
+/* The option with this key (adminops.h) if it was given, else NULL. */
+const struct admin_optval *admin_options_get(const struct admin_options *o, const char *key);
 
 #endif

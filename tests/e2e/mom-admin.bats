@@ -111,6 +111,17 @@ load helpers
 	assert_usage_error mom-admin
 }
 
+@test "mom-admin with a queue option on a topic (or the other way) exits 64 without asking the broker" {
+	run --separate-stderr timeout "$TMO" mom-admin -s tcp://127.0.0.1:1 topic create t --max-len 3
+	assert_one_line_error mom-admin 64
+	[[ "$stderr" == *"queue options go with queue create"* ]]
+	run --separate-stderr timeout "$TMO" mom-admin -s tcp://127.0.0.1:1 queue create q --retain 1d
+	assert_one_line_error mom-admin 64
+	[[ "$stderr" == *"topic options go with topic create"* ]]
+	run --separate-stderr timeout "$TMO" mom-admin -s tcp://127.0.0.1:1 queue create q --max-deliver 4294967296
+	assert_one_line_error mom-admin 64
+}
+
 @test "mom-admin queue purge empties a queue" {
 	start_broker
 	qcreate jobs

@@ -46,6 +46,15 @@ assert_usage(int rv, const char *msg, int usage)
 	cr_assert_eq(optfix_stderr_bytes(), 0);
 }
 
+/* A create option's value, -1 when it was not given. */
+static int64_t
+num(const char *key)
+{
+	const struct admin_optval *v = admin_options_get(&o, key);
+
+	return v != NULL ? (int64_t)v->n : -1;
+}
+
 Test(admin_options, good_command_line_fills_the_struct)
 {
 	char *argv[] = { "mom-admin", "-s", "http://h:1", "--json", "-W", "30s", "queue",
@@ -57,14 +66,15 @@ Test(admin_options, good_command_line_fills_the_struct)
 	cr_assert_str_eq(o.cli.servers, "http://h:1");
 	cr_assert_eq(o.json, 1);
 	cr_assert_eq(o.wait_ms, 30000);
-	cr_assert_eq(o.ack_wait_ms, 60000);
-	cr_assert_eq(o.max_deliver, 5);
-	cr_assert_str_eq(o.dead_letter, "jobs.dead");
-	cr_assert_eq(o.ttl_ms, 3600000);
-	cr_assert_eq(o.max_len, 1000);
-	cr_assert_eq(o.max_bytes, 64 << 20);
-	cr_assert_eq(o.retain_ms, -1);
-	cr_assert_eq(o.retain_bytes, -1);
+	cr_assert_eq(num("ack_wait_ms"), 60000);
+	cr_assert_eq(num("max_deliver"), 5);
+	cr_assert_str_eq(admin_options_get(&o, "dead_letter")->s, "jobs.dead");
+	cr_assert_eq(num("ttl_ms"), 3600000);
+	cr_assert_eq(num("max_len"), 1000);
+	cr_assert_eq(num("max_bytes"), 64 << 20);
+	cr_assert_eq(num("retain_ms"), -1);
+	cr_assert_eq(num("retain_bytes"), -1);
+	cr_assert_eq(o.nopts, 6);
 	/* Options and operands mix (getopt_long permutes). */
 	cr_assert_eq(o.nargs, 3);
 	cr_assert_str_eq(o.args[0], "queue");
@@ -79,9 +89,10 @@ Test(admin_options, defaults)
 	cr_assert_eq(parse(argv), 0, "err: %s", err);
 	cr_assert_eq(o.wait_ms, 10000);
 	cr_assert_eq(o.json, 0);
-	cr_assert_eq(o.ack_wait_ms, -1);
-	cr_assert_eq(o.max_bytes, -1);
-	cr_assert_null(o.dead_letter);
+	cr_assert_eq(num("ack_wait_ms"), -1);
+	cr_assert_eq(num("max_bytes"), -1);
+	cr_assert_null(admin_options_get(&o, "dead_letter"));
+	cr_assert_eq(o.nopts, 0);
 	cr_assert_str_eq(o.cli.servers, "tcp://127.0.0.1:7420");
 }
 
@@ -170,6 +181,9 @@ Test(admin_options, bad_commands)
 		{ { "queue", "list", "--ttl", "1h" }, "queue options go with queue create" },
 		{ { "queue", "create", "q", "--retain", "1d" }, "topic options go with topic create" },
 		{ { "topic", "info", "t", "--retain", "1d" }, "topic options go with topic create" },
+		/* Was accepted and the option silently dropped. */
+		{ { "topic", "create", "t", "--max-len", "3" }, "queue options go with queue create" },
+		{ { "stats", "--dead-letter", "d" }, "queue options go with queue create" },
 	};
 	size_t i, j;
 	char   want[256];
@@ -222,4 +236,47 @@ Test(admin_options, config_queue_option_with_another_command_is_a_usage_error)
 
 	optfix_write("mom/mom-admin", "ack-wait 30s\n");
 	assert_usage(parse(argv), "queue options go with queue create (mom-admin -h for usage)", 0);
+}
+
+/* The create options come from adminops.c's table: each flag, its type, its limit. */
+Test(admin_options, every_create_flag_of_the_table_is_an_option)
+{
+	const struct mom_admin_op  *op;
+	const struct mom_admin_opt *opt;
+
+	for (op = mom_admin_ops(); op->name != NULL; op++)
+		for (opt = op->opts; opt != NULL && opt->key != NULL; opt++) {
+			char  flag[64], noun[32];
+			char *argv[] = { "mom-admin", noun, "create", "x", flag,
+				opt->type == MOM_AOPT_NAME ? "dead" : "1", NULL };
+
+			if (opt->flag == NULL)
+				continue;
+			snprintf(flag, sizeof(flag), "--%s", opt->flag);
+			snprintf(noun, sizeof(noun), "%s", op->object);
+			cr_assert_eq(parse(argv), 0, "%s %s: %s", op->name, flag, err);
+			cr_assert_not_null(admin_options_get(&o, opt->key), "%s", opt->key);
+			admin_options_fini(&o);
+		}
+}
+
+Test(admin_options, a_flag_given_twice_counts_once_the_last_wins)
+{
+	char *argv[] = { "mom-admin", "queue", "create", "q", "--max-len", "5", "--max-len", "7",
+		NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.nopts, 1);
+	cr_assert_eq(num("max_len"), 7);
+}
+
+Test(admin_options, values_over_the_tables_limit_are_refused)
+{
+	char *big[] = { "mom-admin", "queue", "create", "q", "--max-deliver", "4294967296", NULL };
+	char *ok[] = { "mom-admin", "queue", "create", "q", "--max-deliver", "4294967295", NULL };
+
+	assert_usage(parse(big), "bad number '4294967296'", 0);
+	admin_options_fini(&o);
+	cr_assert_eq(parse(ok), 0, "err: %s", err);
+	cr_assert_eq(num("max_deliver"), 4294967295LL);
 }

@@ -108,3 +108,18 @@ Test(adminops, names_are_unique_and_changes_name_their_object)
 			}
 	}
 }
+
+/* mom-admin builds its getopt options from the flags: one flag, one option. */
+Test(adminops, flags_are_unique_across_the_table)
+{
+	const struct mom_admin_op  *a, *b;
+	const struct mom_admin_opt *o, *p;
+
+	for (a = mom_admin_ops(); a->name != NULL; a++)
+		for (o = a->opts; o != NULL && o->key != NULL; o++)
+			for (b = a; b->name != NULL; b++)
+				for (p = b == a ? o + 1 : b->opts; p != NULL && p->key != NULL; p++)
+					if (o->flag != NULL && p->flag != NULL)
+						cr_assert_str_neq(o->flag, p->flag, "%s and %s", a->name,
+						    b->name);
+}
