@@ -438,6 +438,26 @@ wait_turn(struct core *c, int64_t wake, bool *stop)
 	return batch;
 }
 
+/*
+ * At stop: what waits for an earlier batch is applied, and what was
+ * proposed is finished (confirmed or refused) before the log closes,
+ * with the settlements and fetches that applying brings (for at most
+ * STOP_DRAIN_MS).
+ */
+static void
+core_drain(struct core *c)
+{
+	int64_t deadline = mom_now_ms() + STOP_DRAIN_MS, w;
+
+	publish_drain_all(c, mom_now_ms());
+	pump(c);
+	while (replica_inflight(c->rep) && mom_now_ms() < deadline) {
+		if ((w = replica_poll(c->rep)) != 0)
+			usleep(w < 0 || w > 10 ? 1000 : (useconds_t)w * 1000);
+		pump(c);
+	}
+}
+
 static void *
 core_main(void *arg)
 {
@@ -480,8 +500,7 @@ core_main(void *arg)
 		if (stop)
 			break;
 	}
-	publish_drain_all(c, mom_now_ms());
-	settles_flush(c, mom_now_ms());
+	core_drain(c);
 	replica_stop(c->rep);
 	c->rep = NULL;
 	/* Answer every long poll (empty) so that clients move on. */

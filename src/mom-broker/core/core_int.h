@@ -23,6 +23,7 @@
 #define TICK_MAX_MS       250
 #define REORDER_WAIT_MS   1000  /* how long a batch waits for an earlier one */
 #define PRODUCER_IDLE_MS  60000
+#define STOP_DRAIN_MS     5000  /* at stop, for what was proposed to finish */
 
 /* What a command's result is for (replica_waiter.want). */
 enum want {

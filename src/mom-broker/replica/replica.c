@@ -305,6 +305,12 @@ replica_drive(struct replica *r, const char **errmsg)
 	return 0;
 }
 
+bool
+replica_inflight(const struct replica *r)
+{
+	return !TAILQ_EMPTY(&r->props);
+}
+
 int64_t
 replica_poll(struct replica *r)
 {

@@ -74,6 +74,8 @@ void replica_flush(struct replica *);
 int  replica_drive(struct replica *, const char **errmsg);
 /* Milliseconds until the replica needs driving again; -1: nothing due. */
 int64_t replica_poll(struct replica *);
+/* Log entries proposed and not yet applied or refused. */
+bool replica_inflight(const struct replica *);
 /* Gives memory back after a snapshot freed log entries (once per snapshot). */
 void replica_trim(struct replica *);
 
