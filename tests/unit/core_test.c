@@ -496,3 +496,37 @@ Test(core, stats_count_what_happened)
 	cr_assert_geq(json_integer_value(json_object_get(st, "log_entries")), 3);
 	json_decref(st);
 }
+
+Test(core, stop_answers_parked_polls_empty)
+{
+	struct treq *t;
+	struct got   g;
+
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"idle\"}");
+	t = fetch_start("idle", 9, 15000, NULL, 0);
+	cr_assert_not(wait_reply(t, 100));
+	core_close();
+	/* Answered at stop, not after its 15 s: the client moves on. */
+	cr_assert(wait_reply(t, 0), "a parked poll was left unanswered by core_stop");
+	g = fetch_end(t);
+	cr_assert_eq(g.status, 0);
+	cr_assert_eq(g.count, 0);
+}
+
+Test(core, requests_after_stop_are_refused_as_shutting_down)
+{
+	struct treq  *t;
+	struct mom_rd body;
+	char          err[128];
+
+	core_stop(core);
+	t = treq_new(MOM_OP_PING, NULL);
+	submit(t);
+	cr_assert_eq(status_of(t, &body, err, sizeof(err)), MOM_ECLOSED);
+	cr_assert_str_eq(err, "broker shutting down");
+	treq_free(t);
+	core_free(core);
+	fsm_free(fsm);
+	core = NULL;
+	fsm = NULL;
+}
