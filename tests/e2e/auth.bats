@@ -83,6 +83,17 @@ as() {
 	run -66 as root mom-admin queue info orders.alices
 }
 
+@test "naming a dead-letter queue needs publish rights on it (no injection into other queues)" {
+	as root mom-admin queue create payroll
+	# carol may publish to orders.> only: a queue whose dead letters go to
+	# payroll would let her put messages there (fail one, it moves).
+	run -77 --separate-stderr as carol mom-admin queue create orders.trojan --dead-letter payroll --max-deliver 1
+	assert_equal "$stderr" "mom-admin: permission denied: dead-letter queue 'payroll' needs publish rights on it"
+	run -66 as root mom-admin queue info orders.trojan
+	run -0 as carol mom-admin queue create orders.work --dead-letter orders.dead --max-deliver 1
+	run -0 as root mom-admin queue create jobs.anything --dead-letter payroll
+}
+
 @test "only the creator or an admin may delete a topic; creating needs a matching pattern" {
 	run -0 as carol mom-admin topic create orders.events
 	run -77 as alice mom-admin topic delete orders.events

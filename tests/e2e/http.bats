@@ -501,6 +501,14 @@ PY
 	assert_output 403
 	run code GET /metrics "${bob[@]}"
 	assert_output 200
+	# A dead-letter queue the token may not publish to: no queue is made.
+	run code PUT /v1/queues/orders.trojan "${carol[@]}" --data '{"dead_letter":"payroll","max_deliver":1}'
+	assert_output 403
+	assert_equal "$(body_field .code)" forbidden
+	run code GET /v1/queues/orders.trojan "${carol[@]}"
+	assert_output 404
+	run code PUT /v1/queues/orders.work "${carol[@]}" --data '{"dead_letter":"orders.dead"}'
+	assert_output 201
 	# A refused body is never read: 401 comes before "100 Continue".
 	head -c 2000000 /dev/zero >"$T/big"
 	t0=$(ms_now)

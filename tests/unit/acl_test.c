@@ -45,7 +45,7 @@ admin(void)
 /* An operation that is not in the table: an admin's, as mom_aop_perm says. */
 static const struct mom_admin_op join_op = { "cluster.join", true, MOM_AP_ADMIN, NULL, NULL,
 	NULL };
-static const struct acl_change join = { &join_op, NULL, NULL, NULL, false, NULL };
+static const struct acl_change join = { .op = &join_op, .name = NULL, .pattern = NULL, .dst = NULL, .exists = false, .owner = NULL };
 
 static bool
 change(const struct mom_claims *cl, const char *op, const char *name, const char *owner,
@@ -139,7 +139,7 @@ Test(acl, only_the_creator_deletes_or_purges)
 	cr_assert_not(change(&b, "topic.delete", "events.a", "alice", denied, sizeof(denied)));
 	/* Made by nobody (an open broker earlier): only an admin. */
 	{
-		struct acl_change ch = { mom_admin_op("queue.delete"), "jobs.old", NULL, NULL, true, NULL };
+		struct acl_change ch = { .op = mom_admin_op("queue.delete"), .name = "jobs.old", .pattern = NULL, .dst = NULL, .exists = true, .owner = NULL };
 
 		cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)));
 	}
@@ -150,7 +150,7 @@ Test(acl, only_the_creator_deletes_or_purges)
 Test(acl, a_subscription_is_deleted_by_its_creator)
 {
 	struct mom_claims a = user("alice"), b = user("bob");
-	struct acl_change ch = { mom_admin_op("sub.delete"), "audit", "events.>", NULL, true, "alice" };
+	struct acl_change ch = { .op = mom_admin_op("sub.delete"), .name = "audit", .pattern = "events.>", .dst = NULL, .exists = true, .owner = "alice" };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
@@ -162,8 +162,8 @@ Test(acl, a_subscription_is_deleted_by_its_creator)
 Test(acl, creating_a_subscription_needs_consume_rights)
 {
 	struct mom_claims a = user("alice");
-	struct acl_change ok = { mom_admin_op("sub.create"), "s", "events.>", NULL, false, NULL };
-	struct acl_change no = { mom_admin_op("sub.create"), "s", "payroll.>", NULL, false, NULL };
+	struct acl_change ok = { .op = mom_admin_op("sub.create"), .name = "s", .pattern = "events.>", .dst = NULL, .exists = false, .owner = NULL };
+	struct acl_change no = { .op = mom_admin_op("sub.create"), .name = "s", .pattern = "payroll.>", .dst = NULL, .exists = false, .owner = NULL };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ok, denied, sizeof(denied)));
@@ -174,7 +174,7 @@ Test(acl, creating_a_subscription_needs_consume_rights)
 Test(acl, moving_needs_the_source_and_publish_rights_on_the_target)
 {
 	struct mom_claims a = user("alice"), b = user("bob");
-	struct acl_change ch = { mom_admin_op("queue.move"), "jobs.dead", NULL, "jobs.retry", true, "alice" };
+	struct acl_change ch = { .op = mom_admin_op("queue.move"), .name = "jobs.dead", .pattern = NULL, .dst = "jobs.retry", .exists = true, .owner = "alice" };
 	char              denied[160] = "";
 
 	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
@@ -212,7 +212,7 @@ Test(acl, every_change_in_the_table_denies_a_stranger)
 
 	/* On objects alice cannot name and bob created, every change is refused. */
 	for (op = mom_admin_ops(); op->name != NULL; op++) {
-		struct acl_change ch = { op, "payroll", "payroll.>", "payroll", true, "bob" };
+		struct acl_change ch = { .op = op, .name = "payroll", .pattern = "payroll.>", .dst = "payroll", .exists = true, .owner = "bob" };
 
 		if (!op->write)
 			continue;
@@ -266,4 +266,22 @@ Test(acl, every_target_of_a_publish_batch_is_checked)
 	cr_assert_str_eq(denied, "permission denied: publish to queue 'payroll'");
 	cr_assert(acl_publish(NULL, b.data, b.len, 1 << 20, denied, sizeof(denied)));
 	mom_buf_fini(&b);
+}
+
+Test(acl, a_dead_letter_queue_needs_publish_rights)
+{
+	struct mom_claims a = user("alice");
+	struct acl_change ch = { .op = mom_admin_op("queue.create"), .name = "jobs.trojan" };
+	char              denied[160] = "";
+
+	ch.targets[0] = "payroll";
+	ch.target_opts[0] = mom_admin_opt(ch.op, "dead_letter");
+	ch.ntargets = 1;
+	cr_assert_not(acl_change(&a, &ch, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: dead-letter queue 'payroll' needs publish "
+	    "rights on it");
+	ch.targets[0] = "jobs.dead";
+	cr_assert(acl_change(&a, &ch, denied, sizeof(denied)));
+	ch.targets[0] = "payroll";
+	cr_assert(acl_change(NULL, &ch, denied, sizeof(denied)), "an open broker allows it");
 }

@@ -85,8 +85,9 @@ owner_only(const struct mom_claims *cl, const struct acl_change *ch, char *denie
 	return false;
 }
 
-bool
-acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
+/* The operation's own rule (enum mom_aop_perm). */
+static bool
+op_rule(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
 {
 	const struct mom_admin_op *op = ch->op;
 
@@ -121,4 +122,21 @@ acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denie
 	}
 	snprintf(denied, dlen, "permission denied: %s needs an admin token", op->name);
 	return false;
+}
+
+bool
+acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied, size_t dlen)
+{
+	size_t i;
+
+	if (!op_rule(cl, ch, denied, dlen))
+		return false;
+	for (i = 0; i < ch->ntargets; i++)
+		if (!may_name(cl, ch->targets[i], true)) {
+			snprintf(denied, dlen, "permission denied: %s queue '%s' needs publish "
+			    "rights on it", ch->target_opts[i]->flag ? ch->target_opts[i]->flag :
+			    ch->target_opts[i]->key, ch->targets[i]);
+			return false;
+		}
+	return true;
 }

@@ -38,14 +38,24 @@ struct acl_change {
 	const char *dst;       /* queue.move's target queue */
 	bool        exists;    /* the object named exists */
 	const char *owner;     /* its recorded creator (NULL: none) */
+	/*
+	 * Queues the change makes messages flow into: the values of its
+	 * options of type MOM_AOPT_NAME (a dead-letter queue), with their
+	 * options.  Each needs publish rights, or a token could route
+	 * messages into a queue it may not publish to.
+	 */
+	const char                 *targets[4];
+	const struct mom_admin_opt *target_opts[4];
+	size_t                      ntargets;
 };
 
 /*
  * May cl make this change?  The operation's rule (enum mom_aop_perm):
  * creating needs a mom.pub or mom.sub pattern for the name; deleting,
  * purging and moving out of a queue are the creator's or an admin's, and
- * moving needs publish rights on the target; anything else needs an
- * admin token.  On false, denied says why.
+ * moving needs publish rights on the target, and so does every queue
+ * the change names for messages to flow into (a dead-letter queue);
+ * anything else needs an admin token.  On false, denied says why.
  */
 bool acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied,
     size_t dlen);

@@ -147,6 +147,7 @@ cluster_status(struct core *c, int64_t now)
 static void
 change_target(struct core *c, json_t *o, const struct mom_admin_op *op, struct acl_change *ch)
 {
+	const struct mom_admin_opt *opt;
 	struct queue *q;
 	struct topic *t;
 	struct sub   *s;
@@ -159,6 +160,12 @@ change_target(struct core *c, json_t *o, const struct mom_admin_op *op, struct a
 		ch->name = jstr(o, "src");
 		ch->dst = jstr(o, "dst");
 	}
+	for (opt = op->opts; opt != NULL && opt->key != NULL; opt++)
+		if (opt->type == MOM_AOPT_NAME && jstr(o, opt->key) != NULL &&
+		    ch->ntargets < sizeof(ch->targets) / sizeof(ch->targets[0])) {
+			ch->targets[ch->ntargets] = jstr(o, opt->key);
+			ch->target_opts[ch->ntargets++] = opt;
+		}
 	if (ch->name == NULL || op->object == NULL)
 		return;
 	if (strcmp(op->object, "queue") == 0 &&
