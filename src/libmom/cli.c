@@ -87,6 +87,8 @@ int
 mom_cli_load_token(struct mom_cli *cli)
 {
 	const char *file = cli->token_file, *env = getenv("MOM_TOKEN"), *what;
+	/* Named, never printed: a "file name" may be the token itself. */
+	const char *src = file != NULL ? "--token-file" : "MOM_TOKEN_FILE";
 	char        buf[MOM_TOKEN_MAX + 2], *t;
 	size_t      n = 0;
 
@@ -104,15 +106,16 @@ mom_cli_load_token(struct mom_cli *cli)
 			file = NULL;
 		if (file == NULL)
 			return 0;
-		what = file;
+		what = src;
 		if ((f = fopen(file, "r")) == NULL) {
-			mom_cli_err(cli, "cannot read token file %s: %s", file, strerror(errno));
+			mom_cli_err(cli, "cannot read the token file of %s: %s", src, strerror(errno));
 			return MOM_EXIT_USAGE;
 		}
 		n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		if (n == sizeof(buf) - 1) {
-			mom_cli_err(cli, "token file %s is longer than %d bytes", file, MOM_TOKEN_MAX);
+			mom_cli_err(cli, "the token file of %s is longer than %d bytes", src,
+			    MOM_TOKEN_MAX);
 			return MOM_EXIT_USAGE;
 		}
 		buf[n] = '\0';

@@ -64,7 +64,7 @@ opt_ambiguous(char *err, size_t errlen, const char *arg, const struct option *lo
 	size_t n = strcspn(arg + 2, "="), off;
 	int    matches = 0, w;
 
-	w = snprintf(err, errlen, "option '%s' is ambiguous; possibilities:", arg);
+	w = snprintf(err, errlen, "option '%.*s' is ambiguous; possibilities:", (int)(n + 2), arg);
 	off = w > 0 ? (size_t)w : 0;
 	for (; lo->name != NULL; lo++) {
 		if (strncmp(lo->name, arg + 2, n) != 0)
@@ -100,8 +100,10 @@ mom_opt_error(char *err, size_t errlen, int ch, char *const *argv,
 		return;
 	}
 	if (islong && optopt == 0) {
+		/* Up to '=' only: what follows may be a secret. */
 		if (!opt_ambiguous(err, errlen, arg, longopts))
-			snprintf(err, errlen, "unrecognized option '%s'", arg);
+			snprintf(err, errlen, "unrecognized option '%.*s'", (int)strcspn(arg, "="),
+			    arg);
 		return;
 	}
 	if (islong && strchr(arg, '=') != NULL &&
@@ -110,4 +112,45 @@ mom_opt_error(char *err, size_t errlen, int ch, char *const *argv,
 		return;
 	}
 	snprintf(err, errlen, "invalid option -- '%c'", optopt);
+}
+
+/* The options whose value names a secret's file, and where the secret comes from. */
+static const struct {
+	const char *name;
+	const char *from;
+} secrets[] = {
+	{ "token-file", "a token comes from a file (--token-file FILE, MOM_TOKEN_FILE) or "
+	    "MOM_TOKEN" },
+	{ "password-file", "a password comes from a file (--password-file FILE) or stdin" },
+};
+
+int
+mom_opt_secret(int ch, char *const *argv, const struct option *longopts, char *err,
+    size_t errlen)
+{
+	const struct option *lo;
+	const char          *typed;
+	size_t               i, n;
+
+	if (optind < 1)
+		return 0;
+	/* The option's own element: before its value when that was separate. */
+	typed = argv[optind - 1];
+	if (optarg != NULL && optarg == argv[optind - 1] && optind >= 2)
+		typed = argv[optind - 2];
+	if (strncmp(typed, "--", 2) != 0)
+		return 0;
+	n = strcspn(typed + 2, "=");
+	for (lo = longopts; lo->name != NULL; lo++) {
+		if (lo->val != ch || lo->flag != NULL)
+			continue;
+		for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+			if (strcmp(lo->name, secrets[i].name) == 0 &&
+			    (n != strlen(lo->name) || strncmp(typed + 2, lo->name, n) != 0)) {
+				snprintf(err, errlen, "--%.*s is not an option: %s", (int)n, typed + 2,
+				    secrets[i].from);
+				return -1;
+			}
+	}
+	return 0;
 }

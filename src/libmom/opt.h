@@ -58,4 +58,16 @@ int mom_opt_once(int *from, int layer);
 void mom_opt_error(char *err, size_t errlen, int ch, char *const *argv,
     const struct option *longopts);
 
+/*
+ * Secrets never travel on the command line, and an error never prints
+ * one.  Call right after getopt_long returned ch: when ch is the value of
+ * a long option that takes a secret's file (token-file, password-file)
+ * and the user typed it abbreviated ("--token JWT", "--password PW"),
+ * which most likely means the secret itself follows, returns -1 with
+ * err naming what was typed (never its value) and where the secret
+ * should come from instead; else 0.
+ */
+int mom_opt_secret(int ch, char *const *argv, const struct option *longopts, char *err,
+    size_t errlen);
+
 #endif

@@ -156,6 +156,8 @@ parse_pass(struct admin_options *o, int argc, char **argv, char *err, size_t err
 			o->usage = 1;
 			return MOM_EXIT_USAGE;
 		}
+		if (mom_opt_secret(ch, argv, longopts, err, errlen) != 0)
+			return MOM_EXIT_USAGE;
 		switch (mom_cli_option(&o->cli, ch, optarg, &o->wait_ms, err, errlen)) {
 		case -1:
 			return MOM_EXIT_USAGE;

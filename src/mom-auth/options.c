@@ -232,6 +232,8 @@ parse_pass(struct auth_options *o, int argc, char **argv, int *seen, int *nseen,
 	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		if (seen != NULL && ch != '?' && ch != ':')
 			seen[(*nseen)++] = ch;
+		if (ch != '?' && ch != ':' && mom_opt_secret(ch, argv, longopts, err, errlen) != 0)
+			return -1;
 		switch (ch) {
 		case ':':
 			mom_errf(err, errlen, "option %s needs a value", argv[optind - 1]);
@@ -240,7 +242,9 @@ parse_pass(struct auth_options *o, int argc, char **argv, int *seen, int *nseen,
 			if (optopt != 0)
 				mom_errf(err, errlen, "unknown option -%c", optopt);
 			else
-				mom_errf(err, errlen, "unknown option %s", argv[optind - 1]);
+				/* Up to '=' only: what follows may be a secret. */
+				mom_errf(err, errlen, "unknown option %.*s",
+				    (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
 			return -1;
 		case 'h':
 		case OPT_VERSION:

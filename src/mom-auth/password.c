@@ -133,10 +133,11 @@ pw_read(const char *file, bool confirm, char *buf, size_t len)
 			fd = STDIN_FILENO;
 			from = "stdin";
 		} else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
-			auth_err("%s: %s", file, strerror(errno));
+			/* Named, never printed: a "file name" may be the password itself. */
+			auth_err("cannot read the file of --password-file: %s", strerror(errno));
 			return MOM_EXIT_NOINPUT;
 		} else {
-			from = file;
+			from = "the file of --password-file";
 		}
 		n = read_line(fd, buf, len);
 		if (fd != STDIN_FILENO)

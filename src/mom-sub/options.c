@@ -198,6 +198,8 @@ parse_pass(struct sub_options *o, struct pass *p, int argc, char **argv)
 			o->usage = 1;
 			return MOM_EXIT_USAGE;
 		}
+		if (mom_opt_secret(ch, argv, longopts, p->err, p->errlen) != 0)
+			return MOM_EXIT_USAGE;
 		switch (mom_cli_option(&o->cli, ch, optarg, &o->wait_ms, p->err, p->errlen)) {
 		case -1:
 			return MOM_EXIT_USAGE;

@@ -129,7 +129,29 @@ as() {
 	assert_equal "${stderr:0:9}" "mom-pub: "
 	assert [ ${#stderr} -gt 9 ]
 	run -64 --separate-stderr env MOM_TOKEN_FILE="$T/missing" timeout "$TMO" mom-pub -q orders.x -m hi
-	assert_equal "$stderr" "mom-pub: cannot read token file $T/missing: No such file or directory"
+	assert_equal "$stderr" "mom-pub: cannot read the token file of MOM_TOKEN_FILE: No such file or directory"
+}
+
+# A token is a secret: an error names the option, never its value (which
+# could be the token itself, given where a file was expected).
+@test "a token given on the command line is never printed back" {
+	local tok
+	tok=$(cat "$A/carol.jwt")
+	for prog in mom-pub mom-sub mom-admin; do
+		# --token, --tok, --token=...: abbreviations of --token-file are refused
+		for opt in --token --tok --token-f; do
+			run -64 --separate-stderr timeout "$TMO" "$prog" "$opt" "$tok" -q orders.x -m hi
+			[[ "$stderr" != *"$tok"* ]] || fail "$prog $opt printed the token: $stderr"
+			[[ "$stderr" == "$prog: $opt is not an option: a token comes from a file (--token-file FILE, MOM_TOKEN_FILE) or MOM_TOKEN"* ]] ||
+				fail "$prog $opt: $stderr"
+		done
+		run -64 --separate-stderr timeout "$TMO" "$prog" "--token=$tok" -q orders.x
+		[[ "$stderr" != *"$tok"* ]] || fail "$prog --token=... printed the token: $stderr"
+		# the whole option, with the token where the file name goes
+		run --separate-stderr timeout "$TMO" "$prog" --token-file "$tok" -q orders.x -m hi
+		[ "$status" -ne 0 ]
+		[[ "$stderr" != *"$tok"* ]] || fail "$prog --token-file TOKEN printed the token: $stderr"
+	done
 }
 
 @test "SIGHUP reloads the key file: tokens of a removed key stop working" {

@@ -212,6 +212,17 @@ not this'
 	assert_one_line_error mom-auth 65
 	run --separate-stderr mom-auth -d "$A" user add bob --password-file "$T/none"
 	assert_one_line_error mom-auth 66
+	# A password is a secret: --password (an abbreviation) is refused and
+	# nothing of its value is printed, nor the value of --password-file.
+	# (an option error: the usage text follows the one line, as for any other)
+	run -64 --separate-stderr mom-auth -d "$A" user add bob --password 'Sekr1t-pw'
+	[[ "$stderr" != *Sekr1t-pw* ]] || fail "printed the password: $stderr"
+	assert_equal "${stderr%%$'\n'*}" "mom-auth: --password is not an option: a password comes from a file (--password-file FILE) or stdin"
+	run -64 --separate-stderr mom-auth login -u bob --password='Sekr1t-pw'
+	[[ "$stderr" != *Sekr1t-pw* ]] || fail "printed the password: $stderr"
+	run --separate-stderr mom-auth -d "$A" user add bob --password-file 'Sekr1t-pw'
+	assert_one_line_error mom-auth 66
+	[[ "$stderr" != *Sekr1t-pw* ]] || fail "printed the password: $stderr"
 	run mom-auth -d "$A" user list
 	refute_output --partial bob
 }

@@ -133,7 +133,7 @@ Test(pub_options, getopt_messages_are_glibcs)
 		{ "--que", "option '--queue' requires an argument" },
 		{ "--create=yes", "option '--create' doesn't allow an argument" },
 		{ "--verbose=2", "option '--verbose' doesn't allow an argument" },
-		{ "--bogus=1", "unrecognized option '--bogus=1'" },
+		{ "--bogus=1", "unrecognized option '--bogus'" }, /* never the value: it may be a secret */
 		{ "--t", "option '--t' is ambiguous; possibilities: '--topic' '--ttl' '--token-file'" },
 	};
 	size_t i;
@@ -287,7 +287,7 @@ Test(pub_options, unknown_option_in_the_config_file)
 	char *argv[] = { "mom-pub", "-q", "jobs", "-m", "x", NULL };
 
 	optfix_write("mom/mom-pub", "bogus 1\n");
-	assert_usage(parse(argv), "unrecognized option '--bogus=1'", 1);
+	assert_usage(parse(argv), "unrecognized option '--bogus'", 1);
 }
 
 /*
@@ -354,4 +354,32 @@ Test(pub_options, conflicts_within_the_command_line_are_still_usage_errors)
 
 	optfix_write("mom/mom-pub", "queue x\n");
 	assert_usage(parse(argv), "give one of -q and -t, once", 0);
+}
+
+/* Secrets: never taken from an abbreviation, never printed back. */
+Test(pub_options, an_abbreviated_token_file_option_is_refused_without_its_value)
+{
+	char *sep[] = { "mom-pub", "--token", "eyJhbGciOi.SECRET.sig", "-q", "q", "-m", "x", NULL };
+	char *eq[] = { "mom-pub", "--tok=eyJhbGciOi.SECRET.sig", "-q", "q", "-m", "x", NULL };
+	char *full[] = { "mom-pub", "--token-file", "/some/file", "-q", "q", "-m", "x", NULL };
+	char *fulleq[] = { "mom-pub", "--token-file=/some/file", "-q", "q", "-m", "x", NULL };
+
+	assert_usage(parse(sep), "--token is not an option: a token comes from a file "
+	    "(--token-file FILE, MOM_TOKEN_FILE) or MOM_TOKEN", 0);
+	pub_options_fini(&o);
+	assert_usage(parse(eq), "--tok is not an option: a token comes from a file "
+	    "(--token-file FILE, MOM_TOKEN_FILE) or MOM_TOKEN", 0);
+	pub_options_fini(&o);
+	cr_assert_eq(parse(full), 0, "err: %s", err);
+	cr_assert_str_eq(o.cli.token_file, "/some/file");
+	pub_options_fini(&o);
+	cr_assert_eq(parse(fulleq), 0, "err: %s", err);
+	cr_assert_str_eq(o.cli.token_file, "/some/file");
+}
+
+Test(pub_options, an_unknown_option_is_printed_up_to_its_value)
+{
+	char *argv[] = { "mom-pub", "--passwd=hunter2", "-q", "q", NULL };
+
+	assert_usage(parse(argv), "unrecognized option '--passwd'", 1);
 }
