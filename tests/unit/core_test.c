@@ -226,10 +226,10 @@ publish(const struct mom_claims *cl, const char *queue, const char *payload)
 	return st;
 }
 
-/* A fetch request, submitted (not waited for). */
+/* A fetch request on connection conn, submitted (not waited for). */
 static struct treq *
-fetch_start(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
-    uint64_t nacks)
+fetch_start_on(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
+    uint64_t nacks, uint64_t conn)
 {
 	struct treq     *t = treq_new(MOM_OP_FETCH, NULL);
 	struct mom_fetch f;
@@ -244,8 +244,22 @@ fetch_start(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64
 	f.acks = acks;
 	f.nacks = nacks;
 	mom_fetch_encode(&t->body, &f);
+	t->req.conn = conn;
 	submit(t);
 	return t;
+}
+
+static struct treq *
+fetch_start(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
+    uint64_t nacks)
+{
+	return fetch_start_on(queue, consumer, wait_ms, acks, nacks, 0);
+}
+
+static struct treq *
+fetch_start_conn(const char *queue, uint64_t consumer, uint64_t wait_ms, uint64_t conn)
+{
+	return fetch_start_on(queue, consumer, wait_ms, NULL, 0, conn);
 }
 
 struct got {
@@ -529,4 +543,26 @@ Test(core, requests_after_stop_are_refused_as_shutting_down)
 	fsm_free(fsm);
 	core = NULL;
 	fsm = NULL;
+}
+
+Test(core, a_closed_connection_s_polls_end_and_get_nothing)
+{
+	struct treq *dead, *live;
+	struct got   g;
+
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"cc\"}");
+	dead = fetch_start_conn("cc", 1, 5000, 41);
+	live = fetch_start_conn("cc", 2, 5000, 42);
+	cr_assert_not(wait_reply(dead, 100));
+	core_conn_closed(core, 41);
+	/* Answered at once, empty; the other connection's poll stays. */
+	g = fetch_end(dead);
+	cr_assert_eq(g.status, 0);
+	cr_assert_eq(g.count, 0);
+	cr_assert_not(wait_reply(live, 100));
+	cr_assert_eq(publish(NULL, "cc", "for the living"), 0);
+	g = fetch_end(live);
+	cr_assert_eq(g.count, 1);
+	cr_assert_str_eq(g.payload, "for the living");
+	cr_assert_eq(g.deliveries, 1);
 }

@@ -69,6 +69,51 @@ core_submit(struct core *c, struct core_req *req)
 	pthread_mutex_unlock(&c->mu);
 }
 
+void
+core_conn_closed(struct core *c, uint64_t conn)
+{
+	pthread_mutex_lock(&c->mu);
+	if (conn != 0 && !c->stop) {
+		if (c->nclosed == c->closed_cap) {
+			size_t    cap = c->closed_cap ? c->closed_cap * 2 : 16;
+			uint64_t *n = realloc(c->closed, cap * sizeof(*n));
+
+			if (n == NULL) {
+				/* The polls end at their deadline instead. */
+				pthread_mutex_unlock(&c->mu);
+				return;
+			}
+			c->closed = n;
+			c->closed_cap = cap;
+		}
+		c->closed[c->nclosed++] = conn;
+		pthread_cond_signal(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * The connections that closed, after this turn's requests: a poll that
+ * came in the same turn as its connection's end is parked first, then
+ * dropped.
+ */
+static void
+closed_conns(struct core *c, int64_t now)
+{
+	uint64_t *conns;
+	size_t    n, i;
+
+	pthread_mutex_lock(&c->mu);
+	conns = c->closed;
+	n = c->nclosed;
+	c->closed = NULL;
+	c->nclosed = c->closed_cap = 0;
+	pthread_mutex_unlock(&c->mu);
+	for (i = 0; i < n; i++)
+		fetch_conn_closed(c, conns[i], now);
+	free(conns);
+}
+
 static struct creq *
 creq_get(struct core *c, struct core_req *req)
 {
@@ -415,7 +460,7 @@ wait_turn(struct core *c, int64_t wake, bool *stop)
 	struct timespec  ts;
 
 	pthread_mutex_lock(&c->mu);
-	while (c->qhead == NULL && !c->stop && !c->io_wake) {
+	while (c->qhead == NULL && !c->stop && !c->io_wake && c->nclosed == 0) {
 		int64_t wait = wake - mom_now_ms();
 
 		if (wait <= 0)
@@ -493,6 +538,7 @@ core_main(void *arg)
 			}
 			core_handle(c, cr, now);
 		}
+		closed_conns(c, now);
 		serve_touched(c, now);
 		if (now >= next_tick || stop)
 			next_tick = tick(c, now);
@@ -580,6 +626,7 @@ core_free(struct core *c)
 		free(cr);
 	}
 	umap_fini(&c->porders);
+	free(c->closed);
 	mom_buf_fini(&c->scratch);
 	mom_buf_fini(&c->reply);
 	mom_buf_fini(&c->cmd);

@@ -32,6 +32,7 @@ struct core_req {
 	const uint8_t           *body;   /* the op's body (after the frame header) */
 	size_t                   len;
 	const struct mom_claims *claims; /* who asks; NULL: an open broker */
+	uint64_t                 conn;   /* the connection it came on (core_conn_closed); 0: none */
 	/*
 	 * The answer: a whole reply frame, borrowed for the call; NULL when
 	 * none could be made (out of memory: let the client resend).  Called
@@ -63,6 +64,13 @@ int  core_start(struct core **, struct fsm *, const struct core_config *, char *
     size_t errlen);
 /* Hands a request to the core (any thread).  Replies "busy" when full. */
 void core_submit(struct core *, struct core_req *);
+/*
+ * A connection closed (any thread): its requests parked in long polls are
+ * answered (empty, to nobody) at once instead of being handed messages
+ * that would come back only after the ack wait.  conn is the plane's
+ * id, the same as in its requests; planes keep their ids apart.
+ */
+void core_conn_closed(struct core *, uint64_t conn);
 /* Where stats find the number of connected clients (any thread calls fn). */
 void core_set_connections(struct core *, int (*fn)(void *), void *arg);
 /*

@@ -87,6 +87,8 @@ struct core {
 	pthread_cond_t     cv;
 	struct core_req   *qhead, *qtail;
 	size_t             qlen;
+	uint64_t          *closed;  /* connections closed since the last turn */
+	size_t             nclosed, closed_cap;
 	bool               stop;
 	/* Core thread only from here. */
 	struct creq_list   waiters; /* every parked long poll */
@@ -133,6 +135,8 @@ void fetch_tick(struct core *, int64_t now, int64_t *next);
 void fetch_gone(void *core, struct mq *);
 /* Answers every long poll (empty), at stop. */
 void fetch_release_all(struct core *, int64_t now);
+/* The polls parked by requests of connection conn end (empty). */
+void fetch_conn_closed(struct core *, uint64_t conn, int64_t now);
 /* Has this mq consumers parked on it? */
 bool fetch_has_waiters(struct core *, struct mq *);
 size_t fetch_waiting(struct core *, struct mq *);

@@ -191,6 +191,21 @@ fetch_tick(struct core *c, int64_t now, int64_t *next)
 }
 
 void
+fetch_conn_closed(struct core *c, uint64_t conn, int64_t now)
+{
+	struct creq *cr, *gnext;
+
+	for (cr = TAILQ_FIRST(&c->waiters); cr != NULL; cr = gnext) {
+		gnext = TAILQ_NEXT(cr, w.glink);
+		if (cr->req->conn != conn)
+			continue;
+		unpark(c, cr);
+		cr->w.mq = NULL; /* nothing is leased to nobody */
+		serve(c, cr, now);
+	}
+}
+
+void
 fetch_release_all(struct core *c, int64_t now)
 {
 	struct creq *cr;

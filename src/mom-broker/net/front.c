@@ -54,16 +54,22 @@ struct front {
 	atomic_bool   closing;
 };
 
+/* This plane's connection ids (struct core_req's conn): its pipes'. */
+#define FRONT_CONN(p) ((uint64_t)1 << 62 | (uint64_t)nng_pipe_id(p))
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct front *fr = arg;
 
-	(void)p;
 	if (ev == NNG_PIPE_EV_ADD_POST)
 		atomic_fetch_add(&fr->conns, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
+	else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&fr->conns, 1);
+		/* A consumer that died in a long poll must not be handed messages. */
+		if (!atomic_load(&fr->closing))
+			core_conn_closed(fr->core, FRONT_CONN(p));
+	}
 }
 
 int
@@ -194,6 +200,7 @@ fctx_cb(void *arg)
 	fc->req.len = nng_msg_len(m) - r.off;
 	fc->req.reply = fctx_reply;
 	fc->req.arg = fc;
+	fc->req.conn = FRONT_CONN(nng_msg_get_pipe(m));
 	fc->state = FC_CORE;
 	if (auth_enabled(fr->auth)) {
 		char why[160];

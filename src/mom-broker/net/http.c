@@ -86,6 +86,7 @@ struct hconn {
 	bool               noreply;    /* the core could build none */
 	STAILQ_ENTRY(hconn) olink;     /* h->outbox */
 	bool               closed, gone, reaped, reap_here;
+	bool               notify_gone; /* tell the core (conn_unlock) */
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
 	struct core_req    req;        /* to the core: body in reqmsg */
@@ -119,6 +120,9 @@ struct http {
 	atomic_int           live;     /* connections, for /metrics */
 	int64_t              started;
 };
+
+/* This plane's connection ids (struct core_req's conn), apart from the nng plane's. */
+#define HTTP_CONN(c) ((uint64_t)2 << 62 | ((c)->consumer & (((uint64_t)1 << 62) - 1)))
 
 static void rx_cb(void *);
 static void tx_cb(void *);
@@ -210,13 +214,16 @@ reaper_main(void *arg)
 static void
 conn_unlock(struct hconn *c)
 {
-	bool submit = c->submit, dead;
+	bool submit = c->submit, gone = c->notify_gone, dead;
 
 	c->submit = false;
+	c->notify_gone = false;
 	dead = conn_dead(c);
 	pthread_mutex_unlock(&c->mu);
 	if (submit)
 		core_submit(c->h->core, &c->req);
+	if (gone)
+		core_conn_closed(c->h->core, HTTP_CONN(c));
 	if (dead)
 		conn_reap(c);
 }
@@ -294,9 +301,11 @@ rx_cb(void *arg)
 	if (c->closed) {
 		/* nothing */
 	} else if (c->state == ST_CORE || c->state == ST_SEND) {
-		if (rv != 0 && rv != NNG_ETIMEDOUT)
+		if (rv != 0 && rv != NNG_ETIMEDOUT) {
+			/* A long poll of a vanished client ends now (conn_unlock). */
+			c->notify_gone = !c->gone && c->state == ST_CORE;
 			c->gone = true;
-		else
+		} else
 			conn_poll(c);
 	} else if (rv != 0) {
 		/* Idle too long, a request that stalled, or the client left. */
@@ -475,6 +484,7 @@ conn_submit(struct hconn *c)
 	c->req.claims = c->req_claims != NULL ? &c->req_claims->c : NULL;
 	c->req.reply = done_cb;
 	c->req.arg = c;
+	c->req.conn = HTTP_CONN(c);
 	c->in_core = true;
 	c->submit = true;
 	c->state = ST_CORE;
