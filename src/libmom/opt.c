@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "mom.h"
 #include "opt.h"
@@ -151,6 +152,42 @@ mom_opt_secret(int ch, char *const *argv, const struct option *longopts, char *e
 				    secrets[i].from);
 				return -1;
 			}
+	}
+	return 0;
+}
+
+int
+mom_opt_client_pass(struct mom_cli *cli, int64_t *wait_ms, int argc, char **argv,
+    const char *optstring, const struct option *longopts, mom_opt_fn fn, void *arg,
+    enum mom_action *action, int *usage, char *err, size_t errlen)
+{
+	int ch;
+
+	optind = 0; /* GNU: start afresh, also after an earlier pass */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		if (ch == '?' || ch == ':') {
+			mom_opt_error(err, errlen, ch, argv, longopts);
+			*usage = 1;
+			return MOM_EXIT_USAGE;
+		}
+		if (mom_opt_secret(ch, argv, longopts, err, errlen) != 0)
+			return MOM_EXIT_USAGE;
+		switch (mom_cli_option(cli, ch, optarg, wait_ms, err, errlen)) {
+		case -1:
+			return MOM_EXIT_USAGE;
+		case 1:
+			continue;
+		case 2:
+			*action = MOM_ACTION_VERSION;
+			return 0;
+		}
+		if (ch == 'h') {
+			*action = MOM_ACTION_HELP;
+			return 0;
+		}
+		if (fn(arg, ch, optarg) != 0)
+			return MOM_EXIT_USAGE;
 	}
 	return 0;
 }

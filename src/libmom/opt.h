@@ -15,6 +15,9 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
+
+struct mom_cli;
 
 /* What main does after a parse that returned 0. */
 enum mom_action {
@@ -57,6 +60,22 @@ int mom_opt_once(int *from, int layer);
  */
 void mom_opt_error(char *err, size_t errlen, int ch, char *const *argv,
     const struct option *longopts);
+
+/* A program's own options, after the clients' common ones: 0 or an exit status. */
+typedef int (*mom_opt_fn)(void *arg, int ch, char *optarg);
+
+/*
+ * One getopt_long pass of a client program over argv (its config file's
+ * vector or the command line): getopt's errors, secrets typed
+ * abbreviated (mom_opt_secret), the clients' common options
+ * (mom_cli_option), -h and --version, then fn for the rest.  Stops early
+ * at -h and --version (*action).  Returns 0, leaving optind at the first
+ * operand, or MOM_EXIT_USAGE with err set (*usage set when the usage
+ * text should follow).
+ */
+int mom_opt_client_pass(struct mom_cli *cli, int64_t *wait_ms, int argc, char **argv,
+    const char *optstring, const struct option *longopts, mom_opt_fn fn, void *arg,
+    enum mom_action *action, int *usage, char *err, size_t errlen);
 
 /*
  * Secrets never travel on the command line, and an error never prints

@@ -142,38 +142,32 @@ option(struct admin_options *o, int ch, const char *arg, char *err, size_t errle
 	}
 }
 
+/* option() as mom_opt_client_pass calls it. */
+struct pass_arg {
+	struct admin_options *o;
+	char                 *err;
+	size_t                errlen;
+};
+
+static int
+option_cb(void *arg, int ch, char *optarg_)
+{
+	struct pass_arg *pa = arg;
+
+	return option(pa->o, ch, optarg_, pa->err, pa->errlen);
+}
+
 /* Parses one vector; stops early at -h and --version (o->action). */
 static int
 parse_pass(struct admin_options *o, int argc, char **argv, char *err, size_t errlen)
 {
-	int ch;
+	struct pass_arg pa = { o, err, errlen };
+	int             rv;
 
-	optind = 0; /* GNU: start afresh, also after an earlier pass */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-		if (ch == '?' || ch == ':') {
-			mom_opt_error(err, errlen, ch, argv, longopts);
-			o->usage = 1;
-			return MOM_EXIT_USAGE;
-		}
-		if (mom_opt_secret(ch, argv, longopts, err, errlen) != 0)
-			return MOM_EXIT_USAGE;
-		switch (mom_cli_option(&o->cli, ch, optarg, &o->wait_ms, err, errlen)) {
-		case -1:
-			return MOM_EXIT_USAGE;
-		case 1:
-			continue;
-		case 2:
-			o->action = MOM_ACTION_VERSION;
-			return 0;
-		}
-		if (ch == 'h') {
-			o->action = MOM_ACTION_HELP;
-			return 0;
-		}
-		if (option(o, ch, optarg, err, errlen) != 0)
-			return MOM_EXIT_USAGE;
-	}
+	if ((rv = mom_opt_client_pass(&o->cli, &o->wait_ms, argc, argv, optstring, longopts,
+	    option_cb, &pa, &o->action, &o->usage, err, errlen)) != 0 ||
+	    o->action != MOM_ACTION_RUN)
+		return rv;
 	o->nargs = argc - optind;
 	o->args = argv + optind;
 	return 0;

@@ -136,38 +136,31 @@ option(struct pub_options *o, struct pass *p, int ch, char *arg)
 	}
 }
 
+/* option() as mom_opt_client_pass calls it. */
+struct pass_arg {
+	struct pub_options *o;
+	struct pass       *p;
+};
+
+static int
+option_cb(void *arg, int ch, char *optarg_)
+{
+	struct pass_arg *pa = arg;
+
+	return option(pa->o, pa->p, ch, optarg_);
+}
+
 /* Parses one vector; stops early at -h and --version (o->action). */
 static int
 parse_pass(struct pub_options *o, struct pass *p, int argc, char **argv)
 {
-	int ch;
+	struct pass_arg pa = { o, p };
+	int             rv;
 
-	optind = 0; /* GNU: start afresh, also after an earlier pass */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-		if (ch == '?' || ch == ':') {
-			mom_opt_error(p->err, p->errlen, ch, argv, longopts);
-			o->usage = 1;
-			return MOM_EXIT_USAGE;
-		}
-		if (mom_opt_secret(ch, argv, longopts, p->err, p->errlen) != 0)
-			return MOM_EXIT_USAGE;
-		switch (mom_cli_option(&o->cli, ch, optarg, &o->wait_ms, p->err, p->errlen)) {
-		case -1:
-			return MOM_EXIT_USAGE;
-		case 1:
-			continue;
-		case 2:
-			o->action = MOM_ACTION_VERSION;
-			return 0;
-		}
-		if (ch == 'h') {
-			o->action = MOM_ACTION_HELP;
-			return 0;
-		}
-		if (option(o, p, ch, optarg) != 0)
-			return MOM_EXIT_USAGE;
-	}
+	if ((rv = mom_opt_client_pass(&o->cli, &o->wait_ms, argc, argv, optstring, longopts,
+	    option_cb, &pa, &o->action, &o->usage, p->err, p->errlen)) != 0 ||
+	    o->action != MOM_ACTION_RUN)
+		return rv;
 	if (optind != argc) {
 		mom_errf(p->err, p->errlen, "unexpected argument '%s'", argv[optind]);
 		o->usage = 1;
