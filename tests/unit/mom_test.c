@@ -1,0 +1,92 @@
+/*
+ * mom_test.c: the small helpers every part shares (mom.h, le.h):
+ * saturating time arithmetic, error formatting, writing it all, and
+ * little-endian fields.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "le.h"
+#include "mom.h"
+
+Test(mom, time_add_saturates_instead_of_overflowing)
+{
+	cr_assert_eq(mom_time_add(1000, 500), 1500);
+	cr_assert_eq(mom_time_add(-1000, 500), -500);
+	cr_assert_eq(mom_time_add(INT64_MAX - 10, 10), INT64_MAX);
+	cr_assert_eq(mom_time_add(INT64_MAX - 10, 11), INT64_MAX);
+	cr_assert_eq(mom_time_add(1, UINT64_MAX), INT64_MAX);
+	cr_assert_eq(mom_time_add(0, (uint64_t)INT64_MAX + 1), INT64_MAX);
+}
+
+Test(mom, errf_formats_and_tolerates_no_buffer)
+{
+	char err[8];
+
+	mom_errf(err, sizeof(err), "%s %d", "abc", 12345);
+	cr_assert_str_eq(err, "abc 123", "cut to the buffer, NUL-terminated");
+	mom_errf(NULL, 0, "%s", "nothing happens");
+	err[0] = 'x';
+	mom_errf(err, 0, "%s", "nothing either");
+	cr_assert_eq(err[0], 'x');
+}
+
+Test(mom, write_all_writes_everything_through_a_small_pipe)
+{
+	static uint8_t big[1 << 20];
+	static uint8_t back[1 << 20];
+	int            fds[2];
+	size_t         got = 0;
+	ssize_t        n;
+	pid_t          pid;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	cr_assert_eq(pipe(fds), 0);
+	/* 1 MiB through a 64 KiB pipe: short writes until the reader drains it. */
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		_exit(mom_write_all(fds[1], big, sizeof(big)) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], back + got, sizeof(back) - got)) > 0)
+		got += (size_t)n;
+	close(fds[0]);
+	cr_assert_eq(got, sizeof(big));
+	cr_assert_eq(memcmp(big, back, sizeof(big)), 0);
+}
+
+Test(mom, write_all_reports_a_closed_reader)
+{
+	int fds[2];
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_eq(pipe(fds), 0);
+	close(fds[0]);
+	cr_assert_eq(mom_write_all(fds[1], "x", 1), -1);
+	cr_assert_eq(errno, EPIPE);
+	close(fds[1]);
+}
+
+Test(mom, little_endian_fields_round_trip)
+{
+	uint8_t b[8];
+
+	mom_le_put32(b, 0x11223344u);
+	cr_assert_eq(b[0], 0x44);
+	cr_assert_eq(b[3], 0x11);
+	cr_assert_eq(mom_le_get32(b), 0x11223344u);
+	mom_le_put64(b, 0x0102030405060708ull);
+	cr_assert_eq(b[0], 0x08);
+	cr_assert_eq(b[7], 0x01);
+	cr_assert_eq(mom_le_get64(b), 0x0102030405060708ull);
+	mom_le_put(b, 0xabcdef, 3);
+	cr_assert_eq(mom_le_get(b, 3), 0xabcdef);
+	cr_assert_eq(b[3], 0x05, "bytes beyond n are left alone");
+}
