@@ -47,6 +47,8 @@ usage(FILE *f)
 	    "                  [--http ADDR | --http off]\n"
 	    "                  [--fsync always|interval|never] [--fsync-interval DURATION]\n"
 	    "                  [--snapshot-after SIZE]\n"
+	    "                  [--max-connections N] [--max-polls N]\n"
+	    "                  [--frame-timeout DURATION] [--frame-budget SIZE]\n"
 	    "       mom-broker -h | --version\n");
 }
 
@@ -174,6 +176,10 @@ start_planes(struct broker *b, struct broker_options *o)
 	frcfg.listen = o->listen;
 	frcfg.nlisten = o->nlisten;
 	frcfg.max_payload = o->max_payload;
+	frcfg.max_conns = o->max_conns;
+	frcfg.max_polls = o->max_polls;
+	frcfg.frame_ms = o->frame_ms;
+	frcfg.frame_budget = o->frame_budget;
 	frcfg.auth = b->auth;
 	frcfg.tls = b->tls;
 	if (front_start(&b->front, &frcfg, b->core) != 0) {

@@ -22,6 +22,7 @@ enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VE
     OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
 enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER };
+enum { OPT_MAXCONN = 600, OPT_MAXPOLLS, OPT_FRAMETO, OPT_FRAMEBUDGET };
 
 static const char optstring[] = ":c:D:hl:v";
 
@@ -33,11 +34,15 @@ static const struct option longopts[] = {
 	{ "data-dir", required_argument, NULL, 'D' },
 	{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
 	{ "fsync", required_argument, NULL, OPT_FSYNC },
+	{ "frame-budget", required_argument, NULL, OPT_FRAMEBUDGET },
+	{ "frame-timeout", required_argument, NULL, OPT_FRAMETO },
 	{ "fsync-interval", required_argument, NULL, OPT_FSYNCIV },
 	{ "help", no_argument, NULL, 'h' },
 	{ "http", required_argument, NULL, OPT_HTTP },
 	{ "listen", required_argument, NULL, 'l' },
+	{ "max-connections", required_argument, NULL, OPT_MAXCONN },
 	{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
+	{ "max-polls", required_argument, NULL, OPT_MAXPOLLS },
 	{ "no-auth", no_argument, NULL, OPT_NOAUTH },
 	{ "retain", required_argument, NULL, OPT_RETAIN },
 	{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
@@ -58,6 +63,20 @@ struct pass {
 	size_t errlen;
 };
 
+/* The transports the nng plane serves (net/front.c frames them itself). */
+static bool
+listen_scheme(const char *url)
+{
+	static const char *const ok[] = { "tcp://", "tcp4://", "tcp6://", "tls+tcp://",
+	    "tls+tcp4://", "tls+tcp6://", "ipc://", "abstract://" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Is this listener reachable only from this machine?  Without
  * authentication the broker listens on nothing else.
@@ -71,7 +90,7 @@ loopback_only(const char *url)
 	struct in6_addr a6;
 	size_t          n;
 
-	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "abstract://", 11) == 0)
 		return true;
 	if ((h = strstr(url, "://")) == NULL)
 		return false;
@@ -179,6 +198,42 @@ number_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
 	return MOM_EXIT_USAGE;
 }
 
+/* The nng plane's limits (front.h); 0 or MOM_EXIT_USAGE. */
+static int
+limit_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
+{
+	uint64_t v;
+	char    *end;
+
+	switch (ch) {
+	case OPT_MAXCONN:
+	case OPT_MAXPOLLS:
+		v = strtoull(arg, &end, 10);
+		if (*arg < '0' || *arg > '9' || *end != '\0' || v == 0 || v > 1000000) {
+			mom_errf(p->err, p->errlen, "bad --%s '%s' (1 to 1000000)",
+			    ch == OPT_MAXCONN ? "max-connections" : "max-polls", arg);
+			return MOM_EXIT_USAGE;
+		}
+		*(ch == OPT_MAXCONN ? &o->max_conns : &o->max_polls) = (int)v;
+		return 0;
+	case OPT_FRAMETO:
+		if (mom_duration_parse(arg, &o->frame_ms) != 0 || o->frame_ms < 100 ||
+		    o->frame_ms > 3600000) {
+			mom_errf(p->err, p->errlen, "bad --frame-timeout '%s' (100ms to 1h)", arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	default: /* OPT_FRAMEBUDGET */
+		if (mom_size_parse(arg, &v) != 0 || v < (1u << 20) || v > ((uint64_t)1 << 40)) {
+			mom_errf(p->err, p->errlen, "bad --frame-budget '%s' (a size, 1MiB to 1TiB)",
+			    arg);
+			return MOM_EXIT_USAGE;
+		}
+		o->frame_budget = (size_t)v;
+		return 0;
+	}
+}
+
 /* One option other than -c, -h and --version; 0 or MOM_EXIT_USAGE. */
 static int
 option(struct broker_options *o, struct pass *p, int ch, char *arg)
@@ -226,6 +281,11 @@ option(struct broker_options *o, struct pass *p, int ch, char *arg)
 		return 0;
 	case OPT_FSYNC:
 		return fsync_opt(o, p, arg);
+	case OPT_MAXCONN:
+	case OPT_MAXPOLLS:
+	case OPT_FRAMETO:
+	case OPT_FRAMEBUDGET:
+		return limit_opt(o, p, ch, arg);
 	default:
 		return number_opt(o, p, ch, arg);
 	}
@@ -285,6 +345,11 @@ check_auth(struct broker_options *o, struct pass *p)
 		return MOM_EXIT_USAGE;
 	}
 	for (i = 0; i < o->nlisten; i++) {
+		if (!listen_scheme(o->listen[i])) {
+			mom_errf(p->err, p->errlen, "cannot listen on '%s' (tcp://HOST:PORT, "
+			    "tls+tcp://HOST:PORT or ipc:///PATH)", o->listen[i]);
+			return MOM_EXIT_USAGE;
+		}
 		if (!o->noauth && o->auth_key == NULL && !loopback_only(o->listen[i])) {
 			mom_errf(p->err, p->errlen, "refusing to listen on %s without "
 			    "authentication (--auth-key PUBKEY, or --no-auth to allow it)",

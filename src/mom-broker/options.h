@@ -30,6 +30,9 @@ struct broker_options {
 	char            http_url[320]; /* its nng URL */
 	bool            http_tls;      /* https:// */
 	bool            http_default;  /* no --http: its address may be taken */
+	int             max_conns, max_polls; /* 0: front.h's defaults */
+	uint64_t        frame_ms;      /* --frame-timeout; 0: the default */
+	size_t          frame_budget;  /* 0: the default */
 	int             fsync;         /* RIO_FSYNC_* */
 	uint64_t        fsync_interval_ms, snapshot_bytes;
 	enum mom_action action;

@@ -305,3 +305,50 @@ Test(broker_options, auth_key_and_no_auth_in_one_file_conflict)
 	argv[2] = (char *)optfix_write("broker.conf", "no-auth\nauth-key /k.pub\n");
 	assert_usage(parse(argv), "--auth-key and --no-auth contradict each other", 0);
 }
+
+Test(broker_options, nng_plane_limits)
+{
+	char *argv[] = { "mom-broker", "--max-connections", "100", "--max-polls", "7",
+		"--frame-timeout", "5s", "--frame-budget", "64MiB", NULL };
+	char *none[] = { "mom-broker", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.max_conns, 100);
+	cr_assert_eq(o.max_polls, 7);
+	cr_assert_eq(o.frame_ms, 5000);
+	cr_assert_eq(o.frame_budget, 64 << 20);
+	broker_options_fini(&o);
+	/* 0: the plane's own defaults (net/front.h). */
+	cr_assert_eq(parse(none), 0, "err: %s", err);
+	cr_assert_eq(o.max_conns, 0);
+	cr_assert_eq(o.max_polls, 0);
+	cr_assert_eq(o.frame_ms, 0);
+	cr_assert_eq(o.frame_budget, 0);
+}
+
+Test(broker_options, nng_plane_limits_bad_values)
+{
+	static const struct {
+		const char *a, *b, *msg;
+	} cases[] = {
+		{ "--max-connections", "0", "bad --max-connections '0' (1 to 1000000)" },
+		{ "--max-connections", "1e3", "bad --max-connections '1e3' (1 to 1000000)" },
+		{ "--max-polls", "-1", "bad --max-polls '-1' (1 to 1000000)" },
+		{ "--max-polls", "1000001", "bad --max-polls '1000001' (1 to 1000000)" },
+		{ "--frame-timeout", "50ms", "bad --frame-timeout '50ms' (100ms to 1h)" },
+		{ "--frame-timeout", "2h", "bad --frame-timeout '2h' (100ms to 1h)" },
+		{ "--frame-budget", "512KiB", "bad --frame-budget '512KiB' (a size, 1MiB to 1TiB)" },
+		{ "-l", "inproc://x", "cannot listen on 'inproc://x' (tcp://HOST:PORT, "
+		    "tls+tcp://HOST:PORT or ipc:///PATH)" },
+		{ "-l", "ws://127.0.0.1:1", "cannot listen on 'ws://127.0.0.1:1' (tcp://HOST:PORT, "
+		    "tls+tcp://HOST:PORT or ipc:///PATH)" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { "mom-broker", (char *)cases[i].a, (char *)cases[i].b, NULL };
+
+		assert_usage(parse(argv), cases[i].msg, 0);
+		broker_options_fini(&o);
+	}
+}
