@@ -801,3 +801,87 @@ Test(mq, dead_letters_a_lease_now_whatever_its_deliveries)
 	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, 0), MOM_ENOENT, "stale receipt");
 	mq_fini(&q);
 }
+
+Test(mq, receipts_of_a_new_epoch_never_repeat_an_earlier_one)
+{
+	struct mq_receipts rc = { 0 };
+	uint64_t           before[3], r;
+	size_t             i, k;
+
+	mq_receipts_epoch(&rc, 1);
+	for (i = 0; i < 3; i++)
+		before[i] = mq_receipt_next(&rc);
+	cr_assert_eq(before[0], (UINT64_C(1) << MQ_RECEIPT_BITS) | 1);
+	/* The same epoch again (every serve asks) changes nothing. */
+	mq_receipts_epoch(&rc, 1);
+	cr_assert_eq(mq_receipt_next(&rc), before[2] + 1);
+	/* A restart: a new term, the counter starts over, the numbers do not. */
+	mq_receipts_epoch(&rc, 2);
+	for (i = 0; i < 100; i++) {
+		r = mq_receipt_next(&rc);
+		cr_assert_neq(r, 0);
+		for (k = 0; k < 3; k++)
+			cr_assert_neq(r, before[k], "receipt %llu of epoch 1 handed out again",
+			    (unsigned long long)r);
+	}
+	cr_assert_eq(r >> MQ_RECEIPT_BITS, 2);
+}
+
+Test(mq, receipt_counter_wraps_within_its_epoch_and_is_never_zero)
+{
+	struct mq_receipts rc = { 0 };
+
+	mq_receipts_epoch(&rc, 0);
+	rc.n = MQ_RECEIPT_COUNT - 1;
+	cr_assert_eq(mq_receipt_next(&rc), MQ_RECEIPT_COUNT);
+	cr_assert_eq(mq_receipt_next(&rc), 1, "epoch 0 wraps to 1, not 0 (no receipt)");
+	mq_receipts_epoch(&rc, 7);
+	rc.n = MQ_RECEIPT_COUNT;
+	cr_assert_eq(mq_receipt_next(&rc), (UINT64_C(7) << MQ_RECEIPT_BITS) | 1,
+	    "the counter never spills into the epoch");
+}
+
+Test(mq, a_restarted_counter_does_not_settle_a_lease_by_an_old_number)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   old;
+
+	init_q(&q, 30000, 0, NULL);
+	mq_receipts_epoch(&next_receipt, 1);
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
+	old = g.receipt[0];
+	/* What a restart does: the leases are gone, the term moves on. */
+	mq_release(&q, 1, 0);
+	mq_receipts_epoch(&next_receipt, 2);
+	cr_assert_eq(lease(&q, 2, 2, SIZE_MAX, 0, &g), 2);
+	cr_assert_neq(g.receipt[0], old);
+	cr_assert_neq(g.receipt[1], old);
+	cr_assert_eq(mq_ack(&q, old, 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_count(&q), 2, "the old ack took a message");
+	mq_fini(&q);
+}
+
+Test(mq, only_the_holder_or_anyone_with_holder_0_settles_a_lease)
+{
+	struct mq  q;
+	struct got g;
+
+	init_q(&q, 30000, 0, NULL);
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(mq_lease(&q, 1, 111, 2, SIZE_MAX, false, 0, &next_receipt, emit_cb, &g), 2);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 222, 0), MOM_ENOENT, "another user's ack");
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 222, 0, false, 0), MOM_ENOENT);
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 222, 0), MOM_ENOENT);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 222, 0), MOM_ENOENT);
+	cr_assert_eq(mq_count(&q), 2);
+	cr_assert_eq(q.nleased, 2);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 111, 0), 0, "the holder's ack");
+	cr_assert_eq(mq_ack(&q, g.receipt[1], 0, 0), 0, "an admin's (holder 0)");
+	cr_assert_eq(mq_count(&q), 0);
+	mq_fini(&q);
+}
