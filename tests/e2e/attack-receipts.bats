@@ -104,12 +104,13 @@ http_settle() {
 
 @test "nng: the ack of an expired lease does not settle the message re-leased to another consumer" {
 	broker_on
-	qcreate q --ack-wait 1s
+	# 5 s: what follows the second receive must finish within it
+	qcreate q --ack-wait 5s
 	run -0 pub -q q -m a
 	run -0 raw fetch q 101 1
 	r1=$(receipt_of a)
 	[ -n "$r1" ] || fail "no a: $output"
-	wait_for 10 qfield_is q redelivered 1 || fail "the lease never expired"
+	wait_for 15 qfield_is q redelivered 1 || fail "the lease never expired"
 	run -0 raw fetch q 202 1
 	r2=$(receipt_of a)
 	[ -n "$r2" ] || fail "a was not redelivered: $output"
@@ -161,11 +162,12 @@ http_settle() {
 
 @test "http: the ack of an expired lease is refused with 409 and the new lease holds" {
 	broker_on
-	qcreate q --ack-wait 1s
+	# 5 s: what follows the second receive must finish within it
+	qcreate q --ack-wait 5s
 	run -0 pub -q q -m a
 	http_get q
 	r1=$R
-	wait_for 10 qfield_is q redelivered 1 || fail "the lease never expired"
+	wait_for 15 qfield_is q redelivered 1 || fail "the lease never expired"
 	http_get q
 	r2=$R
 	[ "$r1" != "$r2" ] || fail "the redelivery reused receipt $r1"
@@ -179,4 +181,39 @@ http_settle() {
 	http_settle ack q "$r2"
 	assert_equal "$status" 200
 	assert_equal "$(qfield q messages)" 0
+}
+
+@test "http with tokens: a user cannot settle another user's delivery by its receipt; an admin can" {
+	local a="$T/auth" u
+	mom-auth -d "$a" keygen >/dev/null
+	echo pw | mom-auth -d "$a" user add alice --pub 'jobs.>' --sub 'jobs.>' >/dev/null
+	echo pw | mom-auth -d "$a" user add bob --sub 'jobs.>' >/dev/null
+	echo pw | mom-auth -d "$a" user add root --admin >/dev/null
+	for u in alice bob root; do
+		mom-auth -d "$a" token --user "$u" --ttl 1h >"$a/$u.jwt"
+	done
+	mom-broker -D "$T/data" -l "$MOM_URL" --http "127.0.0.1:$HPORT" --auth-key "$a/mom-auth.pub" \
+		>>"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "$MOM_URL" || fail "the broker did not start"
+	H="http://127.0.0.1:$HPORT"
+	MOM_TOKEN_FILE="$a/alice.jwt" timeout "$TMO" mom-pub --create -q jobs.q -m one
+	MOM_TOKEN_FILE="$a/alice.jwt" timeout "$TMO" mom-pub -q jobs.q -m two
+	auth() { echo "Authorization: Bearer $(cat "$a/$1.jwt")"; }
+	run -0 timeout "$TMO" curl -sS -H "$(auth alice)" "$H/v1/queues/jobs.q/messages?max=2"
+	r1=$(jq -r '.messages[0].receipt' <<<"$output")
+	r2=$(jq -r '.messages[1].receipt' <<<"$output")
+	# bob may consume jobs.q, but what alice holds is alice's.
+	run -0 timeout "$TMO" curl -sS -o "$T/s.json" -w '%{http_code}' -H "$(auth bob)" \
+		-d "{\"receipts\":[\"$r1\"]}" "$H/v1/queues/jobs.q/ack"
+	assert_output 409
+	assert_equal "$(jq -c .stale "$T/s.json")" "[\"$r1\"]"
+	run -0 timeout "$TMO" curl -sS -o "$T/s.json" -w '%{http_code}' -H "$(auth alice)" \
+		-d "{\"receipts\":[\"$r1\"]}" "$H/v1/queues/jobs.q/ack"
+	assert_output 200
+	run -0 timeout "$TMO" curl -sS -o "$T/s.json" -w '%{http_code}' -H "$(auth root)" \
+		-d "{\"receipts\":[\"$r2\"]}" "$H/v1/queues/jobs.q/ack"
+	assert_output 200
+	run -0 timeout "$TMO" curl -sS -H "$(auth root)" "$H/v1/queues/jobs.q"
+	assert_equal "$(jq -r .messages <<<"$output")" 0
 }
