@@ -285,3 +285,21 @@ Test(acl, a_dead_letter_queue_needs_publish_rights)
 	ch.targets[0] = "payroll";
 	cr_assert(acl_change(NULL, &ch, denied, sizeof(denied)), "an open broker allows it");
 }
+
+Test(acl, a_lease_is_held_by_its_user_and_settled_by_that_user_or_an_admin)
+{
+	struct mom_claims alice = user("alice"), alice2 = user("alice"), bob = user("bob");
+	struct mom_claims root = admin();
+
+	/* An open broker: nobody holds, anybody settles. */
+	cr_assert_eq(acl_holder(NULL, false), 0);
+	cr_assert_eq(acl_holder(NULL, true), 0);
+	/* A user holds what it receives, and settles with the same mark (a new token too). */
+	cr_assert_neq(acl_holder(&alice, false), 0);
+	cr_assert_eq(acl_holder(&alice, true), acl_holder(&alice, false));
+	cr_assert_eq(acl_holder(&alice2, true), acl_holder(&alice, false));
+	cr_assert_neq(acl_holder(&bob, true), acl_holder(&alice, false));
+	/* An admin's receive is marked as its own; its settlements go for any lease. */
+	cr_assert_neq(acl_holder(&root, false), 0);
+	cr_assert_eq(acl_holder(&root, true), 0);
+}

@@ -172,13 +172,13 @@ emit_cb(void *arg, struct msg *m, uint64_t receipt, uint32_t deliveries)
 	g->n++;
 }
 
-static uint64_t next_receipt = 1;
+static struct mq_receipts next_receipt;
 
 static size_t
 drain(struct mq *q, int64_t now, struct got *g)
 {
 	memset(g, 0, sizeof(*g));
-	return mq_lease(q, 1, MAXGOT, SIZE_MAX, false, now, &next_receipt, emit_cb, g);
+	return mq_lease(q, 1, 0, MAXGOT, SIZE_MAX, false, now, &next_receipt, emit_cb, g);
 }
 
 /* Queues. */
@@ -747,7 +747,7 @@ Test(fsm_admin, move_takes_the_oldest_messages_leased_or_not)
 	publish1(f, 0, MOM_KIND_QUEUE, "src", NULL, "b");
 	publish1(f, 0, MOM_KIND_QUEUE, "src", NULL, "c");
 	memset(&g, 0, sizeof(g));
-	cr_assert_eq(mq_lease(&queue(f, "src")->mq, 1, 1, SIZE_MAX, false, 0, &next_receipt,
+	cr_assert_eq(mq_lease(&queue(f, "src")->mq, 1, 0, 1, SIZE_MAX, false, 0, &next_receipt,
 	    emit_cb, &g), 1);
 	/* Leases are leader-local: which messages move must not depend on them. */
 	cr_assert_eq(admin_json(f, 0, &j, "{\"op\":\"queue.move\",\"src\":\"src\",\"dst\":\"dst\","

@@ -62,13 +62,13 @@ emit_cb(void *arg, struct msg *m, uint64_t receipt, uint32_t deliveries)
 	g->n++;
 }
 
-static uint64_t next_receipt;
+static struct mq_receipts next_receipt;
 
 static size_t
 lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, int64_t now, struct got *g)
 {
 	memset(g, 0, sizeof(*g));
-	return mq_lease(q, consumer, max, max_bytes, false, now, &next_receipt, emit_cb, g);
+	return mq_lease(q, consumer, 0, max, max_bytes, false, now, &next_receipt, emit_cb, g);
 }
 
 /* What the dead-letter callback saw; it owns the message it is given. */
@@ -100,7 +100,7 @@ init_q(struct mq *q, uint64_t ack_wait, uint32_t max_deliver, struct dead *d)
 	cfg.ack_wait_ms = ack_wait;
 	cfg.max_deliver = max_deliver;
 	mq_init(q, &cfg, d ? dead_cb : NULL, d);
-	next_receipt = 1;
+	next_receipt = (struct mq_receipts){ 0 };
 }
 
 static void
@@ -183,7 +183,7 @@ Test(mq, ack_settles_the_message_and_frees_it)
 	cr_assert_eq(q.bytes, 7);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
 	cr_assert_eq(m->refs, 2);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), 0);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), 0);
 	cr_assert_eq(m->refs, 1, "the queue let go of the message");
 	cr_assert_eq(mq_count(&q), 0);
 	cr_assert_eq(q.bytes, 0);
@@ -199,13 +199,13 @@ Test(mq, ack_of_unknown_or_stale_receipt_is_enoent)
 
 	init_q(&q, 1000, 0, NULL);
 	push(&q, 1, "x", 0);
-	cr_assert_eq(mq_ack(&q, 12345, 0), MOM_ENOENT);
-	cr_assert_eq(mq_ack(&q, 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_ack(&q, 12345, 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_ack(&q, 0, 0, 0), MOM_ENOENT);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), 0);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), MOM_ENOENT, "second ack of one receipt");
-	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, false, 0), MOM_ENOENT);
-	cr_assert_eq(mq_touch(&q, g.receipt[0], 0), MOM_ENOENT);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), 0);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), MOM_ENOENT, "second ack of one receipt");
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 0, false, 0), MOM_ENOENT);
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 0, 0), MOM_ENOENT);
 	mq_fini(&q);
 }
 
@@ -222,9 +222,9 @@ Test(mq, receipt_of_an_expired_lease_is_stale)
 	mq_tick(&q, 1000);
 	cr_assert_eq(lease(&q, 2, 1, SIZE_MAX, 1000, &g), 1);
 	cr_assert_neq(g.receipt[0], old, "a redelivery gets a new receipt");
-	cr_assert_eq(mq_ack(&q, old, 0), MOM_ENOENT, "the first consumer's ack is too late");
+	cr_assert_eq(mq_ack(&q, old, 0, 0), MOM_ENOENT, "the first consumer's ack is too late");
 	cr_assert_eq(mq_count(&q), 1);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), 0);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), 0);
 	mq_fini(&q);
 }
 
@@ -238,7 +238,7 @@ Test(mq, nack_puts_the_message_back_at_the_front)
 	push(&q, 2, "b", 0);
 	push(&q, 3, "c", 0);
 	cr_assert_eq(lease(&q, 1, 2, SIZE_MAX, 0, &g), 2);
-	cr_assert_eq(mq_nack(&q, g.receipt[1], 0, false, 0), 0); /* seq 2 */
+	cr_assert_eq(mq_nack(&q, g.receipt[1], 0, 0, false, 0), 0); /* seq 2 */
 	cr_assert_eq(q.st.redelivered, 1);
 	cr_assert_eq(lease(&q, 1, 10, SIZE_MAX, 0, &g), 2);
 	cr_assert_eq(g.seq[0], 2, "the nacked message comes before older ready ones");
@@ -256,7 +256,7 @@ Test(mq, nack_with_delay_waits_in_the_delayed_heap_until_tick)
 	init_q(&q, 100000, 0, NULL);
 	push(&q, 1, "a", 1000);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 1000, &g), 1);
-	cr_assert_eq(mq_nack(&q, g.receipt[0], 5000, false, 1000), 0);
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 5000, false, 1000), 0);
 	cr_assert_eq(mq_ready(&q), 0);
 	cr_assert_eq(q.dlen, 1);
 	cr_assert_eq(mq_count(&q), 1);
@@ -284,8 +284,8 @@ Test(mq, nack_with_a_huge_delay_stays_delayed)
 	push(&q, 1, "a", now);
 	push(&q, 2, "b", now);
 	cr_assert_eq(lease(&q, 1, 2, SIZE_MAX, now, &g), 2);
-	cr_assert_eq(mq_nack(&q, g.receipt[0], (uint64_t)INT64_MAX, false, now), 0);
-	cr_assert_eq(mq_nack(&q, g.receipt[1], UINT64_C(1) << 62, false, now), 0);
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, (uint64_t)INT64_MAX, false, now), 0);
+	cr_assert_eq(mq_nack(&q, g.receipt[1], 0, UINT64_C(1) << 62, false, now), 0);
 	cr_assert_eq(mq_ready(&q), 0);
 	cr_assert_eq(q.dlen, 2, "both wait");
 	mq_tick(&q, now + 1000);
@@ -333,7 +333,7 @@ Test(mq, unseen_nack_does_not_count_a_delivery)
 	for (i = 0; i < 5; i++) {
 		cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
 		cr_assert_eq(g.deliveries[0], 1, "round %d", i);
-		cr_assert_eq(mq_nack(&q, g.receipt[0], 0, true, 0), 0);
+		cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 0, true, 0), 0);
 	}
 	cr_assert_eq(d.calls, 0);
 	cr_assert_eq(q.st.delivered, 0, "unseen deliveries are taken back");
@@ -341,7 +341,7 @@ Test(mq, unseen_nack_does_not_count_a_delivery)
 	cr_assert_eq(mq_ready(&q), 1);
 	/* A seen nack counts, and with max_deliver 1 that is the end. */
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
-	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, false, 0), 0);
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 0, false, 0), 0);
 	cr_assert_eq(d.calls, 1);
 	cr_assert_eq(d.deliveries, 1);
 	cr_assert_eq(mq_count(&q), 0);
@@ -395,7 +395,7 @@ Test(mq, touch_extends_a_lease)
 	init_q(&q, 1000, 0, NULL);
 	push(&q, 1, "a", 0);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
-	cr_assert_eq(mq_touch(&q, g.receipt[0], 800), 0);
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 0, 800), 0);
 	mq_tick(&q, 1500);
 	cr_assert_eq(q.nleased, 1, "touched at 800, due at 1800");
 	mq_tick(&q, 1800);
@@ -468,9 +468,9 @@ Test(mq, release_gives_back_only_that_consumers_leases)
 	mq_release(&q, 10, 0);
 	cr_assert_eq(q.nleased, 1);
 	cr_assert_eq(mq_ready(&q), 3);
-	cr_assert_eq(mq_ack(&q, a.receipt[0], 0), MOM_ENOENT);
-	cr_assert_eq(mq_ack(&q, a.receipt[1], 0), MOM_ENOENT);
-	cr_assert_eq(mq_ack(&q, b.receipt[0], 0), 0, "the other consumer keeps its lease");
+	cr_assert_eq(mq_ack(&q, a.receipt[0], 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_ack(&q, a.receipt[1], 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_ack(&q, b.receipt[0], 0, 0), 0, "the other consumer keeps its lease");
 	cr_assert_eq(lease(&q, 30, 10, SIZE_MAX, 0, &a), 3);
 	cr_assert_eq(a.seq[0], 1, "released messages keep their order");
 	cr_assert_eq(a.seq[1], 2);
@@ -507,7 +507,7 @@ Test(mq, drop_head_makes_room_by_dropping_the_oldest_ready_messages)
 	struct got       g;
 
 	mq_init(&q, &cfg, NULL, NULL);
-	next_receipt = 1;
+	next_receipt = (struct mq_receipts){ 0 };
 	push(&q, 1, "a", 0);
 	push(&q, 2, "b", 0);
 	cr_assert_eq(lease(&q, 10, 1, SIZE_MAX, 0, &g), 1); /* "a" leased: not droppable */
@@ -528,7 +528,7 @@ Test(mq, fits_checks_max_len_counting_every_held_message)
 	struct got       g;
 
 	mq_init(&q, &cfg, NULL, NULL);
-	next_receipt = 1;
+	next_receipt = (struct mq_receipts){ 0 };
 	cr_assert(mq_fits(&q, 3, 0));
 	cr_assert_not(mq_fits(&q, 4, 0));
 	push(&q, 1, "a", 0);
@@ -537,7 +537,7 @@ Test(mq, fits_checks_max_len_counting_every_held_message)
 	cr_assert_not(mq_fits(&q, 2, 0));
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
 	cr_assert_not(mq_fits(&q, 2, 0), "a leased message still takes room");
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), 0);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), 0);
 	cr_assert(mq_fits(&q, 2, 0));
 	mq_fini(&q);
 }
@@ -604,7 +604,7 @@ Test(mq, queue_ttl_drops_old_messages_at_lease_and_tick)
 	struct got       g;
 
 	mq_init(&q, &cfg, NULL, NULL);
-	next_receipt = 1;
+	next_receipt = (struct mq_receipts){ 0 };
 	cr_assert_eq(mq_push(&q, mk_full(1, "a", 0, 0, 0), 0), 0);
 	cr_assert_eq(mq_push(&q, mk_full(2, "b", 400, 0, 0), 400), 0);
 	cr_assert_eq(mq_push(&q, mk_full(3, "c", 600, 0, 0), 600), 0);
@@ -659,7 +659,7 @@ Test(mq, noack_lease_settles_as_it_delivers)
 	cr_assert_eq(mq_push(&q, m, 0), 0);
 	push(&q, 2, "de", 0);
 	memset(&g, 0, sizeof(g));
-	cr_assert_eq(mq_lease(&q, 1, 10, SIZE_MAX, true, 0, &next_receipt, emit_cb, &g), 2);
+	cr_assert_eq(mq_lease(&q, 1, 0, 10, SIZE_MAX, true, 0, &next_receipt, emit_cb, &g), 2);
 	cr_assert_eq(g.seq[0], 1);
 	cr_assert_eq(g.seq[1], 2);
 	cr_assert_eq(mq_count(&q), 0);
@@ -667,7 +667,7 @@ Test(mq, noack_lease_settles_as_it_delivers)
 	cr_assert_eq(q.bytes, 0);
 	cr_assert_eq(q.st.acked, 2);
 	cr_assert_eq(m->refs, 1);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), MOM_ENOENT, "nothing to ack");
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), MOM_ENOENT, "nothing to ack");
 	msg_unref(m);
 	mq_fini(&q);
 }
@@ -690,7 +690,7 @@ Test(mq, purge_drops_every_message_leased_ones_too)
 	cr_assert_eq(q.nleased, 0);
 	cr_assert_eq(mq_count(&q), 0);
 	cr_assert_eq(q.bytes, 0);
-	cr_assert_eq(mq_ack(&q, g.receipt[0], 0), MOM_ENOENT, "the purged lease's ack is stale");
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), MOM_ENOENT, "the purged lease's ack is stale");
 	cr_assert_eq(mq_purge(&q), 0);
 	mq_fini(&q);
 }
@@ -721,7 +721,7 @@ Test(mq, take_all_removes_the_oldest_first_whatever_their_state)
 	cr_assert_eq(q.st.expired, 1);
 	cr_assert_eq(mq_count(&q), 2);
 	cr_assert_eq(q.bytes, 1 + 7);
-	cr_assert_eq(mq_ack(&q, g.receipt[1], 100), MOM_ENOENT, "its lease went with it");
+	cr_assert_eq(mq_ack(&q, g.receipt[1], 0, 100), MOM_ENOENT, "its lease went with it");
 	/* The rest, delayed one included. */
 	n = mq_take_all(&q, 0, 100, &ms);
 	cr_assert_eq(n, 2);
@@ -773,9 +773,9 @@ Test(mq, ring_wraps_with_requeues_at_the_front)
 			cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
 			cr_assert_eq(g.seq[0], want);
 			if (s % 2 == 0) {
-				cr_assert_eq(mq_nack(&q, g.receipt[0], 0, false, 0), 0);
+				cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 0, false, 0), 0);
 			} else {
-				cr_assert_eq(mq_ack(&q, g.receipt[0], 0), 0);
+				cr_assert_eq(mq_ack(&q, g.receipt[0], 0, 0), 0);
 				want++;
 			}
 		}
@@ -795,9 +795,93 @@ Test(mq, dead_letters_a_lease_now_whatever_its_deliveries)
 	push(&q, 1, "poison", 0);
 	push(&q, 2, "fine", 0);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
-	cr_assert_eq(mq_dead(&q, g.receipt[0], 0), 0);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, 0), 0);
 	cr_assert_eq(q.st.dead_lettered, 1, "1 delivery of 10 allowed, dead at once");
 	cr_assert_eq(mq_count(&q), 1);
-	cr_assert_eq(mq_dead(&q, g.receipt[0], 0), MOM_ENOENT, "stale receipt");
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, 0), MOM_ENOENT, "stale receipt");
+	mq_fini(&q);
+}
+
+Test(mq, receipts_of_a_new_epoch_never_repeat_an_earlier_one)
+{
+	struct mq_receipts rc = { 0 };
+	uint64_t           before[3], r;
+	size_t             i, k;
+
+	mq_receipts_epoch(&rc, 1);
+	for (i = 0; i < 3; i++)
+		before[i] = mq_receipt_next(&rc);
+	cr_assert_eq(before[0], (UINT64_C(1) << MQ_RECEIPT_BITS) | 1);
+	/* The same epoch again (every serve asks) changes nothing. */
+	mq_receipts_epoch(&rc, 1);
+	cr_assert_eq(mq_receipt_next(&rc), before[2] + 1);
+	/* A restart: a new term, the counter starts over, the numbers do not. */
+	mq_receipts_epoch(&rc, 2);
+	for (i = 0; i < 100; i++) {
+		r = mq_receipt_next(&rc);
+		cr_assert_neq(r, 0);
+		for (k = 0; k < 3; k++)
+			cr_assert_neq(r, before[k], "receipt %llu of epoch 1 handed out again",
+			    (unsigned long long)r);
+	}
+	cr_assert_eq(r >> MQ_RECEIPT_BITS, 2);
+}
+
+Test(mq, receipt_counter_wraps_within_its_epoch_and_is_never_zero)
+{
+	struct mq_receipts rc = { 0 };
+
+	mq_receipts_epoch(&rc, 0);
+	rc.n = MQ_RECEIPT_COUNT - 1;
+	cr_assert_eq(mq_receipt_next(&rc), MQ_RECEIPT_COUNT);
+	cr_assert_eq(mq_receipt_next(&rc), 1, "epoch 0 wraps to 1, not 0 (no receipt)");
+	mq_receipts_epoch(&rc, 7);
+	rc.n = MQ_RECEIPT_COUNT;
+	cr_assert_eq(mq_receipt_next(&rc), (UINT64_C(7) << MQ_RECEIPT_BITS) | 1,
+	    "the counter never spills into the epoch");
+}
+
+Test(mq, a_restarted_counter_does_not_settle_a_lease_by_an_old_number)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   old;
+
+	init_q(&q, 30000, 0, NULL);
+	mq_receipts_epoch(&next_receipt, 1);
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
+	old = g.receipt[0];
+	/* What a restart does: the leases are gone, the term moves on. */
+	mq_release(&q, 1, 0);
+	mq_receipts_epoch(&next_receipt, 2);
+	cr_assert_eq(lease(&q, 2, 2, SIZE_MAX, 0, &g), 2);
+	cr_assert_neq(g.receipt[0], old);
+	cr_assert_neq(g.receipt[1], old);
+	cr_assert_eq(mq_ack(&q, old, 0, 0), MOM_ENOENT);
+	cr_assert_eq(mq_count(&q), 2, "the old ack took a message");
+	mq_fini(&q);
+}
+
+Test(mq, only_the_holder_or_anyone_with_holder_0_settles_a_lease)
+{
+	struct mq  q;
+	struct got g;
+
+	init_q(&q, 30000, 0, NULL);
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(mq_lease(&q, 1, 111, 2, SIZE_MAX, false, 0, &next_receipt, emit_cb, &g), 2);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 222, 0), MOM_ENOENT, "another user's ack");
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 222, 0, false, 0), MOM_ENOENT);
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 222, 0), MOM_ENOENT);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 222, 0), MOM_ENOENT);
+	cr_assert_eq(mq_count(&q), 2);
+	cr_assert_eq(q.nleased, 2);
+	cr_assert_eq(mq_ack(&q, g.receipt[0], 111, 0), 0, "the holder's ack");
+	cr_assert_eq(mq_ack(&q, g.receipt[1], 0, 0), 0, "an admin's (holder 0)");
+	cr_assert_eq(mq_count(&q), 0);
 	mq_fini(&q);
 }

@@ -39,7 +39,8 @@ struct world {
 	struct mom_buf settles;
 	uint64_t       nsettles;
 	int64_t        now;
-	uint64_t       receipt, counter;
+	struct mq_receipts receipt;
+	uint64_t       counter;
 	uint64_t       leases[256];
 	size_t         nleases;
 	uint64_t       seed;
@@ -227,7 +228,7 @@ step(struct world *w)
 		publish(w);
 	} else if (op < 50 && n > 0) {
 		/* Deliveries: leader-local. */
-		(void)mq_lease(mqs[R(w, n)], 1 + R(w, 2), 1 + R(w, 4), SIZE_MAX, R(w, 6) == 0,
+		(void)mq_lease(mqs[R(w, n)], 1 + R(w, 2), 0, 1 + R(w, 4), SIZE_MAX, R(w, 6) == 0,
 		    w->now, &w->receipt, emit, w);
 	} else if (op < 65 && w->nleases > 0) {
 		size_t   k = R(w, w->nleases);
@@ -235,9 +236,9 @@ step(struct world *w)
 		int      how = (int)R(w, 3);
 
 		for (i = 0; i < n; i++) {
-			int rv = how == 0 ? mq_ack(mqs[i], r, w->now) :
-			    how == 1 ? mq_nack(mqs[i], r, R(w, 2) ? 0 : R(w, 1500), R(w, 4) == 0,
-			    w->now) : mq_touch(mqs[i], r, w->now);
+			int rv = how == 0 ? mq_ack(mqs[i], r, 0, w->now) :
+			    how == 1 ? mq_nack(mqs[i], r, 0, R(w, 2) ? 0 : R(w, 1500), R(w, 4) == 0,
+			    w->now) : mq_touch(mqs[i], r, 0, w->now);
 
 			if (rv == 0)
 				break;
@@ -410,7 +411,7 @@ world_run(uint64_t seed, int steps)
 	memset(&w, 0, sizeof(w));
 	w.seed = seed;
 	w.now = 1000000;
-	w.receipt = 1;
+	w.receipt = (struct mq_receipts){ 0 };
 	w.leader = new_fsm();
 	w.replica = new_fsm();
 	mom_buf_init(&w.log);
@@ -462,7 +463,7 @@ Test(replay, an_ack_is_a_logged_command)
 	memset(&w, 0, sizeof(w));
 	w.seed = 7;
 	w.now = 1000;
-	w.receipt = 1;
+	w.receipt = (struct mq_receipts){ 0 };
 	w.leader = new_fsm();
 	w.replica = new_fsm();
 	mom_buf_init(&w.log);
@@ -475,17 +476,17 @@ Test(replay, an_ack_is_a_logged_command)
 		struct mq *q = &fsm_queue(w.leader, "q1", 2)->mq;
 		size_t     before = mq_count(q);
 
-		cr_assert_eq(mq_lease(q, 1, 1, SIZE_MAX, false, w.now, &w.receipt, emit, &w), 1);
-		cr_assert_eq(mq_ack(q, w.leases[0], w.now), 0);
+		cr_assert_eq(mq_lease(q, 1, 0, 1, SIZE_MAX, false, w.now, &w.receipt, emit, &w), 1);
+		cr_assert_eq(mq_ack(q, w.leases[0], 0, w.now), 0);
 		cr_assert_eq(w.nsettles, 1, "the ack asks the log");
 		cr_assert_eq(mq_count(q), before, "and nothing left yet");
-		cr_assert_eq(mq_ack(q, w.leases[0], w.now), 0, "a second ack is harmless");
+		cr_assert_eq(mq_ack(q, w.leases[0], 0, w.now), 0, "a second ack is harmless");
 		cr_assert_eq(w.nsettles, 1, "and not asked twice");
-		cr_assert_eq(mq_nack(q, w.leases[0], 0, false, w.now), MOM_ENOENT,
+		cr_assert_eq(mq_nack(q, w.leases[0], 0, 0, false, w.now), MOM_ENOENT,
 		    "a nack after the ack is too late");
 		flush(&w);
 		cr_assert_eq(mq_count(q), before - 1, "applied: gone");
-		cr_assert_eq(mq_ack(q, w.leases[0], w.now), MOM_ENOENT, "and its receipt is stale");
+		cr_assert_eq(mq_ack(q, w.leases[0], 0, w.now), MOM_ENOENT, "and its receipt is stale");
 	}
 	same_content(&w, w.leader, w.replica, "the replica", 0);
 	fsm_free(w.leader);

@@ -848,6 +848,71 @@ delivery(struct mom_buf *f, uint64_t receipt, const char *id, const char *hdr_k,
 	mom_buf_fini(&hb);
 }
 
+/* A settle's answer from the core: no delivery, then the stale receipts. */
+static void
+settle_reply(struct mom_buf *f, const uint64_t *stale, size_t n, bool old_broker)
+{
+	size_t i;
+
+	mom_buf_reset(f);
+	mom_frame_encode(f, MOM_OP_FETCH, true, 0);
+	mom_buf_put_varint(f, 4);
+	mom_buf_put_varint(f, 0);
+	if (old_broker)
+		return;
+	mom_buf_put_varint(f, n);
+	for (i = 0; i < n; i++)
+		mom_buf_put_varint(f, stale[i]);
+}
+
+Test(reply, settle_names_stale_receipts_with_409)
+{
+	struct rest_call     call = { .op = RO_SETTLE, .wire_op = MOM_OP_FETCH, .count = 3 };
+	struct rest_response r;
+	struct mom_buf       f, next;
+	const uint64_t       stale[] = { 18446744073709551615ull, 1099511627777ull };
+	json_t              *o, *a;
+
+	mom_buf_init(&f);
+	mom_buf_init(&next);
+	rest_response_init(&r);
+	settle_reply(&f, NULL, 0, false);
+	rest_reply(&call, f.data, f.len, &r, &next);
+	cr_assert_eq(r.status, 200);
+	o = body_json(&r);
+	cr_assert_eq(json_integer_value(json_object_get(o, "acked")), 3);
+	cr_assert_eq(json_array_size(json_object_get(o, "stale")), 0);
+	json_decref(o);
+
+	/* A broker from before stale receipts were reported: none. */
+	settle_reply(&f, NULL, 0, true);
+	rest_reply(&call, f.data, f.len, &r, &next);
+	cr_assert_eq(r.status, 200);
+
+	settle_reply(&f, stale, 2, false);
+	call.nack = true;
+	rest_reply(&call, f.data, f.len, &r, &next);
+	cr_assert_eq(r.status, 409);
+	o = body_json(&r);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "code")), "stale_receipt");
+	cr_assert_not_null(json_string_value(json_object_get(o, "error")));
+	cr_assert_eq(json_integer_value(json_object_get(o, "nacked")), 1);
+	a = json_object_get(o, "stale");
+	cr_assert_eq(json_array_size(a), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(a, 0)), "18446744073709551615",
+	    "receipts as strings, as they were received");
+	cr_assert_str_eq(json_string_value(json_array_get(a, 1)), "1099511627777");
+	json_decref(o);
+
+	/* More stale receipts than were sent, or a delivery: malformed. */
+	call.count = 1;
+	rest_reply(&call, f.data, f.len, &r, &next);
+	cr_assert_eq(r.status, 400);
+	rest_response_fini(&r);
+	mom_buf_fini(&f);
+	mom_buf_fini(&next);
+}
+
 Test(reply, receive_with_receipts_as_strings_and_payloads_as_text_or_base64)
 {
 	struct rest_call     call = { .op = RO_FETCH, .wire_op = MOM_OP_FETCH };

@@ -163,7 +163,7 @@ assert_same_bytes(const struct mom_buf *a, const struct mom_buf *b, const char *
 struct world {
 	struct fsm    *f;
 	int64_t        now;
-	uint64_t       receipt;
+	struct mq_receipts receipt;
 	uint64_t       leases[MAXLEASES];
 	size_t         nleases;
 	unsigned       counter;
@@ -224,9 +224,9 @@ settle(struct world *w, uint64_t receipt, int how, uint64_t delay, bool unseen)
 	size_t     i, n = all_mqs(w->f, mqs);
 
 	for (i = 0; i < n; i++) {
-		int rv = how == 0 ? mq_ack(mqs[i], receipt, w->now) :
-		    how == 1 ? mq_nack(mqs[i], receipt, delay, unseen, w->now) :
-		    mq_touch(mqs[i], receipt, w->now);
+		int rv = how == 0 ? mq_ack(mqs[i], receipt, 0, w->now) :
+		    how == 1 ? mq_nack(mqs[i], receipt, 0, delay, unseen, w->now) :
+		    mq_touch(mqs[i], receipt, 0, w->now);
 
 		if (rv == 0) {
 			mom_buf_put_varint(&w->trace, i);
@@ -290,7 +290,7 @@ step(struct world *w, uint64_t *s)
 			size_t     max = 1 + R(s, 5);
 			bool       noack = R(s, 6) == 0;
 
-			mom_buf_put_varint(&w->trace, mq_lease(q, consumer, max, SIZE_MAX, noack, w->now,
+			mom_buf_put_varint(&w->trace, mq_lease(q, consumer, 0, max, SIZE_MAX, noack, w->now,
 			    &w->receipt, emit, w));
 		}
 	} else if (op < 62) {
@@ -359,7 +359,7 @@ step(struct world *w, uint64_t *s)
 }
 
 static void
-world_init(struct world *w, struct fsm *f, int64_t now, uint64_t receipt)
+world_init(struct world *w, struct fsm *f, int64_t now, struct mq_receipts receipt)
 {
 	memset(w, 0, sizeof(*w));
 	w->f = f;
@@ -457,7 +457,7 @@ Test(snap, restored_state_is_the_same_and_follows_the_original_step_for_step)
 		struct mom_buf sa, sb;
 		size_t         i;
 
-		world_init(&a, new_fsm(), 1000, 1);
+		world_init(&a, new_fsm(), 1000, (struct mq_receipts){ 0 });
 		for (i = 0; i < PREFIX; i++)
 			step(&a, &s);
 		coverage(a.f, cov);
@@ -549,7 +549,7 @@ Test(snap, leased_messages_come_back_ready_with_their_delivery_counts)
 	struct fsm    *a = new_fsm(), *b = new_fsm();
 	struct pm      m[3] = { { .payload = "one" }, { .payload = "two" }, { .payload = "three" } };
 	struct mom_buf sa, sb;
-	uint64_t       receipt = 1;
+	struct mq_receipts receipt = { 0 };
 	uint32_t       d[8] = { 0 };
 	struct queue  *q;
 
@@ -557,9 +557,9 @@ Test(snap, leased_messages_come_back_ready_with_their_delivery_counts)
 	cr_assert_eq(publish(a, 0, 0, 0, MOM_KIND_QUEUE, "work", m, 3, NULL).stored, 3);
 	q = fsm_queue(a, "work", 4);
 	/* "one" twice (leased, expired, leased again), "two" once; "three" stays ready. */
-	cr_assert_eq(mq_lease(&q->mq, 1, 1, SIZE_MAX, false, 0, &receipt, count_emit, d), 1);
+	cr_assert_eq(mq_lease(&q->mq, 1, 0, 1, SIZE_MAX, false, 0, &receipt, count_emit, d), 1);
 	mq_tick(&q->mq, 60000);
-	cr_assert_eq(mq_lease(&q->mq, 1, 2, SIZE_MAX, false, 60000, &receipt, count_emit, d), 2);
+	cr_assert_eq(mq_lease(&q->mq, 1, 0, 2, SIZE_MAX, false, 60000, &receipt, count_emit, d), 2);
 	cr_assert_eq(d[1], 2);
 	cr_assert_eq(d[2], 1);
 	cr_assert_eq(q->mq.nleased, 2);
@@ -571,7 +571,7 @@ Test(snap, leased_messages_come_back_ready_with_their_delivery_counts)
 	cr_assert_eq(q->mq.bytes, 11);
 	cr_assert_eq(q->mq.st.delivered, 3, "stats as they were");
 	memset(d, 0, sizeof(d));
-	cr_assert_eq(mq_lease(&q->mq, 1, 3, SIZE_MAX, false, 70000, &receipt, count_emit, d), 3);
+	cr_assert_eq(mq_lease(&q->mq, 1, 0, 3, SIZE_MAX, false, 70000, &receipt, count_emit, d), 3);
 	cr_assert_eq(d[1], 3, "delivered again, counted");
 	cr_assert_eq(d[2], 2);
 	cr_assert_eq(d[3], 1);
@@ -627,7 +627,7 @@ rich_fsm(void)
 	size_t       i;
 	struct fsm  *f;
 
-	world_init(&w, new_fsm(), 1000, 1);
+	world_init(&w, new_fsm(), 1000, (struct mq_receipts){ 0 });
 	for (i = 0; i < 300; i++)
 		step(&w, &s);
 	f = w.f;
@@ -837,7 +837,7 @@ Test(snap, corpus)
 		struct mom_buf b;
 		struct fsm    *g = new_fsm();
 
-		world_init(&w, new_fsm(), 1000, 1);
+		world_init(&w, new_fsm(), 1000, (struct mq_receipts){ 0 });
 		for (k = 0; k < steps[i]; k++)
 			step(&w, &s);
 		b = snap(w.f);

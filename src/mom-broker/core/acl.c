@@ -18,6 +18,19 @@ acl_restricted(const struct mom_claims *cl)
 	return cl != NULL && !cl->admin;
 }
 
+uint64_t
+acl_holder(const struct mom_claims *cl, bool settle)
+{
+	const unsigned char *p;
+	uint64_t             h = 14695981039346656037ULL;
+
+	if (cl == NULL || (settle && !acl_restricted(cl)))
+		return 0;
+	for (p = (const unsigned char *)cl->sub; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
 bool
 acl_may(const struct mom_claims *cl, const char *name, size_t n, bool pub)
 {

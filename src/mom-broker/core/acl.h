@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct mom_claims;
 
@@ -18,6 +19,15 @@ bool acl_may(const struct mom_claims *cl, const char *name, size_t n, bool pub);
 bool acl_owns(const struct mom_claims *cl, const char *owner);
 /* Does cl need the checks at all (a token without mom.admin)? */
 bool acl_restricted(const struct mom_claims *cl);
+
+/*
+ * Who a delivery is for (settle false: the lease's holder, state/mq.h),
+ * or who settles (settle true): 0 on an open broker, else a hash (64-bit
+ * FNV-1a, never 0) of the token's user, so that a user cannot settle
+ * another's deliveries by trying receipt numbers.  A settler with an
+ * admin token gets 0: it may settle any.
+ */
+uint64_t acl_holder(const struct mom_claims *cl, bool settle);
 
 /*
  * May this publish batch (the wire body) be stored?  Every message's

@@ -136,6 +136,8 @@ creq_reply(struct core *c, struct creq *cr, const struct mom_buf *b)
 	struct core_req *req = cr->req;
 
 	req->cr = NULL;
+	free(cr->w.stale);
+	cr->w.stale = NULL;
 	cr->free_next = c->free;
 	c->free = cr;
 	req->reply(req, b->err ? NULL : b->data, b->err ? 0 : b->len);
@@ -569,7 +571,6 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		c->cfg.queue_max = 65536;
 	if (c->cfg.snapshot_bytes == 0)
 		c->cfg.snapshot_bytes = 64u << 20;
-	c->next_receipt = 1;
 	c->started = mom_now_ms();
 	TAILQ_INIT(&c->waiters);
 	mom_buf_init(&c->scratch);

@@ -43,6 +43,9 @@ struct waiter {
 	bool         parked;
 	uint8_t      kind;
 	const char  *qname;  /* queue name for queue deliveries */
+	uint64_t     holder; /* who the leases are for (fetch.c: holder_of) */
+	uint64_t    *stale;  /* receipts this request could not settle (malloc'd) */
+	size_t       nstale, stale_cap;
 	int64_t      deadline;
 	TAILQ_ENTRY(creq) link;  /* the mq's waiters, first come first served */
 	TAILQ_ENTRY(creq) glink; /* every waiter, for timeouts */
@@ -93,7 +96,7 @@ struct core {
 	/* Core thread only from here. */
 	struct creq_list   waiters; /* every parked long poll */
 	struct creq       *free;    /* recycled creqs */
-	uint64_t           next_receipt;
+	struct mq_receipts receipts; /* epoch: the raft term (fetch.c) */
 	int64_t            started;
 	struct mom_buf     scratch, reply, cmd;
 	struct umap        porders;

@@ -5,6 +5,11 @@
  * a fetch needs is created through the log first (W_FETCH: the fetch is
  * handled again once it is applied).
  *
+ * Receipts (state/mq.h) carry the raft term, so that one never names two
+ * deliveries across restarts and leaders.  A settlement whose receipt
+ * names no lease held now, or a lease of another user, is refused; the
+ * answer lists such stale receipts after its deliveries (wire.h).
+ *
  * An mq's parked consumers are a FIFO list the core allocates and hangs
  * on mq->waiters (opaque to state/: non-NULL tells the fsm to list the
  * mq in fsm->touched when it gets messages).
@@ -84,6 +89,17 @@ emit_cb(void *arg, struct msg *m, uint64_t receipt, uint32_t deliveries)
 	e->n++;
 }
 
+/* The end of every FETCH answer: the receipts its settlements found stale. */
+static void
+put_stale(struct mom_buf *b, const struct waiter *w)
+{
+	size_t i;
+
+	mom_buf_put_varint(b, w->nstale);
+	for (i = 0; i < w->nstale; i++)
+		mom_buf_put_varint(b, w->stale[i]);
+}
+
 /* Leases what is ready to the waiter in cr and sends the reply. */
 static void
 serve(struct core *c, struct creq *cr, int64_t now)
@@ -92,14 +108,21 @@ serve(struct core *c, struct creq *cr, int64_t now)
 	struct emit_ctx e = { c, cr, 0 };
 
 	mom_buf_reset(&c->scratch);
-	if (w->mq != NULL)
-		mq_lease(w->mq, w->consumer, w->max, w->max_bytes, w->noack, now,
-		    &c->next_receipt, emit_cb, &e);
+	/*
+	 * A new term (a restart, a new leader) starts a new epoch of receipts.
+	 * (At stop the replica is gone, and nothing is leased.)
+	 */
+	if (w->mq != NULL && c->rep != NULL)
+		mq_receipts_epoch(&c->receipts, replica_term(c->rep));
+	if (w->mq != NULL && c->rep != NULL)
+		mq_lease(w->mq, w->consumer, w->holder, w->max, w->max_bytes, w->noack, now,
+		    &c->receipts, emit_cb, &e);
 	mom_buf_reset(&c->reply);
 	mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
 	mom_buf_put_varint(&c->reply, w->mq ? mq_ready(w->mq) : 0);
 	mom_buf_put_varint(&c->reply, e.n);
 	mom_buf_put(&c->reply, c->scratch.data, c->scratch.len);
+	put_stale(&c->reply, w);
 	creq_reply(c, cr, &c->reply);
 }
 
@@ -111,6 +134,7 @@ reply_empty(struct core *c, struct creq *cr, uint64_t ready)
 	mom_frame_encode(&c->reply, MOM_OP_FETCH, true, 0);
 	mom_buf_put_varint(&c->reply, ready);
 	mom_buf_put_varint(&c->reply, 0);
+	put_stale(&c->reply, &cr->w);
 	creq_reply(c, cr, &c->reply);
 }
 
@@ -276,28 +300,56 @@ fetch_sub(struct core *c, struct creq *cr, const struct mom_fetch *f, int64_t no
 	return NULL;
 }
 
-/* Settle first: acks make room, nacks make messages ready again. */
+/* Notes a receipt that settled nothing; past memory, it goes unreported. */
 static void
-fetch_settle(struct mq *q, const struct mom_fetch *f, int64_t now)
+stale_add(struct waiter *w, uint64_t receipt)
+{
+	if (w->nstale == w->stale_cap) {
+		size_t    cap = w->stale_cap ? w->stale_cap * 2 : 8;
+		uint64_t *s = reallocarray(w->stale, cap, sizeof(*s));
+
+		if (s == NULL)
+			return;
+		w->stale = s;
+		w->stale_cap = cap;
+	}
+	w->stale[w->nstale++] = receipt;
+}
+
+/*
+ * Settle first: acks make room, nacks make messages ready again.  A
+ * receipt that names no lease of this user now is refused and listed in
+ * the answer (w->stale).
+ */
+static void
+fetch_settle(struct waiter *w, struct mq *q, const struct mom_fetch *f,
+    const struct mom_claims *cl, int64_t now)
 {
 	struct mom_rd r;
-	uint64_t      i;
+	uint64_t      i, who = acl_holder(cl, true);
+	int           rv;
 
 	mom_rd_init(&r, f->ack_rd.p, f->ack_rd.len);
 	r.off = f->ack_rd.off;
-	for (i = 0; i < f->nacks; i++)
-		(void)mq_ack(q, mom_rd_varint(&r), now);
+	for (i = 0; i < f->nacks; i++) {
+		uint64_t receipt = mom_rd_varint(&r);
+
+		if (mq_ack(q, receipt, who, now) != 0)
+			stale_add(w, receipt);
+	}
 	mom_rd_init(&r, f->nack_rd.p, f->nack_rd.len);
 	r.off = f->nack_rd.off;
 	for (i = 0; i < f->nnacks; i++) {
 		uint64_t receipt = mom_rd_varint(&r), d = mom_rd_varint(&r);
 
 		if (d & MOM_NACK_TOUCH)
-			(void)mq_touch(q, receipt, now);
+			rv = mq_touch(q, receipt, who, now);
 		else if (d & MOM_NACK_DEAD)
-			(void)mq_dead(q, receipt, now);
+			rv = mq_dead(q, receipt, who, now);
 		else
-			(void)mq_nack(q, receipt, d >> 3, (d & MOM_NACK_UNSEEN) != 0, now);
+			rv = mq_nack(q, receipt, who, d >> 3, (d & MOM_NACK_UNSEEN) != 0, now);
+		if (rv != 0)
+			stale_add(w, receipt);
 	}
 }
 
@@ -370,13 +422,14 @@ fetch_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 			return;
 		q = &s->mq;
 	}
-	fetch_settle(q, &f, now);
+	fetch_settle(w, q, &f, cr->req->claims, now);
 	if (f.flags & MOM_FF_CLOSE) {
 		fetch_close(c, cr, q, s, &f, now);
 		return;
 	}
 	w->mq = q;
 	w->consumer = f.consumer;
+	w->holder = acl_holder(cr->req->claims, false);
 	w->kind = f.kind;
 	w->noack = (f.flags & MOM_FF_NOACK) != 0;
 	w->max = f.max_msgs ? (size_t)f.max_msgs : 1;

@@ -1426,6 +1426,50 @@ rest_error(struct rest_response *r, int err, const char *msg)
 		snprintf(r->extra, sizeof(r->extra), "Retry-After: 1\r\n");
 }
 
+/*
+ * The answer to a settle: {"acked":N,"stale":[...]} with N the receipts
+ * that settled.  A receipt that names no lease held now (its ack wait
+ * passed, it was settled already, it is from before a restart or a change
+ * of leader, or another user's) settled nothing: then 409, code
+ * "stale_receipt", with the same members, so that a script notices and a
+ * program knows which.  A broker that reports none (older) means none.
+ */
+static int
+settle_json(struct mom_rd *rd, const struct rest_call *call, struct rest_response *r)
+{
+	uint64_t n, i, nstale = 0;
+	size_t   start;
+
+	(void)mom_rd_varint(rd); /* ready */
+	if ((n = mom_rd_varint(rd)) != 0 || rd->err)
+		return MOM_EPROTO; /* a settle leases nothing */
+	if (mom_rd_left(rd) > 0)
+		nstale = mom_rd_varint_max(rd, mom_rd_left(rd));
+	if (rd->err || nstale > call->count)
+		return MOM_EPROTO;
+	if (nstale > 0) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "%" PRIu64 " of %zu receipts are stale: they name no "
+		    "delivery held now, and settled nothing", nstale, call->count);
+		rest_http_error(r, 409, "stale_receipt", msg);
+		r->body.len--; /* reopen the object */
+		put(&r->body, ",");
+	} else
+		put(&r->body, "{");
+	put(&r->body, call->nack ? "\"nacked\":" : "\"acked\":");
+	put_u64(&r->body, call->count - nstale);
+	put(&r->body, ",\"stale\":[");
+	start = r->body.len;
+	for (i = 0; i < nstale; i++) {
+		put(&r->body, r->body.len > start ? ",\"" : "\"");
+		put_u64(&r->body, mom_rd_varint(rd));
+		put(&r->body, "\"");
+	}
+	put(&r->body, "]}");
+	return rd->err ? MOM_EPROTO : 0;
+}
+
 /* {"messages":[...]} from a FETCH reply body. */
 static int
 fetch_json(struct mom_rd *rd, struct mom_buf *out)
@@ -1609,9 +1653,8 @@ rest_reply(struct rest_call *call, const uint8_t *reply, size_t len, struct rest
 		}
 		return;
 	case RO_SETTLE:
-		put(&r->body, call->nack ? "{\"nacked\":" : "{\"acked\":");
-		put_u64(&r->body, call->count);
-		put(&r->body, "}");
+		if (settle_json(&rd, call, r) != 0)
+			break;
 		return;
 	case RO_ADMIN:
 	case RO_CREATE:

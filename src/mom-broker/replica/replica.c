@@ -338,6 +338,12 @@ replica_is_leader(const struct replica *r)
 	return raft_state((struct raft *)&r->raft) == RAFT_LEADER;
 }
 
+uint64_t
+replica_term(const struct replica *r)
+{
+	return r->raft.current_term;
+}
+
 static const char *
 fsync_name(int mode)
 {
@@ -433,7 +439,13 @@ raft_open(struct replica *r)
 	if (rv == 0)
 		rv = raft_bootstrap(&r->raft, &conf);
 	raft_configuration_close(&conf);
-	if (rv == 0 || rv == RAFT_CANTBOOTSTRAP)
+	/*
+	 * Every start is a leadership of its own: a new term, so that receipts
+	 * handed out before a restart are never handed out again.
+	 */
+	if ((rv == 0 || rv == RAFT_CANTBOOTSTRAP) && (rv = rio_new_term(&r->io)) != 0)
+		snprintf(r->raft.errmsg, sizeof(r->raft.errmsg), "%s", r->io.errmsg);
+	if (rv == 0)
 		rv = raft_start(&r->raft);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));

@@ -81,6 +81,12 @@ void replica_trim(struct replica *);
 
 /* Is this node the leader (always, for a cluster of one)? */
 bool replica_is_leader(const struct replica *);
+/*
+ * The current raft term: a new one at every start (the node elects itself
+ * again) and at every change of leader, kept in the log's metadata so
+ * that it only grows.  Receipts carry it (state/mq.h).
+ */
+uint64_t replica_term(const struct replica *);
 /* The log's numbers for stats (fsync mode, indexes, entries, syncs). */
 void replica_stats_json(struct replica *, json_t *o);
 /* Raft's view for "cluster status": term, commit and applied index. */

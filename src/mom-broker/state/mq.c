@@ -290,7 +290,8 @@ lease_end(struct mq *q, struct lease *l)
 }
 
 static struct lease *
-lease_new(struct mq *q, struct qent e, uint64_t receipt, uint64_t consumer, int64_t now)
+lease_new(struct mq *q, struct qent e, uint64_t receipt, uint64_t consumer, uint64_t holder,
+    int64_t now)
 {
 	struct lease *l;
 
@@ -310,6 +311,7 @@ lease_new(struct mq *q, struct qent e, uint64_t receipt, uint64_t consumer, int6
 	l->e = e;
 	l->receipt = receipt;
 	l->consumer = consumer;
+	l->holder = holder;
 	l->deadline = mom_time_add(now, q->cfg.ack_wait_ms);
 	lease_append(q, l);
 	q->nleased++;
@@ -358,15 +360,31 @@ ready_settle(struct mq *q, struct qent e, int how, uint64_t receipt, uint64_t co
 		drop(q, e.m);
 		return 0;
 	}
-	if ((l = lease_new(q, e, receipt, consumer, now)) == NULL)
+	if ((l = lease_new(q, e, receipt, consumer, 0, now)) == NULL)
 		return MOM_ENOMEM;
 	lease_settle(q, l, how, now);
 	return 0;
 }
 
+void
+mq_receipts_epoch(struct mq_receipts *rc, uint64_t epoch)
+{
+	if (rc->epoch != epoch) {
+		rc->epoch = epoch;
+		rc->n = 0;
+	}
+}
+
+uint64_t
+mq_receipt_next(struct mq_receipts *rc)
+{
+	rc->n = rc->n >= MQ_RECEIPT_COUNT ? 1 : rc->n + 1;
+	return rc->epoch << MQ_RECEIPT_BITS | rc->n;
+}
+
 size_t
-mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noack,
-    int64_t now, uint64_t *next_receipt, mq_emit_fn emit, void *arg)
+mq_lease(struct mq *q, uint64_t consumer, uint64_t holder, size_t max, size_t max_bytes,
+    bool noack, int64_t now, struct mq_receipts *rc, mq_emit_fn emit, void *arg)
 {
 	size_t n = 0, bytes = 0;
 
@@ -387,7 +405,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 			break;
 		}
 		e.deliveries++;
-		receipt = (*next_receipt)++;
+		receipt = mq_receipt_next(rc);
 		len = e.m->len; /* a message settled at once is gone after */
 		if (noack) {
 			/* Settled as it is handed out: emit first, the message may go. */
@@ -398,7 +416,7 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 				break;
 			}
 		} else {
-			if (lease_new(q, e, receipt, consumer, now) == NULL) {
+			if (lease_new(q, e, receipt, consumer, holder, now) == NULL) {
 				e.deliveries--;
 				ring_push_front(q, e);
 				break;
@@ -412,10 +430,19 @@ mq_lease(struct mq *q, uint64_t consumer, size_t max, size_t max_bytes, bool noa
 	return n;
 }
 
-int
-mq_ack(struct mq *q, uint64_t receipt, int64_t now)
+/* The lease receipt names, if holder may settle it; else NULL (stale, or another's). */
+static struct lease *
+held(struct mq *q, uint64_t receipt, uint64_t holder)
 {
 	struct lease *l = umap_get(&q->leases, receipt);
+
+	return l != NULL && (holder == 0 || l->holder == holder) ? l : NULL;
+}
+
+int
+mq_ack(struct mq *q, uint64_t receipt, uint64_t holder, int64_t now)
+{
+	struct lease *l = held(q, receipt, holder);
 
 	if (l == NULL)
 		return MOM_ENOENT;
@@ -425,9 +452,10 @@ mq_ack(struct mq *q, uint64_t receipt, int64_t now)
 }
 
 int
-mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now)
+mq_nack(struct mq *q, uint64_t receipt, uint64_t holder, uint64_t delay_ms, bool unseen,
+    int64_t now)
 {
-	struct lease *l = umap_get(&q->leases, receipt);
+	struct lease *l = held(q, receipt, holder);
 	struct qent   e;
 
 	if (l == NULL || l->settling)
@@ -449,9 +477,9 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t 
 }
 
 int
-mq_dead(struct mq *q, uint64_t receipt, int64_t now)
+mq_dead(struct mq *q, uint64_t receipt, uint64_t holder, int64_t now)
 {
-	struct lease *l = umap_get(&q->leases, receipt);
+	struct lease *l = held(q, receipt, holder);
 
 	if (l == NULL || l->settling)
 		return MOM_ENOENT;
@@ -460,9 +488,9 @@ mq_dead(struct mq *q, uint64_t receipt, int64_t now)
 }
 
 int
-mq_touch(struct mq *q, uint64_t receipt, int64_t now)
+mq_touch(struct mq *q, uint64_t receipt, uint64_t holder, int64_t now)
 {
-	struct lease *l = umap_get(&q->leases, receipt);
+	struct lease *l = held(q, receipt, holder);
 
 	if (l == NULL || l->settling)
 		return MOM_ENOENT;

@@ -48,6 +48,7 @@ struct lease {
 	struct qent   e;
 	uint64_t      receipt;
 	uint64_t      consumer;
+	uint64_t      holder;   /* who may settle it (mq_lease); 0: anyone */
 	int64_t       deadline;
 	uint8_t       settling; /* 0, or the MQ_* the log is asked to settle it by */
 	struct lease *prev, *next; /* the mq's list, in deadline order */
@@ -123,27 +124,59 @@ bool   mq_fits(const struct mq *, uint64_t n, uint64_t b);
 size_t mq_count(const struct mq *); /* ready + delayed + leased */
 size_t mq_ready(const struct mq *);
 
+/*
+ * Receipts.  A receipt names one delivery, for good: settling goes by
+ * receipt alone (an HTTP ack comes on another connection than its
+ * receive), so a number handed out again would let an old ack settle
+ * another message.  Leases die with the broker and with its leadership,
+ * so a receipt is made of an epoch, the raft term it was handed out in
+ * (every start and every new leader is a new term, and terms are kept in
+ * the log's metadata), in the high bits, and a counter of that epoch in
+ * the low MQ_RECEIPT_BITS.  Within an epoch the counter wraps after
+ * 2^40 - 1 deliveries; epochs wrap after 2^24 terms.
+ */
+#define MQ_RECEIPT_BITS  40
+#define MQ_RECEIPT_COUNT ((UINT64_C(1) << MQ_RECEIPT_BITS) - 1)
+
+struct mq_receipts {
+	uint64_t epoch;
+	uint64_t n;     /* the last counter handed out in this epoch */
+};
+
+/* A new epoch (a term) starts the counter again; the same one changes nothing. */
+void     mq_receipts_epoch(struct mq_receipts *, uint64_t epoch);
+/* The next receipt: never 0. */
+uint64_t mq_receipt_next(struct mq_receipts *);
+
 typedef void (*mq_emit_fn)(void *arg, struct msg *, uint64_t receipt, uint32_t deliveries);
 
 /*
  * Leases up to max messages (and max_bytes, but at least one) to a
  * consumer, calling emit for each.  With noack the messages are settled
- * as they are handed out.  *next_receipt is the broker-wide counter.
+ * as they are handed out.  Receipts come from rc, the broker's.  holder
+ * (non-zero) is who may settle the leases besides a settler of holder 0:
+ * the core passes a hash of the token's user.
  */
-size_t mq_lease(struct mq *, uint64_t consumer, size_t max, size_t max_bytes, bool noack,
-    int64_t now, uint64_t *next_receipt, mq_emit_fn, void *arg);
-/* 0, or MOM_ENOENT for a receipt that is no longer leased (stale). */
-int    mq_ack(struct mq *, uint64_t receipt, int64_t now);
+size_t mq_lease(struct mq *, uint64_t consumer, uint64_t holder, size_t max, size_t max_bytes,
+    bool noack, int64_t now, struct mq_receipts *rc, mq_emit_fn, void *arg);
+/*
+ * Settling: receipt must name a lease the mq holds now, and holder must
+ * be 0 (anyone) or the lease's holder.  Otherwise the receipt is stale
+ * (its ack wait passed, it was settled, it is of an earlier epoch) or
+ * another's, nothing changes and the answer is MOM_ENOENT.
+ */
+int    mq_ack(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
 /*
  * Gives a lease back.  delay_ms > 0 requeues after that long; unseen
  * means the consumer never looked at it (prefetched and not used), so
  * the delivery is not counted.
  */
-int    mq_nack(struct mq *, uint64_t receipt, uint64_t delay_ms, bool unseen, int64_t now);
+int    mq_nack(struct mq *, uint64_t receipt, uint64_t holder, uint64_t delay_ms, bool unseen,
+    int64_t now);
 /* Dead-letters a leased message now (a poison message), whatever its deliveries. */
-int    mq_dead(struct mq *, uint64_t receipt, int64_t now);
+int    mq_dead(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
 /* Extends a lease by the ack wait (work in progress). */
-int    mq_touch(struct mq *, uint64_t receipt, int64_t now);
+int    mq_touch(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
 /* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */
 void   mq_release(struct mq *, uint64_t consumer, int64_t now);
 /* Drops every message, leased ones too (their acks become stale). Returns how many. */

@@ -402,6 +402,12 @@ save_meta(struct raft_io *io, uint64_t term, uint64_t vote)
 	return 0;
 }
 
+int
+rio_new_term(struct raft_io *io)
+{
+	return save_meta(io, R(io)->meta.term + 1, 0);
+}
+
 static int
 m_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
 {

@@ -190,5 +190,13 @@ void rio_stats(struct raft_io *io, struct rio_stats *st);
 bool rio_failed(struct raft_io *io);
 /* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
 struct store *rio_store(struct raft_io *io);
+/*
+ * Moves the stored term on by one, with no vote, as an election would
+ * (the metadata file is always fsynced).  Call it after io->init and
+ * before raft_start: libraft 0.15 makes the only voter of a cluster of one
+ * leader again in the term it had, and receipts (state/mq.h) need each
+ * leadership to have a term of its own.  0, or a RAFT_* error (errmsg).
+ */
+int rio_new_term(struct raft_io *io);
 
 #endif
