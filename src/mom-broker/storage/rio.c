@@ -1189,11 +1189,7 @@ rio_step(struct raft_io *io)
 	now = now_ms(r);
 	if (store_full(r->store) && now >= r->reserve_try) {
 		r->reserve_try = now + 1000;
-		if (store_reserve_restore(r->store) == 0) {
-			r->full_told = false;
-			log_info("the disk has room again: the reserve of %llu bytes is back, "
-			    "writes resume", (unsigned long long)r->cfg.reserve);
-		}
+		(void)rio_full(io);
 	}
 	if (r->tick && r->store && now >= r->next_tick) {
 		r->next_tick = now + r->msecs;
@@ -1255,7 +1251,17 @@ rio_failed(struct raft_io *io)
 bool
 rio_full(struct raft_io *io)
 {
-	return R(io)->store != NULL && store_full(R(io)->store);
+	struct rio *r = R(io);
+
+	if (r->store == NULL || !store_full(r->store))
+		return false;
+	/* Cheap when there is no room (statvfs), so asked at every refusal. */
+	if (store_reserve_restore(r->store) != 0)
+		return true;
+	r->full_told = false;
+	log_info("the disk has room again: the reserve of %llu bytes is back, writes resume",
+	    (unsigned long long)r->cfg.reserve);
+	return false;
 }
 
 int

@@ -191,9 +191,9 @@ void rio_stats(struct raft_io *io, struct rio_stats *st);
 bool rio_failed(struct raft_io *io);
 /*
  * The disk filled and the store gave up its reserve (store.h): the owner
- * refuses what adds data.  A failed append logs it once; rio_step tries
- * every second to take the reserve back and logs when it did (then this
- * turns false).
+ * refuses what adds data.  A failed append logs it once.  Each call (and
+ * rio_step, once a second) first tries to take the reserve back
+ * (store_reserve_restore) and logs when it did: then it says false.
  */
 bool rio_full(struct raft_io *io);
 /* The index of the snapshot in dir (0 and no error when there is none). */

@@ -721,12 +721,6 @@ reserve_make(struct store *s)
 			return io_fail(s, "unlink", "reserve");
 		return 0;
 	}
-#ifdef MOM_FAULT_INJECTION
-	if (s->enospc_file != NULL && access(s->enospc_file, F_OK) == 0) {
-		errno = ENOSPC;
-		return io_fail(s, "fallocate", "reserve");
-	}
-#endif
 	if ((fd = openat(s->dirfd, "reserve", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return io_fail(s, "create", "reserve");
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == s->reserve &&
@@ -734,7 +728,12 @@ reserve_make(struct store *s)
 		close(fd);
 		return 0;
 	}
-	if ((e = posix_fallocate(fd, 0, (off_t)s->reserve)) != 0 ||
+	e = 0;
+#ifdef MOM_FAULT_INJECTION
+	if (s->enospc_file != NULL && access(s->enospc_file, F_OK) == 0)
+		e = ENOSPC;
+#endif
+	if (e != 0 || (e = posix_fallocate(fd, 0, (off_t)s->reserve)) != 0 ||
 	    ftruncate(fd, (off_t)s->reserve) < 0 || fsync(fd) < 0) {
 		e = e ? e : errno;
 		/* Half a reserve would only take space from the log. */
@@ -999,6 +998,32 @@ clean_check(struct store *s, uint64_t last)
 	    g ? g->size : 0, why);
 }
 
+/*
+ * Empty files at the end are segments created by a roll whose first
+ * write never reached the disk (a crash, or ENOSPC).  Dropping them makes
+ * the segment before them the last one, whose unsynced tail may then be
+ * torn like any last segment's.
+ */
+static int
+drop_empty_tail(struct store *s, const uint64_t *firsts, size_t *n, bool *unlinked)
+{
+	struct stat st;
+	char        name[64];
+
+	for (*unlinked = false; *n > 0; (*n)--) {
+		seg_name(name, sizeof(name), firsts[*n - 1]);
+		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
+			break;
+		if (unlinkat(s->dirfd, name, 0) < 0)
+			return io_fail(s, "unlink", name);
+#ifdef MOM_FAULT_INJECTION
+		fault_forget(s, firsts[*n - 1]);
+#endif
+		*unlinked = true;
+	}
+	return 0;
+}
+
 int
 store_open(const char *dir, const struct store_config *cfg, struct store **out,
     char *err, size_t errlen)
@@ -1064,28 +1089,8 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	if (s->powerloss && (rc = fault_powerloss(s, firsts, n)) != 0)
 		goto fail;
 #endif
-	/*
-	 * Empty files at the end are segments created by a roll whose first
-	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
-	 * makes the segment before them the last one, whose unsynced tail may
-	 * then be torn like any last segment's.
-	 */
-	for (unlinked = false; n > 0; n--) {
-		struct stat st;
-		char        name[64];
-
-		seg_name(name, sizeof(name), firsts[n - 1]);
-		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
-			break;
-		if (unlinkat(s->dirfd, name, 0) < 0) {
-			rc = io_fail(s, "unlink", name);
-			goto fail;
-		}
-#ifdef MOM_FAULT_INJECTION
-		fault_forget(s, firsts[n - 1]);
-#endif
-		unlinked = true;
-	}
+	if ((rc = drop_empty_tail(s, firsts, &n, &unlinked)) != 0)
+		goto fail;
 	if ((rc = load_all(s, firsts, n, clean, &unlinked)) != 0 ||
 	    (clean && (rc = clean_check(s, clean_last)) != 0))
 		goto fail;
