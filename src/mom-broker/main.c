@@ -18,6 +18,7 @@
 #include "net/front.h"
 #include "state/fsm.h"
 #include "net/http.h"
+#include "replica/replica.h"
 #include "log.h"
 #include "mom.h"
 #include "options.h"
@@ -46,9 +47,10 @@ usage(FILE *f)
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
 	    "                  [--http ADDR | --http off]\n"
 	    "                  [--fsync always|interval|never] [--fsync-interval DURATION]\n"
-	    "                  [--snapshot-after SIZE]\n"
+	    "                  [--snapshot-after SIZE] [--disk-reserve SIZE]\n"
 	    "                  [--max-connections N] [--max-polls N]\n"
 	    "                  [--frame-timeout DURATION] [--frame-budget SIZE]\n"
+	    "       mom-broker --repair [-D DATADIR]\n"
 	    "       mom-broker -h | --version\n");
 }
 
@@ -143,6 +145,7 @@ start_core(struct broker *b, const struct broker_options *o)
 	struct fsm_config  fcfg;
 	struct core_config ccfg;
 	char               err[600];
+	int                rv;
 
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.max_payload = o->max_payload;
@@ -157,10 +160,12 @@ start_core(struct broker *b, const struct broker_options *o)
 	ccfg.fsync = o->fsync;
 	ccfg.fsync_interval_ms = o->fsync_interval_ms;
 	ccfg.snapshot_bytes = o->snapshot_bytes;
-	if (core_start(&b->core, b->fsm, &ccfg, err, sizeof(err)) != 0) {
-		log_warnx("cannot start: %s", err);
+	ccfg.reserve = o->reserve_bytes;
+	if ((rv = core_start(&b->core, b->fsm, &ccfg, err, sizeof(err))) != 0) {
+		log_warnx("cannot start: %s%s", err, rv == MOM_EBADDATA ? " (mom-broker --repair "
+		    "cuts the log there, dropping what follows: see mom-broker(8))" : "");
 		release(b);
-		return MOM_EXIT_FAIL;
+		return rv == MOM_EBADDATA ? MOM_EXIT_DATAERR : MOM_EXIT_FAIL;
 	}
 	return 0;
 }
@@ -246,6 +251,26 @@ stop(struct broker *b)
 	release(b);
 }
 
+/* --repair: cuts the log at its first damage and says what went; the exit status. */
+static int
+repair(const struct broker_options *o)
+{
+	char report[1024], err[600];
+	int  fd, rv;
+
+	log_init(o->verbose);
+	if ((fd = lock_datadir(o->datadir)) < 0)
+		return MOM_EXIT_FAIL;
+	rv = replica_repair(o->datadir, report, sizeof(report), err, sizeof(err));
+	close(fd);
+	if (rv != 0) {
+		fprintf(stderr, "mom-broker: cannot repair: %s\n", err);
+		return rv == MOM_EBADDATA ? MOM_EXIT_DATAERR : MOM_EXIT_FAIL;
+	}
+	printf("%s\n", report);
+	return 0;
+}
+
 /* Starts everything, serves until a signal says stop; the exit status. */
 static int
 serve(struct broker_options *o)
@@ -283,6 +308,8 @@ main(int argc, char **argv)
 		usage(stdout);
 	else if (o.action == MOM_ACTION_VERSION)
 		printf("mom-broker %s\n", MOM_VERSION);
+	else if (o.repair)
+		rv = repair(&o);
 	else
 		rv = serve(&o);
 	broker_options_fini(&o);

@@ -21,7 +21,7 @@
 enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
     OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
-enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER };
+enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER, OPT_RESERVE, OPT_REPAIR };
 enum { OPT_MAXCONN = 600, OPT_MAXPOLLS, OPT_FRAMETO, OPT_FRAMEBUDGET };
 
 static const char optstring[] = ":c:D:hl:v";
@@ -33,9 +33,10 @@ static const struct option longopts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "data-dir", required_argument, NULL, 'D' },
 	{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
-	{ "fsync", required_argument, NULL, OPT_FSYNC },
+	{ "disk-reserve", required_argument, NULL, OPT_RESERVE },
 	{ "frame-budget", required_argument, NULL, OPT_FRAMEBUDGET },
 	{ "frame-timeout", required_argument, NULL, OPT_FRAMETO },
+	{ "fsync", required_argument, NULL, OPT_FSYNC },
 	{ "fsync-interval", required_argument, NULL, OPT_FSYNCIV },
 	{ "help", no_argument, NULL, 'h' },
 	{ "http", required_argument, NULL, OPT_HTTP },
@@ -44,6 +45,7 @@ static const struct option longopts[] = {
 	{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
 	{ "max-polls", required_argument, NULL, OPT_MAXPOLLS },
 	{ "no-auth", no_argument, NULL, OPT_NOAUTH },
+	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "retain", required_argument, NULL, OPT_RETAIN },
 	{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
 	{ "snapshot-after", required_argument, NULL, OPT_SNAPAFTER },
@@ -186,6 +188,14 @@ number_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
 			return MOM_EXIT_USAGE;
 		}
 		return 0;
+	case OPT_RESERVE:
+		if (mom_size_parse(arg, &o->reserve_bytes) != 0 ||
+		    o->reserve_bytes > ((uint64_t)1 << 40)) {
+			mom_errf(p->err, p->errlen, "bad --disk-reserve '%s' (a size, 0 to 1TiB)",
+			    arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
 	default: /* OPT_SNAPAFTER */
 		if (mom_size_parse(arg, &o->snapshot_bytes) != 0 || o->snapshot_bytes < 4096) {
 			mom_errf(p->err, p->errlen, "bad --snapshot-after '%s' (a size, at least "
@@ -286,6 +296,15 @@ option(struct broker_options *o, struct pass *p, int ch, char *arg)
 	case OPT_FRAMETO:
 	case OPT_FRAMEBUDGET:
 		return limit_opt(o, p, ch, arg);
+	case OPT_REPAIR:
+		/* A one-off act on a damaged log, never a standing setting. */
+		if (p->layer == MOM_LAYER_FILE) {
+			mom_errf(p->err, p->errlen, "--repair is for the command line, not a "
+			    "configuration file");
+			return MOM_EXIT_USAGE;
+		}
+		o->repair = true;
+		return 0;
 	default:
 		return number_opt(o, p, ch, arg);
 	}
@@ -417,6 +436,7 @@ defaults(struct broker_options *o)
 	o->http = "127.0.0.1:7421";
 	o->http_default = true;
 	o->fsync = RIO_FSYNC_ALWAYS;
+	o->reserve_bytes = BROKER_RESERVE_DEFAULT;
 }
 
 int

@@ -12,6 +12,7 @@
 #include "opt.h"
 
 #define BROKER_MAX_LISTEN 16
+#define BROKER_RESERVE_DEFAULT ((uint64_t)64 << 20) /* --disk-reserve */
 
 /* The strings point into argv or into cfgv. */
 struct broker_options {
@@ -35,6 +36,8 @@ struct broker_options {
 	size_t          frame_budget;  /* 0: the default */
 	int             fsync;         /* RIO_FSYNC_* */
 	uint64_t        fsync_interval_ms, snapshot_bytes;
+	uint64_t        reserve_bytes; /* --disk-reserve; default 64 MiB, 0: none */
+	bool            repair;        /* --repair: cut the log at damage, report, exit */
 	enum mom_action action;
 	int             usage;  /* after an error: the usage text follows the message */
 	char          **cfgv;   /* the options of -c FILE (owned) */

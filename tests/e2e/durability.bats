@@ -560,7 +560,7 @@ b[len(b) // 3] ^= 0x40
 open(p, 'wb').write(bytes(b))
 PY
 	run --separate-stderr timeout 20 mom-broker -D "$T/data" -l "$MOM_URL" --http off
-	assert_equal "$status" 1
+	assert_equal "$status" 65
 	[[ "$stderr" == *"seg-"*".log"* ]] || fail "the error does not name the segment: $stderr"
 	[[ "$stderr" =~ offset|byte ]] || fail "the error does not give the offset: $stderr"
 }
@@ -570,7 +570,8 @@ PY
 	qcreate jobs
 	seq 1 10 | pub -q jobs -l
 	seq 11 20 | pub -q jobs -l
-	stop_pid "$BROKER_PID" TERM
+	# a crash: after a clean stop a short last record is damage (attack-store.bats)
+	{ stop_pid "$BROKER_PID" KILL; } 2>/dev/null
 	BROKER_PID=
 	local seg size
 	seg=$(find "$T/data" -name 'seg-*.log' | sort | tail -n 1)

@@ -128,6 +128,8 @@ Test(broker_options, bad_values)
 		{ "--fsync", "bogus", "bad --fsync 'bogus' (always, interval or never)" },
 		{ "--fsync-interval", "2m", "bad --fsync-interval '2m' (1ms to 1m)" },
 		{ "--snapshot-after", "1k", "bad --snapshot-after '1k' (a size, at least 4KiB)" },
+		{ "--disk-reserve", "lots", "bad --disk-reserve 'lots' (a size, 0 to 1TiB)" },
+		{ "--disk-reserve", "2TiB", "bad --disk-reserve '2TiB' (a size, 0 to 1TiB)" },
 		{ "--http", "/path", "bad --http '/path' (HOST:PORT, http://HOST:PORT, "
 		    "https://HOST:PORT or off)" },
 	};
@@ -139,6 +141,25 @@ Test(broker_options, bad_values)
 		assert_usage(parse(argv), cases[i].msg, 0);
 		broker_options_fini(&o);
 	}
+}
+
+Test(broker_options, disk_reserve_and_repair)
+{
+	char *def[] = { "mom-broker", NULL };
+	char *set[] = { "mom-broker", "--disk-reserve", "1MiB", "--repair", NULL };
+	char *none[] = { "mom-broker", "--disk-reserve", "0", NULL };
+
+	cr_assert_eq(parse(def), 0);
+	cr_assert_eq(o.reserve_bytes, 64u << 20);
+	cr_assert(!o.repair);
+	broker_options_fini(&o);
+	cr_assert_eq(parse(set), 0);
+	cr_assert_eq(o.reserve_bytes, 1u << 20);
+	cr_assert(o.repair);
+	broker_options_fini(&o);
+	cr_assert_eq(parse(none), 0);
+	cr_assert_eq(o.reserve_bytes, 0);
+	broker_options_fini(&o);
 }
 
 Test(broker_options, at_most_16_listeners)

@@ -746,18 +746,18 @@ rnd(uint64_t *x)
 }
 
 /*
- * 1,000 single-bit flips anywhere in the segment files.  What is asserted:
- * either open fails with MOM_EBADDATA and a message naming the damaged
- * file, or the flip lies in the final record of the last segment and the
- * store opens with exactly the records before it.  Why that is sound:
- * CRC-32C catches every single-bit error in the bytes it covers (length
- * and body) and a flip in the CRC field cannot match either, so a flipped
- * record never passes.  A flipped record with an intact record after it is
- * damage in the middle, which recovery refuses; only the last record has
- * nothing after it, and a damaged last record cannot be told from a write
- * torn by a crash, so cutting it is the one right answer there (it was the
- * newest entry and the caller's fsync policy decides whether it was ever
- * confirmed).  Nothing else may pass: no flip may be silently accepted.
+ * 1,000 single-bit flips anywhere in the segment files, after a crash (no
+ * clean-stop record).  What is asserted: either open fails with
+ * MOM_EBADDATA and a message naming the damaged file, or the flip lies in
+ * the length field of the final record of the last segment (a length that
+ * now runs past the end of the file, which is what a torn write looks
+ * like) and the store opens with exactly the records before it.  Why that
+ * is sound: CRC-32C catches every single-bit error in the bytes it covers
+ * (length and body) and a flip in the CRC field cannot match either, so a
+ * flipped record never passes.  A flipped record with an intact record
+ * after it is damage in the middle; a whole last record with no
+ * zero-filled tail had every byte written, so a crash cannot explain it
+ * either (store_scan).  No flip may be silently accepted.
  */
 Test(store, every_single_bit_flip_is_detected)
 {
@@ -798,7 +798,8 @@ Test(store, every_single_bit_flip_is_detected)
 			failed++;
 			continue;
 		}
-		cr_assert(k == n - 1 && at >= lastrec,
+		/* Only a length that now runs past the end can be a torn write. */
+		cr_assert(k == n - 1 && at >= lastrec && at < lastrec + 4,
 		    "flip in file %zu byte %zu (bit %lu) went undetected", k, at,
 		    (unsigned long)(r % 8));
 		check_terms(s, 1, 39);
@@ -924,5 +925,273 @@ Test(store, a_bad_batch_changes_nothing)
 	cr_assert_eq(store_append(s, e, 1), MOM_EINVAL);
 	append_range(s, 1, 3, 1, 1);
 	check_terms(s, 1, 3);
+	store_close(s);
+}
+
+/* ---- torn writes, damage, clean stops, repair, the reserve ---- */
+
+/* Appends entries from..to with a payload of len bytes of (i + k) | 1 (never 0). */
+static void
+append_big(struct store *s, uint64_t from, uint64_t to, size_t len)
+{
+	struct store_entry e;
+	uint8_t            b[2048];
+	uint64_t           i;
+	size_t             k;
+
+	cr_assert_leq(len, sizeof(b));
+	for (i = from; i <= to; i++) {
+		for (k = 0; k < len; k++)
+			b[k] = (uint8_t)((i + k) | 1);
+		e = (struct store_entry){ i, 1, 0, b, len };
+		cr_assert_eq(store_append(s, &e, 1), 0, "%s", store_errmsg(s));
+	}
+}
+
+/* An image of entries 1..3 of 1,000-byte payloads (1,025-byte records). */
+static size_t
+big_image(uint8_t **b)
+{
+	struct store *s = open_ok(0);
+	struct img    im[4];
+
+	append_big(s, 1, 3, 1000);
+	cr_assert_eq(store_sync(s), 0);
+	store_close(s);
+	cr_assert_eq(read_imgs(im, 4), 1);
+	*b = im[0].b;
+	return im[0].n;
+}
+
+Test(store, scan_tells_a_torn_tail_from_a_damaged_last_record)
+{
+	struct store_scan sc;
+	uint8_t          *b, *c;
+	size_t            n = big_image(&b), rec = 25 + 1000, last = 2 * rec, z;
+
+	cr_assert_eq(n, 3 * rec);
+	c = malloc(n);
+	/* Whole: fine either way. */
+	cr_assert_eq(store_scan(b, n, 1, true, false, &sc), 0);
+	cr_assert_eq(sc.status, STORE_SCAN_OK);
+	/* Cut short anywhere inside the last record: torn. */
+	for (z = last + 1; z < n; z += 97) {
+		cr_assert_eq(store_scan(b, z, 1, true, false, &sc), 0);
+		cr_assert_eq(sc.status, STORE_SCAN_TORN, "cut at %zu", z);
+		cr_assert_eq(sc.end, last);
+	}
+	/* Zero-filled from the record's start or a sector boundary inside it: torn. */
+	for (z = last; z < n; z = (z / 512 + 1) * 512) {
+		memcpy(c, b, n);
+		memset(c + z, 0, n - z);
+		cr_assert_eq(store_scan(c, n, 1, true, false, &sc), 0);
+		cr_assert_eq(sc.status, STORE_SCAN_TORN, "zeros from %zu", z);
+		cr_assert_eq(sc.n, 2);
+	}
+	/* Zeros after the last sector boundary (3,072) only: written, so damage. */
+	memcpy(c, b, n);
+	memset(c + n - 2, 0, 2);
+	cr_assert_eq(store_scan(c, n, 1, true, false, &sc), 0);
+	cr_assert_eq(sc.status, STORE_SCAN_CORRUPT);
+	cr_assert_eq(sc.bad, last);
+	/* A flipped bit in the payload or CRC of the whole last record: damage. */
+	for (z = last + 4; z < n; z += 101) {
+		memcpy(c, b, n);
+		c[z] ^= 0x10;
+		cr_assert_eq(store_scan(c, n, 1, true, false, &sc), 0);
+		cr_assert_eq(sc.status, STORE_SCAN_CORRUPT, "flip at %zu", z);
+		cr_assert_eq(sc.bad, last);
+		cr_assert_not_null(strstr(sc.why, "not a torn write"), "%s", sc.why);
+	}
+	/* Not the last segment (or after a clean stop): nothing is torn. */
+	cr_assert_eq(store_scan(b, n - 1, 1, false, false, &sc), 0);
+	cr_assert_eq(sc.status, STORE_SCAN_CORRUPT);
+	free(b);
+	free(c);
+}
+
+/* Opens dir expecting MOM_EBADDATA with want in the message. */
+static void
+open_bad(const char *want)
+{
+	struct store_config cfg = { 0 };
+	struct store       *s;
+	char                err[512];
+
+	cr_assert_eq(store_open(dir, &cfg, &s, err, sizeof(err)), MOM_EBADDATA, "%s", err);
+	cr_assert_not_null(strstr(err, want), "'%s' not in: %s", want, err);
+}
+
+static void
+seg_cut(uint64_t first, off_t len)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/seg-%016lx.log", dir, (unsigned long)first);
+	cr_assert_eq(truncate(p, len), 0);
+}
+
+static void
+seg_flip(uint64_t first, off_t at)
+{
+	char p[128];
+	int  fd;
+	uint8_t c;
+
+	snprintf(p, sizeof(p), "%s/seg-%016lx.log", dir, (unsigned long)first);
+	cr_assert_geq(fd = open(p, O_RDWR), 0);
+	cr_assert_eq(pread(fd, &c, 1, at), 1);
+	c ^= 0x04;
+	cr_assert_eq(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+}
+
+Test(store, a_flip_in_the_whole_last_record_after_a_crash_is_refused)
+{
+	struct store *s = open_ok(0);
+	char          want[128];
+
+	append_big(s, 1, 3, 1000);
+	cr_assert_eq(store_sync(s), 0);
+	store_close(s); /* no clean stop: as after a crash */
+	seg_flip(1, 2 * 1025 + 500);
+	snprintf(want, sizeof(want), "seg-0000000000000001.log: byte %d:", 2 * 1025);
+	open_bad(want);
+	/* Still there: refused again, nothing was cut. */
+	cr_assert_eq(seg_size(1), 3 * 1025);
+	open_bad("not a torn write");
+}
+
+Test(store, after_a_clean_stop_no_bad_record_is_cut)
+{
+	struct store *s = open_ok(0);
+
+	append_big(s, 1, 3, 1000);
+	cr_assert_eq(store_mark_clean(s), 0);
+	store_close(s);
+	/* A short last record: torn after a crash, damage after a clean stop. */
+	seg_cut(1, 3 * 1025 - 3);
+	open_bad("after a clean stop");
+	/* The log one record short, cut at a record boundary: damage too. */
+	seg_cut(1, 2 * 1025);
+	open_bad("the clean stop recorded 3");
+	/* Without the record (a crash), the same short file is torn and cut. */
+	seg_cut(1, 3 * 1025 - 3);
+	{
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/clean", dir);
+		cr_assert_eq(unlink(p), 0);
+	}
+	s = open_ok(0);
+	cr_assert_eq(store_last(s), 2);
+	cr_assert_not_null(store_warning(s));
+	store_close(s);
+}
+
+Test(store, the_clean_record_goes_at_open_and_at_the_next_change)
+{
+	struct store *s = open_ok(0);
+	char          p[128];
+
+	snprintf(p, sizeof(p), "%s/clean", dir);
+	append_big(s, 1, 2, 100);
+	cr_assert_eq(store_mark_clean(s), 0);
+	cr_assert_eq(access(p, F_OK), 0);
+	/* An append after the mark: the mark would lie, it goes first. */
+	append_big(s, 3, 3, 100);
+	cr_assert_neq(access(p, F_OK), 0);
+	cr_assert_eq(store_mark_clean(s), 0);
+	store_close(s);
+	s = open_ok(0);
+	cr_assert_eq(store_last(s), 3);
+	cr_assert_neq(access(p, F_OK), 0, "open keeps the clean record");
+	store_close(s);
+}
+
+struct seen {
+	uint64_t n, last;
+};
+
+static int
+seen_cb(void *arg, const struct store_entry *e)
+{
+	struct seen *w = arg;
+
+	w->n++;
+	w->last = e->index;
+	return 0;
+}
+
+Test(store, repair_cuts_at_the_first_damage_and_shows_what_it_drops)
+{
+	struct store_config cfg = { .segment_size = 3000, .repair = true };
+	struct seen         w = { 0, 0 };
+	struct store       *s = open_ok(3000);
+	const struct store_repair *rp;
+	char                err[512];
+
+	append_big(s, 1, 9, 1000); /* two records a segment: 1, 3, 5, 7, 9 */
+	cr_assert_eq(store_sync(s), 0);
+	store_close(s);
+	cr_assert_eq(store_nsegments(s = open_ok(3000)), 5);
+	store_close(s);
+	seg_flip(3, 1025 + 100); /* entry 4 */
+	open_bad("seg-0000000000000003.log: byte 1025:");
+	cfg.repair_cb = seen_cb;
+	cfg.repair_arg = &w;
+	cr_assert_eq(store_open(dir, &cfg, &s, err, sizeof(err)), 0, "%s", err);
+	rp = store_repaired(s);
+	cr_assert(rp->cut);
+	cr_assert_str_eq(rp->file, "seg-0000000000000003.log");
+	cr_assert_eq(rp->offset, 1025);
+	cr_assert_eq(rp->index, 4);
+	cr_assert_eq(rp->last, 9);
+	cr_assert_eq(w.n, 5, "entries 5..9 are readable and shown");
+	cr_assert_eq(rp->readable, 5);
+	cr_assert_eq(store_last(s), 3);
+	cr_assert_eq(seg_size(5), -1);
+	cr_assert_eq(seg_size(3), 1025);
+	store_close(s);
+	/* Then it opens as it is, and takes appends after the cut. */
+	s = open_ok(3000);
+	cr_assert_eq(store_last(s), 3);
+	append_big(s, 4, 5, 1000);
+	store_close(s);
+}
+
+Test(store, a_full_disk_releases_the_reserve_and_takes_it_back)
+{
+	struct store_config cfg = { .reserve = 1 << 20 };
+	struct fault        f = { 0 };
+	struct store_fault  h = { fault_pwrite, fault_sync, &f };
+	struct store       *s;
+	struct stat         st;
+	char                err[512], p[128];
+
+	snprintf(p, sizeof(p), "%s/reserve", dir);
+	cr_assert_eq(store_open(dir, &cfg, &s, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(st.st_size, 1 << 20);
+	cr_assert_geq((uint64_t)st.st_blocks * 512, 1 << 20, "allocated, not sparse");
+	cr_assert(!store_full(s));
+	append_big(s, 1, 1, 100);
+	store_set_fault(s, &h); /* the disk is full */
+	{
+		struct store_entry e = { 2, 1, 0, "x", 1 };
+
+		cr_assert_eq(store_append(s, &e, 1), MOM_EFULL);
+		cr_assert(store_full(s));
+		cr_assert_not_null(strstr(store_errmsg(s), "reserve"), "%s", store_errmsg(s));
+	}
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(st.st_size, 0, "the reserve is given up");
+	/* What it freed takes the next writes. */
+	store_set_fault(s, NULL);
+	append_big(s, 2, 3, 100);
+	cr_assert_eq(store_reserve_restore(s), 0);
+	cr_assert(!store_full(s));
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(st.st_size, 1 << 20);
 	store_close(s);
 }

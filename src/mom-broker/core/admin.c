@@ -191,6 +191,7 @@ admin_change(struct core *c, struct creq *cr, json_t *o, const struct mom_admin_
 {
 	struct acl_change ch;
 	char              denied[300];
+	int               rv;
 
 	change_target(c, o, op, &ch);
 	if (!acl_change(cr->req->claims, &ch, denied, sizeof(denied))) {
@@ -201,8 +202,8 @@ admin_change(struct core *c, struct creq *cr, json_t *o, const struct mom_admin_
 	/* The creator is the token's subject, never what the request says. */
 	if (op->perm == MOM_AP_CREATE || op->perm == MOM_AP_SUBSCRIBE)
 		core_set_owner(cr, o);
-	if (core_admin_cmd(c, o, now, cr, W_ADMIN) != 0)
-		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+	if ((rv = core_admin_cmd(c, o, now, cr, W_ADMIN)) != 0)
+		core_refuse(c, cr, rv);
 }
 
 static json_t *

@@ -184,7 +184,19 @@ core_propose(struct core *c, struct creq *cr, int want)
 {
 	struct replica_waiter w = { cr, want };
 
+	/* On a full disk, what adds data waits for room; the rest drains it. */
+	if (cr != NULL && replica_full(c->rep) && fsm_cmd_grows(c->cmd.data, c->cmd.len))
+		return MOM_EFULL;
 	return replica_add(c->rep, c->cmd.data, c->cmd.len, &w);
+}
+
+void
+core_refuse(struct core *c, struct creq *cr, int rv)
+{
+	if (rv == MOM_EFULL)
+		creq_error(c, cr, MOM_EFULL, "not stored: the broker's disk is full");
+	else
+		creq_error(c, cr, MOM_ENOMEM, "out of memory");
 }
 
 int
@@ -444,11 +456,13 @@ replica_open(struct core *c)
 	rc.fsync = c->cfg.fsync;
 	rc.fsync_interval_ms = c->cfg.fsync_interval_ms;
 	rc.snapshot_bytes = c->cfg.snapshot_bytes;
+	rc.reserve = c->cfg.reserve;
 	rc.wake = core_wake;
 	rc.result = core_result;
 	rc.fail = core_failed;
 	rc.arg = c;
-	if (replica_start(&c->rep, c->fsm, &rc, c->start_msg, sizeof(c->start_msg)) != 0)
+	if ((c->start_code = replica_start(&c->rep, c->fsm, &rc, c->start_msg,
+	    sizeof(c->start_msg))) != 0)
 		return -1;
 	c->ready = true;
 	return 0;
@@ -562,6 +576,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 {
 	struct core *c;
 	bool         ok;
+	int          rv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MOM_ENOMEM;
@@ -596,8 +611,9 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 	if (!ok) {
 		pthread_join(c->thread, NULL);
 		mom_errf(err, errlen, "%s", c->start_msg);
+		rv = c->start_code ? c->start_code : MOM_EINTERNAL;
 		core_free(c);
-		return MOM_EINTERNAL;
+		return rv;
 	}
 	*cp = c;
 	return 0;

@@ -52,6 +52,7 @@ struct core_config {
 	int         fsync;          /* enum rio_fsync */
 	uint64_t    fsync_interval_ms;
 	uint64_t    snapshot_bytes; /* log written between snapshots, at least; 0: 64 MiB */
+	uint64_t    reserve;        /* bytes kept back for a full disk; 0: none */
 };
 
 /*

@@ -105,6 +105,7 @@ struct core {
 	uint64_t           nsettles;
 	bool               tick_inflight, ready;
 	bool               started_up, start_ok, io_wake; /* under mu */
+	int                start_code; /* replica_start's MOM_E* when it failed */
 	char               start_msg[512];
 };
 
@@ -114,9 +115,15 @@ void creq_error(struct core *, struct creq *, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void creq_json(struct core *, struct creq *, json_t *);
 void core_handle(struct core *, struct creq *, int64_t now);
-/* Proposes c->cmd; cr (or nobody) gets the result as want says.  0 or MOM_ENOMEM. */
+/*
+ * Proposes c->cmd; cr (or nobody) gets the result as want says.  0,
+ * MOM_ENOMEM, or MOM_EFULL: the disk is full and the command would add
+ * data (a client's only; core_refuse answers it).
+ */
 int  core_propose(struct core *, struct creq *, int want);
-/* Proposes an admin command from a JSON object (consumed).  0 or MOM_ENOMEM. */
+/* Answers cr after core_propose (or core_admin_cmd) returned rv. */
+void core_refuse(struct core *, struct creq *, int rv);
+/* Proposes an admin command from a JSON object (consumed).  As core_propose. */
 int  core_admin_cmd(struct core *, json_t *o, int64_t now, struct creq *, int want);
 /* The owner a new queue, topic or subscription is recorded with. */
 void core_set_owner(const struct creq *, json_t *o);

@@ -259,6 +259,7 @@ fetch_sub(struct core *c, struct creq *cr, const struct mom_fetch *f, int64_t no
 	size_t      nlen = f->durable.n;
 	struct sub *s;
 	json_t     *o;
+	int         rv;
 
 	if (nlen == 0) {
 		ephemeral_name(eph, sizeof(eph), f->consumer);
@@ -295,8 +296,8 @@ fetch_sub(struct core *c, struct creq *cr, const struct mom_fetch *f, int64_t no
 	if (o != NULL)
 		core_set_owner(cr, o);
 	/* Once it is applied, this receive is handled again. */
-	if (core_admin_cmd(c, o, now, cr, W_FETCH) != 0)
-		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+	if ((rv = core_admin_cmd(c, o, now, cr, W_FETCH)) != 0)
+		core_refuse(c, cr, rv);
 	return NULL;
 }
 

@@ -16,11 +16,12 @@ static void
 publish_apply(struct core *c, struct creq *cr, int64_t now)
 {
 	const struct core_req *req = cr->req;
+	int                    rv;
 
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_PUBLISH, now, req->body, req->len);
-	if (core_propose(c, cr, W_PUBLISH) != 0)
-		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+	if ((rv = core_propose(c, cr, W_PUBLISH)) != 0)
+		core_refuse(c, cr, rv);
 }
 
 void

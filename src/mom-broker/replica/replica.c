@@ -24,6 +24,7 @@
 #include "replica/replica.h"
 #include "state/fsm.h"
 #include "storage/rio.h"
+#include "storage/store.h"
 #include "wire.h"
 
 #define REPLAY_MAX_MS 300000 /* a log that never becomes ready */
@@ -51,9 +52,10 @@ struct replica {
 	size_t                 bn, bcap;
 	TAILQ_HEAD(, prop)     props; /* in flight, in log order */
 	bool                   ready, disk_full;
-	int                    start_err;
+	int                    start_err, start_code; /* RAFT_* of a failed open */
 	char                   errmsg[512];
 	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
+	uint64_t               full_snap_at;       /* the same on a full disk */
 	uint64_t               entries, commands, snapshots, trimmed;
 };
 
@@ -291,6 +293,15 @@ replica_flush(struct replica *r)
 	r->log_bytes += b.len;
 	if (r->log_bytes >= r->snap_at)
 		raft_set_snapshot_threshold(&r->raft, 1);
+	/*
+	 * On a full disk only a snapshot frees the segments that acks and
+	 * deletes empty: one after every eighth of the reserve written.
+	 */
+	if (rio_full(&r->io) && r->log_bytes >= r->full_snap_at) {
+		r->full_snap_at = r->log_bytes + (r->cfg.reserve / 8 > 65536 ?
+		    r->cfg.reserve / 8 : 65536);
+		raft_set_snapshot_threshold(&r->raft, 1);
+	}
 }
 
 int
@@ -303,6 +314,12 @@ replica_drive(struct replica *r, const char **errmsg)
 		}
 	}
 	return 0;
+}
+
+bool
+replica_full(struct replica *r)
+{
+	return rio_full(&r->io);
 }
 
 bool
@@ -412,6 +429,7 @@ raft_open(struct replica *r)
 	rc.dir = r->cfg.dir;
 	rc.fsync = r->cfg.fsync;
 	rc.fsync_interval_ms = r->cfg.fsync_interval_ms;
+	rc.reserve = r->cfg.reserve;
 	/* The syncs run on rio's thread: the core serves on meanwhile. */
 	rc.wake = r->cfg.wake;
 	rc.wake_arg = r->cfg.arg;
@@ -425,6 +443,7 @@ raft_open(struct replica *r)
 	r->rfsm.snapshot = rfsm_snapshot;
 	r->rfsm.restore = rfsm_restore;
 	if ((rv = raft_init(&r->raft, &r->io, &r->rfsm, 1, "self")) != 0) {
+		r->start_code = rv;
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->io.errmsg[0] ?
 		    r->io.errmsg : raft_strerror(rv));
 		rio_destroy(&r->io);
@@ -448,6 +467,7 @@ raft_open(struct replica *r)
 	if (rv == 0)
 		rv = raft_start(&r->raft);
 	if (rv != 0) {
+		r->start_code = rv;
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
 		raft_close(&r->raft, close_cb);
 		rio_destroy(&r->io);
@@ -467,12 +487,22 @@ replay(struct replica *r)
 	struct raft_barrier barrier;
 	int64_t             deadline = mom_now_ms() + REPLAY_MAX_MS;
 	int                 rv;
+	bool                retried = false;
 
 	memset(&barrier, 0, sizeof(barrier));
 	barrier.data = r;
 	while (!r->ready && r->start_err == 0 && mom_now_ms() < deadline) {
 		if (raft_state(&r->raft) == RAFT_LEADER && barrier.cb == NULL &&
 		    (rv = raft_barrier(&r->raft, &barrier, barrier_cb)) != 0) {
+			/*
+			 * A full disk: the write that found it full made the
+			 * store give up its reserve, where the barrier fits now.
+			 */
+			if (rv == RAFT_NOSPACE && rio_full(&r->io) && !retried) {
+				retried = true;
+				barrier.cb = NULL;
+				continue;
+			}
 			snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
 			return -1;
 		}
@@ -505,10 +535,11 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
     char *err, size_t errlen)
 {
 	struct replica *r;
+	int             rv;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		mom_errf(err, errlen, "out of memory");
-		return -1;
+		return MOM_ENOMEM;
 	}
 	r->fsm = fsm;
 	r->cfg = *cfg;
@@ -517,8 +548,10 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 	TAILQ_INIT(&r->props);
 	if (raft_open(r) != 0) {
 		mom_errf(err, errlen, "%s", r->errmsg);
+		rv = r->start_code == RAFT_CORRUPT || r->start_code == RAFT_MALFORMED ?
+		    MOM_EBADDATA : r->start_code == RAFT_NOMEM ? MOM_ENOMEM : MOM_EINTERNAL;
 		replica_free(r);
-		return -1;
+		return rv;
 	}
 	if (replay(r) != 0) {
 		mom_errf(err, errlen, "%s", r->errmsg);
@@ -526,7 +559,7 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 		raft_close(&r->raft, close_cb);
 		rio_destroy(&r->io);
 		replica_free(r);
-		return -1;
+		return MOM_EINTERNAL;
 	}
 	*rp = r;
 	return 0;
@@ -551,10 +584,89 @@ replica_stop(struct replica *r)
 			break;
 		replica_flush(r);
 	}
-	/* Whatever --fsync says, a clean stop leaves everything on disk. */
-	if (rio_store(&r->io) != NULL && store_sync(rio_store(&r->io)) != 0)
+	/*
+	 * Whatever --fsync says, a clean stop leaves everything on disk, and
+	 * says so: the next start takes no bad record for a torn write.  Not
+	 * after a failed sync: what is on disk is unknown.
+	 */
+	if (rio_store(&r->io) != NULL && !rio_failed(&r->io) &&
+	    store_mark_clean(rio_store(&r->io)) != 0)
 		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&r->io)));
 	raft_close(&r->raft, close_cb);
 	rio_destroy(&r->io);
 	replica_free(r);
+}
+
+/* Repair (mom-broker --repair). */
+
+struct repair_ctx {
+	uint64_t snap;     /* the snapshot's index: it holds what is below */
+	uint64_t messages; /* published by the readable entries dropped */
+};
+
+/* A readable entry the cut drops: its messages, unless the snapshot has them. */
+static int
+repair_count(void *arg, const struct store_entry *e)
+{
+	struct repair_ctx *c = arg;
+	struct mom_rd      rd;
+	const uint8_t     *cmd;
+	uint64_t           n, i;
+	size_t             len;
+
+	if (e->index <= c->snap || e->type != RAFT_COMMAND)
+		return 0;
+	mom_rd_init(&rd, e->buf, e->len);
+	n = mom_rd_varint(&rd);
+	for (i = 0; i < n && !rd.err; i++) {
+		cmd = mom_rd_bytes(&rd, &len);
+		if (!rd.err)
+			c->messages += fsm_cmd_messages(cmd, len);
+	}
+	return 0;
+}
+
+int
+replica_repair(const char *dir, char *report, size_t replen, char *err, size_t errlen)
+{
+	struct store_config        cfg;
+	struct repair_ctx          c = { 0, 0 };
+	struct store              *s;
+	const struct store_repair *rp;
+	uint64_t                   from, to;
+	int                        rc;
+
+	if ((rc = rio_snapshot_index(dir, &c.snap, err, errlen)) != 0)
+		return rc;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.repair = true;
+	cfg.repair_cb = repair_count;
+	cfg.repair_arg = &c;
+	if ((rc = store_open(dir, &cfg, &s, err, errlen)) != 0)
+		return rc;
+	rp = store_repaired(s);
+	if (!rp->cut) {
+		mom_errf(report, replen, "nothing to repair in %s: the log is whole "
+		    "(entries %llu..%llu)", dir, (unsigned long long)store_first(s),
+		    (unsigned long long)store_last(s));
+		store_close(s);
+		return 0;
+	}
+	/* Cut below the snapshot: what is left before the cut is in it. */
+	if (rp->index <= c.snap && store_last(s) != 0 &&
+	    (rc = store_truncate(s, store_first(s))) != 0) {
+		mom_errf(err, errlen, "%s", store_errmsg(s));
+		store_close(s);
+		return rc;
+	}
+	from = rp->index > c.snap ? rp->index : c.snap + 1;
+	to = rp->last > from ? rp->last : from;
+	mom_errf(report, replen, "repaired %s: %s cut at byte %llu (%s): %llu entries dropped "
+	    "(%llu..%llu, %llu of them readable, with %llu messages; the damaged one is "
+	    "unreadable), %llu bytes", dir, rp->file, (unsigned long long)rp->offset, rp->why,
+	    (unsigned long long)(to - from + 1), (unsigned long long)from,
+	    (unsigned long long)to, (unsigned long long)rp->readable,
+	    (unsigned long long)c.messages, (unsigned long long)rp->bytes);
+	store_close(s);
+	return 0;
 }

@@ -35,6 +35,7 @@ struct replica_config {
 	int         fsync;             /* enum rio_fsync */
 	uint64_t    fsync_interval_ms;
 	uint64_t    snapshot_bytes;    /* log written between snapshots, at least */
+	uint64_t    reserve;           /* bytes kept back for a full disk (storage/store.h) */
 	/* rio's sync thread finished a sync: the core loop should step (any thread). */
 	void      (*wake)(void *);
 	/* A command was applied: res is its result (borrowed for the call). */
@@ -46,14 +47,18 @@ struct replica_config {
 
 /*
  * Opens the log in cfg->dir, replays it into fsm (snapshot, then the
- * entries after it) and becomes its leader.  0, or -1 with err saying
- * why.  Commands applied while replaying reach no waiter.
+ * entries after it) and becomes its leader.  0, or MOM_EBADDATA (the log
+ * or snapshot is damaged: err names the file and offset) or another
+ * MOM_E* code, with err saying why.  Commands applied while replaying
+ * reach no waiter.  A full disk at start is no reason to stop: the
+ * start-up barrier takes its place in the reserve.
  */
 int  replica_start(struct replica **, struct fsm *, const struct replica_config *, char *err,
     size_t errlen);
 /*
  * Finishes what was proposed (for at most 5 s), syncs the log whatever
- * --fsync says and closes it.  Then frees.
+ * --fsync says, records the clean stop (store_mark_clean) and closes it.
+ * Then frees.
  */
 void replica_stop(struct replica *);
 
@@ -78,6 +83,24 @@ int64_t replica_poll(struct replica *);
 bool replica_inflight(const struct replica *);
 /* Gives memory back after a snapshot freed log entries (once per snapshot). */
 void replica_trim(struct replica *);
+
+/*
+ * The disk is full (the store gave up its reserve): the caller refuses
+ * commands that add data (fsm_cmd_grows) while the rest drain the disk.
+ */
+bool replica_full(struct replica *);
+
+/*
+ * mom-broker --repair: opens the log in dir cutting at the first damage
+ * instead of refusing it (store.h, cfg.repair); when the cut falls below
+ * the snapshot, the whole log goes (the snapshot holds what it had).
+ * report gets one line: what was cut where, how many entries and
+ * messages were dropped.  0 (also when there was nothing to repair) or a
+ * MOM_E* code with err.  Only for a node that is alone: a voter of a
+ * cluster would forget entries it acknowledged (wipe it and let it
+ * catch up instead).
+ */
+int  replica_repair(const char *dir, char *report, size_t replen, char *err, size_t errlen);
 
 /* Is this node the leader (always, for a cluster of one)? */
 bool replica_is_leader(const struct replica *);

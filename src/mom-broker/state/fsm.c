@@ -724,6 +724,49 @@ fsm_apply(struct fsm *f, const uint8_t *cmd, size_t len, struct fsm_result *res)
 	}
 }
 
+bool
+fsm_cmd_grows(const uint8_t *cmd, size_t len)
+{
+	struct mom_rd r;
+	json_t       *o;
+	const char   *op;
+	size_t        n;
+	bool          grows;
+	uint8_t       type;
+
+	mom_rd_init(&r, cmd, len);
+	type = mom_rd_u8(&r);
+	(void)mom_rd_varint(&r);
+	if (r.err)
+		return false;
+	if (type == CMD_PUBLISH)
+		return true;
+	if (type != CMD_ADMIN)
+		return false;
+	if ((o = json_loadb((const char *)cmd + r.off, len - r.off, 0, NULL)) == NULL)
+		return false;
+	op = json_string_value(json_object_get(o, "op"));
+	n = op != NULL ? strlen(op) : 0;
+	grows = n > 7 && strcmp(op + n - 7, ".create") == 0;
+	json_decref(o);
+	return grows;
+}
+
+uint64_t
+fsm_cmd_messages(const uint8_t *cmd, size_t len)
+{
+	struct mom_rd        r;
+	struct mom_pub_batch b;
+
+	mom_rd_init(&r, cmd, len);
+	if (mom_rd_u8(&r) != CMD_PUBLISH)
+		return 0;
+	(void)mom_rd_varint(&r);
+	if (r.err || mom_pub_decode_begin(&r, &b) != 0)
+		return 0;
+	return b.count;
+}
+
 uint64_t
 fsm_producer_next(const struct fsm *f, uint64_t producer)
 {

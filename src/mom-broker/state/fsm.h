@@ -123,6 +123,14 @@ void        fsm_free(struct fsm *);
 
 /* Encodes a command: type, time, body. */
 void fsm_cmd_encode(struct mom_buf *, uint8_t type, int64_t time_ms, const void *body, size_t len);
+/*
+ * What an encoded command would do to the disk, for a broker whose disk is
+ * full: true for commands that add data (a publish, a create), false for
+ * those that settle, delete or only pass time.
+ */
+bool fsm_cmd_grows(const uint8_t *cmd, size_t len);
+/* The messages an encoded command publishes (0 for other commands). */
+uint64_t fsm_cmd_messages(const uint8_t *cmd, size_t len);
 /* Applies one encoded command. */
 void fsm_apply(struct fsm *, const uint8_t *cmd, size_t len, struct fsm_result *);
 

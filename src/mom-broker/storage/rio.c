@@ -44,6 +44,8 @@ struct rio {
 	bool                 unsynced; /* appends written since the last sync */
 	uint64_t             interval; /* RIO_FSYNC_INTERVAL, in ms */
 	uint64_t             last_sync; /* owner's clock at the last sync (or init) */
+	bool                 full_told; /* rio_full: the full disk was logged */
+	uint64_t             reserve_try; /* owner's clock of the next store_reserve_restore */
 	struct rio_stats     stats;
 #ifdef MOM_FAULT_INJECTION
 	bool                 confirm_early; /* MOM_FAULT_CONFIRM_EARLY (rio.h) */
@@ -189,7 +191,7 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 {
 	struct rio         *r = R(io);
 	struct store_config sc = { .segment_size = r->cfg.segment_size,
-		.nosync = r->cfg.fsync == RIO_FSYNC_NEVER };
+		.nosync = r->cfg.fsync == RIO_FSYNC_NEVER, .reserve = r->cfg.reserve };
 	char                err[RAFT_ERRMSG_BUF_SIZE - 16];
 	int                 rc;
 
@@ -213,6 +215,7 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 		return rc;
 	}
 	r->next = store_last(r->store) + 1;
+	r->full_told = store_full(r->store);
 	r->fenced = false;
 	r->unsynced = false;
 	r->last_sync = now_ms(r);
@@ -506,6 +509,11 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	}
 	rc = store_append(r->store, se, n);
 	free(se);
+	if (rc == MOM_EFULL && store_full(r->store) && !r->full_told) {
+		r->full_told = true;
+		log_warnx("the disk is full: %s; publishes and creates are refused until "
+		    "there is room again", store_errmsg(r->store));
+	}
 	/* A failed write kept nothing: refused now, libraft drops the entries
 	 * at once (raft_apply returns the error) and the log stays whole. */
 	if (rc != 0)
@@ -1185,6 +1193,10 @@ rio_step(struct raft_io *io)
 	if (has_work(r, now_ms(r)))
 		rc = flush(io, false);
 	now = now_ms(r);
+	if (store_full(r->store) && now >= r->reserve_try) {
+		r->reserve_try = now + 1000;
+		(void)rio_full(io);
+	}
 	if (r->tick && r->store && now >= r->next_tick) {
 		r->next_tick = now + r->msecs;
 		r->tick(io);
@@ -1240,6 +1252,47 @@ bool
 rio_failed(struct raft_io *io)
 {
 	return R(io)->fenced;
+}
+
+bool
+rio_full(struct raft_io *io)
+{
+	struct rio *r = R(io);
+
+	if (r->store == NULL || !store_full(r->store))
+		return false;
+	/* Cheap when there is no room (statvfs), so asked at every refusal. */
+	if (store_reserve_restore(r->store) != 0)
+		return true;
+	r->full_told = false;
+	log_info("the disk has room again: the reserve of %llu bytes is back, writes resume",
+	    (unsigned long long)r->cfg.reserve);
+	return false;
+}
+
+int
+rio_snapshot_index(const char *dir, uint64_t *index, char *err, size_t errlen)
+{
+	struct raft_io        io;
+	struct rio            r;
+	struct raft_snapshot *sn;
+	int                   rc;
+
+	/* snap_read needs only the directory and errmsg. */
+	memset(&r, 0, sizeof(r));
+	memset(&io, 0, sizeof(io));
+	r.cfg.dir = dir;
+	io.impl = &r;
+	*index = 0;
+	if ((rc = snap_read(&io, &sn)) != 0) {
+		mom_errf(err, errlen, "%s", io.errmsg[0] ? io.errmsg : raft_strerror(rc));
+		return rc == RAFT_NOMEM ? MOM_ENOMEM : rc == RAFT_CORRUPT ? MOM_EBADDATA :
+		    MOM_EINTERNAL;
+	}
+	if (sn != NULL)
+		*index = sn->index;
+	snap_free(sn);
+	return 0;
 }
 
 struct store *

@@ -120,6 +120,7 @@ struct rio_config {
 		RIO_FSYNC_NEVER,          /* completes at once; never synced */
 	}           fsync;                /* see above */
 	uint64_t    fsync_interval_ms;    /* RIO_FSYNC_INTERVAL; 0: 100 ms */
+	uint64_t    reserve;              /* the store's reserve (store.h); 0: none */
 	/*
 	 * RIO_FSYNC_ALWAYS with wake: the syncs run on a thread of rio's, so
 	 * that the owner goes on (reading, appending) while the disk works.
@@ -188,6 +189,15 @@ void rio_stats(struct raft_io *io, struct rio_stats *st);
 
 /* True once a sync failed: close and restart raft (see above). */
 bool rio_failed(struct raft_io *io);
+/*
+ * The disk filled and the store gave up its reserve (store.h): the owner
+ * refuses what adds data.  A failed append logs it once.  Each call (and
+ * rio_step, once a second) first tries to take the reserve back
+ * (store_reserve_restore) and logs when it did: then it says false.
+ */
+bool rio_full(struct raft_io *io);
+/* The index of the snapshot in dir (0 and no error when there is none). */
+int  rio_snapshot_index(const char *dir, uint64_t *index, char *err, size_t errlen);
 /* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
 struct store *rio_store(struct raft_io *io);
 /*

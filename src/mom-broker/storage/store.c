@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -30,6 +31,8 @@
 #define DEFAULT_SEGMENT_SIZE (64u << 20)
 #define META_MAGIC "MOMMETA1"
 #define META_SIZE  (8 + 8 + 8 + 4)
+#define CLEAN_MAGIC "MOMCLEAN"
+#define CLEAN_SIZE  (8 + 8 + 4)
 
 struct seg {
 	uint64_t  first;  /* index in the file name */
@@ -57,9 +60,15 @@ struct store {
 	size_t              wcap;
 	char                msg[512];
 	char                warn[512]; /* what recovery did, for the owner to log */
+	bool                clean;     /* the clean-stop record is on disk (store_mark_clean) */
+	uint64_t            reserve;   /* bytes the reserve file should hold */
+	bool                full;      /* the reserve was given up: the disk filled */
+	struct store_config cfg;
+	struct store_repair rep;
 #ifdef MOM_FAULT_INJECTION
 	bool                powerloss;   /* MOM_FAULT_POWERLOSS: keep sidecars */
 	char               *enospc_file; /* MOM_FAULT_ENOSPC_FILE */
+	uint64_t            fault_room;  /* what the given-up reserve freed on that full disk */
 #endif
 };
 
@@ -106,6 +115,58 @@ valid_after(const uint8_t *b, size_t len, size_t p, uint64_t expect)
 	return false;
 }
 
+/*
+ * The first byte of the zero-filled end of b: len when b does not end in
+ * a zero byte.
+ */
+static size_t
+zero_from(const uint8_t *b, size_t len)
+{
+	while (len > 0 && b[len - 1] == 0)
+		len--;
+	return len;
+}
+
+/*
+ * Can the bad record at p, with nothing valid after it, be a write that a
+ * crash tore?  A batch is one pwrite(2) at the end of the file (no
+ * preallocation), so after a power loss its bytes are a prefix of what was
+ * written, or what was written with unwritten sectors in it: the file may
+ * end early (the size was not extended as far), and a sector that never
+ * reached the disk reads as zeros.  Sectors are 512 bytes at least, so the
+ * unwritten part starts at the record (or the batch) or at a multiple of
+ * 512 inside the record.  NULL when it is torn, else why not: a record
+ * whose every byte was written and that still fails its CRC is damage.
+ */
+static const char *
+not_torn(const uint8_t *b, size_t len, size_t p)
+{
+	uint32_t l;
+	size_t   end, z, u;
+
+	if (len - p < STORE_REC_HDR)
+		return NULL; /* the header runs past the end of the file */
+	l = mom_le_get32(b + p);
+	if (l >= STORE_BODY_MIN && l <= STORE_BODY_MAX) {
+		if (len - p - STORE_REC_HDR < l)
+			return NULL; /* the record runs past the end of the file */
+		end = p + STORE_REC_HDR + l;
+	} else {
+		/*
+		 * Unwritten sectors only zero bytes of the length (never raise
+		 * it): an impossible length is torn only inside its 4 bytes.
+		 */
+		end = p + 4;
+	}
+	z = zero_from(b, len);
+	if (z <= p)
+		return NULL; /* nothing of it reached the disk */
+	u = (z + 511) / 512 * 512;
+	if (u < end && u < len)
+		return NULL; /* unwritten from a sector boundary inside it */
+	return "bad record (length or CRC) with every byte written: damage, not a torn write";
+}
+
 int
 store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_off,
     struct store_scan *sc)
@@ -118,13 +179,14 @@ store_scan(const uint8_t *b, size_t len, uint64_t first, bool last, bool want_of
 	while (p < len) {
 		if (!frame_at(b, len, p, &blen)) {
 			sc->bad = p;
-			if (last && !valid_after(b, len, p, first + sc->n)) {
+			sc->status = STORE_SCAN_CORRUPT;
+			sc->why = len - p < STORE_REC_HDR ? "truncated record header" :
+			    "bad record (length or CRC)";
+			if (last && valid_after(b, len, p, first + sc->n))
+				sc->why = "bad record (length or CRC) with valid records after it";
+			else if (last && (sc->why = not_torn(b, len, p)) == NULL) {
 				sc->status = STORE_SCAN_TORN;
 				sc->why = "torn tail";
-			} else {
-				sc->status = STORE_SCAN_CORRUPT;
-				sc->why = len - p < STORE_REC_HDR ? "truncated record header" :
-				    "bad record (length or CRC)";
 			}
 			break;
 		}
@@ -502,8 +564,12 @@ fault_enospc_pwrite(void *arg, int fd, const void *b, size_t n, off_t off)
 	struct store *s = arg;
 
 	if (access(s->enospc_file, F_OK) == 0) {
-		errno = ENOSPC;
-		return -1;
+		/* Full, but for what giving up the reserve freed. */
+		if (!s->full || s->fault_room < n) {
+			errno = ENOSPC;
+			return -1;
+		}
+		s->fault_room -= n;
 	}
 	return pwrite(fd, b, n, off);
 }
@@ -570,13 +636,249 @@ fail:
 	return rc;
 }
 
-/* Loads one segment found at open; the last one may have its tail cut. */
+/* ---- the clean-stop record ---- */
+
+/* The clean-stop record at open: *clean, and the last index it recorded. */
+static void
+clean_load(struct store *s, bool *clean, bool *there, uint64_t *last)
+{
+	uint8_t b[CLEAN_SIZE];
+	ssize_t r;
+	int     fd;
+
+	*clean = *there = false;
+	*last = 0;
+	if ((fd = openat(s->dirfd, "clean", O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	*there = true;
+	r = pread(fd, b, sizeof(b), 0);
+	close(fd);
+	/* A damaged record proves nothing: as after a crash. */
+	if (r != (ssize_t)sizeof(b) || memcmp(b, CLEAN_MAGIC, 8) != 0 ||
+	    mom_crc32c(0, b, CLEAN_SIZE - 4) != mom_le_get32(b + CLEAN_SIZE - 4))
+		return;
+	*clean = true;
+	*last = mom_le_get64(b + 8);
+}
+
+/* Before the log changes: the clean-stop record no longer holds. */
 static int
-load_seg(struct store *s, uint64_t first, bool last)
+clean_drop(struct store *s)
+{
+	if (!s->clean)
+		return 0;
+	if (unlinkat(s->dirfd, "clean", 0) < 0 && errno != ENOENT) {
+		s->broken = io_fail(s, "unlink", "clean");
+		return s->broken;
+	}
+	s->clean = false;
+	return sync_dir(s);
+}
+
+int
+store_mark_clean(struct store *s)
+{
+	uint8_t b[CLEAN_SIZE];
+	int     fd, rc;
+
+	if ((rc = store_sync(s)) != 0)
+		return rc;
+	memcpy(b, CLEAN_MAGIC, 8);
+	mom_le_put64(b + 8, store_last(s));
+	mom_le_put32(b + CLEAN_SIZE - 4, mom_crc32c(0, b, CLEAN_SIZE - 4));
+	/* As the meta file: whole and durable before its name is. */
+	if ((fd = openat(s->dirfd, "clean.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		return io_fail(s, "create", "clean.tmp");
+	if (write_all(s, fd, b, sizeof(b), 0) < 0)
+		rc = io_fail(s, "write", "clean.tmp");
+	else if (do_sync(s, fd, false) < 0)
+		rc = io_fail(s, "fsync", "clean.tmp");
+	close(fd);
+	if (rc == 0 && renameat(s->dirfd, "clean.tmp", s->dirfd, "clean") < 0)
+		rc = io_fail(s, "rename", "clean.tmp");
+	if (rc != 0) {
+		(void)unlinkat(s->dirfd, "clean.tmp", 0);
+		return rc;
+	}
+	s->clean = true;
+	return sync_dir(s);
+}
+
+/* ---- the reserve ---- */
+
+/* Allocates the reserve file (or removes it when none is wanted). */
+static int
+reserve_make(struct store *s)
+{
+	struct stat st;
+	int         fd, e;
+
+	if (s->cfg.repair)
+		return 0; /* a repair leaves it to the next start */
+	if (s->reserve == 0) {
+		if (unlinkat(s->dirfd, "reserve", 0) < 0 && errno != ENOENT)
+			return io_fail(s, "unlink", "reserve");
+		return 0;
+	}
+	if ((fd = openat(s->dirfd, "reserve", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return io_fail(s, "create", "reserve");
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == s->reserve &&
+	    (uint64_t)st.st_blocks * 512 >= s->reserve) {
+		close(fd);
+		return 0;
+	}
+	e = 0;
+#ifdef MOM_FAULT_INJECTION
+	if (s->enospc_file != NULL && access(s->enospc_file, F_OK) == 0)
+		e = ENOSPC;
+#endif
+	if (e != 0 || (e = posix_fallocate(fd, 0, (off_t)s->reserve)) != 0 ||
+	    ftruncate(fd, (off_t)s->reserve) < 0 || fsync(fd) < 0) {
+		e = e ? e : errno;
+		/* Half a reserve would only take space from the log. */
+		(void)ftruncate(fd, 0);
+		close(fd);
+		errno = e;
+		return io_fail(s, "fallocate", "reserve");
+	}
+	close(fd);
+	return 0;
+}
+
+/* The disk is full: the reserve's space goes to the log from now on. */
+static void
+reserve_release(struct store *s)
+{
+	int fd;
+
+	s->full = true;
+	if (s->reserve == 0 || (fd = openat(s->dirfd, "reserve", O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (ftruncate(fd, 0) == 0) {
+#ifdef MOM_FAULT_INJECTION
+		s->fault_room = s->reserve;
+#endif
+		snprintf(s->msg + strlen(s->msg), sizeof(s->msg) - strlen(s->msg),
+		    "; the reserve of %" PRIu64 " bytes (%s/reserve) is released for acks, "
+		    "deletes and snapshots", s->reserve, s->dir);
+	}
+	close(fd);
+}
+
+bool
+store_full(const struct store *s)
+{
+	return s->full;
+}
+
+int
+store_reserve_restore(struct store *s)
+{
+	struct statvfs vs;
+	char           keep[sizeof(s->msg)];
+
+	if (!s->full)
+		return 0;
+	if (s->reserve > 0 && (fstatvfs(s->dirfd, &vs) != 0 ||
+	    (uint64_t)vs.f_bavail * vs.f_frsize / 2 < s->reserve))
+		return MOM_EFULL;
+	memcpy(keep, s->msg, sizeof(keep));
+	if (reserve_make(s) != 0) {
+		memcpy(s->msg, keep, sizeof(keep));
+		return MOM_EFULL;
+	}
+	s->full = false;
+	return 0;
+}
+
+const struct store_repair *
+store_repaired(const struct store *s)
+{
+	return &s->rep;
+}
+
+/* ---- repair ---- */
+
+/*
+ * Shows the repair callback every whole record in b[p..len) (the bytes a
+ * cut drops), looking for one at every offset after damage.
+ */
+static void
+repair_walk(struct store *s, const uint8_t *b, size_t len, size_t p, uint64_t expect)
+{
+	struct store_entry e;
+	uint32_t           blen;
+	uint64_t           ix;
+
+	while (p + STORE_REC_HDR + STORE_BODY_MIN <= len) {
+		ix = mom_le_get64(b + p + STORE_REC_HDR);
+		if (ix < expect || ix - expect > len || !frame_at(b, len, p, &blen)) {
+			p++;
+			continue;
+		}
+		e.index = ix;
+		e.term = mom_le_get64(b + p + 16);
+		e.type = b[p + 24];
+		e.buf = b + p + 25;
+		e.len = blen - STORE_BODY_MIN;
+		s->rep.readable++;
+		if (ix > s->rep.last)
+			s->rep.last = ix;
+		if (s->cfg.repair_cb != NULL)
+			(void)s->cfg.repair_cb(s->cfg.repair_arg, &e);
+		expect = ix + 1;
+		p += STORE_REC_HDR + blen;
+	}
+}
+
+/* Notes the first damage: what is cut where, and why. */
+static void
+repair_note(struct store *s, const char *name, uint64_t off, uint64_t index, const char *why)
+{
+	s->rep.cut = true;
+	snprintf(s->rep.file, sizeof(s->rep.file), "%s", name);
+	s->rep.offset = off;
+	s->rep.index = index;
+	snprintf(s->rep.why, sizeof(s->rep.why), "%s", why);
+}
+
+/* Removes the segments after the cut (firsts[0..n)), showing their records first. */
+static int
+repair_drop(struct store *s, const uint64_t *firsts, size_t n)
+{
+	uint8_t *b;
+	size_t   i, len;
+	char     name[64];
+	int      fd, rc;
+
+	for (i = 0; i < n; i++) {
+		seg_name(name, sizeof(name), firsts[i]);
+		if ((rc = slurp(s, name, &fd, &b, &len)) != 0)
+			return rc;
+		close(fd);
+		repair_walk(s, b, len, 0, firsts[i]);
+		free(b);
+		s->rep.bytes += len;
+		if (unlinkat(s->dirfd, name, 0) < 0)
+			return io_fail(s, "unlink", name);
+#ifdef MOM_FAULT_INJECTION
+		fault_forget(s, firsts[i]);
+#endif
+	}
+	return 0;
+}
+
+/*
+ * Loads one segment found at open; the last one after a crash (torn_ok)
+ * may have its tail cut, and with cfg->repair any may be cut at damage.
+ */
+static int
+load_seg(struct store *s, uint64_t first, bool last, bool torn_ok)
 {
 	struct store_scan sc;
 	struct seg       *g;
-	char              name[64];
+	char              name[64], why[256];
 	uint8_t          *b = NULL;
 	size_t            len = 0;
 	uint64_t          expect;
@@ -598,10 +900,17 @@ load_seg(struct store *s, uint64_t first, bool last)
 		return rc;
 	if ((rc = slurp(s, name, &fd, &b, &len)) != 0)
 		return rc;
-	if ((rc = store_scan(b, len, first, last, true, &sc)) != 0) {
+	if ((rc = store_scan(b, len, first, torn_ok, true, &sc)) != 0) {
 		free(b);
 		close(fd);
 		return fail(s, rc, "out of memory");
+	}
+	if (sc.status != STORE_SCAN_OK && s->cfg.repair) {
+		snprintf(why, sizeof(why), "%s (index %" PRIu64 ")", sc.why, first + sc.n);
+		repair_note(s, name, sc.end, first + sc.n, why);
+		repair_walk(s, b, len, sc.bad + 1, first + sc.n);
+		s->rep.bytes += len - sc.end;
+		sc.status = STORE_SCAN_TORN; /* cut below */
 	}
 	free(b);
 	g = &s->segs[s->nsegs++];
@@ -612,12 +921,14 @@ load_seg(struct store *s, uint64_t first, bool last)
 	g->size = g->synced = sc.end;
 	g->fd = fd;
 	if (sc.status == STORE_SCAN_CORRUPT)
-		return fail(s, MOM_EBADDATA, "%s/%s: byte %zu: %s (index %" PRIu64 ")",
-		    s->dir, name, sc.bad, sc.why, first + sc.n);
+		return fail(s, MOM_EBADDATA, "%s/%s: byte %zu: %s (index %" PRIu64 ")%s",
+		    s->dir, name, sc.bad, sc.why, first + sc.n, last && !torn_ok ?
+		    ", after a clean stop" : "");
 	if (sc.status == STORE_SCAN_TORN) {
-		snprintf(s->warn, sizeof(s->warn), "%s/%s: a torn last record (a crash in the "
-		    "middle of a write) was cut off at byte %" PRIu64 ", %zu bytes dropped",
-		    s->dir, name, (uint64_t)sc.end, len - (size_t)sc.end);
+		if (!s->cfg.repair)
+			snprintf(s->warn, sizeof(s->warn), "%s/%s: a torn last record (a crash in "
+			    "the middle of a write) was cut off at byte %" PRIu64 ", %zu bytes "
+			    "dropped", s->dir, name, (uint64_t)sc.end, len - (size_t)sc.end);
 		/* Cut, and make the cut durable before anything is appended after it. */
 		if (ftruncate(fd, (off_t)sc.end) < 0)
 			return io_fail(s, "ftruncate", name);
@@ -631,8 +942,85 @@ load_seg(struct store *s, uint64_t first, bool last)
 		 */
 		return io_fail(s, "fdatasync", name);
 	}
-	if (!last)
+	if (!last && !s->rep.cut)
 		seg_close(g);
+	return 0;
+}
+
+/*
+ * Loads the segments (firsts[0..n), sorted, empty ones at the end gone);
+ * with cfg->repair, what follows the first damage is removed.
+ */
+static int
+load_all(struct store *s, const uint64_t *firsts, size_t n, bool clean, bool *unlinked)
+{
+	char   name[64];
+	size_t i;
+	int    rc;
+
+	for (i = 0; i < n; i++) {
+		rc = load_seg(s, firsts[i], i == n - 1, i == n - 1 && !clean);
+		if (rc == MOM_EBADDATA && s->cfg.repair && !s->rep.cut) {
+			/* A gap or an empty segment before the last: cut before it. */
+			seg_name(name, sizeof(name), firsts[i]);
+			repair_note(s, name, 0, s->nsegs ? seg_last(s)->first + seg_last(s)->n :
+			    firsts[i], s->msg);
+			*unlinked = true;
+			return repair_drop(s, firsts + i, n - i);
+		}
+		if (rc != 0)
+			return rc;
+		if (s->rep.cut) {
+			*unlinked = true;
+			return repair_drop(s, firsts + i + 1, n - i - 1);
+		}
+	}
+	return 0;
+}
+
+/* After a clean stop, the log must end where the stop recorded. */
+static int
+clean_check(struct store *s, uint64_t last)
+{
+	struct seg *g = seg_last(s);
+	char        name[64], why[256];
+
+	if (store_last(s) == last || (s->cfg.repair && s->rep.cut))
+		return 0;
+	seg_name(name, sizeof(name), g ? g->first : 1);
+	snprintf(why, sizeof(why), "the log ends at index %" PRIu64 ", the clean stop "
+	    "recorded %" PRIu64 " (a file was cut or removed)", store_last(s), last);
+	if (s->cfg.repair) {
+		repair_note(s, name, g ? g->size : 0, store_last(s) + 1, why);
+		return 0;
+	}
+	return fail(s, MOM_EBADDATA, "%s/%s: byte %" PRIu64 ": %s", s->dir, name,
+	    g ? g->size : 0, why);
+}
+
+/*
+ * Empty files at the end are segments created by a roll whose first
+ * write never reached the disk (a crash, or ENOSPC).  Dropping them makes
+ * the segment before them the last one, whose unsynced tail may then be
+ * torn like any last segment's.
+ */
+static int
+drop_empty_tail(struct store *s, const uint64_t *firsts, size_t *n, bool *unlinked)
+{
+	struct stat st;
+	char        name[64];
+
+	for (*unlinked = false; *n > 0; (*n)--) {
+		seg_name(name, sizeof(name), firsts[*n - 1]);
+		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
+			break;
+		if (unlinkat(s->dirfd, name, 0) < 0)
+			return io_fail(s, "unlink", name);
+#ifdef MOM_FAULT_INJECTION
+		fault_forget(s, firsts[*n - 1]);
+#endif
+		*unlinked = true;
+	}
 	return 0;
 }
 
@@ -644,9 +1032,10 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	struct dirent *de;
 	DIR           *d = NULL;
 	uint64_t      *firsts = NULL, *nf, v;
-	size_t         n = 0, cap = 0, i;
+	size_t         n = 0, cap = 0;
 	int            rc = MOM_ENOMEM;
-	bool           unlinked;
+	bool           unlinked, clean, clean_there;
+	uint64_t       clean_last;
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s)))) {
@@ -657,6 +1046,9 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	s->dirfd = -1;
 	s->segment_size = cfg && cfg->segment_size ? cfg->segment_size : DEFAULT_SEGMENT_SIZE;
 	s->nosync = cfg && cfg->nosync;
+	if (cfg)
+		s->cfg = *cfg;
+	s->reserve = s->cfg.reserve;
 	if (!(s->dir = strdup(dir)))
 		goto fail;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -674,6 +1066,7 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	if ((rc = fault_init(s)) != 0)
 		goto fail;
 #endif
+	clean_load(s, &clean, &clean_there, &clean_last);
 	while ((de = readdir(d)) != NULL) {
 		if (strlen(de->d_name) != 24 || strncmp(de->d_name, "seg-", 4) != 0 ||
 		    strspn(de->d_name + 4, "0123456789abcdef") != 16 ||
@@ -696,37 +1089,32 @@ store_open(const char *dir, const struct store_config *cfg, struct store **out,
 	if (s->powerloss && (rc = fault_powerloss(s, firsts, n)) != 0)
 		goto fail;
 #endif
-	/*
-	 * Empty files at the end are segments created by a roll whose first
-	 * write never reached the disk (a crash, or ENOSPC).  Dropping them
-	 * makes the segment before them the last one, whose unsynced tail may
-	 * then be torn like any last segment's.
-	 */
-	for (unlinked = false; n > 0; n--) {
-		struct stat st;
-		char        name[64];
-
-		seg_name(name, sizeof(name), firsts[n - 1]);
-		if (fstatat(s->dirfd, name, &st, 0) < 0 || st.st_size != 0)
-			break;
-		if (unlinkat(s->dirfd, name, 0) < 0) {
-			rc = io_fail(s, "unlink", name);
+	if ((rc = drop_empty_tail(s, firsts, &n, &unlinked)) != 0)
+		goto fail;
+	if ((rc = load_all(s, firsts, n, clean, &unlinked)) != 0 ||
+	    (clean && (rc = clean_check(s, clean_last)) != 0))
+		goto fail;
+	/* From now on a crash is a crash. */
+	if (clean_there) {
+		if (unlinkat(s->dirfd, "clean", 0) < 0) {
+			rc = io_fail(s, "unlink", "clean");
 			goto fail;
 		}
-#ifdef MOM_FAULT_INJECTION
-		fault_forget(s, firsts[n - 1]);
-#endif
 		unlinked = true;
 	}
-	for (i = 0; i < n; i++)
-		if ((rc = load_seg(s, firsts[i], i == n - 1)) != 0)
-			goto fail;
+	if ((rc = reserve_make(s)) == MOM_EFULL) {
+		s->full = true;
+		snprintf(s->warn + strlen(s->warn), sizeof(s->warn) - strlen(s->warn),
+		    "%sno room for the reserve of %" PRIu64 " bytes: the disk is full",
+		    s->warn[0] ? "; " : "", s->reserve);
+	} else if (rc != 0)
+		goto fail;
 	/* The removals, and the names of the segments a killed process created. */
 	if ((unlinked || n > 0) && (rc = sync_dir(s)) != 0)
 		goto fail;
 #ifdef MOM_FAULT_INJECTION
 	/* What was loaded counts as synced (a torn tail's cut included). */
-	for (i = 0; i < s->nsegs; i++)
+	for (size_t i = 0; i < s->nsegs; i++)
 		if ((rc = fault_record(s, &s->segs[i])) != 0)
 			goto fail;
 #endif
@@ -812,6 +1200,8 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 		return s->broken;
 	if (n == 0)
 		return 0;
+	if ((rc = clean_drop(s)) != 0)
+		return rc;
 	/* An empty lone segment (a torn first record) may be restarted anywhere. */
 	if (s->nsegs == 1 && s->segs[0].n == 0 && e[0].index != s->segs[0].first) {
 		if ((rc = unlink_seg(s, &s->segs[0])) != 0)
@@ -869,6 +1259,8 @@ store_append(struct store *s, const struct store_entry *e, size_t n)
 		errno = e_no;
 		rc = io_fail(s, "write", name);
 		g->n = old_n;
+		if (rc == MOM_EFULL && !s->full)
+			reserve_release(s);
 		/* Cut the partial batch so the next append does not land behind garbage. */
 		if (ftruncate(g->fd, (off_t)old_size) < 0) {
 			s->broken = MOM_EINTERNAL;
@@ -1098,6 +1490,8 @@ store_truncate(struct store *s, uint64_t index)
 		return s->broken;
 	if (index == 0)
 		return fail(s, MOM_EINVAL, "truncate at index 0");
+	if ((rc = clean_drop(s)) != 0)
+		return rc;
 	while (s->nsegs && index <= seg_last(s)->first) {
 		if ((rc = unlink_seg(s, seg_last(s))) != 0) {
 			s->broken = rc;
@@ -1145,6 +1539,8 @@ store_remove_before(struct store *s, uint64_t index)
 		k++;
 	if (k == 0)
 		return 0;
+	if ((rc = clean_drop(s)) != 0)
+		return rc;
 	for (i = 0; i < k; i++) {
 		if ((rc = unlink_seg(s, &s->segs[i])) != 0)
 			break;

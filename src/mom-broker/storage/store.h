@@ -28,6 +28,9 @@
  * Truncation (which fsyncs the whole last segment), segment removal and
  * metadata saves are durable on return.
  *
+ *   clean     written by store_mark_clean at a clean stop (store_open)
+ *   reserve   space kept back for a full disk (store_open)
+ *
  * Errors: 0, or MOM_EINVAL (bad argument), MOM_ENOMEM, MOM_EFULL (ENOSPC
  * or EDQUOT: nothing was kept of the failed batch), MOM_EBADDATA (a record
  * that fails its CRC or breaks the index sequence: corruption), or
@@ -82,8 +85,19 @@ struct store_entry {
 	size_t      len;
 };
 
+/* Called for each entry in order; buf is valid only during the call. */
+typedef int (*store_read_cb)(void *arg, const struct store_entry *e);
+
 struct store_config {
 	uint64_t segment_size; /* roll to a new segment past this; 0: 64 MiB */
+	uint64_t reserve;      /* bytes of the reserve file (below); 0: none */
+	/*
+	 * store_open cuts at damage instead of refusing it (store_open):
+	 * repair_cb, if set, sees every readable entry the cut drops.
+	 */
+	bool          repair;
+	store_read_cb repair_cb;
+	void         *repair_arg;
 	/*
 	 * The caller never store_syncs its appends (rio's never mode): a
 	 * segment's fd is closed as soon as the next one is created instead of
@@ -113,15 +127,36 @@ struct store;
 
 /*
  * Opens (creating it if missing) the store in dir and recovers it: every
- * segment is read and checked; a torn tail of the last segment (a partial
- * or failing last record with nothing valid after it) is cut back to the
- * last whole record and the cut made durable; empty segment files at the
- * end (a roll whose data never reached the disk) are removed first, so the
- * segment before them counts as the last.  Every segment and the directory
- * are then synced: what a killed process left in the page cache is durable
- * before anyone relies on it.  Anything else invalid is corruption:
- * MOM_EBADDATA and err names the file and byte offset.  On success *out is
- * owned by the caller (store_close).  err may be NULL.
+ * segment is read and checked.  Empty segment files at the end (a roll
+ * whose data never reached the disk) are removed first, so the segment
+ * before them counts as the last.  What else may be cut depends on how the
+ * last run ended:
+ *   - after a clean stop (the file "clean", written by store_mark_clean):
+ *     nothing.  Every record must be whole and the log must end where the
+ *     stop recorded; a bad last record is damage, not a torn write.
+ *   - after a crash (no "clean": a kill, a power loss, a data directory of
+ *     a version before it): a torn tail of the last segment, and only
+ *     what a crash in the middle of one append can leave (store_scan), is
+ *     cut back to the last whole record and the cut made durable.
+ * Anything else invalid is corruption: MOM_EBADDATA and err names the file
+ * and byte offset.  "clean" is removed before open returns: a crash from
+ * now on is seen as one.  Every segment and the directory are then synced:
+ * what a killed process left in the page cache is durable before anyone
+ * relies on it.
+ *
+ * With cfg->repair, damage is cut instead of refused: the segment with the
+ * first bad record is cut there and every segment after it removed (what
+ * cfg->repair_cb was shown first); store_repaired says what was dropped.
+ *
+ * The reserve (cfg->reserve bytes, the file "reserve", allocated with
+ * posix_fallocate) is space kept back for a full disk: when a write fails
+ * with ENOSPC or EDQUOT, the store empties the reserve (that write still
+ * fails: nothing of it is kept) and store_full turns true; the owner then
+ * refuses what would fill the disk and lets through what frees it.
+ * store_reserve_restore takes the reserve back when there is room again.
+ * A reserve that cannot be allocated at open leaves the store full.
+ *
+ * On success *out is owned by the caller (store_close).  err may be NULL.
  */
 int store_open(const char *dir, const struct store_config *cfg, struct store **out,
     char *err, size_t errlen);
@@ -129,6 +164,35 @@ int store_open(const char *dir, const struct store_config *cfg, struct store **o
 void store_close(struct store *s);
 /* What recovery at open did that the owner should log (a torn tail cut), or NULL. */
 const char *store_warning(const struct store *s);
+
+/*
+ * A clean stop: syncs everything, then records durably (the file "clean":
+ * "MOMCLEAN", u64 last index, u32 CRC-32C) that the log ends whole at the
+ * last index, so that the next open takes no bad record for a torn write.
+ * A later append, truncation or removal deletes the record first.
+ */
+int store_mark_clean(struct store *s);
+
+/* What store_open with cfg->repair cut (cut false: nothing to repair). */
+struct store_repair {
+	bool     cut;
+	char     file[64];  /* the segment cut */
+	uint64_t offset;    /* where */
+	uint64_t index;     /* the first entry dropped */
+	uint64_t last;      /* the last readable entry dropped (0: none) */
+	uint64_t readable;  /* entries dropped that could still be read */
+	uint64_t bytes;     /* bytes dropped */
+	char     why[512];
+};
+const struct store_repair *store_repaired(const struct store *s);
+
+/* The reserve was given up (the disk filled) and is not back yet. */
+bool store_full(const struct store *s);
+/*
+ * Takes the reserve back when the file system has room for it twice over:
+ * 0 (store_full turns false) or MOM_EFULL (still full; no error message).
+ */
+int  store_reserve_restore(struct store *s);
 
 /* The fault hooks (copied) or NULL for the real calls. */
 void store_set_fault(struct store *s, const struct store_fault *f);
@@ -186,7 +250,6 @@ int  store_sync_end(struct store *s, struct store_synctok *t);
  * checked again as they are read.  A non-zero return from cb stops the
  * walk and is returned.
  */
-typedef int (*store_read_cb)(void *arg, const struct store_entry *e);
 int store_read(struct store *s, uint64_t from, uint64_t to, store_read_cb cb, void *arg);
 
 /* Deletes every entry >= index (durably).  The next append is at index. */
@@ -216,9 +279,18 @@ void store_crash(struct store *s);
 
 /*
  * The recovery reader on a segment image in memory (used by store_open,
- * exposed for the fuzzer).  first is the index the segment's name gives;
- * last says whether it is the newest segment, the only one that may have
- * a torn tail.
+ * exposed for the fuzzer and tests).  first is the index the segment's
+ * name gives; last says whether it is the newest segment after a crash,
+ * the only one that may have a torn tail.  A bad record there is torn
+ * (cut) only if nothing valid follows it and a crash in the middle of the
+ * append that wrote it can explain it: appends extend the file with one
+ * pwrite(2) and nothing is preallocated, so a power loss leaves the
+ * file's end short (the record's header or body runs past the end of the
+ * file) or sectors of it unwritten, read back as zeros (every byte from
+ * the record's start, or from a multiple of 512 inside the record, to the
+ * end of the file is zero).  A record that fits, has a non-zero byte in
+ * its last sector and fails its CRC had every byte written: that is
+ * damage (a flipped bit), and corrupt.
  */
 enum store_scan_status {
 	STORE_SCAN_OK,      /* every byte is whole records */
