@@ -408,7 +408,16 @@ save_meta(struct raft_io *io, uint64_t term, uint64_t vote)
 int
 rio_new_term(struct raft_io *io)
 {
-	return save_meta(io, R(io)->meta.term + 1, 0);
+	struct rio *r = R(io);
+	int         rc = save_meta(io, r->meta.term + 1, 0);
+
+	/* On a full disk the new term went into the reserve (store_meta_save). */
+	if (rc == 0 && store_full(r->store) && !r->full_told) {
+		r->full_told = true;
+		log_warnx("the disk is full: %s; publishes and creates are refused until "
+		    "there is room again", store_errmsg(r->store));
+	}
+	return rc;
 }
 
 static int

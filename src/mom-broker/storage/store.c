@@ -1662,10 +1662,12 @@ int
 store_meta_save(struct store *s, const struct store_meta *m)
 {
 	uint8_t b[META_SIZE];
-	int     fd, rc = 0;
+	int     fd, rc = 0, tries = 0;
 
 	if (s->broken)
 		return s->broken;
+again:
+	rc = 0;
 	memcpy(b, META_MAGIC, 8);
 	mom_le_put64(b + 8, m->term);
 	mom_le_put64(b + 16, m->vote);
@@ -1684,6 +1686,11 @@ store_meta_save(struct store *s, const struct store_meta *m)
 	close(fd);
 	if (rc != 0) {
 		unlinkat(s->dirfd, "meta.tmp", 0);
+		/* A full disk: the term (a start's new one) goes into the reserve. */
+		if (rc == MOM_EFULL && !s->full && tries++ == 0) {
+			reserve_release(s);
+			goto again;
+		}
 		return rc;
 	}
 	if (renameat(s->dirfd, "meta.tmp", s->dirfd, "meta") < 0)
