@@ -42,5 +42,5 @@ main(int argc, char **argv)
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)
 		rv = admin_run(&o);
 	admin_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-admin", rv, 0);
 }

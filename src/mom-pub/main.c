@@ -38,5 +38,5 @@ main(int argc, char **argv)
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)
 		rv = pub_run(&o);
 	pub_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-pub", rv, 0);
 }

@@ -207,8 +207,8 @@ req_wait(const struct mom_cli *cli, struct mom_client *c, const char *queue, con
 			}
 			if (status < 0 && is_ours(&d, corr)) {
 				if (mom_write_all(STDOUT_FILENO, d.payload.p, d.payload.n) != 0) {
-					mom_cli_err(cli, "writing stdout: %s", strerror(errno));
-					status = MOM_EXIT_FAIL;
+					mom_cli_err(cli, "standard output: %s", strerror(errno));
+					status = MOM_EXIT_IOERR;
 					continue; /* not written: not acked */
 				}
 				status = exit_status(&d);
