@@ -13,7 +13,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mom-admin [-v] [--quiet] [-s URL[,URL...]] [--json] [-W SECONDS] NOUN VERB [ARGS]\n"
 	    "  queue create NAME [--ack-wait D] [--max-deliver N] [--dead-letter QUEUE]\n"
-	    "                    [--ttl D] [--max-len N] [--max-bytes N]\n"
+	    "                    [--ttl D] [--max-len N] [--max-bytes N] [--idle-expire D]\n"
 	    "  queue delete NAME | queue list | queue info NAME | queue purge NAME\n"
 	    "  queue move SRC DST\n"
 	    "  topic create NAME [--retain D] [--retain-bytes N]\n"
