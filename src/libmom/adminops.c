@@ -18,6 +18,8 @@ static const struct mom_admin_opt queue_opts[] = {
 	{ "ttl_ms", "ttl", "ttl", MOM_AOPT_DURATION, 0, 0, false },
 	{ "max_len", "max_len", "max-len", MOM_AOPT_COUNT, 0, 0, false },
 	{ "max_bytes", "max_bytes", "max-bytes", MOM_AOPT_SIZE, 0, 0, false },
+	/* Deleted once nobody fetched from it this long (0: never; a log of before has none). */
+	{ "idle_expire_ms", "idle_expire", "idle-expire", MOM_AOPT_DURATION, 0, 0, false },
 	{ NULL, NULL, NULL, 0, 0, 0, false },
 };
 

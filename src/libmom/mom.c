@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,4 +117,31 @@ mom_write_all(int fd, const void *p, size_t n)
 		n -= (size_t)k;
 	}
 	return 0;
+}
+
+int
+mom_stdout_close(void)
+{
+	int err = 0;
+
+	errno = 0;
+	if (fflush(stdout) != 0)
+		err = errno != 0 ? errno : EIO;
+	else if (ferror(stdout))
+		err = EIO; /* a write failed earlier; its errno is gone */
+	errno = 0;
+	if (fclose(stdout) != 0 && err == 0 && errno != EBADF)
+		err = errno != 0 ? errno : EIO;
+	return err;
+}
+
+int
+mom_stdout_finish(const char *prog, int status, int epipe_ok)
+{
+	int err = mom_stdout_close();
+
+	if (err == 0 || status != 0 || (err == EPIPE && epipe_ok))
+		return status;
+	fprintf(stderr, "%s: standard output: %s\n", prog, strerror(err));
+	return MOM_EXIT_IOERR;
 }

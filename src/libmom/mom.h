@@ -42,6 +42,7 @@ enum mom_exit {
 	MOM_EXIT_DATAERR = 65,
 	MOM_EXIT_NOINPUT = 66,
 	MOM_EXIT_UNAVAILABLE = 69,
+	MOM_EXIT_IOERR = 74,
 	MOM_EXIT_TEMPFAIL = 75,
 	MOM_EXIT_NOPERM = 77,
 };
@@ -71,5 +72,20 @@ void mom_errf(char *err, size_t errlen, const char *fmt, ...)
 
 /* Writes all n bytes to fd, again after EINTR and short writes.  0, or -1 (errno). */
 int mom_write_all(int fd, const void *p, size_t n);
+
+/*
+ * At exit: flushes and closes stdout, so that a write error stdio kept in
+ * its buffer, or one only close(2) reports, is seen.  Returns 0 or the
+ * errno (EBADF of a stdout that was never open and never written is none).
+ */
+int mom_stdout_close(void);
+
+/*
+ * The exit status after mom_stdout_close(): status when it is not 0 (its
+ * error was printed already) or stdout was fine; with epipe_ok also for a
+ * reader that went away (EPIPE); else "PROG: standard output: ERROR" on
+ * stderr and 74 (EX_IOERR).
+ */
+int mom_stdout_finish(const char *prog, int status, int epipe_ok);
 
 #endif

@@ -177,3 +177,11 @@ mom_pattern_covers(const char *perm, const char *pattern)
 		qi++;
 	}
 }
+
+bool
+mom_name_private(const char *name, size_t n)
+{
+	size_t k = sizeof(MOM_REPLY_PREFIX) - 1;
+
+	return name != NULL && n > k && memcmp(name, MOM_REPLY_PREFIX, k) == 0;
+}

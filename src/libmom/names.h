@@ -31,4 +31,13 @@ bool mom_match(const char *pat, const char *name);
  */
 bool mom_pattern_covers(const char *perm, const char *pattern);
 
+/*
+ * Reply queues (mom-pub -r makes them): a queue whose name begins with
+ * MOM_REPLY_PREFIX is private to its creator.  On a broker with tokens
+ * only that token's subject and admins may consume from it, see it in a
+ * listing or its info; anyone allowed may publish to it (the reply).
+ */
+#define MOM_REPLY_PREFIX "_reply."
+bool mom_name_private(const char *name, size_t n);
+
 #endif

@@ -6,6 +6,7 @@
  * (rest_client.c), which hands back the same reply value, so the output
  * does not depend on the protocol.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,8 +361,8 @@ print_reply(const struct admin_options *o, json_t *rep, const struct column *col
 		free(s);
 	}
 	if (fflush(stdout) != 0) {
-		mom_cli_err(&o->cli, "writing stdout failed");
-		return MOM_EXIT_FAIL;
+		mom_cli_err(&o->cli, "standard output: %s", strerror(errno));
+		return MOM_EXIT_IOERR;
 	}
 	return 0;
 }

@@ -13,7 +13,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mom-admin [-v] [--quiet] [-s URL[,URL...]] [--json] [-W SECONDS] NOUN VERB [ARGS]\n"
 	    "  queue create NAME [--ack-wait D] [--max-deliver N] [--dead-letter QUEUE]\n"
-	    "                    [--ttl D] [--max-len N] [--max-bytes N]\n"
+	    "                    [--ttl D] [--max-len N] [--max-bytes N] [--idle-expire D]\n"
 	    "  queue delete NAME | queue list | queue info NAME | queue purge NAME\n"
 	    "  queue move SRC DST\n"
 	    "  topic create NAME [--retain D] [--retain-bytes N]\n"
@@ -42,5 +42,5 @@ main(int argc, char **argv)
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)
 		rv = admin_run(&o);
 	admin_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-admin", rv, 0);
 }

@@ -6,6 +6,7 @@
  * pattern covered by one of the user's own (names.h: mom_pattern_covers),
  * so a cron job's token can be narrower than its user, never wider.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,8 @@ issue_token(const struct auth_options *o)
 	}
 	printf("%s\n", tok);
 	if (fflush(stdout) != 0) {
-		auth_err("stdout: write error");
+		auth_err("standard output: %s", strerror(errno));
+		rc = MOM_EXIT_IOERR;
 		goto done;
 	}
 	rc = MOM_EXIT_OK;

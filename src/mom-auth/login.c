@@ -2,6 +2,7 @@
  * login.c: "mom-auth login": a token from a running issuer (mom-auth
  * serve) for a user and password, printed on stdout.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,11 @@ login_answer(struct login *l, const char *url, long status)
 			return MOM_EXIT_FAIL;
 		}
 		printf("%s\n", tok);
-		return fflush(stdout) == 0 ? MOM_EXIT_OK : MOM_EXIT_FAIL;
+		if (fflush(stdout) != 0) {
+			auth_err("standard output: %s", strerror(errno));
+			return MOM_EXIT_IOERR;
+		}
+		return MOM_EXIT_OK;
 	case 401:
 	case 403:
 		auth_err("%s", reply_error(l->rep, "wrong user or password"));

@@ -81,5 +81,5 @@ main(int argc, char **argv)
 	else
 		rv = run(&o);
 	auth_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-auth", rv, 0);
 }

@@ -381,8 +381,8 @@ users_list(const struct auth_options *o)
 	}
 	json_decref(root);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		auth_err("stdout: %s", strerror(errno));
-		return MOM_EXIT_FAIL;
+		auth_err("standard output: %s", strerror(errno));
+		return MOM_EXIT_IOERR;
 	}
 	return MOM_EXIT_OK;
 }

@@ -147,7 +147,11 @@ verify_run(const struct auth_options *o)
 	}
 	printf("%s\n", json);
 	free(json);
-	rc = fflush(stdout) == 0 ? MOM_EXIT_OK : MOM_EXIT_FAIL;
+	rc = MOM_EXIT_OK;
+	if (fflush(stdout) != 0) {
+		auth_err("standard output: %s", strerror(errno));
+		rc = MOM_EXIT_IOERR;
+	}
 done:
 	mom_claims_free(&c);
 	mom_keyset_free(ks);

@@ -313,5 +313,5 @@ main(int argc, char **argv)
 	else
 		rv = serve(&o);
 	broker_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-broker", rv, 0);
 }

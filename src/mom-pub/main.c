@@ -16,7 +16,8 @@ usage(FILE *f)
 	    "               [-H 'Key: value']... [--id ID] [--ttl DURATION]\n"
 	    "               [--delay DURATION] [-W SECONDS] [--create]\n"
 	    "       mom-pub -r [options] (-q QUEUE | -t TOPIC) [-m MSG | -f FILE | -n]\n"
-	    "               [-H 'Key: value']... [-W SECONDS]   (request/reply)\n"
+	    "               [-H 'Key: value']... [-W SECONDS] [--reply-expire DURATION]\n"
+	    "               (request/reply)\n"
 	    "       mom-pub -h | --version\n");
 }
 
@@ -38,5 +39,5 @@ main(int argc, char **argv)
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)
 		rv = pub_run(&o);
 	pub_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-pub", rv, 0);
 }

@@ -13,7 +13,7 @@
 #include "options.h"
 #include "wire.h"
 
-enum { OPT_ID = 256, OPT_TTL, OPT_DELAY, OPT_JSONL, OPT_CREATE };
+enum { OPT_ID = 256, OPT_TTL, OPT_DELAY, OPT_JSONL, OPT_CREATE, OPT_REPLY_EXPIRE };
 
 static const char optstring[] = ":0f:hH:lm:nq:rs:t:vW:";
 
@@ -30,6 +30,7 @@ static const struct option longopts[] = {
 	{ "message", required_argument, NULL, 'm' },
 	{ "null", no_argument, NULL, '0' },
 	{ "queue", required_argument, NULL, 'q' },
+	{ "reply-expire", required_argument, NULL, OPT_REPLY_EXPIRE },
 	{ "request", no_argument, NULL, 'r' },
 	{ "server", required_argument, NULL, 's' },
 	{ "topic", required_argument, NULL, 't' },
@@ -122,6 +123,15 @@ option(struct pub_options *o, struct pass *p, int ch, char *arg)
 	case OPT_TTL:
 		if (mom_duration_parse(arg, ch == OPT_TTL ? &o->ttl_ms : &o->delay_ms) != 0) {
 			mom_errf(p->err, p->errlen, "bad duration '%s'", arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	case OPT_REPLY_EXPIRE:
+		/* Under a second, the queue could go before the request is out. */
+		if (mom_duration_parse(arg, &o->reply_expire_ms) != 0 ||
+		    o->reply_expire_ms < 1000 || o->reply_expire_ms > (uint64_t)INT64_MAX) {
+			mom_errf(p->err, p->errlen, "bad --reply-expire '%s' (a duration of 1s or "
+			    "more)", arg);
 			return MOM_EXIT_USAGE;
 		}
 		return 0;
@@ -244,6 +254,7 @@ pub_options_parse(struct pub_options *o, int argc, char **argv, char *err, size_
 	memset(o, 0, sizeof(*o));
 	mom_cli_init(&o->cli, "mom-pub");
 	o->wait_ms = -1;
+	o->reply_expire_ms = PUB_REPLY_EXPIRE_MS;
 	if (mom_opt_config("mom-pub", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)
 		return MOM_EXIT_USAGE;
 	if (o->cfgv != NULL && ((rv = parse_pass(o, &p, cfgc, o->cfgv)) != 0 ||

@@ -23,6 +23,9 @@ enum pub_source {
 	SRC_STDIN, /* all of stdin, one message */
 };
 
+/* --reply-expire's default: -r's queue goes after 5 minutes unused. */
+#define PUB_REPLY_EXPIRE_MS (300 * 1000)
+
 /* The strings point into argv or into cfgv. */
 struct pub_options {
 	struct mom_cli  cli;
@@ -36,6 +39,7 @@ struct pub_options {
 	const char     *id;
 	uint64_t        ttl_ms, delay_ms;
 	int64_t         wait_ms; /* -W; -1: none */
+	uint64_t        reply_expire_ms; /* --reply-expire: -r's queue goes when unused */
 	int             create;
 	int             request; /* -r */
 	enum mom_action action;

@@ -573,6 +573,18 @@ on_signal(int sig)
  * our own (see request.c), then the reply awaited.  -W bounds it all
  * from deadline on.
  */
+/* The reply queue's idle expiry (pub.h). */
+static uint64_t
+reply_expire(const struct pub_options *o)
+{
+	uint64_t w;
+
+	if (o->wait_ms < 0)
+		return o->reply_expire_ms;
+	w = (uint64_t)o->wait_ms > REQ_EXPIRE_MIN_MS ? (uint64_t)o->wait_ms : REQ_EXPIRE_MIN_MS;
+	return w < o->reply_expire_ms ? w : o->reply_expire_ms;
+}
+
 static int
 run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
 {
@@ -610,7 +622,7 @@ run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
 	if (o->create && ensure_target(p) != 0)
 		goto out;
 	rv = req_create(p->c, queue, o->wait_ms > 0 && (uint64_t)o->wait_ms < REQ_TTL_MS ?
-	    (uint64_t)o->wait_ms : REQ_TTL_MS, LEFT(), err, sizeof(err));
+	    (uint64_t)o->wait_ms : REQ_TTL_MS, reply_expire(o), LEFT(), err, sizeof(err));
 	if (rv == MOM_ETIMEDOUT) {
 		fail(p, rv, "timed out creating the reply queue");
 		goto out;

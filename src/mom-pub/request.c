@@ -2,8 +2,10 @@
  * request.c: mom-pub -r, the requester's side of request/reply.
  *
  * The requester creates a queue of its own, "_reply." and 16 random hex
- * digits (its messages expire, so a requester that died does not keep
- * replies forever), publishes the request with the headers Mom-Reply-To
+ * digits: private to its token's subject (names.h), its messages expire,
+ * and the queue itself goes once nobody fetched from it for its idle
+ * expiry (a requester killed with kill -9 leaves nothing behind for
+ * long).  It publishes the request with the headers Mom-Reply-To
  * (that queue) and Mom-Correlation-Id (a random id), then long-polls the
  * reply queue.  A reply whose correlation id is not ours (a stale one, or
  * one meant for an earlier request) is acked and dropped unseen; ours is
@@ -66,11 +68,12 @@ admin(struct mom_client *c, json_t *req, int64_t timeout_ms, char *err, size_t e
 }
 
 int
-req_create(struct mom_client *c, const char *queue, uint64_t ttl_ms, int64_t timeout_ms, char *err,
-    size_t errlen)
+req_create(struct mom_client *c, const char *queue, uint64_t ttl_ms, uint64_t expire_ms,
+    int64_t timeout_ms, char *err, size_t errlen)
 {
-	return admin(c, json_pack("{s:s, s:s, s:I}", "op", "queue.create", "name", queue, "ttl_ms",
-	    (json_int_t)ttl_ms), timeout_ms, err, errlen);
+	return admin(c, json_pack("{s:s, s:s, s:I, s:I}", "op", "queue.create", "name", queue,
+	    "ttl_ms", (json_int_t)ttl_ms, "idle_expire_ms", (json_int_t)expire_ms), timeout_ms,
+	    err, errlen);
 }
 
 void
@@ -207,8 +210,8 @@ req_wait(const struct mom_cli *cli, struct mom_client *c, const char *queue, con
 			}
 			if (status < 0 && is_ours(&d, corr)) {
 				if (mom_write_all(STDOUT_FILENO, d.payload.p, d.payload.n) != 0) {
-					mom_cli_err(cli, "writing stdout: %s", strerror(errno));
-					status = MOM_EXIT_FAIL;
+					mom_cli_err(cli, "standard output: %s", strerror(errno));
+					status = MOM_EXIT_IOERR;
 					continue; /* not written: not acked */
 				}
 				status = exit_status(&d);

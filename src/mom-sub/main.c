@@ -38,5 +38,5 @@ main(int argc, char **argv)
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)
 		rv = o.argv ? worker_run(&o) : sub_run(&o);
 	sub_options_fini(&o);
-	return rv;
+	return mom_stdout_finish("mom-sub", rv, 1);
 }

@@ -5,7 +5,8 @@
  * previous reply delivered and that was since written to stdout, so a
  * steady stream costs one round trip per batch.  A message is acked only
  * after its bytes were written (at-least-once): if stdout fails, what was
- * not written is given back.  On exit (count reached, -e, -W, a signal)
+ * not written is given back (exit 0 when the reader of a pipe went away,
+ * 74 for any other write error).  On exit (count reached, -e, -W, a signal)
  * a last "close" request settles the acks and releases anything else this
  * consumer held, so other consumers get it at once.
  */
@@ -218,6 +219,11 @@ round_trip(struct sub *s, uint64_t wait_ms, size_t *n, uint64_t *ready)
 		s->nack_n = s->ack_n;
 		s->ack_n = 0;
 		s->out_broken = 1;
+		/* A reader that went away is the documented quiet end. */
+		if (errno != EPIPE) {
+			mom_cli_err(&s->o->cli, "standard output: %s", strerror(errno));
+			s->status = MOM_EXIT_IOERR;
+		}
 		return 0;
 	}
 	if (s->o->noack)

@@ -303,3 +303,31 @@ Test(acl, a_lease_is_held_by_its_user_and_settled_by_that_user_or_an_admin)
 	cr_assert_neq(acl_holder(&root, false), 0);
 	cr_assert_eq(acl_holder(&root, true), 0);
 }
+
+Test(acl, a_reply_queue_is_its_creators_and_the_admins)
+{
+	struct mom_claims a = user("alice"), b = user("bob"), r = admin();
+	char              denied[160] = "";
+
+	cr_assert(acl_sees_queue(&a, "_reply.0011223344556677", "alice"));
+	cr_assert(acl_sees_queue(&r, "_reply.0011223344556677", "alice"));
+	cr_assert_not(acl_sees_queue(&b, "_reply.0011223344556677", "alice"));
+	cr_assert_not(acl_sees_queue(&b, "_reply.0011223344556677", NULL),
+	    "made on an open broker: only an admin");
+	cr_assert(acl_sees_queue(NULL, "_reply.0011223344556677", "alice"),
+	    "an open broker: the name is the only protection");
+	/* Any other queue, and "_reply." itself or a look-alike, are not private. */
+	cr_assert(acl_sees_queue(&b, "jobs.a", "alice"));
+	cr_assert(acl_sees_queue(&b, "_reply.", "alice"));
+	cr_assert(acl_sees_queue(&b, "_replyx.1", "alice"));
+	/* Declaring someone else's reply queue again would show it. */
+	{
+		struct acl_change ch = { .op = mom_admin_op("queue.create"),
+			.name = "_reply.0011223344556677", .exists = true, .owner = "alice" };
+
+		cr_assert_not(acl_change(&b, &ch, denied, sizeof(denied)));
+		cr_assert_str_eq(denied, "permission denied: queue '_reply.0011223344556677' is "
+		    "private to its creator");
+		cr_assert(acl_change(&r, &ch, denied, sizeof(denied)));
+	}
+}

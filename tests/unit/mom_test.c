@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,4 +90,60 @@ Test(mom, little_endian_fields_round_trip)
 	mom_le_put(b, 0xabcdef, 3);
 	cr_assert_eq(mom_le_get(b, 3), 0xabcdef);
 	cr_assert_eq(b[3], 0x05, "bytes beyond n are left alone");
+}
+
+Test(mom, stdout_close_reports_what_stdio_kept_in_its_buffer)
+{
+	int fd = open("/dev/full", O_WRONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	close(fd);
+	/* Buffered: printf succeeds, only the flush at exit sees ENOSPC. */
+	cr_assert_gt(printf("a line for a full disk\n"), 0);
+	cr_assert_eq(mom_stdout_close(), ENOSPC);
+}
+
+Test(mom, stdout_close_accepts_a_closed_stdout_nothing_was_written_to)
+{
+	close(STDOUT_FILENO);
+	cr_assert_eq(mom_stdout_close(), 0);
+}
+
+Test(mom, stdout_finish_keeps_an_earlier_status_and_lets_epipe_pass_when_asked)
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	close(p[0]);
+	cr_assert_eq(dup2(p[1], STDOUT_FILENO), STDOUT_FILENO);
+	close(p[1]);
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_gt(printf("nobody reads this\n"), 0);
+	cr_assert_eq(mom_stdout_finish("mom-test", 0, 1), 0);
+}
+
+Test(mom, stdout_finish_turns_a_write_error_into_74)
+{
+	int fd = open("/dev/full", O_WRONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	close(fd);
+	cr_assert_gt(printf("x\n"), 0);
+	fd = open("/dev/null", O_WRONLY); /* its one line is not for the test's log */
+	cr_assert_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	cr_assert_eq(mom_stdout_finish("mom-test", 0, 0), MOM_EXIT_IOERR);
+}
+
+Test(mom, stdout_finish_keeps_an_earlier_failure)
+{
+	int fd = open("/dev/full", O_WRONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	close(fd);
+	cr_assert_gt(printf("x\n"), 0);
+	cr_assert_eq(mom_stdout_finish("mom-test", MOM_EXIT_NOINPUT, 0), MOM_EXIT_NOINPUT);
 }

@@ -383,3 +383,23 @@ Test(pub_options, an_unknown_option_is_printed_up_to_its_value)
 
 	assert_usage(parse(argv), "unrecognized option '--passwd'", 1);
 }
+
+Test(pub_options, reply_expire_is_a_duration_of_a_second_or_more)
+{
+	char *dflt[] = { "mom-pub", "-q", "calc", "-r", "-m", "x", NULL };
+	char *good[] = { "mom-pub", "-q", "calc", "-r", "--reply-expire", "2s", "-m", "x", NULL };
+	char *small[] = { "mom-pub", "-q", "calc", "-r", "--reply-expire", "500ms", "-m", "x",
+		NULL };
+	char *bad[] = { "mom-pub", "-q", "calc", "-r", "--reply-expire", "soon", "-m", "x", NULL };
+
+	cr_assert_eq(parse(dflt), 0, "err: %s", err);
+	cr_assert_eq(o.reply_expire_ms, PUB_REPLY_EXPIRE_MS);
+	cr_assert_eq(o.reply_expire_ms, 300000);
+	pub_options_fini(&o);
+	cr_assert_eq(parse(good), 0, "err: %s", err);
+	cr_assert_eq(o.reply_expire_ms, 2000);
+	pub_options_fini(&o);
+	assert_usage(parse(small), "bad --reply-expire '500ms' (a duration of 1s or more)", 0);
+	pub_options_fini(&o);
+	assert_usage(parse(bad), "bad --reply-expire 'soon' (a duration of 1s or more)", 0);
+}

@@ -773,9 +773,18 @@ Test(snap, wrong_magic_version_or_length_is_refused)
 	fix_crc(copy, sa.len);
 	refused(b, copy, sa.len, &sb, "magic", 0);
 	memcpy(copy, sa.data, sa.len);
-	copy[4] = 2;
+	copy[4] = 3; /* a broker of after this one */
 	fix_crc(copy, sa.len);
-	refused(b, copy, sa.len, &sb, "version", 2);
+	refused(b, copy, sa.len, &sb, "version", 3);
+	memcpy(copy, sa.data, sa.len);
+	copy[4] = 0;
+	fix_crc(copy, sa.len);
+	refused(b, copy, sa.len, &sb, "version", 0);
+	/* Version 1 (no idle_expire_ms) is read: this version 2 body is not one. */
+	memcpy(copy, sa.data, sa.len);
+	copy[4] = 1;
+	fix_crc(copy, sa.len);
+	refused(b, copy, sa.len, &sb, "version", 1);
 	memcpy(copy, sa.data, sa.len);
 	copy[8]++;
 	fix_crc(copy, sa.len);

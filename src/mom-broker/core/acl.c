@@ -52,6 +52,12 @@ acl_owns(const struct mom_claims *cl, const char *owner)
 }
 
 bool
+acl_sees_queue(const struct mom_claims *cl, const char *name, const char *owner)
+{
+	return name == NULL || !mom_name_private(name, strlen(name)) || acl_owns(cl, owner);
+}
+
+bool
 acl_publish(const struct mom_claims *cl, const void *body, size_t len, size_t max_payload,
     char *denied, size_t dlen)
 {
@@ -105,6 +111,13 @@ op_rule(const struct mom_claims *cl, const struct acl_change *ch, char *denied, 
 	const struct mom_admin_op *op = ch->op;
 
 	if (op->perm == MOM_AP_CREATE) {
+		/* Declaring it again would show someone else's reply queue. */
+		if (ch->exists && strcmp(op->object, "queue") == 0 &&
+		    !acl_sees_queue(cl, ch->name, ch->owner)) {
+			snprintf(denied, dlen, "permission denied: queue '%s' is private to its "
+			    "creator", ch->name);
+			return false;
+		}
 		if (ch->name == NULL || may_name(cl, ch->name, true) ||
 		    may_name(cl, ch->name, false))
 			return true;

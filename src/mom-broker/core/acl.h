@@ -19,6 +19,13 @@ bool acl_may(const struct mom_claims *cl, const char *name, size_t n, bool pub);
 bool acl_owns(const struct mom_claims *cl, const char *owner);
 /* Does cl need the checks at all (a token without mom.admin)? */
 bool acl_restricted(const struct mom_claims *cl);
+/*
+ * May cl consume from, list or look at the queue name (with its recorded
+ * owner)?  A private queue (a reply queue, names.h) is its creator's and
+ * the admins'; any other queue is anyone's the patterns allow.  On an
+ * open broker the name is a private queue's only protection.
+ */
+bool acl_sees_queue(const struct mom_claims *cl, const char *name, const char *owner);
 
 /*
  * Who a delivery is for (settle false: the lease's holder, state/mq.h),
@@ -61,7 +68,8 @@ struct acl_change {
 
 /*
  * May cl make this change?  The operation's rule (enum mom_aop_perm):
- * creating needs a mom.pub or mom.sub pattern for the name; deleting,
+ * creating needs a mom.pub or mom.sub pattern for the name (and declaring
+ * a private queue that exists, acl_sees_queue); deleting,
  * purging and moving out of a queue are the creator's or an admin's, and
  * moving needs publish rights on the target, and so does every queue
  * the change names for messages to flow into (a dead-letter queue);

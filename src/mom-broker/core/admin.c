@@ -77,9 +77,9 @@ prom_counter(const char *k)
 	return false;
 }
 
-/* Prometheus text exposition of the same numbers, per queue too. */
+/* Prometheus text exposition of the same numbers, per queue too (those cl sees). */
 static char *
-stats_prom(struct core *c, int64_t now)
+stats_prom(struct core *c, const struct mom_claims *cl, int64_t now)
 {
 	static const char *const hdr =
 	    "# TYPE mom_queue_messages gauge\n"
@@ -110,6 +110,8 @@ stats_prom(struct core *c, int64_t now)
 	json_decref(s);
 	mom_buf_put(&b, hdr, strlen(hdr));
 	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
+		if (!acl_sees_queue(cl, q->name, q->owner))
+			continue;
 		prom_q(&b, "messages", q->name, mq_count(&q->mq));
 		prom_q(&b, "ready", q->name, mq_ready(&q->mq));
 		prom_q(&b, "in_flight", q->name, q->mq.nleased);
@@ -206,8 +208,9 @@ admin_change(struct core *c, struct creq *cr, json_t *o, const struct mom_admin_
 		core_refuse(c, cr, rv);
 }
 
+/* A list; the queues are those cl sees (a private queue is its creator's). */
 static json_t *
-list_json(struct core *c, const char *op, json_t *o)
+list_json(struct core *c, const struct mom_claims *cl, const char *op, json_t *o)
 {
 	json_t       *a = json_array();
 	const char   *topic = jstr(o, "topic");
@@ -217,8 +220,10 @@ list_json(struct core *c, const char *op, json_t *o)
 	struct sub   *s;
 
 	if (strcmp(op, "queue.list") == 0)
-		for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;)
-			json_array_append_new(a, fsm_queue_json(q));
+		for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
+			if (acl_sees_queue(cl, q->name, q->owner))
+				json_array_append_new(a, fsm_queue_json(q));
+		}
 	else if (strcmp(op, "topic.list") == 0)
 		for (it = 0; (t = fsm_topic_next(c->fsm, &it)) != NULL;)
 			json_array_append_new(a, fsm_topic_json(t));
@@ -235,15 +240,21 @@ list_json(struct core *c, const char *op, json_t *o)
 static json_t *
 info_json(struct core *c, struct creq *cr, const char *op, const char *name)
 {
-	bool  q = op[0] == 'q';
-	void *v;
+	bool          q = op[0] == 'q';
+	void         *v;
+	struct queue *qu;
 
 	if (name == NULL || !mom_name_ok(name)) {
 		creq_error(c, cr, MOM_EINVAL, "bad %s name", q ? "queue" : "topic");
 		return NULL;
 	}
-	if (q && (v = fsm_queue(c->fsm, name, strlen(name))) != NULL)
-		return fsm_queue_json(v);
+	if (q && (qu = fsm_queue(c->fsm, name, strlen(name))) != NULL) {
+		if (acl_sees_queue(cr->req->claims, qu->name, qu->owner))
+			return fsm_queue_json(qu);
+		creq_error(c, cr, MOM_EPERM, "permission denied: queue '%s' is private to its "
+		    "creator", name);
+		return NULL;
+	}
 	if (!q && (v = fsm_topic(c->fsm, name, strlen(name))) != NULL)
 		return fsm_topic_json(v);
 	creq_error(c, cr, MOM_ENOENT, "no such %s '%s'", q ? "queue" : "topic", name);
@@ -258,7 +269,7 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 
 	if (strcmp(op, "queue.list") == 0 || strcmp(op, "topic.list") == 0 ||
 	    strcmp(op, "sub.list") == 0)
-		return list_json(c, op, o);
+		return list_json(c, cr->req->claims, op, o);
 	if (strcmp(op, "queue.info") == 0 || strcmp(op, "topic.info") == 0)
 		return info_json(c, cr, op, jstr(o, "name"));
 	if (strcmp(op, "stats") == 0) {
@@ -269,7 +280,7 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 	if (strcmp(op, "cluster.status") == 0)
 		return cluster_status(c, now);
 	if (strcmp(op, "stats.prom") == 0) {
-		char *t = stats_prom(c, now);
+		char *t = stats_prom(c, cr->req->claims, now);
 
 		res = json_pack("{s:s}", "text", t ? t : "");
 		free(t);

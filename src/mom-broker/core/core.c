@@ -9,6 +9,7 @@
  * command of the turn as one log entry and gives each result back once
  * it is on disk and applied: a reply is sent only then.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,7 +399,34 @@ drop_idle_subs(struct core *c, int64_t now)
 	}
 }
 
-/* Timers: leases, delays, retention, long-poll deadlines, idle subs. */
+/*
+ * Queues with an idle expiry that nobody fetched from for that long (a
+ * reply queue whose requester died) are deleted through the log, like
+ * any delete.  A parked long poll is use.  The clock is the core's own:
+ * after a restart every queue has its whole expiry again.
+ */
+static void
+expire_idle_queues(struct core *c, int64_t now)
+{
+	size_t        it;
+	struct queue *q;
+
+	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
+		if (q->idle_expire_ms == 0)
+			continue;
+		if (fetch_has_waiters(c, &q->mq))
+			q->last_used = now;
+		if (q->last_used > now || (uint64_t)(now - q->last_used) < q->idle_expire_ms)
+			continue;
+		log_debug("deleting queue %s: unused for %" PRIu64 " ms", q->name,
+		    (uint64_t)(now - q->last_used));
+		q->last_used = now; /* asked once; again only if this one fails */
+		(void)core_admin_cmd(c, json_pack("{s:s, s:s, s:b}", "op", "queue.delete",
+		    "name", q->name, "idle_expired", 1), now, NULL, W_NONE);
+	}
+}
+
+/* Timers: leases, delays, retention, long-poll deadlines, idle subs and queues. */
 static int64_t
 tick(struct core *c, int64_t now)
 {
@@ -428,6 +456,7 @@ tick(struct core *c, int64_t now)
 			s->last_seen = now;
 	}
 	drop_idle_subs(c, now);
+	expire_idle_queues(c, now);
 	fetch_tick(c, now, &next);
 	return next;
 }
@@ -450,6 +479,9 @@ static int
 replica_open(struct core *c)
 {
 	struct replica_config rc;
+	struct queue         *q;
+	size_t                it;
+	int64_t               now;
 
 	memset(&rc, 0, sizeof(rc));
 	rc.dir = c->cfg.dir;
@@ -464,6 +496,10 @@ replica_open(struct core *c)
 	if ((c->start_code = replica_start(&c->rep, c->fsm, &rc, c->start_msg,
 	    sizeof(c->start_msg))) != 0)
 		return -1;
+	/* Nobody could fetch while the broker was down: idle expiry starts now. */
+	now = mom_now_ms();
+	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;)
+		q->last_used = now;
 	c->ready = true;
 	return 0;
 }

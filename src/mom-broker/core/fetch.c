@@ -416,6 +416,12 @@ fetch_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 			creq_error(c, cr, MOM_ENOENT, "no such queue '%.*s'", (int)f.name.n, f.name.p);
 			return;
 		}
+		if (!acl_sees_queue(cr->req->claims, qu->name, qu->owner)) {
+			creq_error(c, cr, MOM_EPERM, "permission denied: consume from queue '%s': it "
+			    "is private to its creator", qu->name);
+			return;
+		}
+		qu->last_used = now; /* not idle (idle_expire_ms) */
 		q = &qu->mq;
 		w->qname = qu->name;
 	} else {

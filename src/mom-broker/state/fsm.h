@@ -47,6 +47,8 @@ struct queue {
 	char         *dead_letter; /* NULL: none */
 	char         *owner;
 	int64_t       created_ms;
+	uint64_t      idle_expire_ms; /* 0: never; else the core deletes it when unused */
+	int64_t       last_used;      /* the core's: last fetch or parked poll (not replicated) */
 	uint64_t      pend_n, pend_b; /* scratch for a batch's capacity check */
 };
 

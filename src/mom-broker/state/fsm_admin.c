@@ -53,7 +53,7 @@ fsm_queue_json(const struct queue *q)
 	const struct mq *m = &q->mq;
 
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "s:I, s:I, s:I, s:I, s:I, s:s?, s:I}",
 	    "name", q->name,
 	    "messages", (json_int_t)mq_count(m),
 	    "ready", (json_int_t)m->rlen,
@@ -72,7 +72,8 @@ fsm_queue_json(const struct queue *q)
 	    "redelivered", (json_int_t)m->st.redelivered,
 	    "dead_lettered", (json_int_t)m->st.dead_lettered,
 	    "expired", (json_int_t)m->st.expired,
-	    "owner", q->owner);
+	    "owner", q->owner,
+	    "idle_expire_ms", (json_int_t)q->idle_expire_ms);
 }
 
 json_t *
@@ -116,6 +117,7 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	const char      *name = jstr(o, "name"), *dl = jstr(o, "dead_letter");
 	struct mq_config cfg;
 	struct queue    *q;
+	uint64_t         idle = opt(o, "queue.create", "idle_expire_ms");
 
 	if (name == NULL || !mom_name_ok(name) || (dl && !mom_name_ok(dl))) {
 		fsm_fail(res, MOM_EINVAL, "bad queue name");
@@ -135,6 +137,7 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 		    (cfg.ack_wait_ms != q->mq.cfg.ack_wait_ms ||
 		    cfg.max_deliver != q->mq.cfg.max_deliver || cfg.ttl_ms != q->mq.cfg.ttl_ms ||
 		    cfg.max_len != q->mq.cfg.max_len || cfg.max_bytes != q->mq.cfg.max_bytes ||
+		    idle != q->idle_expire_ms ||
 		    (dl == NULL) != (q->dead_letter == NULL) ||
 		    (dl && strcmp(dl, q->dead_letter) != 0))) {
 			fsm_fail(res, MOM_EEXIST, "queue '%s' exists with other options", name);
@@ -152,7 +155,8 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	q->nlen = strlen(name);
 	q->dead_letter = xstrdup(dl);
 	q->owner = xstrdup(jstr(o, "owner"));
-	q->created_ms = now;
+	q->created_ms = q->last_used = now;
+	q->idle_expire_ms = idle;
 	mq_init(&q->mq, &cfg, fsm_dead_letter, q);
 	fsm_attach_queue(f, q);
 	if (smap_put(&f->queues, q->name, q->nlen, q) != 0) {

@@ -21,14 +21,16 @@
  * Layout (integers are LEB128 varints unless said otherwise, strings are
  * varint length + bytes, an optional string is u8 present + string):
  *
- *	"MSNP", u32 LE version (1), u64 LE body length, body, u32 LE CRC-32C
- *	of everything before it.
+ *	"MSNP", u32 LE version (2), u64 LE body length, body, u32 LE CRC-32C
+ *	of everything before it.  Version 1 (brokers of before) is read too:
+ *	its queues have no idle_expire_ms (0, never).
  *
  * body:
  *	next_seq, last_time, published, duplicates, dead_dropped
  *	nmsgs x message (in seq order): seq, time_ms, expires_ms, not_before,
  *	    u8 kind, payload, id, headers, topic name ("" for queue messages)
- *	nqueues x (by name): name, opt dead_letter, opt owner, created_ms, mq
+ *	nqueues x (by name): name, opt dead_letter, opt owner, created_ms,
+ *	    idle_expire_ms (version 2), mq
  *	ntopics x (by name): name, opt owner, created_ms, retain_ms,
  *	    retain_bytes, published, nlog x seq (oldest first)
  *	nsubs x (by pattern, name): pattern, name, u8 durable, opt owner,
@@ -54,7 +56,7 @@
  * again on restore.
  */
 #define SNAP_MAGIC   "MSNP"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_HDR     16
 #define SNAP_TRAILER 4
 
@@ -300,6 +302,7 @@ snap_put_queues(struct mom_buf *out, struct queue *const *qs, size_t n)
 		put_opt(out, q->dead_letter);
 		put_opt(out, q->owner);
 		put_i64(out, q->created_ms);
+		mom_buf_put_varint(out, q->idle_expire_ms);
 		snap_put_mq(out, &q->mq);
 	}
 }
@@ -570,7 +573,7 @@ snap_get_msgs(struct mom_rd *r, struct fsm *f, struct umap *msgs)
 }
 
 static int
-snap_get_queues(struct mom_rd *r, struct fsm *f, const struct umap *msgs)
+snap_get_queues(struct mom_rd *r, struct fsm *f, const struct umap *msgs, uint32_t version)
 {
 	uint64_t n, i;
 	int      rv;
@@ -590,7 +593,9 @@ snap_get_queues(struct mom_rd *r, struct fsm *f, const struct umap *msgs)
 			return r->err == MOM_ENOMEM ? MOM_ENOMEM : MOM_EBADDATA;
 		}
 		q->nlen = strlen(q->name);
-		q->created_ms = get_i64(r);
+		q->created_ms = q->last_used = get_i64(r);
+		if (version >= 2)
+			q->idle_expire_ms = mom_rd_varint(r);
 		if (!mom_name_ok(q->name) || (q->dead_letter && !mom_name_ok(q->dead_letter)) ||
 		    fsm_queue(f, q->name, q->nlen) != NULL) {
 			fsm_queue_free(f, q);
@@ -750,12 +755,14 @@ snap_parse(struct fsm *n, const uint8_t *b, size_t len)
 	struct mom_rd r;
 	struct umap   msgs;
 	size_t        it, body;
+	uint32_t      version;
 	uint64_t      k;
 	void         *v;
 	int           rv;
 
-	if (len < SNAP_HDR + SNAP_TRAILER || memcmp(b, SNAP_MAGIC, 4) != 0 ||
-	    mom_le_get32(b + 4) != SNAP_VERSION)
+	if (len < SNAP_HDR + SNAP_TRAILER || memcmp(b, SNAP_MAGIC, 4) != 0)
+		return MOM_EBADDATA;
+	if ((version = mom_le_get32(b + 4)) < 1 || version > SNAP_VERSION)
 		return MOM_EBADDATA;
 	body = len - SNAP_HDR - SNAP_TRAILER;
 	if (mom_le_get64(b + 8) != body ||
@@ -771,7 +778,7 @@ snap_parse(struct fsm *n, const uint8_t *b, size_t len)
 		return MOM_EBADDATA;
 	umap_init(&msgs);
 	if ((rv = snap_get_msgs(&r, n, &msgs)) == 0 &&
-	    (rv = snap_get_queues(&r, n, &msgs)) == 0 &&
+	    (rv = snap_get_queues(&r, n, &msgs, version)) == 0 &&
 	    (rv = snap_get_topics(&r, n, &msgs)) == 0 &&
 	    (rv = snap_get_subs(&r, n, &msgs)) == 0 &&
 	    (rv = snap_get_dedupe(&r, n)) == 0 && (r.err || mom_rd_left(&r) != 0))
