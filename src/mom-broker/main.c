@@ -57,16 +57,16 @@ lock_datadir(const char *dir)
 	int  fd;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		log_warn("cannot create data directory %s", dir);
+		log_fatal("cannot create data directory %s", dir);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		log_warn("cannot open %s", path);
+		log_fatal("cannot open %s", path);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		log_warnx("data directory %s is in use by another broker", dir);
+		log_fatalx("data directory %s is in use by another broker", dir);
 		close(fd);
 		return -1;
 	}
@@ -156,7 +156,7 @@ start_core(struct broker *b, const struct broker_options *o)
 	ccfg.fsync_interval_ms = o->fsync_interval_ms;
 	ccfg.snapshot_bytes = o->snapshot_bytes;
 	if (core_start(&b->core, b->fsm, &ccfg, err, sizeof(err)) != 0) {
-		log_warnx("cannot start: %s", err);
+		log_fatalx("cannot start: %s", err);
 		release(b);
 		return MOM_EXIT_FAIL;
 	}
@@ -169,6 +169,7 @@ start_planes(struct broker *b, struct broker_options *o)
 {
 	struct front_config frcfg;
 	struct http_config  hcfg;
+	char                err[600];
 
 	memset(&frcfg, 0, sizeof(frcfg));
 	frcfg.listen = o->listen;
@@ -195,10 +196,11 @@ start_planes(struct broker *b, struct broker_options *o)
 	 * would all want the default port: without an explicit --http that
 	 * is a warning, not a reason to stop.
 	 */
-	if (http_start(&b->http, &hcfg, b->core) != 0 && o->http_default)
-		log_warnx("no HTTP API (the default address %s is not available; "
-		    "--http ADDR chooses another, --http off says so)", o->http);
+	if (http_start(&b->http, &hcfg, b->core, err, sizeof(err)) != 0 && o->http_default)
+		log_warnx("no HTTP API (the default address %s is not available: %s; "
+		    "--http ADDR chooses another, --http off says so)", o->http, err);
 	else if (b->http == NULL) {
+		log_fatalx("cannot serve HTTP on %s: %s", o->http, err);
 		core_stop(b->core);
 		front_stop(b->front);
 		core_free(b->core);

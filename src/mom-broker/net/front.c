@@ -266,7 +266,7 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 	fr->auth = cfg->auth;
 	pthread_mutex_init(&fr->grow_mu, NULL);
 	if ((rv = nng_rep0_open(&fr->sock)) != 0) {
-		log_warnx("cannot open socket: %s", nng_strerror(rv));
+		log_fatalx("cannot open socket: %s", nng_strerror(rv));
 		free(fr);
 		return -1;
 	}
@@ -296,7 +296,8 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 		if (rv == 0)
 			rv = nng_listener_start(l, 0);
 		if (rv != 0) {
-			log_warnx("cannot listen on %s: %s", cfg->listen[i], nng_strerror(rv));
+			/* mom-broker stops: every listener it was told to open is needed. */
+			log_fatalx("cannot listen on %s: %s", cfg->listen[i], nng_strerror(rv));
 			goto fail;
 		}
 		log_info("listening on %s", cfg->listen[i]);

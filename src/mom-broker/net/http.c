@@ -567,8 +567,7 @@ conn_begin(struct hconn *c)
 		    NULL);
 		return false;
 	}
-	if ((st = rest_route(h->method, h->target, h->tlen, mom_now_ms(), &c->t, &allow, err,
-	    sizeof(err))) != 0) {
+	if ((st = rest_route(h, mom_now_ms(), &c->t, &allow, err, sizeof(err))) != 0) {
 		if (st == 405) {
 			char a[64];
 
@@ -906,16 +905,16 @@ random_u64(void)
 }
 
 int
-http_start(struct http **hp, const struct http_config *cfg, struct core *core)
+http_start(struct http **hp, const struct http_config *cfg, struct core *core, char *err,
+    size_t errlen)
 {
 	struct http *h;
-	char         err[600];
 	int          rv;
 
 	*hp = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL || (h->url = strdup(cfg->url)) == NULL) {
 		free(h);
-		log_warnx("http: out of memory");
+		mom_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	h->cfg = *cfg;
@@ -934,20 +933,18 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	pthread_cond_init(&h->ocv, NULL);
 	if ((rv = nng_aio_alloc(&h->acc, acc_cb, h)) != 0 ||
 	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0) {
-		log_warnx("http: %s", nng_strerror(rv));
+		mom_errf(err, errlen, "%s", nng_strerror(rv));
 		goto fail;
 	}
 	/* TCP_NODELAY from the first packet on, the TLS handshake included. */
-	if (mom_tls_stream_listener(&h->l, h->url, cfg->tls, err, sizeof(err)) != 0) {
-		log_warnx("http: %s", err);
+	if (mom_tls_stream_listener(&h->l, h->url, cfg->tls, err, errlen) != 0)
 		goto fail;
-	}
 	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
-		log_warnx("http: cannot start a thread");
+		mom_errf(err, errlen, "cannot start a thread");
 		goto fail;
 	}
 	if (pthread_create(&h->sender, NULL, sender_main, h) != 0) {
-		log_warnx("http: cannot start a thread");
+		mom_errf(err, errlen, "cannot start a thread");
 		pthread_mutex_lock(&h->mu);
 		h->reaper_stop = true;
 		pthread_cond_broadcast(&h->cv);

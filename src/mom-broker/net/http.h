@@ -45,8 +45,12 @@ struct http_config {
  */
 int  http_url(const char *addr, char *url, size_t len, bool *tls);
 
-/* Listens and serves; 0 or -1 (logged).  The core must exist. */
-int  http_start(struct http **, const struct http_config *, struct core *);
+/*
+ * Listens and serves; 0, or -1 with err saying why (not logged: whether
+ * that stops the broker is the caller's business).  The core must exist.
+ */
+int  http_start(struct http **, const struct http_config *, struct core *, char *err,
+    size_t errlen);
 /* /healthz says 503 from now on (the broker is stopping). */
 void http_quiesce(struct http *);
 /*
