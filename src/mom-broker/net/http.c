@@ -24,6 +24,14 @@
  * passed every check (route, size, token), so curl never waits for it and
  * never sends a body that would be refused.  Chunked bodies are refused
  * with 411: every mom client knows its body's length.
+ *
+ * The end of a client's input (EOF) is not the end of the client: one
+ * that shuts down its sending side after its requests gets every answer,
+ * buffered (pipelined) requests included, and the connection closes when
+ * no whole request is left.  A killed client looks the same until a
+ * write fails, so a long poll ends at once, empty, on EOF (the core's
+ * core_conn_closed); an error other than EOF (a reset) means gone for
+ * sure: nothing more is written and what a fetch got goes back.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -81,11 +89,13 @@ struct hconn {
 	bool               interim;    /* out holds "100 Continue" */
 	bool               releasing;  /* the core gives back what a vanished client got */
 	bool               rx_busy, tx_busy, in_core, submit;
+	bool               submitting; /* core_submit() runs (conn_unlock) */
 	bool               queued;     /* in h->outbox with the core's answer */
 	struct mom_buf     reply;      /* that answer (a copy: the core reuses its buffer) */
 	bool               noreply;    /* the core could build none */
 	STAILQ_ENTRY(hconn) olink;     /* h->outbox */
 	bool               closed, gone, reaped, reap_here;
+	bool               eof;        /* the client sends no more (shut down or gone) */
 	bool               notify_gone; /* tell the core (conn_unlock) */
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
@@ -144,7 +154,8 @@ conn_close(struct hconn *c)
 static bool
 conn_dead(struct hconn *c)
 {
-	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->queued || c->reaped)
+	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->queued || c->submitting ||
+	    c->reaped)
 		return false;
 	c->reaped = true;
 	return true;
@@ -209,19 +220,32 @@ reaper_main(void *arg)
 
 /*
  * The end of every callback: what was decided under the mutex happens
- * after it is released.
+ * after it is released.  The core hears that a client is gone only after
+ * the request it submitted (a poll parked after that news would wait out
+ * its time): while core_submit() runs, the news waits in notify_gone for
+ * the submitting thread, and c stays alive for it (conn_dead).
  */
 static void
 conn_unlock(struct hconn *c)
 {
-	bool submit = c->submit, gone = c->notify_gone, dead;
+	bool submit = c->submit, gone, dead;
 
 	c->submit = false;
-	c->notify_gone = false;
+	c->submitting = c->submitting || submit;
+	gone = c->notify_gone && !c->submitting;
+	if (gone)
+		c->notify_gone = false;
 	dead = conn_dead(c);
 	pthread_mutex_unlock(&c->mu);
-	if (submit)
+	if (submit) {
 		core_submit(c->h->core, &c->req);
+		pthread_mutex_lock(&c->mu);
+		c->submitting = false;
+		gone = c->notify_gone;
+		c->notify_gone = false;
+		dead = conn_dead(c);
+		pthread_mutex_unlock(&c->mu);
+	}
 	if (gone)
 		core_conn_closed(c->h->core, HTTP_CONN(c));
 	if (dead)
@@ -264,6 +288,11 @@ conn_read(struct hconn *c, size_t want, nng_duration timeout)
 
 	if (c->rx_busy || c->closed)
 		return;
+	if (c->eof) {
+		/* What is buffered is served; what is missing will never come. */
+		conn_close(c);
+		return;
+	}
 	if (conn_room(c, want) != 0) {
 		log_warnx("http: out of memory for a request of %zu bytes", want);
 		conn_close(c);
@@ -284,7 +313,7 @@ conn_read(struct hconn *c, size_t want, nng_duration timeout)
 static void
 conn_poll(struct hconn *c)
 {
-	if (c->len - c->start < REST_HEAD_MAX)
+	if (!c->eof && c->len - c->start < REST_HEAD_MAX)
 		conn_read(c, 4096, POLL_MS);
 }
 
@@ -301,8 +330,20 @@ rx_cb(void *arg)
 	if (c->closed) {
 		/* nothing */
 	} else if (c->state == ST_CORE || c->state == ST_SEND) {
-		if (rv != 0 && rv != NNG_ETIMEDOUT) {
-			/* A long poll of a vanished client ends now (conn_unlock). */
+		if (rv == NNG_ECONNSHUT) {
+			/*
+			 * End of input: the client shut down its sending side
+			 * (shutdown(SHUT_WR) after its request), or it went away
+			 * (a killed process closes its socket the same way).
+			 * Nothing tells the two apart until a write fails, so the
+			 * answer is written, and a long poll ends now, empty
+			 * (conn_unlock), rather than hand messages to a client
+			 * that may be gone.
+			 */
+			c->notify_gone = !c->eof && c->state == ST_CORE;
+			c->eof = true;
+		} else if (rv != 0 && rv != NNG_ETIMEDOUT) {
+			/* Reset: gone for sure.  A long poll ends now (conn_unlock). */
 			c->notify_gone = !c->gone && c->state == ST_CORE;
 			c->gone = true;
 		} else
@@ -487,6 +528,8 @@ conn_submit(struct hconn *c)
 	c->req.conn = HTTP_CONN(c);
 	c->in_core = true;
 	c->submit = true;
+	/* A poll from a client that sends no more ends at once, as in rx_cb. */
+	c->notify_gone = c->notify_gone || c->eof;
 	c->state = ST_CORE;
 	conn_poll(c);
 }
