@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct broker {
 	struct auth    *auth;
 	nng_tls_config *tls;
 	int             lockfd;
+	rlim_t          nofile; /* the open-file limit */
 };
 
 static void
@@ -44,7 +46,8 @@ usage(FILE *f)
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
-	    "                  [--http ADDR | --http off]\n"
+	    "                  [--http ADDR | --http off] [--http-header-timeout DURATION]\n"
+	    "                  [--http-body-rate SIZE] [--http-max-conns N]\n"
 	    "                  [--fsync always|interval|never] [--fsync-interval DURATION]\n"
 	    "                  [--snapshot-after SIZE]\n"
 	    "       mom-broker -h | --version\n");
@@ -105,6 +108,56 @@ block_signals(sigset_t *sigs)
 	sigaddset(sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Every connection takes a descriptor, and the common soft limit of 1,024
+ * would hold a fraction of --http-max-conns: the soft limit goes up to the
+ * hard one (on Linux "unlimited" is capped by fs.nr_open, 1,048,576 by
+ * default, so that is asked for then), and what it got is logged.
+ */
+static rlim_t
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t        was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit");
+		return RLIM_INFINITY;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY ? rl.rlim_max : 1048576;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != was)
+		log_info("open files: %llu (was %llu)", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)was);
+	else
+		log_info("open files: %llu", (unsigned long long)rl.rlim_cur);
+	return rl.rlim_cur;
+}
+
+/*
+ * The HTTP plane's cap, within the open-file limit: a connection over it
+ * could not even be accepted, so none would be closed to make room for it.
+ * NOFILE_SPARE descriptors stay for the data directory and the nng plane.
+ */
+#define NOFILE_SPARE 256
+
+static int
+http_cap(const struct broker_options *o, rlim_t nofile)
+{
+	int cap = o->http_max_conns;
+
+	if (nofile != RLIM_INFINITY && nofile < (rlim_t)cap + NOFILE_SPARE) {
+		cap = nofile > NOFILE_SPARE + 16 ? (int)(nofile - NOFILE_SPARE) : 16;
+		log_warnx("http: at most %d connections, not %d (--http-max-conns): the open-file "
+		    "limit is %llu", cap, o->http_max_conns, (unsigned long long)nofile);
+	}
+	return cap;
 }
 
 /* TLS, keys and the data directory's lock: 0 or an exit status. */
@@ -191,6 +244,9 @@ start_planes(struct broker *b, struct broker_options *o)
 	hcfg.max_payload = o->max_payload;
 	hcfg.auth = b->auth;
 	hcfg.tls = o->http_tls ? b->tls : NULL;
+	hcfg.header_timeout_ms = o->http_header_timeout_ms;
+	hcfg.body_rate = o->http_body_rate;
+	hcfg.max_conns = http_cap(o, b->nofile);
 	/*
 	 * Several brokers on one machine (tests, a second data directory)
 	 * would all want the default port: without an explicit --http that
@@ -252,6 +308,7 @@ serve(struct broker_options *o)
 
 	memset(&b, 0, sizeof(b));
 	log_init(o->verbose);
+	b.nofile = raise_nofile();
 	block_signals(&sigs);
 	if ((rv = open_resources(&b, o)) != 0 || (rv = start_core(&b, o)) != 0 ||
 	    (rv = start_planes(&b, o)) != 0)

@@ -30,6 +30,9 @@ struct broker_options {
 	char            http_url[320]; /* its nng URL */
 	bool            http_tls;      /* https:// */
 	bool            http_default;  /* no --http: its address may be taken */
+	uint64_t        http_header_timeout_ms; /* --http-header-timeout */
+	uint64_t        http_body_rate;         /* --http-body-rate, bytes a second */
+	int             http_max_conns;         /* --http-max-conns */
 	int             fsync;         /* RIO_FSYNC_* */
 	uint64_t        fsync_interval_ms, snapshot_bytes;
 	enum mom_action action;
