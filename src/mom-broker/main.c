@@ -224,6 +224,8 @@ start_planes(struct broker *b, struct broker_options *o)
 	struct http_config  hcfg;
 	char                err[600];
 
+	/* Here, once nothing but listening can fail: a usage error stays one line. */
+	b->nofile = raise_nofile();
 	memset(&frcfg, 0, sizeof(frcfg));
 	frcfg.listen = o->listen;
 	frcfg.nlisten = o->nlisten;
@@ -308,7 +310,6 @@ serve(struct broker_options *o)
 
 	memset(&b, 0, sizeof(b));
 	log_init(o->verbose);
-	b.nofile = raise_nofile();
 	block_signals(&sigs);
 	if ((rv = open_resources(&b, o)) != 0 || (rv = start_core(&b, o)) != 0 ||
 	    (rv = start_planes(&b, o)) != 0)
