@@ -85,6 +85,27 @@ log_debug(const char *fmt, ...)
 }
 
 void
+log_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	char   *e = strerror(errno);
+
+	va_start(ap, fmt);
+	vlog("fatal", fmt, ap, e);
+	va_end(ap);
+}
+
+void
+log_fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("fatal", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	va_list ap;

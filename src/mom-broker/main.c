@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ struct broker {
 	struct auth    *auth;
 	nng_tls_config *tls;
 	int             lockfd;
+	rlim_t          nofile; /* the open-file limit */
 };
 
 static void
@@ -45,7 +47,8 @@ usage(FILE *f)
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
-	    "                  [--http ADDR | --http off]\n"
+	    "                  [--http ADDR | --http off] [--http-header-timeout DURATION]\n"
+	    "                  [--http-body-rate SIZE] [--http-max-conns N]\n"
 	    "                  [--fsync always|interval|never] [--fsync-interval DURATION]\n"
 	    "                  [--snapshot-after SIZE] [--disk-reserve SIZE]\n"
 	    "                  [--max-connections N] [--max-polls N]\n"
@@ -61,16 +64,16 @@ lock_datadir(const char *dir)
 	int  fd;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		log_warn("cannot create data directory %s", dir);
+		log_fatal("cannot create data directory %s", dir);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		log_warn("cannot open %s", path);
+		log_fatal("cannot open %s", path);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		log_warnx("data directory %s is in use by another broker", dir);
+		log_fatalx("data directory %s is in use by another broker", dir);
 		close(fd);
 		return -1;
 	}
@@ -109,6 +112,70 @@ block_signals(sigset_t *sigs)
 	sigaddset(sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Every connection takes a descriptor, and the common soft limit of 1,024
+ * would hold a fraction of --http-max-conns: the soft limit goes up to the
+ * hard one (on Linux "unlimited" is capped by fs.nr_open, 1,048,576 by
+ * default, so that is asked for then), and what it got is logged.
+ */
+static rlim_t
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t        was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit");
+		return RLIM_INFINITY;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY ? rl.rlim_max : 1048576;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != was)
+		log_info("open files: %llu (was %llu)", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)was);
+	else
+		log_info("open files: %llu", (unsigned long long)rl.rlim_cur);
+	return rl.rlim_cur;
+}
+
+/*
+ * The HTTP plane's cap, within the open-file limit: a connection over it
+ * could not even be accepted, so none would be closed to make room for it.
+ * NOFILE_SPARE descriptors stay for the data directory and the nng plane.
+ */
+#define NOFILE_SPARE 256
+
+static int
+http_cap(const struct broker_options *o, rlim_t nofile)
+{
+	int cap = o->http_max_conns;
+
+	if (nofile != RLIM_INFINITY && nofile < (rlim_t)cap + NOFILE_SPARE) {
+		cap = nofile > NOFILE_SPARE + 16 ? (int)(nofile - NOFILE_SPARE) : 16;
+		log_warnx("http: at most %d connections, not %d (--http-max-conns): the open-file "
+		    "limit is %llu", cap, o->http_max_conns, (unsigned long long)nofile);
+	}
+	return cap;
+}
+
+/*
+ * The nng plane's default cap: what the open-file limit leaves after the
+ * spare and the HTTP plane's share, at least 16, at most 16384.
+ */
+static int
+nng_cap(const struct broker_options *o, rlim_t nofile)
+{
+	rlim_t http = o->http != NULL ? (rlim_t)o->http_max_conns : 0;
+
+	if (nofile == RLIM_INFINITY || nofile > 16384 + http + NOFILE_SPARE)
+		return 16384;
+	return nofile > http + NOFILE_SPARE + 16 ? (int)(nofile - http - NOFILE_SPARE) : 16;
 }
 
 /* TLS, keys and the data directory's lock: 0 or an exit status. */
@@ -162,7 +229,7 @@ start_core(struct broker *b, const struct broker_options *o)
 	ccfg.snapshot_bytes = o->snapshot_bytes;
 	ccfg.reserve = o->reserve_bytes;
 	if ((rv = core_start(&b->core, b->fsm, &ccfg, err, sizeof(err))) != 0) {
-		log_warnx("cannot start: %s%s", err, rv == MOM_EBADDATA ? " (mom-broker --repair "
+		log_fatalx("cannot start: %s%s", err, rv == MOM_EBADDATA ? " (mom-broker --repair "
 		    "cuts the log there, dropping what follows: see mom-broker(8))" : "");
 		release(b);
 		return rv == MOM_EBADDATA ? MOM_EXIT_DATAERR : MOM_EXIT_FAIL;
@@ -176,12 +243,15 @@ start_planes(struct broker *b, struct broker_options *o)
 {
 	struct front_config frcfg;
 	struct http_config  hcfg;
+	char                err[600];
 
+	/* Here, once nothing but listening can fail: a usage error stays one line. */
+	b->nofile = raise_nofile();
 	memset(&frcfg, 0, sizeof(frcfg));
 	frcfg.listen = o->listen;
 	frcfg.nlisten = o->nlisten;
 	frcfg.max_payload = o->max_payload;
-	frcfg.max_conns = o->max_conns;
+	frcfg.max_conns = o->max_conns > 0 ? o->max_conns : nng_cap(o, b->nofile);
 	frcfg.max_polls = o->max_polls;
 	frcfg.frame_ms = o->frame_ms;
 	frcfg.frame_budget = o->frame_budget;
@@ -201,15 +271,19 @@ start_planes(struct broker *b, struct broker_options *o)
 	hcfg.max_payload = o->max_payload;
 	hcfg.auth = b->auth;
 	hcfg.tls = o->http_tls ? b->tls : NULL;
+	hcfg.header_timeout_ms = o->http_header_timeout_ms;
+	hcfg.body_rate = o->http_body_rate;
+	hcfg.max_conns = http_cap(o, b->nofile);
 	/*
 	 * Several brokers on one machine (tests, a second data directory)
 	 * would all want the default port: without an explicit --http that
 	 * is a warning, not a reason to stop.
 	 */
-	if (http_start(&b->http, &hcfg, b->core) != 0 && o->http_default)
-		log_warnx("no HTTP API (the default address %s is not available; "
-		    "--http ADDR chooses another, --http off says so)", o->http);
+	if (http_start(&b->http, &hcfg, b->core, err, sizeof(err)) != 0 && o->http_default)
+		log_warnx("no HTTP API (the default address %s is not available: %s; "
+		    "--http ADDR chooses another, --http off says so)", o->http, err);
 	else if (b->http == NULL) {
+		log_fatalx("cannot serve HTTP on %s: %s", o->http, err);
 		core_stop(b->core);
 		front_stop(b->front);
 		core_free(b->core);

@@ -21,7 +21,8 @@
 enum { OPT_NOAUTH = 256, OPT_MAXMSG, OPT_DEDUPE, OPT_RETAIN, OPT_RETAINB, OPT_VERSION,
     OPT_AUTHKEY, OPT_AUTHISS, OPT_AUTHAUD };
 enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
-enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER, OPT_RESERVE, OPT_REPAIR };
+enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER, OPT_RESERVE, OPT_REPAIR,
+    OPT_HTTPHDR, OPT_HTTPRATE, OPT_HTTPCONNS };
 enum { OPT_MAXCONN = 600, OPT_MAXPOLLS, OPT_FRAMETO, OPT_FRAMEBUDGET };
 
 static const char optstring[] = ":c:D:hl:v";
@@ -40,6 +41,9 @@ static const struct option longopts[] = {
 	{ "fsync-interval", required_argument, NULL, OPT_FSYNCIV },
 	{ "help", no_argument, NULL, 'h' },
 	{ "http", required_argument, NULL, OPT_HTTP },
+	{ "http-body-rate", required_argument, NULL, OPT_HTTPRATE },
+	{ "http-header-timeout", required_argument, NULL, OPT_HTTPHDR },
+	{ "http-max-conns", required_argument, NULL, OPT_HTTPCONNS },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "max-connections", required_argument, NULL, OPT_MAXCONN },
 	{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
@@ -151,6 +155,44 @@ fsync_opt(struct broker_options *o, struct pass *p, const char *arg)
 		return MOM_EXIT_USAGE;
 	}
 	return 0;
+}
+
+/* The HTTP plane's limits; 0 or MOM_EXIT_USAGE. */
+static int
+http_limit_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
+{
+	uint64_t v;
+	char    *e;
+
+	switch (ch) {
+	case OPT_HTTPHDR:
+		if (mom_duration_parse(arg, &v) != 0 || v < 100 || v > 3600000) {
+			mom_errf(p->err, p->errlen, "bad --http-header-timeout '%s' (100ms to 1h)",
+			    arg);
+			return MOM_EXIT_USAGE;
+		}
+		o->http_header_timeout_ms = v;
+		return 0;
+	case OPT_HTTPRATE:
+		if (mom_size_parse(arg, &v) != 0 || v < 1 || v > (1ULL << 30)) {
+			mom_errf(p->err, p->errlen, "bad --http-body-rate '%s' (1 to 1GiB bytes a "
+			    "second)", arg);
+			return MOM_EXIT_USAGE;
+		}
+		o->http_body_rate = v;
+		return 0;
+	default: /* OPT_HTTPCONNS */
+		errno = 0;
+		v = strtoull(arg, &e, 10);
+		if (*arg < '0' || *arg > '9' || *e != '\0' || errno != 0 || v < 1 ||
+		    v > HTTP_MAX_CONNS_LIMIT) {
+			mom_errf(p->err, p->errlen, "bad --http-max-conns '%s' (1 to %d)", arg,
+			    HTTP_MAX_CONNS_LIMIT);
+			return MOM_EXIT_USAGE;
+		}
+		o->http_max_conns = (int)v;
+		return 0;
+	}
 }
 
 /* The options with a size or a duration; 0 or MOM_EXIT_USAGE. */
@@ -305,6 +347,8 @@ option(struct broker_options *o, struct pass *p, int ch, char *arg)
 		}
 		o->repair = true;
 		return 0;
+	case OPT_HTTPHDR: case OPT_HTTPRATE: case OPT_HTTPCONNS:
+		return http_limit_opt(o, p, ch, arg);
 	default:
 		return number_opt(o, p, ch, arg);
 	}
@@ -435,6 +479,9 @@ defaults(struct broker_options *o)
 	o->max_payload = MOM_PAYLOAD_DEFAULT;
 	o->http = "127.0.0.1:7421";
 	o->http_default = true;
+	o->http_header_timeout_ms = HTTP_HEADER_TIMEOUT_MS;
+	o->http_body_rate = HTTP_BODY_RATE;
+	o->http_max_conns = HTTP_MAX_CONNS;
 	o->fsync = RIO_FSYNC_ALWAYS;
 	o->reserve_bytes = BROKER_RESERVE_DEFAULT;
 }

@@ -34,6 +34,9 @@ struct broker_options {
 	int             max_conns, max_polls; /* 0: front.h's defaults */
 	uint64_t        frame_ms;      /* --frame-timeout; 0: the default */
 	size_t          frame_budget;  /* 0: the default */
+	uint64_t        http_header_timeout_ms; /* --http-header-timeout */
+	uint64_t        http_body_rate;         /* --http-body-rate, bytes a second */
+	int             http_max_conns;         /* --http-max-conns */
 	int             fsync;         /* RIO_FSYNC_* */
 	uint64_t        fsync_interval_ms, snapshot_bytes;
 	uint64_t        reserve_bytes; /* --disk-reserve; default 64 MiB, 0: none */

@@ -323,6 +323,7 @@ recv() { hc "$H/v1/queues/$1/messages${2:+?$2}"; }
 	run code PATCH /v1/queues/q
 	assert_output 405
 	grep -qi '^Allow: GET, HEAD, PUT, DELETE' "$T/head"
+	assert_equal "$(body_field .error)" 'method PATCH not allowed here (allowed: GET, HEAD, PUT, DELETE)'
 	run code PUT '/v1/queues/bad%20name'
 	assert_output 400
 	assert_equal "$(body_field .error)" 'bad queue name'
@@ -534,8 +535,11 @@ PY
 	H="http://127.0.0.1:$hp"
 	bg python3 -c 'import socket,sys,time;s=socket.socket();s.bind(("127.0.0.1",int(sys.argv[1])));s.listen();time.sleep(30)' "$hp"
 	sleep 0.3
-	run timeout 10 mom-broker -D "$T/d4" -l "tcp://127.0.0.1:$(free_port)" --http "127.0.0.1:$hp"
+	run --separate-stderr timeout 10 mom-broker -D "$T/d4" -l "tcp://127.0.0.1:$(free_port)" --http "127.0.0.1:$hp"
 	assert_equal "$status" 69
+	# Logged as what it is: the reason the broker stops.
+	[[ "$stderr" =~ mom-broker\ fatal:\ cannot\ serve\ HTTP\ on\ 127.0.0.1:$hp: ]] || fail "$stderr"
+	[[ ! "$stderr" =~ warning ]] || fail "$stderr"
 }
 
 @test "--http in a config file" {

@@ -107,6 +107,8 @@ wait_exit() {
 	run --separate-stderr timeout 5 mom-broker -D "$T/data" -l "tcp://127.0.0.1:$port2"
 	assert_equal "$status" 1
 	[[ "$stderr" =~ in\ use ]] || fail "no 'in use' in: $stderr"
+	# What stops the broker is logged at level fatal (mom-broker(8), Logging).
+	[[ "$stderr" =~ mom-broker\ fatal:\ data\ directory\ .*\ is\ in\ use ]] || fail "not fatal: $stderr"
 	# The first one is unharmed.
 	run admin ping
 	assert_success

@@ -87,7 +87,7 @@ fuzz_request(const uint8_t *data, size_t size)
 	if ((size_t)rv != h.len || h.len > size)
 		abort();
 	(void)rest_bearer(&h, &tok, &toklen);
-	if (rest_route(h.method, h.target, h.tlen, 1795435200000, &t, &allow, err, sizeof(err)) != 0)
+	if (rest_route(&h, 1795435200000, &t, &allow, err, sizeof(err)) != 0)
 		return;
 	blen = size - h.len;
 	if (h.has_length && h.length < blen)

@@ -52,7 +52,9 @@ Test(broker_options, good_command_line_fills_the_struct)
 	char *argv[] = { "mom-broker", "-D", "/var/lib/mom", "-l", "tcp://127.0.0.1:1", "-l",
 		"ipc:///tmp/mom.sock", "-v", "-v", "--max-msg-size", "2MiB", "--dedupe-window", "5m",
 		"--retain", "1d", "--retain-bytes", "1G", "--http", "localhost:9", "--fsync",
-		"interval", "--fsync-interval", "50ms", "--snapshot-after", "1MiB", NULL };
+		"interval", "--fsync-interval", "50ms", "--snapshot-after", "1MiB",
+		"--http-header-timeout", "2s", "--http-body-rate", "1KiB", "--http-max-conns", "40",
+		NULL };
 
 	cr_assert_eq(parse(argv), 0, "err: %s", err);
 	cr_assert_eq(o.action, MOM_ACTION_RUN);
@@ -71,6 +73,9 @@ Test(broker_options, good_command_line_fills_the_struct)
 	cr_assert_eq(o.fsync, RIO_FSYNC_INTERVAL);
 	cr_assert_eq(o.fsync_interval_ms, 50);
 	cr_assert_eq(o.snapshot_bytes, 1 << 20);
+	cr_assert_eq(o.http_header_timeout_ms, 2000);
+	cr_assert_eq(o.http_body_rate, 1024);
+	cr_assert_eq(o.http_max_conns, 40);
 }
 
 Test(broker_options, defaults)
@@ -88,6 +93,9 @@ Test(broker_options, defaults)
 	cr_assert_eq(o.max_payload, 1 << 20);
 	cr_assert_not(o.noauth);
 	cr_assert_null(o.auth_key);
+	cr_assert_eq(o.http_header_timeout_ms, 10000);
+	cr_assert_eq(o.http_body_rate, 16384);
+	cr_assert_eq(o.http_max_conns, 4096);
 }
 
 Test(broker_options, help_and_version_stop_the_parse)
@@ -132,6 +140,15 @@ Test(broker_options, bad_values)
 		{ "--disk-reserve", "2TiB", "bad --disk-reserve '2TiB' (a size, 0 to 1TiB)" },
 		{ "--http", "/path", "bad --http '/path' (HOST:PORT, http://HOST:PORT, "
 		    "https://HOST:PORT or off)" },
+		{ "--http-header-timeout", "0", "bad --http-header-timeout '0' (100ms to 1h)" },
+		{ "--http-header-timeout", "50ms", "bad --http-header-timeout '50ms' (100ms to 1h)" },
+		{ "--http-header-timeout", "2h", "bad --http-header-timeout '2h' (100ms to 1h)" },
+		{ "--http-body-rate", "0", "bad --http-body-rate '0' (1 to 1GiB bytes a second)" },
+		{ "--http-body-rate", "2G", "bad --http-body-rate '2G' (1 to 1GiB bytes a second)" },
+		{ "--http-max-conns", "0", "bad --http-max-conns '0' (1 to 1000000)" },
+		{ "--http-max-conns", "-5", "bad --http-max-conns '-5' (1 to 1000000)" },
+		{ "--http-max-conns", "12x", "bad --http-max-conns '12x' (1 to 1000000)" },
+		{ "--http-max-conns", "1000001", "bad --http-max-conns '1000001' (1 to 1000000)" },
 	};
 	size_t i;
 

@@ -185,12 +185,28 @@ Test(route, percent_decoding)
 	cr_assert_eq(rest_pct_decode("0123456789abcdef", 16, false, d, sizeof(d)), -1);
 }
 
+/* Routes method m (REST_OTHER is sent as PATCH) to target; the reason in err. */
+static int
+route_err(int m, const char *target, struct rest_target *t, int *allow, char *err, size_t errlen)
+{
+	struct rest_head h;
+
+	memset(&h, 0, sizeof(h));
+	h.method = m;
+	h.mname = m == REST_GET ? "GET" : m == REST_HEAD ? "HEAD" : m == REST_PUT ? "PUT" :
+	    m == REST_POST ? "POST" : m == REST_DELETE ? "DELETE" : "PATCH";
+	h.mlen = strlen(h.mname);
+	h.target = target;
+	h.tlen = strlen(target);
+	return rest_route(&h, 1000000, t, allow, err, errlen);
+}
+
 static int
 route(int m, const char *target, struct rest_target *t, int *allow)
 {
 	char err[256];
 
-	return rest_route(m, target, strlen(target), 1000000, t, allow, err, sizeof(err));
+	return route_err(m, target, t, allow, err, sizeof(err));
 }
 
 Test(route, every_route)
@@ -259,7 +275,7 @@ Test(route, wrong_method_is_405_with_the_allowed_ones)
 {
 	struct rest_target t;
 	int                allow;
-	char               a[64];
+	char               a[64], err[256];
 
 	cr_assert_eq(route(REST_DELETE, "/v1/queues", &t, &allow), 405);
 	rest_allow_text(allow, a, sizeof(a));
@@ -271,6 +287,11 @@ Test(route, wrong_method_is_405_with_the_allowed_ones)
 	cr_assert_eq(route(REST_OTHER, "/v1/queues/q", &t, &allow), 405);
 	rest_allow_text(allow, a, sizeof(a));
 	cr_assert_str_eq(a, "GET, HEAD, PUT, DELETE");
+	/* The reason names the method as sent, known or not. */
+	cr_assert_eq(route_err(REST_OTHER, "/v1/queues/q", &t, &allow, err, sizeof(err)), 405);
+	cr_assert_str_eq(err, "method PATCH not allowed here (allowed: GET, HEAD, PUT, DELETE)");
+	cr_assert_eq(route_err(REST_DELETE, "/v1/queues", &t, &allow, err, sizeof(err)), 405);
+	cr_assert_str_eq(err, "method DELETE not allowed here (allowed: GET, HEAD)");
 }
 
 Test(route, bad_names_are_400)

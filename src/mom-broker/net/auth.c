@@ -57,8 +57,9 @@ keys_unref(struct auth *a, struct keys *k)
 	}
 }
 
+/* At start a key file that cannot be used stops the broker (fatal); at SIGHUP it does not. */
 static struct keys *
-keys_load(const char *file)
+keys_load(const char *file, bool starting)
 {
 	struct keys *k;
 	char         err[256];
@@ -66,7 +67,10 @@ keys_load(const char *file)
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
 	if (mom_keyset_load(&k->set, file, err, sizeof(err)) != 0) {
-		log_warnx("auth key %s: %s", file, err);
+		if (starting)
+			log_fatalx("auth key %s: %s", file, err);
+		else
+			log_warnx("auth key %s: %s", file, err);
 		free(k);
 		return NULL;
 	}
@@ -111,7 +115,7 @@ auth_open(struct auth **ap, const struct auth_config *cfg)
 		return -1;
 	}
 	if (a->keyfile != NULL) {
-		if ((a->keys = keys_load(a->keyfile)) == NULL) {
+		if ((a->keys = keys_load(a->keyfile, true)) == NULL) {
 			auth_close(a);
 			return -1;
 		}
@@ -152,7 +156,7 @@ auth_reload(struct auth *a)
 
 	if (!auth_enabled(a))
 		return 0;
-	if ((k = keys_load(a->keyfile)) == NULL) {
+	if ((k = keys_load(a->keyfile, false)) == NULL) {
 		log_warnx("keeping the previous keys");
 		return -1;
 	}

@@ -31,7 +31,6 @@
  * the core's thread (or the submitting one for "busy") with no lock held.
  */
 #include <sys/queue.h>
-#include <sys/resource.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -811,19 +810,6 @@ acc_cb(void *arg)
 
 /* Starting and stopping. */
 
-/* Half of what the open-file limit leaves after 256 for the rest, at most 16384. */
-static int
-default_max_conns(void)
-{
-	struct rlimit rl;
-	rlim_t        n = 1024;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		n = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : rl.rlim_cur;
-	n = n > 256 + 32 ? (n - 256) / 2 : 16;
-	return n > 16384 ? 16384 : (int)n;
-}
-
 static int
 listen_one(struct front *fr, const char *url, nng_tls_config *tls)
 {
@@ -833,11 +819,11 @@ listen_one(struct front *fr, const char *url, nng_tls_config *tls)
 	bool            tcp = strncmp(url, "tcp", 3) == 0, tlsurl = mom_tls_url(url);
 
 	if (!ipc && !tcp && !tlsurl) {
-		log_warnx("cannot listen on %s: not a tcp://, tls+tcp:// or ipc:// address", url);
+		log_fatalx("cannot listen on %s: not a tcp://, tls+tcp:// or ipc:// address", url);
 		return -1;
 	}
 	if ((rv = nng_stream_listener_alloc(&fr->ls[i], url)) != 0) {
-		log_warnx("cannot listen on %s: %s", url, nng_strerror(rv));
+		log_fatalx("cannot listen on %s: %s", url, nng_strerror(rv));
 		return -1;
 	}
 	fr->ipc[i] = ipc;
@@ -859,7 +845,7 @@ listen_one(struct front *fr, const char *url, nng_tls_config *tls)
 	if (rv == 0)
 		rv = nng_stream_listener_listen(fr->ls[i]);
 	if (rv != 0) {
-		log_warnx("cannot listen on %s: %s", url, nng_strerror(rv));
+		log_fatalx("cannot listen on %s: %s", url, nng_strerror(rv));
 		return -1;
 	}
 	nng_stream_listener_accept(fr->ls[i], fr->acc[i]);
@@ -879,7 +865,7 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 	fr->auth = cfg->auth;
 	/* A batch of small messages may exceed one message's limit, hence the slack. */
 	fr->max_frame = cfg->max_payload + (2u << 20);
-	fr->max_conns = cfg->max_conns > 0 ? cfg->max_conns : default_max_conns();
+	fr->max_conns = cfg->max_conns > 0 ? cfg->max_conns : 1024;
 	fr->max_polls = cfg->max_polls > 0 ? cfg->max_polls : FRONT_POLLS_DEFAULT;
 	fr->frame_ms = cfg->frame_ms > 0 ? (int64_t)cfg->frame_ms : FRONT_FRAME_MS_DEFAULT;
 	fr->budget = cfg->frame_budget > 0 ? cfg->frame_budget : FRONT_BUDGET_DEFAULT;
@@ -893,7 +879,7 @@ front_start(struct front **frp, const struct front_config *cfg, struct core *cor
 	pthread_mutex_init(&fr->mu, NULL);
 	pthread_cond_init(&fr->cv, NULL);
 	if (pthread_create(&fr->reaper, NULL, reaper_main, fr) != 0) {
-		log_warnx("cannot start a thread");
+		log_fatalx("cannot start a thread");
 		pthread_mutex_destroy(&fr->mu);
 		pthread_cond_destroy(&fr->cv);
 		free(fr);

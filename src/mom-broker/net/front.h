@@ -31,7 +31,7 @@ struct front_config {
 	const char **listen;  /* URLs: tcp://, tls+tcp://, ipc:// (abstract://) */
 	int          nlisten;
 	size_t       max_payload;
-	int          max_conns;    /* 0: from the open-file limit */
+	int          max_conns;    /* 0: 1024 (main.c sizes it from the open-file limit) */
 	int          max_polls;    /* per connection; 0: the default */
 	uint64_t     frame_ms;     /* 0: the default */
 	size_t       frame_budget; /* 0: the default; never below one whole frame */

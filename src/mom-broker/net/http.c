@@ -24,6 +24,14 @@
  * passed every check (route, size, token), so curl never waits for it and
  * never sends a body that would be refused.  Chunked bodies are refused
  * with 411: every mom client knows its body's length.
+ *
+ * The end of a client's input (EOF) is not the end of the client: one
+ * that shuts down its sending side after its requests gets every answer,
+ * buffered (pipelined) requests included, and the connection closes when
+ * no whole request is left.  A killed client looks the same until a
+ * write fails, so a long poll ends at once, empty, on EOF (the core's
+ * core_conn_closed); an error other than EOF (a reset) means gone for
+ * sure: nothing more is written and what a fetch got goes back.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -51,9 +59,9 @@
 #define BUF_CHUNK    16384
 #define BUF_KEEP     65536   /* a buffer grown past this shrinks back after its request */
 #define IDLE_MS      60000   /* a kept-alive connection without a request */
-#define READ_MS      30000   /* a request that has begun must keep coming */
+#define WRITE_MS     30000   /* an answer must keep going out */
 #define POLL_MS      (REST_WAIT_MAX_MS + 45000) /* reading for EOF while in the core */
-#define MAX_CONNS    4096
+#define EVICT_LOG_MS 10000   /* making room is logged at most this often */
 
 enum { ST_HEAD, ST_BODY, ST_CORE, ST_SEND };
 
@@ -81,11 +89,22 @@ struct hconn {
 	bool               interim;    /* out holds "100 Continue" */
 	bool               releasing;  /* the core gives back what a vanished client got */
 	bool               rx_busy, tx_busy, in_core, submit;
+	bool               submitting; /* core_submit() runs (conn_unlock) */
 	bool               queued;     /* in h->outbox with the core's answer */
 	struct mom_buf     reply;      /* that answer (a copy: the core reuses its buffer) */
 	bool               noreply;    /* the core could build none */
 	STAILQ_ENTRY(hconn) olink;     /* h->outbox */
 	bool               closed, gone, reaped, reap_here;
+	bool               eof;        /* the client sends no more (shut down or gone) */
+	bool               head_timed; /* the head being read has a deadline */
+	int64_t            deadline;   /* of that head (mom_mono_ms) */
+	int64_t            body_t0;    /* when its body began */
+	/*
+	 * Since when the connection waits for a request (idle, or reading its
+	 * head or body), for conn_evict; 0 while a request is served or once
+	 * it is closed.  Written under mu, read under h->mu.
+	 */
+	_Atomic int64_t    since;
 	bool               notify_gone; /* tell the core (conn_unlock) */
 	bool               moved;      /* buf moved since head was parsed */
 	char               what[96];   /* "METHOD target" for the debug log */
@@ -107,6 +126,7 @@ struct http {
 	SLIST_HEAD(, hconn)  dead;     /* for the reaper */
 	int                  nconns;
 	bool                 stopping, reaper_stop, full_logged;
+	int64_t              evict_logged; /* when making room was last logged */
 	pthread_t            reaper;
 	/* Answers from the core, for the sender thread. */
 	pthread_mutex_t      omu;
@@ -117,6 +137,7 @@ struct http {
 	atomic_bool          quiesced;
 	atomic_uint_fast64_t next_consumer;
 	atomic_uint_fast64_t requests, accepted;
+	atomic_uint_fast64_t evicted, timeouts;
 	atomic_int           live;     /* connections, for /metrics */
 	int64_t              started;
 };
@@ -128,12 +149,14 @@ static void rx_cb(void *);
 static void tx_cb(void *);
 static void done_cb(struct core_req *, const uint8_t *, size_t);
 static void process(struct hconn *);
+static void conn_timed_out(struct hconn *);
 
 /* Connections: closing and freeing. */
 
 static void
 conn_close(struct hconn *c)
 {
+	atomic_store(&c->since, 0);
 	if (!c->closed) {
 		c->closed = true;
 		nng_stream_close(c->s);
@@ -144,7 +167,8 @@ conn_close(struct hconn *c)
 static bool
 conn_dead(struct hconn *c)
 {
-	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->queued || c->reaped)
+	if (!c->closed || c->rx_busy || c->tx_busy || c->in_core || c->queued || c->submitting ||
+	    c->reaped)
 		return false;
 	c->reaped = true;
 	return true;
@@ -209,19 +233,32 @@ reaper_main(void *arg)
 
 /*
  * The end of every callback: what was decided under the mutex happens
- * after it is released.
+ * after it is released.  The core hears that a client is gone only after
+ * the request it submitted (a poll parked after that news would wait out
+ * its time): while core_submit() runs, the news waits in notify_gone for
+ * the submitting thread, and c stays alive for it (conn_dead).
  */
 static void
 conn_unlock(struct hconn *c)
 {
-	bool submit = c->submit, gone = c->notify_gone, dead;
+	bool submit = c->submit, gone, dead;
 
 	c->submit = false;
-	c->notify_gone = false;
+	c->submitting = c->submitting || submit;
+	gone = c->notify_gone && !c->submitting;
+	if (gone)
+		c->notify_gone = false;
 	dead = conn_dead(c);
 	pthread_mutex_unlock(&c->mu);
-	if (submit)
+	if (submit) {
 		core_submit(c->h->core, &c->req);
+		pthread_mutex_lock(&c->mu);
+		c->submitting = false;
+		gone = c->notify_gone;
+		c->notify_gone = false;
+		dead = conn_dead(c);
+		pthread_mutex_unlock(&c->mu);
+	}
 	if (gone)
 		core_conn_closed(c->h->core, HTTP_CONN(c));
 	if (dead)
@@ -264,6 +301,11 @@ conn_read(struct hconn *c, size_t want, nng_duration timeout)
 
 	if (c->rx_busy || c->closed)
 		return;
+	if (c->eof) {
+		/* What is buffered is served; what is missing will never come. */
+		conn_close(c);
+		return;
+	}
 	if (conn_room(c, want) != 0) {
 		log_warnx("http: out of memory for a request of %zu bytes", want);
 		conn_close(c);
@@ -284,7 +326,7 @@ conn_read(struct hconn *c, size_t want, nng_duration timeout)
 static void
 conn_poll(struct hconn *c)
 {
-	if (c->len - c->start < REST_HEAD_MAX)
+	if (!c->eof && c->len - c->start < REST_HEAD_MAX)
 		conn_read(c, 4096, POLL_MS);
 }
 
@@ -301,15 +343,30 @@ rx_cb(void *arg)
 	if (c->closed) {
 		/* nothing */
 	} else if (c->state == ST_CORE || c->state == ST_SEND) {
-		if (rv != 0 && rv != NNG_ETIMEDOUT) {
-			/* A long poll of a vanished client ends now (conn_unlock). */
+		if (rv == NNG_ECONNSHUT) {
+			/*
+			 * End of input: the client shut down its sending side
+			 * (shutdown(SHUT_WR) after its request), or it went away
+			 * (a killed process closes its socket the same way).
+			 * Nothing tells the two apart until a write fails, so the
+			 * answer is written, and a long poll ends now, empty
+			 * (conn_unlock), rather than hand messages to a client
+			 * that may be gone.
+			 */
+			c->notify_gone = !c->eof && c->state == ST_CORE;
+			c->eof = true;
+		} else if (rv != 0 && rv != NNG_ETIMEDOUT) {
+			/* Reset: gone for sure.  A long poll ends now (conn_unlock). */
 			c->notify_gone = !c->gone && c->state == ST_CORE;
 			c->gone = true;
 		} else
 			conn_poll(c);
 	} else if (rv != 0) {
 		/* Idle too long, a request that stalled, or the client left. */
-		conn_close(c);
+		if (rv == NNG_ETIMEDOUT && (c->state == ST_BODY || c->head_timed))
+			conn_timed_out(c);
+		else
+			conn_close(c);
 	} else if (!c->interim)
 		process(c);
 	conn_unlock(c);
@@ -325,7 +382,7 @@ conn_write(struct hconn *c)
 	iov.iov_buf = c->out.data + c->out_off;
 	iov.iov_len = c->out.len - c->out_off;
 	nng_aio_set_iov(c->tx, 1, &iov);
-	nng_aio_set_timeout(c->tx, READ_MS);
+	nng_aio_set_timeout(c->tx, WRITE_MS);
 	c->tx_busy = true;
 	nng_stream_send(c->s, c->tx);
 }
@@ -359,6 +416,7 @@ conn_respond(struct hconn *c, struct rest_response *r)
 	if (log_verbose)
 		log_debug("http: %s -> %d", c->what, r->status);
 	conn_request_done(c);
+	atomic_store(&c->since, 0);
 	mom_buf_reset(&c->out);
 	rest_render(&c->out, r, c->keep_alive, c->http10, c->head_only);
 	if (c->out.err) {
@@ -411,6 +469,8 @@ tx_cb(void *arg)
 		buf_shrink(&c->out);
 		c->start = c->req_end;
 		c->state = ST_HEAD;
+		c->head_timed = false;
+		atomic_store(&c->since, mom_mono_ms());
 		if (c->cap > BUF_KEEP && !c->rx_busy && c->len - c->start < BUF_CHUNK) {
 			/* A large body is done with: give its memory back. */
 			char *nb;
@@ -485,8 +545,11 @@ conn_submit(struct hconn *c)
 	c->req.reply = done_cb;
 	c->req.arg = c;
 	c->req.conn = HTTP_CONN(c);
+	atomic_store(&c->since, 0);
 	c->in_core = true;
 	c->submit = true;
+	/* A poll from a client that sends no more ends at once, as in rx_cb. */
+	c->notify_gone = c->notify_gone || c->eof;
 	c->state = ST_CORE;
 	conn_poll(c);
 }
@@ -567,8 +630,7 @@ conn_begin(struct hconn *c)
 		    NULL);
 		return false;
 	}
-	if ((st = rest_route(h->method, h->target, h->tlen, mom_now_ms(), &c->t, &allow, err,
-	    sizeof(err))) != 0) {
+	if ((st = rest_route(h, mom_now_ms(), &c->t, &allow, err, sizeof(err))) != 0) {
 		if (st == 405) {
 			char a[64];
 
@@ -608,6 +670,8 @@ conn_begin(struct hconn *c)
 	}
 	c->req_end += h->length;
 	c->state = ST_BODY;
+	c->head_timed = false;
+	c->body_t0 = mom_mono_ms();
 	if (h->length > 0 && h->expect == 1 && h->minor == 1 && c->len < c->req_end) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -621,18 +685,68 @@ conn_begin(struct hconn *c)
 	return true;
 }
 
+/*
+ * How long the next read of a head may take: a kept-alive connection may
+ * be idle for IDLE_MS, but from a head's first byte (from the connection's
+ * start for its first request) the whole head has header_timeout_ms.
+ * 0: the time is up.
+ */
+static nng_duration
+head_timeout(struct hconn *c)
+{
+	int64_t now = mom_mono_ms();
+
+	if (c->len == c->start && !c->head_timed)
+		return IDLE_MS;
+	if (!c->head_timed) {
+		c->head_timed = true;
+		c->deadline = now + (int64_t)c->h->cfg.header_timeout_ms;
+	}
+	return c->deadline > now ? (nng_duration)(c->deadline - now) : 0;
+}
+
+/*
+ * The same for a body: after a start of header_timeout_ms it must have
+ * come at body_rate bytes a second at least, so the bytes in hand buy the
+ * time until the next ones are due.  0: they are late.
+ */
+static nng_duration
+body_timeout(struct hconn *c)
+{
+	uint64_t got = c->len - (c->req_end - c->head.length);
+	int64_t  due = c->body_t0 + (int64_t)c->h->cfg.header_timeout_ms +
+	    (int64_t)(got * 1000 / c->h->cfg.body_rate);
+	int64_t  now = mom_mono_ms();
+
+	return due > now ? (nng_duration)(due - now) : 0;
+}
+
+/* A request too slow to wait for any more. */
+static void
+conn_timed_out(struct hconn *c)
+{
+	atomic_fetch_add(&c->h->timeouts, 1);
+	log_debug("http: a request %s came too slowly: closed", c->state == ST_BODY ? "body" :
+	    "head");
+	conn_close(c);
+}
+
 /* Reads and serves requests for as long as the buffer holds them. */
 static void
 process(struct hconn *c)
 {
-	int rv;
+	nng_duration tmo;
+	int          rv;
 
 	if (c->closed)
 		return;
 	if (c->state == ST_HEAD) {
 		rv = rest_parse_head(c->buf + c->start, c->len - c->start, &c->head);
 		if (rv == 0) {
-			conn_read(c, BUF_CHUNK, c->len == c->start ? IDLE_MS : READ_MS);
+			if ((tmo = head_timeout(c)) == 0)
+				conn_timed_out(c);
+			else
+				conn_read(c, BUF_CHUNK, tmo);
 			return;
 		}
 		if (rv < 0) {
@@ -653,7 +767,10 @@ process(struct hconn *c)
 	if (c->state != ST_BODY)
 		return;
 	if (c->len < c->req_end) {
-		conn_read(c, c->req_end - c->len, READ_MS);
+		if ((tmo = body_timeout(c)) == 0)
+			conn_timed_out(c);
+		else
+			conn_read(c, c->req_end - c->len, tmo);
 		return;
 	}
 	conn_dispatch(c);
@@ -668,8 +785,13 @@ metrics_append(struct hconn *c, struct mom_buf *b)
 	snprintf(t, sizeof(t),
 	    "# TYPE mom_http_requests_total counter\nmom_http_requests_total %" PRIuFAST64 "\n"
 	    "# TYPE mom_http_connections gauge\nmom_http_connections %d\n"
-	    "# TYPE mom_http_connections_total counter\nmom_http_connections_total %" PRIuFAST64 "\n",
-	    atomic_load(&c->h->requests), n, atomic_load(&c->h->accepted));
+	    "# TYPE mom_http_connections_total counter\nmom_http_connections_total %" PRIuFAST64 "\n"
+	    "# TYPE mom_http_connections_evicted_total counter\n"
+	    "mom_http_connections_evicted_total %" PRIuFAST64 "\n"
+	    "# TYPE mom_http_request_timeouts_total counter\n"
+	    "mom_http_request_timeouts_total %" PRIuFAST64 "\n",
+	    atomic_load(&c->h->requests), n, atomic_load(&c->h->accepted),
+	    atomic_load(&c->h->evicted), atomic_load(&c->h->timeouts));
 	mom_buf_put(b, t, strlen(t));
 }
 
@@ -777,21 +899,86 @@ done_cb(struct core_req *req, const uint8_t *frame, size_t len)
 
 /* Accepting. */
 
+/*
+ * At the cap, a new connection takes the place of the one that has waited
+ * longest for a request of its own to come whole: idle, or trickling in
+ * a head or body (slowloris).  Clients whose requests come promptly are
+ * seldom that one; those with a request in the core never are.  h->mu
+ * held; false when every connection is serving a request.
+ */
+static bool
+conn_evict(struct http *h)
+{
+	struct hconn *c, *victim = NULL;
+	int64_t       oldest = INT64_MAX, t;
+	bool          done = false;
+
+	LIST_FOREACH(c, &h->conns, link) {
+		if ((t = atomic_load(&c->since)) != 0 && t < oldest) {
+			oldest = t;
+			victim = c;
+		}
+	}
+	if (victim == NULL)
+		return false;
+	pthread_mutex_lock(&victim->mu);
+	if (!victim->closed && atomic_load(&victim->since) != 0 &&
+	    (victim->state == ST_HEAD || victim->state == ST_BODY)) {
+		conn_close(victim);
+		done = true;
+		/* Nothing outstanding will call back for it (see http_stop): reaped here. */
+		if (conn_dead(victim)) {
+			LIST_REMOVE(victim, link);
+			SLIST_INSERT_HEAD(&h->dead, victim, dlink);
+			pthread_cond_broadcast(&h->cv);
+		}
+	}
+	pthread_mutex_unlock(&victim->mu);
+	if (done)
+		atomic_fetch_add(&h->evicted, 1);
+	return done;
+}
+
+/* Room for one more connection?  h->mu held. */
+static bool
+conn_room_for_one(struct http *h)
+{
+	int64_t now;
+
+	if (h->stopping)
+		return false;
+	if (h->nconns < h->cfg.max_conns) {
+		h->full_logged = false;
+		return true;
+	}
+	if (conn_evict(h)) {
+		now = mom_mono_ms();
+		if (h->evict_logged == 0 || now - h->evict_logged >= EVICT_LOG_MS) {
+			log_warnx("http: %d connections (--http-max-conns): closing the longest idle "
+			    "or slowest to make room (%" PRIuFAST64 " so far)", h->cfg.max_conns,
+			    atomic_load(&h->evicted));
+			h->evict_logged = now;
+		}
+		return true;
+	}
+	if (!h->full_logged)
+		log_warnx("http: %d connections, each serving a request: refusing more",
+		    h->nconns);
+	h->full_logged = true;
+	return false;
+}
+
 static void
 conn_new(struct http *h, nng_stream *s)
 {
 	struct hconn *c;
 
 	pthread_mutex_lock(&h->mu);
-	if (h->stopping || h->nconns >= h->cfg.max_conns) {
-		if (!h->stopping && !h->full_logged)
-			log_warnx("http: %d connections: refusing more", h->nconns);
-		h->full_logged = !h->stopping;
+	if (!conn_room_for_one(h)) {
 		pthread_mutex_unlock(&h->mu);
 		nng_stream_free(s);
 		return;
 	}
-	h->full_logged = false;
 	if ((c = calloc(1, sizeof(*c))) == NULL || nng_aio_alloc(&c->rx, rx_cb, c) != 0 ||
 	    nng_aio_alloc(&c->tx, tx_cb, c) != 0) {
 		pthread_mutex_unlock(&h->mu);
@@ -815,7 +1002,11 @@ conn_new(struct http *h, nng_stream *s)
 	pthread_mutex_lock(&c->mu);
 	pthread_mutex_unlock(&h->mu);
 	c->state = ST_HEAD;
-	conn_read(c, BUF_CHUNK, IDLE_MS);
+	/* The first request's head is due from the start. */
+	c->head_timed = true;
+	c->deadline = mom_mono_ms() + (int64_t)h->cfg.header_timeout_ms;
+	atomic_store(&c->since, mom_mono_ms());
+	conn_read(c, BUF_CHUNK, (nng_duration)h->cfg.header_timeout_ms);
 	conn_unlock(c);
 }
 
@@ -906,16 +1097,16 @@ random_u64(void)
 }
 
 int
-http_start(struct http **hp, const struct http_config *cfg, struct core *core)
+http_start(struct http **hp, const struct http_config *cfg, struct core *core, char *err,
+    size_t errlen)
 {
 	struct http *h;
-	char         err[600];
 	int          rv;
 
 	*hp = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL || (h->url = strdup(cfg->url)) == NULL) {
 		free(h);
-		log_warnx("http: out of memory");
+		mom_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	h->cfg = *cfg;
@@ -924,7 +1115,11 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	SLIST_INIT(&h->dead);
 	STAILQ_INIT(&h->outbox);
 	if (h->cfg.max_conns <= 0)
-		h->cfg.max_conns = MAX_CONNS;
+		h->cfg.max_conns = HTTP_MAX_CONNS;
+	if (h->cfg.header_timeout_ms == 0)
+		h->cfg.header_timeout_ms = HTTP_HEADER_TIMEOUT_MS;
+	if (h->cfg.body_rate == 0)
+		h->cfg.body_rate = HTTP_BODY_RATE;
 	h->core = core;
 	h->started = mom_mono_ms();
 	atomic_store(&h->next_consumer, random_u64());
@@ -934,20 +1129,18 @@ http_start(struct http **hp, const struct http_config *cfg, struct core *core)
 	pthread_cond_init(&h->ocv, NULL);
 	if ((rv = nng_aio_alloc(&h->acc, acc_cb, h)) != 0 ||
 	    (rv = nng_aio_alloc(&h->pause, pause_cb, h)) != 0) {
-		log_warnx("http: %s", nng_strerror(rv));
+		mom_errf(err, errlen, "%s", nng_strerror(rv));
 		goto fail;
 	}
 	/* TCP_NODELAY from the first packet on, the TLS handshake included. */
-	if (mom_tls_stream_listener(&h->l, h->url, cfg->tls, err, sizeof(err)) != 0) {
-		log_warnx("http: %s", err);
+	if (mom_tls_stream_listener(&h->l, h->url, cfg->tls, err, errlen) != 0)
 		goto fail;
-	}
 	if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
-		log_warnx("http: cannot start a thread");
+		mom_errf(err, errlen, "cannot start a thread");
 		goto fail;
 	}
 	if (pthread_create(&h->sender, NULL, sender_main, h) != 0) {
-		log_warnx("http: cannot start a thread");
+		mom_errf(err, errlen, "cannot start a thread");
 		pthread_mutex_lock(&h->mu);
 		h->reaper_stop = true;
 		pthread_cond_broadcast(&h->cv);

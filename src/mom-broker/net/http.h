@@ -34,8 +34,23 @@ struct http_config {
 	 * URL is an error.
 	 */
 	struct nng_tls_config *tls;
-	int          max_conns;   /* 0: 4096 */
+	/*
+	 * Against clients that hold connections without finishing requests
+	 * (slowloris), 0 for the defaults below: a request head arrives whole
+	 * within header_timeout_ms of its first byte (of the connection, for
+	 * its first request); a body at body_rate bytes a second at least,
+	 * after a start of header_timeout_ms; at max_conns connections, the
+	 * one idle or slow for longest is closed to make room for a new one.
+	 */
+	uint64_t     header_timeout_ms;
+	uint64_t     body_rate;
+	int          max_conns;
 };
+
+#define HTTP_HEADER_TIMEOUT_MS 10000
+#define HTTP_BODY_RATE         16384
+#define HTTP_MAX_CONNS         4096
+#define HTTP_MAX_CONNS_LIMIT   1000000
 
 /*
  * The nng URL for a --http value: "HOST:PORT", "http://HOST:PORT" ->
@@ -45,8 +60,12 @@ struct http_config {
  */
 int  http_url(const char *addr, char *url, size_t len, bool *tls);
 
-/* Listens and serves; 0 or -1 (logged).  The core must exist. */
-int  http_start(struct http **, const struct http_config *, struct core *);
+/*
+ * Listens and serves; 0, or -1 with err saying why (not logged: whether
+ * that stops the broker is the caller's business).  The core must exist.
+ */
+int  http_start(struct http **, const struct http_config *, struct core *, char *err,
+    size_t errlen);
 /* /healthz says 503 from now on (the broker is stopping). */
 void http_quiesce(struct http *);
 /*

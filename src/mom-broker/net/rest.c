@@ -473,13 +473,14 @@ parse_query(const char *q, size_t n, int64_t now_ms, struct rest_target *t, char
 }
 
 int
-rest_route(int method, const char *target, size_t tlen, int64_t now_ms, struct rest_target *t,
-    int *allow, char *err, size_t errlen)
+rest_route(const struct rest_head *h, int64_t now_ms, struct rest_target *t, int *allow,
+    char *err, size_t errlen)
 {
 	char        seg[MAXSEG][SEGLEN];
 	bool        toolong[MAXSEG];
-	const char *p = target, *end = target + tlen, *qs, *s;
-	int         n = 0, route, rv;
+	const char *p = h->target, *end = h->target + h->tlen, *qs, *s;
+	size_t      tlen = h->tlen;
+	int         method = h->method, n = 0, route, rv;
 
 	memset(t, 0, sizeof(*t));
 	*allow = 0;
@@ -532,10 +533,9 @@ rest_route(int method, const char *target, size_t tlen, int64_t now_ms, struct r
 		char a[64];
 
 		rest_allow_text(*allow, a, sizeof(a));
-		snprintf(err, errlen, "method %s not allowed here (allowed: %s)",
-		    method == REST_OTHER ? "this" : method == REST_GET ? "GET" :
-		    method == REST_HEAD ? "HEAD" : method == REST_PUT ? "PUT" :
-		    method == REST_POST ? "POST" : "DELETE", a);
+		/* The method as sent: a token (tchar only), nothing to escape. */
+		snprintf(err, errlen, "method %.*s not allowed here (allowed: %s)",
+		    (int)(h->mlen > 16 ? 16 : h->mlen), h->mname, a);
 		return 405;
 	}
 	t->route = route;

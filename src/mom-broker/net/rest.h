@@ -110,14 +110,15 @@ struct rest_target {
 };
 
 /*
- * Routes a request (target borrowed, tlen bytes).  Returns 0 with *t
- * filled, or an HTTP status with a one-line reason in err: 404 no such
- * route, 405 method not allowed (*allow: the methods that are, a mask of
- * enum rest_method), 400 bad name, bad percent-encoding or bad query
- * parameter.  now_ms resolves from=TIME given as a duration ago.
+ * Routes a request by its head's method and target (borrowed).  Returns 0
+ * with *t filled, or an HTTP status with a one-line reason in err: 404 no
+ * such route, 405 method not allowed (*allow: the methods that are, a
+ * mask of enum rest_method; err names the method as sent), 400 bad name,
+ * bad percent-encoding or bad query parameter.  now_ms resolves from=TIME
+ * given as a duration ago.
  */
-int rest_route(int method, const char *target, size_t tlen, int64_t now_ms, struct rest_target *t,
-    int *allow, char *err, size_t errlen);
+int rest_route(const struct rest_head *h, int64_t now_ms, struct rest_target *t, int *allow,
+    char *err, size_t errlen);
 /* "GET, HEAD, PUT" for a mask. */
 void rest_allow_text(int allow, char *buf, size_t len);
 
