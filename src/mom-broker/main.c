@@ -93,9 +93,18 @@ release(struct broker *b)
 {
 	fsm_free(b->fsm);
 	auth_close(b->auth);
+	/*
+	 * nng 1.5.2 finishes the accept a TLS stream listener had pending when
+	 * it was closed on a task thread of its own, later: the aio stopped by
+	 * its owner does not wait for it.  nng_fini would shut the aio
+	 * subsystem down under it ("panic: pthread_mutex_lock: Invalid
+	 * argument", exit 134, one stop in five right after a client left).
+	 * With TLS the process exits with nng's threads still up instead.
+	 */
 	if (b->tls != NULL)
 		nng_tls_config_free(b->tls);
-	nng_fini();
+	else
+		nng_fini();
 	close(b->lockfd);
 }
 

@@ -153,6 +153,22 @@ wait_tls_ping() {
 	wait_tls_ping --cafile "$PKI/ca.crt"
 }
 
+@test "a broker stopped right after TLS clients left exits 0 (nng frees TLS streams late)" {
+	local i rc
+	for ((i = 0; i < 15; i++)); do
+		start_tls_broker --http off
+		timeout "$TMO" mom-admin --cafile "$PKI/ca.crt" --quiet ping
+		timeout "$TMO" mom-admin -s "tls+tcp://127.0.0.1:$PORT" --cafile "$PKI/ca.crt" ping \
+			2>/dev/null && fail "an IP address passed the certificate check"
+		kill -TERM "$BROKER_PID"
+		rc=0
+		wait "$BROKER_PID" || rc=$?
+		BROKER_PID=
+		((rc == 0)) || fail "round $i: the broker exited $rc: $(tail -12 "$T/broker.log")"
+		rm -rf "$T/data"
+	done
+}
+
 @test "an RSA-2048 server certificate works too" {
 	PORT=$(free_port)
 	export MOM_URL="tls+tcp://localhost:$PORT"
