@@ -47,9 +47,10 @@
 #
 # Everything started here is tracked by PID and stopped by PID on every exit
 # path; every client has its own time bound (-W, --max-time), every loop a
-# deadline.  Exit status: 0 passed, 1 a check failed (loss, RSS or fd
+# deadline.  (shellcheck: cleanup runs from a trap.)  Exit status: 0 passed, 1 a check failed (loss, RSS or fd
 # bound, a broker that died by itself or failed to start), 64 a bad setting.
 
+# shellcheck disable=SC2317
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -68,6 +69,9 @@ SOAK_KEEP=${SOAK_KEEP:-0}
 # purpose (published with a delay of an hour, then the queue is purged), and
 # the run must end with them counted as lost and exit 1.
 SOAK_INJECT_LOSS=${SOAK_INJECT_LOSS:-0}
+# SOAK_INJECT_FD=1 likewise: a connection to the broker opened in the final
+# phase and held past the end measurement must break the fd bound.
+SOAK_INJECT_FD=${SOAK_INJECT_FD:-0}
 
 die_usage() { echo "soak.sh: $*" >&2; exit 64; }
 for v in SOAK_SECONDS SOAK_KILL_EVERY SOAK_WARMUP SOAK_FINAL SOAK_SETTLE \
@@ -93,6 +97,7 @@ export XDG_CONFIG_HOME="$W/xdg-none"	# no user configuration
 unset MOM_TOKEN MOM_TOKEN_FILE
 
 BROKER=
+HOLDER=
 ACTORS=()
 KILLS=0
 UNEXPECTED=0
@@ -175,6 +180,10 @@ cleanup() {
 	touch "$W/stop"
 	for a in "${ACTORS[@]}"; do kill_tree "$a" KILL; done
 	for a in "${ACTORS[@]}"; do wait "$a" 2>/dev/null; done
+	if [ -n "$HOLDER" ]; then
+		kill -KILL "$HOLDER" 2>/dev/null
+		wait "$HOLDER" 2>/dev/null
+	fi
 	if [ -n "$BROKER" ]; then
 		kill -TERM "$BROKER" 2>/dev/null
 		for ((a = 0; a < 100; a++)); do
@@ -322,7 +331,7 @@ con_ephemeral() { # TAG PATTERN
 			sleep "$((RANDOM % 3 + 1))"
 			kill -KILL "$pid" 2>/dev/null
 		fi
-		wait "$pid"
+		wait "$pid" 2>/dev/null
 		sleep 1
 	done
 }
@@ -484,7 +493,7 @@ drain() {
 }
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$BROKER/status"; }
-fds() { ls "/proc/$BROKER/fd" | wc -l; }
+fds() { find "/proc/$BROKER/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # quiesce LABEL: stop the load, drain, settle, and measure (see the top).
 quiesce() {
@@ -498,6 +507,7 @@ quiesce() {
 	broker_alive || { FAILED=1; start_broker || exit 1; }
 	MEAS_RSS=$(rss)
 	MEAS_FDS=$(fds)
+	MEAS_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$BROKER/status")
 	say "$1: broker RSS $MEAS_RSS kB, $MEAS_FDS open fds, $(held) messages held"
 }
 
@@ -552,6 +562,14 @@ if [ "$SOAK_INJECT_LOSS" = 1 ]; then
 	"$BIN/mom-admin" -W 20 queue purge soak.q.work
 	say "SOAK_INJECT_LOSS: $(wc -l <"$W/conf/inject") confirmed messages purged"
 fi
+if [ "$SOAK_INJECT_FD" = 1 ]; then
+	python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+time.sleep(100000)' "$PORT" 2>/dev/null 3>&- &
+	HOLDER=$!
+	say "SOAK_INJECT_FD: a connection held open until the end"
+fi
 end=$(($(now) + SOAK_FINAL))
 while (($(now) < end)); do
 	broker_alive || { FAILED=1; start_broker || exit 1; }
@@ -560,6 +578,7 @@ done
 quiesce end
 RSS1=$MEAS_RSS
 FDS1=$MEAS_FDS
+HWM1=$MEAS_HWM
 [ "$BROKER" = "$FINAL_PID" ] || { say "FAILED: the final broker was restarted"; FAILED=1; }
 
 # ------------------------------------------------------------ the figures
@@ -588,7 +607,7 @@ bad=$(grep -ciE 'assert|sanitizer|segfault|panic|fatal' "$W/broker.log")
 	echo "  lost                    $nlost"
 	echo "  dead-lettered           $ndead (drained from soak.dead), dropped $dropped"
 	echo "  broker kills (-9)       $KILLS; exits not ours $UNEXPECTED; crash lines in log $bad"
-	echo "  broker RSS              start $RSS0 kB, end $RSS1 kB (bound $rss_max kB, +$SOAK_RSS_PCT %)"
+	echo "  broker RSS              start $RSS0 kB, end $RSS1 kB (bound $rss_max kB, +$SOAK_RSS_PCT %), peak $HWM1 kB"
 	echo "  broker open fds         start $FDS0, end $FDS1 (bound $fds_max)"
 } | tee "$W/summary"
 
