@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench
+.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench soak
 
 all: $(BINS) tools examples
 
@@ -196,6 +196,11 @@ fuzz-check: fuzz
 
 bench: all
 	bench/run
+
+# soak: an hour (SOAK_SECONDS) of mixed load with the broker killed every few
+# minutes; not part of check (tests/soak/README.md).
+soak: all
+	tests/soak/soak.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
