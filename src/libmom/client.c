@@ -74,9 +74,14 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	(void)p;
 	pthread_mutex_lock(&c->mu);
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
 		c->npipes++;
-	else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
+		/*
+		 * A new connection, to the broker that came back: a long poll
+		 * parked there must not count as time without a broker.
+		 */
+		c->replaced_since = 0;
+	} else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
 		c->down_since = mom_mono_ms();
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);

@@ -272,3 +272,25 @@ while time.time() < end:
 	run -64 mom-sub --reconnect-window 0 -q q
 	assert_one_error_line mom-sub
 }
+
+@test "a short --reconnect-window does not end a consumer parked at the broker that came back" {
+	dstart
+	qcreate q
+	local i pids=()
+	for i in 1 2 3; do
+		bg mom-sub --reconnect-window 3s -q q -C 1 >"$T/out.$i" 2>"$T/err.$i"
+		pids+=("${BG_PIDS[-1]}")
+	done
+	wait_for 10 waiting_is 3 || fail "the consumers do not wait"
+	restart TERM
+	# their long polls (10 s) are parked at the new broker, well past 3 s
+	sleep 5
+	for i in 1 2 3; do
+		kill -0 "${pids[i - 1]}" 2>/dev/null || fail "consumer $i ended: $(cat "$T/err.$i")"
+	done
+	seq 1 3 | pub -q q -l
+	for i in 1 2 3; do
+		reap "${pids[i - 1]}"
+		[ "$ST" = 0 ] || fail "consumer $i: status $ST: $(cat "$T/err.$i")"
+	done
+}
