@@ -25,6 +25,13 @@ mom_cli_init(struct mom_cli *cli, const char *prog)
 	memset(cli, 0, sizeof(*cli));
 	cli->prog = prog;
 	cli->servers = url && *url ? url : "tcp://127.0.0.1:7420";
+	cli->retry_ms = -1;
+}
+
+int64_t
+mom_cli_reconnect_ms(const struct mom_cli *cli)
+{
+	return cli->reconnect_ms > 0 ? cli->reconnect_ms : MOM_CLI_RECONNECT_MS;
 }
 
 int
@@ -45,6 +52,20 @@ mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms, c
 			return -1;
 		}
 		cli->connect_ms = *wait_ms > 0 ? *wait_ms : 1;
+		return 1;
+	case MOM_OPT_CONNECT_TIMEOUT:
+		if ((cli->retry_ms = mom_cli_wait(arg)) < 0) {
+			mom_errf(err, errlen, "bad --connect-timeout '%s' (seconds, or a duration "
+			    "like 500ms, 2m)", arg);
+			return -1;
+		}
+		return 1;
+	case MOM_OPT_RECONNECT_WINDOW:
+		if ((cli->reconnect_ms = mom_cli_wait(arg)) <= 0) {
+			mom_errf(err, errlen, "bad --reconnect-window '%s' (a duration over 0: "
+			    "seconds, or like 500ms, 2m)", arg);
+			return -1;
+		}
 		return 1;
 	case MOM_OPT_QUIET:
 		cli->quiet = 1;
@@ -177,6 +198,9 @@ mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
 	o.servers = cli->servers;
 	o.window = window;
 	o.connect_ms = cli->connect_ms;
+	/* -W covers connecting: a broker that is (re)starting is waited for. */
+	o.retry_ms = cli->retry_ms >= 0 ? cli->retry_ms : cli->connect_ms;
+	o.reconnect_ms = mom_cli_reconnect_ms(cli);
 	o.verbose = cli->verbose;
 	o.token = cli->token;
 	o.tls.cafile = cli->cafile;

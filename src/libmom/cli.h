@@ -16,6 +16,8 @@ struct mom_cli {
 	int         verbose;
 	int         quiet;
 	int64_t     connect_ms; /* bound on connecting (-W); 0: default */
+	int64_t     retry_ms;   /* --connect-timeout: dial refusing servers again this long; -1: -W's */
+	int64_t     reconnect_ms; /* --reconnect-window; 0: the default (MOM_CLI_RECONNECT_MS) */
 	char       *token;      /* --token-file, $MOM_TOKEN, $MOM_TOKEN_FILE (malloc'd) */
 	const char *token_file;
 	const char *cafile;     /* TLS: --cafile, --cert, --key, --insecure */
@@ -33,7 +35,12 @@ enum {
 	MOM_OPT_CERT,
 	MOM_OPT_KEY,
 	MOM_OPT_INSECURE,
+	MOM_OPT_CONNECT_TIMEOUT,
+	MOM_OPT_RECONNECT_WINDOW,
 };
+
+/* The default reconnect window: how long a client goes without a broker. */
+#define MOM_CLI_RECONNECT_MS 60000
 
 /* The shared long options, for each program's getopt_long table. */
 #define MOM_CLI_LONGOPTS \
@@ -43,12 +50,16 @@ enum {
 	{ "cafile", required_argument, NULL, MOM_OPT_CAFILE }, \
 	{ "cert", required_argument, NULL, MOM_OPT_CERT }, \
 	{ "key", required_argument, NULL, MOM_OPT_KEY }, \
-	{ "insecure", no_argument, NULL, MOM_OPT_INSECURE }
+	{ "insecure", no_argument, NULL, MOM_OPT_INSECURE }, \
+	{ "connect-timeout", required_argument, NULL, MOM_OPT_CONNECT_TIMEOUT }, \
+	{ "reconnect-window", required_argument, NULL, MOM_OPT_RECONNECT_WINDOW }
 
 void mom_cli_init(struct mom_cli *, const char *prog);
 /*
  * The options every client shares: -s, -v, -W (into *wait_ms, which also
- * bounds connecting), --quiet, --version, the token and TLS files.
+ * bounds connecting and, without --connect-timeout, dials a broker that
+ * refuses again until then), --connect-timeout, --reconnect-window (a
+ * duration over 0), --quiet, --version, the token and TLS files.
  * Returns 0 when ch is none of them, 1 when it was handled, 2 for
  * --version (print it, exit 0), -1 for a bad value, with the reason in err
  * (exit 64).  Prints nothing.
@@ -72,6 +83,8 @@ void mom_cli_info(const struct mom_cli *, const char *, ...) __attribute__((form
  * URL, 69 unreachable), on success 0.
  */
 int  mom_cli_connect(const struct mom_cli *, struct mom_client **, int window);
+/* The reconnect window in ms (--reconnect-window, else the default). */
+int64_t mom_cli_reconnect_ms(const struct mom_cli *);
 /* -W: a duration, bare numbers in seconds ("5", "0.5", "2m"). -1 on error. */
 int64_t mom_cli_wait(const char *);
 /* A random, non-zero 64-bit number (producer and consumer ids). */

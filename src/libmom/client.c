@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct dial {
 	int                tls;         /* a tls+ URL */
 	char               tlswhy[256]; /* what a failed TLS handshake most likely means */
 	char               tlsshut[160]; /* what the server hanging up in the handshake means */
+	char               noname[160]; /* the host name does not resolve: why */
 	pthread_t          thread;
 	int                started, done, rv;
 	struct dial       *next;
@@ -51,6 +53,8 @@ struct mom_client {
 	pthread_cond_t  cv;
 	int             npipes;
 	int64_t         down_since; /* mono ms; valid when npipes == 0 */
+	int64_t         replaced_since; /* mono ms of the first "shutting down" reply in a row; 0: none */
+	int64_t         again_at;   /* mono ms: mom_client_again's callers send again then */
 	int64_t         reconnect_ms;
 	int             verbose;
 	char           *token;
@@ -70,9 +74,14 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	(void)p;
 	pthread_mutex_lock(&c->mu);
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
 		c->npipes++;
-	else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
+		/*
+		 * A new connection, to the broker that came back: a long poll
+		 * parked there must not count as time without a broker.
+		 */
+		c->replaced_since = 0;
+	} else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
 		c->down_since = mom_mono_ms();
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -134,7 +143,12 @@ dial_setup(struct mom_client *c, struct dial *d, const struct mom_client_opts *o
 	int             rv;
 
 	if ((rv = nng_dialer_create(&d->dialer, c->sock, d->url)) != 0) {
-		mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
+		/* "127.0.0.1:7420" is the likeliest slip: a host and port without a scheme. */
+		if (strstr(d->url, "://") == NULL && strchr(d->url, ':') != NULL)
+			mom_errf(err, errlen, "bad server URL '%s': no scheme (did you mean "
+			    "tcp://%s?)", d->url, d->url);
+		else
+			mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(rv));
 		return MOM_EINVAL;
 	}
 	if (!(d->tls = mom_tls_url(d->url)))
@@ -193,6 +207,37 @@ tls_failure(int rv)
 	return rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT;
 }
 
+/*
+ * nng says "address invalid" both for an address it cannot parse and for
+ * a host name that does not resolve; only the first is a usage error.
+ * Fills d->noname when the URL's host does not resolve (now).
+ */
+static void
+dial_resolve(struct dial *d)
+{
+	struct addrinfo hints, *ai = NULL;
+	nng_url        *u;
+	int             rv;
+
+	if (nng_url_parse(&u, d->url) != 0)
+		return;
+	if (u->u_hostname != NULL && u->u_hostname[0] != '\0' && strstr(u->u_scheme, "tcp")) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		rv = getaddrinfo(u->u_hostname, NULL, &hints, &ai);
+		if (rv == EAI_NONAME || rv == EAI_AGAIN || rv == EAI_FAIL
+#ifdef EAI_NODATA
+		    || rv == EAI_NODATA
+#endif
+		    )
+			snprintf(d->noname, sizeof(d->noname), "host name '%s' does not resolve (%s)",
+			    u->u_hostname, gai_strerror(rv));
+		if (ai != NULL)
+			freeaddrinfo(ai);
+	}
+	nng_url_free(u);
+}
+
 static void *
 dial_main(void *arg)
 {
@@ -201,8 +246,11 @@ dial_main(void *arg)
 	int                rv = nng_dialer_start(d->dialer, 0);
 
 	if (rv != 0 && rv != NNG_ECLOSED) {
+		if (rv == NNG_EADDRINVAL)
+			dial_resolve(d);
 		if (c->verbose)
-			fprintf(stderr, "mom: %s: %s\n", d->url, nng_strerror(rv));
+			fprintf(stderr, "mom: %s: %s\n", d->url, d->noname[0] ? d->noname :
+			    nng_strerror(rv));
 		/* A failed blocking start leaves the dialer ready to start again. */
 		nng_dialer_start(d->dialer, NNG_FLAG_NONBLOCK);
 	}
@@ -345,7 +393,9 @@ dials_count(struct mom_client *c, struct dial_count *n, char *err, size_t errlen
 	for (d = c->dials; d; d = d->next) {
 		n->done += d->done;
 		n->ok += d->done && d->rv == 0;
-		if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
+		if (d->done && d->noname[0] != '\0')
+			snprintf(lasterr, lastlen, "%s: %s", d->url, d->noname);
+		else if (d->done && (d->rv == NNG_EADDRINVAL || d->rv == NNG_EINVAL ||
 		    d->rv == NNG_ENOTSUP)) {
 			n->bad++;
 			mom_errf(err, errlen, "bad server URL '%s': %s", d->url, nng_strerror(d->rv));
@@ -360,8 +410,10 @@ dials_count(struct mom_client *c, struct dial_count *n, char *err, size_t errlen
 }
 
 /*
- * Waits until a server accepts (0), every dial failed, or the connect
- * time (-W, else 10 s) passed: an error code with err set.
+ * Waits until a server accepts (0), every dial failed (at once, or when
+ * they still fail after retry_ms: nng dials them again in the background),
+ * or the connect time (retry_ms, else -W, else 10 s) passed: an error code
+ * with err set.
  */
 static int
 dials_wait(struct mom_client *c, const struct mom_client_opts *o, int ndials, char *err,
@@ -370,10 +422,11 @@ dials_wait(struct mom_client *c, const struct mom_client_opts *o, int ndials, ch
 	struct dial_count n;
 	struct timespec   ts;
 	char              lasterr[256] = "";
-	int64_t           deadline;
+	int64_t           deadline, start = mom_mono_ms();
 	int               ret;
 
-	deadline = mom_mono_ms() + (o->connect_ms > 0 ? o->connect_ms : 10000);
+	deadline = start + (o->retry_ms > 0 ? o->retry_ms : o->connect_ms > 0 ? o->connect_ms :
+	    10000);
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		dials_count(c, &n, err, errlen, lasterr, sizeof(lasterr));
@@ -390,8 +443,12 @@ dials_wait(struct mom_client *c, const struct mom_client_opts *o, int ndials, ch
 			ret = MOM_EAUTH;
 			break;
 		}
-		if (n.done == ndials) {
-			mom_errf(err, errlen, "no broker reachable (%s)", lasterr);
+		if (n.done == ndials && (o->retry_ms <= 0 || mom_mono_ms() >= deadline)) {
+			if (o->retry_ms > 0)
+				mom_errf(err, errlen, "no broker reachable within %.1f s (%s)",
+				    (double)(mom_mono_ms() - start) / 1000, lasterr);
+			else
+				mom_errf(err, errlen, "no broker reachable (%s)", lasterr);
 			ret = MOM_EUNAVAIL;
 			break;
 		}
@@ -497,6 +554,22 @@ deadline_ts(struct timespec *ts, int64_t ms)
 }
 
 /*
+ * Since when no usable broker was there (under c->mu): not connected, or
+ * answering "shutting down"; now when there is one.
+ */
+static int64_t
+gone_since(const struct mom_client *c, int64_t now)
+{
+	int64_t t = now;
+
+	if (c->npipes == 0 && c->down_since < t)
+		t = c->down_since;
+	if (c->replaced_since > 0 && c->replaced_since < t)
+		t = c->replaced_since;
+	return t;
+}
+
+/*
  * Waits on the condition variable for at most 100 ms (so that a lost
  * connection is noticed) and reports whether the wait should stop:
  * MOM_ETIMEDOUT at the deadline, MOM_EUNAVAIL after the reconnect window.
@@ -512,7 +585,7 @@ wait_step(struct mom_client *c, int64_t deadline)
 		return MOM_ECLOSED;
 	if (deadline >= 0 && now >= deadline)
 		return MOM_ETIMEDOUT;
-	if (c->npipes == 0 && now - c->down_since >= c->reconnect_ms)
+	if (now - gone_since(c, now) >= c->reconnect_ms)
 		return MOM_EUNAVAIL;
 	if (deadline >= 0 && deadline - now < step)
 		step = deadline - now;
@@ -567,6 +640,53 @@ mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, in
 	return 0;
 }
 
+/* A reply came (under c->mu): is its broker about to be replaced? */
+static void
+note_reply(struct mom_client *c, nng_msg *rep)
+{
+	const uint8_t *h = nng_msg_body(rep);
+
+	if (nng_msg_len(rep) >= MOM_WIRE_HDRLEN && mom_client_replaced(h[3])) {
+		if (c->replaced_since == 0)
+			c->replaced_since = mom_mono_ms();
+	} else
+		c->replaced_since = 0;
+}
+
+int
+mom_client_replaced(int st)
+{
+	return st == MOM_ECLOSED || st == MOM_ENOTLEADER;
+}
+
+int
+mom_client_again(struct mom_client *c, int st)
+{
+	int64_t now, gone, pause;
+	int     rv;
+
+	if (!mom_client_replaced(st))
+		return st;
+	pthread_mutex_lock(&c->mu);
+	now = mom_mono_ms();
+	if (now - (gone = gone_since(c, now)) >= c->reconnect_ms) {
+		pthread_mutex_unlock(&c->mu);
+		return MOM_EUNAVAIL;
+	}
+	/*
+	 * Requests refused together (a window of batches) go again together,
+	 * after a pause that grows with the time the broker has been away.
+	 */
+	if (now >= c->again_at) {
+		pause = (now - gone) / 2;
+		c->again_at = now + (pause < 50 ? 50 : pause > 1000 ? 1000 : pause);
+	}
+	while ((rv = wait_step(c, c->again_at)) == 0)
+		;
+	pthread_mutex_unlock(&c->mu);
+	return rv == MOM_ETIMEDOUT ? 0 : rv;
+}
+
 int
 mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout_ms)
 {
@@ -591,6 +711,8 @@ mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout
 	*tag = s->tag;
 	*rep = s->rep;
 	rv = s->rv;
+	if (rv == 0 && s->rep != NULL)
+		note_reply(c, s->rep);
 	s->rep = NULL;
 	s->state = SLOT_FREE;
 	s->next = c->free;
@@ -636,13 +758,20 @@ mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
 		if (rv != 0)
 			break;
 		rv = mom_client_status(*rep, req->data[2], body, err, errlen);
-		if (rv != MOM_EBUSY)
+		if (rv != MOM_EBUSY && !mom_client_replaced(rv))
 			break;
 		nng_msg_free(*rep);
 		*rep = NULL;
-		nanosleep(&(struct timespec){ backoff / 1000, (backoff % 1000) * 1000000 }, NULL);
-		if (backoff < 1000)
-			backoff *= 2;
+		if (rv != MOM_EBUSY) {
+			/* A restart or a failover: send it again to the next broker. */
+			if ((rv = mom_client_again(c, rv)) != 0)
+				break;
+		} else {
+			nanosleep(&(struct timespec){ backoff / 1000, (backoff % 1000) * 1000000 },
+			    NULL);
+			if (backoff < 1000)
+				backoff *= 2;
+		}
 		if (timeout_ms >= 0 && (left = timeout_ms - (mom_mono_ms() - start)) <= 0) {
 			rv = MOM_ETIMEDOUT;
 			break;

@@ -8,7 +8,10 @@
  * connection broke as soon as a connection is back, which is why every
  * request must be idempotent (publishes carry producer sequence numbers,
  * acks are receipts).  While no broker is connected for longer than the
- * reconnect window, pending requests fail with MOM_EUNAVAIL.
+ * reconnect window, pending requests fail with MOM_EUNAVAIL.  A broker
+ * that answers "shutting down" (a restart) or "not the leader" (a
+ * failover) is about to be replaced: such a reply is a reason to send
+ * the request again (mom_client_again), within the same window.
  */
 #ifndef MOM_CLIENT_H
 #define MOM_CLIENT_H
@@ -28,6 +31,7 @@ struct mom_client_opts {
 	int         window;       /* requests in flight; default 8 */
 	int64_t     reconnect_ms; /* give up after this long disconnected; default 60000 */
 	int64_t     connect_ms;   /* first connection: MOM_ETIMEDOUT after this (-W); 0: 10 s, then MOM_EUNAVAIL */
+	int64_t     retry_ms;     /* keep dialling servers that refuse or do not resolve this long; 0: fail at once */
 	int         verbose;
 	const char *token;        /* JWT sent with every request; NULL: none */
 	struct mom_tls_client tls; /* tls+tcp:// servers: what to verify and present */
@@ -35,7 +39,8 @@ struct mom_client_opts {
 
 /*
  * Fills err with one line on failure: MOM_EINVAL (bad URL, unusable TLS
- * files), MOM_EUNAVAIL, MOM_EAUTH (a tls+tcp:// server failed the TLS
+ * files), MOM_EUNAVAIL (refused, unreachable, a host name that does not
+ * resolve: at once, or after retry_ms), MOM_EAUTH (a tls+tcp:// server failed the TLS
  * handshake: its certificate did not verify, or it refused ours).
  */
 int  mom_client_open(struct mom_client **, const struct mom_client_opts *, char *err, size_t errlen);
@@ -68,6 +73,17 @@ int mom_client_inflight(const struct mom_client *);
  */
 void mom_client_set_interrupt(struct mom_client *, volatile int *flag);
 int mom_client_window(const struct mom_client *);
+
+/*
+ * After a reply with status st: for "shutting down" and "not the leader"
+ * (mom_client_replaced), waits a back-off (50 ms growing to 1 s, the same
+ * for requests refused together) and returns 0, for the caller to send the request again; MOM_EUNAVAIL once
+ * such replies and no connection at all have lasted the reconnect window;
+ * MOM_ECLOSED when interrupted.  Any other st is returned as it is.
+ */
+int mom_client_again(struct mom_client *, int st);
+/* Is st a reply status of a broker that is about to be replaced? */
+int mom_client_replaced(int st);
 
 /*
  * Decodes a reply frame: returns its status (0 or enum mom_err, with the

@@ -12,6 +12,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: mom-admin [-v] [--quiet] [-s URL[,URL...]] [--json] [-W SECONDS] NOUN VERB [ARGS]\n"
+	    "                 [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
 	    "  queue create NAME [--ack-wait D] [--max-deliver N] [--dead-letter QUEUE]\n"
 	    "                    [--ttl D] [--max-len N] [--max-bytes N] [--idle-expire D]\n"
 	    "  queue delete NAME | queue list | queue info NAME | queue purge NAME\n"

@@ -15,6 +15,7 @@ usage(FILE *f)
 	    "               [-m MSG | -f FILE | -l | -0 | --jsonl | -n]\n"
 	    "               [-H 'Key: value']... [--id ID] [--ttl DURATION]\n"
 	    "               [--delay DURATION] [-W SECONDS] [--create]\n"
+	    "               [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
 	    "       mom-pub -r [options] (-q QUEUE | -t TOPIC) [-m MSG | -f FILE | -n]\n"
 	    "               [-H 'Key: value']... [-W SECONDS] [--reply-expire DURATION]\n"
 	    "               (request/reply)\n"

@@ -50,6 +50,7 @@ struct pub {
 	uint64_t           confirmed, dups;
 	int64_t            last_progress;
 	int                status; /* first failure: exit status */
+	int                oneshot; /* one message, no -r: bounded by the reconnect window without -W */
 	uint64_t           max_payload; /* the broker's, once asked */
 	struct batch      *inflight;    /* sent, not answered: freed at exit */
 };
@@ -138,13 +139,18 @@ reap(struct pub *p)
 	int64_t       left = -1;
 	int           rv;
 
-	if (p->o->wait_ms >= 0) {
-		left = p->o->wait_ms - (mom_mono_ms() - p->last_progress);
+	if (p->o->wait_ms >= 0 || p->oneshot) {
+		left = (p->o->wait_ms >= 0 ? p->o->wait_ms : mom_cli_reconnect_ms(&p->o->cli)) -
+		    (mom_mono_ms() - p->last_progress);
 		if (left < 0)
 			left = 0;
 	}
 	if ((rv = mom_client_next(p->c, &rep, &tag, left)) != 0) {
-		if (rv == MOM_ETIMEDOUT && p->o->request)
+		if (rv == MOM_ETIMEDOUT && p->o->wait_ms < 0)
+			/* A peer that accepts but never answers: as good as none. */
+			fail(p, MOM_EUNAVAIL, "no answer from the broker within %" PRId64 " ms: "
+			    "the message may not have been published", mom_cli_reconnect_ms(&p->o->cli));
+		else if (rv == MOM_ETIMEDOUT && p->o->request)
 			fail(p, rv, "timed out: the request was not confirmed");
 		else if (rv == MOM_ETIMEDOUT)
 			fail(p, rv, "timed out: %" PRIu64 " messages confirmed, more unconfirmed",
@@ -159,10 +165,24 @@ reap(struct pub *p)
 	b = tag;
 	untrack(p, b);
 	rv = mom_client_status(rep, MOM_OP_PUBLISH, &body, err, sizeof(err));
-	if (rv == MOM_EBUSY) {
-		/* The broker sheds load: wait a little and send it again. */
+	if (rv == MOM_EBUSY || mom_client_replaced(rv)) {
+		/*
+		 * The broker sheds load, or restarts (fails over): wait a little
+		 * and send it again; its sequence numbers make it stored once.
+		 */
 		nng_msg_free(rep);
-		nanosleep(&(struct timespec){ 0, 20 * 1000000 }, NULL);
+		if (rv == MOM_EBUSY)
+			nanosleep(&(struct timespec){ 0, 20 * 1000000 }, NULL);
+		else if ((rv = mom_client_again(p->c, rv)) != 0) {
+			if (rv == MOM_ECLOSED)
+				fail(p, rv, "interrupted: %" PRIu64 " messages confirmed, more "
+				    "unconfirmed", p->confirmed);
+			else
+				fail(p, rv, "lost the broker: %" PRIu64 " messages confirmed, more "
+				    "unconfirmed", p->confirmed);
+			batch_free(b);
+			return rv;
+		}
 		if ((rv = mom_client_submit(p->c, &b->frame, b, -1)) != 0) {
 			fail(p, rv, "cannot resend: %s", mom_strerror(rv));
 			batch_free(b);
@@ -522,13 +542,17 @@ direct(struct pub *p)
 	size_t        replen;
 	struct mom_rd body;
 	char          err[512];
+	int64_t       tmo;
 	int           rv;
 
 	mom_pub_encode_count(&b->frame, b->count_off, b->count);
 	if (b->frame.err)
 		return -1;
-	rv = mom_sp_call(p->o->cli.servers, p->o->cli.token, b->frame.data, b->frame.len, p->o->wait_ms, &rep,
-	    &replen);
+	/* Without -W, a silent first server costs at most 10 s (or the reconnect window). */
+	if ((tmo = p->o->wait_ms) < 0 && (tmo = mom_cli_reconnect_ms(&p->o->cli)) > 10000)
+		tmo = 10000;
+	rv = mom_sp_call(p->o->cli.servers, p->o->cli.token, b->frame.data, b->frame.len, tmo,
+	    &rep, &replen);
 	if (rv == -2 && p->o->wait_ms >= 0) {
 		/* -W is spent: trying again elsewhere would overrun it. */
 		fail(p, MOM_ETIMEDOUT, "timed out waiting for the broker");
@@ -537,7 +561,7 @@ direct(struct pub *p)
 	if (rv != 0)
 		return -1;
 	rv = mom_wire_status(rep, replen, MOM_OP_PUBLISH, &body, err, sizeof(err));
-	if (rv == MOM_EBUSY || rv == MOM_EPROTO) {
+	if (rv == MOM_EBUSY || rv == MOM_EPROTO || mom_client_replaced(rv)) {
 		free(rep);
 		return -1;
 	}
@@ -693,6 +717,7 @@ pub_run(struct pub_options *o)
 			run_request(&p, pay, n, o->wait_ms >= 0 ? start + o->wait_ms : -1);
 			goto out;
 		}
+		p.oneshot = 1;
 		if (!o->create && n < BATCH_BYTES / 2) {
 			if (add_bytes(&p, pay, n) != 0)
 				goto out;

@@ -188,6 +188,15 @@ req_wait(const struct mom_cli *cli, struct mom_client *c, const char *queue, con
 				usleep(20000);
 				continue;
 			}
+			/* A restart: the reply queue and the request are stored, ask again. */
+			if (mom_client_replaced(rv) && (rv = mom_client_again(c, rv)) == 0)
+				continue;
+			if (rv == MOM_EUNAVAIL || rv == MOM_ECLOSED) {
+				if (rv == MOM_EUNAVAIL)
+					mom_cli_err(cli, "lost the broker while waiting for the reply");
+				status = mom_err_exit(rv);
+				break;
+			}
 			mom_cli_err(cli, "reply queue %s: %s", queue, err);
 			status = mom_err_exit(rv);
 			break;

@@ -188,6 +188,11 @@ round_trip(struct sub *s, uint64_t wait_ms, size_t *n, uint64_t *ready)
 			usleep(20000);
 			return 0;
 		}
+		/* A restart: the same fetch (its acks too) goes to the broker that comes back. */
+		if (mom_client_replaced(rv) && (rv = mom_client_again(s->c, rv)) == 0)
+			return 0;
+		if (rv == MOM_EUNAVAIL || rv == MOM_ECLOSED)
+			return rv;
 		mom_cli_err(&s->o->cli, "%s", err);
 		s->status = mom_err_exit(rv);
 		return rv;

@@ -280,3 +280,17 @@ Test(admin_options, values_over_the_tables_limit_are_refused)
 	cr_assert_eq(parse(ok), 0, "err: %s", err);
 	cr_assert_eq(num("max_deliver"), 4294967295LL);
 }
+
+Test(admin_options, connect_timeout_from_the_config_file_and_the_command_line)
+{
+	char *argv[] = { "mom-admin", "--connect-timeout", "5s", "ping", NULL };
+	char *cfg[] = { "mom-admin", "ping", NULL };
+
+	optfix_write("mom/mom-admin", "connect-timeout 20s\nreconnect-window 3s\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, 5000);
+	cr_assert_eq(o.cli.reconnect_ms, 3000);
+	admin_options_fini(&o);
+	cr_assert_eq(parse(cfg), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, 20000);
+}

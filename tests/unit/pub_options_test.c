@@ -403,3 +403,38 @@ Test(pub_options, reply_expire_is_a_duration_of_a_second_or_more)
 	pub_options_fini(&o);
 	assert_usage(parse(bad), "bad --reply-expire 'soon' (a duration of 1s or more)", 0);
 }
+
+/* Issue 12, item 8: a cron publisher waits for a broker that is (re)starting. */
+Test(pub_options, connect_timeout_and_reconnect_window)
+{
+	char *argv[] = { "mom-pub", "-q", "a", "-m", "x", "--connect-timeout", "30s",
+		"--reconnect-window", "2m", NULL };
+	char *none[] = { "mom-pub", "-q", "a", "-m", "x", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, 30000);
+	cr_assert_eq(o.cli.reconnect_ms, 120000);
+	cr_assert_eq(mom_cli_reconnect_ms(&o.cli), 120000);
+	pub_options_fini(&o);
+	/* Unset: -W's time (none here) and the 60 s window. */
+	cr_assert_eq(parse(none), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, -1);
+	cr_assert_eq(o.cli.reconnect_ms, 0);
+	cr_assert_eq(mom_cli_reconnect_ms(&o.cli), 60000);
+}
+
+Test(pub_options, connect_timeout_zero_is_at_once_a_zero_window_is_refused)
+{
+	char *zero[] = { "mom-pub", "-q", "a", "-m", "x", "--connect-timeout", "0", NULL };
+	char *bad[] = { "mom-pub", "-q", "a", "-m", "x", "--connect-timeout", "soon", NULL };
+	char *win[] = { "mom-pub", "-q", "a", "-m", "x", "--reconnect-window", "0", NULL };
+
+	cr_assert_eq(parse(zero), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, 0);
+	pub_options_fini(&o);
+	assert_usage(parse(bad), "bad --connect-timeout 'soon' (seconds, or a duration like "
+	    "500ms, 2m)", 0);
+	pub_options_fini(&o);
+	assert_usage(parse(win), "bad --reconnect-window '0' (a duration over 0: seconds, or "
+	    "like 500ms, 2m)", 0);
+}

@@ -319,3 +319,17 @@ Test(sub_options, config_durable_with_a_command_line_queue_is_a_usage_error)
 	optfix_write("mom/mom-sub", "topic orders.>\ndurable audit\n");
 	assert_usage(parse(argv), "-d and --from are for topics (-t)", 0);
 }
+
+Test(sub_options, connect_timeout_and_reconnect_window)
+{
+	char *argv[] = { "mom-sub", "-q", "a", "--connect-timeout", "1.5", "--reconnect-window",
+		"10s", NULL };
+	char *bad[] = { "mom-sub", "-q", "a", "--reconnect-window", "-1", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.retry_ms, 1500);
+	cr_assert_eq(o.cli.reconnect_ms, 10000);
+	sub_options_fini(&o);
+	assert_usage(parse(bad), "bad --reconnect-window '-1' (a duration over 0: seconds, or "
+	    "like 500ms, 2m)", 0);
+}
