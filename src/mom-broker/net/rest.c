@@ -1231,6 +1231,31 @@ queue_move(struct mom_buf *f, const struct rest_target *t, const uint8_t *body, 
 	return admin_frame(f, o);
 }
 
+/*
+ * GET .../messages?peek=1 (a look that leaves them: an admin read,
+ * answered as it is) and POST .../update (the options of PUT).
+ */
+static int
+queue_look_or_update(struct mom_buf *f, const struct rest_target *t, const uint8_t *body,
+    size_t blen, char *err, size_t errlen)
+{
+	json_t *o;
+	int     rv;
+
+	if ((o = json_pack("{s:s, s:s}", "op", t->route == RT_QUPDATE ? "queue.update" :
+	    "queue.peek", "name", t->name)) == NULL)
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	if (t->route == RT_QUPDATE && (rv = create_opts(o, true, body, blen, err, errlen)) != 0) {
+		json_decref(o);
+		return rv;
+	}
+	if (t->route != RT_QUPDATE && t->max_set)
+		json_object_set_new(o, "max", json_integer((json_int_t)t->max));
+	if (admin_frame(f, o) != 0)
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	return 0;
+}
+
 int
 rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t *body,
     size_t blen, size_t max_payload, uint64_t consumer, struct rest_call *call,
@@ -1319,22 +1344,10 @@ rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t
 	case RT_QMOVE:
 		return queue_move(frame, t, body, blen, err, errlen);
 	case RT_QUPDATE:
-		if ((o = json_pack("{s:s, s:s}", "op", "queue.update", "name", t->name)) == NULL)
-			return fail(err, errlen, MOM_ENOMEM, "out of memory");
-		if ((rv = create_opts(o, true, body, blen, err, errlen)) != 0) {
-			json_decref(o);
-			return rv;
-		}
-		break;
 	case RT_QMSGS:
 	case RT_TMSGS:
-		if (m == REST_GET && t->peek && t->route == RT_QMSGS) {
-			/* A look that leaves them: an admin read, answered as it is. */
-			o = json_pack("{s:s, s:s}", "op", "queue.peek", "name", t->name);
-			if (o != NULL && t->max_set)
-				json_object_set_new(o, "max", json_integer((json_int_t)t->max));
-			break;
-		}
+		if (t->route == RT_QUPDATE || (m == REST_GET && t->peek && t->route == RT_QMSGS))
+			return queue_look_or_update(frame, t, body, blen, err, errlen);
 		if (m == REST_GET) {
 			call->op = RO_FETCH;
 			call->wire_op = MOM_OP_FETCH;
