@@ -23,6 +23,23 @@ static const struct mom_admin_opt queue_opts[] = {
 	{ NULL, NULL, NULL, 0, 0, 0, false },
 };
 
+/*
+ * queue.update: the same options, each changed only when given (no
+ * defaults: an absent one keeps its value; "dead_letter" null removes the
+ * target).  mom-admin takes them by queue.create's flags (one flag, one
+ * option: see mom-admin/options.c).
+ */
+static const struct mom_admin_opt queue_update_opts[] = {
+	{ "ack_wait_ms", "ack_wait", NULL, MOM_AOPT_DURATION, NONE, 0, false },
+	{ "max_deliver", "max_deliver", NULL, MOM_AOPT_COUNT, NONE, UINT32_MAX, false },
+	{ "dead_letter", "dead_letter", NULL, MOM_AOPT_NAME, NONE, 0, false },
+	{ "ttl_ms", "ttl", NULL, MOM_AOPT_DURATION, NONE, 0, false },
+	{ "max_len", "max_len", NULL, MOM_AOPT_COUNT, NONE, 0, false },
+	{ "max_bytes", "max_bytes", NULL, MOM_AOPT_SIZE, NONE, 0, false },
+	{ "idle_expire_ms", "idle_expire", NULL, MOM_AOPT_DURATION, NONE, 0, false },
+	{ NULL, NULL, NULL, 0, 0, 0, false },
+};
+
 static const struct mom_admin_opt topic_opts[] = {
 	/* Without them, the broker's --retain and --retain-bytes. */
 	{ "retain_ms", "retain", "retain", MOM_AOPT_DURATION, 0, 0, true },
@@ -46,11 +63,14 @@ static const struct mom_admin_op ops[] = {
 	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
+	/* The oldest messages, left where they are: for those who may consume them. */
+	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL },
 	/* Changes: commands through the log. */
 	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
 	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },
 	{ "queue.purge", true, MOM_AP_OWNER, "queue", "purge it", NULL },
 	{ "queue.move", true, MOM_AP_MOVE, "queue", "move its messages", NULL },
+	{ "queue.update", true, MOM_AP_OWNER, "queue", "update it", queue_update_opts },
 	{ "topic.create", true, MOM_AP_CREATE, "topic", NULL, topic_opts },
 	{ "topic.delete", true, MOM_AP_OWNER, "topic", "delete it", NULL },
 	{ "sub.create", true, MOM_AP_SUBSCRIBE, "subscription", NULL, sub_opts },

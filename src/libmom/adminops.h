@@ -33,6 +33,7 @@ enum mom_aop_perm {
 	MOM_AP_OWNER,     /* the creator or an admin */
 	MOM_AP_MOVE,      /* the creator of the source, publish rights on the target */
 	MOM_AP_ADMIN,     /* an admin token */
+	MOM_AP_CONSUME,   /* a read: a mom.sub pattern for the queue, which it must see */
 };
 
 struct mom_admin_opt {

@@ -154,6 +154,28 @@ mom_httpapi_admin(const json_t *op, struct mom_httpapi_req *r, char *err, size_t
 		r->path = mkpath("/v1/queues/", src, "/move", NULL, NULL);
 		if (set_body(r, json_pack("{s:s}", "to", dst)) != 0)
 			goto nomem;
+	} else if (strcmp(o, "queue.peek") == 0) {
+		json_t *max = json_object_get(op, "max");
+		char    qs[40] = "?peek=1";
+
+		if (name == NULL)
+			goto noroute;
+		if (json_is_integer(max))
+			snprintf(qs, sizeof(qs), "?peek=1&max=%" JSON_INTEGER_FORMAT,
+			    json_integer_value(max));
+		r->path = mkpath("/v1/queues/", name, "/messages", NULL, qs);
+	} else if (strcmp(o, "queue.update") == 0) {
+		const struct mom_admin_opt *opt = mom_admin_op(o)->opts;
+
+		if (name == NULL)
+			goto noroute;
+		r->method = "POST";
+		r->path = mkpath("/v1/queues/", name, "/update", NULL, NULL);
+		if ((body = json_object()) != NULL)
+			for (; opt->key != NULL; opt++)
+				copy_opt(body, op, opt->key, opt->api);
+		if (set_body(r, body) != 0)
+			goto nomem;
 	} else if (q || strncmp(o, "topic.", 6) == 0) {
 		const char *verb = o + 6;
 

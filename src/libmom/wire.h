@@ -195,6 +195,10 @@ int mom_pub_decode_msg(struct mom_rd *, const struct mom_pub_batch *, struct mom
  * for it to be dead-lettered now (a poison message: a worker's exit 65),
  * whatever its deliveries; touch gives nothing back but extends the lease
  * by the ack wait (work in progress: a worker's command still runs).
+ * dead with unseen (which cannot apply to a message looked at) says that
+ * the delay is the consumer's exit status instead (a worker's 65): the
+ * dead letter carries it.  A broker of before reads dead first and
+ * ignores the rest.
  */
 #define MOM_NACK_UNSEEN 1u
 #define MOM_NACK_DEAD   2u

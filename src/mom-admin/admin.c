@@ -45,6 +45,10 @@ static const struct column topic_cols[] = {
 	{ "SUBS", "subscriptions", 0 }, { "PUBLISHED", "published", 0 },
 	{ "RETAIN", "retain_ms", 1 }, { NULL, NULL, 0 },
 };
+static const struct column peek_cols[] = {
+	{ "SEQ", "seq", 0 }, { "STATE", "state", 0 }, { "DELIVERIES", "deliveries", 0 },
+	{ "HEADERS", "headers", 0 }, { "PAYLOAD", "payload", 0 }, { NULL, NULL, 0 },
+};
 static const struct column sub_cols[] = {
 	{ "TOPIC", "topic", 0 }, { "NAME", "name", 0 }, { "DURABLE", "durable", 0 },
 	{ "MESSAGES", "messages", 0 }, { "READY", "ready", 0 }, { "IN-FLIGHT", "in_flight", 0 },
@@ -54,8 +58,15 @@ static const struct column sub_cols[] = {
 static void
 cell(json_t *v, int duration, char *buf, size_t len)
 {
-	if (json_is_string(v))
+	size_t i;
+
+	if (json_is_string(v)) {
+		/* A payload: one line, whatever it holds. */
 		snprintf(buf, len, "%s", json_string_value(v));
+		for (i = 0; buf[i]; i++)
+			if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+				buf[i] = ' ';
+	}
 	else if (json_is_integer(v) && duration)
 		mom_duration_format((uint64_t)json_integer_value(v), buf, len);
 	else if (json_is_integer(v))
@@ -170,8 +181,9 @@ put_opts(json_t *req, const struct admin_options *o)
 	for (k = 0; k < o->nopts; k++) {
 		const struct admin_optval *v = &o->opts[k];
 
-		json_object_set_new(req, v->opt->key, v->opt->type == MOM_AOPT_NAME ?
-		    json_string(v->s) : json_integer((json_int_t)v->n));
+		/* An empty name (queue update --dead-letter ''): none. */
+		json_object_set_new(req, v->opt->key, v->opt->type != MOM_AOPT_NAME ?
+		    json_integer((json_int_t)v->n) : v->s[0] ? json_string(v->s) : json_null());
 	}
 }
 
@@ -273,9 +285,16 @@ queue_request(const struct admin_options *o, const char *verb, char **a,
 {
 	json_t *req;
 
-	if (strcmp(verb, "create") == 0) {
-		req = json_pack("{s:s, s:s}", "op", "queue.create", "name", a[0]);
+	if (strcmp(verb, "create") == 0 || strcmp(verb, "update") == 0) {
+		req = json_pack("{s:s, s:s}", "op", verb[0] == 'c' ? "queue.create" :
+		    "queue.update", "name", a[0]);
 		put_opts(req, o);
+		return req;
+	}
+	if (strcmp(verb, "peek") == 0) {
+		req = json_pack("{s:s, s:s}", "op", "queue.peek", "name", a[0]);
+		if (req != NULL && o->count > 0)
+			json_object_set_new(req, "max", json_integer(o->count));
 		return req;
 	}
 	if (strcmp(verb, "move") == 0)
@@ -336,6 +355,30 @@ command_request(const struct admin_options *o, const struct column **cols)
 	return json_pack("{s:s, s:s, s:s}", "op", "sub.delete", "pattern", a[0], "name", a[1]);
 }
 
+/*
+ * queue peek: a table of the messages, a binary payload shown as
+ * "base64:...", then how many the queue holds when not all were shown.
+ */
+static void
+print_peek(json_t *rep)
+{
+	json_t *msgs = json_object_get(rep, "messages"), *m;
+	json_int_t count = json_integer_value(json_object_get(rep, "count"));
+	size_t  i;
+
+	json_array_foreach(msgs, i, m) {
+		json_t *b = json_object_get(m, "payload_b64");
+
+		if (json_is_string(b))
+			json_object_set_new(m, "payload", json_sprintf("base64:%s",
+			    json_string_value(b)));
+	}
+	print_table(msgs, peek_cols);
+	if ((size_t)count > json_array_size(msgs))
+		printf("(%zu of %" JSON_INTEGER_FORMAT " messages)\n", json_array_size(msgs),
+		    count);
+}
+
 /* The reply as --json, Prometheus text, a table or key: value lines; 0 or an exit status. */
 static int
 print_reply(const struct admin_options *o, json_t *rep, const struct column *cols)
@@ -351,6 +394,14 @@ print_reply(const struct admin_options *o, json_t *rep, const struct column *col
 		fputs(json_string_value(json_object_get(rep, "text")), stdout);
 	else if (cols != NULL)
 		print_table(rep, cols);
+	else if (strcmp(noun, "queue") == 0 && strcmp(verb, "peek") == 0)
+		print_peek(rep);
+	else if (strcmp(noun, "queue") == 0 && strcmp(verb, "move") == 0 && !o->cli.quiet) {
+		/* What a move did is news (nothing moved is worth knowing). */
+		json_int_t n = json_integer_value(json_object_get(rep, "moved"));
+
+		printf("moved %" JSON_INTEGER_FORMAT " message%s\n", n, n == 1 ? "" : "s");
+	}
 	else if (strcmp(verb, "info") == 0 || strcmp(verb, "status") == 0 ||
 	    strcmp(noun, "stats") == 0)
 		print_object(rep);

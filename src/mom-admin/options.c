@@ -2,6 +2,7 @@
  * options.c: mom-admin's command line and config file into struct
  * admin_options (see options.h and opt.h), and the check of the command.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,13 @@
 
 enum { OPT_JSON = 256, OPT_PROM, OPT_TABLE = 512 };
 
-static const char optstring[] = ":hs:vW:";
+static const char optstring[] = ":hn:s:vW:";
 
 /* mom-admin's own options; the create options come from adminops.c's table. */
 static const struct option fixed_longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "count", required_argument, NULL, 'n' },
 	{ "prom", no_argument, NULL, OPT_PROM },
 	{ "server", required_argument, NULL, 's' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -134,6 +136,17 @@ option(struct admin_options *o, int ch, const char *arg, char *err, size_t errle
 	case OPT_PROM:
 		o->prom = 1;
 		return 0;
+	case 'n': {
+		char *end;
+
+		o->count = strtol(arg, &end, 10);
+		if (*arg < '0' || *arg > '9' || *end != '\0' || o->count < 1 ||
+		    o->count > ADMIN_PEEK_MAX) {
+			mom_errf(err, errlen, "bad count '%s' (1 to %d)", arg, ADMIN_PEEK_MAX);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	}
 	default:
 		if (ch >= OPT_TABLE && ch < OPT_TABLE + TABLE_MAX && flags[ch - OPT_TABLE].opt)
 			return table_option(o, ch - OPT_TABLE, arg, err, errlen);
@@ -195,8 +208,10 @@ check_queue(const char *verb, char **a, int na, char *err, size_t errlen)
 	int want = strcmp(verb, "list") == 0 ? 0 : strcmp(verb, "move") == 0 ? 2 : 1;
 
 	if (strcmp(verb, "create") && strcmp(verb, "delete") && strcmp(verb, "list") &&
-	    strcmp(verb, "info") && strcmp(verb, "purge") && strcmp(verb, "move"))
-		return usage_err(err, errlen, "queue verbs: create delete list info purge move");
+	    strcmp(verb, "info") && strcmp(verb, "purge") && strcmp(verb, "move") &&
+	    strcmp(verb, "update") && strcmp(verb, "peek"))
+		return usage_err(err, errlen, "queue verbs: create update delete list info peek "
+		    "purge move");
 	if (na != want)
 		return usage_err(err, errlen, "wrong number of arguments");
 	if ((na > 0 && bad_name("queue", a[0], err, errlen)) ||
@@ -252,12 +267,18 @@ check_opts(const struct admin_options *o, const char *noun, const char *verb, ch
 	snprintf(op, sizeof(op), "%s.%s", noun, verb);
 	for (k = 0; k < o->nopts; k++) {
 		const struct admin_optval *v = &o->opts[k];
+		/* queue update takes queue create's flags (adminops.c: one flag, one option). */
+		bool update = strcmp(op, "queue.update") == 0 &&
+		    mom_admin_opt(mom_admin_op(op), v->opt->key) != NULL;
 
-		if (strcmp(v->op->name, op) != 0) {
+		if (strcmp(v->op->name, op) != 0 && !update) {
 			snprintf(what, sizeof(what), "%s options go with %s create",
 			    v->op->object, v->op->object);
 			return usage_err(err, errlen, what);
 		}
+		/* An empty dead-letter queue: the update removes it. */
+		if (v->opt->type == MOM_AOPT_NAME && update && v->s[0] == '\0')
+			continue;
 		if (v->opt->type == MOM_AOPT_NAME) {
 			snprintf(what, sizeof(what), "%s queue", v->opt->flag);
 			if (bad_name(what, v->s, err, errlen) != 0)
@@ -298,6 +319,10 @@ check_command(const struct admin_options *o, char *err, size_t errlen)
 		    "stats)");
 	if ((rv = check_opts(o, noun, verb, err, errlen)) != 0)
 		return rv;
+	if (o->count != 0 && (strcmp(noun, "queue") != 0 || strcmp(verb, "peek") != 0))
+		return usage_err(err, errlen, "-n goes with queue peek");
+	if (strcmp(noun, "queue") == 0 && strcmp(verb, "update") == 0 && o->nopts == 0)
+		return usage_err(err, errlen, "queue update: nothing to change");
 	if (o->prom && strcmp(noun, "stats") != 0)
 		return usage_err(err, errlen, "--prom goes with stats");
 	return 0;

@@ -13,6 +13,7 @@
 #include "opt.h"
 
 #define ADMIN_MAX_OPTS 16
+#define ADMIN_PEEK_MAX 1000 /* the broker's limit too */
 
 /* A create option given (adminops.h names it: its op, key, type). */
 struct admin_optval {
@@ -27,6 +28,7 @@ struct admin_options {
 	struct mom_cli  cli;
 	int             json;
 	int             prom;
+	long            count;  /* queue peek -n: messages to show (0: the broker's default) */
 	int64_t         wait_ms;
 	/* The create options given (--ack-wait, --retain, ...), each once. */
 	struct admin_optval opts[ADMIN_MAX_OPTS];

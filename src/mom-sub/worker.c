@@ -597,7 +597,8 @@ job_settle(struct worker *w, struct job *j)
 		add_ack(w, j->receipt);
 	else if (code == MOM_EXIT_DATAERR && !sig) {
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 65, dead-lettered", j->seq);
-		add_nack(w, j->receipt, MOM_NACK_DEAD);
+		add_nack(w, j->receipt, MOM_NACK_DEAD | MOM_NACK_UNSEEN |
+		    MOM_NACK_DELAY(MOM_EXIT_DATAERR));
 	} else {
 		if (sig)
 			mom_cli_info(&w->o->cli, "message %" PRIu64 ": command killed by signal %d",

@@ -98,7 +98,12 @@ dump() {
 	dump
 	# Payloads, ids, headers, publish times, sequence numbers, delivery
 	# counts (slow-back was in flight at the snapshot: its second delivery),
-	# order; the messages whose TTL ran out are not delivered.
+	# order; the messages whose TTL ran out are not delivered.  Unlike the
+	# v1 broker, which dropped them, this one sends them to the queue's
+	# dead-letter queue (issue 12, item 6): a8 and a10, in jobs.dead with
+	# the reason, and otherwise as the v1 broker held them.
+	assert_equal "$(grep '"Mom-Dead-Reason":"expired"' "$T/state" | jq -r .id | sort | tr '\n' ' ')" 'a10 a8 '
+	grep -v '"Mom-Dead-Reason":"expired"' "$T/state" >"$T/state.v1" && mv "$T/state.v1" "$T/state"
 	same_sections 'messages of '
 	[ "$(sections 'messages of ' <"$T/state" | grep -vc '^## ')" -gt 20 ] ||
 		fail "fewer messages than the fixture holds"
@@ -122,13 +127,14 @@ dump() {
 	assert_equal "$(jq -c '[.retain_ms, .retain_bytes]' <<<"$output")" '[3153600000000,512]'
 
 	# They act.  A worker that fails every message: after max-deliver (2)
-	# deliveries each goes to jobs.dead; a8 and a10, whose TTL ran out,
-	# expire instead; a7 stays delayed.
+	# deliveries each goes to jobs.dead; a8 and a10, whose TTL ran out, go
+	# there too (the v1 broker dropped them as expired); a7 stays delayed.
 	sub -q jobs -e -- sh -c 'exit 1'
-	wait_for 10 qfield_is jobs.dead messages 4
-	assert_equal "$(sub -q jobs.dead -e -F '%i\n' | sort | tr '\n' ' ')" 'a3 a5 a6 a9 '
-	assert_equal "$(qfield jobs expired)" 2
-	assert_equal "$(qfield jobs dead_lettered)" 6
+	wait_for 10 qfield_is jobs.dead messages 6
+	assert_equal "$(sub -q jobs.dead -e -F '%i %h{Mom-Dead-Reason}\n' | sort | tr '\n' ' ')" \
+		'a10 expired a3 max-deliveries a5 max-deliveries a6 max-deliveries a8 expired a9 max-deliveries '
+	assert_equal "$(qfield jobs expired)" 0
+	assert_equal "$(qfield jobs dead_lettered)" 8
 	assert_equal "$(qfield jobs messages)/$(qfield jobs delayed)" 1/1
 	# A poison message (exit 65) goes to late's dead-letter queue at once.
 	sub -q late -e -- sh -c 'exit 65'

@@ -331,3 +331,18 @@ Test(acl, a_reply_queue_is_its_creators_and_the_admins)
 		cr_assert(acl_change(&r, &ch, denied, sizeof(denied)));
 	}
 }
+
+/* queue.peek (issue 12, item 6): looking needs the right to consume, not to publish. */
+Test(acl, peek_needs_consume_rights)
+{
+	struct mom_claims a = user("alice");
+	char              denied[160];
+
+	cr_assert(change(&a, "queue.peek", "jobs.dead", "bob", denied, sizeof(denied)));
+	cr_assert(change(&a, "queue.peek", "events.x", NULL, denied, sizeof(denied)));
+	/* logs.* she may publish to, not consume from. */
+	cr_assert_not(change(&a, "queue.peek", "logs.x", NULL, denied, sizeof(denied)));
+	cr_assert_str_eq(denied, "permission denied: consume from queue 'logs.x'");
+	/* Another's reply queue stays private. */
+	cr_assert_not(change(&a, "queue.peek", "_reply.x", "bob", denied, sizeof(denied)));
+}

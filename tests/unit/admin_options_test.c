@@ -165,7 +165,7 @@ Test(admin_options, bad_commands)
 		const char *msg;
 	} cases[] = {
 		{ { "frobnicate" }, "unknown noun (queue, topic, sub, cluster, ping, stats)" },
-		{ { "queue", "explode", "x" }, "queue verbs: create delete list info purge move" },
+		{ { "queue", "explode", "x" }, "queue verbs: create update delete list info peek purge move" },
 		{ { "queue", "info" }, "wrong number of arguments" },
 		{ { "queue", "move", "a" }, "wrong number of arguments" },
 		{ { "topic", "list", "x" }, "wrong number of arguments" },
@@ -293,4 +293,29 @@ Test(admin_options, connect_timeout_from_the_config_file_and_the_command_line)
 	admin_options_fini(&o);
 	cr_assert_eq(parse(cfg), 0, "err: %s", err);
 	cr_assert_eq(o.cli.retry_ms, 20000);
+}
+
+/* queue update takes queue create's flags; peek takes -n (issue 12, items 6 and 7). */
+Test(admin_options, queue_update_and_peek)
+{
+	char *up[] = { "mom-admin", "queue", "update", "q", "--max-deliver", "3",
+		"--dead-letter", "", NULL };
+	char *none[] = { "mom-admin", "queue", "update", "q", NULL };
+	char *peek[] = { "mom-admin", "queue", "peek", "q", "-n", "5", NULL };
+	char *bad[] = { "mom-admin", "queue", "peek", "q", "-n", "0", NULL };
+	char *misplaced[] = { "mom-admin", "queue", "info", "q", "-n", "5", NULL };
+	char *tupd[] = { "mom-admin", "topic", "create", "t", "--max-len", "3", NULL };
+
+	cr_assert_eq(parse(up), 0, "%s", err);
+	cr_assert_eq(admin_options_get(&o, "max_deliver")->n, 3);
+	cr_assert_str_eq(admin_options_get(&o, "dead_letter")->s, "");
+	admin_options_fini(&o);
+	assert_usage(parse(none), "queue update: nothing to change (mom-admin -h for usage)", 0);
+	cr_assert_eq(parse(peek), 0, "%s", err);
+	cr_assert_eq(o.count, 5);
+	admin_options_fini(&o);
+	assert_usage(parse(bad), "bad count '0' (1 to 1000)", 0);
+	assert_usage(parse(misplaced), "-n goes with queue peek (mom-admin -h for usage)", 0);
+	assert_usage(parse(tupd), "queue options go with queue create (mom-admin -h for usage)",
+	    0);
 }

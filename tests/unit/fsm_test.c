@@ -987,3 +987,69 @@ Test(fsm_determinism, same_commands_give_the_same_state)
 	fsm_free(a);
 	fsm_free(b);
 }
+
+/* queue.update (issue 12, item 7): what is given changes, the rest and the messages stay. */
+Test(fsm_admin, queue_update_changes_what_is_given)
+{
+	struct fsm *f = new_fsm();
+
+	cr_assert_eq(admin(f, 1, "{\"op\":\"queue.create\",\"name\":\"u\",\"max_len\":4}"), 0);
+	publish1(f, 2, MOM_KIND_QUEUE, "u", NULL, "x");
+	cr_assert_eq(admin(f, 3, "{\"op\":\"queue.update\",\"name\":\"u\",\"max_deliver\":3,"
+	    "\"dead_letter\":\"u.dead\",\"ack_wait_ms\":5000}"), 0);
+	cr_assert_eq(queue(f, "u")->mq.cfg.max_deliver, 3);
+	cr_assert_eq(queue(f, "u")->mq.cfg.ack_wait_ms, 5000);
+	cr_assert_eq(queue(f, "u")->mq.cfg.max_len, 4);
+	cr_assert_str_eq(queue(f, "u")->dead_letter, "u.dead");
+	cr_assert_eq(mq_count(&queue(f, "u")->mq), 1);
+	cr_assert_eq(admin(f, 4, "{\"op\":\"queue.update\",\"name\":\"u\",\"dead_letter\":null}"), 0);
+	cr_assert_null(queue(f, "u")->dead_letter);
+	cr_assert_eq(admin(f, 5, "{\"op\":\"queue.update\",\"name\":\"u\",\"dead_letter\":\"a b\"}"),
+	    MOM_EINVAL);
+	cr_assert_eq(admin(f, 5, "{\"op\":\"queue.update\",\"name\":\"nope\",\"max_len\":1}"),
+	    MOM_ENOENT);
+	fsm_free(f);
+}
+
+/*
+ * A dead-letter settlement carries the headers the leader made; applying
+ * it copies them onto the dead letter (replacing those of an earlier
+ * death), keeps the publisher's, and computes nothing.
+ */
+Test(fsm_settle, dead_letter_headers_come_from_the_command)
+{
+	struct fsm        *f = new_fsm();
+	struct mom_buf     body, cmd, h;
+	struct fsm_result  res;
+	const char        *lines[] = { "Mom-Dead-Queue: w", "Mom-Dead-Reason: rejected" };
+	struct mq_peek     p[2];
+	struct mom_slice   v;
+	uint64_t           seq;
+
+	cr_assert_eq(admin(f, 1, "{\"op\":\"queue.create\",\"name\":\"w.dead\"}"), 0);
+	cr_assert_eq(admin(f, 1, "{\"op\":\"queue.create\",\"name\":\"w\","
+	    "\"dead_letter\":\"w.dead\"}"), 0);
+	publish1(f, 2, MOM_KIND_QUEUE, "w", NULL, "job");
+	cr_assert_eq(mq_peek(&queue(f, "w")->mq, p, 2), 1);
+	seq = p[0].m->seq;
+	mom_buf_init(&h);
+	cr_assert_eq(mom_hdr_build(&h, lines, 2), 0);
+	mom_buf_init(&body);
+	mom_buf_put_varint(&body, 1);
+	fsm_settle_put_dead(&body, queue(f, "w"), seq, h.data, h.len);
+	mom_buf_init(&cmd);
+	fsm_cmd_encode(&cmd, CMD_SETTLE, 3, body.data, body.len);
+	fsm_apply(f, cmd.data, cmd.len, &res);
+	cr_assert_eq(res.status, 0);
+	cr_assert_eq(mq_count(&queue(f, "w")->mq), 0);
+	cr_assert_eq(mq_peek(&queue(f, "w.dead")->mq, p, 2), 1);
+	cr_assert_eq(p[0].m->seq, seq);
+	cr_assert(mom_hdr_get(msg_hdr(p[0].m), p[0].m->hdr_len, "Mom-Dead-Reason", &v));
+	cr_assert_eq(v.n, 8);
+	cr_assert(memcmp(v.p, "rejected", 8) == 0);
+	cr_assert_eq(queue(f, "w")->mq.st.dead_lettered, 1);
+	mom_buf_fini(&h);
+	mom_buf_fini(&body);
+	mom_buf_fini(&cmd);
+	fsm_free(f);
+}

@@ -292,3 +292,14 @@ Test(httpapi, stats_are_read_back_from_prometheus_text)
 	cr_assert_eq(json_object_size(o), 0);
 	json_decref(o);
 }
+
+/* queue.peek and queue.update (issue 12, items 6 and 7): their HTTP routes. */
+Test(httpapi, peek_and_update_have_their_routes)
+{
+	route("{\"op\":\"queue.peek\",\"name\":\"jobs.dead\"}", "GET",
+	    "/v1/queues/jobs.dead/messages?peek=1", NULL);
+	route("{\"op\":\"queue.peek\",\"name\":\"jobs.dead\",\"max\":5}", "GET",
+	    "/v1/queues/jobs.dead/messages?peek=1&max=5", NULL);
+	route("{\"op\":\"queue.update\",\"name\":\"jobs\",\"max_deliver\":3,\"dead_letter\":null}",
+	    "POST", "/v1/queues/jobs/update", "{\"max_deliver\":3,\"dead_letter\":null}");
+}

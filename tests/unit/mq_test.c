@@ -795,10 +795,10 @@ Test(mq, dead_letters_a_lease_now_whatever_its_deliveries)
 	push(&q, 1, "poison", 0);
 	push(&q, 2, "fine", 0);
 	cr_assert_eq(lease(&q, 1, 1, SIZE_MAX, 0, &g), 1);
-	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, 0), 0);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, -1, 0), 0);
 	cr_assert_eq(q.st.dead_lettered, 1, "1 delivery of 10 allowed, dead at once");
 	cr_assert_eq(mq_count(&q), 1);
-	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, 0), MOM_ENOENT, "stale receipt");
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 0, -1, 0), MOM_ENOENT, "stale receipt");
 	mq_fini(&q);
 }
 
@@ -877,7 +877,7 @@ Test(mq, only_the_holder_or_anyone_with_holder_0_settles_a_lease)
 	cr_assert_eq(mq_ack(&q, g.receipt[0], 222, 0), MOM_ENOENT, "another user's ack");
 	cr_assert_eq(mq_nack(&q, g.receipt[0], 222, 0, false, 0), MOM_ENOENT);
 	cr_assert_eq(mq_touch(&q, g.receipt[0], 222, 0), MOM_ENOENT);
-	cr_assert_eq(mq_dead(&q, g.receipt[0], 222, 0), MOM_ENOENT);
+	cr_assert_eq(mq_dead(&q, g.receipt[0], 222, -1, 0), MOM_ENOENT);
 	cr_assert_eq(mq_count(&q), 2);
 	cr_assert_eq(q.nleased, 2);
 	cr_assert_eq(mq_ack(&q, g.receipt[0], 111, 0), 0, "the holder's ack");

@@ -124,6 +124,18 @@ op_rule(const struct mom_claims *cl, const struct acl_change *ch, char *denied, 
 		snprintf(denied, dlen, "permission denied: create %s '%s'", op->object, ch->name);
 		return false;
 	}
+	if (op->perm == MOM_AP_CONSUME) {
+		/* Looking is consuming without taking: a reply queue stays its creator's. */
+		if (ch->exists && !acl_sees_queue(cl, ch->name, ch->owner)) {
+			snprintf(denied, dlen, "permission denied: queue '%s' is private to its "
+			    "creator", ch->name);
+			return false;
+		}
+		if (ch->name == NULL || may_name(cl, ch->name, false))
+			return true;
+		snprintf(denied, dlen, "permission denied: consume from queue '%s'", ch->name);
+		return false;
+	}
 	if (!acl_restricted(cl))
 		return true;
 	switch (op->perm) {

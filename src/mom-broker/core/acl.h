@@ -73,7 +73,8 @@ struct acl_change {
  * purging and moving out of a queue are the creator's or an admin's, and
  * moving needs publish rights on the target, and so does every queue
  * the change names for messages to flow into (a dead-letter queue);
- * anything else needs an admin token.  On false, denied says why.
+ * looking at a queue's messages (MOM_AP_CONSUME) needs the right to
+ * consume from it; anything else needs an admin token.  On false, denied says why.
  */
 bool acl_change(const struct mom_claims *cl, const struct acl_change *ch, char *denied,
     size_t dlen);

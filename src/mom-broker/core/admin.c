@@ -261,11 +261,51 @@ info_json(struct core *c, struct creq *cr, const char *op, const char *name)
 	return NULL;
 }
 
+/*
+ * A peek's bounds: at most PEEK_MAX messages, and past the first no more
+ * than PEEK_BYTES of payload, so that the answer stays one reasonable frame.
+ */
+#define PEEK_DEFAULT 10
+#define PEEK_MAX     1000
+#define PEEK_BYTES   (1024 * 1024)
+
+/* queue.peek: its oldest messages, left where they are (acl_change checked who asks). */
+static json_t *
+peek_json(struct core *c, struct creq *cr, json_t *o)
+{
+	const char   *name = jstr(o, "name");
+	json_t       *v = json_object_get(o, "max");
+	json_int_t    max = PEEK_DEFAULT;
+	struct queue *q;
+	json_t       *res;
+
+	if (name == NULL || !mom_name_ok(name)) {
+		creq_error(c, cr, MOM_EINVAL, "bad queue name");
+		return NULL;
+	}
+	if (v != NULL && (!json_is_integer(v) || (max = json_integer_value(v)) < 1)) {
+		creq_error(c, cr, MOM_EINVAL, "max must be a number of messages (1 to %d)",
+		    PEEK_MAX);
+		return NULL;
+	}
+	if ((q = fsm_queue(c->fsm, name, strlen(name))) == NULL) {
+		creq_error(c, cr, MOM_ENOENT, "no such queue '%s'", name);
+		return NULL;
+	}
+	if ((res = fsm_queue_peek_json(q, max > PEEK_MAX ? PEEK_MAX : (size_t)max,
+	    PEEK_BYTES)) == NULL)
+		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+	return res;
+}
+
 /* A read: the answer, or NULL when cr was answered (an error). */
 static json_t *
 admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
 {
 	json_t *res;
+
+	if (strcmp(op, "queue.peek") == 0)
+		return peek_json(c, cr, o);
 
 	if (strcmp(op, "queue.list") == 0 || strcmp(op, "topic.list") == 0 ||
 	    strcmp(op, "sub.list") == 0)
@@ -324,6 +364,17 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 	if (aop->write) {
 		admin_change(c, cr, o, aop, now);
 		return;
+	}
+	if (aop->perm != MOM_AP_READ) {
+		struct acl_change ch;
+		char              denied[300];
+
+		change_target(c, o, aop, &ch);
+		if (!acl_change(cr->req->claims, &ch, denied, sizeof(denied))) {
+			creq_error(c, cr, MOM_EPERM, "%s", denied);
+			json_decref(o);
+			return;
+		}
 	}
 	if ((res = admin_read(c, cr, o, op, now)) != NULL) {
 		creq_json(c, cr, res);

@@ -264,6 +264,45 @@ core_failed(void *arg, const struct replica_waiter *w, int err, const char *msg)
 		creq_error(c, w->who, err, "%s", msg);
 }
 
+/*
+ * A queue's message goes to its dead-letter queue: the settlement carries
+ * why, as headers, since only this node knows (the lease's deliveries, the
+ * consumer's exit status).  A message past its TTL goes there too when the
+ * queue has a dead-letter queue.  False: an ordinary settlement.
+ */
+static bool
+settle_dead(struct core *c, const struct queue *q, uint64_t seq, int how)
+{
+	static const char *const reasons[] = { "unknown", "max-deliveries", "rejected",
+		"expired" };
+	struct mq_why_info wi;
+	char               l[4][MOM_NAME_MAX + 32];
+	const char        *lines[4];
+	size_t             n = 0, i;
+	struct mom_buf     h;
+
+	if (how == MQ_EXPIRE && (q->dead_letter == NULL ||
+	    fsm_queue(c->fsm, q->dead_letter, strlen(q->dead_letter)) == NULL))
+		return false;
+	if ((how != MQ_DEAD && how != MQ_EXPIRE) || !mq_settling_why(&q->mq, seq, &wi))
+		return false;
+	snprintf(l[n++], sizeof(l[0]), "%s: %s", FSM_HDR_DEAD_QUEUE, q->name);
+	snprintf(l[n++], sizeof(l[0]), "%s: %s", FSM_HDR_DEAD_REASON,
+	    reasons[wi.why >= 0 && wi.why <= MQ_WHY_EXPIRED ? wi.why : 0]);
+	snprintf(l[n++], sizeof(l[0]), "%s: %" PRIu32, FSM_HDR_DEAD_DELIVERY, wi.deliveries);
+	if (wi.status >= 0)
+		snprintf(l[n++], sizeof(l[0]), "%s: %d", FSM_HDR_DEAD_EXIT, wi.status);
+	for (i = 0; i < n; i++)
+		lines[i] = l[i];
+	mom_buf_init(&h);
+	if (mom_hdr_build(&h, lines, n) == 0 && !h.err)
+		fsm_settle_put_dead(&c->settles, q, seq, h.data, h.len);
+	else
+		fsm_settle_put(&c->settles, q, NULL, seq, how);
+	mom_buf_fini(&h);
+	return true;
+}
+
 /* A message should leave an mq: the settlement joins this turn's CMD_SETTLE. */
 static void
 core_settle(void *arg, const struct queue *q, const struct sub *s, uint64_t seq, int how)
@@ -277,7 +316,8 @@ core_settle(void *arg, const struct queue *q, const struct sub *s, uint64_t seq,
 	 */
 	if (!c->ready)
 		return;
-	fsm_settle_put(&c->settles, q, s, seq, how);
+	if (q == NULL || !settle_dead(c, q, seq, how))
+		fsm_settle_put(&c->settles, q, s, seq, how);
 	c->nsettles++;
 }
 

@@ -346,7 +346,9 @@ fetch_settle(struct waiter *w, struct mq *q, const struct mom_fetch *f,
 		if (d & MOM_NACK_TOUCH)
 			rv = mq_touch(q, receipt, who, now);
 		else if (d & MOM_NACK_DEAD)
-			rv = mq_dead(q, receipt, who, now);
+			/* With UNSEEN (meaningless here), the delay is the exit status. */
+			rv = mq_dead(q, receipt, who, (d & MOM_NACK_UNSEEN) && (d >> 3) < 256 ?
+			    (int)(d >> 3) : -1, now);
 		else
 			rv = mq_nack(q, receipt, who, d >> 3, (d & MOM_NACK_UNSEEN) != 0, now);
 		if (rv != 0)

@@ -312,6 +312,7 @@ static const struct {
 	{ RT_QUEUE, REST_GET | REST_HEAD | REST_PUT | REST_DELETE },
 	{ RT_QPURGE, REST_POST },
 	{ RT_QMOVE, REST_POST },
+	{ RT_QUPDATE, REST_POST },
 	{ RT_QMSGS, REST_GET | REST_POST },
 	{ RT_QACK, REST_POST },
 	{ RT_QNACK, REST_POST },
@@ -381,6 +382,7 @@ match(char seg[][SEGLEN], int n)
 			return RT_NONE;
 		return strcmp(last, "purge") == 0 ? RT_QPURGE :
 		    strcmp(last, "move") == 0 ? RT_QMOVE :
+		    strcmp(last, "update") == 0 ? RT_QUPDATE :
 		    strcmp(last, "messages") == 0 ? RT_QMSGS :
 		    strcmp(last, "ack") == 0 ? RT_QACK :
 		    strcmp(last, "nack") == 0 ? RT_QNACK : RT_NONE;
@@ -427,7 +429,7 @@ parse_query(const char *q, size_t n, int64_t now_ms, struct rest_target *t, char
 		if (rest_pct_decode(eq < amp ? eq + 1 : amp, eq < amp ? (size_t)(amp - eq - 1) : 0,
 		    true, val, sizeof(val)) != 0) {
 			if (strcmp(key, "max") == 0 || strcmp(key, "wait") == 0 ||
-			    strcmp(key, "from") == 0) {
+			    strcmp(key, "from") == 0 || strcmp(key, "peek") == 0) {
 				snprintf(err, errlen, "bad value for query parameter '%s'", key);
 				return 400;
 			}
@@ -444,6 +446,14 @@ parse_query(const char *q, size_t n, int64_t now_ms, struct rest_target *t, char
 				return 400;
 			}
 			t->max = v > REST_FETCH_MAX ? REST_FETCH_MAX : v;
+			t->max_set = true;
+		} else if (strcmp(key, "peek") == 0) {
+			if (strcmp(val, "1") != 0 && strcmp(val, "true") != 0 &&
+			    strcmp(val, "0") != 0 && strcmp(val, "false") != 0) {
+				snprintf(err, errlen, "peek must be 1 or 0");
+				return 400;
+			}
+			t->peek = val[0] == '1' || val[0] == 't';
 		} else if (strcmp(key, "wait") == 0) {
 			if (mom_duration_parse(val, &v) != 0) {
 				snprintf(err, errlen, "wait must be seconds or a duration (\"5\", \"500ms\")");
@@ -541,6 +551,7 @@ rest_route(const struct rest_head *h, int64_t now_ms, struct rest_target *t, int
 	t->route = route;
 	switch (route) {
 	case RT_QUEUE: case RT_QPURGE: case RT_QMOVE: case RT_QMSGS: case RT_QACK: case RT_QNACK:
+	case RT_QUPDATE:
 		if (toolong[2] || !mom_name_ok(seg[2])) {
 			snprintf(err, errlen, "bad queue name");
 			return 400;
@@ -701,7 +712,8 @@ json_size(json_t *v, uint64_t *n)
 static int
 create_opts(json_t *o, bool queue, const uint8_t *body, size_t blen, char *err, size_t errlen)
 {
-	const struct mom_admin_op *op = mom_admin_op(queue ? "queue.create" : "topic.create");
+	const struct mom_admin_op *op = mom_admin_op(queue ?
+	    json_string_value(json_object_get(o, "op")) : "topic.create");
 	json_t                    *b, *v;
 	const char                *k;
 	uint64_t                   n;
@@ -719,8 +731,12 @@ create_opts(json_t *o, bool queue, const uint8_t *body, size_t blen, char *err, 
 			break;
 		}
 		if (opt->type == MOM_AOPT_NAME) {
-			if (json_is_null(v))
+			/* null: none (an update removes the target) */
+			if (json_is_null(v)) {
+				if (strcmp(op->name, "queue.update") == 0)
+					json_object_set(o, opt->key, v);
 				continue;
+			}
 			if (!json_is_string(v) || !mom_name_ok(json_string_value(v))) {
 				rv = fail(err, errlen, MOM_EINVAL, "bad %s queue name", opt->key);
 				break;
@@ -1215,6 +1231,31 @@ queue_move(struct mom_buf *f, const struct rest_target *t, const uint8_t *body, 
 	return admin_frame(f, o);
 }
 
+/*
+ * GET .../messages?peek=1 (a look that leaves them: an admin read,
+ * answered as it is) and POST .../update (the options of PUT).
+ */
+static int
+queue_look_or_update(struct mom_buf *f, const struct rest_target *t, const uint8_t *body,
+    size_t blen, char *err, size_t errlen)
+{
+	json_t *o;
+	int     rv;
+
+	if ((o = json_pack("{s:s, s:s}", "op", t->route == RT_QUPDATE ? "queue.update" :
+	    "queue.peek", "name", t->name)) == NULL)
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	if (t->route == RT_QUPDATE && (rv = create_opts(o, true, body, blen, err, errlen)) != 0) {
+		json_decref(o);
+		return rv;
+	}
+	if (t->route != RT_QUPDATE && t->max_set)
+		json_object_set_new(o, "max", json_integer((json_int_t)t->max));
+	if (admin_frame(f, o) != 0)
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	return 0;
+}
+
 int
 rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t *body,
     size_t blen, size_t max_payload, uint64_t consumer, struct rest_call *call,
@@ -1302,8 +1343,11 @@ rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t
 		break;
 	case RT_QMOVE:
 		return queue_move(frame, t, body, blen, err, errlen);
+	case RT_QUPDATE:
 	case RT_QMSGS:
 	case RT_TMSGS:
+		if (t->route == RT_QUPDATE || (m == REST_GET && t->peek && t->route == RT_QMSGS))
+			return queue_look_or_update(frame, t, body, blen, err, errlen);
 		if (m == REST_GET) {
 			call->op = RO_FETCH;
 			call->wire_op = MOM_OP_FETCH;

@@ -85,6 +85,7 @@ enum rest_route {
 	RT_QMSGS,      /* /v1/queues/Q/messages */
 	RT_QACK,       /* /v1/queues/Q/ack */
 	RT_QNACK,      /* /v1/queues/Q/nack */
+	RT_QUPDATE,    /* /v1/queues/Q/update */
 	RT_TOPICS,     /* /v1/topics */
 	RT_TOPIC,      /* /v1/topics/T */
 	RT_TMSGS,      /* /v1/topics/T/messages */
@@ -107,6 +108,8 @@ struct rest_target {
 	uint64_t wait_ms;
 	uint8_t  from;    /* enum mom_from */
 	uint64_t from_ms;
+	bool     max_set; /* ?max= was given */
+	bool     peek;    /* ?peek=1: look, leave them (an admin queue.peek) */
 };
 
 /*

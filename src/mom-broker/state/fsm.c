@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "state/fsm.h"
 #include "state/fsm_int.h"
@@ -374,6 +375,55 @@ fsm_sub_key(struct sub *s, const char *pat, size_t plen, const char *name, size_
 }
 
 /*
+ * m again with the headers of its death (a header block from the command):
+ * those of an earlier death (Mom-Dead-*) give way, the publisher's stay,
+ * and it no longer expires by its own TTL (which may be why it died).
+ * Consumes the reference to m; if the copy cannot be made, m as it was.
+ */
+static struct msg *
+dead_with_why(struct msg *m, const uint8_t *why, size_t wlen)
+{
+	struct mom_pub_msg  pm;
+	struct mom_hdr_iter it;
+	struct mom_slice    k, v;
+	struct mom_buf      pairs, h;
+	struct mom_rd       r;
+	uint64_t            n;
+	size_t              plen = strlen(FSM_HDR_DEAD_PREFIX);
+	struct msg         *d = NULL;
+
+	mom_rd_init(&r, why, wlen);
+	n = mom_rd_varint(&r);
+	mom_buf_init(&pairs);
+	mom_hdr_iter_init(&it, msg_hdr(m), m->hdr_len);
+	while (m->hdr_len > 0 && mom_hdr_next(&it, &k, &v)) {
+		if (k.n >= plen && strncasecmp((const char *)k.p, FSM_HDR_DEAD_PREFIX, plen) == 0)
+			continue;
+		mom_buf_put_bytes(&pairs, k.p, k.n);
+		mom_buf_put_bytes(&pairs, v.p, v.n);
+		n++;
+	}
+	mom_buf_init(&h);
+	mom_buf_put_varint(&h, n);
+	mom_buf_put(&h, pairs.data, pairs.len);
+	mom_buf_put(&h, why + r.off, wlen - r.off);
+	memset(&pm, 0, sizeof(pm));
+	pm.kind = m->kind;
+	pm.id.p = msg_id(m);
+	pm.id.n = m->id_len;
+	pm.payload.p = msg_payload(m);
+	pm.payload.n = m->len;
+	pm.headers.p = h.data;
+	pm.headers.n = h.len;
+	if (!r.err && !pairs.err && !h.err && h.len <= MOM_HEADERS_MAX &&
+	    (d = msg_new(&pm, m->seq, m->time_ms)) != NULL)
+		msg_unref(m);
+	mom_buf_fini(&pairs);
+	mom_buf_fini(&h);
+	return d != NULL ? d : m;
+}
+
+/*
  * Where a message that used up its deliveries goes: the queue's dead-letter
  * queue when it has one that exists, otherwise nowhere (counted).
  */
@@ -391,6 +441,8 @@ fsm_dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries)
 		msg_unref(m);
 		return;
 	}
+	if (q->fsm->dead_hdr != NULL)
+		m = dead_with_why(m, q->fsm->dead_hdr, q->fsm->dead_hdr_len);
 	/* A dead letter is kept whatever the dead-letter queue's limits. */
 	if (mq_push(&dlq->mq, m, q->fsm->last_time) == 0)
 		fsm_touch(q->fsm, &dlq->mq);
@@ -631,8 +683,11 @@ apply_publish(struct fsm *f, const uint8_t *body, size_t len, int64_t now,
 /*
  * Settlements: count, then each: u8 kind (1 queue, 2 subscription), the
  * queue's name or the subscription's pattern and name, seq, u8 how.  One
- * whose queue or message is gone meanwhile is skipped.
+ * whose queue or message is gone meanwhile is skipped.  how SETTLE_DEAD_HDR
+ * (a log of before has none) is MQ_DEAD followed by the dead letter's
+ * header block (bytes).
  */
+#define SETTLE_DEAD_HDR 5
 void
 fsm_settle_put(struct mom_buf *b, const struct queue *q, const struct sub *s, uint64_t seq,
     int how)
@@ -647,6 +702,14 @@ fsm_settle_put(struct mom_buf *b, const struct queue *q, const struct sub *s, ui
 	}
 	mom_buf_put_varint(b, seq);
 	mom_buf_put_u8(b, (uint8_t)how);
+}
+
+void
+fsm_settle_put_dead(struct mom_buf *b, const struct queue *q, uint64_t seq, const uint8_t *hdr,
+    size_t hdr_len)
+{
+	fsm_settle_put(b, q, NULL, seq, SETTLE_DEAD_HDR);
+	mom_buf_put_bytes(b, hdr, hdr_len);
 }
 
 static void
@@ -667,8 +730,17 @@ apply_settle(struct fsm *f, const uint8_t *body, size_t len, struct fsm_result *
 		a = mom_rd_bytes(&r, &alen);
 		if (kind == 2)
 			b = mom_rd_bytes(&r, &blen);
+		const uint8_t *hdr = NULL;
+		size_t         hlen = 0;
+
 		seq = mom_rd_varint(&r);
 		how = mom_rd_u8(&r);
+		if (how == SETTLE_DEAD_HDR && kind == 1) {
+			hdr = mom_rd_bytes(&r, &hlen);
+			how = MQ_DEAD;
+			if (r.err || mom_hdr_validate(hdr, hlen) != 0)
+				break;
+		}
 		if (r.err || (kind != 1 && kind != 2) || how < MQ_ACK || how > MQ_DROP)
 			break;
 		if (kind == 1) {
@@ -680,8 +752,13 @@ apply_settle(struct fsm *f, const uint8_t *body, size_t len, struct fsm_result *
 
 			q = su ? &su->mq : NULL;
 		}
-		if (q != NULL)
+		if (q != NULL) {
+			f->dead_hdr = hdr;
+			f->dead_hdr_len = hlen;
 			(void)mq_settle(q, seq, how);
+			f->dead_hdr = NULL;
+			f->dead_hdr_len = 0;
+		}
 	}
 	if (r.err || i < n)
 		fsm_fail(res, MOM_EPROTO, "malformed settle command");

@@ -116,6 +116,9 @@ struct fsm {
 	fsm_settle_fn     settle;   /* NULL: mqs settle at once (see mq.h) */
 	void             *settle_arg;
 	uint64_t          published, duplicates, dead_dropped;
+	/* While a dead-letter settlement applies: the headers its command carries. */
+	const uint8_t    *dead_hdr;
+	size_t            dead_hdr_len;
 };
 
 struct fsm *fsm_new(const struct fsm_config *);
@@ -185,9 +188,29 @@ uint64_t fsm_producer_next(const struct fsm *, uint64_t producer);
 void fsm_set_settle(struct fsm *, fsm_settle_fn fn, void *arg);
 void fsm_settle_put(struct mom_buf *, const struct queue *, const struct sub *, uint64_t seq,
     int how);
+/*
+ * A queue's message to its dead-letter queue with why it died as headers
+ * (hdr: a header block, wire.h), which the leader, the only node that
+ * knows deliveries and exit statuses, puts into the command: applying it
+ * copies them, never computes them.
+ */
+void fsm_settle_put_dead(struct mom_buf *, const struct queue *, uint64_t seq,
+    const uint8_t *hdr, size_t hdr_len);
+/* Header names of a dead letter (fsm_settle_put_dead). */
+#define FSM_HDR_DEAD_QUEUE    "Mom-Dead-Queue"
+#define FSM_HDR_DEAD_REASON   "Mom-Dead-Reason"
+#define FSM_HDR_DEAD_DELIVERY "Mom-Dead-Deliveries"
+#define FSM_HDR_DEAD_EXIT     "Mom-Dead-Exit-Status"
+#define FSM_HDR_DEAD_PREFIX   "Mom-Dead-"
 
 /* Read-only admin answers (JSON, owned by the caller). */
 json_t *fsm_queue_json(const struct queue *);
+/*
+ * A queue's oldest messages (at most max, and past the first no more than
+ * max_bytes of payload), left where they are: {"queue", "count",
+ * "messages": [...]}, or NULL when out of memory.
+ */
+json_t *fsm_queue_peek_json(const struct queue *, size_t max, size_t max_bytes);
 json_t *fsm_topic_json(const struct topic *);
 json_t *fsm_sub_json(const struct sub *);
 

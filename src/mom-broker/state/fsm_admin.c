@@ -11,6 +11,8 @@
 #include "state/fsm.h"
 #include "state/fsm_int.h"
 #include "adminops.h"
+#include "duration.h"
+#include "format.h"
 #include "mom.h"
 #include "names.h"
 #include "wire.h"
@@ -167,6 +169,69 @@ queue_create(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 	res->json = fsm_queue_json(q);
 }
 
+/* One message of a peek: the shape of an HTTP receive's, without a receipt. */
+static json_t *
+peek_msg_json(const struct queue *q, const struct mq_peek *p)
+{
+	static const char *const where[] = { "?", "ready", "delayed", "in_flight" };
+	const struct msg        *m = p->m;
+	json_t                  *o, *h = json_object();
+	struct mom_hdr_iter      it;
+	struct mom_slice         k, v;
+	char                     tm[40];
+
+	mom_hdr_iter_init(&it, msg_hdr(m), m->hdr_len);
+	while (m->hdr_len > 0 && mom_hdr_next(&it, &k, &v)) {
+		char key[256];
+
+		snprintf(key, sizeof(key), "%.*s", (int)k.n, (const char *)k.p);
+		json_object_set_new(h, key, json_stringn((const char *)v.p, v.n));
+	}
+	mom_time_format(m->time_ms, tm, sizeof(tm));
+	o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o}", "queue", q->name,
+	    "seq", (json_int_t)m->seq, "time", tm, "deliveries", (json_int_t)p->deliveries,
+	    "state", where[p->where >= 1 && p->where <= 3 ? p->where : 0], "headers", h);
+	if (o == NULL)
+		return NULL;
+	if (m->id_len > 0)
+		json_object_set_new(o, "id", json_stringn((const char *)msg_id(m), m->id_len));
+	if (mom_utf8_valid(msg_payload(m), m->len))
+		json_object_set_new(o, "payload", json_stringn((const char *)msg_payload(m), m->len));
+	else {
+		struct mom_buf b;
+
+		mom_buf_init(&b);
+		mom_b64_encode(msg_payload(m), m->len, &b);
+		json_object_set_new(o, "payload_b64", json_stringn(b.data ? (char *)b.data : "",
+		    b.len));
+		mom_buf_fini(&b);
+	}
+	return o;
+}
+
+json_t *
+fsm_queue_peek_json(const struct queue *q, size_t max, size_t max_bytes)
+{
+	struct mq_peek *p = max ? calloc(max, sizeof(*p)) : NULL;
+	json_t         *a = json_array();
+	size_t          n, i, bytes = 0;
+
+	if ((max > 0 && p == NULL) || a == NULL) {
+		free(p);
+		json_decref(a);
+		return NULL;
+	}
+	n = mq_peek(&q->mq, p, max);
+	/* At least one, then no more than max_bytes of payload. */
+	for (i = 0; i < n && (i == 0 || bytes + p[i].m->len <= max_bytes); i++) {
+		bytes += p[i].m->len;
+		json_array_append_new(a, peek_msg_json(q, &p[i]));
+	}
+	free(p);
+	return json_pack("{s:s, s:I, s:o}", "queue", q->name, "count",
+	    (json_int_t)mq_count(&q->mq), "messages", a);
+}
+
 static struct queue *
 need_queue(struct fsm *f, const char *name, struct fsm_result *res)
 {
@@ -234,6 +299,49 @@ queue_move(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
 		fsm_touch(f, &dst->mq);
 	res->json = json_pack("{s:s, s:s, s:I}", "from", src->name, "to", dst->name,
 	    "moved", (json_int_t)n);
+}
+
+/*
+ * Changes the options given, keeps the others: what is held stays (a
+ * lower max-len refuses publishes until consumers make room), leases keep
+ * their deadlines, the new ack wait applies to the next deliveries.
+ */
+static void
+queue_update(struct fsm *f, json_t *o, int64_t now, struct fsm_result *res)
+{
+	struct queue     *q = need_queue(f, jstr(o, "name"), res);
+	json_t           *dl = json_object_get(o, "dead_letter");
+	struct mq_config *cfg;
+	char             *ndl = NULL;
+
+	(void)now;
+	if (q == NULL)
+		return;
+	if (dl != NULL && !json_is_null(dl) &&
+	    (!json_is_string(dl) || !mom_name_ok(json_string_value(dl)))) {
+		fsm_fail(res, MOM_EINVAL, "bad dead_letter queue name");
+		return;
+	}
+	if (json_is_string(dl) && (ndl = strdup(json_string_value(dl))) == NULL) {
+		fsm_fail(res, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	cfg = &q->mq.cfg;
+	cfg->ack_wait_ms = jnum(o, "ack_wait_ms", cfg->ack_wait_ms);
+	if (cfg->ack_wait_ms == 0)
+		cfg->ack_wait_ms = mom_admin_default("queue.create", "ack_wait_ms");
+	cfg->max_deliver = (uint32_t)jnum(o, "max_deliver", cfg->max_deliver);
+	cfg->ttl_ms = jnum(o, "ttl_ms", cfg->ttl_ms);
+	cfg->max_len = jnum(o, "max_len", cfg->max_len);
+	cfg->max_bytes = jnum(o, "max_bytes", cfg->max_bytes);
+	q->idle_expire_ms = jnum(o, "idle_expire_ms", q->idle_expire_ms);
+	if (dl != NULL) {
+		free(q->dead_letter);
+		q->dead_letter = ndl;
+	}
+	/* A longer TTL or a higher limit may let waiting consumers in. */
+	fsm_touch(f, &q->mq);
+	res->json = fsm_queue_json(q);
 }
 
 static void
@@ -433,6 +541,7 @@ static const struct handler handlers[] = {
 	{ "queue.delete", queue_delete },
 	{ "queue.purge", queue_purge },
 	{ "queue.move", queue_move },
+	{ "queue.update", queue_update },
 	{ "topic.create", topic_create },
 	{ "topic.delete", topic_delete },
 	{ "sub.create", sub_create },

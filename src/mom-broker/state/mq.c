@@ -336,6 +336,9 @@ lease_settle(struct mq *q, struct lease *l, int how, int64_t now)
 		q->nsettling++;
 		q->settling_bytes += msg_size(l->e.m);
 	}
+	if (l->why == MQ_WHY_NONE)
+		l->why = how == MQ_DEAD ? MQ_WHY_DELIVERIES : how == MQ_EXPIRE ? MQ_WHY_EXPIRED :
+		    MQ_WHY_NONE;
 	l->settling = (uint8_t)how;
 	lease_unlink(q, l);
 	l->deadline = mom_time_add(now, q->cfg.ack_wait_ms);
@@ -477,12 +480,14 @@ mq_nack(struct mq *q, uint64_t receipt, uint64_t holder, uint64_t delay_ms, bool
 }
 
 int
-mq_dead(struct mq *q, uint64_t receipt, uint64_t holder, int64_t now)
+mq_dead(struct mq *q, uint64_t receipt, uint64_t holder, int status, int64_t now)
 {
 	struct lease *l = held(q, receipt, holder);
 
 	if (l == NULL || l->settling)
 		return MOM_ENOENT;
+	l->why = MQ_WHY_REJECTED;
+	l->status = status >= 0 && status < UINT16_MAX ? (uint16_t)(status + 1) : 0;
 	lease_settle(q, l, MQ_DEAD, now);
 	return 0;
 }
@@ -748,4 +753,72 @@ mq_restore_delayed(struct mq *q, int64_t at, struct msg *m, uint32_t deliveries)
 	msg_ref(m);
 	q->bytes += msg_size(m);
 	return 0;
+}
+
+bool
+mq_settling_why(const struct mq *q, uint64_t seq, struct mq_why_info *wi)
+{
+	const struct lease *l = umap_get(&q->lseq, seq);
+
+	if (l == NULL || !l->settling)
+		return false;
+	wi->deliveries = l->e.deliveries;
+	wi->why = l->why;
+	wi->status = (int)l->status - 1;
+	return true;
+}
+
+/* Keeps the max lowest seqs in a max-heap on seq (out[0]: the highest kept). */
+static void
+peek_offer(struct mq_peek *out, size_t *n, size_t max, struct mq_peek p)
+{
+	size_t i, c;
+
+	if (*n < max) {
+		for (i = (*n)++; i > 0 && out[(i - 1) / 2].m->seq < p.m->seq; i = (i - 1) / 2)
+			out[i] = out[(i - 1) / 2];
+		out[i] = p;
+		return;
+	}
+	if (max == 0 || p.m->seq >= out[0].m->seq)
+		return;
+	for (i = 0; (c = 2 * i + 1) < *n; i = c) {
+		if (c + 1 < *n && out[c + 1].m->seq > out[c].m->seq)
+			c++;
+		if (out[c].m->seq <= p.m->seq)
+			break;
+		out[i] = out[c];
+	}
+	out[i] = p;
+}
+
+static int
+cmp_peek(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mq_peek *)a)->m->seq, y = ((const struct mq_peek *)b)->m->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+size_t
+mq_peek(const struct mq *q, struct mq_peek *out, size_t max)
+{
+	const struct lease *l;
+	size_t              n = 0, i;
+
+	for (i = 0; i < q->rlen; i++) {
+		const struct qent *e = &q->ring[(q->rhead + i) & (q->rcap - 1)];
+
+		peek_offer(out, &n, max, (struct mq_peek){ e->m, e->deliveries, MQ_READY });
+	}
+	for (i = 0; i < q->dlen; i++)
+		peek_offer(out, &n, max, (struct mq_peek){ q->delayed[i].e.m,
+		    q->delayed[i].e.deliveries, MQ_DELAYED });
+	for (l = q->lhead; l; l = l->next)
+		if (!l->settling)
+			peek_offer(out, &n, max, (struct mq_peek){ l->e.m, l->e.deliveries,
+			    MQ_LEASED });
+	if (n > 1)
+		qsort(out, n, sizeof(*out), cmp_peek);
+	return n;
 }

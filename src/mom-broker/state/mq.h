@@ -51,6 +51,8 @@ struct lease {
 	uint64_t      holder;   /* who may settle it (mq_lease); 0: anyone */
 	int64_t       deadline;
 	uint8_t       settling; /* 0, or the MQ_* the log is asked to settle it by */
+	uint8_t       why;      /* enum mq_why, once it is to be dead-lettered */
+	uint16_t      status;   /* the consumer's exit status + 1 (0: unknown) */
 	struct lease *prev, *next; /* the mq's list, in deadline order */
 };
 
@@ -60,6 +62,14 @@ enum mq_how {
 	MQ_DEAD = 2,   /* used up its deliveries: to the dead-letter queue */
 	MQ_EXPIRE = 3, /* past its TTL */
 	MQ_DROP = 4,   /* the oldest, to make room (drop_head) */
+};
+
+/* Why a message is dead-lettered (the leader knows; its command says). */
+enum mq_why {
+	MQ_WHY_NONE = 0,
+	MQ_WHY_DELIVERIES = 1, /* used up max-deliver */
+	MQ_WHY_REJECTED = 2,   /* a consumer asked (a worker's exit 65) */
+	MQ_WHY_EXPIRED = 3,    /* past its TTL, in a queue with a dead-letter queue */
 };
 
 struct mq_stats {
@@ -173,8 +183,11 @@ int    mq_ack(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
  */
 int    mq_nack(struct mq *, uint64_t receipt, uint64_t holder, uint64_t delay_ms, bool unseen,
     int64_t now);
-/* Dead-letters a leased message now (a poison message), whatever its deliveries. */
-int    mq_dead(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
+/*
+ * Dead-letters a leased message now (a poison message), whatever its
+ * deliveries; status is the consumer's exit status (-1: unknown).
+ */
+int    mq_dead(struct mq *, uint64_t receipt, uint64_t holder, int status, int64_t now);
 /* Extends a lease by the ack wait (work in progress). */
 int    mq_touch(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
 /* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */
@@ -195,6 +208,32 @@ int64_t mq_tick(struct mq *, int64_t now);
  * are in *out, or -1 when out of memory (nothing removed).
  */
 long   mq_take_all(struct mq *, uint64_t max, int64_t now, struct msg ***out);
+
+/*
+ * What the leader knows of a message it asked to settle (a settling
+ * lease, seq): its deliveries, why it goes (enum mq_why) and the
+ * consumer's exit status (-1: unknown).  False when seq is not settling.
+ */
+struct mq_why_info {
+	uint32_t deliveries;
+	int      why;
+	int      status;
+};
+bool   mq_settling_why(const struct mq *, uint64_t seq, struct mq_why_info *);
+
+/* A message as a peek shows it, left where it is. */
+enum mq_where { MQ_READY = 1, MQ_DELAYED = 2, MQ_LEASED = 3 };
+struct mq_peek {
+	const struct msg *m;
+	uint32_t          deliveries;
+	int               where; /* enum mq_where */
+};
+/*
+ * The (at most max) oldest messages held (lowest seq first), whatever
+ * their state but leaving (settling), into out; changes nothing.
+ * Returns how many; O(messages x log max).
+ */
+size_t mq_peek(const struct mq *, struct mq_peek *out, size_t max);
 
 /* Sets the callback that logs settlements (see above). */
 void   mq_set_settle(struct mq *, mq_settle_fn, void *);
