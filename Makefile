@@ -107,9 +107,12 @@ fault:
 		XCFLAGS="$(XCFLAGS) -DMOM_FAULT_INJECTION" all
 
 # deps: install every build and test dependency that is missing (Debian).
+# prometheus: for promtool (use-ops.bats checks /metrics); Debian ships it in
+# the server's package, whose service a systemd host then starts on :9090.
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev libraft-dev \
 	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
-	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3
+	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3 \
+	prometheus
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

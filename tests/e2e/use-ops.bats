@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# Operating a broker (issue 12, items 9 to 11): /metrics as Prometheus
+# reads it (promtool and tests/tools/promgroup.awk), systemd's readiness
+# notification and make install, --help, configuration files.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+PROMGROUP="$E2E_ROOT/tests/tools/promgroup.awk"
+
+# start_http_broker [BROKER OPTIONS...]: both planes on free ports; sets H.
+start_http_broker() {
+	local hp
+	hp=$(free_port)
+	H="http://127.0.0.1:$hp"
+	start_broker --http "127.0.0.1:$hp" "$@" || return 1
+	wait_for 10 curl -sf -o /dev/null "$H/healthz" || fail "no HTTP API on $H"
+}
+
+# A broker with something in every kind of series: queues with traffic, a
+# dead letter, topics, a durable and an ephemeral subscription, a parked poll.
+busy_broker() {
+	start_http_broker
+	qcreate jobs --max-deliver 1 --dead-letter jobs.dead
+	qcreate jobs.dead
+	qcreate other
+	seq 1 5 | pub -q jobs -l
+	seq 1 3 | pub -q other -l
+	sub -q jobs -C 2 >/dev/null
+	tcreate orders.eu
+	tcreate orders.us
+	# A durable subscription made by a first run that waits for nothing.
+	sub -t 'orders.>' -d audit -W 1s >/dev/null 2>&1 || true
+	seq 1 4 | pub -t orders.eu -l
+	pub -t orders.us -m x
+	bg mom-sub -t 'orders.*' -W 20s
+	qcreate idle
+	bg curl -sS -o /dev/null "$H/v1/queues/idle/messages?wait=20"
+	wait_for 5 bash -c "curl -sS '$H/metrics' | grep -q '^mom_subscription'"
+}
+
+@test "/metrics passes promtool check metrics" {
+	command -v promtool >/dev/null || fail "promtool missing: make deps installs Debian's prometheus"
+	busy_broker
+	curl -sS "$H/metrics" >"$T/m"
+	run promtool check metrics <"$T/m"
+	echo "$output" >&2
+	assert_success
+	assert_output ""
+}
+
+@test "/metrics: each family's samples together, HELP and TYPE once, units seconds and bytes" {
+	busy_broker
+	curl -sS "$H/metrics" >"$T/m"
+	run awk -f "$PROMGROUP" "$T/m"
+	assert_success
+	# The checker itself finds a split family, a counter without _total, a unit in ms.
+	printf '# HELP a_total x\n# TYPE a_total counter\na_total 1\n# HELP b y\n# TYPE b gauge\nb 1\na_total 2\n' >"$T/split"
+	run awk -f "$PROMGROUP" "$T/split"
+	assert_failure
+	assert_output --partial 'sample a_total inside family b'
+	printf '# HELP a x\n# TYPE a counter\na 1\n# HELP up_ms y\n# TYPE up_ms gauge\nup_ms 1\n' >"$T/names"
+	run awk -f "$PROMGROUP" "$T/names"
+	assert_failure
+	assert_line --partial 'counter a does not end in _total'
+	assert_line --partial 'up_ms is not in seconds or bytes'
+}
+
+@test "/metrics: topic, subscription, fsync and log series" {
+	busy_broker
+	curl -sS "$H/metrics" >"$T/m"
+	for want in 'mom_topic_messages{topic="orders.eu"} 4' 'mom_topic_published_total{topic="orders.us"} 1' \
+		'mom_subscription_messages{topic="orders.>",subscription="audit"} 5' \
+		'mom_queue_dead_lettered_total{queue="jobs"} 0' 'mom_queue_messages{queue="jobs"} 3' \
+		'mom_queue_bytes{queue="other"} 3' 'mom_published_total 13' 'mom_queues 4'; do
+		grep -qxF "$want" "$T/m" || fail "no '$want' in: $(cat "$T/m")"
+	done
+	for re in '^mom_fsync_duration_seconds_count [1-9][0-9]*$' '^mom_fsync_duration_seconds_sum [0-9.e-]+$' \
+		'^mom_log_entries_total [1-9][0-9]*$' '^mom_log_written_bytes_total [1-9][0-9]*$' \
+		'^mom_log_last_index [1-9][0-9]*$' '^mom_uptime_seconds [0-9]+\.[0-9]+$' \
+		'^mom_build_info\{version="[^"]+"\} 1$' '^mom_fsync_mode\{mode="always"\} 1$' \
+		'^mom_subscription_in_flight\{topic="orders\.\*",subscription="[^"]+"\} [0-9]+$' \
+		'^mom_http_connections_open [0-9]+$' '^mom_http_connections_accepted_total [1-9][0-9]*$'; do
+		grep -qE "$re" "$T/m" || fail "no line like '$re' in: $(cat "$T/m")"
+	done
+	! grep -E '^mom_[a-z_]*_ms[ {]' "$T/m"
+}
