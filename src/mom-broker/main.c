@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "mom.h"
 #include "options.h"
+#include "sdnotify.h"
 #include "tls.h"
 #include "token.h"
 
@@ -293,6 +295,21 @@ start_planes(struct broker *b, struct broker_options *o)
 	return 0;
 }
 
+/*
+ * Tells systemd (a Type=notify unit) where the broker is; a socket that
+ * takes nothing is logged once and never stops the broker.
+ */
+static void
+notify(const char *state)
+{
+	static int warned;
+
+	if (mom_sd_notify(state) < 0 && !warned) {
+		warned = 1;
+		log_warn("NOTIFY_SOCKET %s: cannot send %s", getenv("NOTIFY_SOCKET"), state);
+	}
+}
+
 /* Until SIGTERM or SIGINT; SIGHUP reloads the keys. */
 static void
 wait_signals(struct broker *b, sigset_t *sigs)
@@ -303,13 +320,16 @@ wait_signals(struct broker *b, sigset_t *sigs)
 		if (sigwait(sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			notify("RELOADING=1");
 			if (auth_enabled(b->auth))
 				auth_reload(b->auth);
 			else
 				log_info("SIGHUP: no keys to reload");
+			notify("READY=1");
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		notify("STOPPING=1");
 		return;
 	}
 }
@@ -361,6 +381,7 @@ serve(struct broker_options *o)
 		return rv;
 	log_info("ready (version %s, data directory %s, max message size %zu)",
 	    MOM_VERSION, o->datadir, o->max_payload);
+	notify("READY=1");
 	wait_signals(&b, &sigs);
 	stop(&b);
 	log_info("stopped");

@@ -85,3 +85,47 @@ busy_broker() {
 	done
 	! grep -E '^mom_[a-z_]*_ms[ {]' "$T/m"
 }
+
+# notify_listener SOCKET OUT: a stand-in for systemd: each datagram on the
+# AF_UNIX socket SOCKET becomes a line of OUT (newlines as spaces); 60 s at most.
+notify_listener() {
+	bg python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(1)
+end = time.time() + 60
+with open(sys.argv[2], "a") as out:
+    while time.time() < end:
+        try:
+            d = s.recv(4096)
+        except socket.timeout:
+            continue
+        out.write(d.decode().replace("\n", " ") + "\n")
+        out.flush()
+' "$1" "$2"
+	wait_for 5 test -S "$1" || fail "no listener on $1"
+}
+
+@test "Type=notify: READY=1 once serving, RELOADING=1 and READY=1 on SIGHUP, STOPPING=1 on SIGTERM" {
+	notify_listener "$T/notify" "$T/notes"
+	NOTIFY_SOCKET="$T/notify" start_broker
+	wait_for 5 grep -q 'READY=1' "$T/notes" || fail "no READY=1: $(cat "$T/notes")"
+	# READY=1 came after the broker could answer, and is the first word.
+	head -n 1 "$T/notes" | grep -q '^READY=1'
+	grep -q 'ready (version' "$T/broker.log"
+	kill -HUP "$BROKER_PID"
+	wait_for 5 bash -c "grep -c READY=1 '$T/notes' | grep -qx 2" || fail "$(cat "$T/notes")"
+	sed -n 2p "$T/notes" | grep -q '^RELOADING=1'
+	admin ping >/dev/null
+	kill -TERM "$BROKER_PID"
+	wait_for 10 grep -q '^STOPPING=1' "$T/notes" || fail "no STOPPING=1: $(cat "$T/notes")"
+	wait "$BROKER_PID" || fail "exit status $?"
+	BROKER_PID=
+}
+
+@test "a NOTIFY_SOCKET nobody listens on is logged, not fatal" {
+	NOTIFY_SOCKET="$T/nobody" start_broker
+	admin ping >/dev/null
+	grep -q 'NOTIFY_SOCKET' "$T/broker.log" || fail "$(cat "$T/broker.log")"
+}
