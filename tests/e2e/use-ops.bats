@@ -129,3 +129,17 @@ with open(sys.argv[2], "a") as out:
 	admin ping >/dev/null
 	grep -q 'NOTIFY_SOCKET' "$T/broker.log" || fail "$(cat "$T/broker.log")"
 }
+
+@test "queue info and stats print durations under names without _ms" {
+	start_broker
+	qcreate jobs --ack-wait 30s --ttl 1h
+	run --separate-stderr admin queue info jobs
+	assert_success
+	assert_line --regexp '^ack_wait +30s$'
+	assert_line --regexp '^ttl +1h$'
+	refute_line --regexp '_ms '
+	run --separate-stderr admin --json queue info jobs
+	echo "$output" | jq -e '.ack_wait_ms == 30000' >/dev/null
+	run --separate-stderr admin stats
+	assert_line --regexp '^uptime +[0-9]'
+}
