@@ -143,3 +143,70 @@ with open(sys.argv[2], "a") as out:
 	run --separate-stderr admin stats
 	assert_line --regexp '^uptime +[0-9]'
 }
+
+@test "a typo in a configuration file names the file and line, in one line, exit 64" {
+	mkdir -p "$XDG_CONFIG_HOME/mom"
+	local p f
+	for p in mom-pub mom-sub mom-admin mom-auth; do
+		f="$XDG_CONFIG_HOME/mom/$p"
+		printf '# defaults\n\nsever tcp://127.0.0.1:1\n' >"$f"
+		run --separate-stderr timeout "$TMO" "$p" --version
+		assert_failure 64
+		assert_equal "$stderr" "$p: $f:3: unknown option 'sever'"
+		rm -f "$f"
+	done
+	printf 'http off\n\n# a comment\ndata-dir %s/d\nlisten tcp://127.0.0.1:1\nsnapshot-aftr 1M\n' "$T" >"$T/b.conf"
+	run --separate-stderr timeout "$TMO" mom-broker -c "$T/b.conf"
+	assert_failure 64
+	assert_equal "$stderr" "mom-broker: $T/b.conf:6: unknown option 'snapshot-aftr'"
+	# A bad value and a value for a flag name the line too.
+	printf 'server tcp://127.0.0.1:1\nwait soon\n' >"$XDG_CONFIG_HOME/mom/mom-pub"
+	run --separate-stderr timeout "$TMO" mom-pub -q a -m x
+	assert_failure 64
+	assert_regex "$stderr" "^mom-pub: $XDG_CONFIG_HOME/mom/mom-pub:2: .*soon"
+	printf 'quiet=yes\n' >"$XDG_CONFIG_HOME/mom/mom-sub"
+	run --separate-stderr timeout "$TMO" mom-sub -q a
+	assert_failure 64
+	assert_equal "$stderr" "mom-sub: $XDG_CONFIG_HOME/mom/mom-sub:1: option '--quiet' doesn't allow an argument"
+}
+
+@test "a single-value option twice in a configuration file: the later line wins; queue twice names the line" {
+	mkdir -p "$XDG_CONFIG_HOME/mom"
+	start_broker
+	qcreate a
+	printf 'server tcp://127.0.0.1:1\nserver %s\n' "$MOM_URL" >"$XDG_CONFIG_HOME/mom/mom-pub"
+	run env -u MOM_URL timeout "$TMO" mom-pub -q a -m x
+	assert_success
+	printf 'queue a\ntopic b\n' >"$XDG_CONFIG_HOME/mom/mom-pub"
+	run --separate-stderr timeout "$TMO" mom-pub -m x
+	assert_failure 64
+	assert_equal "$stderr" "mom-pub: $XDG_CONFIG_HOME/mom/mom-pub:2: give one of -q and -t, once"
+}
+
+@test "the command line wins over the configuration file, for every program" {
+	mkdir -p "$XDG_CONFIG_HOME/mom"
+	start_broker
+	qcreate y
+	printf 'server tcp://127.0.0.1:1\nqueue x\nwait 1s\n' >"$XDG_CONFIG_HOME/mom/mom-pub"
+	pub -s "$MOM_URL" -q y -W 10s -m hi
+	printf 'server tcp://127.0.0.1:1\nqueue x\nnull\n' >"$XDG_CONFIG_HOME/mom/mom-sub"
+	run --separate-stderr sub -s "$MOM_URL" -q y -C 1 -W 5s --jsonl
+	assert_success
+	echo "$output" | jq -e '.payload == "hi"' >/dev/null
+	printf 'server tcp://127.0.0.1:1\njson\n' >"$XDG_CONFIG_HOME/mom/mom-admin"
+	run --separate-stderr admin -s "$MOM_URL" ping
+	assert_success
+	printf 'dir %s/nowhere\n' "$T" >"$XDG_CONFIG_HOME/mom/mom-auth"
+	run --separate-stderr timeout "$TMO" mom-auth -d "$T/keys" keygen
+	assert_success
+	[ -f "$T/keys/mom-auth.key" ] && [ ! -e "$T/nowhere" ]
+	# The broker: a file's data directory and HTTP address give way to -D and --http.
+	stop_pid "$BROKER_PID"
+	BROKER_PID=
+	local hp
+	hp=$(free_port)
+	printf 'data-dir %s/d1\nhttp 127.0.0.1:1\n' "$T" >"$T/b.conf"
+	start_broker -c "$T/b.conf" -D "$T/d2" --http "127.0.0.1:$hp"
+	curl -sf "http://127.0.0.1:$hp/healthz" >/dev/null
+	[ -d "$T/d2" ] && [ ! -e "$T/d1" ]
+}
