@@ -6,6 +6,7 @@
 #define MOM_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "client.h"
@@ -46,6 +47,11 @@ enum {
 	{ "insecure", no_argument, NULL, MOM_OPT_INSECURE }
 
 void mom_cli_init(struct mom_cli *, const char *prog);
+/*
+ * --help's lines for the options every client shares (MOM_CLI_LONGOPTS,
+ * -s, -v, -W, -h), one each; wait says what -W means to the program.
+ */
+void mom_cli_help(FILE *f, const char *wait);
 /*
  * The options every client shares: -s, -v, -W (into *wait_ms, which also
  * bounds connecting), --quiet, --version, the token and TLS files.

@@ -210,3 +210,39 @@ with open(sys.argv[2], "a") as out:
 	curl -sf "http://127.0.0.1:$hp/healthz" >/dev/null
 	[ -d "$T/d2" ] && [ ! -e "$T/d1" ]
 }
+
+# options_of PROGRAM: every option the program's parser takes, one a line:
+# "-x" for each letter of its optstring, "--name" for each long option of
+# its getopt table (and the clients' shared ones, and mom-admin's verbs').
+options_of() {
+	local src="$E2E_ROOT/src/$1/options.c" files
+	files=("$src")
+	case $1 in mom-pub | mom-sub | mom-admin) files+=("$E2E_ROOT/src/libmom/cli.h") ;; esac
+	grep -oE 'optstring\[\] = "[^"]*"' "$src" | sed -E 's/.*"(.*)"/\1/; s/[:]//g' | grep -oE '.' |
+		sed 's/^/-/'
+	grep -ohE '\{ "[a-z0-9-]+", (no|required|optional)_argument' "${files[@]}" |
+		sed -E 's/\{ "([^"]+)".*/--\1/'
+	if [ "$1" = mom-admin ]; then
+		grep -oE '^\s*\{ "[a-z_]+", "[a-z_]+", "[a-z-]+"' "$E2E_ROOT/src/libmom/adminops.c" |
+			awk -F'"' '{ print "--" $6 }'
+	fi
+}
+
+@test "--help lists every option, one line each with what it does" {
+	local p o re missing=""
+	for p in mom-pub mom-sub mom-admin mom-auth mom-broker; do
+		run --separate-stderr "$p" --help
+		assert_success
+		[ -z "$stderr" ]
+		echo "$output" >"$T/$p.help"
+		for o in $(options_of "$p" | sort -u); do
+			# "  -q, --queue QUEUE    what it does", "  --ttl DURATION    ...", "  -N    ..."
+			case $o in
+			--*) re="^ +(-[[:alnum:]], )?${o}([ =][^ ]+)? {2,}[^ ]" ;;
+			*) re="^ +${o}(, --[a-z0-9-]+)?([ =][^ ]+)? {2,}[^ ]" ;;
+			esac
+			grep -qE -- "$re" "$T/$p.help" || missing="$missing $p:$o"
+		done
+	done
+	[ -z "$missing" ] || fail "not in --help:$missing"
+}
