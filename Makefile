@@ -200,13 +200,31 @@ fuzz-check: fuzz
 bench: all
 	bench/run
 
+# install: the programs (mom-broker in sbin/: a daemon), man pages, the
+# systemd unit (its paths filled in), the file it reads (only when there is
+# none) and bash completions, under DESTDIR$(PREFIX) (the file under
+# SYSCONFDIR: /etc for PREFIX=/usr); each directory can be moved on its own.
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
-		$(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(BINDIR)/mom-broker $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(filter-out $(BINDIR)/mom-broker,$(BINS)) $(DESTDIR)$(PREFIX)/bin
 	for m in $(MANS); do s=$${m##*.}; \
-		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s; done
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/systemd/mom-broker.service.in >$(DESTDIR)$(UNITDIR)/mom-broker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mom-broker.service
+	@# The unit reads it: an example of comments, never over one that exists.
+	install -d $(DESTDIR)$(SYSCONFDIR)/mom
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mom/mom-broker.conf ] || \
+		install -m 0644 dist/mom-broker.conf $(DESTDIR)$(SYSCONFDIR)/mom/mom-broker.conf
+	for p in $(PROGRAMS); do \
+		install -m 0644 dist/completion/mom.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; done
 
 clean:
 	rm -rf $(BUILD) bin $(FAULT_BUILD)

@@ -246,3 +246,76 @@ options_of() {
 	done
 	[ -z "$missing" ] || fail "not in --help:$missing"
 }
+
+@test "make install DESTDIR=... PREFIX=/usr: mom-broker in sbin, clients in bin, man pages, unit, completions" {
+	run make -s -C "$E2E_ROOT" install DESTDIR="$T/root" PREFIX=/usr
+	assert_success
+	(cd "$T/root" && find . -type f | sort) >"$T/files"
+	cat >"$T/want" <<'LIST'
+./etc/mom/mom-broker.conf
+./usr/bin/mom-admin
+./usr/bin/mom-auth
+./usr/bin/mom-pub
+./usr/bin/mom-sub
+./usr/lib/systemd/system/mom-broker.service
+./usr/sbin/mom-broker
+./usr/share/bash-completion/completions/mom-admin
+./usr/share/bash-completion/completions/mom-auth
+./usr/share/bash-completion/completions/mom-broker
+./usr/share/bash-completion/completions/mom-pub
+./usr/share/bash-completion/completions/mom-sub
+./usr/share/man/man1/mom-admin.1
+./usr/share/man/man1/mom-auth.1
+./usr/share/man/man1/mom-pub.1
+./usr/share/man/man1/mom-sub.1
+./usr/share/man/man5/mom-broker.conf.5
+./usr/share/man/man7/mom.7
+./usr/share/man/man8/mom-broker.8
+LIST
+	run diff "$T/want" "$T/files"
+	assert_success
+	[ -x "$T/root/usr/sbin/mom-broker" ] && [ -x "$T/root/usr/bin/mom-pub" ]
+	local unit="$T/root/usr/lib/systemd/system/mom-broker.service"
+	grep -qx 'Type=notify' "$unit"
+	grep -qx 'ExecStart=/usr/sbin/mom-broker -D /var/lib/mom -c /etc/mom/mom-broker.conf' "$unit"
+	grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
+	! grep -q '@' "$unit"
+	# The installed broker starts with the installed file, which is all comments.
+	run --separate-stderr timeout "$TMO" "$T/root/usr/sbin/mom-broker" -c "$T/root/etc/mom/mom-broker.conf" --version
+	assert_success
+	if command -v systemd-analyze >/dev/null; then
+		sed "s|/usr/sbin/|$T/root/usr/sbin/|" "$unit" >"$T/mom-broker.service"
+		run systemd-analyze verify --man=no "$T/mom-broker.service"
+		assert_success
+	fi
+	# A second install keeps an edited file.
+	echo 'fsync interval' >>"$T/root/etc/mom/mom-broker.conf"
+	make -s -C "$E2E_ROOT" install DESTDIR="$T/root" PREFIX=/usr >/dev/null
+	grep -qx 'fsync interval' "$T/root/etc/mom/mom-broker.conf"
+}
+
+# complete WORDS...: what the installed bash completion offers for the last word.
+complete_words() {
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_mom; printf "%s\n" "${COMPREPLY[@]}"' _ "$E2E_ROOT/dist/completion/mom.bash" "$@"
+}
+
+@test "bash completion: options from --help, mom-admin's nouns and verbs, files" {
+	run complete_words mom-pub --que
+	assert_output --queue
+	run complete_words mom-broker --http-max
+	assert_output --http-max-conns
+	run complete_words mom-sub -t x --fr
+	assert_output --from
+	run complete_words mom-sub --from f
+	assert_output first
+	run complete_words mom-admin -s tcp://h:1 q
+	assert_output queue
+	run complete_words mom-admin queue cr
+	assert_output create
+	run complete_words mom-auth user a
+	assert_output add
+	touch "$T/tok.jwt"
+	run complete_words mom-pub --token-file "$T/tok"
+	assert_output "$T/tok.jwt"
+}
