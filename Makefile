@@ -107,9 +107,12 @@ fault:
 		XCFLAGS="$(XCFLAGS) -DMOM_FAULT_INJECTION" all
 
 # deps: install every build and test dependency that is missing (Debian).
+# prometheus: for promtool (use-ops.bats checks /metrics); Debian ships it in
+# the server's package, whose service a systemd host then starts on :9090.
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev libraft-dev \
 	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
-	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3
+	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3 \
+	prometheus
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -202,13 +205,31 @@ bench: all
 soak: all
 	tests/soak/soak.sh
 
+# install: the programs (mom-broker in sbin/: a daemon), man pages, the
+# systemd unit (its paths filled in), the file it reads (only when there is
+# none) and bash completions, under DESTDIR$(PREFIX) (the file under
+# SYSCONFDIR: /etc for PREFIX=/usr); each directory can be moved on its own.
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
-		$(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(BINDIR)/mom-broker $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(filter-out $(BINDIR)/mom-broker,$(BINS)) $(DESTDIR)$(PREFIX)/bin
 	for m in $(MANS); do s=$${m##*.}; \
-		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s; done
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/systemd/mom-broker.service.in >$(DESTDIR)$(UNITDIR)/mom-broker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mom-broker.service
+	@# The unit reads it: an example of comments, never over one that exists.
+	install -d $(DESTDIR)$(SYSCONFDIR)/mom
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mom/mom-broker.conf ] || \
+		install -m 0644 dist/mom-broker.conf $(DESTDIR)$(SYSCONFDIR)/mom/mom-broker.conf
+	for p in $(PROGRAMS); do \
+		install -m 0644 dist/completion/mom.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; done
 
 clean:
 	rm -rf $(BUILD) bin $(FAULT_BUILD)

@@ -18,6 +18,24 @@
 #include "wire.h"
 
 void
+mom_cli_help(FILE *f, const char *wait)
+{
+	fprintf(f,
+	    "Connection, identity and output:\n"
+	    "  -s, --server URL[,URL...]  brokers, tried in turn ($MOM_URL, tcp://127.0.0.1:7420)\n"
+	    "  -W, --wait SECONDS         %s\n"
+	    "  --token-file FILE          send the token in FILE (else $MOM_TOKEN, $MOM_TOKEN_FILE)\n"
+	    "  --cafile FILE              check a tls+tcp:// broker against these CAs\n"
+	    "  --cert FILE                present this client certificate\n"
+	    "  --key FILE                 the private key of --cert\n"
+	    "  --insecure                 do not check a tls+tcp:// broker's certificate\n"
+	    "  -v, --verbose              say more on standard error\n"
+	    "  --quiet                    print nothing but errors\n"
+	    "  -h, --help                 print this help and exit 0\n"
+	    "  --version                  print the version and exit 0\n", wait);
+}
+
+void
 mom_cli_init(struct mom_cli *cli, const char *prog)
 {
 	const char *url = getenv("MOM_URL");

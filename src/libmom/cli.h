@@ -6,6 +6,7 @@
 #define MOM_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "client.h"
@@ -55,6 +56,11 @@ enum {
 	{ "reconnect-window", required_argument, NULL, MOM_OPT_RECONNECT_WINDOW }
 
 void mom_cli_init(struct mom_cli *, const char *prog);
+/*
+ * --help's lines for the options every client shares (MOM_CLI_LONGOPTS,
+ * -s, -v, -W, -h), one each; wait says what -W means to the program.
+ */
+void mom_cli_help(FILE *f, const char *wait);
 /*
  * The options every client shares: -s, -v, -W (into *wait_ms, which also
  * bounds connecting and, without --connect-timeout, dials a broker that

@@ -20,6 +20,7 @@
 
 struct cfg_opts {
 	char  **v;     /* each "--name" or "--name=value", malloc'd */
+	int    *lines; /* the line each came from */
 	size_t  n;
 	size_t  bytes; /* sum of strlen + 1 */
 };
@@ -32,6 +33,7 @@ cfg_opts_free(struct cfg_opts *o)
 	for (i = 0; i < o->n; i++)
 		free(o->v[i]);
 	free(o->v);
+	free(o->lines);
 }
 
 static int
@@ -108,7 +110,7 @@ cfg_read(const char *path, struct cfg_opts *o, char *err, size_t errlen)
 	char   *line = NULL, *s, *arg, **nv;
 	size_t  cap = 0;
 	ssize_t n;
-	int     lineno = 0, rc = 0;
+	int     lineno = 0, rc = 0, *nl;
 	const char *why;
 
 	if ((fp = fopen(path, "r")) == NULL) {
@@ -133,13 +135,16 @@ cfg_read(const char *path, struct cfg_opts *o, char *err, size_t errlen)
 			rc = MOM_EINVAL;
 			break;
 		}
-		if ((nv = realloc(o->v, (o->n + 1) * sizeof(*nv))) == NULL) {
+		if ((nv = realloc(o->v, (o->n + 1) * sizeof(*nv))) != NULL)
+			o->v = nv;
+		if (nv == NULL || (nl = realloc(o->lines, (o->n + 1) * sizeof(*nl))) == NULL) {
 			free(arg);
 			mom_errf(err, errlen, "%s", strerror(ENOMEM));
 			rc = MOM_ENOMEM;
 			break;
 		}
-		o->v = nv;
+		o->lines = nl;
+		o->lines[o->n] = lineno;
 		o->v[o->n++] = arg;
 		o->bytes += strlen(arg) + 1;
 	}
@@ -154,34 +159,46 @@ cfg_read(const char *path, struct cfg_opts *o, char *err, size_t errlen)
 }
 
 /*
- * Splices the options in.  The vector and its strings are one allocation,
- * released with free(*argv).
+ * Splices the options in.  The vector, where each element came from and
+ * the strings are one allocation, released with free(*argv):
+ *
+ *	char *v[nargs + 1]	argv[0], the file's options, argv[1..], NULL
+ *	int   lines[nargs]	the file's line of each element, 0: not the file's
+ *	char  path[]		the file
+ *	char  options[]		the file's options' strings
  */
 static int
 cfg_splice(const char *prog, const char *path, int *argc, char ***argv, char *err,
     size_t errlen)
 {
-	struct cfg_opts o = { NULL, 0, 0 };
+	struct cfg_opts o = { NULL, NULL, 0, 0 };
 	char **nv, *sp;
-	size_t i, nargs, off = 0;
+	int   *lines;
+	size_t i, nargs, off, plen = strlen(path) + 1;
 	int rc;
 
 	if ((rc = cfg_read(path, &o, err, errlen)) != 0 || o.n == 0)
 		goto done;
 	/* With argc 0 there is no argv[0]; the program name stands in. */
 	nargs = (size_t)(*argc > 0 ? *argc : 1) + o.n;
-	if ((nv = malloc((nargs + 1) * sizeof(*nv) + o.bytes)) == NULL) {
+	if ((nv = malloc((nargs + 1) * sizeof(*nv) + nargs * sizeof(int) + plen + o.bytes)) ==
+	    NULL) {
 		mom_errf(err, errlen, "%s", strerror(ENOMEM));
 		rc = MOM_ENOMEM;
 		goto done;
 	}
-	sp = (char *)(nv + nargs + 1);
+	lines = (int *)(nv + nargs + 1);
+	memset(lines, 0, nargs * sizeof(int));
+	sp = (char *)(lines + nargs);
+	memcpy(sp, path, plen);
+	off = plen;
 	nv[0] = *argc > 0 ? (*argv)[0] : (char *)prog;
 	for (i = 0; i < o.n; i++) {
 		size_t len = strlen(o.v[i]) + 1;
 
 		memcpy(sp + off, o.v[i], len);
 		nv[1 + i] = sp + off;
+		lines[1 + i] = o.lines[i];
 		off += len;
 	}
 	for (i = 1; i < (size_t)*argc; i++)
@@ -192,6 +209,22 @@ cfg_splice(const char *prog, const char *path, int *argc, char ***argv, char *er
 done:
 	cfg_opts_free(&o);
 	return rc;
+}
+
+int
+mom_config_origin(char *const *v, int idx, const char **path, int *line)
+{
+	const int *lines;
+	size_t     nargs;
+
+	for (nargs = 0; v[nargs] != NULL; nargs++)
+		;
+	lines = (const int *)(v + nargs + 1);
+	if (idx < 1 || (size_t)idx >= nargs || lines[idx] <= 0)
+		return -1;
+	*line = lines[idx];
+	*path = (const char *)(lines + nargs);
+	return 0;
 }
 
 int

@@ -28,4 +28,10 @@ int mom_config_argv(const char *program, int *argc, char ***argv, char *err, siz
 /* Same, from an explicit path (used by tests and by mom-broker -c). */
 int mom_config_argv_file(const char *path, int *argc, char ***argv, char *err, size_t errlen);
 
+/*
+ * Where element idx of a vector those functions returned owned came from:
+ * 0 with the file and its line, -1 for an element of the command line.
+ */
+int mom_config_origin(char *const *v, int idx, const char **path, int *line);
+
 #endif

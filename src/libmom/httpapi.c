@@ -334,7 +334,15 @@ mom_httpapi_prom_json(const char *text, size_t len)
 		num[nl] = '\0';
 		errno = 0;
 		v = strtoll(num, &e, 10);
-		if (*e == '\0' && errno == 0)
+		/* Seconds in /metrics, milliseconds in the nng plane's stats (uptime_ms). */
+		if (kl > 8 && strcmp(key + kl - 8, "_seconds") == 0 && kl - 8 + 3 < sizeof(key)) {
+			double d = strtod(num, &e);
+
+			if (*e == '\0') {
+				memcpy(key + kl - 8, "_ms", 4);
+				json_object_set_new(o, key, json_integer((json_int_t)(d * 1000 + 0.5)));
+			}
+		} else if (*e == '\0' && errno == 0)
 			json_object_set_new(o, key, json_integer(v));
 		else {
 			double d = strtod(num, &e);

@@ -34,6 +34,29 @@ mom_opt_config(const char *program, const char *path, char *argv0, int *cfgc, ch
 	return 0;
 }
 
+void
+mom_opt_blame(char *const *cfgv, int idx, char *err, size_t errlen)
+{
+	static const char unrec[] = "unrecognized option '--", unk[] = "unknown option --";
+	const char       *path;
+	char              msg[512];
+	int               line;
+
+	if (cfgv == NULL || errlen == 0)
+		return;
+	/* The file says "sever", not "--sever" (getopt's words, or mom-auth's). */
+	if (strncmp(err, unrec, sizeof(unrec) - 1) == 0)
+		snprintf(msg, sizeof(msg), "unknown option '%s", err + sizeof(unrec) - 1);
+	else if (strncmp(err, unk, sizeof(unk) - 1) == 0)
+		snprintf(msg, sizeof(msg), "unknown option '%s'", err + sizeof(unk) - 1);
+	else
+		snprintf(msg, sizeof(msg), "%s", err);
+	if (mom_config_origin(cfgv, idx, &path, &line) == 0)
+		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+	else if (mom_config_origin(cfgv, 1, &path, &line) == 0)
+		snprintf(err, errlen, "%s: %s", path, msg);
+}
+
 int
 mom_opt_once(int *from, int layer)
 {

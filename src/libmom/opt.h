@@ -45,6 +45,15 @@ int mom_opt_config(const char *program, const char *path, char *argv0, int *cfgc
     char *err, size_t errlen);
 
 /*
+ * After a failed pass over a config file's vector cfgv (mom_opt_config):
+ * puts the file and the line of element idx (getopt's optind - 1) before
+ * the message in err ("FILE:LINE: ..."), and says "unknown option 'NAME'"
+ * for getopt's "unrecognized option '--NAME'", as the file spells it.
+ * Just "FILE: ..." when idx is no element of the file.
+ */
+void mom_opt_blame(char *const *cfgv, int idx, char *err, size_t errlen);
+
+/*
  * For an option of a group that takes one value, given in layer: 0 when
  * it may be set (the group is unset, or was set by an earlier layer: the
  * later wins), and *from records the layer; -1 when this layer set the

@@ -118,23 +118,32 @@ print_table(json_t *rows, const struct column *cols)
 }
 
 /* key: value lines, keys aligned. */
+/*
+ * Key and value a line each.  A key_ms is a duration, printed as one
+ * ("30s") under the key without its unit: "ack_wait 30s", as the option
+ * that sets it says (--json keeps ack_wait_ms and milliseconds).
+ */
 static void
 print_object(json_t *o)
 {
 	const char *k;
 	json_t     *v;
-	size_t      w = 0;
+	size_t      w = 0, kl;
 	char        buf[4096];
+	int         dur;
 
-	json_object_foreach(o, k, v)
-		if (strlen(k) > w)
-			w = strlen(k);
 	json_object_foreach(o, k, v) {
-		size_t kl = strlen(k);
-		int    dur = kl > 3 && strcmp(k + kl - 3, "_ms") == 0;
-
+		kl = strlen(k);
+		if (kl > 3 && strcmp(k + kl - 3, "_ms") == 0)
+			kl -= 3;
+		if (kl > w)
+			w = kl;
+	}
+	json_object_foreach(o, k, v) {
+		kl = strlen(k);
+		dur = kl > 3 && strcmp(k + kl - 3, "_ms") == 0;
 		cell(v, dur, buf, sizeof(buf));
-		printf("%-*s  %s\n", (int)w, k, buf);
+		printf("%-*.*s  %s\n", (int)w, (int)(dur ? kl - 3 : kl), k, buf);
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "admin.h"
+#include "cli.h"
 #include "mom.h"
 #include "options.h"
 
@@ -25,6 +26,29 @@ usage(FILE *f)
 	    "       mom-admin -h | --version\n");
 }
 
+/* -h: the usage, then every option, one line each (the man page says more). */
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\nQueue options (queue create):\n"
+	    "  --ack-wait D               redeliver a message not settled within D (default 30s)\n"
+	    "  --max-deliver N            dead-letter (or drop) after N deliveries (default 20)\n"
+	    "  --dead-letter QUEUE        where messages go after --max-deliver deliveries\n"
+	    "  --ttl D                    drop messages not delivered within D (default: never)\n"
+	    "  --max-len N                refuse publishes beyond N messages (75; default: no limit)\n"
+	    "  --max-bytes N              refuse publishes beyond N payload bytes (default: no limit)\n"
+	    "  --idle-expire D            delete the queue when nobody fetched from it for D\n"
+	    "\nTopic options (topic create):\n"
+	    "  --retain D                 keep messages this long (default: the broker's --retain)\n"
+	    "  --retain-bytes N           keep at most N bytes (default: the broker's --retain-bytes)\n"
+	    "\nOutput:\n"
+	    "  --json                     print the broker's answer as JSON\n"
+	    "  --prom                     with stats: the Prometheus text of /metrics\n"
+	    "\n");
+	mom_cli_help(stdout, "wait this long for the broker's answer (default 10), then exit 75");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -38,7 +62,7 @@ main(int argc, char **argv)
 		if (o.usage)
 			usage(stderr);
 	} else if (o.action == MOM_ACTION_HELP)
-		usage(stdout);
+		help();
 	else if (o.action == MOM_ACTION_VERSION)
 		printf("mom-admin %s\n", MOM_VERSION);
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)

@@ -341,9 +341,14 @@ admin_options_parse(struct admin_options *o, int argc, char **argv, char *err, s
 		err[0] = '\0';
 	if (mom_opt_config("mom-admin", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)
 		return MOM_EXIT_USAGE;
-	if (o->cfgv != NULL && ((rv = parse_pass(o, cfgc, o->cfgv, err, errlen)) != 0 ||
-	    o->action != MOM_ACTION_RUN))
+	if (o->cfgv != NULL && (rv = parse_pass(o, cfgc, o->cfgv, err, errlen)) != 0) {
+		/* A file's mistake: its file and line, no usage text. */
+		mom_opt_blame(o->cfgv, optind - 1, err, errlen);
+		o->usage = 0;
 		return rv;
+	}
+	if (o->cfgv != NULL && o->action != MOM_ACTION_RUN)
+		return 0;
 	/* The file has no operands: they are the command line's. */
 	if ((rv = parse_pass(o, argc, argv, err, errlen)) != 0 || o->action != MOM_ACTION_RUN)
 		return rv;

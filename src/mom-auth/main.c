@@ -27,6 +27,39 @@ usage(FILE *f)
 	    "       mom-auth -h | --version\n");
 }
 
+/* -h: the usage, then every option, one line each (the man page says more). */
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\nOptions (each for the verbs named):\n"
+	    "  -d, --dir DIR              the directory of the keys and users ($MOM_AUTH_DIR)\n"
+	    "  --rsa                      keygen: an RSA key (RS256) instead of P-256 (ES256)\n"
+	    "  --force                    keygen, user add: replace what exists\n"
+	    "  --pub PATTERN              user add, token: names it may publish to (repeatable)\n"
+	    "  --sub PATTERN              user add, token: names it may consume from (repeatable)\n"
+	    "  --admin                    user add, token: an administrator\n"
+	    "  --password-file FILE       user add, login: the password is FILE's first line\n"
+	    "  --json                     user list: print JSON\n"
+	    "  -u, --user NAME            token, login: the user\n"
+	    "  --ttl D                    token: its lifetime (default 1h)\n"
+	    "  --issuer S                 token, serve, verify: the issuer (default mom-auth)\n"
+	    "  --audience S               token, serve, verify: the audience (default mom)\n"
+	    "  --listen ADDR              serve: the address to listen on\n"
+	    "  --token-ttl D              serve: the lifetime of the tokens issued (default 1h)\n"
+	    "  --tls-cert FILE            serve: HTTPS with this certificate\n"
+	    "  --tls-key FILE             serve: the private key of --tls-cert\n"
+	    "  --insecure-listen          serve: plain HTTP on an address other than loopback\n"
+	    "  --max-failures N           serve: failed logins that lock a name or address (5)\n"
+	    "  --lockout D                serve: how long failures count and a lock lasts (1m)\n"
+	    "  -s, --server URL           login: the issuer\n"
+	    "  --cafile FILE              login: check an https:// issuer against these CAs\n"
+	    "  --key FILE                 verify: the PEM public key(s) to verify with\n"
+	    "  --token-file FILE          verify: read the token from FILE\n"
+	    "  -h, --help                 print this help and exit 0\n"
+	    "  --version                  print the version and exit 0\n");
+}
+
 void
 auth_err(const char *fmt, ...)
 {
@@ -75,7 +108,7 @@ main(int argc, char **argv)
 		if (o.usage)
 			usage(stderr);
 	} else if (o.action == MOM_ACTION_HELP)
-		usage(stdout);
+		help();
 	else if (o.action == MOM_ACTION_VERSION)
 		printf("mom-auth %s\n", MOM_VERSION);
 	else

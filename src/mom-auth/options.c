@@ -343,8 +343,12 @@ auth_options_parse(struct auth_options *o, int argc, char **argv, char *err, siz
 	/* Defaults from the config file, then the environment, then argv. */
 	if (mom_opt_config("mom-auth", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)
 		return MOM_EXIT_USAGE;
-	if (o->cfgv != NULL && parse_pass(o, cfgc, o->cfgv, NULL, NULL, err, errlen) != 0)
+	if (o->cfgv != NULL && parse_pass(o, cfgc, o->cfgv, NULL, NULL, err, errlen) != 0) {
+		/* A file's mistake: its file and line, no usage text. */
+		mom_opt_blame(o->cfgv, optind - 1, err, errlen);
+		o->usage = 0;
 		return MOM_EXIT_USAGE;
+	}
 	if ((env = getenv("MOM_AUTH_DIR")) != NULL && *env != '\0')
 		o->dir = env;
 	if ((seen = calloc((size_t)argc + 1, sizeof(*seen))) == NULL) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "mom.h"
 #include "options.h"
+#include "sdnotify.h"
 #include "tls.h"
 #include "token.h"
 
@@ -55,6 +57,44 @@ usage(FILE *f)
 	    "                  [--frame-timeout DURATION] [--frame-budget SIZE]\n"
 	    "       mom-broker --repair [-D DATADIR]\n"
 	    "       mom-broker -h | --version\n");
+}
+
+/* -h: the usage, then every option, one line each (the man page says more). */
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\nOptions:\n"
+	    "  -c, --config FILE          read options from FILE first (mom-broker.conf(5))\n"
+	    "  -D, --data-dir DATADIR     the data directory (default ./mom-data)\n"
+	    "  -l, --listen URL           listen on tcp://, ipc:// or tls+tcp:// (repeatable)\n"
+	    "  --http ADDR|off            the HTTP API's address (default 127.0.0.1:7421)\n"
+	    "  --http-header-timeout DURATION  time a request head has to arrive (default 10s)\n"
+	    "  --http-body-rate SIZE      the slowest a request body may come, a second (16KiB)\n"
+	    "  --http-max-conns N         HTTP connections at once (default 4096)\n"
+	    "  --auth-key PUBKEY          require tokens signed by the key(s) in this PEM file\n"
+	    "  --auth-issuer NAME         the issuer tokens must name (default mom-auth)\n"
+	    "  --auth-audience NAME       the audience tokens must name (default mom)\n"
+	    "  --no-auth                  serve without tokens (undoes a file's auth-key)\n"
+	    "  --tls-cert FILE            the server certificate for tls+tcp:// and https://\n"
+	    "  --tls-key FILE             the private key of --tls-cert\n"
+	    "  --tls-cafile FILE          require client certificates signed by these CAs\n"
+	    "  --max-msg-size SIZE        the largest payload accepted (default 1MiB)\n"
+	    "  --dedupe-window DURATION   how long publisher ids are remembered (default 2m)\n"
+	    "  --retain DURATION          topics' default retention time (default 24h)\n"
+	    "  --retain-bytes SIZE        topics' default retention size (default 64MiB)\n"
+	    "  --fsync always|interval|never  when a change is synced before it is confirmed\n"
+	    "  --fsync-interval DURATION  with --fsync interval: how often (default 100ms)\n"
+	    "  --snapshot-after SIZE      snapshot the state after this much log\n"
+	    "  --disk-reserve SIZE        room kept for acks and deletes on a full disk (64MiB)\n"
+	    "  --max-connections N        nng connections at once (default: from the file limit)\n"
+	    "  --max-polls N              long polls an nng connection may have waiting (256)\n"
+	    "  --frame-timeout DURATION   time a request has from first to last byte (30s)\n"
+	    "  --frame-budget SIZE        memory for requests not yet whole (default 128MiB)\n"
+	    "  --repair                   cut a damaged log at its damage, say what went, exit\n"
+	    "  -v, --verbose              log debug lines as well\n"
+	    "  -h, --help                 print this help and exit 0\n"
+	    "  --version                  print the version and exit 0\n");
 }
 
 static int
@@ -302,6 +342,21 @@ start_planes(struct broker *b, struct broker_options *o)
 	return 0;
 }
 
+/*
+ * Tells systemd (a Type=notify unit) where the broker is; a socket that
+ * takes nothing is logged once and never stops the broker.
+ */
+static void
+notify(const char *state)
+{
+	static int warned;
+
+	if (mom_sd_notify(state) < 0 && !warned) {
+		warned = 1;
+		log_warn("NOTIFY_SOCKET %s: cannot send %s", getenv("NOTIFY_SOCKET"), state);
+	}
+}
+
 /* Until SIGTERM or SIGINT; SIGHUP reloads the keys. */
 static void
 wait_signals(struct broker *b, sigset_t *sigs)
@@ -312,13 +367,16 @@ wait_signals(struct broker *b, sigset_t *sigs)
 		if (sigwait(sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			notify("RELOADING=1");
 			if (auth_enabled(b->auth))
 				auth_reload(b->auth);
 			else
 				log_info("SIGHUP: no keys to reload");
+			notify("READY=1");
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		notify("STOPPING=1");
 		return;
 	}
 }
@@ -370,6 +428,7 @@ serve(struct broker_options *o)
 		return rv;
 	log_info("ready (version %s, data directory %s, max message size %zu)",
 	    MOM_VERSION, o->datadir, o->max_payload);
+	notify("READY=1");
 	wait_signals(&b, &sigs);
 	stop(&b);
 	log_info("stopped");
@@ -388,7 +447,7 @@ main(int argc, char **argv)
 		if (o.usage)
 			usage(stderr);
 	} else if (o.action == MOM_ACTION_HELP)
-		usage(stdout);
+		help();
 	else if (o.action == MOM_ACTION_VERSION)
 		printf("mom-broker %s\n", MOM_VERSION);
 	else if (o.repair)

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 
+#include "cli.h"
 #include "mom.h"
 #include "options.h"
 #include "sub.h"
@@ -21,6 +22,32 @@ usage(FILE *f)
 	    "       mom-sub -h | --version\n");
 }
 
+/* -h: the usage, then every option, one line each (the man page says more). */
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\nFrom where:\n"
+	    "  -q, --queue QUEUE          consume from the queue QUEUE\n"
+	    "  -t, --topic PATTERN        subscribe to the topics matching PATTERN (* and >)\n"
+	    "  -d, --durable NAME         with -t: the durable subscription NAME\n"
+	    "  --from first|last|new|TIME  with -t: where a new subscription starts\n"
+	    "  --create                   with -q: create the queue if it does not exist\n"
+	    "\nHow many, how long:\n"
+	    "  -C, --count COUNT          exit 0 after COUNT messages\n"
+	    "  -e, --drain                exit 0 as soon as no message is ready\n"
+	    "  -p, --prefetch PREFETCH    ask for up to PREFETCH messages a request (default 256)\n"
+	    "  --no-ack                   at most once: the broker settles each message as it sends it\n"
+	    "  -P, --parallel N           worker mode (-- COMMAND): run up to N commands at once\n"
+	    "\nOutput (default: each payload and a newline):\n"
+	    "  -0, --null                 each payload followed by a NUL byte\n"
+	    "  -N                         write nothing (the messages are still acknowledged)\n"
+	    "  -F, --format FORMAT        each message as FORMAT (%%p payload, %%i id, %%d deliveries...)\n"
+	    "  --jsonl                    one JSON envelope a line, as mom-pub --jsonl reads\n"
+	    "\n");
+	mom_cli_help(stdout, "exit 75 when no message came for this long, connecting included");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -33,7 +60,7 @@ main(int argc, char **argv)
 		if (o.usage)
 			usage(stderr);
 	} else if (o.action == MOM_ACTION_HELP)
-		usage(stdout);
+		help();
 	else if (o.action == MOM_ACTION_VERSION)
 		printf("mom-sub %s\n", MOM_VERSION);
 	else if ((rv = mom_cli_load_token(&o.cli)) == 0)

@@ -267,9 +267,14 @@ sub_options_parse(struct sub_options *o, int argc, char **argv, char *err, size_
 	o->prefetch = 256;
 	if (mom_opt_config("mom-sub", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)
 		return MOM_EXIT_USAGE;
-	if (o->cfgv != NULL && ((rv = parse_pass(o, &p, cfgc, o->cfgv)) != 0 ||
-	    o->action != MOM_ACTION_RUN))
+	if (o->cfgv != NULL && (rv = parse_pass(o, &p, cfgc, o->cfgv)) != 0) {
+		/* A file's mistake: its file and line, no usage text. */
+		mom_opt_blame(o->cfgv, optind - 1, err, errlen);
+		o->usage = 0;
 		return rv;
+	}
+	if (o->cfgv != NULL && o->action != MOM_ACTION_RUN)
+		return 0;
 	p.layer = MOM_LAYER_ARGS;
 	if ((rv = parse_pass(o, &p, argc, argv)) != 0 || o->action != MOM_ACTION_RUN)
 		return rv;

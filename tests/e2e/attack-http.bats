@@ -104,7 +104,7 @@ healthz_fast() {
 	assert_success
 	# The broker holds no more than the cap (and the few closing to make room).
 	local live
-	live=$(curl -sS "$H/metrics" | awk '$1 == "mom_http_connections" { print $2 }')
+	live=$(curl -sS "$H/metrics" | awk '$1 == "mom_http_connections_open" { print $2 }')
 	echo "live: $live" >&2
 	((live >= 30 && live <= 45)) || fail "$live connections"
 	wait_for 10 test -s "$T/hold.json"

@@ -444,8 +444,8 @@ PY
 	run code GET /metrics
 	assert_output 200
 	grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/head"
-	for want in 'mom_published 2' 'mom_delivered 3' 'mom_in_flight 1' 'mom_dead_lettered 1' \
-		'mom_redelivered 1' 'mom_waiting_consumers 1' \
+	for want in 'mom_published_total 2' 'mom_delivered_total 3' 'mom_in_flight 1' \
+		'mom_dead_lettered_total 1' 'mom_redelivered_total 1' 'mom_waiting_consumers 1' \
 		'mom_queue_messages{queue="q"} 1' 'mom_queue_messages{queue="dlq"} 1' \
 		'mom_queue_in_flight{queue="q"} 1' 'mom_queue_consumers_waiting{queue="idle"} 1' \
 		'mom_queue_dead_lettered_total{queue="q"} 1' 'mom_queue_published_total{queue="q"} 2' \
@@ -453,8 +453,8 @@ PY
 		grep -qxF "$want" "$T/body" || fail "no '$want' in: $(cat "$T/body")"
 	done
 	grep -q '^mom_http_requests_total [0-9]' "$T/body"
-	grep -q '^mom_http_connections [0-9]' "$T/body"
-	grep -q '^# TYPE mom_published counter' "$T/body"
+	grep -q '^mom_http_connections_open [0-9]' "$T/body"
+	grep -q '^# TYPE mom_published_total counter' "$T/body"
 	grep -q '^# TYPE mom_queue_messages gauge' "$T/body"
 }
 

@@ -54,7 +54,7 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	    .max_len == 10 and .max_bytes == 1024 and .ttl_ms == 60000 and .messages == 0' >/dev/null
 	run --separate-stderr hadmin queue info jobs
 	assert_success
-	assert_output --regexp 'ack_wait_ms +2s'
+	assert_output --regexp 'ack_wait +2s'
 	# the nng plane sees what the HTTP API did
 	assert_equal "$(qfield jobs max_deliver)" 3
 	run --separate-stderr hadmin queue delete jobs

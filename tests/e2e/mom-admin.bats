@@ -67,7 +67,7 @@ load helpers
 	    .max_len == 10 and .max_bytes == 1024 and .ttl_ms == 60000 and .messages == 0' >/dev/null
 	run admin queue info jobs
 	assert_success
-	assert_output --regexp 'ack_wait_ms +2s'
+	assert_output --regexp 'ack_wait +2s'
 	run admin queue delete jobs
 	assert_success
 	run --separate-stderr admin queue info jobs

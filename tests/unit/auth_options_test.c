@@ -206,8 +206,10 @@ Test(auth_options, config_file_errors_have_no_usage_text)
 	char *argv[] = { "mom-auth", "keygen", NULL };
 	char  want[256];
 
-	optfix_write("mom/mom-auth", "bogus\n");
-	assert_usage(parse(argv), "unknown option --bogus", 0);
+	/* The file and line, and the name as the file spells it. */
+	snprintf(want, sizeof(want), "%s:1: unknown option 'bogus'",
+	    optfix_write("mom/mom-auth", "bogus\n"));
+	assert_usage(parse(argv), want, 0);
 	auth_options_fini(&o);
 	snprintf(want, sizeof(want), "%s:1: expected an option name",
 	    optfix_write("mom/mom-auth", "=x\n"));

@@ -306,7 +306,10 @@ Test(broker_options, config_file_errors)
 	assert_usage(parse(bad), want, 0);
 	broker_options_fini(&o);
 	value[2] = (char *)optfix_write("value.conf", "fsync sometimes\n");
-	assert_usage(parse(value), "bad --fsync 'sometimes' (always, interval or never)", 0);
+	/* A bad value names its line too. */
+	snprintf(want, sizeof(want), "%s:1: bad --fsync 'sometimes' (always, interval or never)",
+	    value[2]);
+	assert_usage(parse(value), want, 0);
 }
 
 /*

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "mom.h"
+#include "opt.h"
 
 static char tmpdir[64];
 static char momdir[128];
@@ -336,4 +337,36 @@ Test(config, long_lines_are_read_whole)
 	cr_assert_eq(strlen(argv[1]), 6 + 9000);
 	free(argv);
 	free(text);
+}
+
+Test(config, each_option_knows_its_file_and_line)
+{
+	char        *args[] = { "mom-test", "-q", "x", NULL };
+	char       **argv = args;
+	int          argc = 3, line;
+	const char  *path;
+	char         want[256];
+
+	write_config("# comment\n\nserver tcp://h:7420\n   \nquiet\n");
+	cr_assert_eq(mom_config_argv("mom-test", &argc, &argv, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/mom-test", momdir);
+	cr_assert_eq(mom_config_origin(argv, 1, &path, &line), 0);
+	cr_assert_str_eq(path, want);
+	cr_assert_eq(line, 3);
+	cr_assert_eq(mom_config_origin(argv, 2, &path, &line), 0);
+	cr_assert_eq(line, 5);
+	/* argv[0] and the command line's are no file's. */
+	cr_assert_eq(mom_config_origin(argv, 0, &path, &line), -1);
+	cr_assert_eq(mom_config_origin(argv, 3, &path, &line), -1);
+	cr_assert_eq(mom_config_origin(argv, 9, &path, &line), -1);
+	/* mom_opt_blame: the line before the message, the name as the file spells it. */
+	snprintf(err, sizeof(err), "unrecognized option '--quiet'");
+	mom_opt_blame(argv, 2, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/mom-test:5: unknown option 'quiet'", momdir);
+	cr_assert_str_eq(err, want);
+	snprintf(err, sizeof(err), "bad value");
+	mom_opt_blame(argv, 4, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/mom-test: bad value", momdir);
+	cr_assert_str_eq(err, want);
+	free(argv);
 }

@@ -288,6 +288,12 @@ Test(httpapi, stats_are_read_back_from_prometheus_text)
 	    "\"messages\":6,\"last\":3}");
 	free(s);
 	json_decref(o);
+	/* Today's broker gives seconds: the key stays the nng plane's uptime_ms. */
+	o = mom_httpapi_prom_json("mom_uptime_seconds 12.3456\n", 27);
+	s = json_dumps(o, JSON_COMPACT);
+	cr_assert_str_eq(s, "{\"uptime_ms\":12346}");
+	free(s);
+	json_decref(o);
 	o = mom_httpapi_prom_json("", 0);
 	cr_assert_eq(json_object_size(o), 0);
 	json_decref(o);

@@ -303,12 +303,14 @@ Test(sub_options, conflicts_within_one_layer_are_still_usage_errors)
 {
 	char *args[] = { "mom-sub", "-q", "a", "-t", "b", NULL };
 	char *none[] = { "mom-sub", NULL };
+	char  want[400];
 
 	optfix_write("mom/mom-sub", "topic x\n");
 	assert_usage(parse(args), "give one of -q and -t, once", 0);
 	sub_options_fini(&o);
-	optfix_write("mom/mom-sub", "queue x\nnull\njsonl\n");
-	assert_usage(parse(none), "give one of -0, -N, -F, --jsonl", 0);
+	snprintf(want, sizeof(want), "%s:3: give one of -0, -N, -F, --jsonl",
+	    optfix_write("mom/mom-sub", "queue x\nnull\njsonl\n"));
+	assert_usage(parse(none), want, 0);
 }
 
 /* What the file sets that does not go with the command line's target is still an error. */

@@ -53,79 +53,6 @@ stats_json(struct core *c, int64_t now)
 	    "waiting_consumers", (json_int_t)waiting);
 }
 
-/* One labelled sample (a queue name is up to 200 bytes: one line at a time). */
-static void
-prom_q(struct mom_buf *b, const char *metric, const char *q, uint64_t v)
-{
-	char line[MOM_NAME_MAX + 128];
-
-	snprintf(line, sizeof(line), "mom_queue_%s{queue=\"%s\"} %" PRIu64 "\n", metric, q, v);
-	mom_buf_put(b, line, strlen(line));
-}
-
-static bool
-prom_counter(const char *k)
-{
-	static const char *const counters[] = { "published", "delivered", "acked",
-		"redelivered", "dead_lettered", "expired", "duplicates",
-		"dead_letters_dropped" };
-	size_t i;
-
-	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		if (strcmp(k, counters[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Prometheus text exposition of the same numbers, per queue too (those cl sees). */
-static char *
-stats_prom(struct core *c, const struct mom_claims *cl, int64_t now)
-{
-	static const char *const hdr =
-	    "# TYPE mom_queue_messages gauge\n"
-	    "# TYPE mom_queue_ready gauge\n"
-	    "# TYPE mom_queue_in_flight gauge\n"
-	    "# TYPE mom_queue_consumers_waiting gauge\n"
-	    "# TYPE mom_queue_published_total counter\n"
-	    "# TYPE mom_queue_delivered_total counter\n"
-	    "# TYPE mom_queue_acked_total counter\n"
-	    "# TYPE mom_queue_redelivered_total counter\n"
-	    "# TYPE mom_queue_dead_lettered_total counter\n";
-	struct mom_buf b;
-	json_t        *s = stats_json(c, now);
-	const char    *k;
-	json_t        *v;
-	size_t         it;
-	struct queue  *q;
-	char           line[512];
-
-	mom_buf_init(&b);
-	json_object_foreach(s, k, v) {
-		if (!json_is_integer(v))
-			continue;
-		snprintf(line, sizeof(line), "# TYPE mom_%s %s\nmom_%s %" JSON_INTEGER_FORMAT "\n",
-		    k, prom_counter(k) ? "counter" : "gauge", k, json_integer_value(v));
-		mom_buf_put(&b, line, strlen(line));
-	}
-	json_decref(s);
-	mom_buf_put(&b, hdr, strlen(hdr));
-	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;) {
-		if (!acl_sees_queue(cl, q->name, q->owner))
-			continue;
-		prom_q(&b, "messages", q->name, mq_count(&q->mq));
-		prom_q(&b, "ready", q->name, mq_ready(&q->mq));
-		prom_q(&b, "in_flight", q->name, q->mq.nleased);
-		prom_q(&b, "consumers_waiting", q->name, fetch_waiting(c, &q->mq));
-		prom_q(&b, "published_total", q->name, q->mq.st.published);
-		prom_q(&b, "delivered_total", q->name, q->mq.st.delivered);
-		prom_q(&b, "acked_total", q->name, q->mq.st.acked);
-		prom_q(&b, "redelivered_total", q->name, q->mq.st.redelivered);
-		prom_q(&b, "dead_lettered_total", q->name, q->mq.st.dead_lettered);
-	}
-	mom_buf_put_u8(&b, 0);
-	return (char *)mom_buf_steal(&b, NULL);
-}
-
 static json_t *
 cluster_status(struct core *c, int64_t now)
 {
@@ -320,7 +247,7 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 	if (strcmp(op, "cluster.status") == 0)
 		return cluster_status(c, now);
 	if (strcmp(op, "stats.prom") == 0) {
-		char *t = stats_prom(c, cr->req->claims, now);
+		char *t = prom_text(c, cr->req->claims, now);
 
 		res = json_pack("{s:s}", "text", t ? t : "");
 		free(t);

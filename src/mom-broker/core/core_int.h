@@ -153,5 +153,7 @@ size_t fetch_waiting(struct core *, struct mq *);
 
 /* admin.c */
 void admin_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);
+/* prom.c: the Prometheus text of what cl may see (malloc'd; NULL: out of memory). */
+char *prom_text(struct core *, const struct mom_claims *cl, int64_t now);
 
 #endif

@@ -776,18 +776,33 @@ process(struct hconn *c)
 	conn_dispatch(c);
 }
 
+/*
+ * The HTTP plane's families after the core's (core/prom.c): HELP and TYPE
+ * each, and no gauge shares a name with a counter (a counter foo_total is
+ * the family foo to Prometheus): open connections, accepted ones.
+ */
 static void
 metrics_append(struct hconn *c, struct mom_buf *b)
 {
-	char t[512];
+	char t[1536];
 	int  n = atomic_load(&c->h->live);
 
 	snprintf(t, sizeof(t),
-	    "# TYPE mom_http_requests_total counter\nmom_http_requests_total %" PRIuFAST64 "\n"
-	    "# TYPE mom_http_connections gauge\nmom_http_connections %d\n"
-	    "# TYPE mom_http_connections_total counter\nmom_http_connections_total %" PRIuFAST64 "\n"
+	    "# HELP mom_http_requests_total HTTP requests read.\n"
+	    "# TYPE mom_http_requests_total counter\n"
+	    "mom_http_requests_total %" PRIuFAST64 "\n"
+	    "# HELP mom_http_connections_open HTTP connections open now.\n"
+	    "# TYPE mom_http_connections_open gauge\n"
+	    "mom_http_connections_open %d\n"
+	    "# HELP mom_http_connections_accepted_total HTTP connections accepted.\n"
+	    "# TYPE mom_http_connections_accepted_total counter\n"
+	    "mom_http_connections_accepted_total %" PRIuFAST64 "\n"
+	    "# HELP mom_http_connections_evicted_total Connections closed to make room "
+	    "at --http-max-conns.\n"
 	    "# TYPE mom_http_connections_evicted_total counter\n"
 	    "mom_http_connections_evicted_total %" PRIuFAST64 "\n"
+	    "# HELP mom_http_request_timeouts_total Connections cut at "
+	    "--http-header-timeout or under --http-body-rate.\n"
 	    "# TYPE mom_http_request_timeouts_total counter\n"
 	    "mom_http_request_timeouts_total %" PRIuFAST64 "\n",
 	    atomic_load(&c->h->requests), n, atomic_load(&c->h->accepted),
