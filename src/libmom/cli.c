@@ -24,6 +24,8 @@ mom_cli_help(FILE *f, const char *wait)
 	    "Connection, identity and output:\n"
 	    "  -s, --server URL[,URL...]  brokers, tried in turn ($MOM_URL, tcp://127.0.0.1:7420)\n"
 	    "  -W, --wait SECONDS         %s\n"
+	    "  --connect-timeout D        keep dialling a broker that is down for D (default: -W, else 0)\n"
+	    "  --reconnect-window D       ride through a broker restart for up to D (default 60s)\n"
 	    "  --token-file FILE          send the token in FILE (else $MOM_TOKEN, $MOM_TOKEN_FILE)\n"
 	    "  --cafile FILE              check a tls+tcp:// broker against these CAs\n"
 	    "  --cert FILE                present this client certificate\n"

@@ -43,6 +43,7 @@ help(void)
 	    "  --retain D                 keep messages this long (default: the broker's --retain)\n"
 	    "  --retain-bytes N           keep at most N bytes (default: the broker's --retain-bytes)\n"
 	    "\nOutput:\n"
+	    "  -n, --count N              with queue peek: show the oldest N messages (default 10)\n"
 	    "  --json                     print the broker's answer as JSON\n"
 	    "  --prom                     with stats: the Prometheus text of /metrics\n"
 	    "\n");
