@@ -278,13 +278,14 @@ while time.time() < end:
 	qcreate q
 	local i pids=()
 	for i in 1 2 3; do
-		bg mom-sub --reconnect-window 3s -q q -C 1 >"$T/out.$i" 2>"$T/err.$i"
+		bg mom-sub --reconnect-window 7s -q q -C 1 >"$T/out.$i" 2>"$T/err.$i"
 		pids+=("${BG_PIDS[-1]}")
 	done
 	wait_for 10 waiting_is 3 || fail "the consumers do not wait"
+	# 7 s: room for a restart on a loaded machine (3 s was not always enough)
 	restart TERM
-	# their long polls (10 s) are parked at the new broker, well past 3 s
-	sleep 5
+	# their long polls (10 s) are parked at the new broker, past 7 s
+	sleep 9
 	for i in 1 2 3; do
 		kill -0 "${pids[i - 1]}" 2>/dev/null || fail "consumer $i ended: $(cat "$T/err.$i")"
 	done
