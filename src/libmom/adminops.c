@@ -46,6 +46,7 @@ static const struct mom_admin_op ops[] = {
 	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL },
 	/* Changes: commands through the log. */
 	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
 	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },
