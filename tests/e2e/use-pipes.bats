@@ -74,7 +74,8 @@ settled() { [ "$(admin --json queue info "$1" | jq -r '"\(.in_flight) \(.ready)"
 	fill src 5 10
 	mkfifo "$T/out"
 	exec 5<>"$T/out"
-	bg mom-sub -q src -C 5 >"$T/out"
+	# mom-sub must not inherit the reading end (fd 5).
+	bg mom-sub -q src -C 5 >"$T/out" 5>&-
 	wait_for 10 qfield_is src in_flight 5 || fail "$(admin --json queue info src)"
 	sleep 0.5
 	exec 5>&-
