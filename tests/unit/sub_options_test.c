@@ -319,3 +319,24 @@ Test(sub_options, config_durable_with_a_command_line_queue_is_a_usage_error)
 	optfix_write("mom/mom-sub", "topic orders.>\ndurable audit\n");
 	assert_usage(parse(argv), "-d and --from are for topics (-t)", 0);
 }
+
+/* --newline (worker mode's stdin) and --progress (plain mode's stderr) are flags. */
+Test(sub_options, newline_is_for_workers_and_progress_for_plain_mode)
+{
+	char *worker[] = { "mom-sub", "-q", "calc", "--newline", "--", "bc", NULL };
+	char *plain[] = { "mom-sub", "-q", "jobs", "-C", "5", "--progress", NULL };
+	char *nl_plain[] = { "mom-sub", "-q", "jobs", "--newline", NULL };
+	char *pr_worker[] = { "mom-sub", "-q", "jobs", "--progress", "--", "true", NULL };
+
+	cr_assert_eq(parse(worker), 0, "err: %s", err);
+	cr_assert_eq(o.newline, 1);
+	cr_assert_eq(o.progress, 0);
+	sub_options_fini(&o);
+	cr_assert_eq(parse(plain), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 1);
+	cr_assert_eq(o.newline, 0);
+	sub_options_fini(&o);
+	assert_usage(parse(nl_plain), "--newline is for worker mode ('-- COMMAND')", 0);
+	sub_options_fini(&o);
+	assert_usage(parse(pr_worker), "--progress is not for worker mode ('-- COMMAND')", 0);
+}
