@@ -25,6 +25,7 @@
 
 #include "format.h"
 #include "mom.h"
+#include "progress.h"
 #include "pub.h"
 #include "sp.h"
 #include "wire.h"
@@ -55,6 +56,8 @@ struct pub {
 	uint64_t          *checked;     /* --jsonl's per-line targets checked: hashes, 0 free */
 	size_t             nchecked, checked_cap;
 	uint64_t           last_checked;
+	struct mom_progress prog;       /* -l, -0, --jsonl */
+	uint64_t           in_bytes, in_size; /* read so far; stdin's size when a file */
 };
 
 static void
@@ -573,6 +576,8 @@ stream(struct pub *p, int delim, int jsonl)
 		if (n == 0)
 			break;
 		in.len += (size_t)n;
+		p->in_bytes += (uint64_t)n;
+		mom_progress(&p->prog, p->confirmed, 0, p->in_bytes, p->in_size, 0);
 		while ((nl = memchr(in.data + scan, delim, in.len - scan)) != NULL) {
 			size_t len = (size_t)(nl - (in.data + start));
 
@@ -737,6 +742,25 @@ ensure_target(struct pub *p)
 	if (rv != 0)
 		p->status = mom_err_exit(rv);
 	return rv;
+}
+
+/*
+ * Progress of a stream: with --progress, or on its own when stderr is a
+ * terminal and stdin is not (a large input, not lines typed).  The share
+ * and ETA come from stdin's size when it is a file.
+ */
+static void
+progress_init(struct pub *p)
+{
+	struct stat st;
+
+	mom_progress_init(&p->prog, p->o->cli.prog, "messages confirmed", p->o->progress,
+	    !p->o->cli.quiet && !isatty(STDIN_FILENO));
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		off_t at = lseek(STDIN_FILENO, 0, SEEK_CUR);
+
+		p->in_size = (uint64_t)st.st_size - (at > 0 ? (uint64_t)at : 0);
+	}
 }
 
 /* Does the input come from stdin (where reading consumes it)? */
@@ -937,6 +961,8 @@ pub_run(struct pub_options *o)
 		}
 		p.max_payload = pi.max_payload;
 	}
+	if (reads_stdin(o) && o->src != SRC_STDIN && o->src != SRC_FILE)
+		progress_init(&p);
 	switch (o->src) {
 	case SRC_LINES:
 		stream(&p, '\n', 0);
@@ -960,6 +986,7 @@ pub_run(struct pub_options *o)
 		if (reap(&p) != 0 && (p.status == MOM_EXIT_TEMPFAIL || p.status == MOM_EXIT_UNAVAILABLE))
 			break;
 out:
+	mom_progress(&p.prog, p.confirmed, 0, p.in_bytes, p.in_size, 1);
 	if (p.status == 0)
 		mom_cli_info(&o->cli, "%" PRIu64 " messages confirmed (%" PRIu64 " duplicates)",
 		    p.confirmed, p.dups);

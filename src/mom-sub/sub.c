@@ -35,6 +35,7 @@
 
 #include "format.h"
 #include "mom.h"
+#include "progress.h"
 #include "sub.h"
 #include "wire.h"
 
@@ -74,6 +75,7 @@ struct sub {
 	size_t             pend_h, pend_n, pend_cap;
 	int64_t            touch_ms, last_touch;
 	int                gone;       /* pipe mode: the reader went away */
+	struct mom_progress prog;
 };
 
 /* Room for need acks and need nacks. */
@@ -617,6 +619,9 @@ sub_run(struct sub_options *o)
 		goto out;
 	}
 	pipe_init(&s);
+	/* On its own on a terminal with -C, when the messages do not go to it too. */
+	mom_progress_init(&s.prog, o->cli.prog, "messages", o->progress,
+	    o->count > 0 && !o->cli.quiet && !isatty(STDOUT_FILENO));
 	while (!stop_flag && !s.out_broken) {
 		uint64_t ready = 0, max = o->prefetch;
 		size_t   n;
@@ -646,6 +651,7 @@ sub_run(struct sub_options *o)
 			}
 			break;
 		}
+		mom_progress(&s.prog, s.got, o->count, 0, 0, 0);
 		if (n > 0)
 			last = mom_mono_ms();
 		else if (o->drain && ready == 0)
@@ -654,6 +660,7 @@ sub_run(struct sub_options *o)
 	/* Stopped (a signal, an error): what the reader did not take goes back. */
 	if (s.pipe && s.pend_n > 0 && grow(&s, s.ack_n + s.nack_n + s.pend_n) == 0)
 		pipe_give_back(&s);
+	mom_progress(&s.prog, s.got, o->count, 0, 0, 1);
 	/* A signal may have cut a fetch short: its reply is lost, so release. */
 	stop_flag = 0;
 	close_consumer(&s);

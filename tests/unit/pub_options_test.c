@@ -403,3 +403,15 @@ Test(pub_options, reply_expire_is_a_duration_of_a_second_or_more)
 	pub_options_fini(&o);
 	assert_usage(parse(bad), "bad --reply-expire 'soon' (a duration of 1s or more)", 0);
 }
+
+Test(pub_options, progress_is_a_flag_off_by_default)
+{
+	char *on[] = { "mom-pub", "-q", "jobs", "-l", "--progress", NULL };
+	char *off[] = { "mom-pub", "-q", "jobs", "-l", NULL };
+
+	cr_assert_eq(parse(on), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 1);
+	pub_options_fini(&o);
+	cr_assert_eq(parse(off), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 0);
+}
