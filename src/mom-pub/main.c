@@ -14,7 +14,7 @@ usage(FILE *f)
 	    "usage: mom-pub [-v] [--quiet] [-s URL[,URL...]] (-q QUEUE | -t TOPIC)\n"
 	    "               [-m MSG | -f FILE | -l | -0 | --jsonl | -n]\n"
 	    "               [-H 'Key: value']... [--id ID] [--ttl DURATION]\n"
-	    "               [--delay DURATION] [-W SECONDS] [--create]\n"
+	    "               [--delay DURATION] [-W SECONDS] [--create] [--progress]\n"
 	    "       mom-pub -r [options] (-q QUEUE | -t TOPIC) [-m MSG | -f FILE | -n]\n"
 	    "               [-H 'Key: value']... [-W SECONDS] [--reply-expire DURATION]\n"
 	    "               (request/reply)\n"

@@ -14,9 +14,9 @@ usage(FILE *f)
 	    "usage: mom-sub [-v] [--quiet] [-s URL[,URL...]]\n"
 	    "               (-q QUEUE | -t PATTERN [-d NAME] [--from first|last|new|TIME])\n"
 	    "               [-C COUNT] [-W SECONDS] [-e] [-0 | -N | -F FORMAT | --jsonl]\n"
-	    "               [-p PREFETCH] [--no-ack] [--create]\n"
+	    "               [-p PREFETCH] [--no-ack] [--create] [--progress]\n"
 	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-C COUNT] [-W SECONDS] [-e]\n"
-	    "               -- COMMAND [ARG...]\n"
+	    "               [--newline] -- COMMAND [ARG...]\n"
 	    "       mom-sub -h | --version\n");
 }
 
