@@ -75,6 +75,7 @@ struct sub {
 	size_t             pend_h, pend_n, pend_cap;
 	int64_t            touch_ms, last_touch;
 	int                gone;       /* pipe mode: the reader went away */
+	int64_t            idle_ms;    /* pipe mode: the last wait for the reader */
 	struct mom_progress prog;
 };
 
@@ -353,6 +354,7 @@ pipe_settle(struct sub *s)
 		s->acks[s->ack_n++] = p->receipt;
 		s->pend_h++;
 		s->pend_n--;
+		s->idle_ms = 0;
 	}
 	if (s->pend_n == 0)
 		s->pend_h = 0;
@@ -547,10 +549,20 @@ pipe_turn(struct sub *s, int fetching)
 			return 0;
 		wait = s->touch_ms - (now - s->last_touch);
 		wait = wait < 0 ? 0 : wait > PIPE_POLL_MS ? PIPE_POLL_MS : wait;
-		if (s->out_off < s->out.len)
+		if (s->out_off < s->out.len) {
 			pipe_write(s, (int)wait);
-		else if (poll(&pfd, 1, (int)wait) == 1)
-			s->gone = 1;
+			s->idle_ms = 0;
+		} else {
+			/*
+			 * Nothing tells a writer that the pipe was read: look
+			 * again after 1 ms, then less and less often.
+			 */
+			s->idle_ms = s->idle_ms == 0 ? 1 : s->idle_ms * 2;
+			if (s->idle_ms < wait)
+				wait = s->idle_ms;
+			if (poll(&pfd, 1, (int)wait) == 1)
+				s->gone = 1;
+		}
 	}
 	if (s->gone) {
 		pipe_give_back(s);
