@@ -143,3 +143,22 @@ settled() { [ "$(admin --json queue info "$1" | jq -r '"\(.in_flight) \(.ready)"
 	run -0 --separate-stderr sub -q p -C 20000
 	assert_equal "$stderr" ""
 }
+
+@test "mom-pub without publish permission fails with 77 before it reads (mom-sub's messages stay)" {
+	A="$T/auth"
+	mom-auth -d "$A" keygen >/dev/null
+	echo pw | mom-auth -d "$A" user add root --admin >/dev/null
+	echo pw | mom-auth -d "$A" user add reader --sub 'src' >/dev/null
+	mom-auth -d "$A" token --user root --ttl 1h >"$T/root.jwt"
+	mom-auth -d "$A" token --user reader --ttl 1h >"$T/reader.jwt"
+	start_broker --auth-key "$A/mom-auth.pub"
+	MOM_TOKEN_FILE="$T/root.jwt" admin queue create src
+	MOM_TOKEN_FILE="$T/root.jwt" admin queue create dst
+	seq 1 500 | MOM_TOKEN_FILE="$T/root.jwt" pub -q src -l
+	export MOM_TOKEN_FILE="$T/reader.jwt"
+	run -77 --separate-stderr timeout "$TMO" bash -c \
+	    'mom-sub -q src --jsonl | mom-pub -q dst --jsonl; exit ${PIPESTATUS[1]}'
+	assert_equal "$stderr" "mom-pub: permission denied: publish to queue 'dst'"
+	export MOM_TOKEN_FILE="$T/root.jwt"
+	wait_for 10 settled src 500 || fail "src: $(admin --json queue info src)"
+}
