@@ -68,6 +68,21 @@ settled() { [ "$(admin --json queue info "$1" | jq -r '"\(.in_flight) \(.ready)"
 	((2000 - ready <= 41)) || fail "$((2000 - ready)) messages lost"
 }
 
+@test "a durable subscription through a pipe: head -n 1 leaves what it did not read" {
+	start_broker
+	tcreate ev
+	sub -t ev -d keep -e
+	python3 -c 'import sys
+for i in range(1, 2001):
+    s = str(i)
+    sys.stdout.write(s + "x" * (200 - len(s)) + "\n")' | pub -t ev -l
+	run -0 timeout "$TMO" bash -c 'mom-sub -t ev -d keep | head -n 1'
+	assert_output --regexp '^1x+$'
+	run -0 sub -t ev -d keep -e
+	echo "# lost $((2000 - ${#lines[@]}))" >&3
+	((2000 - ${#lines[@]} <= 41)) || fail "$((2000 - ${#lines[@]})) messages lost"
+}
+
 @test "a reader that goes away without reading gets nothing acknowledged" {
 	start_broker
 	qcreate src
