@@ -847,7 +847,8 @@ run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
 		fail(p, MOM_EINVAL, "cannot build the request's headers");
 		return p->status;
 	}
-	if ((rv = mom_cli_connect(&o->cli, &p->c, WINDOW)) != 0) {
+	/* (Connected already when the request comes from stdin: pub_run checked the target.) */
+	if (p->c == NULL && (rv = mom_cli_connect(&o->cli, &p->c, WINDOW)) != 0) {
 		p->status = rv;
 		return rv;
 	}
@@ -927,7 +928,12 @@ pub_run(struct pub_options *o)
 		 * from a pipe is consumed by reading it: the target is checked
 		 * first (over the direct path when it can), see connect_checked.
 		 */
-		if (reads_stdin(o) && !o->request && (o->create || (rv = check_direct(&p)) > 0)) {
+		if (reads_stdin(o) && o->request && !o->create) {
+			/* -r: the full client, which the request then uses. */
+			if (connect_checked(&p) != 0)
+				goto out;
+		} else if (reads_stdin(o) && !o->request &&
+		    (o->create || (rv = check_direct(&p)) > 0)) {
 			if (connect_checked(&p) != 0)
 				goto out;
 		} else if (p.status != 0)

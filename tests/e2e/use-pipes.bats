@@ -177,3 +177,16 @@ for i in range(1, 2001):
 	export MOM_TOKEN_FILE="$T/root.jwt"
 	wait_for 10 settled src 500 || fail "src: $(admin --json queue info src)"
 }
+
+@test "mom-pub -r checks its target before it reads the request from stdin" {
+	start_broker
+	mkfifo "$T/in"
+	exec 5<>"$T/in"
+	run -66 --separate-stderr timeout 5 mom-pub -r -q missing -W 3 <"$T/in"
+	assert_equal "$stderr" "mom-pub: no such queue 'missing'"
+	exec 5>&-
+	qcreate calc
+	bg mom-sub -q calc --newline -- bc
+	run -0 --separate-stderr bash -c "echo '6*7' | timeout $TMO mom-pub -r -q calc -W 10"
+	assert_output 42
+}
