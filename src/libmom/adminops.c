@@ -65,6 +65,7 @@ static const struct mom_admin_op ops[] = {
 	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
 	/* The oldest messages, left where they are: for those who may consume them. */
 	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL },
+	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL },
 	/* Changes: commands through the log. */
 	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
 	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },

@@ -1,8 +1,8 @@
 /*
  * verify.c: "mom-auth verify": is this token good, and what does it grant?
  *
- * The token comes from the argument ("-": stdin), --token-file, $MOM_TOKEN,
- * $MOM_TOKEN_FILE or, last, stdin when it is not a terminal.  A token is
+ * The token comes from the argument ("-": stdin), --token-file, stdin when
+ * it is not a terminal and not empty, $MOM_TOKEN or, last, $MOM_TOKEN_FILE.  A token is
  * short-lived and not a password, so the argument is allowed; the other
  * ways keep it out of ps(1) all the same.
  */
@@ -46,7 +46,21 @@ read_stdin(char **out, size_t *len)
 	return 0;
 }
 
-/* The token text (malloc'd) from the first source that has one. */
+/* Has buf (len bytes) anything but blanks? */
+static int
+blank(const char *buf, size_t len)
+{
+	while (len > 0 && isspace((unsigned char)buf[len - 1]))
+		len--;
+	return len == 0;
+}
+
+/*
+ * The token text (malloc'd) from the first source that has one: the
+ * argument, --token-file, stdin when it is not a terminal and holds a
+ * token (the one given to this command), then $MOM_TOKEN, $MOM_TOKEN_FILE
+ * (the ones a client would use).
+ */
 static int
 token_text(const struct auth_options *o, char **tok, size_t *len, const char **from)
 {
@@ -61,13 +75,26 @@ token_text(const struct auth_options *o, char **tok, size_t *len, const char **f
 	}
 	if (o->nargs == 0 && o->token_file != NULL)
 		file = o->token_file;
-	else if (o->nargs == 0 && (env = getenv("MOM_TOKEN")) != NULL && *env != '\0') {
+	else if (o->nargs == 1 || !isatty(STDIN_FILENO)) {
+		*from = "stdin";
+		if (read_stdin(tok, len) != 0) {
+			auth_err("stdin: %s", strerror(errno));
+			return MOM_EXIT_FAIL;
+		}
+		if (o->nargs == 1 || !blank(*tok, *len))
+			return 0;
+		/* Nothing on stdin (</dev/null): the environment's token. */
+		free(*tok);
+		*tok = NULL;
+	}
+	if (file == NULL && (env = getenv("MOM_TOKEN")) != NULL && *env != '\0') {
 		*from = "$MOM_TOKEN";
 		if ((*tok = strdup(env)) == NULL)
 			return MOM_EXIT_FAIL;
 		*len = strlen(*tok);
 		return 0;
-	} else if (o->nargs == 0 && (env = getenv("MOM_TOKEN_FILE")) != NULL && *env != '\0')
+	}
+	if (file == NULL && (env = getenv("MOM_TOKEN_FILE")) != NULL && *env != '\0')
 		file = env;
 	if (file != NULL) {
 		*from = file;
@@ -78,17 +105,9 @@ token_text(const struct auth_options *o, char **tok, size_t *len, const char **f
 		}
 		return 0;
 	}
-	if (o->nargs == 0 && isatty(STDIN_FILENO)) {
-		auth_err("verify: no token (give it as an argument, with --token-file, "
-		    "$MOM_TOKEN, $MOM_TOKEN_FILE or on stdin)");
-		return MOM_EXIT_USAGE;
-	}
-	*from = "stdin";
-	if (read_stdin(tok, len) != 0) {
-		auth_err("stdin: %s", strerror(errno));
-		return MOM_EXIT_FAIL;
-	}
-	return 0;
+	auth_err("verify: no token (give it as an argument, on stdin, with --token-file, "
+	    "$MOM_TOKEN or $MOM_TOKEN_FILE)");
+	return MOM_EXIT_USAGE;
 }
 
 int

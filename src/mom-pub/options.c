@@ -13,7 +13,8 @@
 #include "options.h"
 #include "wire.h"
 
-enum { OPT_ID = 256, OPT_TTL, OPT_DELAY, OPT_JSONL, OPT_CREATE, OPT_REPLY_EXPIRE };
+enum { OPT_ID = 256, OPT_TTL, OPT_DELAY, OPT_JSONL, OPT_CREATE, OPT_REPLY_EXPIRE,
+	OPT_PROGRESS };
 
 static const char optstring[] = ":0f:hH:lm:nq:rs:t:vW:";
 
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
 	{ "lines", no_argument, NULL, 'l' },
 	{ "message", required_argument, NULL, 'm' },
 	{ "null", no_argument, NULL, '0' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "queue", required_argument, NULL, 'q' },
 	{ "reply-expire", required_argument, NULL, OPT_REPLY_EXPIRE },
 	{ "request", no_argument, NULL, 'r' },
@@ -140,6 +142,9 @@ option(struct pub_options *o, struct pass *p, int ch, char *arg)
 		return 0;
 	case OPT_JSONL:
 		return set_source(o, p, SRC_JSONL);
+	case OPT_PROGRESS:
+		o->progress = 1;
+		return 0;
 	default:
 		mom_errf(p->err, p->errlen, "unhandled option %d", ch);
 		return MOM_EXIT_USAGE;

@@ -42,6 +42,7 @@ struct pub_options {
 	uint64_t        reply_expire_ms; /* --reply-expire: -r's queue goes when unused */
 	int             create;
 	int             request; /* -r */
+	int             progress; /* --progress: progress lines on stderr (also on a terminal) */
 	enum mom_action action;
 	int             usage;   /* after an error: the usage text follows the message */
 	char          **cfgv;    /* the config file's options (owned) */

@@ -25,6 +25,7 @@
 
 #include "format.h"
 #include "mom.h"
+#include "progress.h"
 #include "pub.h"
 #include "sp.h"
 #include "wire.h"
@@ -53,6 +54,11 @@ struct pub {
 	int                oneshot; /* one message, no -r: bounded by the reconnect window without -W */
 	uint64_t           max_payload; /* the broker's, once asked */
 	struct batch      *inflight;    /* sent, not answered: freed at exit */
+	uint64_t          *checked;     /* --jsonl's per-line targets checked: hashes, 0 free */
+	size_t             nchecked, checked_cap;
+	uint64_t           last_checked;
+	struct mom_progress prog;       /* -l, -0, --jsonl */
+	uint64_t           in_bytes, in_size; /* read so far; stdin's size when a file */
 };
 
 static void
@@ -251,6 +257,178 @@ bad_record(struct pub *p)
 		(void)flush(p);
 }
 
+/* The publish.check admin request for a target (a whole frame in b). */
+static void
+check_frame(struct mom_buf *b, uint8_t kind, const char *name, size_t n)
+{
+	json_t *req;
+	char   *js;
+
+	req = json_pack("{s:s, s:s, s:s%}", "op", "publish.check", "kind",
+	    kind == MOM_KIND_QUEUE ? "queue" : "topic", "name", name, n);
+	js = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	mom_frame_encode(b, MOM_OP_ADMIN, false, 0);
+	if (js == NULL)
+		b->err = 1;
+	else
+		mom_buf_put_str(b, js);
+	free(js);
+}
+
+/* A broker from before publish.check cannot say: publishing will tell. */
+static int
+check_status(int rv, const char *err)
+{
+	if (rv == MOM_EINVAL && strstr(err, "unknown admin request") != NULL)
+		return 0;
+	return rv;
+}
+
+/*
+ * Checks over the connection that the target exists and that our token
+ * may publish to it: 0, or an error code with the reason in err.  Nothing
+ * may be in flight (mom_client_call drops other replies).
+ */
+static int
+check_target(struct pub *p, uint8_t kind, const char *name, size_t n, char *err, size_t errlen)
+{
+	struct mom_buf req;
+	struct mom_rd  body;
+	nng_msg       *rep;
+	int            rv;
+
+	err[0] = '\0';
+	mom_buf_init(&req);
+	check_frame(&req, kind, name, n);
+	if (req.err)
+		rv = MOM_ENOMEM;
+	else
+		rv = mom_client_call(p->c, &req, &rep, &body, p->o->wait_ms, err, errlen);
+	mom_buf_fini(&req);
+	if (rv == 0)
+		nng_msg_free(rep);
+	if (rv != 0 && err[0] == '\0')
+		snprintf(err, errlen, "%s", mom_strerror(rv));
+	return check_status(rv, err);
+}
+
+/*
+ * The same before reading a one-message stdin, over the direct path: 0
+ * when the target is good, 1 when the full client must ask, -1 when it
+ * failed (p->status set).
+ */
+static int
+check_direct(struct pub *p)
+{
+	struct mom_buf req;
+	struct mom_rd  body;
+	uint8_t       *rep;
+	size_t         replen;
+	char           err[512];
+	int            rv;
+
+	mom_buf_init(&req);
+	check_frame(&req, p->o->kind, p->o->name, strlen(p->o->name));
+	rv = req.err ? -1 : mom_sp_call(p->o->cli.servers, p->o->cli.token, req.data, req.len,
+	    p->o->wait_ms, &rep, &replen);
+	mom_buf_fini(&req);
+	if (rv == -2 && p->o->wait_ms >= 0) {
+		fail(p, MOM_ETIMEDOUT, "timed out waiting for the broker");
+		return -1;
+	}
+	if (rv != 0)
+		return 1;
+	err[0] = '\0';
+	rv = check_status(mom_wire_status(rep, replen, MOM_OP_ADMIN, &body, err, sizeof(err)), err);
+	free(rep);
+	if (rv == MOM_EBUSY || rv == MOM_EPROTO)
+		return 1;
+	if (rv != 0) {
+		fail(p, rv, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* FNV-1a of a target, never 0. */
+static uint64_t
+target_hash(uint8_t kind, const uint8_t *name, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t   i;
+
+	h = (h ^ kind) * 1099511628211ULL;
+	for (i = 0; i < n; i++)
+		h = (h ^ name[i]) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
+/* Is h in the set of checked targets?  With add, puts it there.  -1: no memory. */
+static int
+checked_has(struct pub *p, uint64_t h, int add)
+{
+	size_t i;
+
+	if (add && (p->nchecked + 1) * 2 > p->checked_cap) {
+		size_t    cap = p->checked_cap ? p->checked_cap * 2 : 64, j;
+		uint64_t *t = calloc(cap, sizeof(*t));
+
+		if (t == NULL)
+			return -1;
+		for (j = 0; j < p->checked_cap; j++) {
+			if (p->checked[j] == 0)
+				continue;
+			for (i = p->checked[j] & (cap - 1); t[i] != 0; i = (i + 1) & (cap - 1))
+				;
+			t[i] = p->checked[j];
+		}
+		free(p->checked);
+		p->checked = t;
+		p->checked_cap = cap;
+	}
+	if (p->checked_cap == 0)
+		return 0;
+	for (i = h & (p->checked_cap - 1); p->checked[i] != 0; i = (i + 1) & (p->checked_cap - 1))
+		if (p->checked[i] == h)
+			return 1;
+	if (add) {
+		p->checked[i] = h;
+		p->nchecked++;
+	}
+	return 0;
+}
+
+/*
+ * A line's own target (--jsonl without -q or -t) is checked the first
+ * time it comes, before anything is published to it: what is in flight is
+ * collected first, so that a bad target stops the run at its line.
+ */
+static int
+check_line_target(struct pub *p, uint8_t kind, const char *name)
+{
+	char     err[512];
+	uint64_t h = target_hash(kind, (const uint8_t *)name, strlen(name));
+	int      rv;
+
+	if (h == p->last_checked || checked_has(p, h, 0))
+		return 0;
+	while (mom_client_inflight(p->c) > 0)
+		if (reap(p) != 0 && p->status != 0)
+			return -1;
+	if ((rv = check_target(p, kind, name, strlen(name), err, sizeof(err))) != 0) {
+		bad_record(p);
+		fail(p, rv, "line %" PRIu64 ": %s", p->rec + 1, err);
+		return -1;
+	}
+	if (checked_has(p, h, 1) < 0) {
+		fail(p, MOM_ENOMEM, "out of memory");
+		return -1;
+	}
+	p->last_checked = h;
+	return 0;
+}
+
 static int
 add(struct pub *p, struct mom_pub_msg *m)
 {
@@ -353,6 +531,10 @@ add_envelope(struct pub *p, const char *line, size_t len)
 		m.name.p = (const uint8_t *)p->o->name;
 		m.name.n = strlen(p->o->name);
 	} else if (e.kind != 0) {
+		if (check_line_target(p, e.kind, e.name) != 0) {
+			mom_envelope_fini(&e);
+			return -1;
+		}
 		m.kind = e.kind;
 		m.name.p = (const uint8_t *)e.name;
 		m.name.n = strlen(e.name);
@@ -414,6 +596,8 @@ stream(struct pub *p, int delim, int jsonl)
 		if (n == 0)
 			break;
 		in.len += (size_t)n;
+		p->in_bytes += (uint64_t)n;
+		mom_progress(&p->prog, p->confirmed, 0, p->in_bytes, p->in_size, 0);
 		while ((nl = memchr(in.data + scan, delim, in.len - scan)) != NULL) {
 			size_t len = (size_t)(nl - (in.data + start));
 
@@ -584,6 +768,61 @@ ensure_target(struct pub *p)
 	return rv;
 }
 
+/*
+ * Progress of a stream: with --progress, or on its own when stderr is a
+ * terminal and stdin is not (a large input, not lines typed).  The share
+ * and ETA come from stdin's size when it is a file.
+ */
+static void
+progress_init(struct pub *p)
+{
+	struct stat st;
+
+	mom_progress_init(&p->prog, p->o->cli.prog, "messages confirmed", p->o->progress,
+	    !p->o->cli.quiet && !isatty(STDIN_FILENO));
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		off_t at = lseek(STDIN_FILENO, 0, SEEK_CUR);
+
+		p->in_size = (uint64_t)st.st_size - (at > 0 ? (uint64_t)at : 0);
+	}
+}
+
+/* Does the input come from stdin (where reading consumes it)? */
+static int
+reads_stdin(const struct pub_options *o)
+{
+	return o->src == SRC_LINES || o->src == SRC_NUL || o->src == SRC_JSONL ||
+	    o->src == SRC_STDIN || (o->src == SRC_FILE && strcmp(o->file, "-") == 0);
+}
+
+/*
+ * Connects, creates the target with --create, and checks that it exists
+ * and that the token may publish to it before any input is read, so that
+ * a pipeline into mom-pub fails before its writer's messages are taken
+ * (a --jsonl stream without -q or -t checks each line's target instead).
+ */
+static int
+connect_checked(struct pub *p)
+{
+	char err[512];
+	int  rv;
+
+	if ((rv = mom_cli_connect(&p->o->cli, &p->c, WINDOW)) != 0) {
+		p->status = rv;
+		return rv;
+	}
+	if (p->o->create && ensure_target(p) != 0)
+		return -1;
+	if (p->o->kind == 0 || !reads_stdin(p->o))
+		return 0;
+	if ((rv = check_target(p, p->o->kind, p->o->name, strlen(p->o->name), err,
+	    sizeof(err))) != 0) {
+		fail(p, rv, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static volatile int req_signal;
 
 static void
@@ -632,7 +871,8 @@ run_request(struct pub *p, const uint8_t *pay, size_t n, int64_t deadline)
 		fail(p, MOM_EINVAL, "cannot build the request's headers");
 		return p->status;
 	}
-	if ((rv = mom_cli_connect(&o->cli, &p->c, WINDOW)) != 0) {
+	/* (Connected already when the request comes from stdin: pub_run checked the target.) */
+	if (p->c == NULL && (rv = mom_cli_connect(&o->cli, &p->c, WINDOW)) != 0) {
 		p->status = rv;
 		return rv;
 	}
@@ -707,7 +947,21 @@ pub_run(struct pub_options *o)
 		return MOM_EXIT_USAGE;
 	}
 	if (o->src == SRC_MSG || o->src == SRC_EMPTY || o->src == SRC_FILE || o->src == SRC_STDIN) {
-		/* One message: read it first, then try the direct path. */
+		/*
+		 * One message: read it first, then try the direct path.  Input
+		 * from a pipe is consumed by reading it: the target is checked
+		 * first (over the direct path when it can), see connect_checked.
+		 */
+		if (reads_stdin(o) && o->request && !o->create) {
+			/* -r: the full client, which the request then uses. */
+			if (connect_checked(&p) != 0)
+				goto out;
+		} else if (reads_stdin(o) && !o->request &&
+		    (o->create || (rv = check_direct(&p)) > 0)) {
+			if (connect_checked(&p) != 0)
+				goto out;
+		} else if (p.status != 0)
+			goto out;
 		if (read_one(&p, &one, &pay, &n) != 0) {
 			mom_buf_fini(&one);
 			mom_buf_fini(&p.hdrs);
@@ -718,7 +972,7 @@ pub_run(struct pub_options *o)
 			goto out;
 		}
 		p.oneshot = 1;
-		if (!o->create && n < BATCH_BYTES / 2) {
+		if (p.c == NULL && !o->create && n < BATCH_BYTES / 2) {
 			if (add_bytes(&p, pay, n) != 0)
 				goto out;
 			if (direct(&p) == 0)
@@ -726,11 +980,7 @@ pub_run(struct pub_options *o)
 			have_batch = 1;
 		}
 	}
-	if ((rv = mom_cli_connect(&o->cli, &p.c, WINDOW)) != 0) {
-		p.status = rv;
-		goto out;
-	}
-	if (o->create && ensure_target(&p) != 0)
+	if (p.c == NULL && connect_checked(&p) != 0)
 		goto out;
 	if (o->src == SRC_LINES || o->src == SRC_NUL || o->src == SRC_JSONL) {
 		struct mom_ping pi;
@@ -742,6 +992,8 @@ pub_run(struct pub_options *o)
 		}
 		p.max_payload = pi.max_payload;
 	}
+	if (reads_stdin(o) && o->src != SRC_STDIN && o->src != SRC_FILE)
+		progress_init(&p);
 	switch (o->src) {
 	case SRC_LINES:
 		stream(&p, '\n', 0);
@@ -765,6 +1017,7 @@ pub_run(struct pub_options *o)
 		if (reap(&p) != 0 && (p.status == MOM_EXIT_TEMPFAIL || p.status == MOM_EXIT_UNAVAILABLE))
 			break;
 out:
+	mom_progress(&p.prog, p.confirmed, 0, p.in_bytes, p.in_size, 1);
 	if (p.status == 0)
 		mom_cli_info(&o->cli, "%" PRIu64 " messages confirmed (%" PRIu64 " duplicates)",
 		    p.confirmed, p.dups);
@@ -779,5 +1032,6 @@ out:
 	}
 	mom_buf_fini(&p.hdrs);
 	mom_buf_fini(&one);
+	free(p.checked);
 	return p.status;
 }

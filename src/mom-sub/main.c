@@ -15,10 +15,10 @@ usage(FILE *f)
 	    "usage: mom-sub [-v] [--quiet] [-s URL[,URL...]]\n"
 	    "               (-q QUEUE | -t PATTERN [-d NAME] [--from first|last|new|TIME])\n"
 	    "               [-C COUNT] [-W SECONDS] [-e] [-0 | -N | -F FORMAT | --jsonl]\n"
-	    "               [-p PREFETCH] [--no-ack] [--create]\n"
+	    "               [-p PREFETCH] [--no-ack] [--create] [--progress]\n"
 	    "               [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
 	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-C COUNT] [-W SECONDS] [-e]\n"
-	    "               -- COMMAND [ARG...]\n"
+	    "               [--newline] -- COMMAND [ARG...]\n"
 	    "       mom-sub -h | --version\n");
 }
 
@@ -39,6 +39,8 @@ help(void)
 	    "  -p, --prefetch PREFETCH    ask for up to PREFETCH messages a request (default 256)\n"
 	    "  --no-ack                   at most once: the broker settles each message as it sends it\n"
 	    "  -P, --parallel N           worker mode (-- COMMAND): run up to N commands at once\n"
+	    "  --newline                  worker mode: end the command's stdin with a newline\n"
+	    "  --progress                 count, rate and time left on stderr (on a terminal: always)\n"
 	    "\nOutput (default: each payload and a newline):\n"
 	    "  -0, --null                 each payload followed by a NUL byte\n"
 	    "  -N                         write nothing (the messages are still acknowledged)\n"

@@ -11,7 +11,7 @@
 #include "options.h"
 #include "wire.h"
 
-enum { OPT_FROM = 256, OPT_JSONL, OPT_NOACK, OPT_CREATE };
+enum { OPT_FROM = 256, OPT_JSONL, OPT_NOACK, OPT_CREATE, OPT_NEWLINE, OPT_PROGRESS };
 
 static const char optstring[] = ":0C:d:eF:hNp:P:q:s:t:vW:";
 
@@ -24,10 +24,12 @@ static const struct option longopts[] = {
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "jsonl", no_argument, NULL, OPT_JSONL },
+	{ "newline", no_argument, NULL, OPT_NEWLINE },
 	{ "no-ack", no_argument, NULL, OPT_NOACK },
 	{ "null", no_argument, NULL, '0' },
 	{ "parallel", required_argument, NULL, 'P' },
 	{ "prefetch", required_argument, NULL, 'p' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "queue", required_argument, NULL, 'q' },
 	{ "server", required_argument, NULL, 's' },
 	{ "topic", required_argument, NULL, 't' },
@@ -175,6 +177,12 @@ option(struct sub_options *o, struct pass *p, int ch, char *arg)
 	case OPT_NOACK:
 		o->noack = 1;
 		return 0;
+	case OPT_NEWLINE:
+		o->newline = 1;
+		return 0;
+	case OPT_PROGRESS:
+		o->progress = 1;
+		return 0;
 	default:
 		mom_errf(p->err, p->errlen, "unhandled option %d", ch);
 		return MOM_EXIT_USAGE;
@@ -246,6 +254,14 @@ check(struct sub_options *o, char *err, size_t errlen)
 	if (o->argv && (o->out != OUT_LINES || o->noack)) {
 		mom_errf(err, errlen, "-0, -N, -F, --jsonl and --no-ack are not for worker mode "
 		    "('-- COMMAND')");
+		return MOM_EXIT_USAGE;
+	}
+	if (o->argv && o->progress) {
+		mom_errf(err, errlen, "--progress is not for worker mode ('-- COMMAND')");
+		return MOM_EXIT_USAGE;
+	}
+	if (!o->argv && o->newline) {
+		mom_errf(err, errlen, "--newline is for worker mode ('-- COMMAND')");
 		return MOM_EXIT_USAGE;
 	}
 	if (!o->argv && o->parallel) {

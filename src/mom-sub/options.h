@@ -31,6 +31,8 @@ struct sub_options {
 	int             create;
 	char          **argv;     /* worker mode: COMMAND [ARG...]; NULL: none */
 	uint32_t        parallel; /* -P: commands at once */
+	int             newline;  /* --newline: a command's stdin ends in a newline */
+	int             progress; /* --progress: progress lines on stderr (also on a terminal) */
 	enum mom_action action;
 	int             usage;    /* after an error: the usage text follows the message */
 	char          **cfgv;     /* the config file's options (owned) */

@@ -173,6 +173,21 @@ sdup(const uint8_t *p, size_t n)
 	return s;
 }
 
+/* s (from sdup, *n bytes) with a newline added; frees s on failure. */
+static char *
+append_nl(char *s, size_t *n)
+{
+	char *t = realloc(s, *n + 2);
+
+	if (t == NULL) {
+		free(s);
+		return NULL;
+	}
+	t[(*n)++] = '\n';
+	t[*n] = '\0';
+	return t;
+}
+
 static void
 job_free(struct job *j)
 {
@@ -207,6 +222,9 @@ job_new(struct worker *w, const struct mom_delivery *d)
 	j->hlen = d->headers.n;
 	j->payload = (uint8_t *)sdup(d->payload.p, d->payload.n);
 	j->plen = d->payload.n;
+	/* --newline: filters such as bc(1) and read(1) want a whole last line. */
+	if (w->o->newline && j->payload != NULL && (j->plen == 0 || j->payload[j->plen - 1] != '\n'))
+		j->payload = (uint8_t *)append_nl((char *)j->payload, &j->plen);
 	if (d->headers.n && mom_hdr_get(d->headers.p, d->headers.n, MOM_HDR_REPLY_TO, &v) && v.n)
 		j->reply_to = sdup(v.p, v.n);
 	if (!j->name || !j->id || !j->headers || !j->payload) {

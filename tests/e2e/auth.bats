@@ -57,16 +57,19 @@ as() {
 	assert_output "for bob"
 }
 
-@test "names outside the token's patterns are refused, and nothing of the batch is stored" {
+@test "names outside the token's patterns are refused; a stream stops at the first refused line" {
 	as root mom-admin queue create billing
 	as root mom-admin queue create orders.ok
 	run -77 --separate-stderr as carol mom-pub -q billing -m 'no'
 	assert_equal "$stderr" "mom-pub: permission denied: publish to queue 'billing'"
-	# one allowed and one refused target in one stream: all or nothing
-	printf '%s\n' '{"queue":"orders.ok","payload":"a"}' '{"queue":"billing","payload":"b"}' |
-		{ run -77 as carol mom-pub --jsonl; }
+	# Each line's target is checked when it first comes (issue 12): the
+	# line before the refused one is stored, nothing from it on.
+	printf '%s\n' '{"queue":"orders.ok","payload":"a"}' '{"queue":"billing","payload":"b"}' \
+	    '{"queue":"orders.ok","payload":"c"}' >"$T/in"
+	run -77 --separate-stderr as carol mom-pub --jsonl <"$T/in"
+	assert_equal "$stderr" "mom-pub: line 2: permission denied: publish to queue 'billing'"
 	run -0 as root mom-admin --json queue info orders.ok
-	assert_output --partial '"messages":0'
+	assert_output --partial '"messages":1'
 	run -0 as root mom-admin --json queue info billing
 	assert_output --partial '"messages":0'
 }

@@ -494,6 +494,39 @@ Test(core, permissions_are_checked_and_the_creator_recorded)
 	    sizeof(err)), 0, "%s", err);
 }
 
+/* publish.check answers what a publish would meet: permission first, then the target. */
+Test(core, publish_check_answers_as_a_publish_would)
+{
+	struct mom_claims bob;
+	char              err[256];
+
+	claims_jobs(&bob, "bob");
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"jobs.q\"}");
+	admin_ok("{\"op\":\"topic.create\",\"name\":\"jobs.t\"}");
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"payroll\"}");
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"queue\",\"name\":\"jobs.q\"}",
+	    NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"topic\",\"name\":\"jobs.t\"}",
+	    NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"queue\",\"name\":\"jobs.no\"}",
+	    NULL, err, sizeof(err)), MOM_ENOENT);
+	cr_assert_str_eq(err, "no such queue 'jobs.no'");
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"topic\",\"name\":\"jobs.q\"}",
+	    NULL, err, sizeof(err)), MOM_ENOENT);
+	/* Not allowed: refused whether or not it exists, as a publish is. */
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"queue\",\"name\":\"payroll\"}",
+	    NULL, err, sizeof(err)), MOM_EPERM);
+	cr_assert_str_eq(err, "permission denied: publish to queue 'payroll'");
+	cr_assert_eq(admin(&bob, "{\"op\":\"publish.check\",\"kind\":\"queue\",\"name\":\"nowhere\"}",
+	    NULL, err, sizeof(err)), MOM_EPERM);
+	cr_assert_eq(admin(NULL, "{\"op\":\"publish.check\",\"kind\":\"queue\",\"name\":\"payroll\"}",
+	    NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(admin(NULL, "{\"op\":\"publish.check\",\"kind\":\"box\",\"name\":\"payroll\"}",
+	    NULL, err, sizeof(err)), MOM_EINVAL);
+	cr_assert_eq(admin(NULL, "{\"op\":\"publish.check\",\"kind\":\"queue\"}", NULL, err,
+	    sizeof(err)), MOM_EINVAL);
+}
+
 Test(core, stats_count_what_happened)
 {
 	json_t *st;

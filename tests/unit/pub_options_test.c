@@ -445,3 +445,15 @@ Test(pub_options, connect_timeout_zero_is_at_once_a_zero_window_is_refused)
 	assert_usage(parse(win), "bad --reconnect-window '0' (a duration over 0: seconds, or "
 	    "like 500ms, 2m)", 0);
 }
+
+Test(pub_options, progress_is_a_flag_off_by_default)
+{
+	char *on[] = { "mom-pub", "-q", "jobs", "-l", "--progress", NULL };
+	char *off[] = { "mom-pub", "-q", "jobs", "-l", NULL };
+
+	cr_assert_eq(parse(on), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 1);
+	pub_options_fini(&o);
+	cr_assert_eq(parse(off), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 0);
+}

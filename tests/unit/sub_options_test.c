@@ -335,3 +335,24 @@ Test(sub_options, connect_timeout_and_reconnect_window)
 	assert_usage(parse(bad), "bad --reconnect-window '-1' (a duration over 0: seconds, or "
 	    "like 500ms, 2m)", 0);
 }
+
+/* --newline (worker mode's stdin) and --progress (plain mode's stderr) are flags. */
+Test(sub_options, newline_is_for_workers_and_progress_for_plain_mode)
+{
+	char *worker[] = { "mom-sub", "-q", "calc", "--newline", "--", "bc", NULL };
+	char *plain[] = { "mom-sub", "-q", "jobs", "-C", "5", "--progress", NULL };
+	char *nl_plain[] = { "mom-sub", "-q", "jobs", "--newline", NULL };
+	char *pr_worker[] = { "mom-sub", "-q", "jobs", "--progress", "--", "true", NULL };
+
+	cr_assert_eq(parse(worker), 0, "err: %s", err);
+	cr_assert_eq(o.newline, 1);
+	cr_assert_eq(o.progress, 0);
+	sub_options_fini(&o);
+	cr_assert_eq(parse(plain), 0, "err: %s", err);
+	cr_assert_eq(o.progress, 1);
+	cr_assert_eq(o.newline, 0);
+	sub_options_fini(&o);
+	assert_usage(parse(nl_plain), "--newline is for worker mode ('-- COMMAND')", 0);
+	sub_options_fini(&o);
+	assert_usage(parse(pr_worker), "--progress is not for worker mode ('-- COMMAND')", 0);
+}

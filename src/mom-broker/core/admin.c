@@ -225,6 +225,35 @@ peek_json(struct core *c, struct creq *cr, json_t *o)
 	return res;
 }
 
+/*
+ * publish.check: would a publish to this queue or topic be refused?  The
+ * same checks in the same order as a publish (permission, then the
+ * target), so that a publisher can fail before it reads any input.
+ */
+static json_t *
+publish_check(struct core *c, struct creq *cr, json_t *o)
+{
+	const char *kind = jstr(o, "kind"), *name = jstr(o, "name");
+	bool        q = kind != NULL && strcmp(kind, "queue") == 0;
+
+	if ((!q && (kind == NULL || strcmp(kind, "topic") != 0)) || name == NULL ||
+	    !mom_name_ok(name)) {
+		creq_error(c, cr, MOM_EINVAL, "publish.check wants a kind (queue or topic) and "
+		    "a name");
+		return NULL;
+	}
+	if (!acl_may(cr->req->claims, name, strlen(name), true)) {
+		creq_error(c, cr, MOM_EPERM, "permission denied: publish to %s '%s'", kind, name);
+		return NULL;
+	}
+	if (q ? fsm_queue(c->fsm, name, strlen(name)) == NULL :
+	    fsm_topic(c->fsm, name, strlen(name)) == NULL) {
+		creq_error(c, cr, MOM_ENOENT, "no such %s '%s'", kind, name);
+		return NULL;
+	}
+	return json_object();
+}
+
 /* A read: the answer, or NULL when cr was answered (an error). */
 static json_t *
 admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
@@ -246,6 +275,8 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 	}
 	if (strcmp(op, "cluster.status") == 0)
 		return cluster_status(c, now);
+	if (strcmp(op, "publish.check") == 0)
+		return publish_check(c, cr, o);
 	if (strcmp(op, "stats.prom") == 0) {
 		char *t = prom_text(c, cr->req->claims, now);
 
