@@ -15,7 +15,7 @@ broker's.  Each block runs in a fresh bash in the document's work directory
 text does); a crontab line runs its command.
 
 What a block is checked for: every command exits 0 (commands that bash
-treats as conditions excepted), unless a trailing comment says otherwise
+treats as conditions excepted; curl fails on an HTTP error), unless a trailing comment says otherwise
 ("exits 65", "exit 77", "prints 2.5", ': "moved 1 message"'); a
 transcript's output is compared with the text (blanks collapsed, hex ids of
 8 digits or more and the order of lines of stdout and stderr aside).
@@ -284,6 +284,8 @@ class Runner:
             "__O=%s" % sq(out),
             "__mom_err() { printf '%s %s\\n' \"$__L\" \"$1\" >>\"$__O.err\"; }",
             "trap '__mom_err $?' ERR",
+            # A reader sees an HTTP error in curl's output; curl exits 0.
+            "curl() { command curl -sS --fail-with-body \"$@\"; }",
             "__mom_wait_broker() { local i; for ((i = 0; i < %d; i++)); do"
             " timeout 2 mom-admin -W 1s --quiet ping >/dev/null 2>&1 && return 0; sleep 0.1; done;"
             " echo 'no broker answers' >&2; return 1; }" % (BROKER_WAIT_S * 10),

@@ -26,7 +26,6 @@ DOCX="$E2E_ROOT/tests/e2e/doc-examples.py"
 EXAMPLES_TABLE='
 README.md :: block :: ^make run :: make run installs packages (apt-get) and keeps a broker in the foreground on the default port; make check would run this suite again
 README.md :: forever :: mom-sub -q jobs --jsonl \| .*mom-pub -q copy --jsonl :: mom-sub without -e waits for more messages once the queue is empty
-README.md :: given :: mom-admin queue create jobs.dead && mom-admin queue create calc.dead :: the dead-letter queues named by the queue create lines must exist (mom-admin.1 creates jobs.dead first)
 
 examples/calculator/README.md :: block :: ^div 10 4 :: the request formats, not commands
 examples/calculator/README.md :: line :: ^make run :: make run installs packages (apt-get); the test broker stands in for it
