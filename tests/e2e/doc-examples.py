@@ -295,7 +295,8 @@ class Runner:
         """The script text of one command, and what to check afterwards."""
         self.seq += 1
         k = self.seq
-        mark = "__L=%d; echo '@@ %d'\n" % (n, n)
+        # The marker starts a line even after output without a newline.
+        mark = "__L=%d; printf '\\n@@ %d\\n'\n" % (n, n)
         if kind == "transcript":
             return mark + ("trap - ERR; eval \"%s\" >\"$__O.%d.out\" 2>&1 </dev/null;"
                            " echo $? >\"$__O.%d.st\"; trap '__mom_err $?' ERR\n"

@@ -26,6 +26,8 @@ DOCX="$E2E_ROOT/tests/e2e/doc-examples.py"
 EXAMPLES_TABLE='
 README.md :: block :: ^make run :: make run installs packages (apt-get) and keeps a broker in the foreground on the default port; make check would run this suite again
 README.md :: forever :: mom-sub -q jobs --jsonl \| .*mom-pub -q copy --jsonl :: mom-sub without -e waits for more messages once the queue is empty
+README.md :: given :: seq 1 5000 >big.txt :: a large file of the reader, for the --progress example
+README.md :: line :: "receipts":\["\.\.\."\] :: a placeholder receipt that the reader copies from the answer of the long poll (mom-broker.8 shows it done with jq)
 
 examples/calculator/README.md :: block :: ^div 10 4 :: the request formats, not commands
 examples/calculator/README.md :: line :: ^make run :: make run installs packages (apt-get); the test broker stands in for it
@@ -53,19 +55,19 @@ man/mom-broker.conf.5 :: block :: ^server tls\+tcp://mq1 :: a configuration file
 man/mom-pub.1 :: given :: for q in jobs files calc backups mail; do mom-admin queue create $q || exit 1; done :: the queues the page publishes to
 man/mom-pub.1 :: given :: for t in reports.daily hosts.df logs.nginx audit.mail; do mom-admin topic create $t || exit 1; done :: the topics the page publishes to
 man/mom-pub.1 :: given :: printf "%%PDF-1.4\n" >report.pdf :: the file published as one message
-man/mom-pub.1 :: given :: mom-sub -q calc -- bc 3>&- & :: the worker the page names for the request example
+man/mom-pub.1 :: given :: { mom-sub -q calc --newline -- bc || mom-sub -q calc -- bc; } 3>&- & :: the worker the page names for the request example (plain -- bc where mom-sub has no --newline yet)
 man/mom-pub.1 :: block :: /var/log/nginx :: follows a web server log under /var/log that is not here; tail -F never ends
 man/mom-pub.1 :: block :: tcp://old:7420 :: other hosts
-man/mom-pub.1 :: block :: mom-sub -q calc -C 1 :: a responder for one request: it needs a requester running at the same time (the request example above is answered by the worker mom-sub -q calc -- bc)
+man/mom-pub.1 :: block :: mom-sub -q calc -C 1 :: a responder for one request: it needs a requester running at the same time (the request example above is answered by the worker the page names)
 
-man/mom-sub.1 :: given :: for q in jobs files a b deploys jobs.dead images dict; do mom-admin queue create $q || exit 1; done :: the queues the page consumes from
+man/mom-sub.1 :: given :: for q in jobs files a b deploys jobs.dead images dict calc; do mom-admin queue create $q || exit 1; done :: the queues the page consumes from
 man/mom-sub.1 :: given :: mom-admin topic create orders.eu && mom-admin topic create sensors.kitchen && mom-pub -t sensors.kitchen -m 21.5 :: the topics the page subscribes to
 man/mom-sub.1 :: given :: seq 20 | mom-pub -q jobs -l && find . -print0 | mom-pub -q files -0 && mom-pub -q deploys -m v1 :: messages for the examples that take some
 man/mom-sub.1 :: given :: printf "#!/bin/sh\necho deploying \"\$1\"\n" >deploy.sh && chmod +x deploy.sh && mkdir -p out :: the deploy script and output directory the examples use
 man/mom-sub.1 :: forever :: ^mom-sub -q jobs$ :: waits for more messages
 man/mom-sub.1 :: forever :: mom-sub -q files -0 :: waits for more messages
-man/mom-sub.1 :: forever :: mom-sub -q a --jsonl :: waits for more messages
-man/mom-sub.1 :: forever :: mom-sub -q (images|dict) .*-- :: a worker runs until stopped
+man/mom-sub.1 :: forever :: mom-sub -q a (-e )?--jsonl :: without -e, waits for more messages
+man/mom-sub.1 :: forever :: ^mom-sub -q \S+ .*-- :: a worker runs until stopped
 man/mom-sub.1 :: block :: /var/log/orders.log :: writes under /var/log (root); runs until stopped
 man/mom-sub.1 :: block :: \| mail :: mails another host (and mail(1) is not installed)
 
