@@ -167,3 +167,21 @@ hc() { timeout "$TMO" curl -sS "$@"; }
 	run admin --token-file "$T/alice.jwt" queue update a.q --dead-letter a.dead
 	assert_success
 }
+
+@test "a dead-letter queue that does not exist yet is created when the first message dies: nothing is lost" {
+	start_broker
+	qcreate calc --max-deliver 2 --dead-letter calc.dead
+	pub -q calc -m 'div 1 0'
+	run sub -q calc -C 1 -W 10 -- sh -c 'exit 65'
+	assert_success
+	wait_for 10 qfield_is calc.dead messages 1 || fail "the dead letter is gone: $(admin queue list)"
+	run admin --json queue peek calc.dead
+	assert_success
+	assert_equal "$(jq -r '.messages[0].payload' <<<"$output")" 'div 1 0'
+	assert_equal "$(jq -r '.messages[0].headers["Mom-Dead-Reason"]' <<<"$output")" rejected
+	# It is a queue like any other, and it stays across a restart.
+	stop_pid "$BROKER_PID"
+	BROKER_PID=
+	start_broker
+	assert_equal "$(qfield calc.dead messages)" 1
+}

@@ -865,7 +865,7 @@ Test(fsm_dead, message_over_max_deliver_lands_in_the_dead_letter_queue)
 	fsm_free(f);
 }
 
-Test(fsm_dead, without_a_dead_letter_queue_the_message_is_dropped_and_counted)
+Test(fsm_dead, without_a_dead_letter_queue_the_message_is_dropped_a_missing_one_is_created)
 {
 	struct fsm *f = new_fsm();
 	int64_t     now = 100;
@@ -879,8 +879,12 @@ Test(fsm_dead, without_a_dead_letter_queue_the_message_is_dropped_and_counted)
 	expire_twice(queue(f, "work"), &now);
 	cr_assert_eq(f->dead_dropped, 1);
 	cr_assert_eq(mq_count(&queue(f, "work")->mq), 0);
+	/* A dead-letter queue that does not exist is created: nothing is dropped. */
+	cr_assert_null(fsm_queue(f, "missing", 7));
 	expire_twice(queue(f, "orphan"), &now);
-	cr_assert_eq(f->dead_dropped, 2, "a dead-letter queue that does not exist drops too");
+	cr_assert_eq(f->dead_dropped, 1);
+	cr_assert_not_null(fsm_queue(f, "missing", 7));
+	cr_assert_eq(mq_count(&queue(f, "missing")->mq), 1);
 	fsm_free(f);
 }
 

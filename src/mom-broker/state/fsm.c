@@ -425,7 +425,8 @@ dead_with_why(struct msg *m, const uint8_t *why, size_t wlen)
 
 /*
  * Where a message that used up its deliveries goes: the queue's dead-letter
- * queue when it has one that exists, otherwise nowhere (counted).
+ * queue (created now if it is missing: fsm_queue_implicit), otherwise, for
+ * a queue without one, nowhere (counted).
  */
 void
 fsm_dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries)
@@ -434,8 +435,9 @@ fsm_dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries)
 
 	(void)from;
 	(void)deliveries;
-	if (q->dead_letter != NULL)
-		dlq = fsm_queue(q->fsm, q->dead_letter, strlen(q->dead_letter));
+	if (q->dead_letter != NULL &&
+	    (dlq = fsm_queue(q->fsm, q->dead_letter, strlen(q->dead_letter))) == NULL)
+		dlq = fsm_queue_implicit(q->fsm, q->dead_letter, q->owner, q->fsm->last_time);
 	if (dlq == NULL || dlq == q) {
 		q->fsm->dead_dropped++;
 		msg_unref(m);

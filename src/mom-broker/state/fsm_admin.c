@@ -232,6 +232,28 @@ fsm_queue_peek_json(const struct queue *q, size_t max, size_t max_bytes)
 	    (json_int_t)mq_count(&q->mq), "messages", a);
 }
 
+/*
+ * A dead-letter queue that a queue names but that is not there (never
+ * created, or deleted since) is created when a message first dies, with
+ * the default options and the owner of the queue that names it: a dead
+ * letter is never dropped for want of its queue.  This happens while the
+ * command that killed the message is applied, so a replay does it again.
+ */
+struct queue *
+fsm_queue_implicit(struct fsm *f, const char *name, const char *owner, int64_t now)
+{
+	struct fsm_result res;
+	json_t           *o = json_pack("{s:s, s:s?}", "name", name, "owner", owner);
+
+	if (o == NULL)
+		return NULL;
+	memset(&res, 0, sizeof(res));
+	queue_create(f, o, now, &res);
+	json_decref(o);
+	json_decref(res.json);
+	return res.status == 0 ? fsm_queue(f, name, strlen(name)) : NULL;
+}
+
 static struct queue *
 need_queue(struct fsm *f, const char *name, struct fsm_result *res)
 {

@@ -61,6 +61,8 @@ int  fsm_topic_link(struct topic *, struct sub *s);
 
 /* A queue's mq_dead_fn (arg: the queue): on to its dead-letter queue. */
 void fsm_dead_letter(void *arg, struct mq *from, struct msg *m, uint32_t deliveries);
+/* Creates a missing dead-letter queue (fsm_admin.c); NULL: out of memory or a bad name. */
+struct queue *fsm_queue_implicit(struct fsm *, const char *name, const char *owner, int64_t now);
 
 /* Routes an object's settlements as fsm_set_settle says (see fsm.h). */
 void fsm_attach_queue(struct fsm *, struct queue *);
