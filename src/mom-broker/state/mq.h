@@ -1,8 +1,9 @@
 /*
  * mq.h: the delivery engine shared by queues and subscriptions.
  *
- * An mq holds messages ready for delivery (FIFO; a requeued message goes
- * back to the front), delayed ones (until their time), and leased ones:
+ * An mq holds messages ready for delivery (FIFO; a message given back,
+ * by a nack, a release or an expired lease, goes back in front of newer
+ * ones, in broker sequence order), delayed ones (until their time), and leased ones:
  * handed to a consumer and waiting for its ack.  A lease that is not acked
  * within the ack wait, or is nacked, makes the message ready again; after
  * max_deliver deliveries it is handed to the dead-letter callback instead.
