@@ -15,7 +15,7 @@ usage(FILE *f)
 	    "               (-q QUEUE | -t PATTERN [-d NAME] [--from first|last|new|TIME])\n"
 	    "               [-C COUNT] [-W SECONDS] [-e] [-0 | -N | -F FORMAT | --jsonl]\n"
 	    "               [-p PREFETCH] [--no-ack] [--create]\n"
-	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-C COUNT] [-W SECONDS] [-e]\n"
+	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-p N] [-C COUNT] [-W SECONDS] [-e]\n"
 	    "               -- COMMAND [ARG...]\n"
 	    "       mom-sub -h | --version\n");
 }

@@ -2,7 +2,8 @@
  * worker.c: mom-sub's worker mode, `mom-sub ... -- COMMAND [ARG...]`.
  *
  * The main thread owns the broker connection: it fetches only as many
- * messages as there are free slots (-P), starts a command per message
+ * messages as there are free slots (-P; with -p, up to -p held in all, the
+ * rest waiting for a slot), starts a command per message
  * (posix_spawnp, in its own process group so that a terminal's ^C reaches
  * mom-sub only), extends the lease of every message whose command still
  * runs (a "touch" nack every third of the queue's ack wait), publishes
@@ -50,7 +51,6 @@ extern char **environ;
 #define DRY_POLL_MS  20    /* a slot free, nothing queued: how soon to ask again */
 #define SETTLE_MS    20    /* how long a settlement may wait for the next round trip */
 #define SETTLE_MAX   64    /* or how many of them */
-#define AHEAD        16    /* messages fetched ahead of the free slots */
 #define GRACE_MS     30000 /* on SIGTERM: how long running commands may go on */
 #define KILL_MS      5000  /* then after SIGTERM to them, SIGKILL */
 #define BACKOFF_MS   1000
@@ -99,6 +99,7 @@ struct worker {
 	int                ndone; /* J_DONE jobs not yet reaped, under mu */
 	/* The main loop's state. */
 	uint64_t           slots;   /* -P: commands at once */
+	uint64_t           hold;    /* -p: messages held at once (running or waiting), >= slots */
 	int64_t            last;    /* when the last message came (-W) */
 	int64_t            stop_at; /* when stopping began; 0: not yet */
 	int                dry;     /* an ask without waiting found nothing while commands ran */
@@ -781,6 +782,7 @@ worker_init(struct worker *w, struct sub_options *o)
 	w->producer = mom_cli_random();
 	w->pubseq = 1;
 	w->slots = o->parallel ? o->parallel : 1;
+	w->hold = o->prefetch > w->slots ? o->prefetch : w->slots;
 	mom_buf_init(&w->req);
 	mom_buf_init(&w->pub);
 	mom_buf_init(&w->hdr);
@@ -908,18 +910,21 @@ settle_due(const struct worker *w, int64_t now)
 }
 
 /*
- * How many messages to ask for.  Fetch ahead: up to AHEAD messages wait
- * for a slot, so that a command that ends is followed at once by the
- * next, not by a round trip to the broker (their leases are touched too).
- * Never more than -C still needs.
+ * How many messages to ask for.  By default only as many as there are
+ * free slots: a message this worker cannot start now stays with the
+ * broker, where another worker can take it (fair dispatch).  With -p,
+ * up to w->hold messages are held, the extra ones waiting for a slot, so
+ * that a command that ends is followed at once by the next, not by a
+ * round trip to the broker (their leases are touched too).  Never more
+ * than -C still needs.
  */
 static uint64_t
 wanted(const struct worker *w, int64_t now)
 {
 	uint64_t n = 0, left, have = w->nrunning + w->npending;
 
-	if (!stopping && have < w->slots + AHEAD) {
-		n = w->slots + AHEAD - have;
+	if (!stopping && have < w->hold) {
+		n = w->hold - have;
 		if (w->o->count) {
 			left = w->o->count - w->done;
 			left = left > have ? left - have : 0;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# Everyday use of workers and queues (issue 12, items 3, 4 and 5): workers
+# share the work, what is given back comes back in order, a request whose
+# reply was sent is settled, plain failures back off.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# wait_all SECONDS PID...: every PID gone within SECONDS; reaps them.
+wait_all() {
+	local limit=$1 p i
+	shift
+	for p in "$@"; do
+		for ((i = 0; i < limit * 20; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		! kill -0 "$p" 2>/dev/null || fail "process $p still runs after $limit s"
+		wait "$p" || fail "process $p exited $?"
+	done
+}
+
+# waiting N: N consumers are parked in a long poll (for wait_for).
+waiting() { [ "$(admin --json stats | jq -r .waiting_consumers)" = "$1" ]; }
+
+# The job of the fair-dispatch tests: marks its start, then waits (at most
+# 6 s) for the file go, or, without GO, for N starts in all.
+JOB='touch "$0/started.$MOM_SEQ"; i=0
+while :; do
+	if [ -n "$GO" ]; then [ -e "$0/go" ] && break
+	else [ "$(ls "$0" | grep -c "^started\.")" -ge "$N" ] && break; fi
+	i=$((i + 1)); [ $i -lt 60 ] || { echo "$MOM_SEQ gave up" >>"$0/late"; exit 0; }
+	sleep 0.1
+done
+echo "$MOM_SEQ" >>"$0/done"'
+
+@test "fair dispatch: three workers, three slow jobs queued before they start: all run at once" {
+	start_broker
+	qcreate work
+	seq 1 3 | pub -q work -l
+	local pids=() k
+	for k in 1 2 3; do
+		N=3 bg mom-sub -q work -e -- sh -c "$JOB" "$T"
+		pids+=("${BG_PIDS[-1]}")
+	done
+	wait_all 40 "${pids[@]}"
+	[ ! -e "$T/late" ] || fail "jobs ran one after another: $(cat "$T/late")"
+	assert_equal "$(sort -n "$T/done")" "$(seq 1 3)"
+	assert_equal "$(qfield work messages)" 0
+}
+
+@test "fair dispatch: six jobs for three waiting workers: three run, three stay ready" {
+	start_broker
+	qcreate work
+	local pids=() k
+	for k in 1 2 3; do
+		GO=1 bg mom-sub -q work -C 2 -- sh -c "$JOB" "$T"
+		pids+=("${BG_PIDS[-1]}")
+	done
+	wait_for 10 waiting 3 || fail "workers not waiting"
+	seq 1 6 | pub -q work -l
+	wait_for 10 bash -c '[ "$(ls "$0" | grep -c "^started\.")" = 3 ]' "$T" ||
+		fail "started: $(ls "$T" | grep -c '^started\.')"
+	assert_equal "$(qfield work in_flight)" 3
+	assert_equal "$(qfield work ready)" 3
+	touch "$T/go"
+	wait_all 40 "${pids[@]}"
+	[ ! -e "$T/late" ] || fail "late: $(cat "$T/late")"
+	assert_equal "$(sort -n "$T/done")" "$(seq 1 6)"
+	assert_equal "$(qfield work messages)" 0
+}
+
+@test "read-ahead is explicit: -p 3 holds three messages while one runs, a second worker gets none" {
+	start_broker
+	qcreate work
+	seq 1 3 | pub -q work -l
+	GO=1 bg mom-sub -q work -p 3 -C 3 -- sh -c "$JOB" "$T"
+	local a=${BG_PIDS[-1]}
+	wait_for 10 bash -c '[ -e "$0/started.1" ]' "$T" || fail "nothing started"
+	wait_for 10 qfield_is work in_flight 3 || fail "in flight: $(qfield work in_flight)"
+	assert_equal "$(qfield work ready)" 0
+	run sub -q work -W 1 -- true
+	assert_failure 75
+	touch "$T/go"
+	wait_all 40 "$a"
+	assert_equal "$(sort -n "$T/done")" "$(seq 1 3)"
+}
