@@ -85,3 +85,33 @@ echo "$MOM_SEQ" >>"$0/done"'
 	wait_all 40 "$a"
 	assert_equal "$(sort -n "$T/done")" "$(seq 1 3)"
 }
+
+@test "messages given back by a reader that went away come back in order, uncounted, before newer ones" {
+	start_broker
+	qcreate ord
+	seq 1 2000 | pub -q ord -l
+	run bash -c 'timeout 20 mom-sub -q ord | head -n 1'
+	assert_success
+	assert_output 1
+	# What mom-sub had not written into the pipe came back: the rest of
+	# the queue is one run of numbers up to 2000, in order.
+	run sub -q ord -e -F '%d %p\n'
+	assert_success
+	local first=${lines[0]#* }
+	((first > 1)) || fail "first left: ${lines[0]}"
+	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -d' ' -f2)" "$(seq "$first" 2000)"
+	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -d' ' -f1 | sort -u)" 1
+}
+
+@test "messages a worker failed come back in order, before newer ones" {
+	start_broker
+	qcreate ord --max-deliver 5
+	seq 1 5 | pub -q ord -l
+	run sub -q ord -P 3 -C 3 -- sh -c 'cat >/dev/null; exit 1'
+	assert_success
+	# Once the three are ready again (after their back-off, if any).
+	wait_for 10 qfield_is ord ready 5 || fail "ready: $(qfield ord ready)"
+	run sub -q ord -C 5 -F '%d %p\n'
+	assert_success
+	assert_equal "$output" "$(printf '2 1\n2 2\n2 3\n1 4\n1 5')"
+}
