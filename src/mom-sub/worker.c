@@ -12,10 +12,12 @@
  * send) and waits for it; the main thread learns of its end through a
  * condition variable.
  *
- * Outcomes: exit 0 ack; 75 nack with back-off (1 s * 2^(delivery-1), at
- * most 60 s); 65 dead-letter now; anything else, or a signal, a plain
- * (counted) nack.  With a Mom-Reply-To header the reply is published, and
- * confirmed, before the request is settled, except for 75 (it runs again).
+ * Outcomes: exit 0 ack; 65 dead-letter now; 75, any other status or a
+ * signal, a (counted) nack with back-off (1 s * 2^(delivery-1), at most
+ * 60 s).  With a Mom-Reply-To header the reply is published, and
+ * confirmed, before the request is settled, except for 75 (it runs
+ * again); once the reply is out the request is settled whatever the status
+ * (acked, or dead-lettered for 65).
  *
  * Settling: acks and nacks ride on the next fetch.  When no slot is free,
  * a settle-only request goes out: for a queue or a durable subscription
@@ -557,11 +559,38 @@ publish_reply(struct worker *w, struct job *j, int code)
 	return 0;
 }
 
-/* Settles a finished job (its reply first) and frees it. */
+/* The back-off before a failed message runs again: 1 s * 2^(delivery - 1), at most 60 s. */
+static uint64_t
+backoff_ms(const struct job *j)
+{
+	uint64_t d = j->deliveries ? j->deliveries - 1 : 0, ms = BACKOFF_MS;
+
+	while (d-- > 0 && ms < BACKOFF_MAX)
+		ms *= 2;
+	return ms > BACKOFF_MAX ? BACKOFF_MAX : ms;
+}
+
+/* Gives a failed message back, to run again after its back-off. */
+static void
+retry_later(struct worker *w, struct job *j, const char *why)
+{
+	uint64_t ms = backoff_ms(j);
+
+	mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, retry in %" PRIu64 " ms", j->seq,
+	    why, ms);
+	add_nack(w, j->receipt, MOM_NACK_DELAY(ms));
+}
+
+/*
+ * Settles a finished job (its reply first).  A request whose reply was
+ * published is settled whatever the status, which travels in the reply:
+ * running it again would answer a requester that already has its answer.
+ */
 static void
 job_settle(struct worker *w, struct job *j)
 {
-	int code, sig = 0;
+	char why[64];
+	int  code, sig = 0;
 
 	if (WIFEXITED(j->wstatus))
 		code = WEXITSTATUS(j->wstatus);
@@ -577,21 +606,17 @@ job_settle(struct worker *w, struct job *j)
 		add_nack(w, j->receipt, MOM_NACK_UNSEEN);
 		return;
 	}
+	if (sig)
+		snprintf(why, sizeof(why), "command killed by signal %d", sig);
+	else
+		snprintf(why, sizeof(why), "command exited %d", code);
 	if (code == MOM_EXIT_TEMPFAIL && !sig) {
-		uint64_t d = j->deliveries ? j->deliveries - 1 : 0, ms = BACKOFF_MS;
-
-		while (d-- > 0 && ms < BACKOFF_MAX)
-			ms *= 2;
-		if (ms > BACKOFF_MAX)
-			ms = BACKOFF_MAX;
-		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 75, retry in %" PRIu64 " ms",
-		    j->seq, ms);
-		add_nack(w, j->receipt, MOM_NACK_DELAY(ms));
+		retry_later(w, j, why);
 		return;
 	}
 	if (j->reply_to && publish_reply(w, j, code) != 0) {
 		/* No reply, no settlement: it runs again. */
-		add_nack(w, j->receipt, 0);
+		retry_later(w, j, "no reply published");
 		return;
 	}
 	if (code == 0)
@@ -599,15 +624,12 @@ job_settle(struct worker *w, struct job *j)
 	else if (code == MOM_EXIT_DATAERR && !sig) {
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 65, dead-lettered", j->seq);
 		add_nack(w, j->receipt, MOM_NACK_DEAD);
-	} else {
-		if (sig)
-			mom_cli_info(&w->o->cli, "message %" PRIu64 ": command killed by signal %d",
-			    j->seq, sig);
-		else
-			mom_cli_info(&w->o->cli, "message %" PRIu64 ": command exited %d",
-			    j->seq, code);
-		add_nack(w, j->receipt, 0);
-	}
+	} else if (j->reply_to) {
+		mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, its reply sent: settled",
+		    j->seq, why);
+		add_ack(w, j->receipt);
+	} else
+		retry_later(w, j, why);
 }
 
 /* Settles every finished job; returns how many. */

@@ -123,8 +123,11 @@ dump() {
 
 	# They act.  A worker that fails every message: after max-deliver (2)
 	# deliveries each goes to jobs.dead; a8 and a10, whose TTL ran out,
-	# expire instead; a7 stays delayed.
-	sub -q jobs -e -- sh -c 'exit 1'
+	# expire instead; a7 stays delayed.  A failure is retried after a 1 s
+	# back-off, so the worker runs until 3 s pass without a message (-e
+	# would stop while the retries wait).
+	run sub -q jobs -W 3 -- sh -c 'exit 1'
+	assert_failure 75
 	wait_for 10 qfield_is jobs.dead messages 4
 	assert_equal "$(sub -q jobs.dead -e -F '%i\n' | sort | tr '\n' ' ')" 'a3 a5 a6 a9 '
 	assert_equal "$(qfield jobs expired)" 2

@@ -115,3 +115,48 @@ echo "$MOM_SEQ" >>"$0/done"'
 	assert_success
 	assert_equal "$output" "$(printf '2 1\n2 2\n2 3\n1 4\n1 5')"
 }
+
+@test "a request whose command failed is settled once its reply is sent: it runs once" {
+	start_broker
+	qcreate jobs
+	bg mom-sub -q jobs -- sh -c 'cat >/dev/null; echo run >>"$0/runs"; echo failed; exit 2' "$T"
+	run --separate-stderr pub -q jobs -r -W 10 -m req
+	assert_equal "$status" 2
+	assert_output failed
+	# Before: run again at once, 20 times in 3 s.  Now settled: no run more.
+	sleep 3
+	assert_equal "$(wc -l <"$T/runs")" 1
+	assert_equal "$(qfield jobs messages)" 0
+	assert_equal "$(qfield jobs acked)" 1
+	assert_equal "$(qfield jobs redelivered)" 0
+}
+
+@test "a request killed by a signal is settled once its reply says so" {
+	start_broker
+	qcreate jobs
+	bg mom-sub -q jobs -- sh -c 'cat >/dev/null; echo run >>"$0/runs"; kill -TERM $$' "$T"
+	run --separate-stderr pub -q jobs -r -W 10 -m req
+	assert_equal "$status" 143
+	sleep 2
+	assert_equal "$(wc -l <"$T/runs")" 1
+	assert_equal "$(qfield jobs messages)" 0
+}
+
+@test "plain failures back off: 1 s, then 2 s, as mom-sub.1 says" {
+	start_broker
+	qcreate dlq
+	qcreate jobs --max-deliver 3 --dead-letter dlq
+	pub -q jobs -m bad
+	run sub -q jobs -C 3 -- sh -c 'cat >/dev/null; echo "$MOM_DELIVERY $(date +%s%3N)" >>"$0/log"; exit 3' "$T"
+	assert_success
+	assert_equal "$(cut -d' ' -f1 "$T/log" | tr '\n' ' ')" "1 2 3 "
+	local t1 t2 t3
+	t1=$(sed -n 1p "$T/log" | cut -d' ' -f2)
+	t2=$(sed -n 2p "$T/log" | cut -d' ' -f2)
+	t3=$(sed -n 3p "$T/log" | cut -d' ' -f2)
+	((t2 - t1 >= 900)) || fail "second run $((t2 - t1)) ms after the first"
+	((t3 - t2 >= 1900)) || fail "third run $((t3 - t2)) ms after the second"
+	((t3 - t1 < 15000)) || fail "three runs took $((t3 - t1)) ms"
+	wait_for 5 qfield_is dlq messages 1 || fail "not dead-lettered"
+	assert_equal "$(qfield jobs messages)" 0
+}
