@@ -824,6 +824,37 @@ mq_tick(struct mq *q, int64_t now)
 	return next;
 }
 
+void
+mq_walk_ready(const struct mq *q, mq_walk_fn fn, void *arg)
+{
+	const struct lease *l;
+	struct qent        *v = NULL;
+	size_t              mask = q->rcap - 1, k = 0, p = 0, r = 0, g = 0;
+
+	if (q->nleased > 0 && (v = malloc(q->nleased * sizeof(*v))) != NULL) {
+		for (l = q->lhead; l; l = l->next)
+			v[k++] = l->e;
+		qsort(v, k, sizeof(*v), cmp_qent);
+	} else {
+		for (l = q->lhead; l; l = l->next)
+			fn(arg, &l->e);
+	}
+	while (k > 0 && p < q->rlen && q->ring[(q->rhead + p) & mask].m->seq < v[k - 1].m->seq)
+		p++;
+	while (g < k) {
+		const struct qent *e = &q->ring[(q->rhead + r) & mask];
+
+		if (r < p && e->m->seq < v[g].m->seq) {
+			fn(arg, e);
+			r++;
+		} else
+			fn(arg, &v[g++]);
+	}
+	for (; r < q->rlen; r++)
+		fn(arg, &q->ring[(q->rhead + r) & mask]);
+	free(v);
+}
+
 int
 mq_restore_ready(struct mq *q, struct msg *m, uint32_t deliveries)
 {

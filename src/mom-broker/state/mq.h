@@ -197,6 +197,16 @@ int64_t mq_tick(struct mq *, int64_t now);
  */
 long   mq_take_all(struct mq *, uint64_t max, int64_t now, struct msg ***out);
 
+/*
+ * Calls fn for every leased and ready message in the order a restart
+ * gives them back: the leases as if all expired at once (merged by seq
+ * into the front of the ready ring, as mq_tick merges them), then the
+ * rest of the ring.  For snapshots.  Without memory to sort the leases,
+ * they come in lease order, before the ring.
+ */
+typedef void (*mq_walk_fn)(void *arg, const struct qent *);
+void   mq_walk_ready(const struct mq *, mq_walk_fn, void *);
+
 /* Sets the callback that logs settlements (see above). */
 void   mq_set_settle(struct mq *, mq_settle_fn, void *);
 /*
