@@ -268,6 +268,21 @@ check(struct sub_options *o, char *err, size_t errlen)
 		mom_errf(err, errlen, "-P is for worker mode ('-- COMMAND')");
 		return MOM_EXIT_USAGE;
 	}
+	if (!o->argv) {
+		if (o->prefetch == 0)
+			o->prefetch = SUB_PREFETCH;
+		return 0;
+	}
+	/*
+	 * Worker mode: -p is how many messages it holds at once, running or
+	 * waiting for a slot.  By default only what it can start now, so that
+	 * the rest stays with the broker for other workers (fair dispatch);
+	 * less than -P would leave slots idle.
+	 */
+	if (o->parallel == 0)
+		o->parallel = 1;
+	if (o->prefetch < o->parallel)
+		o->prefetch = o->parallel;
 	return 0;
 }
 
@@ -280,7 +295,6 @@ sub_options_parse(struct sub_options *o, int argc, char **argv, char *err, size_
 	memset(o, 0, sizeof(*o));
 	mom_cli_init(&o->cli, "mom-sub");
 	o->wait_ms = -1;
-	o->prefetch = 256;
 	if (mom_opt_config("mom-sub", NULL, argv[0], &cfgc, &o->cfgv, err, errlen) != 0)
 		return MOM_EXIT_USAGE;
 	if (o->cfgv != NULL && (rv = parse_pass(o, &p, cfgc, o->cfgv)) != 0) {

@@ -11,6 +11,8 @@
 #include "format.h"
 #include "opt.h"
 
+#define SUB_PREFETCH 256 /* plain mode's -p */
+
 enum sub_output { OUT_LINES, OUT_NUL, OUT_NONE, OUT_FORMAT, OUT_JSONL };
 
 /* The strings point into argv or into cfgv. */
@@ -26,7 +28,7 @@ struct sub_options {
 	int             drain;   /* -e */
 	enum sub_output out;
 	struct mom_fmt *fmt;     /* -F (owned) */
-	uint32_t        prefetch;
+	uint32_t        prefetch; /* -p: plain mode, the batch; worker mode, messages held */
 	int             noack;
 	int             create;
 	char          **argv;     /* worker mode: COMMAND [ARG...]; NULL: none */

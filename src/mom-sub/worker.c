@@ -2,7 +2,8 @@
  * worker.c: mom-sub's worker mode, `mom-sub ... -- COMMAND [ARG...]`.
  *
  * The main thread owns the broker connection: it fetches only as many
- * messages as there are free slots (-P), starts a command per message
+ * messages as there are free slots (-P; with -p, up to -p held in all, the
+ * rest waiting for a slot), starts a command per message
  * (posix_spawnp, in its own process group so that a terminal's ^C reaches
  * mom-sub only), extends the lease of every message whose command still
  * runs (a "touch" nack every third of the queue's ack wait), publishes
@@ -11,10 +12,12 @@
  * send) and waits for it; the main thread learns of its end through a
  * condition variable.
  *
- * Outcomes: exit 0 ack; 75 nack with back-off (1 s * 2^(delivery-1), at
- * most 60 s); 65 dead-letter now; anything else, or a signal, a plain
- * (counted) nack.  With a Mom-Reply-To header the reply is published, and
- * confirmed, before the request is settled, except for 75 (it runs again).
+ * Outcomes: exit 0 ack; 65 dead-letter now; 75, any other status or a
+ * signal, a (counted) nack with back-off (1 s * 2^(delivery-1), at most
+ * 60 s).  With a Mom-Reply-To header the reply is published, and
+ * confirmed, before the request is settled, except for 75 (it runs
+ * again); once the reply is out the request is settled whatever the status
+ * (acked, or dead-lettered for 65).
  *
  * Settling: acks and nacks ride on the next fetch.  When no slot is free,
  * a settle-only request goes out: for a queue or a durable subscription
@@ -50,7 +53,6 @@ extern char **environ;
 #define DRY_POLL_MS  20    /* a slot free, nothing queued: how soon to ask again */
 #define SETTLE_MS    20    /* how long a settlement may wait for the next round trip */
 #define SETTLE_MAX   64    /* or how many of them */
-#define AHEAD        16    /* messages fetched ahead of the free slots */
 #define GRACE_MS     30000 /* on SIGTERM: how long running commands may go on */
 #define KILL_MS      5000  /* then after SIGTERM to them, SIGKILL */
 #define BACKOFF_MS   1000
@@ -99,6 +101,7 @@ struct worker {
 	int                ndone; /* J_DONE jobs not yet reaped, under mu */
 	/* The main loop's state. */
 	uint64_t           slots;   /* -P: commands at once */
+	uint64_t           hold;    /* -p: messages held at once (running or waiting), >= slots */
 	int64_t            last;    /* when the last message came (-W) */
 	int64_t            stop_at; /* when stopping began; 0: not yet */
 	int                dry;     /* an ask without waiting found nothing while commands ran */
@@ -574,11 +577,38 @@ publish_reply(struct worker *w, struct job *j, int code)
 	return 0;
 }
 
-/* Settles a finished job (its reply first) and frees it. */
+/* The back-off before a failed message runs again: 1 s * 2^(delivery - 1), at most 60 s. */
+static uint64_t
+backoff_ms(const struct job *j)
+{
+	uint64_t d = j->deliveries ? j->deliveries - 1 : 0, ms = BACKOFF_MS;
+
+	while (d-- > 0 && ms < BACKOFF_MAX)
+		ms *= 2;
+	return ms > BACKOFF_MAX ? BACKOFF_MAX : ms;
+}
+
+/* Gives a failed message back, to run again after its back-off. */
+static void
+retry_later(struct worker *w, struct job *j, const char *why)
+{
+	uint64_t ms = backoff_ms(j);
+
+	mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, retry in %" PRIu64 " ms", j->seq,
+	    why, ms);
+	add_nack(w, j->receipt, MOM_NACK_DELAY(ms));
+}
+
+/*
+ * Settles a finished job (its reply first).  A request whose reply was
+ * published is settled whatever the status, which travels in the reply:
+ * running it again would answer a requester that already has its answer.
+ */
 static void
 job_settle(struct worker *w, struct job *j)
 {
-	int code, sig = 0;
+	char why[64];
+	int  code, sig = 0;
 
 	if (WIFEXITED(j->wstatus))
 		code = WEXITSTATUS(j->wstatus);
@@ -594,21 +624,17 @@ job_settle(struct worker *w, struct job *j)
 		add_nack(w, j->receipt, MOM_NACK_UNSEEN);
 		return;
 	}
+	if (sig)
+		snprintf(why, sizeof(why), "command killed by signal %d", sig);
+	else
+		snprintf(why, sizeof(why), "command exited %d", code);
 	if (code == MOM_EXIT_TEMPFAIL && !sig) {
-		uint64_t d = j->deliveries ? j->deliveries - 1 : 0, ms = BACKOFF_MS;
-
-		while (d-- > 0 && ms < BACKOFF_MAX)
-			ms *= 2;
-		if (ms > BACKOFF_MAX)
-			ms = BACKOFF_MAX;
-		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 75, retry in %" PRIu64 " ms",
-		    j->seq, ms);
-		add_nack(w, j->receipt, MOM_NACK_DELAY(ms));
+		retry_later(w, j, why);
 		return;
 	}
 	if (j->reply_to && publish_reply(w, j, code) != 0) {
 		/* No reply, no settlement: it runs again. */
-		add_nack(w, j->receipt, 0);
+		retry_later(w, j, "no reply published");
 		return;
 	}
 	if (code == 0)
@@ -617,15 +643,12 @@ job_settle(struct worker *w, struct job *j)
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 65, dead-lettered", j->seq);
 		add_nack(w, j->receipt, MOM_NACK_DEAD | MOM_NACK_UNSEEN |
 		    MOM_NACK_DELAY(MOM_EXIT_DATAERR));
-	} else {
-		if (sig)
-			mom_cli_info(&w->o->cli, "message %" PRIu64 ": command killed by signal %d",
-			    j->seq, sig);
-		else
-			mom_cli_info(&w->o->cli, "message %" PRIu64 ": command exited %d",
-			    j->seq, code);
-		add_nack(w, j->receipt, 0);
-	}
+	} else if (j->reply_to) {
+		mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, its reply sent: settled",
+		    j->seq, why);
+		add_ack(w, j->receipt);
+	} else
+		retry_later(w, j, why);
 }
 
 /* Settles every finished job; returns how many. */
@@ -800,6 +823,7 @@ worker_init(struct worker *w, struct sub_options *o)
 	w->producer = mom_cli_random();
 	w->pubseq = 1;
 	w->slots = o->parallel ? o->parallel : 1;
+	w->hold = o->prefetch > w->slots ? o->prefetch : w->slots;
 	mom_buf_init(&w->req);
 	mom_buf_init(&w->pub);
 	mom_buf_init(&w->hdr);
@@ -927,18 +951,21 @@ settle_due(const struct worker *w, int64_t now)
 }
 
 /*
- * How many messages to ask for.  Fetch ahead: up to AHEAD messages wait
- * for a slot, so that a command that ends is followed at once by the
- * next, not by a round trip to the broker (their leases are touched too).
- * Never more than -C still needs.
+ * How many messages to ask for.  By default only as many as there are
+ * free slots: a message this worker cannot start now stays with the
+ * broker, where another worker can take it (fair dispatch).  With -p,
+ * up to w->hold messages are held, the extra ones waiting for a slot, so
+ * that a command that ends is followed at once by the next, not by a
+ * round trip to the broker (their leases are touched too).  Never more
+ * than -C still needs.
  */
 static uint64_t
 wanted(const struct worker *w, int64_t now)
 {
 	uint64_t n = 0, left, have = w->nrunning + w->npending;
 
-	if (!stopping && have < w->slots + AHEAD) {
-		n = w->slots + AHEAD - have;
+	if (!stopping && have < w->hold) {
+		n = w->hold - have;
 		if (w->o->count) {
 			left = w->o->count - w->done;
 			left = left > have ? left - have : 0;

@@ -129,7 +129,10 @@ dump() {
 	# They act.  A worker that fails every message: after max-deliver (2)
 	# deliveries each goes to jobs.dead; a8 and a10, whose TTL ran out, go
 	# there too (the v1 broker dropped them as expired); a7 stays delayed.
-	sub -q jobs -e -- sh -c 'exit 1'
+	# A failure is retried after a 1 s back-off, so the worker runs until
+	# 3 s pass without a message (-e would stop while the retries wait).
+	run sub -q jobs -W 3 -- sh -c 'exit 1'
+	assert_failure 75
 	wait_for 10 qfield_is jobs.dead messages 6
 	assert_equal "$(sub -q jobs.dead -e -F '%i %h{Mom-Dead-Reason}\n' | sort | tr '\n' ' ')" \
 		'a10 expired a3 max-deliveries a5 max-deliveries a6 max-deliveries a8 expired a9 max-deliveries '

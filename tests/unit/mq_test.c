@@ -885,3 +885,143 @@ Test(mq, only_the_holder_or_anyone_with_holder_0_settles_a_lease)
 	cr_assert_eq(mq_count(&q), 0);
 	mq_fini(&q);
 }
+
+/* The next n messages leased are seq first, first + 1, ... (issue 12, item 4). */
+static void
+assert_next_in_order(struct mq *q, uint64_t first, size_t n, int64_t now)
+{
+	struct got g;
+	size_t     i;
+
+	cr_assert_eq(lease(q, 77, n, SIZE_MAX, now, &g), n);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(g.seq[i], first + i, "position %zu holds seq %llu, not %llu", i,
+		    (unsigned long long)g.seq[i], (unsigned long long)(first + i));
+}
+
+Test(mq, nacked_messages_come_back_in_sequence_order_before_newer_ones)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   s;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 6; s++)
+		push(&q, s, "m", 0);
+	cr_assert_eq(lease(&q, 1, 4, SIZE_MAX, 0, &g), 4);
+	/* Given back one by one, oldest first (a consumer's nack list). */
+	for (s = 0; s < 4; s++)
+		cr_assert_eq(mq_nack(&q, g.receipt[s], 0, 0, false, 0), 0);
+	assert_next_in_order(&q, 1, 6, 0);
+	mq_fini(&q);
+}
+
+Test(mq, nacks_of_two_consumers_interleave_by_sequence)
+{
+	struct mq  q;
+	struct got a, b;
+	uint64_t   s;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 6; s++)
+		push(&q, s, "m", 0);
+	cr_assert_eq(lease(&q, 1, 2, SIZE_MAX, 0, &a), 2); /* 1, 2 */
+	cr_assert_eq(lease(&q, 2, 2, SIZE_MAX, 0, &b), 2); /* 3, 4 */
+	cr_assert_eq(mq_nack(&q, b.receipt[1], 0, 0, true, 0), 0); /* 4 */
+	cr_assert_eq(mq_nack(&q, a.receipt[1], 0, 0, true, 0), 0); /* 2 */
+	cr_assert_eq(mq_nack(&q, b.receipt[0], 0, 0, true, 0), 0); /* 3 */
+	cr_assert_eq(mq_nack(&q, a.receipt[0], 0, 0, true, 0), 0); /* 1 */
+	assert_next_in_order(&q, 1, 6, 0);
+	mq_fini(&q);
+}
+
+Test(mq, release_gives_back_in_sequence_order_whatever_the_lease_order)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   s;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 5; s++)
+		push(&q, s, "m", 0);
+	cr_assert_eq(lease(&q, 10, 3, SIZE_MAX, 0, &g), 3);
+	/* A touch moves seq 1 to the end of the lease list: 2, 3, 1. */
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 0, 10), 0);
+	mq_release(&q, 10, 20);
+	assert_next_in_order(&q, 1, 5, 20);
+	mq_fini(&q);
+}
+
+Test(mq, leases_expiring_together_come_back_in_sequence_order)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   s;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 5; s++)
+		push(&q, s, "m", 0);
+	cr_assert_eq(lease(&q, 1, 3, SIZE_MAX, 0, &g), 3);
+	cr_assert_eq(mq_touch(&q, g.receipt[0], 0, 500), 0); /* deadlines: 2, 3 at 1000; 1 at 1500 */
+	mq_tick(&q, 1500);
+	assert_next_in_order(&q, 1, 5, 1500);
+	mq_fini(&q);
+}
+
+Test(mq, a_delayed_nack_comes_back_before_newer_messages)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   s;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 5; s++)
+		push(&q, s, "m", 0);
+	cr_assert_eq(lease(&q, 1, 2, SIZE_MAX, 0, &g), 2);
+	cr_assert_eq(mq_nack(&q, g.receipt[1], 0, 300, false, 0), 0); /* 2, due at 300 */
+	cr_assert_eq(mq_nack(&q, g.receipt[0], 0, 100, false, 0), 0); /* 1, due at 100 */
+	mq_tick(&q, 300);
+	assert_next_in_order(&q, 1, 5, 300);
+	mq_fini(&q);
+}
+
+Test(mq, a_scheduled_message_joins_the_back_when_due)
+{
+	struct mq  q;
+	struct got g;
+
+	init_q(&q, 1000, 0, NULL);
+	cr_assert_eq(mq_push(&q, mk_full(1, "later", 0, 0, 100), 0), 0);
+	push(&q, 2, "a", 0);
+	push(&q, 3, "b", 0);
+	mq_tick(&q, 100);
+	cr_assert_eq(lease(&q, 1, 3, SIZE_MAX, 100, &g), 3);
+	cr_assert_eq(g.seq[0], 2, "a message published with a delay is new when it is due");
+	cr_assert_eq(g.seq[1], 3);
+	cr_assert_eq(g.seq[2], 1);
+	mq_fini(&q);
+}
+
+Test(mq, a_big_release_keeps_sequence_order_and_every_message)
+{
+	struct mq  q;
+	struct got g;
+	uint64_t   s;
+	size_t     i;
+
+	init_q(&q, 1000, 0, NULL);
+	for (s = 1; s <= 1000; s++)
+		push(&q, s, "m", 0);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(lease(&q, 10 + i % 2, 200, SIZE_MAX, 0, &g), 200);
+	}
+	mq_release(&q, 11, 0); /* 201-400 and 601-800 */
+	mq_release(&q, 10, 0); /* 1-200 and 401-600 */
+	cr_assert_eq(mq_ready(&q), 1000);
+	for (s = 1; s <= 1000; s += MAXGOT) {
+		size_t n = 1000 - s + 1 < MAXGOT ? 1000 - s + 1 : MAXGOT;
+
+		assert_next_in_order(&q, s, n, 0);
+	}
+	mq_fini(&q);
+}

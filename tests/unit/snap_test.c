@@ -583,6 +583,49 @@ Test(snap, leased_messages_come_back_ready_with_their_delivery_counts)
 	fsm_free(b);
 }
 
+/* Records the seqs in the order they are handed out. */
+static void
+seq_emit(void *arg, struct msg *m, uint64_t receipt, uint32_t deliveries)
+{
+	uint64_t *order = arg;
+
+	(void)receipt;
+	(void)deliveries;
+	order[++order[0]] = m->seq;
+}
+
+/* Issue 12, item 4: what a restart gives back comes back in sequence order. */
+Test(snap, leased_messages_come_back_in_sequence_order_before_newer_ones)
+{
+	struct fsm        *a = new_fsm(), *b = new_fsm();
+	struct pm          m[5] = { { .payload = "1" }, { .payload = "2" }, { .payload = "3" },
+		{ .payload = "4" }, { .payload = "5" } };
+	struct mom_buf     sa;
+	struct mq_receipts receipt = { 0 };
+	uint64_t           order[8] = { 0 }, r1;
+	struct queue      *q;
+	size_t             i;
+
+	cr_assert_eq(admin(a, 0, NULL, "{\"op\":\"queue.create\",\"name\":\"work\"}"), 0);
+	cr_assert_eq(publish(a, 0, 0, 0, MOM_KIND_QUEUE, "work", m, 5, NULL).stored, 5);
+	q = fsm_queue(a, "work", 4);
+	cr_assert_eq(mq_lease(&q->mq, 1, 0, 3, SIZE_MAX, false, 0, &receipt, seq_emit, order), 3);
+	/* A touch puts the first lease last: lease order 2, 3, 1. */
+	r1 = receipt.epoch << MQ_RECEIPT_BITS | 1;
+	cr_assert_eq(mq_touch(&q->mq, r1, 0, 10), 0);
+	sa = snap(a);
+	cr_assert_eq(fsm_restore(b, sa.data, sa.len), 0);
+	q = fsm_queue(b, "work", 4);
+	memset(order, 0, sizeof(order));
+	cr_assert_eq(mq_lease(&q->mq, 1, 0, 5, SIZE_MAX, false, 20, &receipt, seq_emit, order), 5);
+	for (i = 1; i <= 5; i++)
+		cr_assert_eq(order[i], order[1] + i - 1, "position %zu holds seq %llu", i,
+		    (unsigned long long)order[i]);
+	mom_buf_fini(&sa);
+	fsm_free(a);
+	fsm_free(b);
+}
+
 Test(snap, deduplication_survives_a_restore)
 {
 	struct fsm       *a = new_fsm(), *b = new_fsm();

@@ -98,6 +98,32 @@ Test(sub_options, worker_mode_takes_the_command_after_the_double_dash)
 	cr_assert_eq(o.parallel, 4);
 }
 
+/* Issue 12, item 3: fair dispatch unless -p asks for read-ahead. */
+Test(sub_options, worker_mode_holds_only_what_it_can_start_by_default)
+{
+	char *one[] = { "mom-sub", "-q", "jobs", "--", "true", NULL };
+	char *four[] = { "mom-sub", "-q", "jobs", "-P", "4", "--", "true", NULL };
+
+	cr_assert_eq(parse(one), 0, "err: %s", err);
+	cr_assert_eq(o.prefetch, 1, "held at once: %u", o.prefetch);
+	sub_options_fini(&o);
+	cr_assert_eq(parse(four), 0, "err: %s", err);
+	cr_assert_eq(o.prefetch, 4, "held at once: %u", o.prefetch);
+}
+
+Test(sub_options, worker_mode_p_is_how_many_it_holds_at_least_P)
+{
+	char *ahead[] = { "mom-sub", "-q", "jobs", "-P", "2", "-p", "10", "--", "true", NULL };
+	char *less[] = { "mom-sub", "-q", "jobs", "-p", "1", "-P", "3", "--", "true", NULL };
+
+	cr_assert_eq(parse(ahead), 0, "err: %s", err);
+	cr_assert_eq(o.prefetch, 10);
+	cr_assert_eq(o.parallel, 2);
+	sub_options_fini(&o);
+	cr_assert_eq(parse(less), 0, "err: %s", err);
+	cr_assert_eq(o.prefetch, 3, "a worker holds at least what it runs: %u", o.prefetch);
+}
+
 Test(sub_options, from_a_time)
 {
 	char *argv[] = { "mom-sub", "-t", "news", "--from", "2025-01-02T03:04:05Z", NULL };

@@ -47,9 +47,10 @@
  * bytes whatever their history.
  *
  * Leases are leader-local: a message leased when the snapshot is taken is
- * written as ready, in front of the ready ones, in lease order (as if every
- * lease had expired at once), with its delivery count kept, so after a
- * restore it is simply delivered again; no redelivery is counted for it.
+ * written as ready, as if every lease had expired at once (merged by seq
+ * before newer ready ones, as mq_tick gives them back), with its delivery
+ * count kept, so after a restore it is simply delivered again; no
+ * redelivery is counted for it.
  * Receipts, waiters and the broker's config are not part of the snapshot:
  * the restored fsm keeps its own config (dedupe window, retention
  * defaults, max payload).  Subscriptions are linked to matching topics
@@ -131,10 +132,18 @@ snap_note_mq(struct snapw *w, const struct mq *q)
 }
 
 static void
+put_qent(void *arg, const struct qent *e)
+{
+	struct mom_buf *b = arg;
+
+	mom_buf_put_varint(b, e->m->seq);
+	mom_buf_put_varint(b, e->deliveries);
+}
+
+static void
 snap_put_mq(struct mom_buf *b, const struct mq *q)
 {
-	const struct lease *l;
-	size_t              i;
+	size_t i;
 
 	mom_buf_put_varint(b, q->cfg.ack_wait_ms);
 	mom_buf_put_varint(b, q->cfg.max_deliver);
@@ -150,16 +159,7 @@ snap_put_mq(struct mom_buf *b, const struct mq *q)
 	mom_buf_put_varint(b, q->st.expired);
 	mom_buf_put_varint(b, q->st.dropped);
 	mom_buf_put_varint(b, q->nleased + q->rlen);
-	for (l = q->lhead; l; l = l->next) {
-		mom_buf_put_varint(b, l->e.m->seq);
-		mom_buf_put_varint(b, l->e.deliveries);
-	}
-	for (i = 0; i < q->rlen; i++) {
-		const struct qent *e = &q->ring[(q->rhead + i) & (q->rcap - 1)];
-
-		mom_buf_put_varint(b, e->m->seq);
-		mom_buf_put_varint(b, e->deliveries);
-	}
+	mq_walk_ready(q, put_qent, b);
 	/* The heap's array order: pushed back in that order it is the same heap. */
 	mom_buf_put_varint(b, q->dlen);
 	for (i = 0; i < q->dlen; i++) {

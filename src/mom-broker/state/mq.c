@@ -233,13 +233,106 @@ mq_push(struct mq *q, struct msg *m, int64_t now)
 	return 0;
 }
 
+static int
+cmp_qent(const void *a, const void *b)
+{
+	uint64_t x = ((const struct qent *)a)->m->seq, y = ((const struct qent *)b)->m->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Puts k entries, in ascending seq order, into the ready ring, each before
+ * the first entry with a higher seq.  The ring hands out from its front,
+ * so what was given back sits there, older than what follows: a queue
+ * hands out what was given back in broker sequence order, before newer
+ * messages.  One merge of the ring's front with v, in place: the head
+ * moves back by k and nothing behind the last insertion point moves.
+ */
+static int
+ring_insert_sorted(struct mq *q, const struct qent *v, size_t k)
+{
+	size_t mask, head, p = 0, r = 0, g = 0, o = 0;
+
+	while (q->rlen + k > q->rcap)
+		if (ring_grow(q) != 0)
+			return MOM_ENOMEM;
+	mask = q->rcap - 1;
+	while (p < q->rlen && q->ring[(q->rhead + p) & mask].m->seq < v[k - 1].m->seq)
+		p++;
+	/* Writing at o never passes the unread entry r: o <= r + g < r + k. */
+	head = (q->rhead - k) & mask;
+	while (g < k) {
+		const struct qent *e = &q->ring[(q->rhead + r) & mask];
+
+		if (r < p && e->m->seq < v[g].m->seq) {
+			q->ring[(head + o++) & mask] = *e;
+			r++;
+		} else
+			q->ring[(head + o++) & mask] = v[g++];
+	}
+	q->rhead = head;
+	q->rlen += k;
+	return 0;
+}
+
+/* Given-back entries collected, to go into the ring in one merge (give_back). */
+struct giveback {
+	struct qent *v;
+	size_t       n, cap;
+};
+
+static void
+give_back(struct mq *q, struct qent *v, size_t k)
+{
+	size_t i;
+
+	if (k == 0)
+		return;
+	qsort(v, k, sizeof(*v), cmp_qent);
+	if (ring_insert_sorted(q, v, k) == 0)
+		return;
+	for (i = 0; i < k; i++)
+		if (ring_insert_sorted(q, &v[i], 1) != 0)
+			drop(q, v[i].m); /* out of memory: nothing else to do */
+}
+
+static void
+gb_add(struct mq *q, struct giveback *gb, struct qent e)
+{
+	if (gb->n == gb->cap) {
+		size_t       cap = gb->cap ? gb->cap * 2 : 16;
+		struct qent *v = realloc(gb->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			/* One at a time: the same order, only slower. */
+			give_back(q, &e, 1);
+			return;
+		}
+		gb->v = v;
+		gb->cap = cap;
+	}
+	gb->v[gb->n++] = e;
+}
+
+static void
+gb_flush(struct mq *q, struct giveback *gb)
+{
+	give_back(q, gb->v, gb->n);
+	free(gb->v);
+	memset(gb, 0, sizeof(*gb));
+}
+
 /* A message comes back from a consumer: ready again, now or later. */
 static void
 requeue(struct mq *q, struct qent e, int64_t at, int64_t now)
 {
 	q->st.redelivered++;
-	if ((at > now ? heap_push(q, at, e) : ring_push_front(q, e)) != 0)
-		drop(q, e.m); /* out of memory: nothing else to do */
+	if (at > now) {
+		if (heap_push(q, at, e) != 0)
+			drop(q, e.m); /* out of memory: nothing else to do */
+	} else
+		give_back(q, &e, 1);
 }
 
 static bool
@@ -508,14 +601,12 @@ mq_touch(struct mq *q, uint64_t receipt, uint64_t holder, int64_t now)
 void
 mq_release(struct mq *q, uint64_t consumer, int64_t now)
 {
-	struct lease *l, *prev;
+	struct giveback gb = { NULL, 0, 0 };
+	struct lease   *l, *next;
 
-	/*
-	 * Each goes back to the front: walk from the newest lease so that the
-	 * messages end up in the order they were delivered.
-	 */
-	for (l = q->ltail; l; l = prev) {
-		prev = l->prev;
+	(void)now;
+	for (l = q->lhead; l; l = next) {
+		next = l->next;
 		if (l->consumer == consumer && !l->settling) {
 			struct qent e = l->e;
 
@@ -528,10 +619,10 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 				e.deliveries--;
 				q->st.delivered--;
 			}
-			q->st.redelivered--; /* requeue counts it; it was not redelivered */
-			requeue(q, e, now, now);
+			gb_add(q, &gb, e);
 		}
 	}
+	gb_flush(q, &gb);
 }
 
 size_t
@@ -685,37 +776,44 @@ mq_take_all(struct mq *q, uint64_t max, int64_t now, struct msg ***out)
 int64_t
 mq_tick(struct mq *q, int64_t now)
 {
-	int64_t       next = INT64_MAX;
-	struct lease *l, *last = NULL, *prev;
+	struct giveback gb = { NULL, 0, 0 };
+	int64_t         next = INT64_MAX;
+	struct lease   *l, *last = NULL, *nl;
 
 	/*
-	 * Expired leases are a prefix of the deadline-ordered list; requeue
-	 * them from its end so that, each going to the front, they keep their
-	 * order.  A settling lease that expired: its command was not applied
-	 * (a full disk): ask again.  A message that used up its deliveries
-	 * goes to be dead-lettered.
+	 * Expired leases are a prefix of the deadline-ordered list; they go
+	 * back with the due delayed messages that were given back, all in one
+	 * merge by seq.  A settling lease that expired: its command was not
+	 * applied (a full disk): ask again (that moves it to the list's end).
+	 * A message that used up its deliveries goes to be dead-lettered.
 	 */
 	for (l = q->lhead; l && l->deadline <= now; l = l->next)
 		last = l;
-	for (l = last; l; l = prev) {
+	for (l = last ? q->lhead : NULL; l; l = nl) {
 		struct qent e = l->e;
 
-		prev = l->prev;
+		/* Settling may free l or move it to the end: the next one first. */
+		nl = l == last ? NULL : l->next;
 		if (l->settling)
 			lease_settle(q, l, l->settling, now);
 		else if (used_up(q, &e))
 			lease_settle(q, l, MQ_DEAD, now);
 		else {
 			lease_end(q, l);
-			requeue(q, e, now, now);
+			q->st.redelivered++;
+			gb_add(q, &gb, e);
 		}
 	}
+	/* A message published with a delay is new when it is due: at the back. */
 	while (q->dlen > 0 && q->delayed[0].at <= now) {
 		struct qent e = heap_pop(q);
 
-		if (ring_push_back(q, e) != 0)
+		if (e.deliveries > 0)
+			gb_add(q, &gb, e);
+		else if (ring_push_back(q, e) != 0)
 			drop(q, e.m);
 	}
+	gb_flush(q, &gb);
 	while (q->rlen > 0 && expired(q, q->ring[q->rhead].m, now)) {
 		struct qent e = ring_pop_front(q);
 
@@ -729,6 +827,37 @@ mq_tick(struct mq *q, int64_t now)
 	if (q->dlen > 0 && q->delayed[0].at < next)
 		next = q->delayed[0].at;
 	return next;
+}
+
+void
+mq_walk_ready(const struct mq *q, mq_walk_fn fn, void *arg)
+{
+	const struct lease *l;
+	struct qent        *v = NULL;
+	size_t              mask = q->rcap - 1, k = 0, p = 0, r = 0, g = 0;
+
+	if (q->nleased > 0 && (v = malloc(q->nleased * sizeof(*v))) != NULL) {
+		for (l = q->lhead; l; l = l->next)
+			v[k++] = l->e;
+		qsort(v, k, sizeof(*v), cmp_qent);
+	} else {
+		for (l = q->lhead; l; l = l->next)
+			fn(arg, &l->e);
+	}
+	while (k > 0 && p < q->rlen && q->ring[(q->rhead + p) & mask].m->seq < v[k - 1].m->seq)
+		p++;
+	while (g < k) {
+		const struct qent *e = &q->ring[(q->rhead + r) & mask];
+
+		if (r < p && e->m->seq < v[g].m->seq) {
+			fn(arg, e);
+			r++;
+		} else
+			fn(arg, &v[g++]);
+	}
+	for (; r < q->rlen; r++)
+		fn(arg, &q->ring[(q->rhead + r) & mask]);
+	free(v);
 }
 
 int

@@ -1,8 +1,9 @@
 /*
  * mq.h: the delivery engine shared by queues and subscriptions.
  *
- * An mq holds messages ready for delivery (FIFO; a requeued message goes
- * back to the front), delayed ones (until their time), and leased ones:
+ * An mq holds messages ready for delivery (FIFO; a message given back,
+ * by a nack, a release or an expired lease, goes back in front of newer
+ * ones, in broker sequence order), delayed ones (until their time), and leased ones:
  * handed to a consumer and waiting for its ack.  A lease that is not acked
  * within the ack wait, or is nacked, makes the message ready again; after
  * max_deliver deliveries it is handed to the dead-letter callback instead.
@@ -234,6 +235,16 @@ struct mq_peek {
  * Returns how many; O(messages x log max).
  */
 size_t mq_peek(const struct mq *, struct mq_peek *out, size_t max);
+
+/*
+ * Calls fn for every leased and ready message in the order a restart
+ * gives them back: the leases as if all expired at once (merged by seq
+ * into the front of the ready ring, as mq_tick merges them), then the
+ * rest of the ring.  For snapshots.  Without memory to sort the leases,
+ * they come in lease order, before the ring.
+ */
+typedef void (*mq_walk_fn)(void *arg, const struct qent *);
+void   mq_walk_ready(const struct mq *, mq_walk_fn, void *);
 
 /* Sets the callback that logs settlements (see above). */
 void   mq_set_settle(struct mq *, mq_settle_fn, void *);
