@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,11 +120,43 @@ mom_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* mom_stdout_capture: the real standard output while stdout is a memory stream. */
+static FILE  *real_stdout;
+static char  *cap_buf;
+static size_t cap_len;
+
+int
+mom_stdout_capture(void)
+{
+	FILE *m = open_memstream(&cap_buf, &cap_len);
+
+	if (m == NULL)
+		return -1;
+	real_stdout = stdout;
+	stdout = m;
+	return 0;
+}
+
 int
 mom_stdout_close(void)
 {
 	int err = 0;
 
+	if (real_stdout != NULL) {
+		/* One write of everything: its errno is the one to report. */
+		if (fclose(stdout) != 0)
+			err = ENOMEM;
+		stdout = real_stdout;
+		real_stdout = NULL;
+		if (err == 0 && cap_len > 0 && mom_write_all(fileno(stdout), cap_buf, cap_len) != 0)
+			err = errno;
+		free(cap_buf);
+		cap_buf = NULL;
+		if (err != 0) {
+			(void)fclose(stdout);
+			return err;
+		}
+	}
 	errno = 0;
 	if (fflush(stdout) != 0)
 		err = errno != 0 ? errno : EIO;

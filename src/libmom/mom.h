@@ -79,6 +79,14 @@ int mom_write_all(int fd, const void *p, size_t n);
  * errno (EBADF of a stdout that was never open and never written is none).
  */
 int mom_stdout_close(void);
+/*
+ * For programs whose output is one answer (mom-admin, mom-auth): stdout
+ * becomes a memory stream, written out by mom_stdout_close in one write,
+ * so that a write error is reported with its own errno (stdio forgets it
+ * when a buffer flushes in the middle of output: a full disk then read as
+ * "Input/output error").  0, or -1 (stdout unchanged).
+ */
+int mom_stdout_capture(void);
 
 /*
  * The exit status after mom_stdout_close(): status when it is not 0 (its

@@ -57,6 +57,8 @@ main(int argc, char **argv)
 	char                 err[512];
 	int                  rv;
 
+	/* One answer, written at exit: a write error keeps its errno. */
+	(void)mom_stdout_capture();
 	if ((rv = admin_options_parse(&o, argc, argv, err, sizeof(err))) != 0) {
 		if (err[0] != '\0')
 			mom_cli_err(&o.cli, "%s", err);

@@ -104,6 +104,40 @@ Test(mom, stdout_close_reports_what_stdio_kept_in_its_buffer)
 	cr_assert_eq(mom_stdout_close(), ENOSPC);
 }
 
+/* Output larger than stdio's buffer fails mid-way; captured, the errno is still the disk's. */
+Test(mom, stdout_capture_keeps_the_errno_of_a_write_that_failed_mid_output)
+{
+	int    fd = open("/dev/full", O_WRONLY), i;
+	char   line[128];
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	close(fd);
+	cr_assert_eq(mom_stdout_capture(), 0);
+	memset(line, 'x', sizeof(line) - 2);
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	for (i = 0; i < 1000; i++)
+		cr_assert_gt(fputs(line, stdout), -1);
+	cr_assert_eq(mom_stdout_close(), ENOSPC);
+}
+
+Test(mom, stdout_capture_writes_everything_at_close)
+{
+	int  p[2];
+	char buf[64] = "";
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(dup2(p[1], STDOUT_FILENO), STDOUT_FILENO);
+	close(p[1]);
+	cr_assert_eq(mom_stdout_capture(), 0);
+	printf("captured %d\n", 42);
+	cr_assert_eq(mom_stdout_close(), 0);
+	cr_assert_eq(read(p[0], buf, sizeof(buf) - 1), 12);
+	cr_assert_str_eq(buf, "captured 42\n");
+	close(p[0]);
+}
+
 Test(mom, stdout_close_accepts_a_closed_stdout_nothing_was_written_to)
 {
 	close(STDOUT_FILENO);
