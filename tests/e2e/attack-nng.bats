@@ -132,6 +132,20 @@ held_flood() {
 	exec {HOLD_FD}>&-
 }
 
+@test "a connection dropped for a malformed frame has its long poll ended: the next message goes to a live consumer" {
+	start_broker
+	qcreate q
+	run timeout 30 python3 "$FLOOD" pollbad "$PORT" q
+	assert_success
+	assert_output closed
+	grep -q 'dropping client .*malformed frame' "$T/broker.log"
+	pub -q q -m for-the-living
+	# The ack wait is 30 s: a message leased to the dropped poll would not come within 5 s.
+	run timeout "$TMO" mom-sub -q q -C 1 -W 5
+	assert_success
+	assert_output for-the-living
+}
+
 @test "the limits' options refuse bad values with exit 64" {
 	local bad
 	for bad in "--max-connections 0" "--max-connections x" "--max-polls -1" \

@@ -12,6 +12,8 @@
   spflood.py conns PORT N         opens N connections with a handshake;
       prints how many the broker closed at once, then holds the rest
       until stdin closes.
+  spflood.py pollbad PORT QUEUE   a long poll, then a malformed frame on
+      the same connection: prints "closed" when the broker dropped it.
   spflood.py polls PORT CONNS N QUEUE WAITMS   pipelines N long-poll
       fetches spread over CONNS connections, then reads replies for 5 s:
       prints "busy B other O" (replies with status busy, and others).
@@ -156,6 +158,17 @@ def polls(port, nconn, n, queue, wait_ms):
     sys.stdin.read()
 
 
+def pollbad(port, queue):
+    """A long poll, then a malformed frame on the same connection."""
+    s = connect(port)
+    s.sendall(fetch_frame(1, queue, 20000))
+    time.sleep(0.5)
+    bad = struct.pack(">I", 0x80000002) + b"XX\x01\x03garbage"
+    s.sendall(struct.pack(">Q", len(bad)) + bad)
+    t = closed_within(s, 10)
+    print("never" if t is None else "closed", flush=True)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     a = [int(x) if x.isdigit() else x for x in sys.argv[3:]]
@@ -167,6 +180,8 @@ def main():
         silent(port)
     elif cmd == "conns":
         conns(port, *a)
+    elif cmd == "pollbad":
+        pollbad(port, a[0].encode())
     elif cmd == "polls":
         polls(port, a[0], a[1], a[2].encode(), a[3])
     else:

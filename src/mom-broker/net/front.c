@@ -136,6 +136,7 @@ struct front {
 	size_t               charged;
 	uint64_t             next_id;
 	bool                 closing, reaper_stop;
+	atomic_bool          stopping; /* closing, for readers without fr->mu */
 	pthread_t            reaper;
 	atomic_int           live, polls;
 	atomic_int           answers;  /* replies queued or being written */
@@ -249,11 +250,16 @@ budget_charge(struct front *fr, struct fconn *c, size_t n)
 
 /* Connections: closing and freeing. */
 
+/*
+ * Closes c once (c->mu held).  Its long polls end then (conn_unlock tells
+ * the core), whatever closed it: the peer, a limit, a malformed frame.
+ */
 static void
 conn_close(struct fconn *c)
 {
 	if (!c->closed) {
 		c->closed = true;
+		c->notify_gone = true;
 		nng_stream_close(c->s);
 	}
 }
@@ -320,6 +326,8 @@ conn_unlock(struct fconn *c)
 	c->notify_gone = false;
 	dead = conn_dead(c);
 	pthread_mutex_unlock(&c->mu);
+	/* A stopping broker's core has answered every poll already. */
+	gone = gone && !atomic_load(&fr->stopping);
 	if (gone && !dead)
 		core_conn_closed(fr->core, FRONT_CONN(c->id));
 	if (!dead)
@@ -376,7 +384,6 @@ tx_cb(void *arg)
 	pthread_mutex_lock(&c->mu);
 	c->tx_busy = false;
 	if (rv != 0 || c->closed) {
-		c->notify_gone = rv != 0 && !c->closed;
 		conn_close(c);
 	} else if (c->state == CS_HELLO && !c->hello_sent) {
 		/* Our half of the handshake is out: now the peer's. */
@@ -638,7 +645,6 @@ rx_cb(void *arg)
 		conn_close(c);
 	} else if (rv != 0) {
 		/* The client left: its long polls end now (conn_unlock). */
-		c->notify_gone = true;
 		conn_close(c);
 	} else if (c->state == CS_HELLO) {
 		if (c->got < sizeof(c->hello))
@@ -916,6 +922,7 @@ front_stop(struct front *fr)
 		return;
 	pthread_mutex_lock(&fr->mu);
 	fr->closing = true;
+	atomic_store(&fr->stopping, true);
 	pthread_mutex_unlock(&fr->mu);
 	for (i = 0; i < fr->nls; i++) {
 		nng_stream_listener_close(fr->ls[i]);
