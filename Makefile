@@ -197,6 +197,10 @@ fuzz-check: fuzz
 		mkdir -p $(BUILD)/fuzz/work-$$n; \
 		$$f -runs=20000 -max_len=8192 $(BUILD)/fuzz/work-$$n tests/fuzz/corpus/$$n; done
 
+# fuzz-long: each target for FUZZ_CPU_SECONDS of CPU (default 600); not in check.
+fuzz-long: fuzz
+	tests/fuzz/long.sh
+
 bench: all
 	bench/run
 
