@@ -416,10 +416,8 @@ mom_fetch_encode(struct mom_buf *b, const struct mom_fetch *f)
 }
 
 int
-mom_fetch_decode(struct mom_rd *r, struct mom_fetch *f)
+mom_fetch_decode_head(struct mom_rd *r, struct mom_fetch *f)
 {
-	uint64_t i;
-
 	memset(f, 0, sizeof(*f));
 	f->consumer = mom_rd_varint(r);
 	f->kind = mom_rd_u8(r);
@@ -431,6 +429,15 @@ mom_fetch_decode(struct mom_rd *r, struct mom_fetch *f)
 	f->max_bytes = mom_rd_varint(r);
 	f->wait_ms = mom_rd_varint(r);
 	f->flags = mom_rd_varint(r);
+	return r->err ? MOM_EPROTO : 0;
+}
+
+int
+mom_fetch_decode(struct mom_rd *r, struct mom_fetch *f)
+{
+	uint64_t i;
+
+	(void)mom_fetch_decode_head(r, f);
 	/* Each receipt takes at least one byte, which bounds the counts. */
 	f->nacks = mom_rd_varint_max(r, mom_rd_left(r));
 	f->ack_rd = *r;

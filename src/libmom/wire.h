@@ -236,6 +236,11 @@ struct mom_fetch {
 void mom_fetch_encode(struct mom_buf *, const struct mom_fetch *);
 /* Validates everything, including every receipt; iterate with the rds. */
 int  mom_fetch_decode(struct mom_rd *, struct mom_fetch *);
+/*
+ * Only the fields before the receipts (consumer to flags), unchecked: for
+ * the network plane, which needs wait_ms and leaves the rest to the core.
+ */
+int  mom_fetch_decode_head(struct mom_rd *, struct mom_fetch *);
 
 /*
  * FETCH reply body:

@@ -798,6 +798,38 @@ Test(fetch, request_round_trips_with_ack_and_nack_lists)
 	mom_buf_fini(&b);
 }
 
+/* The head is the fields before the receipts, read without touching them. */
+Test(fetch, head_reads_up_to_the_flags_and_stops_before_the_receipts)
+{
+	struct mom_fetch in, full, head;
+	struct mom_buf   b;
+	struct mom_rd    r;
+
+	fetch_fixture(&in);
+	mom_buf_init(&b);
+	mom_fetch_encode(&b, &in);
+	mom_rd_init(&r, b.data, b.len);
+	cr_assert_eq(mom_fetch_decode(&r, &full), 0);
+	mom_rd_init(&r, b.data, b.len);
+	cr_assert_eq(mom_fetch_decode_head(&r, &head), 0);
+	cr_assert_eq(head.consumer, full.consumer);
+	cr_assert_eq(head.kind, full.kind);
+	cr_assert(slice_eq(head.name, "orders.>", 8));
+	cr_assert(slice_eq(head.durable, "billing", 7));
+	cr_assert_eq(head.from_time_ms, full.from_time_ms);
+	cr_assert_eq(head.max_msgs, full.max_msgs);
+	cr_assert_eq(head.max_bytes, full.max_bytes);
+	cr_assert_eq(head.wait_ms, 5000);
+	cr_assert_eq(head.flags, full.flags);
+	cr_assert_eq(head.nacks, 0, "the lists are not read");
+	/* Positioned at the ack count: 3 receipts follow. */
+	cr_assert_eq(mom_rd_varint(&r), 3);
+	/* Cut inside the head: an error. */
+	mom_rd_init(&r, b.data, 3);
+	cr_assert_eq(mom_fetch_decode_head(&r, &head), MOM_EPROTO);
+	mom_buf_fini(&b);
+}
+
 Test(fetch, queue_fetch_without_lists_round_trips)
 {
 	struct mom_fetch in, out;

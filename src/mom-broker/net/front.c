@@ -568,7 +568,8 @@ take_frame(struct fconn *c, int *err, const char **why)
 		struct mom_fetch mf;
 
 		mom_rd_init(&fr_rd, q->req.body, q->req.len);
-		q->poll = mom_fetch_decode(&fr_rd, &mf) == 0 && mf.wait_ms > 0;
+		/* Only wait_ms: the core decodes and checks the whole fetch. */
+		q->poll = mom_fetch_decode_head(&fr_rd, &mf) == 0 && mf.wait_ms > 0;
 	}
 	if (q->poll && (c->polls >= fr->max_polls || atomic_load(&fr->polls) >= POLLS_TOTAL)) {
 		unsigned long long n;

@@ -92,6 +92,17 @@ frame_at(const uint8_t *b, size_t len, size_t p, uint32_t *blen)
 	return 1;
 }
 
+/* The entry of the whole record at b[p..] whose body is blen bytes (frame_at). */
+static void
+entry_at(const uint8_t *b, size_t p, uint32_t blen, struct store_entry *e)
+{
+	e->index = mom_le_get64(b + p + 8);
+	e->term = mom_le_get64(b + p + 16);
+	e->type = b[p + 24];
+	e->buf = b + p + 25;
+	e->len = blen - STORE_BODY_MIN;
+}
+
 /*
  * Is there a whole, valid record anywhere after a bad one at p?  If so the
  * bad record is not a torn tail but damage in the middle.  Its index must
@@ -817,11 +828,7 @@ repair_walk(struct store *s, const uint8_t *b, size_t len, size_t p, uint64_t ex
 			p++;
 			continue;
 		}
-		e.index = ix;
-		e.term = mom_le_get64(b + p + 16);
-		e.type = b[p + 24];
-		e.buf = b + p + 25;
-		e.len = blen - STORE_BODY_MIN;
+		entry_at(b, p, blen, &e);
 		s->rep.readable++;
 		if (ix > s->rep.last)
 			s->rep.last = ix;
@@ -1620,11 +1627,7 @@ store_read(struct store *s, uint64_t from, uint64_t to, store_read_cb cb, void *
 				    s->dir, name, a + p);
 				break;
 			}
-			e.index = ix;
-			e.term = mom_le_get64(buf + p + 16);
-			e.type = buf[p + 24];
-			e.buf = buf + p + 25;
-			e.len = blen - STORE_BODY_MIN;
+			entry_at(buf, p, blen, &e);
 			if ((rc = cb(arg, &e)) != 0)
 				break;
 			p += STORE_REC_HDR + blen;
