@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,16 @@ enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
 enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER, OPT_RESERVE, OPT_REPAIR,
     OPT_HTTPHDR, OPT_HTTPRATE, OPT_HTTPCONNS };
 enum { OPT_MAXCONN = 600, OPT_MAXPOLLS, OPT_FRAMETO, OPT_FRAMEBUDGET };
+enum { OPT_NODEID = 700, OPT_CLUSTER, OPT_CLUSTERKEY, OPT_PEER, OPT_BOOTSTRAP, OPT_CONVERT };
 
 static const char optstring[] = ":c:D:hl:v";
 
 static const struct option longopts[] = {
 	{ "auth-audience", required_argument, NULL, OPT_AUTHAUD },
+	{ "bootstrap", no_argument, NULL, OPT_BOOTSTRAP },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
+	{ "cluster-key", required_argument, NULL, OPT_CLUSTERKEY },
+	{ "convert-to-cluster", no_argument, NULL, OPT_CONVERT },
 	{ "auth-issuer", required_argument, NULL, OPT_AUTHISS },
 	{ "auth-key", required_argument, NULL, OPT_AUTHKEY },
 	{ "config", required_argument, NULL, 'c' },
@@ -49,6 +55,8 @@ static const struct option longopts[] = {
 	{ "max-msg-size", required_argument, NULL, OPT_MAXMSG },
 	{ "max-polls", required_argument, NULL, OPT_MAXPOLLS },
 	{ "no-auth", no_argument, NULL, OPT_NOAUTH },
+	{ "node-id", required_argument, NULL, OPT_NODEID },
+	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "retain", required_argument, NULL, OPT_RETAIN },
 	{ "retain-bytes", required_argument, NULL, OPT_RETAINB },
@@ -65,6 +73,7 @@ static const struct option longopts[] = {
 struct pass {
 	int    layer;
 	int    key_from, noauth_from;
+	int    peers_from; /* the layer whose --peer options count */
 	char  *err;
 	size_t errlen;
 };
@@ -286,6 +295,110 @@ limit_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
 	}
 }
 
+/* A node id: a positive integer below 2^53 (JSON numbers stay exact). */
+static int
+node_id(const char *s, uint64_t *id)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoull(s, &end, 10);
+	if (*s < '1' || *s > '9' || *end != '\0' || errno != 0 || *id >= ((uint64_t)1 << 53))
+		return -1;
+	return 0;
+}
+
+/* A cluster listener or peer: tcp or tls+tcp (the links are nng). */
+static bool
+cluster_scheme(const char *url)
+{
+	static const char *const ok[] = { "tcp://", "tcp4://", "tcp6://", "tls+tcp://",
+	    "tls+tcp4://", "tls+tcp6://" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strncmp(url, ok[i], strlen(ok[i])) == 0 && url[strlen(ok[i])] != '\0')
+			return true;
+	return false;
+}
+
+/* --peer ID=URL; the command line's peers replace the file's. */
+static int
+peer_opt(struct broker_options *o, struct pass *p, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char        id_s[24];
+	uint64_t    id;
+	int         i;
+
+	if (p->layer != p->peers_from) {
+		o->npeers = 0;
+		p->peers_from = p->layer;
+	}
+	if (eq != NULL && (size_t)(eq - arg) < sizeof(id_s)) {
+		memcpy(id_s, arg, (size_t)(eq - arg));
+		id_s[eq - arg] = '\0';
+	} else
+		id_s[0] = '\0';
+	if (node_id(id_s, &id) != 0 || !cluster_scheme(eq + 1)) {
+		mom_errf(p->err, p->errlen, "bad --peer '%s' (ID=URL: a positive integer and "
+		    "tcp://HOST:PORT or tls+tcp://HOST:PORT)", arg);
+		return MOM_EXIT_USAGE;
+	}
+	for (i = 0; i < o->npeers; i++)
+		if (o->peers[i].id == id) {
+			mom_errf(p->err, p->errlen, "--peer %" PRIu64 " is given twice", id);
+			return MOM_EXIT_USAGE;
+		}
+	if (o->npeers == BROKER_MAX_PEERS) {
+		mom_errf(p->err, p->errlen, "at most %d --peer (a cluster of %d)",
+		    BROKER_MAX_PEERS, BROKER_MAX_PEERS + 1);
+		return MOM_EXIT_USAGE;
+	}
+	o->peers[o->npeers].id = id;
+	o->peers[o->npeers++].url = eq + 1;
+	return 0;
+}
+
+/* The cluster's options; 0 or MOM_EXIT_USAGE. */
+static int
+cluster_opt(struct broker_options *o, struct pass *p, int ch, char *arg)
+{
+	switch (ch) {
+	case OPT_NODEID:
+		if (node_id(arg, &o->node_id) != 0) {
+			mom_errf(p->err, p->errlen, "bad --node-id '%s' (a positive integer)", arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	case OPT_CLUSTER:
+		if (!cluster_scheme(arg)) {
+			mom_errf(p->err, p->errlen, "bad --cluster '%s' (tcp://HOST:PORT or "
+			    "tls+tcp://HOST:PORT)", arg);
+			return MOM_EXIT_USAGE;
+		}
+		o->cluster_url = arg;
+		return 0;
+	case OPT_CLUSTERKEY:
+		o->cluster_key = arg;
+		return 0;
+	case OPT_PEER:
+		return peer_opt(o, p, arg);
+	case OPT_BOOTSTRAP:
+		o->bootstrap = true;
+		return 0;
+	default: /* OPT_CONVERT */
+		/* A one-off act on a data directory, never a standing setting. */
+		if (p->layer == MOM_LAYER_FILE) {
+			mom_errf(p->err, p->errlen, "--convert-to-cluster is for the command line, "
+			    "not a configuration file");
+			return MOM_EXIT_USAGE;
+		}
+		o->convert = true;
+		return 0;
+	}
+}
+
 /* One option other than -c, -h and --version; 0 or MOM_EXIT_USAGE. */
 static int
 option(struct broker_options *o, struct pass *p, int ch, char *arg)
@@ -349,6 +462,9 @@ option(struct broker_options *o, struct pass *p, int ch, char *arg)
 		return 0;
 	case OPT_HTTPHDR: case OPT_HTTPRATE: case OPT_HTTPCONNS:
 		return http_limit_opt(o, p, ch, arg);
+	case OPT_NODEID: case OPT_CLUSTER: case OPT_CLUSTERKEY: case OPT_PEER:
+	case OPT_BOOTSTRAP: case OPT_CONVERT:
+		return cluster_opt(o, p, ch, arg);
 	default:
 		return number_opt(o, p, ch, arg);
 	}
@@ -454,6 +570,52 @@ check_http(struct broker_options *o, struct pass *p)
 	return 0;
 }
 
+/* Cluster mode: --node-id and a readable --cluster-key; the rest needs them. */
+static int
+check_cluster(struct broker_options *o, struct pass *p)
+{
+	int i;
+
+	if (o->node_id == 0) {
+		if (o->npeers > 0 || o->bootstrap || o->cluster_key != NULL ||
+		    o->cluster_url != NULL || o->convert) {
+			mom_errf(p->err, p->errlen, "--peer, --cluster, --cluster-key, --bootstrap "
+			    "and --convert-to-cluster need --node-id");
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (o->cluster_url == NULL)
+		o->cluster_url = BROKER_CLUSTER_DEFAULT;
+	if (o->cluster_key == NULL) {
+		mom_errf(p->err, p->errlen, "cluster mode (--node-id) needs --cluster-key FILE "
+		    "(make one with: mom-auth cluster-key FILE)");
+		return MOM_EXIT_USAGE;
+	}
+	if (access(o->cluster_key, R_OK) != 0) {
+		mom_errf(p->err, p->errlen, "cannot read --cluster-key %s: %s", o->cluster_key,
+		    strerror(errno));
+		return MOM_EXIT_USAGE;
+	}
+	for (i = 0; i < o->npeers; i++)
+		if (o->peers[i].id == o->node_id) {
+			mom_errf(p->err, p->errlen, "--peer %" PRIu64 " is this node (--node-id): "
+			    "list the other members only", o->node_id);
+			return MOM_EXIT_USAGE;
+		}
+	if (o->bootstrap && o->npeers == 0) {
+		mom_errf(p->err, p->errlen, "--bootstrap needs the other members (--peer ID=URL); "
+		    "a cluster of one is --convert-to-cluster");
+		return MOM_EXIT_USAGE;
+	}
+	if (o->convert && (o->bootstrap || o->npeers > 0)) {
+		mom_errf(p->err, p->errlen, "--convert-to-cluster makes a cluster of this node "
+		    "alone: add the others later (mom-admin cluster add)");
+		return MOM_EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* The options together, once both passes are done. */
 static int
 check(struct broker_options *o, struct pass *p)
@@ -462,7 +624,8 @@ check(struct broker_options *o, struct pass *p)
 
 	if (o->nlisten == 0)
 		o->listen[o->nlisten++] = "tcp://127.0.0.1:7420";
-	if ((rv = check_auth(o, p)) != 0 || (rv = check_http(o, p)) != 0)
+	if ((rv = check_auth(o, p)) != 0 || (rv = check_http(o, p)) != 0 ||
+	    (rv = check_cluster(o, p)) != 0)
 		return rv;
 	if (o->tls_cert == NULL && (o->tls_key != NULL || o->tls_ca != NULL)) {
 		mom_errf(p->err, p->errlen, "--tls-key and --tls-cafile need --tls-cert");
@@ -489,7 +652,8 @@ defaults(struct broker_options *o)
 int
 broker_options_parse(struct broker_options *o, int argc, char **argv, char *err, size_t errlen)
 {
-	struct pass p = { MOM_LAYER_FILE, MOM_LAYER_NONE, MOM_LAYER_NONE, err, errlen };
+	struct pass p = { MOM_LAYER_FILE, MOM_LAYER_NONE, MOM_LAYER_NONE, MOM_LAYER_NONE, err,
+	    errlen };
 	const char *file;
 	int         cfgc = 0, rv;
 

@@ -13,6 +13,14 @@
 
 #define BROKER_MAX_LISTEN 16
 #define BROKER_RESERVE_DEFAULT ((uint64_t)64 << 20) /* --disk-reserve */
+#define BROKER_MAX_PEERS 15                         /* --peer: a cluster of at most 16 */
+#define BROKER_CLUSTER_DEFAULT "tcp://127.0.0.1:7422" /* --cluster */
+
+/* A cluster member other than this node (--peer ID=URL). */
+struct broker_peer {
+	uint64_t    id;
+	const char *url;
+};
 
 /* The strings point into argv or into cfgv. */
 struct broker_options {
@@ -41,6 +49,14 @@ struct broker_options {
 	uint64_t        fsync_interval_ms, snapshot_bytes;
 	uint64_t        reserve_bytes; /* --disk-reserve; default 64 MiB, 0: none */
 	bool            repair;        /* --repair: cut the log at damage, report, exit */
+	/* Cluster mode: node_id != 0 (options.c checks the rest). */
+	uint64_t        node_id;       /* --node-id */
+	const char     *cluster_url;   /* --cluster; default BROKER_CLUSTER_DEFAULT */
+	const char     *cluster_key;   /* --cluster-key FILE */
+	struct broker_peer peers[BROKER_MAX_PEERS]; /* --peer */
+	int             npeers;
+	bool            bootstrap;     /* --bootstrap */
+	bool            convert;       /* --convert-to-cluster: a one-off, then exit */
 	enum mom_action action;
 	int             usage;  /* after an error: the usage text follows the message */
 	char          **cfgv;   /* the options of -c FILE (owned) */

@@ -393,3 +393,152 @@ Test(broker_options, nng_plane_limits_bad_values)
 		broker_options_fini(&o);
 	}
 }
+
+/* Cluster mode (SPEC "Cluster"). */
+
+Test(broker_options, cluster_options_fill_the_struct)
+{
+	char *argv[] = { "mom-broker", "--node-id", "2", "--cluster", "tcp://127.0.0.1:7522",
+		"--peer", "1=tcp://127.0.0.1:7422", "--peer", "3=tls+tcp://10.0.0.3:7422",
+		"--cluster-key", "/dev/null", "--bootstrap", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.node_id, 2);
+	cr_assert_str_eq(o.cluster_url, "tcp://127.0.0.1:7522");
+	cr_assert_eq(o.npeers, 2);
+	cr_assert_eq(o.peers[0].id, 1);
+	cr_assert_str_eq(o.peers[0].url, "tcp://127.0.0.1:7422");
+	cr_assert_eq(o.peers[1].id, 3);
+	cr_assert_str_eq(o.peers[1].url, "tls+tcp://10.0.0.3:7422");
+	cr_assert(o.bootstrap);
+	cr_assert(!o.convert);
+}
+
+Test(broker_options, no_node_id_is_a_single_broker)
+{
+	char *argv[] = { "mom-broker", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.node_id, 0);
+	cr_assert_null(o.cluster_url);
+}
+
+Test(broker_options, cluster_listener_defaults_to_7422)
+{
+	char *argv[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_str_eq(o.cluster_url, "tcp://127.0.0.1:7422");
+}
+
+Test(broker_options, cluster_options_need_a_node_id)
+{
+	char *argv[] = { "mom-broker", "--peer", "2=tcp://127.0.0.1:1", NULL };
+
+	assert_usage(parse(argv), "--peer, --cluster, --cluster-key, --bootstrap and "
+	    "--convert-to-cluster need --node-id", 0);
+}
+
+Test(broker_options, cluster_mode_needs_a_key)
+{
+	char *argv[] = { "mom-broker", "--node-id", "1", "--peer", "2=tcp://127.0.0.1:1", NULL };
+
+	assert_usage(parse(argv), "cluster mode (--node-id) needs --cluster-key FILE (make one "
+	    "with: mom-auth cluster-key FILE)", 0);
+}
+
+Test(broker_options, an_unreadable_key_is_refused)
+{
+	char *argv[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/nonexistent/k",
+		NULL };
+
+	assert_usage(parse(argv), "cannot read --cluster-key /nonexistent/k: No such file or "
+	    "directory", 0);
+}
+
+Test(broker_options, bad_node_ids_are_refused)
+{
+	char *bad[] = { "0", "-1", "x", "1x", "", "9007199254740992" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "mom-broker", "--node-id", bad[i], NULL };
+		char  want[128];
+
+		broker_options_fini(&o);
+		snprintf(want, sizeof(want), "bad --node-id '%s' (a positive integer)", bad[i]);
+		assert_usage(parse(argv), want, 0);
+	}
+}
+
+Test(broker_options, bad_peers_are_refused)
+{
+	char *bad[] = { "2", "2=", "=tcp://h:1", "0=tcp://h:1", "2=http://h:1", "2=ipc:///x",
+		"2=tcp://" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null",
+			"--peer", bad[i], NULL };
+
+		broker_options_fini(&o);
+		cr_assert_eq(parse(argv), MOM_EXIT_USAGE, "%s accepted", bad[i]);
+		cr_assert(strncmp(err, "bad --peer '", 12) == 0, "%s: %s", bad[i], err);
+	}
+}
+
+Test(broker_options, a_peer_twice_or_self_is_refused)
+{
+	char *twice[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null", "--peer",
+		"2=tcp://h:1", "--peer", "2=tcp://h:2", NULL };
+	char *self[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null", "--peer",
+		"1=tcp://h:1", NULL };
+
+	assert_usage(parse(twice), "--peer 2 is given twice", 0);
+	broker_options_fini(&o);
+	assert_usage(parse(self), "--peer 1 is this node (--node-id): list the other members "
+	    "only", 0);
+}
+
+Test(broker_options, bad_cluster_listener_is_refused)
+{
+	char *argv[] = { "mom-broker", "--node-id", "1", "--cluster", "ipc:///tmp/x", NULL };
+
+	assert_usage(parse(argv), "bad --cluster 'ipc:///tmp/x' (tcp://HOST:PORT or "
+	    "tls+tcp://HOST:PORT)", 0);
+}
+
+Test(broker_options, bootstrap_needs_peers_and_convert_is_alone)
+{
+	char *boot[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null",
+		"--bootstrap", NULL };
+	char *conv[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null",
+		"--convert-to-cluster", "--peer", "2=tcp://h:1", NULL };
+
+	assert_usage(parse(boot), "--bootstrap needs the other members (--peer ID=URL); a "
+	    "cluster of one is --convert-to-cluster", 0);
+	broker_options_fini(&o);
+	assert_usage(parse(conv), "--convert-to-cluster makes a cluster of this node alone: add "
+	    "the others later (mom-admin cluster add)", 0);
+}
+
+Test(broker_options, the_command_lines_peers_replace_the_files)
+{
+	char *argv[] = { "mom-broker", "-c", NULL, "--node-id", "1", "--cluster-key", "/dev/null",
+		"--peer", "3=tcp://127.0.0.1:3", NULL };
+
+	argv[2] = (char *)optfix_write("c.conf", "peer 2=tcp://127.0.0.1:2\npeer 4=tcp://127.0.0.1:4\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.npeers, 1);
+	cr_assert_eq(o.peers[0].id, 3);
+}
+
+Test(broker_options, convert_is_not_for_a_file)
+{
+	char *argv[] = { "mom-broker", "-c", NULL, "--node-id", "1", "--cluster-key", "/dev/null",
+		NULL };
+
+	argv[2] = (char *)optfix_write("c.conf", "convert-to-cluster\n");
+	cr_assert_eq(parse(argv), MOM_EXIT_USAGE);
+	cr_assert(strstr(err, "--convert-to-cluster is for the command line") != NULL, "%s", err);
+}
