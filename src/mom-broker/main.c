@@ -3,6 +3,7 @@
  * and the front, and waits for signals.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@ struct broker {
 	nng_tls_config *tls;
 	int             lockfd;
 	rlim_t          nofile; /* the open-file limit */
+	uint8_t         key[BROKER_KEY_MAX]; /* cluster mode: --cluster-key's bytes */
+	size_t          keylen;
+	struct replica_peer peers[BROKER_MAX_PEERS];
 };
 
 static void
@@ -46,6 +50,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mom-broker [-v] [-c FILE] [-D DATADIR] [-l URL]...\n"
 	    "                  [--auth-key PUBKEY [--auth-issuer S] [--auth-audience S] | --no-auth]\n"
+	    "                  [--node-id ID --cluster-key FILE [--cluster URL]\n"
+	    "                   [--peer ID=URL]... [--bootstrap | --convert-to-cluster]]\n"
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
@@ -254,6 +260,41 @@ open_resources(struct broker *b, const struct broker_options *o)
 	return 0;
 }
 
+/*
+ * The cluster key (--cluster-key): a regular file of 32 to 4096 bytes,
+ * readable by its owner only.  The key is its bytes.  0 or -1 (err).
+ */
+static int
+load_cluster_key(const char *path, uint8_t *key, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t     n;
+	int         fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		mom_errf(err, errlen, "cannot read --cluster-key %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_size < 32 ||
+	    st.st_size > BROKER_KEY_MAX) {
+		mom_errf(err, errlen, "--cluster-key %s: %s", path, !S_ISREG(st.st_mode) ?
+		    "not a regular file" : (st.st_mode & 077) != 0 ? "readable by others "
+		    "(chmod 600 it)" : "must be 32 to 4096 bytes");
+		close(fd);
+		return -1;
+	}
+	n = read(fd, key, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		mom_errf(err, errlen, "cannot read --cluster-key %s", path);
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
 /* The state machine and the core thread: 0 or an exit status (all released). */
 static int
 start_core(struct broker *b, const struct broker_options *o)
@@ -277,6 +318,26 @@ start_core(struct broker *b, const struct broker_options *o)
 	ccfg.fsync_interval_ms = o->fsync_interval_ms;
 	ccfg.snapshot_bytes = o->snapshot_bytes;
 	ccfg.reserve = o->reserve_bytes;
+	if (o->node_id != 0) {
+		size_t i;
+
+		if (load_cluster_key(o->cluster_key, b->key, &b->keylen, err, sizeof(err)) != 0) {
+			log_fatalx("%s", err);
+			release(b);
+			return MOM_EXIT_FAIL;
+		}
+		for (i = 0; i < (size_t)o->npeers; i++) {
+			b->peers[i].id = o->peers[i].id;
+			b->peers[i].url = o->peers[i].url;
+		}
+		ccfg.node_id = o->node_id;
+		ccfg.cluster_url = o->cluster_url;
+		ccfg.peers = b->peers;
+		ccfg.npeers = (size_t)o->npeers;
+		ccfg.key = b->key;
+		ccfg.keylen = b->keylen;
+		ccfg.bootstrap = o->bootstrap;
+	}
 	if ((rv = core_start(&b->core, b->fsm, &ccfg, err, sizeof(err))) != 0) {
 		log_fatalx("cannot start: %s%s", err, rv == MOM_EBADDATA ? " (mom-broker --repair "
 		    "cuts the log there, dropping what follows: see mom-broker(8))" : "");
@@ -412,6 +473,36 @@ repair(const struct broker_options *o)
 	return 0;
 }
 
+/* --convert-to-cluster: a single broker's data becomes node N of a new cluster, alone. */
+static int
+convert(const struct broker_options *o)
+{
+	uint8_t key[BROKER_KEY_MAX];
+	size_t  keylen;
+	char    err[600];
+	int     fd, rv;
+
+	log_init(o->verbose);
+	if (load_cluster_key(o->cluster_key, key, &keylen, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mom-broker: %s\n", err);
+		return MOM_EXIT_FAIL;
+	}
+	if ((fd = lock_datadir(o->datadir)) < 0)
+		return MOM_EXIT_FAIL;
+	rv = replica_convert(o->datadir, o->node_id, o->cluster_url, key, keylen, err,
+	    sizeof(err));
+	close(fd);
+	explicit_bzero(key, sizeof(key));
+	if (rv != 0) {
+		fprintf(stderr, "mom-broker: cannot convert %s: %s\n", o->datadir, err);
+		return MOM_EXIT_FAIL;
+	}
+	printf("%s is node %" PRIu64 " of a new cluster, alone; start it with --node-id %" PRIu64
+	    " --cluster %s --cluster-key %s, then add the others (mom-admin cluster add)\n",
+	    o->datadir, o->node_id, o->node_id, o->cluster_url, o->cluster_key);
+	return 0;
+}
+
 /* Starts everything, serves until a signal says stop; the exit status. */
 static int
 serve(struct broker_options *o)
@@ -452,6 +543,8 @@ main(int argc, char **argv)
 		printf("mom-broker %s\n", MOM_VERSION);
 	else if (o.repair)
 		rv = repair(&o);
+	else if (o.convert)
+		rv = convert(&o);
 	else
 		rv = serve(&o);
 	broker_options_fini(&o);

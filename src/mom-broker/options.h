@@ -13,6 +13,7 @@
 
 #define BROKER_MAX_LISTEN 16
 #define BROKER_RESERVE_DEFAULT ((uint64_t)64 << 20) /* --disk-reserve */
+#define BROKER_KEY_MAX 4096                         /* --cluster-key: 32 to this many bytes */
 #define BROKER_MAX_PEERS 15                         /* --peer: a cluster of at most 16 */
 #define BROKER_CLUSTER_DEFAULT "tcp://127.0.0.1:7422" /* --cluster */
 

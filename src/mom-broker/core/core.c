@@ -314,7 +314,7 @@ core_settle(void *arg, const struct queue *q, const struct sub *s, uint64_t seq,
 	 * follow in the log; a settling lease asked for here is asked again
 	 * after its ack wait.
 	 */
-	if (!c->ready)
+	if (!c->ready || !replica_is_leader(c->rep))
 		return;
 	if (q == NULL || !settle_dead(c, q, seq, how))
 		fsm_settle_put(&c->settles, q, s, seq, how);
@@ -398,12 +398,33 @@ do_ping(struct core *c, struct creq *cr, int64_t now)
 	creq_reply(c, cr, &c->reply);
 }
 
+/* A node that does not lead: where the leader is, for the client to go there. */
+void
+core_not_leader(struct core *c, struct creq *cr)
+{
+	const char *url = NULL;
+	uint64_t    id = replica_leader(c->rep, &url);
+
+	if (id == 0 || id == c->cfg.node_id)
+		creq_error(c, cr, MOM_ENOTLEADER, "node %" PRIu64 " does not lead and knows no "
+		    "leader: the cluster is electing one, or has lost its majority",
+		    c->cfg.node_id);
+	else
+		creq_error(c, cr, MOM_ENOTLEADER, "node %" PRIu64 " does not lead: node %" PRIu64
+		    " (%s) does", c->cfg.node_id, id, url != NULL ? url : "?");
+}
+
 void
 core_handle(struct core *c, struct creq *cr, int64_t now)
 {
 	const struct core_req *req = cr->req;
 
 	c->requests++;
+	if ((req->op == MOM_OP_PUBLISH || req->op == MOM_OP_FETCH) &&
+	    !replica_is_leader(c->rep)) {
+		core_not_leader(c, cr);
+		return;
+	}
 	switch (req->op) {
 	case MOM_OP_PING:
 		do_ping(c, cr, now);
@@ -515,6 +536,36 @@ core_wake(void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/*
+ * Cluster mode: this node began or stopped leading.  Leases and long
+ * polls are the leader's alone: a node that steps down gives back what it
+ * leased (the next leader delivers it again) and answers its long polls
+ * at once, so that their clients ask again, elsewhere.  A new leader's
+ * idle clocks start now: it did not see who fetched while it followed.
+ */
+static void
+core_role(void *arg, bool leading)
+{
+	struct core  *c = arg;
+	int64_t       now = mom_now_ms();
+	struct queue *q;
+	struct sub   *s;
+	size_t        it;
+
+	if (!leading) {
+		fetch_release_all(c, now);
+		fsm_release_all(c->fsm);
+		mom_buf_reset(&c->settles);
+		c->nsettles = 0;
+		c->tick_inflight = false;
+		return;
+	}
+	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;)
+		q->last_used = now;
+	for (it = 0; (s = fsm_sub_next(c->fsm, &it)) != NULL;)
+		s->last_seen = now;
+}
+
 static int
 replica_open(struct core *c)
 {
@@ -529,6 +580,14 @@ replica_open(struct core *c)
 	rc.fsync_interval_ms = c->cfg.fsync_interval_ms;
 	rc.snapshot_bytes = c->cfg.snapshot_bytes;
 	rc.reserve = c->cfg.reserve;
+	rc.node_id = c->cfg.node_id;
+	rc.cluster_url = c->cfg.cluster_url;
+	rc.peers = c->cfg.peers;
+	rc.npeers = c->cfg.npeers;
+	rc.key = c->cfg.key;
+	rc.keylen = c->cfg.keylen;
+	rc.bootstrap = c->cfg.bootstrap;
+	rc.role = core_role;
 	rc.wake = core_wake;
 	rc.result = core_result;
 	rc.fail = core_failed;
@@ -632,8 +691,10 @@ core_main(void *arg)
 		}
 		closed_conns(c, now);
 		serve_touched(c, now);
-		if (now >= next_tick || stop)
+		if ((now >= next_tick || stop) && replica_is_leader(c->rep))
 			next_tick = tick(c, now);
+		else if (now >= next_tick)
+			next_tick = now + TICK_MAX_MS;
 		pump(c);
 		if (stop)
 			break;

@@ -20,6 +20,7 @@
 
 struct fsm;
 struct core;
+struct replica_peer;
 struct creq;
 struct mom_claims;
 
@@ -53,6 +54,14 @@ struct core_config {
 	uint64_t    fsync_interval_ms;
 	uint64_t    snapshot_bytes; /* log written between snapshots, at least; 0: 64 MiB */
 	uint64_t    reserve;        /* bytes kept back for a full disk; 0: none */
+	/* Cluster mode when node_id != 0 (replica.h's fields of the same names). */
+	uint64_t    node_id;
+	const char *cluster_url;
+	const struct replica_peer *peers;
+	size_t      npeers;
+	const uint8_t *key;
+	size_t      keylen;
+	bool        bootstrap;
 };
 
 /*

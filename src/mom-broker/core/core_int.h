@@ -115,6 +115,8 @@ void creq_error(struct core *, struct creq *, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void creq_json(struct core *, struct creq *, json_t *);
 void core_handle(struct core *, struct creq *, int64_t now);
+/* Answers cr: this node does not lead (and who does, when known). */
+void core_not_leader(struct core *, struct creq *);
 /*
  * Proposes c->cmd; cr (or nobody) gets the result as want says.  0,
  * MOM_ENOMEM, or MOM_EFULL: the disk is full and the command would add

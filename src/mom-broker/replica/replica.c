@@ -9,11 +9,13 @@
  * through fsm_apply() and its waiter gets the result: a reply is sent
  * only after the command is on disk and applied.
  */
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <raft.h>
@@ -22,6 +24,7 @@
 #include "log.h"
 #include "mom.h"
 #include "replica/replica.h"
+#include "replica/replica_int.h"
 #include "state/fsm.h"
 #include "storage/rio.h"
 #include "storage/store.h"
@@ -29,35 +32,6 @@
 
 #define REPLAY_MAX_MS 300000 /* a log that never becomes ready */
 #define STOP_MAX_MS   5000
-
-/* A log entry in flight: its commands' waiters, in order. */
-struct prop {
-	struct raft_apply      req;
-	struct replica        *r;
-	struct replica_waiter *w;
-	size_t                 n;
-	bool                   answered;
-	TAILQ_ENTRY(prop)      link;
-};
-
-struct replica {
-	struct raft           raft;
-	struct raft_io        io;
-	struct raft_fsm       rfsm;
-	struct fsm           *fsm;
-	struct replica_config cfg;
-	/* The entry being built: commands (varint length + command each). */
-	struct mom_buf         batch;
-	struct replica_waiter *bw;
-	size_t                 bn, bcap;
-	TAILQ_HEAD(, prop)     props; /* in flight, in log order */
-	bool                   ready, disk_full;
-	int                    start_err, start_code; /* RAFT_* of a failed open */
-	char                   errmsg[512];
-	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
-	uint64_t               full_snap_at;       /* the same on a full disk */
-	uint64_t               entries, commands, snapshots, trimmed;
-};
 
 /* A libraft status as the error a client gets. */
 static void
@@ -307,6 +281,8 @@ replica_flush(struct replica *r)
 int
 replica_drive(struct replica *r, const char **errmsg)
 {
+	if (r->cfg.node_id != 0)
+		cluster_watch(r);
 	while (rio_poll(&r->io) == 0) {
 		if (rio_step(&r->io) != 0) {
 			*errmsg = r->io.errmsg;
@@ -352,7 +328,45 @@ replica_trim(struct replica *r)
 bool
 replica_is_leader(const struct replica *r)
 {
+	if (r->cfg.node_id != 0)
+		return r->node.leading;
 	return raft_state((struct raft *)&r->raft) == RAFT_LEADER;
+}
+
+enum replica_role
+replica_role(const struct replica *r)
+{
+	struct raft *raft = (struct raft *)&r->raft;
+	const struct raft_server *s;
+	unsigned i;
+
+	switch (raft_state(raft)) {
+	case RAFT_LEADER:
+		return replica_is_leader(r) ? REPLICA_LEADER : REPLICA_CANDIDATE;
+	case RAFT_CANDIDATE:
+		return REPLICA_CANDIDATE;
+	case RAFT_UNAVAILABLE:
+		return REPLICA_UNAVAILABLE;
+	default:
+		for (i = 0; i < raft->configuration.n; i++) {
+			s = &raft->configuration.servers[i];
+			if (s->id == raft->id)
+				return s->role == RAFT_VOTER ? REPLICA_FOLLOWER : REPLICA_STANDBY;
+		}
+		return REPLICA_STANDBY;
+	}
+}
+
+uint64_t
+replica_leader(const struct replica *r, const char **url)
+{
+	raft_id     id = 0;
+	const char *addr = NULL;
+
+	raft_leader((struct raft *)&r->raft, &id, &addr);
+	if (url != NULL)
+		*url = addr;
+	return id;
 }
 
 uint64_t
@@ -417,19 +431,19 @@ close_cb(struct raft *raft)
 	(void)raft;
 }
 
-/* raft_init, then a configuration of one voter, "self". */
+/* rio and raft_init: this node's id and address (1, "self" for a single broker). */
 static int
-raft_open(struct replica *r)
+raft_create(struct replica *r)
 {
-	struct rio_config         rc;
-	struct raft_configuration conf;
-	int                       rv;
+	struct rio_config rc;
+	int               rv;
 
 	memset(&rc, 0, sizeof(rc));
 	rc.dir = r->cfg.dir;
 	rc.fsync = r->cfg.fsync;
 	rc.fsync_interval_ms = r->cfg.fsync_interval_ms;
 	rc.reserve = r->cfg.reserve;
+	rc.transport = r->transport.send != NULL ? &r->transport : NULL;
 	/* The syncs run on rio's thread: the core serves on meanwhile. */
 	rc.wake = r->cfg.wake;
 	rc.wake_arg = r->cfg.arg;
@@ -442,7 +456,10 @@ raft_open(struct replica *r)
 	r->rfsm.apply = rfsm_apply;
 	r->rfsm.snapshot = rfsm_snapshot;
 	r->rfsm.restore = rfsm_restore;
-	if ((rv = raft_init(&r->raft, &r->io, &r->rfsm, 1, "self")) != 0) {
+	rv = r->cfg.node_id != 0 ?
+	    raft_init(&r->raft, &r->io, &r->rfsm, r->cfg.node_id, r->cfg.cluster_url) :
+	    raft_init(&r->raft, &r->io, &r->rfsm, 1, "self");
+	if (rv != 0) {
 		r->start_code = rv;
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->io.errmsg[0] ?
 		    r->io.errmsg : raft_strerror(rv));
@@ -453,25 +470,67 @@ raft_open(struct replica *r)
 	rio_attach(&r->io, &r->raft);
 	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
 	raft_set_snapshot_trailing(&r->raft, 64);
+	return 0;
+}
+
+/* A single broker: a configuration of one voter, "self". */
+static int
+bootstrap_single(struct replica *r)
+{
+	struct raft_configuration conf;
+	int                       rv;
+
 	raft_configuration_init(&conf);
 	rv = raft_configuration_add(&conf, 1, "self", RAFT_VOTER);
 	if (rv == 0)
 		rv = raft_bootstrap(&r->raft, &conf);
 	raft_configuration_close(&conf);
-	/*
-	 * Every start is a leadership of its own: a new term, so that receipts
-	 * handed out before a restart are never handed out again.
-	 */
-	if ((rv == 0 || rv == RAFT_CANTBOOTSTRAP) && (rv = rio_new_term(&r->io)) != 0)
+	return rv == RAFT_CANTBOOTSTRAP ? 0 : rv;
+}
+
+static void
+raft_abort(struct replica *r, int rv)
+{
+	r->start_code = rv;
+	if (r->errmsg[0] == '\0')
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
+	raft_close(&r->raft, close_cb);
+	rio_destroy(&r->io);
+}
+
+/*
+ * Opens the log.  Every start is a leadership of its own where this node
+ * is the only voter (new_term): a new term, so that receipts handed out
+ * before a restart are never handed out again.  libraft 0.15 makes the
+ * only voter leader again in the term it had; in a cluster an election
+ * moves the term on.  0, or -1 with r->errmsg.
+ */
+static int
+raft_open(struct replica *r, bool new_term)
+{
+	bool alone = false;
+	int  rv;
+
+	if (raft_create(r) != 0)
+		return -1;
+	if (r->cfg.node_id == 0) {
+		rv = bootstrap_single(r);
+		new_term = true;
+	} else
+		rv = cluster_bootstrap(r, &alone) == 0 ? 0 : RAFT_INVALID;
+	if (rv == 0 && new_term && (rv = rio_new_term(&r->io)) != 0)
 		snprintf(r->raft.errmsg, sizeof(r->raft.errmsg), "%s", r->io.errmsg);
 	if (rv == 0)
 		rv = raft_start(&r->raft);
 	if (rv != 0) {
-		r->start_code = rv;
-		snprintf(r->errmsg, sizeof(r->errmsg), "%s", raft_errmsg(&r->raft));
+		raft_abort(r, rv);
+		return -1;
+	}
+	/* Alone in the configuration: it led at once, in its old term.  Again, with a new one. */
+	if (alone && !new_term && raft_state(&r->raft) == RAFT_LEADER) {
 		raft_close(&r->raft, close_cb);
 		rio_destroy(&r->io);
-		return -1;
+		return raft_open(r, true);
 	}
 	return 0;
 }
@@ -546,14 +605,19 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 	r->snap_at = cfg->snapshot_bytes;
 	mom_buf_init(&r->batch);
 	TAILQ_INIT(&r->props);
-	if (raft_open(r) != 0) {
+	if (cluster_check_dir(r) != 0) {
+		mom_errf(err, errlen, "%s", r->errmsg);
+		replica_free(r);
+		return MOM_EINVAL;
+	}
+	if (raft_open(r, false) != 0) {
 		mom_errf(err, errlen, "%s", r->errmsg);
 		rv = r->start_code == RAFT_CORRUPT || r->start_code == RAFT_MALFORMED ?
 		    MOM_EBADDATA : r->start_code == RAFT_NOMEM ? MOM_ENOMEM : MOM_EINTERNAL;
 		replica_free(r);
 		return rv;
 	}
-	if (replay(r) != 0) {
+	if (cfg->node_id == 0 && replay(r) != 0) {
 		mom_errf(err, errlen, "%s", r->errmsg);
 		r->ready = false;
 		raft_close(&r->raft, close_cb);
@@ -669,4 +733,62 @@ replica_repair(const char *dir, char *report, size_t replen, char *err, size_t e
 	    (unsigned long long)c.messages, (unsigned long long)rp->bytes);
 	store_close(s);
 	return 0;
+}
+
+/* Conversion (mom-broker --convert-to-cluster). */
+
+int
+replica_convert(const char *dir, uint64_t node_id, const char *url, const uint8_t *key,
+    size_t keylen, char *err, size_t errlen)
+{
+	struct replica           *r;
+	struct raft_configuration conf;
+	struct ident_member       m = { node_id, url };
+	char                      salt[64];
+	int                       rv;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		mom_errf(err, errlen, "out of memory");
+		return MOM_ENOMEM;
+	}
+	r->cfg.dir = dir;
+	r->cfg.node_id = node_id;
+	r->cfg.cluster_url = url;
+	mom_buf_init(&r->batch);
+	TAILQ_INIT(&r->props);
+	rv = ident_load(dir, &r->node.ident, err, errlen);
+	if (rv == 0) {
+		mom_errf(err, errlen, "%s is node %" PRIu64 " of cluster %016" PRIx64 " already",
+		    dir, r->node.ident.node, r->node.ident.cluster);
+		replica_free(r);
+		return MOM_EEXIST;
+	}
+	if (rv != MOM_ENOENT || raft_create(r) != 0) {
+		if (rv == MOM_ENOENT)
+			mom_errf(err, errlen, "%s", r->errmsg);
+		replica_free(r);
+		return MOM_EINVAL;
+	}
+	/* The stored configuration is replaced by this node alone, with a term of its own. */
+	raft_configuration_init(&conf);
+	rv = raft_configuration_add(&conf, node_id, url, RAFT_VOTER);
+	if (rv == 0)
+		rv = raft_recover(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == 0 && (rv = rio_new_term(&r->io)) != 0)
+		snprintf(r->raft.errmsg, sizeof(r->raft.errmsg), "%s", r->io.errmsg);
+	if (rv == 0) {
+		snprintf(salt, sizeof(salt), "converted %lld", (long long)time(NULL));
+		r->node.ident.node = node_id;
+		r->node.ident.cluster = ident_derive(key, keylen, &m, 1, salt);
+		if (ident_save(dir, &r->node.ident, err, errlen) != 0)
+			rv = RAFT_IOERR;
+	} else
+		mom_errf(err, errlen, "%s", raft_errmsg(&r->raft));
+	if (rv == 0 && rio_store(&r->io) != NULL)
+		(void)store_mark_clean(rio_store(&r->io));
+	raft_close(&r->raft, close_cb);
+	rio_destroy(&r->io);
+	replica_free(r);
+	return rv == 0 ? 0 : MOM_EINTERNAL;
 }

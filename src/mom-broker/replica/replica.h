@@ -30,8 +30,37 @@ struct replica_waiter {
 	int   want;
 };
 
+/* A cluster member (replica_config.peers). */
+struct replica_peer {
+	uint64_t    id;
+	const char *url;
+};
+
+/* What a node is to the cluster (replica_role). */
+enum replica_role {
+	REPLICA_FOLLOWER = 0,
+	REPLICA_CANDIDATE,
+	REPLICA_LEADER,     /* leads, and its own first entry is applied: serves */
+	REPLICA_STANDBY,    /* in the configuration as a spare: catching up */
+	REPLICA_UNAVAILABLE,
+};
+
 struct replica_config {
 	const char *dir;               /* the data directory */
+	/*
+	 * Cluster mode when node_id != 0 (mom-broker(8), "Cluster"):
+	 * cluster_url is this node's listener for the other nodes, peers the
+	 * other members it knows of (--peer), key the cluster key.
+	 * bootstrap: form a new cluster with peers when the data directory
+	 * is empty.  Without node_id: a single broker, node 1 alone.
+	 */
+	uint64_t    node_id;
+	const char *cluster_url;
+	const struct replica_peer *peers;
+	size_t      npeers;
+	const uint8_t *key;
+	size_t      keylen;
+	bool        bootstrap;
 	int         fsync;             /* enum rio_fsync */
 	uint64_t    fsync_interval_ms;
 	uint64_t    snapshot_bytes;    /* log written between snapshots, at least */
@@ -43,6 +72,8 @@ struct replica_config {
 	/* A command will never be applied: err (MOM_E*) and a message for the client. */
 	void      (*fail)(void *, const struct replica_waiter *, int err, const char *msg);
 	void       *arg;
+	/* Cluster mode: this node began or stopped serving as the leader (core thread). */
+	void      (*role)(void *, bool leading);
 };
 
 /*
@@ -102,8 +133,22 @@ bool replica_full(struct replica *);
  */
 int  replica_repair(const char *dir, char *report, size_t replen, char *err, size_t errlen);
 
-/* Is this node the leader (always, for a cluster of one)? */
+/*
+ * Is this node the leader, with everything committed before its term
+ * applied (always, for a single broker)?  Only then does it serve.
+ */
 bool replica_is_leader(const struct replica *);
+/* This node's role; the leader's id and cluster URL (0 and NULL: none known). */
+enum replica_role replica_role(const struct replica *);
+uint64_t replica_leader(const struct replica *, const char **url);
+/*
+ * mom-broker --convert-to-cluster: makes the single broker's data
+ * directory dir node node_id, alone, of a new cluster (a configuration of
+ * one voter at url; the cluster id derived from key, node, url and the
+ * time), so that others can be added.  0, or a MOM_E* code with err.
+ */
+int  replica_convert(const char *dir, uint64_t node_id, const char *url, const uint8_t *key,
+    size_t keylen, char *err, size_t errlen);
 /*
  * The current raft term: a new one at every start (the node elects itself
  * again) and at every change of leader, kept in the log's metadata so

@@ -502,6 +502,19 @@ fsm_set_settle(struct fsm *f, fsm_settle_fn fn, void *arg)
 	fsm_attach_all(f);
 }
 
+void
+fsm_release_all(struct fsm *f)
+{
+	struct queue *q;
+	struct sub   *s;
+	size_t        it;
+
+	for (it = 0; (q = fsm_queue_next(f, &it)) != NULL;)
+		mq_release_all(&q->mq);
+	for (it = 0; (s = fsm_sub_next(f, &it)) != NULL;)
+		mq_release_all(&s->mq);
+}
+
 /* Publish. */
 
 /* Seen before: by the producer's sequence number or by the publisher id. */

@@ -186,6 +186,8 @@ uint64_t fsm_producer_next(const struct fsm *, uint64_t producer);
  * CMD_SETTLE body under construction (the caller prefixes the count).
  */
 void fsm_set_settle(struct fsm *, fsm_settle_fn fn, void *arg);
+/* Gives back every lease of every queue and subscription (mq_release_all). */
+void fsm_release_all(struct fsm *);
 void fsm_settle_put(struct mom_buf *, const struct queue *, const struct sub *, uint64_t seq,
     int how);
 /*

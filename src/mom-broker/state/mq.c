@@ -625,6 +625,22 @@ mq_release(struct mq *q, uint64_t consumer, int64_t now)
 	gb_flush(q, &gb);
 }
 
+void
+mq_release_all(struct mq *q)
+{
+	struct giveback gb = { NULL, 0, 0 };
+	struct lease   *l, *next;
+
+	for (l = q->lhead; l; l = next) {
+		struct qent e = l->e;
+
+		next = l->next;
+		lease_end(q, l);
+		gb_add(q, &gb, e);
+	}
+	gb_flush(q, &gb);
+}
+
 size_t
 mq_purge(struct mq *q)
 {

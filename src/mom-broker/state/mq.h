@@ -193,6 +193,12 @@ int    mq_dead(struct mq *, uint64_t receipt, uint64_t holder, int status, int64
 int    mq_touch(struct mq *, uint64_t receipt, uint64_t holder, int64_t now);
 /* Gives back every lease of a consumer (it left cleanly): deliveries uncounted. */
 void   mq_release(struct mq *, uint64_t consumer, int64_t now);
+/*
+ * Gives back every lease, settling ones too (their settlement may still
+ * be applied: it finds the message where it is), deliveries counted: the
+ * leader that leased them stepped down, the next one delivers them again.
+ */
+void   mq_release_all(struct mq *);
 /* Drops every message, leased ones too (their acks become stale). Returns how many. */
 size_t mq_purge(struct mq *);
 /*

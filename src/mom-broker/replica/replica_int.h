@@ -1,0 +1,71 @@
+/*
+ * replica_int.h: the replica's state, shared by the files of replica/
+ * (replica.c: the log; cluster.c: a node of a cluster).  Nothing above
+ * replica/ includes it.
+ */
+#ifndef BROKER_REPLICA_INT_H
+#define BROKER_REPLICA_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <raft.h>
+
+#include "buf.h"
+#include "replica/ident.h"
+#include "replica/replica.h"
+#include "storage/rio.h"
+
+/*
+ * A node of a cluster (cfg.node_id != 0).  Per raft group, as the rest of
+ * struct replica: the broker will run several groups over the same links.
+ */
+struct replica_node {
+	struct ident        ident;
+	struct raft_barrier barrier;      /* the new leader's first entry */
+	bool                barrier_out;  /* proposed, not yet applied */
+	bool                leading;      /* leader, and its barrier applied */
+	uint64_t            lead_term;    /* the term whose barrier was proposed */
+	uint64_t            elections;    /* times this node became leader */
+	uint64_t            conf_index;   /* the configuration the links know */
+};
+
+/* A log entry in flight: its commands' waiters, in order. */
+struct prop {
+	struct raft_apply      req;
+	struct replica        *r;
+	struct replica_waiter *w;
+	size_t                 n;
+	bool                   answered;
+	TAILQ_ENTRY(prop)      link;
+};
+
+struct replica {
+	struct raft           raft;
+	struct raft_io        io;
+	struct raft_fsm       rfsm;
+	struct fsm           *fsm;
+	struct replica_config cfg;
+	/* The entry being built: commands (varint length + command each). */
+	struct mom_buf         batch;
+	struct replica_waiter *bw;
+	size_t                 bn, bcap;
+	TAILQ_HEAD(, prop)     props; /* in flight, in log order */
+	bool                   ready, disk_full;
+	int                    start_err, start_code; /* RAFT_* of a failed open */
+	char                   errmsg[512];
+	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
+	uint64_t               full_snap_at;       /* the same on a full disk */
+	uint64_t               entries, commands, snapshots, trimmed;
+	struct replica_node    node;      /* cluster mode */
+	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
+};
+
+
+/* Cluster mode (cluster.c). */
+int  cluster_check_dir(struct replica *r);
+int  cluster_bootstrap(struct replica *r, bool *alone);
+void cluster_watch(struct replica *r);
+
+#endif
