@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench soak
+.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench soak
 
 all: $(BINS) tools examples
 
@@ -130,6 +130,10 @@ run: deps all
 	@echo "  bin/mom-sub -q demo -C 1"
 	@echo "(Ctrl-C stops the broker)"
 	@exec bin/mom-broker -D ./mom-data
+
+# Three nodes on loopback in the foreground (dist/cluster/local.sh).
+cluster: deps all
+	@exec sh dist/cluster/local.sh
 
 unit-build: $(UNIT_BIN)
 

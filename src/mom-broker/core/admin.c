@@ -322,7 +322,7 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 	/* A follower answers for itself only: its status and its numbers. */
 	if (!replica_is_leader(c->rep) && strcmp(op, "cluster.status") != 0 &&
 	    strcmp(op, "stats") != 0) {
-		core_not_leader(c, cr);
+		core_elsewhere(c, cr, now);
 		json_decref(o);
 		return;
 	}

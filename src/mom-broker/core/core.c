@@ -110,12 +110,14 @@ closed_conns(struct core *c, int64_t now)
 	c->closed = NULL;
 	c->nclosed = c->closed_cap = 0;
 	pthread_mutex_unlock(&c->mu);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		fetch_conn_closed(c, conns[i], now);
+		forward_conn_closed(c, conns[i]);
+	}
 	free(conns);
 }
 
-static struct creq *
+struct creq *
 creq_get(struct core *c, struct core_req *req)
 {
 	struct creq *cr = c->free;
@@ -415,6 +417,15 @@ core_not_leader(struct core *c, struct creq *cr)
 }
 
 void
+core_elsewhere(struct core *c, struct creq *cr, int64_t now)
+{
+	if (c->cfg.node_id == 0 || CORE_CONN_FORWARDED(cr->req->conn))
+		core_not_leader(c, cr);
+	else
+		forward_request(c, cr, now);
+}
+
+void
 core_handle(struct core *c, struct creq *cr, int64_t now)
 {
 	const struct core_req *req = cr->req;
@@ -422,7 +433,7 @@ core_handle(struct core *c, struct creq *cr, int64_t now)
 	c->requests++;
 	if ((req->op == MOM_OP_PUBLISH || req->op == MOM_OP_FETCH) &&
 	    !replica_is_leader(c->rep)) {
-		core_not_leader(c, cr);
+		core_elsewhere(c, cr, now);
 		return;
 	}
 	switch (req->op) {
@@ -588,6 +599,7 @@ replica_open(struct core *c)
 	rc.keylen = c->cfg.keylen;
 	rc.bootstrap = c->cfg.bootstrap;
 	rc.role = core_role;
+	rc.deliver = forward_deliver;
 	rc.wake = core_wake;
 	rc.result = core_result;
 	rc.fail = core_failed;
@@ -691,6 +703,13 @@ core_main(void *arg)
 		}
 		closed_conns(c, now);
 		serve_touched(c, now);
+		if (!TAILQ_EMPTY(&c->fwd_outs)) {
+			int64_t fnext = next_tick;
+
+			forward_tick(c, now, &fnext);
+			if (fnext < next_tick)
+				next_tick = fnext;
+		}
 		if ((now >= next_tick || stop) && replica_is_leader(c->rep))
 			next_tick = tick(c, now);
 		else if (now >= next_tick)
@@ -700,6 +719,7 @@ core_main(void *arg)
 			break;
 	}
 	core_drain(c);
+	forward_release_all(c);
 	replica_stop(c->rep);
 	c->rep = NULL;
 	/* Answer every long poll (empty) so that clients move on. */
@@ -730,6 +750,9 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 	mom_buf_init(&c->cmd);
 	mom_buf_init(&c->settles);
 	umap_init(&c->porders);
+	umap_init(&c->fwd_ids);
+	umap_init(&c->fwd_ins);
+	TAILQ_INIT(&c->fwd_outs);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	fsm_set_gone(fsm, fetch_gone, c);
@@ -780,6 +803,8 @@ core_free(struct core *c)
 		free(cr);
 	}
 	umap_fini(&c->porders);
+	umap_fini(&c->fwd_ids);
+	umap_fini(&c->fwd_ins);
 	free(c->closed);
 	mom_buf_fini(&c->scratch);
 	mom_buf_fini(&c->reply);

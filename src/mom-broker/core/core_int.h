@@ -107,6 +107,12 @@ struct core {
 	bool               started_up, start_ok, io_wake; /* under mu */
 	int                start_code; /* replica_start's MOM_E* when it failed */
 	char               start_msg[512];
+	/* Cluster mode: requests forwarded to the leader, and from followers (forward.c). */
+	TAILQ_HEAD(, fwd_out) fwd_outs;
+	struct umap        fwd_ids;  /* our forward id -> fwd_out */
+	struct umap        fwd_ins;  /* (node, id) -> fwd_in being served here */
+	size_t             fwd_n;
+	uint64_t           fwd_next, fwd_sent, fwd_resent, fwd_served;
 };
 
 /* core.c */
@@ -117,6 +123,19 @@ void creq_json(struct core *, struct creq *, json_t *);
 void core_handle(struct core *, struct creq *, int64_t now);
 /* Answers cr: this node does not lead (and who does, when known). */
 void core_not_leader(struct core *, struct creq *);
+/* A request this node cannot serve as it does not lead: forwarded, or refused. */
+void core_elsewhere(struct core *, struct creq *, int64_t now);
+struct creq *creq_get(struct core *, struct core_req *);
+
+/* forward.c */
+struct fwd_out;
+void forward_request(struct core *, struct creq *, int64_t now);
+void forward_deliver(void *arg, uint64_t from, uint8_t kind, const uint8_t *msg, size_t len);
+void forward_conn_closed(struct core *, uint64_t conn);
+void forward_tick(struct core *, int64_t now, int64_t *next);
+void forward_release_all(struct core *);
+/* Was this request forwarded by another node (never forwarded again)? */
+#define CORE_CONN_FORWARDED(conn) (((conn) >> 62) == 3)
 /*
  * Proposes c->cmd; cr (or nobody) gets the result as want says.  0,
  * MOM_ENOMEM, or MOM_EFULL: the disk is full and the command would add

@@ -281,8 +281,10 @@ replica_flush(struct replica *r)
 int
 replica_drive(struct replica *r, const char **errmsg)
 {
-	if (r->cfg.node_id != 0)
+	if (r->cfg.node_id != 0) {
+		transport_drain(r);
 		cluster_watch(r);
+	}
 	while (rio_poll(&r->io) == 0) {
 		if (rio_step(&r->io) != 0) {
 			*errmsg = r->io.errmsg;
@@ -307,6 +309,8 @@ replica_inflight(const struct replica *r)
 int64_t
 replica_poll(struct replica *r)
 {
+	if (r->node.more)
+		return 0;
 	return rio_poll(&r->io);
 }
 
@@ -605,12 +609,14 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 	r->snap_at = cfg->snapshot_bytes;
 	mom_buf_init(&r->batch);
 	TAILQ_INIT(&r->props);
-	if (cluster_check_dir(r) != 0) {
+	if (cluster_check_dir(r) != 0 || (cfg->node_id != 0 && transport_start(r) != 0)) {
 		mom_errf(err, errlen, "%s", r->errmsg);
+		transport_stop(r);
 		replica_free(r);
 		return MOM_EINVAL;
 	}
 	if (raft_open(r, false) != 0) {
+		transport_stop(r);
 		mom_errf(err, errlen, "%s", r->errmsg);
 		rv = r->start_code == RAFT_CORRUPT || r->start_code == RAFT_MALFORMED ?
 		    MOM_EBADDATA : r->start_code == RAFT_NOMEM ? MOM_ENOMEM : MOM_EINTERNAL;
@@ -622,6 +628,7 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 		r->ready = false;
 		raft_close(&r->raft, close_cb);
 		rio_destroy(&r->io);
+		transport_stop(r);
 		replica_free(r);
 		return MOM_EINTERNAL;
 	}
@@ -658,6 +665,7 @@ replica_stop(struct replica *r)
 		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&r->io)));
 	raft_close(&r->raft, close_cb);
 	rio_destroy(&r->io);
+	transport_stop(r);
 	replica_free(r);
 }
 

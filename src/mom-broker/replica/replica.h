@@ -74,6 +74,11 @@ struct replica_config {
 	void       *arg;
 	/* Cluster mode: this node began or stopped serving as the leader (core thread). */
 	void      (*role)(void *, bool leading);
+	/*
+	 * Cluster mode: a message of another kind than raft's (link.h
+	 * LINK_FWD...) from node from, borrowed for the call (core thread).
+	 */
+	void      (*deliver)(void *, uint64_t from, uint8_t kind, const uint8_t *msg, size_t len);
 };
 
 /*
@@ -138,6 +143,12 @@ int  replica_repair(const char *dir, char *report, size_t replen, char *err, siz
  * applied (always, for a single broker)?  Only then does it serve.
  */
 bool replica_is_leader(const struct replica *);
+/*
+ * Cluster mode: sends msg (copied) of kind (link.h) to node to over the
+ * links; never blocks.  0, or MOM_EUNAVAIL (no such node, no room in the
+ * link now, not a cluster), MOM_ETOOBIG, MOM_ENOMEM.
+ */
+int  replica_send(struct replica *, uint64_t to, uint8_t kind, const void *msg, size_t len);
 /* This node's role; the leader's id and cluster URL (0 and NULL: none known). */
 enum replica_role replica_role(const struct replica *);
 uint64_t replica_leader(const struct replica *, const char **url);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <jansson.h>
 #include <raft.h>
 
 #include "buf.h"
@@ -21,6 +22,10 @@
  * A node of a cluster (cfg.node_id != 0).  Per raft group, as the rest of
  * struct replica: the broker will run several groups over the same links.
  */
+#define REPLICA_MAX_NODES 64
+
+struct link;
+
 struct replica_node {
 	struct ident        ident;
 	struct raft_barrier barrier;      /* the new leader's first entry */
@@ -29,6 +34,10 @@ struct replica_node {
 	uint64_t            lead_term;    /* the term whose barrier was proposed */
 	uint64_t            elections;    /* times this node became leader */
 	uint64_t            conf_index;   /* the configuration the links know */
+	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
+	size_t              nknown;
+	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
+	bool                more;         /* the links had more than one drive takes */
 };
 
 /* A log entry in flight: its commands' waiters, in order. */
@@ -60,6 +69,9 @@ struct replica {
 	uint64_t               entries, commands, snapshots, trimmed;
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
+	struct link           *link;
+	struct mom_buf         tx;        /* a raft message being encoded */
+	char                   rx_addr[256]; /* the sender's address of the last one received */
 };
 
 
@@ -67,5 +79,10 @@ struct replica {
 int  cluster_check_dir(struct replica *r);
 int  cluster_bootstrap(struct replica *r, bool *alone);
 void cluster_watch(struct replica *r);
+/* The links (transport.c): start before raft_init, drain at each drive. */
+int  transport_start(struct replica *r);
+void transport_stop(struct replica *r);
+void transport_drain(struct replica *r);
+void transport_stats_json(struct replica *r, json_t *o);
 
 #endif

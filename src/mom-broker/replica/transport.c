@@ -1,0 +1,187 @@
+/*
+ * transport.c: libraft's messages over the cluster links (replica/link.h),
+ * in our encoding (replica/raftmsg.h), and the links' other kinds of
+ * message (forwarded client requests) handed up to the core.
+ *
+ * rio calls tp_send from io->send on the core thread; the result goes
+ * back to libraft at the next rio_step, never synchronously (a
+ * synchronous failure makes a 0.15 node unavailable for good).  The core
+ * loop drains what the links received at every drive (bounded per turn,
+ * so that a flood cannot starve the clients); the links wake the loop
+ * when something arrives.
+ *
+ * The links accept frames from the members only: the --peer list and
+ * every server of the current configuration (kept in step at each drive).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <raft.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mom.h"
+#include "replica/link.h"
+#include "replica/raftmsg.h"
+#include "replica/replica.h"
+#include "replica/replica_int.h"
+#include "storage/rio.h"
+
+#define DRAIN_MAX 512 /* messages taken from the links per drive */
+
+static int
+tp_send(void *arg, const struct raft_message *m)
+{
+	struct replica *r = arg;
+	int             rv;
+
+	if (m->server_address != NULL && m->server_address[0] != '\0' &&
+	    link_peer_add(r->link, m->server_id, m->server_address) != 0)
+		return RAFT_NOCONNECTION;
+	mom_buf_reset(&r->tx);
+	if (raftmsg_encode(&r->tx, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || r->tx.err)
+		return RAFT_NOMEM;
+	rv = link_send(r->link, m->server_id, 0, LINK_RAFT, r->tx.data, r->tx.len);
+	if (rv == MOM_ETOOBIG)
+		log_warnx("a raft message of %zu bytes to node %" PRIu64 " is over the links' "
+		    "limit", r->tx.len, (uint64_t)m->server_id);
+	return rv == 0 ? 0 : rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_NOCONNECTION;
+}
+
+static bool
+is_peer(const struct replica *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->cfg.npeers; i++)
+		if (r->cfg.peers[i].id == id)
+			return true;
+	return false;
+}
+
+/* The links know every member of the latest configuration, and forget removed ones. */
+static void
+peers_sync(struct replica *r)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	raft_index idx = r->raft.configuration_uncommitted_index ?
+	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
+	unsigned   i, j;
+
+	if (idx == r->node.conf_index)
+		return;
+	for (i = 0; i < c->n; i++)
+		if (c->servers[i].id != r->cfg.node_id)
+			(void)link_peer_add(r->link, c->servers[i].id, c->servers[i].address);
+	for (i = 0; i < r->node.nknown; i++) {
+		uint64_t id = r->node.known[i];
+		bool     member = false;
+
+		for (j = 0; j < c->n; j++)
+			member |= c->servers[j].id == id;
+		if (!member && !is_peer(r, id))
+			link_peer_remove(r->link, id);
+	}
+	r->node.nknown = 0;
+	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++)
+		if (c->servers[i].id != r->cfg.node_id)
+			r->node.known[r->node.nknown++] = c->servers[i].id;
+	r->node.conf_index = idx;
+}
+
+/* A raft message from node from: to libraft, unless it lies about its sender. */
+static void
+recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
+{
+	struct raft_message m;
+
+	if (raftmsg_decode(p, n, &m, r->rx_addr, sizeof(r->rx_addr)) != 0) {
+		r->node.bad_msgs++;
+		return;
+	}
+	if (m.server_id != from) {
+		r->node.bad_msgs++;
+		raftmsg_release(&m);
+		return;
+	}
+	rio_recv(&r->io, &m);
+}
+
+void
+transport_drain(struct replica *r)
+{
+	struct link_msg *lm;
+	int              n;
+
+	peers_sync(r);
+	for (n = 0; n < DRAIN_MAX && (lm = link_recv(r->link)) != NULL; n++) {
+		if (lm->group != 0)
+			r->node.bad_msgs++;
+		else if (lm->kind == LINK_RAFT)
+			recv_raft(r, lm->from, lm->data, lm->len);
+		else if (r->cfg.deliver != NULL)
+			r->cfg.deliver(r->cfg.arg, lm->from, lm->kind, lm->data, lm->len);
+		link_msg_free(lm);
+	}
+	r->node.more = n == DRAIN_MAX;
+}
+
+int
+transport_start(struct replica *r)
+{
+	struct link_config lc;
+	char               err[512];
+	size_t             i;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.self = r->cfg.node_id;
+	lc.cluster = r->node.ident.cluster;
+	lc.listen = r->cfg.cluster_url;
+	lc.key = r->cfg.key;
+	lc.keylen = r->cfg.keylen;
+	lc.wake = r->cfg.wake;
+	lc.arg = r->cfg.arg;
+	if (link_start(&r->link, &lc, err, sizeof(err)) != 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "cannot listen for the cluster on %s: %s",
+		    r->cfg.cluster_url, err);
+		return -1;
+	}
+	for (i = 0; i < r->cfg.npeers; i++)
+		if (link_peer_add(r->link, r->cfg.peers[i].id, r->cfg.peers[i].url) != 0)
+			log_warnx("cannot reach peer %" PRIu64 " at %s", r->cfg.peers[i].id,
+			    r->cfg.peers[i].url);
+	r->transport.send = tp_send;
+	r->transport.arg = r;
+	mom_buf_init(&r->tx);
+	return 0;
+}
+
+void
+transport_stop(struct replica *r)
+{
+	if (r->link == NULL)
+		return;
+	link_stop(r->link);
+	r->link = NULL;
+	mom_buf_fini(&r->tx);
+}
+
+int
+replica_send(struct replica *r, uint64_t to, uint8_t kind, const void *msg, size_t len)
+{
+	if (r->link == NULL)
+		return MOM_EUNAVAIL;
+	return link_send(r->link, to, 0, kind, msg, len);
+}
+
+void
+transport_stats_json(struct replica *r, json_t *o)
+{
+	json_t *peers = json_object();
+
+	if (r->link != NULL && peers != NULL)
+		link_stats_json(r->link, peers);
+	json_object_set_new(o, "links", peers != NULL ? peers : json_null());
+	json_object_set_new(o, "bad_messages", json_integer((json_int_t)r->node.bad_msgs));
+}

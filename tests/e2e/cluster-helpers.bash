@@ -1,0 +1,133 @@
+# cluster-helpers.bash: three (or more) brokers on loopback forming a cluster.
+#
+# start_cluster N [BROKER OPTIONS...]: N nodes (ids 1..N) on free ports, each
+# with its own data directory $T/nN, client URL NODE_URL[i], cluster URL
+# CLUSTER_URL[i], pid NODE_PID[i], log $T/nN.log, all bootstrapping together
+# with the key $T/cluster.key.  Waits until one leads.  MOM_URL lists every
+# node.  stop_cluster (from teardown) stops them by PID.
+
+load helpers
+
+NODE_PID=()
+NODE_URL=()
+CLUSTER_URL=()
+NODE_OPTS=()
+
+make_cluster_key() {
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/cluster.key"
+	chmod 600 "$T/cluster.key"
+}
+
+# start_node I [EXTRA OPTIONS...]: (re)starts node I with its ports and peers.
+start_node() {
+	local i=$1 j peers=()
+	shift
+	for ((j = 1; j <= ${#CLUSTER_URL[@]}; j++)); do
+		[ "$j" = "$i" ] || peers+=(--peer "$j=${CLUSTER_URL[$j]}")
+	done
+	mom-broker -D "$T/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
+	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$T/cluster.key" "${peers[@]}" \
+	    "${NODE_OPTS[@]}" "$@" >>"$T/n$i.log" 2>&1 3>&- &
+	NODE_PID[$i]=$!
+}
+
+start_cluster() {
+	local n=$1 i urls=()
+	shift
+	NODE_OPTS=("$@")
+	make_cluster_key
+	for ((i = 1; i <= n; i++)); do
+		NODE_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		CLUSTER_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		urls+=("${NODE_URL[$i]}")
+	done
+	for ((i = 1; i <= n; i++)); do
+		start_node "$i" --bootstrap
+	done
+	MOM_URL=$(IFS=,; echo "${urls[*]}")
+	export MOM_URL
+	wait_leader
+}
+
+# node_status I: node I's own view as JSON (cluster status --json), or fails.
+node_status() {
+	timeout 5 mom-admin -s "${NODE_URL[$1]}" -W 2s cluster status --json 2>/dev/null
+}
+
+# leader_of I: the leader's id as node I sees it (empty: none).
+leader_of() {
+	node_status "$1" | python3 -c 'import json,sys; l=json.load(sys.stdin).get("leader"); print(l if l else "")' 2>/dev/null
+}
+
+# wait_leader [SECONDS]: until every running node names the same leader; sets LEADER.
+wait_leader() {
+	local deadline=$(($(ms_now) + ${1:-30} * 1000)) i l seen
+	LEADER=
+	while (($(ms_now) < deadline)); do
+		seen=
+		for ((i = 1; i <= ${#NODE_URL[@]}; i++)); do
+			kill -0 "${NODE_PID[$i]}" 2>/dev/null || continue
+			[ "$(ps -o stat= -p "${NODE_PID[$i]}" | cut -c1)" = T ] && continue
+			l=$(leader_of "$i")
+			if [ -z "$l" ] || { [ -n "$seen" ] && [ "$l" != "$seen" ]; }; then
+				seen=none
+				break
+			fi
+			seen=$l
+		done
+		if [ -n "$seen" ] && [ "$seen" != none ]; then
+			LEADER=$seen
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "# no leader agreed on in time" >&3
+	for ((i = 1; i <= ${#NODE_URL[@]}; i++)); do
+		echo "# node $i:" >&3
+		tail -20 "$T/n$i.log" | sed 's/^/#   /' >&3
+	done
+	return 1
+}
+
+# a_follower: the id of a running node that does not lead.
+a_follower() {
+	local i
+	for ((i = 1; i <= ${#NODE_URL[@]}; i++)); do
+		if [ "$i" != "$LEADER" ] && kill -0 "${NODE_PID[$i]}" 2>/dev/null; then
+			echo "$i"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# applied_of I: node I's applied index.
+applied_of() {
+	node_status "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n for n in d["nodes"] if n["id"]==d["self"]][0]["applied"])' 2>/dev/null
+}
+
+stop_cluster() {
+	local i
+	for ((i = 1; i <= ${#NODE_PID[@]}; i++)); do
+		stop_pid "${NODE_PID[$i]}" TERM
+	done
+	NODE_PID=()
+}
+
+teardown() {
+	local i crashed=0
+	stop_cluster
+	for ((i = 1; i <= ${#NODE_URL[@]}; i++)); do
+		if [ -f "$T/n$i.log" ] && grep -qiE 'sanitizer|segfault|panic|assert' "$T/n$i.log"; then
+			echo "# node $i's log shows a crash:" >&3
+			sed 's/^/# /' "$T/n$i.log" >&3
+			crashed=1
+		fi
+	done
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		stop_pid "$p" KILL
+	done
+	BG_PIDS=()
+	return $crashed
+}

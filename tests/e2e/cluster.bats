@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# cluster.bats: three brokers on loopback as one (SPEC "Cluster", issue 13).
+# Outcomes with generous bounds; how fast is bench/'s business.
+
+load cluster-helpers
+
+@test "three nodes elect one leader, and every node names it" {
+	start_cluster 3
+	[ -n "$LEADER" ]
+	for i in 1 2 3; do
+		[ "$(leader_of $i)" = "$LEADER" ]
+	done
+	node_status "$LEADER" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["leader"] == d["self"], d
+assert len(d["nodes"]) == 3, d
+roles = sorted(n["role"] for n in d["nodes"])
+assert roles == ["follower", "follower", "leader"], roles
+for n in d["nodes"]:
+    for k in ("id", "url", "role", "term", "commit", "applied"):
+        assert k in n, (k, n)'
+}
+
+@test "a publish to a follower is consumed from another node" {
+	start_cluster 3
+	f=$(a_follower)
+	run timeout 20 mom-admin -s "${NODE_URL[$f]}" queue create jobs
+	assert_success
+	run timeout 20 mom-pub -s "${NODE_URL[$f]}" -q jobs -m "through a follower"
+	assert_success
+	other=$(( f % 3 + 1 ))
+	[ "$other" = "$f" ] && other=$(( other % 3 + 1 ))
+	run timeout 20 mom-sub -s "${NODE_URL[$other]}" -q jobs -C 1 -W 10
+	assert_success
+	assert_output "through a follower"
+}
+
+@test "every node applies what was confirmed: the same applied index everywhere" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	seq 1 200 | timeout 30 mom-pub -q q -l
+	local want=$(applied_of "$LEADER") ok=0
+	for ((k = 0; k < 100; k++)); do
+		if [ "$(applied_of 1)" -ge "$want" ] && [ "$(applied_of 2)" -ge "$want" ] &&
+		    [ "$(applied_of 3)" -ge "$want" ]; then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ "$ok" = 1 ]
+}
+
+@test "kill -9 of the leader: a new leader, and a client with the URL list carries on" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	seq 1 100 | timeout 30 mom-pub -q q -l
+	old=$LEADER
+	kill -9 "${NODE_PID[$old]}"
+	wait "${NODE_PID[$old]}" 2>/dev/null || true
+	wait_leader 30
+	[ "$LEADER" != "$old" ]
+	seq 101 200 | timeout 60 mom-pub -q q -l -W 30
+	run timeout 60 mom-sub -q q -C 200 -W 30
+	assert_success
+	[ "$(printf '%s\n' "$output" | sort -n | uniq | wc -l)" = 200 ]
+}
+
+@test "a paused leader (SIGSTOP): clients carry on through the others" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	old=$LEADER
+	kill -STOP "${NODE_PID[$old]}"
+	wait_leader 30
+	[ "$LEADER" != "$old" ]
+	run timeout 60 mom-pub -q q -m "while paused" -W 30
+	assert_success
+	kill -CONT "${NODE_PID[$old]}"
+	run timeout 60 mom-sub -q q -C 1 -W 30
+	assert_success
+	assert_output "while paused"
+}
+
+@test "a node killed and restarted catches up" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	f=$(a_follower)
+	kill -9 "${NODE_PID[$f]}"
+	wait "${NODE_PID[$f]}" 2>/dev/null || true
+	seq 1 300 | timeout 30 mom-pub -q q -l -W 20
+	start_node "$f"
+	local want=$(applied_of "$LEADER") ok=0
+	for ((k = 0; k < 150; k++)); do
+		a=$(applied_of "$f")
+		if [ -n "$a" ] && [ "$a" -ge "$want" ]; then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ "$ok" = 1 ]
+}
+
+@test "a node with another cluster key changes nothing and is not heard" {
+	start_cluster 3
+	term=$(node_status "$LEADER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+	head -c 32 /dev/urandom >"$T/other.key"
+	chmod 600 "$T/other.key"
+	# A stranger that claims to be node 2 with a wrong key, calling an election.
+	mom-broker -D "$T/stranger" -l "tcp://127.0.0.1:$(free_port)" --http off --node-id 4 \
+	    --cluster "tcp://127.0.0.1:$(free_port)" --cluster-key "$T/other.key" \
+	    --peer "1=${CLUSTER_URL[1]}" --peer "2=${CLUSTER_URL[2]}" \
+	    --peer "3=${CLUSTER_URL[3]}" --bootstrap >"$T/stranger.log" 2>&1 3>&- &
+	BG_PIDS+=($!)
+	sleep 5
+	now=$(node_status "$LEADER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+	[ "$now" = "$term" ]
+	[ "$(leader_of 1)" = "$LEADER" ]
+}
+
+@test "a data directory of another node, or a single broker's, refuses to start (1)" {
+	start_cluster 3
+	stop_cluster
+	run timeout 20 mom-broker -D "$T/n1" --http off -l "tcp://127.0.0.1:$(free_port)" \
+	    --node-id 2 --cluster-key "$T/cluster.key"
+	assert_failure 1
+	assert_output --partial "belongs to node 1, not to --node-id 2"
+	run timeout 20 mom-broker -D "$T/n1" --http off -l "tcp://127.0.0.1:$(free_port)"
+	assert_failure 1
+	assert_output --partial "belongs to node 1 of cluster"
+}
