@@ -189,6 +189,7 @@ cluster_watch(struct replica *r)
 	struct replica_node *n = &r->node;
 	bool                 leader = raft_state(&r->raft) == RAFT_LEADER;
 
+	membership_drive(r);
 	if (n->leading && (!leader || r->raft.current_term != n->lead_term)) {
 		n->leading = false;
 		log_info("node %" PRIu64 " no longer leads (term %" PRIu64 ")", r->cfg.node_id,

@@ -38,6 +38,8 @@ struct replica_node {
 	size_t              nknown;
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
 	bool                more;         /* the links had more than one drive takes */
+	struct member_op   *op;           /* the membership change under way (membership.c) */
+	bool                op_busy;      /* its raft request is out */
 };
 
 /* A log entry in flight: its commands' waiters, in order. */
@@ -79,6 +81,15 @@ struct replica {
 int  cluster_check_dir(struct replica *r);
 int  cluster_bootstrap(struct replica *r, bool *alone);
 void cluster_watch(struct replica *r);
+/* Status and changes (membership.c). */
+json_t *cluster_json(struct replica *r);
+void    membership_drive(struct replica *r);
+int     cluster_member_add(struct replica *r, uint64_t id, const char *url,
+    replica_done_fn done, void *arg);
+int     cluster_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void *arg);
+int     cluster_transfer(struct replica *r, uint64_t id, replica_done_fn done, void *arg);
+struct member_op;
+
 /* The links (transport.c): start before raft_init, drain at each drive. */
 int  transport_start(struct replica *r);
 void transport_stop(struct replica *r);
