@@ -110,8 +110,10 @@ closed_conns(struct core *c, int64_t now)
 	c->closed = NULL;
 	c->nclosed = c->closed_cap = 0;
 	pthread_mutex_unlock(&c->mu);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		fetch_conn_closed(c, conns[i], now);
+		admin_conn_closed(c, conns[i]);
+	}
 	free(conns);
 }
 
@@ -639,6 +641,8 @@ core_main(void *arg)
 			break;
 	}
 	core_drain(c);
+	/* Whatever the replica still owes, its clients learn now. */
+	admin_release_all(c);
 	replica_stop(c->rep);
 	c->rep = NULL;
 	/* Answer every long poll (empty) so that clients move on. */
@@ -664,6 +668,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		c->cfg.snapshot_bytes = 64u << 20;
 	c->started = mom_now_ms();
 	TAILQ_INIT(&c->waiters);
+	TAILQ_INIT(&c->cluster_calls);
 	mom_buf_init(&c->scratch);
 	mom_buf_init(&c->reply);
 	mom_buf_init(&c->cmd);
@@ -708,12 +713,18 @@ core_stop(struct core *c)
 void
 core_free(struct core *c)
 {
-	struct creq *cr;
+	struct creq         *cr;
+	struct cluster_call *cc;
 
 	if (c == NULL)
 		return;
 	fsm_set_gone(c->fsm, NULL, NULL);
 	fsm_set_settle(c->fsm, NULL, NULL);
+	/* Left by a replica that never answered: it is gone, so is the obligation. */
+	while ((cc = TAILQ_FIRST(&c->cluster_calls)) != NULL) {
+		TAILQ_REMOVE(&c->cluster_calls, cc, link);
+		free(cc);
+	}
 	while ((cr = c->free) != NULL) {
 		c->free = cr->free_next;
 		free(cr);
