@@ -356,6 +356,7 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 	if (strcmp(op, "stats") == 0) {
 		res = stats_json(c, now);
 		replica_stats_json(c->rep, res);
+		raft_stats_json(c, res);
 		return res;
 	}
 	if (strcmp(op, "cluster.status") == 0) {

@@ -171,6 +171,8 @@ void admin_handle(struct core *, struct creq *, const uint8_t *body, size_t len,
 void admin_conn_closed(struct core *, uint64_t conn);
 /* At stop: every cluster change still waiting is answered "shutting down". */
 void admin_release_all(struct core *);
+/* prom.c: the replica's role, term, indexes and elections as stats keys raft_*. */
+void raft_stats_json(struct core *, json_t *o);
 /* prom.c: the Prometheus text of what cl may see (malloc'd; NULL: out of memory). */
 char *prom_text(struct core *, const struct mom_claims *cl, int64_t now);
 
