@@ -213,3 +213,57 @@ as() {
 	jq -e '(.raft_term | type == "number") and (.raft_applied_index >= 1)' <<<"$output" >/dev/null ||
 		fail "stats over http: $output"
 }
+
+# start_held_broker: the fault build's broker (MOM_FAULT_CLUSTER_HOLD: a
+# change's answer waits until the next change comes, as a real cluster's
+# waits for a majority), with both planes; skips without 'make fault'.
+start_held_broker() {
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker" hp
+	[ -x "$fb" ] || skip "no fault-injection build: 'make fault'"
+	grep -qaF MOM_FAULT_CLUSTER_HOLD "$fb" || skip "build-fault is older than MOM_FAULT_CLUSTER_HOLD: 'make fault'"
+	hp=$(free_port)
+	H="http://127.0.0.1:$hp"
+	PORT=$(free_port)
+	export MOM_URL="tcp://127.0.0.1:$PORT"
+	MOM_FAULT_CLUSTER_HOLD=1 "$fb" -D "$T/data" -l "$MOM_URL" --http "127.0.0.1:$hp" \
+		>"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "$MOM_URL"
+	wait_for 10 curl -sf -o /dev/null "$H/healthz" || fail "no HTTP API on $H"
+}
+
+# http_open N: /metrics counts N open HTTP connections (its own included).
+http_open() { curl -sS "$H/metrics" | grep -qx "mom_http_connections_open $1"; }
+
+@test "a cluster change waits for the cluster's answer; its client gets it when it comes" {
+	start_held_broker
+	bg mom-admin -W 20 cluster transfer 2>"$T/err"
+	local pid=${BG_PIDS[-1]} st=0
+	# Still waiting a second later, while the broker answers others.
+	sleep 1
+	run -0 admin --json cluster status
+	kill -0 "$pid" || fail "mom-admin did not wait: $(cat "$T/err")"
+	# The next change lets the first answer go (and waits in its turn).
+	run -75 --separate-stderr admin -W 1 cluster remove 3
+	wait "$pid" || st=$?
+	assert_equal "$st" 64
+	assert_equal "$(cat "$T/err")" "mom-admin: $NOT_CLUSTER"
+}
+
+@test "a client that goes away while its cluster change waits is answered at once, to nobody" {
+	start_held_broker
+	# curl gives up after 2 s: the HTTP plane tells the core, which answers
+	# the request then, so that the connection goes (not when the change does).
+	run -28 timeout "$TMO" curl -sS --max-time 2 -X POST "$H/v1/cluster/transfer"
+	wait_for 5 http_open 1 || fail "the connection stayed: $(curl -sS "$H/metrics" | grep connections_open)"
+	# The same over nng: mom-admin gives up (75) and closes its connection.
+	run -75 --separate-stderr admin -W 1 cluster remove 2
+	# The held answers come now, for nobody: nothing breaks, the broker serves on.
+	run -75 --separate-stderr admin -W 1 cluster transfer
+	run -0 admin --json cluster status
+	run -0 admin ping
+	qcreate after
+	run -0 code GET /v1/cluster
+	assert_output 200
+	kill -0 "$BROKER_PID"
+}

@@ -7,6 +7,8 @@
  * answers a real cluster gives.
  */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -17,6 +19,67 @@
 
 static const char not_clustered[] = "this broker is not in a cluster: start it with "
     "--node-id, --peer and --cluster-key (mom-broker(8))";
+
+#ifdef MOM_FAULT_INJECTION
+/*
+ * MOM_FAULT_CLUSTER_HOLD (set unless empty or "0"): a change's answer is
+ * held until the next change comes (which is held in its turn), as a
+ * cluster's would be until a majority agreed, so that a test can make a
+ * client wait and go away.
+ * Fault build only: one broker per process, hence a plain static list.
+ */
+#define HOLD_MAX 16
+static struct {
+	replica_done_fn done;
+	void           *arg;
+} held[HOLD_MAX];
+static size_t nheld;
+
+static bool
+hold(replica_done_fn done, void *arg)
+{
+	const char *v = getenv("MOM_FAULT_CLUSTER_HOLD");
+
+	if (v == NULL || *v == '\0' || strcmp(v, "0") == 0 || nheld == HOLD_MAX)
+		return false;
+	held[nheld].done = done;
+	held[nheld++].arg = arg;
+	return true;
+}
+
+static void
+release_held(void)
+{
+	size_t i, n = nheld;
+
+	nheld = 0;
+	for (i = 0; i < n; i++)
+		held[i].done(held[i].arg, MOM_EINVAL, not_clustered);
+}
+#else
+static bool
+hold(replica_done_fn done, void *arg)
+{
+	(void)done;
+	(void)arg;
+	return false;
+}
+
+static void
+release_held(void)
+{
+}
+#endif
+
+/* The answer of a change: now, or (fault build) when the next one comes. */
+static int
+refuse(replica_done_fn done, void *arg)
+{
+	release_held();
+	if (!hold(done, arg))
+		done(arg, MOM_EINVAL, not_clustered);
+	return 0;
+}
 
 json_t *
 replica_cluster_json(struct replica *r)
@@ -54,8 +117,7 @@ replica_member_add(struct replica *r, uint64_t id, const char *url, replica_done
 	(void)r;
 	(void)id;
 	(void)url;
-	done(arg, MOM_EINVAL, not_clustered);
-	return 0;
+	return refuse(done, arg);
 }
 
 int
@@ -63,8 +125,7 @@ replica_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void
 {
 	(void)r;
 	(void)id;
-	done(arg, MOM_EINVAL, not_clustered);
-	return 0;
+	return refuse(done, arg);
 }
 
 int
@@ -72,6 +133,5 @@ replica_transfer(struct replica *r, uint64_t id, replica_done_fn done, void *arg
 {
 	(void)r;
 	(void)id;
-	done(arg, MOM_EINVAL, not_clustered);
-	return 0;
+	return refuse(done, arg);
 }

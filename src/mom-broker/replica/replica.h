@@ -124,7 +124,9 @@ void replica_status(const struct replica *, uint64_t *term, uint64_t *commit,
  * non-zero return (MOM_ENOMEM) means it will not be called.  Changes
  * still in flight at replica_stop get done(MOM_ECLOSED) before it
  * returns.  For a broker that is not in a cluster each change is done
- * at once with MOM_EINVAL and a line that says how to start one.
+ * at once with MOM_EINVAL and a line that says how to start one (in the
+ * fault build with MOM_FAULT_CLUSTER_HOLD set, only when the next change
+ * comes: members.c).
  */
 typedef void (*replica_done_fn)(void *arg, int err /* 0 or MOM_E* */, const char *msg);
 
