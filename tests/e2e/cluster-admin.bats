@@ -267,3 +267,23 @@ http_open() { curl -sS "$H/metrics" | grep -qx "mom_http_connections_open $1"; }
 	assert_output 200
 	kill -0 "$BROKER_PID"
 }
+
+@test "a broker stopped while a cluster change waits answers it 'shutting down' and exits 0" {
+	start_held_broker
+	bg curl -sS --max-time 20 -o "$T/body" -w '%{http_code}' -X POST "$H/v1/cluster/transfer"
+	local curl_pid=${BG_PIDS[-1]} st=0 i
+	sleep 1
+	kill -0 "$curl_pid" || fail "curl did not wait"
+	kill -TERM "$BROKER_PID"
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$BROKER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$BROKER_PID" 2>/dev/null && fail "the broker still runs 10 s after SIGTERM: $(cat "$T/broker.log")"
+	wait "$BROKER_PID" || st=$?
+	BROKER_PID=
+	assert_equal "$st" 0
+	wait "$curl_pid" || fail "curl got no answer"
+	assert_equal "$(jq -r .code "$T/body")" closed
+	assert_equal "$(jq -r .error "$T/body")" "broker shutting down; the cluster change may still happen: see cluster status"
+}
