@@ -253,25 +253,6 @@ check_sub(const char *verb, char **a, int na, char *err, size_t errlen)
 	return 0;
 }
 
-/* A node id: a positive decimal integer JSON carries exactly (at most 2^53). */
-static int
-node_id(const char *s, uint64_t *id)
-{
-	uint64_t v = 0;
-
-	if (*s < '1' || *s > '9')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_C(1) << 53) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > (UINT64_C(1) << 53))
-		return -1;
-	*id = v;
-	return 0;
-}
-
 /* A cluster URL: a scheme ("tcp", "tls+tcp", "ipc"), "://" and something after it. */
 static bool
 cluster_url_ok(const char *u)
@@ -301,7 +282,7 @@ check_cluster(struct admin_options *o, const char *verb, char **a, int na, char 
 		return usage_err(err, errlen, want == 2 ? "cluster add ID URL" : want == 1 ?
 		    "cluster remove ID" : strcmp(verb, "transfer") == 0 ?
 		    "cluster transfer [ID]" : "unexpected argument");
-	if (na > 0 && node_id(a[0], &o->node) != 0) {
+	if (na > 0 && mom_node_id_parse(a[0], &o->node) != 0) {
 		mom_errf(err, errlen, "bad node id '%s' (a positive integer)", a[0]);
 		return MOM_EXIT_USAGE;
 	}

@@ -55,12 +55,12 @@ stats_json(struct core *c, int64_t now)
 }
 
 /*
- * Cluster changes.  The replica answers through cluster_done, maybe
+ * Cluster changes.  The replica answers through cluster_done_cb, maybe
  * before the call returns, maybe turns later: the request waits in a
  * cluster_call meanwhile, which the replica owns until done.
  */
 static void
-cluster_done(void *arg, int err, const char *msg)
+cluster_done_cb(void *arg, int err, const char *msg)
 {
 	struct cluster_call *cc = arg;
 	struct core         *c = cc->c;
@@ -118,11 +118,11 @@ cluster_change(struct core *c, struct creq *cr, json_t *o, const char *op)
 	cc->cr = cr;
 	TAILQ_INSERT_TAIL(&c->cluster_calls, cc, link);
 	if (strcmp(op, "cluster.add") == 0)
-		rv = replica_member_add(c->rep, id, url, cluster_done, cc);
+		rv = replica_member_add(c->rep, id, url, cluster_done_cb, cc);
 	else if (strcmp(op, "cluster.remove") == 0)
-		rv = replica_member_remove(c->rep, id, cluster_done, cc);
+		rv = replica_member_remove(c->rep, id, cluster_done_cb, cc);
 	else
-		rv = replica_transfer(c->rep, id, cluster_done, cc);
+		rv = replica_transfer(c->rep, id, cluster_done_cb, cc);
 	if (rv != 0) {
 		/* Refused at once: done will not come. */
 		TAILQ_REMOVE(&c->cluster_calls, cc, link);

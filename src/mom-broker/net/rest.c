@@ -362,25 +362,6 @@ rest_allow_text(int allow, char *buf, size_t len)
 	}
 }
 
-/* A node id: a positive decimal integer that JSON carries exactly (at most 2^53). */
-static int
-node_id_parse(const char *s, uint64_t *id)
-{
-	uint64_t v = 0;
-
-	if (*s < '1' || *s > '9')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_C(1) << 53) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > (UINT64_C(1) << 53))
-		return -1;
-	*id = v;
-	return 0;
-}
-
 /* The route of decoded segments, or RT_NONE. */
 static int
 match(char seg[][SEGLEN], int n)
@@ -604,7 +585,7 @@ rest_route(const struct rest_head *h, int64_t now_ms, struct rest_target *t, int
 			memcpy(t->sub, seg[4], strlen(seg[4]) + 1);
 		break;
 	case RT_CNODE:
-		if (toolong[3] || node_id_parse(seg[3], &t->node) != 0) {
+		if (toolong[3] || mom_node_id_parse(seg[3], &t->node) != 0) {
 			snprintf(err, errlen, "bad node id (a positive integer)");
 			return 400;
 		}
