@@ -66,6 +66,10 @@ static const struct mom_admin_op ops[] = {
 	/* The oldest messages, left where they are: for those who may consume them. */
 	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL },
 	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL },
+	/* Cluster changes: admin only, answered by the replica (not log commands of ours). */
+	{ "cluster.add", false, MOM_AP_ADMIN, NULL, NULL, NULL },
+	{ "cluster.remove", false, MOM_AP_ADMIN, NULL, NULL, NULL },
+	{ "cluster.transfer", false, MOM_AP_ADMIN, NULL, NULL, NULL },
 	/* Changes: commands through the log. */
 	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
 	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },

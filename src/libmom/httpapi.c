@@ -99,6 +99,43 @@ set_body(struct mom_httpapi_req *r, json_t *body)
 	return r->body ? 0 : MOM_ENOMEM;
 }
 
+/*
+ * cluster.status: GET /v1/cluster; cluster.add {id,url}: POST
+ * /v1/cluster/nodes; cluster.remove {id}:
+ * DELETE /v1/cluster/nodes/ID; cluster.transfer {id?}: POST
+ * /v1/cluster/transfer.  -1: no route (a missing member).
+ */
+static int
+cluster_route(const json_t *op, const char *verb, struct mom_httpapi_req *r)
+{
+	json_t *id = json_object_get(op, "id"), *url = json_object_get(op, "url");
+	char    seg[32];
+
+	if (strcmp(verb, "status") == 0) {
+		r->path = mkpath("/v1/cluster", NULL, NULL, NULL, NULL);
+		return 0;
+	}
+	if (strcmp(verb, "remove") == 0) {
+		if (!json_is_integer(id))
+			return -1;
+		snprintf(seg, sizeof(seg), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+		r->method = "DELETE";
+		r->path = mkpath("/v1/cluster/nodes/", seg, NULL, NULL, NULL);
+		return 0;
+	}
+	if (strcmp(verb, "add") == 0 && (!json_is_integer(id) || !json_is_string(url)))
+		return -1;
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "transfer") != 0)
+		return -1;
+	r->method = "POST";
+	r->path = mkpath(verb[0] == 'a' ? "/v1/cluster/nodes" : "/v1/cluster/transfer", NULL,
+	    NULL, NULL, NULL);
+	/* Out of memory leaves r->body NULL: the caller's to report. */
+	(void)set_body(r, id == NULL ? json_object() : verb[0] == 'a' ?
+	    json_pack("{s:O, s:O}", "id", id, "url", url) : json_pack("{s:O}", "id", id));
+	return 0;
+}
+
 int
 mom_httpapi_admin(const json_t *op, struct mom_httpapi_req *r, char *err, size_t errlen)
 {
@@ -124,8 +161,11 @@ mom_httpapi_admin(const json_t *op, struct mom_httpapi_req *r, char *err, size_t
 		 */
 		r->path = mkpath("/metrics", NULL, NULL, NULL, NULL);
 		r->kind = o[5] == '\0' ? MOM_HTTPAPI_STATS : MOM_HTTPAPI_TEXT;
-	} else if (strcmp(o, "cluster.status") == 0) {
-		r->path = mkpath("/v1/cluster", NULL, NULL, NULL, NULL);
+	} else if (strncmp(o, "cluster.", 8) == 0) {
+		if ((q = cluster_route(op, o + 8, r)) != 0)
+			goto noroute;
+		if (r->path != NULL && r->body == NULL && strcmp(r->method, "POST") == 0)
+			goto nomem;
 	} else if (strcmp(o, "queue.list") == 0 || strcmp(o, "topic.list") == 0) {
 		r->path = mkpath(q ? "/v1/queues" : "/v1/topics", NULL, NULL, NULL, NULL);
 		r->kind = MOM_HTTPAPI_LIST;

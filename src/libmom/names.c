@@ -185,3 +185,22 @@ mom_name_private(const char *name, size_t n)
 
 	return name != NULL && n > k && memcmp(name, MOM_REPLY_PREFIX, k) == 0;
 }
+
+int
+mom_node_id_parse(const char *s, uint64_t *id)
+{
+	const uint64_t max = UINT64_C(1) << 53;
+	uint64_t       v = 0;
+
+	if (*s < '1' || *s > '9')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || v > max / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -1;
+	*id = v;
+	return 0;
+}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Length-explicit forms take bytes that need not be NUL-terminated. */
 bool mom_name_valid(const char *, size_t);
@@ -30,6 +31,13 @@ bool mom_match(const char *pat, const char *name);
  * "orders.>".  False when either is not a valid pattern.
  */
 bool mom_pattern_covers(const char *perm, const char *pattern);
+
+/*
+ * A cluster node id (mom-admin cluster, /v1/cluster/nodes/ID): a positive
+ * decimal integer without leading zeros, at most 2^53 so that JSON
+ * carries it exactly.  0 with *id set, or -1.
+ */
+int  mom_node_id_parse(const char *s, uint64_t *id);
 
 /*
  * Reply queues (mom-pub -r makes them): a queue whose name begins with

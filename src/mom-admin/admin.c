@@ -49,6 +49,11 @@ static const struct column peek_cols[] = {
 	{ "SEQ", "seq", 0 }, { "STATE", "state", 0 }, { "DELIVERIES", "deliveries", 0 },
 	{ "HEADERS", "headers", 0 }, { "PAYLOAD", "payload", 0 }, { NULL, NULL, 0 },
 };
+static const struct column cluster_cols[] = {
+	{ "ID", "id", 0 }, { "URL", "url", 0 }, { "ROLE", "role", 0 }, { "TERM", "term", 0 },
+	{ "COMMIT", "commit", 0 }, { "APPLIED", "applied", 0 }, { "LAG", "lag", 0 },
+	{ NULL, NULL, 0 },
+};
 static const struct column sub_cols[] = {
 	{ "TOPIC", "topic", 0 }, { "NAME", "name", 0 }, { "DURABLE", "durable", 0 },
 	{ "MESSAGES", "messages", 0 }, { "READY", "ready", 0 }, { "IN-FLIGHT", "in_flight", 0 },
@@ -333,6 +338,26 @@ topic_request(const struct admin_options *o, const char *verb, char **a,
 	return named_request("topic", verb, a[0]);
 }
 
+/* cluster status | add ID URL | remove ID | transfer [ID] (options.c parsed the id). */
+static json_t *
+cluster_request(const struct admin_options *o, const char *verb, char **a,
+    const struct column **cols)
+{
+	char    op[32];
+	json_t *req;
+
+	snprintf(op, sizeof(op), "cluster.%s", verb);
+	if ((req = json_pack("{s:s}", "op", op)) == NULL)
+		return NULL;
+	if (strcmp(verb, "status") == 0)
+		*cols = cluster_cols;
+	if (o->node != 0)
+		json_object_set_new(req, "id", json_integer((json_int_t)o->node));
+	if (strcmp(verb, "add") == 0)
+		json_object_set_new(req, "url", json_string(a[1]));
+	return req;
+}
+
 /*
  * The request of a command that options.c checked (new reference, NULL
  * when out of memory); *cols: the columns of the reply's table, if it is
@@ -353,7 +378,7 @@ command_request(const struct admin_options *o, const struct column **cols)
 	if (strcmp(noun, "topic") == 0)
 		return topic_request(o, verb, a, cols);
 	if (strcmp(noun, "cluster") == 0)
-		return json_pack("{s:s}", "op", "cluster.status");
+		return cluster_request(o, verb, a, cols);
 	if (strcmp(verb, "list") == 0) {
 		req = json_pack("{s:s}", "op", "sub.list");
 		if (o->nargs == 3)
@@ -401,6 +426,9 @@ print_reply(const struct admin_options *o, json_t *rep, const struct column *col
 		free(s);
 	} else if (o->prom)
 		fputs(json_string_value(json_object_get(rep, "text")), stdout);
+	else if (cols == cluster_cols)
+		/* One row per node; --json has the rest (leader, self, elections). */
+		print_table(json_object_get(rep, "nodes"), cols);
 	else if (cols != NULL)
 		print_table(rep, cols);
 	else if (strcmp(noun, "queue") == 0 && strcmp(verb, "peek") == 0)

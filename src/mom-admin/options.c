@@ -253,6 +253,47 @@ check_sub(const char *verb, char **a, int na, char *err, size_t errlen)
 	return 0;
 }
 
+/* A cluster URL: a scheme ("tcp", "tls+tcp", "ipc"), "://" and something after it. */
+static bool
+cluster_url_ok(const char *u)
+{
+	const char *p = strstr(u, "://");
+	const char *c;
+
+	if (p == NULL || p == u || p[3] == '\0')
+		return false;
+	for (c = u; c < p; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (c > u && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))))
+			return false;
+	return true;
+}
+
+/* cluster status | add ID URL | remove ID | transfer [ID]; the id into o->node. */
+static int
+check_cluster(struct admin_options *o, const char *verb, char **a, int na, char *err,
+    size_t errlen)
+{
+	int want = strcmp(verb, "add") == 0 ? 2 : strcmp(verb, "remove") == 0 ? 1 : 0;
+
+	if (strcmp(verb, "status") != 0 && want == 0 && strcmp(verb, "transfer") != 0)
+		return usage_err(err, errlen, "cluster verbs: status add remove transfer");
+	if (strcmp(verb, "transfer") == 0 ? na > 1 : na != want)
+		return usage_err(err, errlen, want == 2 ? "cluster add ID URL" : want == 1 ?
+		    "cluster remove ID" : strcmp(verb, "transfer") == 0 ?
+		    "cluster transfer [ID]" : "unexpected argument");
+	if (na > 0 && mom_node_id_parse(a[0], &o->node) != 0) {
+		mom_errf(err, errlen, "bad node id '%s' (a positive integer)", a[0]);
+		return MOM_EXIT_USAGE;
+	}
+	if (na > 1 && !cluster_url_ok(a[1])) {
+		mom_errf(err, errlen, "bad cluster URL '%s' (SCHEME://ADDRESS, e.g. "
+		    "tcp://10.0.0.2:7422)", a[1]);
+		return MOM_EXIT_USAGE;
+	}
+	return 0;
+}
+
 /*
  * Each create option belongs to the operation it was given with (queue
  * options with queue create...), and a queue it names is a queue name.
@@ -290,7 +331,7 @@ check_opts(const struct admin_options *o, const char *noun, const char *verb, ch
 
 /* The whole command, before anything is sent. */
 static int
-check_command(const struct admin_options *o, char *err, size_t errlen)
+check_command(struct admin_options *o, char *err, size_t errlen)
 {
 	const char *noun = o->args[0], *verb = o->nargs > 1 ? o->args[1] : "";
 	char      **a = o->args + 2;
@@ -310,10 +351,8 @@ check_command(const struct admin_options *o, char *err, size_t errlen)
 		if ((rv = check_sub(verb, a, na, err, errlen)) != 0)
 			return rv;
 	} else if (strcmp(noun, "cluster") == 0) {
-		if (strcmp(verb, "status") != 0)
-			return usage_err(err, errlen, "cluster verbs: status");
-		if (na != 0)
-			return usage_err(err, errlen, "unexpected argument");
+		if ((rv = check_cluster(o, verb, a, na, err, errlen)) != 0)
+			return rv;
 	} else
 		return usage_err(err, errlen, "unknown noun (queue, topic, sub, cluster, ping, "
 		    "stats)");

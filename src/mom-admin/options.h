@@ -29,6 +29,7 @@ struct admin_options {
 	int             json;
 	int             prom;
 	long            count;  /* queue peek -n: messages to show (0: the broker's default) */
+	uint64_t        node;   /* cluster add, remove, transfer: the node id (0: none given) */
 	int64_t         wait_ms;
 	/* The create options given (--ack-wait, --retain, ...), each once. */
 	struct admin_optval opts[ADMIN_MAX_OPTS];

@@ -462,8 +462,9 @@ PY
 	start_http_broker
 	run code GET /v1/cluster
 	assert_output 200
-	assert_equal "$(body_field .leader)" self
+	assert_equal "$(body_field .leader)" 1
 	assert_equal "$(body_field '.nodes | length')" 1
+	assert_equal "$(body_field '.nodes[0].url')" null
 }
 
 @test "with --auth-key: 401 without or with a bad token, 403 beyond its patterns, healthz open" {

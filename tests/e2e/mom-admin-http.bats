@@ -205,8 +205,9 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	echo "$output" | jq -e '.nodes | length >= 1' >/dev/null
 	run --separate-stderr hadmin cluster status
 	assert_success
-	# key-value lines; the node list stays on one line
-	assert_line --regexp '^nodes +\[\{.*\}\]$'
+	# a table: a header line, then one row per node
+	assert_line --index 0 --regexp '^ID +URL +ROLE +TERM +COMMIT +APPLIED +LAG$'
+	assert_line --index 1 --regexp '^1 +- +leader +[0-9]+ +[0-9]+ +[0-9]+ +0$'
 }
 
 @test "mom-admin fails over from a dead http:// URL to a live one" {

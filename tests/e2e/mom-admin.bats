@@ -254,7 +254,8 @@ load helpers
 @test "cluster status describes a broker that is a cluster of one" {
 	start_broker
 	run -0 admin --json cluster status
-	assert_equal "$(jq -r '.mode, .leader, (.nodes | length), .nodes[0].state' <<<"$output" | tr '\n' ' ')" "single self 1 leader "
+	assert_equal "$(jq -r '.leader, .self, (.nodes | length), .nodes[0].id, .nodes[0].role' <<<"$output" | tr '\n' ' ')" "1 1 1 1 leader "
 	run -0 admin cluster status
-	assert_line --regexp '^leader +self$'
+	assert_line --index 0 --regexp '^ID +URL +ROLE +TERM +COMMIT +APPLIED +LAG$'
+	assert_line --index 1 --regexp '^1 +- +leader +[0-9]+ +[0-9]+ +[0-9]+ +0$'
 }

@@ -66,7 +66,7 @@ busy_broker() {
 	assert_line --partial 'up_ms is not in seconds or bytes'
 }
 
-@test "/metrics: topic, subscription, fsync and log series" {
+@test "/metrics: topic, subscription, fsync, log and raft series" {
 	busy_broker
 	curl -sS "$H/metrics" >"$T/m"
 	for want in 'mom_topic_messages{topic="orders.eu"} 4' 'mom_topic_published_total{topic="orders.us"} 1' \
@@ -80,7 +80,10 @@ busy_broker() {
 		'^mom_log_last_index [1-9][0-9]*$' '^mom_uptime_seconds [0-9]+\.[0-9]+$' \
 		'^mom_build_info\{version="[^"]+"\} 1$' '^mom_fsync_mode\{mode="always"\} 1$' \
 		'^mom_subscription_in_flight\{topic="orders\.\*",subscription="[^"]+"\} [0-9]+$' \
-		'^mom_http_connections_open [0-9]+$' '^mom_http_connections_accepted_total [1-9][0-9]*$'; do
+		'^mom_http_connections_open [0-9]+$' '^mom_http_connections_accepted_total [1-9][0-9]*$' \
+		'^mom_raft_role\{role="leader"\} 1$' '^mom_raft_role\{role="candidate"\} 0$' \
+		'^mom_raft_term [1-9][0-9]*$' '^mom_raft_commit_index [1-9][0-9]*$' \
+		'^mom_raft_applied_index [1-9][0-9]*$' '^mom_raft_elections_total 0$'; do
 		grep -qE "$re" "$T/m" || fail "no line like '$re' in: $(cat "$T/m")"
 	done
 	! grep -E '^mom_[a-z_]*_ms[ {]' "$T/m"
@@ -313,6 +316,8 @@ complete_words() {
 	assert_output queue
 	run complete_words mom-admin queue cr
 	assert_output create
+	run complete_words mom-admin cluster tr
+	assert_output transfer
 	run complete_words mom-auth user a
 	assert_output add
 	touch "$T/tok.jwt"

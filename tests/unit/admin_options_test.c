@@ -104,7 +104,8 @@ Test(admin_options, every_command_of_the_usage_text_passes)
 		{ "topic", "create", "t" }, { "topic", "delete", "t" }, { "topic", "list" },
 		{ "topic", "info", "t" }, { "sub", "list" }, { "sub", "list", "orders.>" },
 		{ "sub", "delete", "orders.*", "audit" }, { "cluster", "status" }, { "ping" },
-		{ "stats" },
+		{ "stats" }, { "cluster", "add", "2", "tcp://10.0.0.2:7422" },
+		{ "cluster", "remove", "2" }, { "cluster", "transfer" }, { "cluster", "transfer", "3" },
 	};
 	size_t i, j;
 
@@ -173,8 +174,12 @@ Test(admin_options, bad_commands)
 		{ { "sub", "delete", "t" }, "sub delete TOPIC NAME" },
 		{ { "sub", "list", "a..b" }, "bad topic" },
 		{ { "sub", "show" }, "sub verbs: list delete" },
-		{ { "cluster", "join" }, "cluster verbs: status" },
+		{ { "cluster", "join" }, "cluster verbs: status add remove transfer" },
 		{ { "cluster", "status", "x" }, "unexpected argument" },
+		{ { "cluster", "add", "2" }, "cluster add ID URL" },
+		{ { "cluster", "add", "2", "tcp://a:1", "x" }, "cluster add ID URL" },
+		{ { "cluster", "remove" }, "cluster remove ID" },
+		{ { "cluster", "transfer", "2", "3" }, "cluster transfer [ID]" },
 		{ { "ping", "now" }, "unexpected argument" },
 		{ { "queue", "info", "--prom", "q" }, "--prom goes with stats" },
 		{ { "ping", "--prom" }, "--prom goes with stats" },
@@ -318,4 +323,48 @@ Test(admin_options, queue_update_and_peek)
 	assert_usage(parse(misplaced), "-n goes with queue peek (mom-admin -h for usage)", 0);
 	assert_usage(parse(tupd), "queue options go with queue create (mom-admin -h for usage)",
 	    0);
+}
+
+Test(admin_options, cluster_node_ids_and_urls)
+{
+	static const struct {
+		const char *a[5];
+		const char *msg;
+	} bad[] = {
+		{ { "cluster", "remove", "0" }, "bad node id '0' (a positive integer)" },
+		{ { "cluster", "remove", "1.5" }, "bad node id '1.5' (a positive integer)" },
+		{ { "cluster", "remove", "02" }, "bad node id '02' (a positive integer)" },
+		{ { "cluster", "remove", "2x" }, "bad node id '2x' (a positive integer)" },
+		{ { "cluster", "transfer", "one" }, "bad node id 'one' (a positive integer)" },
+		/* Past 2^53 a JSON number is no longer exact. */
+		{ { "cluster", "remove", "9007199254740993" },
+		    "bad node id '9007199254740993' (a positive integer)" },
+		{ { "cluster", "add", "2", "10.0.0.2:7422" },
+		    "bad cluster URL '10.0.0.2:7422' (SCHEME://ADDRESS, e.g. tcp://10.0.0.2:7422)" },
+		{ { "cluster", "add", "2", "://x" },
+		    "bad cluster URL '://x' (SCHEME://ADDRESS, e.g. tcp://10.0.0.2:7422)" },
+		{ { "cluster", "add", "2", "tcp://" },
+		    "bad cluster URL 'tcp://' (SCHEME://ADDRESS, e.g. tcp://10.0.0.2:7422)" },
+		{ { "cluster", "add", "2", "1tcp://x" },
+		    "bad cluster URL '1tcp://x' (SCHEME://ADDRESS, e.g. tcp://10.0.0.2:7422)" },
+	};
+	char  *add[] = { "mom-admin", "cluster", "add", "9007199254740992", "tls+tcp://h:7422",
+		NULL };
+	char  *tr[] = { "mom-admin", "cluster", "transfer", NULL };
+	size_t i, j;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[7] = { "mom-admin" };
+
+		for (j = 0; j < 5 && bad[i].a[j] != NULL; j++)
+			argv[j + 1] = (char *)bad[i].a[j];
+		cr_assert_eq(parse(argv), MOM_EXIT_USAGE, "case %zu accepted", i);
+		cr_assert_str_eq(err, bad[i].msg);
+		admin_options_fini(&o);
+	}
+	cr_assert_eq(parse(add), 0, "%s", err);
+	cr_assert_eq(o.node, UINT64_C(9007199254740992));
+	admin_options_fini(&o);
+	cr_assert_eq(parse(tr), 0, "%s", err);
+	cr_assert_eq(o.node, 0, "transfer without an id: any node");
 }

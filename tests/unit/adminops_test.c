@@ -21,6 +21,8 @@ static const struct {
 	{ "queue.create", true }, { "queue.delete", true }, { "queue.purge", true },
 	{ "queue.move", true }, { "topic.create", true }, { "topic.delete", true },
 	{ "sub.create", true }, { "sub.delete", true },
+	/* Cluster changes go to the replica, not into the log as commands of ours. */
+	{ "cluster.add", false }, { "cluster.remove", false }, { "cluster.transfer", false },
 };
 
 /* Version 1: option keys and the defaults replay applies. */

@@ -599,3 +599,86 @@ Test(core, a_closed_connection_s_polls_end_and_get_nothing)
 	cr_assert_str_eq(g.payload, "for the living");
 	cr_assert_eq(g.deliveries, 1);
 }
+
+/* A broker without --node-id: node 1 alone, leading, its numbers the log's. */
+Test(core, cluster_status_is_a_cluster_of_one)
+{
+	json_t *cl, *n, *st;
+	char    err[256];
+
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"c\"}");
+	cr_assert_eq(admin(NULL, "{\"op\":\"cluster.status\"}", &cl, err, sizeof(err)), 0, "%s",
+	    err);
+	cr_assert_eq(json_integer_value(json_object_get(cl, "leader")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(cl, "self")), 1);
+	cr_assert_eq(json_array_size(json_object_get(cl, "nodes")), 1);
+	n = json_array_get(json_object_get(cl, "nodes"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(n, "id")), 1);
+	cr_assert(json_is_null(json_object_get(n, "url")));
+	cr_assert_str_eq(json_string_value(json_object_get(n, "role")), "leader");
+	cr_assert_eq(json_integer_value(json_object_get(n, "lag")), 0);
+	cr_assert_geq(json_integer_value(json_object_get(cl, "applied")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(n, "applied")),
+	    json_integer_value(json_object_get(cl, "applied")));
+	/* stats carries the same numbers under raft_*. */
+	cr_assert_eq(admin(NULL, "{\"op\":\"stats\"}", &st, err, sizeof(err)), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(st, "raft_role")), "leader");
+	cr_assert_eq(json_integer_value(json_object_get(st, "raft_term")),
+	    json_integer_value(json_object_get(cl, "term")));
+	cr_assert_geq(json_integer_value(json_object_get(st, "raft_applied_index")),
+	    json_integer_value(json_object_get(cl, "applied")));
+	cr_assert_eq(json_integer_value(json_object_get(st, "raft_elections")), 0);
+	json_decref(st);
+	json_decref(cl);
+}
+
+/* Changes: arguments checked, admin only, then the replica's own refusal. */
+Test(core, cluster_changes_are_checked_then_refused_by_a_broker_alone)
+{
+	static const char not_clustered[] = "this broker is not in a cluster: start it with "
+	    "--node-id, --peer and --cluster-key (mom-broker(8))";
+	static const struct {
+		const char *json;
+		int         st;
+		const char *err;
+	} tab[] = {
+		{ "{\"op\":\"cluster.add\",\"id\":2,\"url\":\"tcp://h:7422\"}", MOM_EINVAL, NULL },
+		{ "{\"op\":\"cluster.remove\",\"id\":2}", MOM_EINVAL, NULL },
+		{ "{\"op\":\"cluster.transfer\"}", MOM_EINVAL, NULL },
+		{ "{\"op\":\"cluster.transfer\",\"id\":null}", MOM_EINVAL, NULL },
+		{ "{\"op\":\"cluster.transfer\",\"id\":3}", MOM_EINVAL, NULL },
+		{ "{\"op\":\"cluster.add\",\"id\":0,\"url\":\"tcp://h:7422\"}", MOM_EINVAL,
+		    "cluster.add: the node id must be a positive integer" },
+		{ "{\"op\":\"cluster.remove\",\"id\":\"2\"}", MOM_EINVAL,
+		    "cluster.remove: the node id must be a positive integer" },
+		{ "{\"op\":\"cluster.remove\"}", MOM_EINVAL,
+		    "cluster.remove: the node id must be a positive integer" },
+		{ "{\"op\":\"cluster.transfer\",\"id\":-1}", MOM_EINVAL,
+		    "cluster.transfer: the node id must be a positive integer" },
+		{ "{\"op\":\"cluster.add\",\"id\":2}", MOM_EINVAL,
+		    "cluster.add: the node's cluster URL must have a scheme (tcp://HOST:PORT)" },
+		{ "{\"op\":\"cluster.add\",\"id\":2,\"url\":\"h:7422\"}", MOM_EINVAL,
+		    "cluster.add: the node's cluster URL must have a scheme (tcp://HOST:PORT)" },
+	};
+	struct mom_claims bob, root;
+	char              err[512];
+	size_t            i;
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		cr_assert_eq(admin(NULL, tab[i].json, NULL, err, sizeof(err)), tab[i].st, "%s: %s",
+		    tab[i].json, err);
+		cr_assert_str_eq(err, tab[i].err != NULL ? tab[i].err : not_clustered, "%s",
+		    tab[i].json);
+	}
+	claims_jobs(&bob, "bob");
+	cr_assert_eq(admin(&bob, "{\"op\":\"cluster.transfer\"}", NULL, err, sizeof(err)),
+	    MOM_EPERM);
+	cr_assert_str_eq(err, "permission denied: cluster.transfer needs an admin token");
+	claims_jobs(&root, "root");
+	root.admin = true;
+	cr_assert_eq(admin(&root, "{\"op\":\"cluster.remove\",\"id\":4}", NULL, err,
+	    sizeof(err)), MOM_EINVAL);
+	cr_assert_str_eq(err, not_clustered);
+	/* Nothing changed: the core still serves. */
+	admin_ok("{\"op\":\"cluster.status\"}");
+}

@@ -42,6 +42,12 @@ Test(httpapi, every_admin_operation_has_its_route)
 	route("{\"op\":\"stats\"}", "GET", "/metrics", NULL);
 	route("{\"op\":\"stats.prom\"}", "GET", "/metrics", NULL);
 	route("{\"op\":\"cluster.status\"}", "GET", "/v1/cluster", NULL);
+	route("{\"op\":\"cluster.add\",\"id\":2,\"url\":\"tcp://h:7422\"}", "POST",
+	    "/v1/cluster/nodes", "{\"id\":2,\"url\":\"tcp://h:7422\"}");
+	route("{\"op\":\"cluster.remove\",\"id\":2}", "DELETE", "/v1/cluster/nodes/2", NULL);
+	route("{\"op\":\"cluster.transfer\",\"id\":3}", "POST", "/v1/cluster/transfer",
+	    "{\"id\":3}");
+	route("{\"op\":\"cluster.transfer\"}", "POST", "/v1/cluster/transfer", "{}");
 	route("{\"op\":\"queue.list\"}", "GET", "/v1/queues", NULL);
 	route("{\"op\":\"queue.info\",\"name\":\"jobs\"}", "GET", "/v1/queues/jobs", NULL);
 	route("{\"op\":\"queue.delete\",\"name\":\"a.b-c_d\"}", "DELETE", "/v1/queues/a.b-c_d", NULL);
@@ -72,6 +78,8 @@ Test(httpapi, unknown_or_incomplete_operations_have_no_route)
 		"{}", "{\"op\":\"frobnicate\"}", "{\"op\":\"queue.info\"}",
 		"{\"op\":\"topic.purge\",\"name\":\"t\"}", "{\"op\":\"queue.move\",\"src\":\"a\"}",
 		"{\"op\":\"sub.delete\",\"pattern\":\"a\"}", "{\"op\":\"queue.explode\",\"name\":\"q\"}",
+		"{\"op\":\"cluster.add\",\"id\":2}", "{\"op\":\"cluster.remove\"}",
+		"{\"op\":\"cluster.join\"}",
 		NULL,
 	};
 	struct mom_httpapi_req r;

@@ -297,3 +297,21 @@ Test(covers, agrees_with_match_on_every_small_name)
 			    "covers(%s, %s) is %d", pats[i], pats[j], !superset);
 		}
 }
+
+Test(names, node_ids_are_positive_decimal_integers_json_carries_exactly)
+{
+	static const char *const bad[] = {
+		"", "0", "00", "01", "-1", "+1", "1.5", "1e3", " 1", "1 ", "x", "0x10",
+		"9007199254740993", "18446744073709551616", "99999999999999999999999",
+	};
+	uint64_t id = 7;
+	size_t   i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(mom_node_id_parse(bad[i], &id), -1, "'%s' accepted", bad[i]);
+	cr_assert_eq(id, 7, "a refusal leaves *id alone");
+	cr_assert_eq(mom_node_id_parse("1", &id), 0);
+	cr_assert_eq(id, 1);
+	cr_assert_eq(mom_node_id_parse("9007199254740992", &id), 0);
+	cr_assert_eq(id, UINT64_C(9007199254740992));
+}

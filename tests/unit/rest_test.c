@@ -220,6 +220,9 @@ Test(route, every_route)
 		{ REST_HEAD, "/healthz", RT_HEALTHZ },
 		{ REST_GET, "/metrics", RT_METRICS },
 		{ REST_GET, "/v1/cluster", RT_CLUSTER },
+		{ REST_POST, "/v1/cluster/nodes", RT_CNODES },
+		{ REST_DELETE, "/v1/cluster/nodes/7", RT_CNODE },
+		{ REST_POST, "/v1/cluster/transfer", RT_CTRANSFER },
 		{ REST_GET, "/v1/queues", RT_QUEUES },
 		{ REST_GET, "/v1/queues/", RT_QUEUES },
 		{ REST_PUT, "/v1/queues/jobs", RT_QUEUE },
@@ -261,7 +264,8 @@ Test(route, unknown_paths_are_404)
 	static const char *tab[] = {
 		"/", "/v2/queues", "/v1", "/v1/queues/a/b", "/v1/queues//messages",
 		"/v1/topics/t/subscriptions/s/x", "/v1/queues/a/messages/x/y/z/w", "*", "",
-		"/healthz/x", "/v1/nothing",
+		"/healthz/x", "/v1/nothing", "/v1/cluster/x", "/v1/cluster/nodes/2/x",
+		"/v1/cluster/transfer/2",
 	};
 	struct rest_target t;
 	size_t             i;
@@ -694,6 +698,81 @@ Test(build, put_queue_probes_first_and_keeps_the_create)
 	unbuild(&b);
 }
 
+Test(route, cluster_node_ids)
+{
+	static const char *bad[] = {
+		"/v1/cluster/nodes/0", "/v1/cluster/nodes/-1", "/v1/cluster/nodes/02",
+		"/v1/cluster/nodes/x", "/v1/cluster/nodes/9007199254740993",
+		"/v1/cluster/nodes/99999999999999999999999",
+	};
+	struct rest_target t;
+	char               err[256];
+	size_t             i;
+	int                allow;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(route_err(REST_DELETE, bad[i], &t, &allow, err, sizeof(err)), 400,
+		    "%s", bad[i]);
+		cr_assert_str_eq(err, "bad node id (a positive integer)");
+	}
+	cr_assert_eq(route(REST_DELETE, "/v1/cluster/nodes/9007199254740992", &t, &allow), 0);
+	cr_assert_eq(t.node, UINT64_C(9007199254740992));
+	cr_assert_eq(route(REST_GET, "/v1/cluster/nodes/2", &t, &allow), 405);
+	cr_assert_eq(allow, REST_DELETE);
+	cr_assert_eq(route(REST_GET, "/v1/cluster/transfer", &t, &allow), 405);
+	cr_assert_eq(allow, REST_POST);
+}
+
+Test(build, cluster_changes)
+{
+	static const struct {
+		const char *target, *body;
+		int         rv;
+		const char *err;
+	} bad[] = {
+		{ "/v1/cluster/nodes", NULL, MOM_EBADDATA, "body must be {\"id\":N,\"url\":\"URL\"}" },
+		{ "/v1/cluster/nodes", "{\"id\":2}", MOM_EBADDATA,
+		    "body must be {\"id\":N,\"url\":\"URL\"}" },
+		{ "/v1/cluster/nodes", "{\"id\":0,\"url\":\"tcp://h:1\"}", MOM_EINVAL,
+		    "the node id must be a positive integer" },
+		{ "/v1/cluster/nodes", "{\"id\":\"2\",\"url\":\"tcp://h:1\"}", MOM_EINVAL,
+		    "the node id must be a positive integer" },
+		{ "/v1/cluster/nodes", "{\"id\":2,\"url\":7}", MOM_EINVAL, "url must be a string" },
+		{ "/v1/cluster/nodes", "{\"id\":2,\"url\":\"tcp://h:1\",\"x\":1}", MOM_EINVAL,
+		    "unknown member 'x'" },
+		{ "/v1/cluster/transfer", "{\"url\":\"tcp://h:1\"}", MOM_EINVAL, "unknown member 'url'" },
+		{ "/v1/cluster/transfer", "{\"id\":-3}", MOM_EINVAL,
+		    "the node id must be a positive integer" },
+		{ "/v1/cluster/transfer", "[3]", MOM_EBADDATA, "body is not a JSON object" },
+	};
+	struct built b;
+	json_t      *o;
+	size_t       i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		build(&b, REST_POST, bad[i].target, NULL, bad[i].body);
+		cr_assert_eq(b.rv, bad[i].rv, "case %zu: %d %s", i, b.rv, b.err);
+		cr_assert_str_eq(b.err, bad[i].err, "case %zu", i);
+		unbuild(&b);
+	}
+	build(&b, REST_POST, "/v1/cluster/nodes", NULL, "{\"url\":\"tcp://h:1\",\"id\":2}");
+	o = admin_json(&b);
+	cr_assert_eq(json_integer_value(json_object_get(o, "id")), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "url")), "tcp://h:1");
+	json_decref(o);
+	unbuild(&b);
+	build(&b, REST_DELETE, "/v1/cluster/nodes/12", NULL, NULL);
+	o = admin_json(&b);
+	cr_assert_eq(json_integer_value(json_object_get(o, "id")), 12);
+	json_decref(o);
+	unbuild(&b);
+	build(&b, REST_POST, "/v1/cluster/transfer", NULL, NULL);
+	o = admin_json(&b);
+	cr_assert_null(json_object_get(o, "id"), "no id: any node");
+	json_decref(o);
+	unbuild(&b);
+}
+
 Test(build, admin_requests)
 {
 	static const struct {
@@ -717,6 +796,12 @@ Test(build, admin_requests)
 		{ REST_PUT, "/v1/topics/t/subscriptions/s", "{\"from\":\"first\"}", "sub.list", RO_PROBE },
 		{ REST_GET, "/metrics", NULL, "stats.prom", RO_METRICS },
 		{ REST_GET, "/v1/cluster", NULL, "cluster.status", RO_ADMIN },
+		{ REST_POST, "/v1/cluster/nodes", "{\"id\":2,\"url\":\"tcp://h:1\"}", "cluster.add",
+		    RO_ADMIN },
+		{ REST_DELETE, "/v1/cluster/nodes/2", NULL, "cluster.remove", RO_ADMIN },
+		{ REST_POST, "/v1/cluster/transfer", "{\"id\":3}", "cluster.transfer", RO_ADMIN },
+		{ REST_POST, "/v1/cluster/transfer", NULL, "cluster.transfer", RO_ADMIN },
+		{ REST_POST, "/v1/cluster/transfer", "{}", "cluster.transfer", RO_ADMIN },
 	};
 	struct built b;
 	json_t      *o;

@@ -1,7 +1,8 @@
 /*
  * admin.c: admin requests.  Reads (lists, info, stats, Prometheus text,
  * cluster status) are answered from the state at once; changes are
- * checked (core/acl.h) and go through the log as CMD_ADMIN commands.
+ * checked (core/acl.h) and go through the log as CMD_ADMIN commands;
+ * cluster changes go to the replica and wait for its answer.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,23 +54,107 @@ stats_json(struct core *c, int64_t now)
 	    "waiting_consumers", (json_int_t)waiting);
 }
 
-static json_t *
-cluster_status(struct core *c, int64_t now)
+/*
+ * Cluster changes.  The replica answers through cluster_done_cb, maybe
+ * before the call returns, maybe turns later: the request waits in a
+ * cluster_call meanwhile, which the replica owns until done.
+ */
+static void
+cluster_done_cb(void *arg, int err, const char *msg)
 {
-	uint64_t term, commit, applied;
+	struct cluster_call *cc = arg;
+	struct core         *c = cc->c;
+	json_t              *o;
 
-	replica_status(c->rep, &term, &commit, &applied);
-	/* A cluster of one until brokers replicate. */
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:[{s:s, s:s, s:b, s:I}], s:s, s:I}",
-	    "mode", "single",
-	    "leader", "self",
-	    "term", (json_int_t)term,
-	    "commit_index", (json_int_t)commit,
-	    "applied_index", (json_int_t)applied,
-	    "nodes", "id", "self", "state", replica_is_leader(c->rep) ? "leader" : "follower",
-	    "healthy", 1, "lag", (json_int_t)0,
-	    "version", MOM_VERSION,
-	    "uptime_ms", (json_int_t)(now - c->started));
+	TAILQ_REMOVE(&c->cluster_calls, cc, link);
+	if (cc->cr != NULL && err != 0)
+		creq_error(c, cc->cr, err, "%s", msg != NULL ? msg : mom_strerror(err));
+	else if (cc->cr != NULL) {
+		o = msg != NULL ? json_pack("{s:s}", "message", msg) : json_object();
+		creq_json(c, cc->cr, o);
+		json_decref(o);
+	}
+	free(cc);
+}
+
+/* A node id member: absent (when optional), else a positive integer.  0: none given. */
+static int
+node_id(json_t *o, bool optional, uint64_t *id)
+{
+	json_t *v = json_object_get(o, "id");
+
+	*id = 0;
+	if ((v == NULL || json_is_null(v)) && optional)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < (optional ? 0 : 1))
+		return -1;
+	*id = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* cluster.add {id,url}, cluster.remove {id}, cluster.transfer {id?} (admin: checked). */
+static void
+cluster_change(struct core *c, struct creq *cr, json_t *o, const char *op)
+{
+	struct cluster_call *cc;
+	const char          *url = jstr(o, "url");
+	uint64_t             id;
+	int                  rv;
+
+	if (node_id(o, strcmp(op, "cluster.transfer") == 0, &id) != 0) {
+		creq_error(c, cr, MOM_EINVAL, "%s: the node id must be a positive integer", op);
+		return;
+	}
+	if (strcmp(op, "cluster.add") == 0 && (url == NULL || strstr(url, "://") == NULL)) {
+		creq_error(c, cr, MOM_EINVAL, "cluster.add: the node's cluster URL must have a "
+		    "scheme (tcp://HOST:PORT)");
+		return;
+	}
+	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+		return;
+	}
+	cc->c = c;
+	cc->cr = cr;
+	TAILQ_INSERT_TAIL(&c->cluster_calls, cc, link);
+	if (strcmp(op, "cluster.add") == 0)
+		rv = replica_member_add(c->rep, id, url, cluster_done_cb, cc);
+	else if (strcmp(op, "cluster.remove") == 0)
+		rv = replica_member_remove(c->rep, id, cluster_done_cb, cc);
+	else
+		rv = replica_transfer(c->rep, id, cluster_done_cb, cc);
+	if (rv != 0) {
+		/* Refused at once: done will not come. */
+		TAILQ_REMOVE(&c->cluster_calls, cc, link);
+		free(cc);
+		creq_error(c, cr, rv, "%s: %s", op, mom_strerror(rv));
+	}
+}
+
+void
+admin_conn_closed(struct core *c, uint64_t conn)
+{
+	struct cluster_call *cc;
+
+	TAILQ_FOREACH(cc, &c->cluster_calls, link)
+		if (cc->cr != NULL && cc->cr->req->conn == conn) {
+			/* The change goes on; nobody hears of it but the log. */
+			creq_error(c, cc->cr, MOM_ECLOSED, "the client went away");
+			cc->cr = NULL;
+		}
+}
+
+void
+admin_release_all(struct core *c)
+{
+	struct cluster_call *cc;
+
+	TAILQ_FOREACH(cc, &c->cluster_calls, link)
+		if (cc->cr != NULL) {
+			creq_error(c, cc->cr, MOM_ECLOSED, "broker shutting down; the cluster "
+			    "change may still happen: see cluster status");
+			cc->cr = NULL;
+		}
 }
 
 /* What acl_change needs to know about the object a change names. */
@@ -271,10 +356,14 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 	if (strcmp(op, "stats") == 0) {
 		res = stats_json(c, now);
 		replica_stats_json(c->rep, res);
+		raft_stats_json(c, res);
 		return res;
 	}
-	if (strcmp(op, "cluster.status") == 0)
-		return cluster_status(c, now);
+	if (strcmp(op, "cluster.status") == 0) {
+		if ((res = replica_cluster_json(c->rep)) == NULL)
+			creq_error(c, cr, MOM_ENOMEM, "out of memory");
+		return res;
+	}
 	if (strcmp(op, "publish.check") == 0)
 		return publish_check(c, cr, o);
 	if (strcmp(op, "stats.prom") == 0) {
@@ -340,6 +429,11 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 			json_decref(o);
 			return;
 		}
+	}
+	if (strncmp(op, "cluster.", 8) == 0 && strcmp(op, "cluster.status") != 0) {
+		cluster_change(c, cr, o, op);
+		json_decref(o);
+		return;
 	}
 	if ((res = admin_read(c, cr, o, op, now)) != NULL) {
 		creq_json(c, cr, res);

@@ -113,6 +113,7 @@ closed_conns(struct core *c, int64_t now)
 	for (i = 0; i < n; i++) {
 		fetch_conn_closed(c, conns[i], now);
 		forward_conn_closed(c, conns[i]);
+		admin_conn_closed(c, conns[i]);
 	}
 	free(conns);
 }
@@ -720,6 +721,8 @@ core_main(void *arg)
 	}
 	core_drain(c);
 	forward_release_all(c);
+	/* Whatever the replica still owes, its clients learn now. */
+	admin_release_all(c);
 	replica_stop(c->rep);
 	c->rep = NULL;
 	/* Answer every long poll (empty) so that clients move on. */
@@ -745,6 +748,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		c->cfg.snapshot_bytes = 64u << 20;
 	c->started = mom_now_ms();
 	TAILQ_INIT(&c->waiters);
+	TAILQ_INIT(&c->cluster_calls);
 	mom_buf_init(&c->scratch);
 	mom_buf_init(&c->reply);
 	mom_buf_init(&c->cmd);
@@ -792,12 +796,18 @@ core_stop(struct core *c)
 void
 core_free(struct core *c)
 {
-	struct creq *cr;
+	struct creq         *cr;
+	struct cluster_call *cc;
 
 	if (c == NULL)
 		return;
 	fsm_set_gone(c->fsm, NULL, NULL);
 	fsm_set_settle(c->fsm, NULL, NULL);
+	/* Left by a replica that never answered: it is gone, so is the obligation. */
+	while ((cc = TAILQ_FIRST(&c->cluster_calls)) != NULL) {
+		TAILQ_REMOVE(&c->cluster_calls, cc, link);
+		free(cc);
+	}
 	while ((cr = c->free) != NULL) {
 		c->free = cr->free_next;
 		free(cr);

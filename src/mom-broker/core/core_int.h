@@ -53,6 +53,19 @@ struct waiter {
 
 TAILQ_HEAD(creq_list, creq);
 
+/*
+ * A cluster change (cluster.add, .remove, .transfer) waiting for the
+ * replica's done callback, which owns it until then.  cr is NULL once
+ * its client went away (answered at once) or the broker stops.
+ */
+struct cluster_call {
+	struct core                  *c;
+	struct creq                  *cr;
+	TAILQ_ENTRY(cluster_call)     link;
+};
+
+TAILQ_HEAD(cluster_call_list, cluster_call);
+
 /* The core's side of a request, from handle() until the reply. */
 struct creq {
 	struct core_req *req;
@@ -95,6 +108,7 @@ struct core {
 	bool               stop;
 	/* Core thread only from here. */
 	struct creq_list   waiters; /* every parked long poll */
+	struct cluster_call_list cluster_calls; /* changes waiting for the replica */
 	struct creq       *free;    /* recycled creqs */
 	struct mq_receipts receipts; /* epoch: the raft term (fetch.c) */
 	int64_t            started;
@@ -174,6 +188,12 @@ size_t fetch_waiting(struct core *, struct mq *);
 
 /* admin.c */
 void admin_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);
+/* A connection closed: its cluster changes are answered now, to nobody. */
+void admin_conn_closed(struct core *, uint64_t conn);
+/* At stop: every cluster change still waiting is answered "shutting down". */
+void admin_release_all(struct core *);
+/* prom.c: the replica's role, term, indexes and elections as stats keys raft_*. */
+void raft_stats_json(struct core *, json_t *o);
 /* prom.c: the Prometheus text of what cl may see (malloc'd; NULL: out of memory). */
 char *prom_text(struct core *, const struct mom_claims *cl, int64_t now);
 

@@ -169,6 +169,66 @@ prom_log(struct mom_buf *b, struct core *c)
 	json_decref(o);
 }
 
+/*
+ * The replica's numbers for stats (keys raft_*), from its cluster status
+ * (replica_cluster_json), so that a node of a cluster reports its own.
+ */
+void
+raft_stats_json(struct core *c, json_t *o)
+{
+	json_t     *cl = replica_cluster_json(c->rep), *n;
+	json_int_t  self;
+	const char *role = "follower";
+	size_t      i;
+
+	if (cl == NULL)
+		return;
+	self = json_integer_value(json_object_get(cl, "self"));
+	json_array_foreach(json_object_get(cl, "nodes"), i, n)
+		if (json_integer_value(json_object_get(n, "id")) == self &&
+		    json_is_string(json_object_get(n, "role")))
+			role = json_string_value(json_object_get(n, "role"));
+	json_object_set_new(o, "raft_role", json_string(role));
+	json_object_set_new(o, "raft_term", json_integer((json_int_t)jint(cl, "term")));
+	json_object_set_new(o, "raft_commit_index", json_integer((json_int_t)jint(cl, "commit")));
+	json_object_set_new(o, "raft_applied_index",
+	    json_integer((json_int_t)jint(cl, "applied")));
+	json_object_set_new(o, "raft_elections", json_integer((json_int_t)jint(cl, "elections")));
+	json_decref(cl);
+}
+
+/* Raft: this node's role as a state set, its term, indexes and elections. */
+static void
+prom_raft(struct mom_buf *b, struct core *c)
+{
+	static const char *const roles[] = { "leader", "follower", "candidate", "standby" };
+	json_t     *o = json_object();
+	const char *role;
+	char        l[64];
+	size_t      i;
+
+	if (o == NULL)
+		return;
+	raft_stats_json(c, o);
+	if ((role = json_string_value(json_object_get(o, "raft_role"))) == NULL)
+		role = "";
+	prom_head(b, "mom_raft_role", "gauge", "This node's raft role: 1 for the one it has.");
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		snprintf(l, sizeof(l), "role=\"%s\"", roles[i]);
+		prom_sample(b, "mom_raft_role", l, strcmp(roles[i], role) == 0);
+	}
+	prom_head(b, "mom_raft_term", "gauge", "The current raft term.");
+	prom_sample(b, "mom_raft_term", NULL, jint(o, "raft_term"));
+	prom_head(b, "mom_raft_commit_index", "gauge", "Index of the last entry committed.");
+	prom_sample(b, "mom_raft_commit_index", NULL, jint(o, "raft_commit_index"));
+	prom_head(b, "mom_raft_applied_index", "gauge", "Index of the last entry applied here.");
+	prom_sample(b, "mom_raft_applied_index", NULL, jint(o, "raft_applied_index"));
+	prom_head(b, "mom_raft_elections_total", "counter",
+	    "Elections this node started since the start.");
+	prom_sample(b, "mom_raft_elections_total", NULL, jint(o, "raft_elections"));
+	json_decref(o);
+}
+
 static const struct fam queue_fams[] = {
 	{ "mom_queue_messages", "gauge", "Messages in the queue: ready, delayed and in flight." },
 	{ "mom_queue_ready", "gauge", "Messages ready for a consumer." },
@@ -290,6 +350,7 @@ prom_text(struct core *c, const struct mom_claims *cl, int64_t now)
 	mom_buf_init(&b);
 	prom_broker(&b, c, now);
 	prom_log(&b, c);
+	prom_raft(&b, c);
 	prom_queues(&b, c, cl);
 	prom_topics(&b, c);
 	mom_buf_put_u8(&b, 0);

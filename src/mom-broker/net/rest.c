@@ -308,6 +308,9 @@ static const struct {
 	{ RT_HEALTHZ, REST_GET | REST_HEAD },
 	{ RT_METRICS, REST_GET | REST_HEAD },
 	{ RT_CLUSTER, REST_GET | REST_HEAD },
+	{ RT_CNODES, REST_POST },
+	{ RT_CNODE, REST_DELETE },
+	{ RT_CTRANSFER, REST_POST },
 	{ RT_QUEUES, REST_GET | REST_HEAD },
 	{ RT_QUEUE, REST_GET | REST_HEAD | REST_PUT | REST_DELETE },
 	{ RT_QPURGE, REST_POST },
@@ -375,6 +378,12 @@ match(char seg[][SEGLEN], int n)
 		    strcmp(last, "queues") == 0 ? RT_QUEUES :
 		    strcmp(last, "topics") == 0 ? RT_TOPICS :
 		    strcmp(last, "subscriptions") == 0 ? RT_ALLSUBS : RT_NONE;
+	if (strcmp(seg[1], "cluster") == 0) {
+		if (n == 3)
+			return strcmp(last, "nodes") == 0 ? RT_CNODES :
+			    strcmp(last, "transfer") == 0 ? RT_CTRANSFER : RT_NONE;
+		return n == 4 && strcmp(seg[2], "nodes") == 0 ? RT_CNODE : RT_NONE;
+	}
 	if (strcmp(seg[1], "queues") == 0) {
 		if (n == 3)
 			return RT_QUEUE;
@@ -574,6 +583,12 @@ rest_route(const struct rest_head *h, int64_t now_ms, struct rest_target *t, int
 		}
 		if (n > 4)
 			memcpy(t->sub, seg[4], strlen(seg[4]) + 1);
+		break;
+	case RT_CNODE:
+		if (toolong[3] || mom_node_id_parse(seg[3], &t->node) != 0) {
+			snprintf(err, errlen, "bad node id (a positive integer)");
+			return 400;
+		}
 		break;
 	default:
 		break;
@@ -1232,6 +1247,55 @@ queue_move(struct mom_buf *f, const struct rest_target *t, const uint8_t *body, 
 }
 
 /*
+ * GET /v1/cluster, DELETE /v1/cluster/nodes/ID, POST /v1/cluster/nodes
+ * {"id":N,"url":"tcp://..."} and POST /v1/cluster/transfer {"id":N} or
+ * {} (or no body): the core checks the values, this only their types.
+ */
+static int
+cluster_req(struct mom_buf *f, const struct rest_target *t, const uint8_t *body,
+    size_t blen, char *err, size_t errlen)
+{
+	bool        add = t->route == RT_CNODES;
+	json_t     *b, *v, *o;
+	const char *k;
+	int         rv;
+
+	if (t->route == RT_CLUSTER || t->route == RT_CNODE) {
+		o = t->route == RT_CLUSTER ? json_pack("{s:s}", "op", "cluster.status") :
+		    json_pack("{s:s, s:I}", "op", "cluster.remove", "id", (json_int_t)t->node);
+		return admin_frame(f, o) != 0 ? fail(err, errlen, MOM_ENOMEM, "out of memory") : 0;
+	}
+	if ((rv = body_object(body, blen, &b, err, errlen)) != 0)
+		return rv;
+	if ((o = json_pack("{s:s}", "op", add ? "cluster.add" : "cluster.transfer")) == NULL) {
+		json_decref(b);
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	}
+	json_object_foreach(b, k, v) {
+		if (strcmp(k, "id") == 0 && json_is_integer(v) && json_integer_value(v) > 0)
+			json_object_set(o, k, v);
+		else if (strcmp(k, "url") == 0 && add && json_is_string(v))
+			json_object_set(o, k, v);
+		else {
+			rv = fail(err, errlen, MOM_EINVAL, strcmp(k, "id") == 0 ?
+			    "the node id must be a positive integer" : strcmp(k, "url") == 0 &&
+			    add ? "url must be a string" : "unknown member '%s'", k);
+			json_decref(b);
+			json_decref(o);
+			return rv;
+		}
+	}
+	json_decref(b);
+	if (add && (json_object_get(o, "id") == NULL || json_object_get(o, "url") == NULL)) {
+		json_decref(o);
+		return fail(err, errlen, MOM_EBADDATA, "body must be {\"id\":N,\"url\":\"URL\"}");
+	}
+	if (admin_frame(f, o) != 0)
+		return fail(err, errlen, MOM_ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
  * GET .../messages?peek=1 (a look that leaves them: an admin read,
  * answered as it is) and POST .../update (the options of PUT).
  */
@@ -1280,10 +1344,8 @@ rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t
 		call->op = RO_METRICS;
 		o = json_pack("{s:s}", "op", "stats.prom");
 		break;
-	case RT_CLUSTER:
-		call->op = RO_ADMIN;
-		o = json_pack("{s:s}", "op", "cluster.status");
-		break;
+	case RT_CLUSTER: case RT_CNODES: case RT_CNODE: case RT_CTRANSFER:
+		return cluster_req(frame, t, body, blen, err, errlen);
 	case RT_QUEUES:
 	case RT_TOPICS:
 		call->op = RO_LIST;

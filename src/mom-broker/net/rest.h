@@ -78,6 +78,9 @@ enum rest_route {
 	RT_HEALTHZ,    /* /healthz */
 	RT_METRICS,    /* /metrics */
 	RT_CLUSTER,    /* /v1/cluster */
+	RT_CNODES,     /* /v1/cluster/nodes */
+	RT_CNODE,      /* /v1/cluster/nodes/ID */
+	RT_CTRANSFER,  /* /v1/cluster/transfer */
 	RT_QUEUES,     /* /v1/queues */
 	RT_QUEUE,      /* /v1/queues/Q */
 	RT_QPURGE,     /* /v1/queues/Q/purge */
@@ -110,6 +113,7 @@ struct rest_target {
 	uint64_t from_ms;
 	bool     max_set; /* ?max= was given */
 	bool     peek;    /* ?peek=1: look, leave them (an admin queue.peek) */
+	uint64_t node;    /* RT_CNODE: the node id (a positive integer) */
 };
 
 /*

@@ -172,4 +172,32 @@ void replica_stats_json(struct replica *, json_t *o);
 void replica_status(const struct replica *, uint64_t *term, uint64_t *commit,
     uint64_t *applied);
 
+/*
+ * Cluster administration (members.c).  A change reports its outcome
+ * through done, on the core thread: err 0 or a MOM_E* code, and msg one
+ * line for the client (borrowed for the call).  done is called exactly
+ * once, possibly before the call returns, when the call returns 0; a
+ * non-zero return (MOM_ENOMEM) means it will not be called.  Changes
+ * still in flight at replica_stop get done(MOM_ECLOSED) before it
+ * returns.  For a broker that is not in a cluster each change is done
+ * at once with MOM_EINVAL and a line that says how to start one (in the
+ * fault build with MOM_FAULT_CLUSTER_HOLD set, only when the next change
+ * comes: members.c).
+ */
+typedef void (*replica_done_fn)(void *arg, int err /* 0 or MOM_E* */, const char *msg);
+
+/*
+ * SPEC "Cluster": {"leader": id or null, "self": id, "term", "commit",
+ * "applied", "elections", "nodes": [{"id", "url" (null: none), "role",
+ * "term", "commit", "applied", "lag"}]}.  A new reference (NULL: out of
+ * memory).
+ */
+json_t *replica_cluster_json(struct replica *);
+/* Adds node id (a positive integer) with its cluster URL, as a standby that becomes a voter. */
+int  replica_member_add(struct replica *, uint64_t id, const char *url, replica_done_fn,
+    void *);
+int  replica_member_remove(struct replica *, uint64_t id, replica_done_fn, void *);
+/* Leadership to node id (0: any other voter); done once the target leads. */
+int  replica_transfer(struct replica *, uint64_t id, replica_done_fn, void *);
+
 #endif
