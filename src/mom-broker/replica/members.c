@@ -14,6 +14,7 @@
 
 #include "mom.h"
 #include "replica/replica.h"
+#include "replica/replica_int.h"
 
 #define SELF_ID 1 /* the id a broker without --node-id has */
 
@@ -84,6 +85,8 @@ refuse(replica_done_fn done, void *arg)
 json_t *
 replica_cluster_json(struct replica *r)
 {
+	if (r->cfg.node_id != 0)
+		return cluster_json(r);
 	uint64_t term, commit, applied;
 	bool     lead = replica_is_leader(r);
 	json_t  *o, *node;
@@ -114,6 +117,8 @@ int
 replica_member_add(struct replica *r, uint64_t id, const char *url, replica_done_fn done,
     void *arg)
 {
+	if (r->cfg.node_id != 0)
+		return cluster_member_add(r, id, url, done, arg);
 	(void)r;
 	(void)id;
 	(void)url;
@@ -123,6 +128,8 @@ replica_member_add(struct replica *r, uint64_t id, const char *url, replica_done
 int
 replica_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void *arg)
 {
+	if (r->cfg.node_id != 0)
+		return cluster_member_remove(r, id, done, arg);
 	(void)r;
 	(void)id;
 	return refuse(done, arg);
@@ -131,6 +138,8 @@ replica_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void
 int
 replica_transfer(struct replica *r, uint64_t id, replica_done_fn done, void *arg)
 {
+	if (r->cfg.node_id != 0)
+		return cluster_transfer(r, id, done, arg);
 	(void)r;
 	(void)id;
 	return refuse(done, arg);

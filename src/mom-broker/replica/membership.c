@@ -383,3 +383,23 @@ cluster_transfer(struct replica *r, uint64_t id, replica_done_fn done, void *arg
 		membership_drive(r);
 	return 0;
 }
+
+/* At stop: a change under way is answered; its memory goes with the replica (after raft_close). */
+void
+membership_stop(struct replica *r)
+{
+	struct member_op *op = r->node.op;
+
+	if (op != NULL && !op->answered) {
+		op->answered = true;
+		op->done(op->arg, MOM_ECLOSED, "broker shutting down; the cluster change may "
+		    "still happen: see cluster status");
+	}
+}
+
+void
+membership_free(struct replica *r)
+{
+	free(r->node.op);
+	r->node.op = NULL;
+}

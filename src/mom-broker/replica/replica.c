@@ -588,6 +588,7 @@ replay(struct replica *r)
 static void
 replica_free(struct replica *r)
 {
+	membership_free(r);
 	mom_buf_fini(&r->batch);
 	free(r->bw);
 	free(r);
@@ -663,6 +664,7 @@ replica_stop(struct replica *r)
 	if (rio_store(&r->io) != NULL && !rio_failed(&r->io) &&
 	    store_mark_clean(rio_store(&r->io)) != 0)
 		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&r->io)));
+	membership_stop(r);
 	raft_close(&r->raft, close_cb);
 	rio_destroy(&r->io);
 	transport_stop(r);

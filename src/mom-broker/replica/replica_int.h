@@ -84,6 +84,8 @@ void cluster_watch(struct replica *r);
 /* Status and changes (membership.c). */
 json_t *cluster_json(struct replica *r);
 void    membership_drive(struct replica *r);
+void    membership_stop(struct replica *r);
+void    membership_free(struct replica *r);
 int     cluster_member_add(struct replica *r, uint64_t id, const char *url,
     replica_done_fn done, void *arg);
 int     cluster_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void *arg);
