@@ -98,6 +98,13 @@ $(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
+# link_test runs link.c as the fault build compiles it (MOM_FAULT_LINK).
+LINK_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/replica/link.c \
+	src/mom-broker/replica/frame.c)
+$(BUILD)/tests/link_test: tests/unit/link_test.c $(LINK_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
 # fault: the fault-injection build (store.h, rio.h: MOM_FAULT_*), every
 # program and tool compiled with -DMOM_FAULT_INJECTION into build-fault/,
 # the programs in build-fault/bin/.  Never installed; bin/ is not touched.
