@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench soak
+.PHONY: all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link soak
 
 all: $(BINS) tools examples
 
@@ -210,8 +210,16 @@ fuzz-check: fuzz
 fuzz-long: fuzz
 	tests/fuzz/long.sh
 
-bench: all
+bench: all $(BUILD)/bench/linkbench
 	bench/run
+
+# The cluster transport alone (bench/README.md, "Cluster links"): link.c as
+# the fault build compiles it, for the drop runs.
+$(BUILD)/bench/linkbench: bench/linkbench.c $(LINK_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bench-link: $(BUILD)/bench/linkbench
+	$(BUILD)/bench/linkbench
 
 # soak: an hour (SOAK_SECONDS) of mixed load with the broker killed every few
 # minutes; not part of check (tests/soak/README.md).

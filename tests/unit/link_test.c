@@ -18,6 +18,7 @@
 
 #include "crc32c.h"
 #include "mom.h"
+#include "replica/frame.h"
 #include "replica/link.h"
 #include "xorshift.h"
 
@@ -448,4 +449,101 @@ Test(link, stopping_with_transfers_in_flight_is_clean)
 	link_peer_remove(a.l, 3);
 	link_stop(a.l);
 	free(big);
+}
+
+/* The next frame the silent peer got from node 1, opened with the key. */
+static int
+silent_frame(nng_socket s, struct frame *f, nng_msg **m)
+{
+	int rc;
+
+	if (*m)
+		nng_msg_free(*m);
+	*m = NULL;
+	if (nng_recvmsg(s, m, 0) != 0)
+		return -1;
+	rc = frame_open(nng_msg_body(*m), nng_msg_len(*m), CLUSTER, 2, key, 32, f);
+	cr_assert_eq(rc, FRAME_OK, "%s", frame_strerror(rc));
+	return 0;
+}
+
+Test(link, a_small_message_overtakes_a_stalled_transfer_within_the_window)
+{
+	static uint8_t big[1 << 20];
+	struct frame f;
+	struct node a;
+	nng_msg *m = NULL;
+	char url[64];
+	nng_socket s = silent_peer(url, sizeof(url));
+	uint8_t seen[16] = { 0 };
+	int i, chunks = 0, small = 0;
+
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 300);
+	node_start(&a, 1, key);
+	cr_assert_eq(link_peer_add(a.l, 2, url), 0);
+	/* 16 chunks that the peer never acknowledges, then a small one. */
+	cr_assert_eq(send_when_up(&a, 2, LINK_RAFT, big, sizeof(big)), 0);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_FWD, "hi", 2), 0);
+	/* What arrives in the next 300 ms, resends included. */
+	while (silent_frame(s, &f, &m) == 0) {
+		cr_assert_eq(f.type, FRAME_DATA);
+		if (f.count == 1) {
+			cr_assert_eq(f.kind, LINK_FWD);
+			small++;
+			continue;
+		}
+		cr_assert_lt(f.index, 16);
+		if (!seen[f.index]++)
+			chunks++;
+	}
+	/* The small one went, once (never resent); the chunks stopped at
+	 * their share of the window. */
+	cr_assert_eq(small, 1);
+	cr_assert_eq(chunks, LINK_WINDOW - LINK_WINDOW_SMALL);
+	for (i = 0; i < LINK_WINDOW - LINK_WINDOW_SMALL; i++)
+		cr_assert(seen[i], "chunk %d not sent", i);
+	cr_assert_gt(stat_of(&a, 2, "resent"), 0);
+	link_stop(a.l);
+	nng_close(s);
+}
+
+Test(link, the_fault_switch_cuts_a_link_and_is_re_read_when_it_changes)
+{
+	char path[] = "/tmp/link_test.XXXXXX";
+	struct timespec t0;
+	struct node a, b;
+	int fd, ok = 0;
+
+	cr_assert((fd = mkstemp(path)) >= 0);
+	close(fd);
+	write_file(path, "2 partition out\n");
+	setenv("MOM_FAULT_LINK", path, 1);
+	node_start(&a, 1, key);
+	node_start(&b, 2, key);
+	know(&a, &b);
+	know(&b, &a);
+	cr_assert_eq(send_when_up(&a, 2, LINK_RAFT, "cut", 3), 0);
+	cr_assert_null(wait_msg(&b, 500));
+	cr_assert_eq(stat_of(&a, 2, "fault_dropped"), 1);
+	/* The other way is not cut. */
+	cr_assert_eq(send_when_up(&b, 1, LINK_RAFT, "back", 4), 0);
+	expect(&a, 2, LINK_RAFT, "back");
+	/* Healed: the file is read again once its mtime changes. */
+	usleep(20000);
+	write_file(path, "# healed\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!ok && ms_since(&t0) < 10000) {
+		struct link_msg *m;
+
+		cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, "healed", 6), 0);
+		if ((m = wait_msg(&b, 200))) {
+			cr_assert_eq(m->len, 6);
+			link_msg_free(m);
+			ok = 1;
+		}
+	}
+	cr_assert(ok, "the link stayed cut after the file changed");
+	link_stop(a.l);
+	link_stop(b.l);
+	unlink(path);
 }

@@ -37,7 +37,7 @@
  * acknowledgements of the peer's chunks and raft's small messages. */
 #define LINK_SENDBUF	64
 /* Resend timeout bounds; between them it follows the measured round trip. */
-#define LINK_RTO_MIN_US	20000
+#define LINK_RTO_MIN_US	50000
 #define LINK_RTO_MAX_US	1000000
 /* A reassembly that received nothing for this long is dropped. */
 #define LINK_EXPIRE_US	(2 * LINK_STALL_MS * 1000ull)
@@ -54,7 +54,7 @@ struct counters {
 	uint64_t	short_frames, bad_version, bad_mac, foreign_cluster;
 	uint64_t	wrong_to, malformed, unknown_sender;
 	uint64_t	xfer_sent, xfer_abandoned, xfer_received, xfer_refused;
-	uint64_t	xfer_expired, fault_dropped;
+	uint64_t	xfer_expired, fault_dropped, unacknowledged;
 };
 
 /* An outgoing message.  A chunk's state: 0 not sent, CHUNK_SENT, CHUNK_RESENT
@@ -68,10 +68,17 @@ struct out_msg {
 	uint8_t		*data;
 	size_t		 len;
 	uint32_t	 count, next_chunk, low, acked, outstanding;
-	uint8_t		*state;		/* per chunk, when count > 1 */
+	uint8_t		*state;		/* per chunk */
 	uint64_t	*sent_us;	/* per chunk: last time sent */
 	uint64_t	 progress_us;	/* started, or last chunk acknowledged */
 };
+
+/* Outgoing messages of a peer in the order given: one queue of one-frame
+ * messages, one of chunked ones. */
+struct outq {
+	struct out_msg	*head, **tail;
+};
+enum { Q_SMALL, Q_BIG };
 
 struct in_xfer {
 	struct in_xfer	*next;
@@ -94,7 +101,7 @@ struct peer {
 	nng_socket	 sock;
 	atomic_int	 pipes;		/* connections up on sock */
 	uint64_t	 seq_out, seq_in;
-	struct out_msg	*out, **out_tail;
+	struct outq	 q[2];
 	size_t		 inflight;	/* bytes of queued messages */
 	unsigned	 unacked;	/* chunks sent, not acknowledged */
 	uint64_t	 srtt_us;
@@ -389,16 +396,24 @@ out_free(struct out_msg *m)
 	free(m);
 }
 
-/* Takes m off p's queue (prev: its predecessor or NULL) and frees it. */
+static struct outq *
+out_q(struct peer *p, const struct out_msg *m)
+{
+	return &p->q[m->count == 1 ? Q_SMALL : Q_BIG];
+}
+
+/* Takes m off its queue (prev: its predecessor or NULL) and frees it. */
 static void
 out_finish(struct peer *p, struct out_msg *prev, struct out_msg *m)
 {
+	struct outq *q = out_q(p, m);
+
 	if (prev)
 		prev->next = m->next;
 	else
-		p->out = m->next;
-	if (p->out_tail == &m->next)
-		p->out_tail = prev ? &prev->next : &p->out;
+		q->head = m->next;
+	if (q->tail == &m->next)
+		q->tail = prev ? &prev->next : &q->head;
 	p->inflight -= m->len;
 	p->unacked -= m->outstanding;
 	out_free(m);
@@ -408,11 +423,15 @@ static struct out_msg *
 out_find(struct peer *p, uint64_t xfer, struct out_msg **prev)
 {
 	struct out_msg *m;
+	int i;
 
-	*prev = NULL;
-	for (m = p->out; m; *prev = m, m = m->next)
-		if (m->xfer == xfer)
-			return m;
+	/* An acknowledged one-frame message is among the first few. */
+	for (i = 0; i < 2; i++) {
+		*prev = NULL;
+		for (m = p->q[i].head; m; *prev = m, m = m->next)
+			if (m->xfer == xfer)
+				return m;
+	}
 	return NULL;
 }
 
@@ -433,7 +452,7 @@ chunk_send(struct link *l, struct peer *p, struct out_msg *m, uint32_t i)
 static uint64_t
 peer_rto(struct peer *p)
 {
-	uint64_t rto = p->srtt_us ? 3 * p->srtt_us : LINK_RTO_MIN_US;
+	uint64_t rto = p->srtt_us ? 4 * p->srtt_us : LINK_RTO_MIN_US;
 
 	if (rto < LINK_RTO_MIN_US)
 		rto = LINK_RTO_MIN_US;
@@ -442,22 +461,30 @@ peer_rto(struct peer *p)
 
 /*
  * Resends m's chunks that were not acknowledged within the resend timeout
- * and sends new ones while the peer's window allows.  Lowers *next to the
- * next resend deadline.
+ * (a one-frame message is not resent: raft sends again; it only gives its
+ * window slot back) and sends new ones while the peer's window allows.
+ * Lowers *next to the next deadline.  Returns 1 when m is finished.
  */
-static void
+static int
 out_pump(struct link *l, struct peer *p, struct out_msg *m, uint64_t now,
     uint64_t *next, bool up)
 {
+	unsigned window = m->count == 1 ? LINK_WINDOW : LINK_WINDOW - LINK_WINDOW_SMALL;
 	uint64_t rto = peer_rto(p);
 	uint32_t i;
 
 	while (m->low < m->next_chunk && m->state[m->low] == CHUNK_ACKED)
 		m->low++;
-	for (i = m->low; up && i < m->next_chunk; i++) {
+	for (i = m->low; i < m->next_chunk; i++) {
 		if (m->state[i] == CHUNK_ACKED)
 			continue;
 		if (now - m->sent_us[i] >= rto) {
+			if (m->count == 1) {
+				p->c.unacknowledged++;
+				return 1;
+			}
+			if (!up)
+				continue;
 			chunk_send(l, p, m, i);
 			m->state[i] = CHUNK_RESENT;
 			m->sent_us[i] = now;
@@ -466,7 +493,7 @@ out_pump(struct link *l, struct peer *p, struct out_msg *m, uint64_t now,
 		if (m->sent_us[i] + rto < *next)
 			*next = m->sent_us[i] + rto;
 	}
-	while (up && p->unacked < LINK_WINDOW && m->next_chunk < m->count) {
+	while (up && p->unacked < window && m->next_chunk < m->count) {
 		i = m->next_chunk++;
 		chunk_send(l, p, m, i);
 		m->state[i] = CHUNK_SENT;
@@ -476,14 +503,21 @@ out_pump(struct link *l, struct peer *p, struct out_msg *m, uint64_t now,
 		if (now + rto < *next)
 			*next = now + rto;
 	}
+	return 0;
 }
 
-/* Sends what p's queue holds and the window allows; abandons stalled transfers. */
+/*
+ * Sends what p's queue holds and the window allows, one-frame messages
+ * (votes, heartbeats, small appends) before the chunks of large ones, so
+ * that a long transfer never holds up a heartbeat; abandons stalled
+ * transfers.
+ */
 static void
 peer_pump(struct link *l, struct peer *p, uint64_t now, uint64_t *next)
 {
-	struct out_msg *m, *prev = NULL, *after;
+	struct out_msg *m, *prev, *after;
 	bool up = atomic_load(&p->pipes) > 0;
+	int pass;
 
 #ifdef MOM_FAULT_INJECTION
 	while (p->delayed && p->delayed->due_us <= now) {
@@ -497,30 +531,34 @@ peer_pump(struct link *l, struct peer *p, uint64_t now, uint64_t *next)
 	if (p->delayed && p->delayed->due_us < *next)
 		*next = p->delayed->due_us;
 #endif
-	for (m = p->out; m; m = after) {
-		after = m->next;
-		if (m->count == 1) {
-			struct frame f = {
-				.type = FRAME_DATA, .kind = m->kind, .group = m->group,
-				.xfer = m->xfer, .index = 0, .count = 1, .total = m->len,
-				.payload = m->data, .len = (uint32_t)m->len,
-			};
-
-			peer_send(l, p, &f);
-			p->c.msgs_sent++;
-			out_finish(p, prev, m);
-			continue;
+	for (pass = Q_SMALL; pass <= Q_BIG; pass++)
+		for (prev = NULL, m = p->q[pass].head; m; m = after) {
+			after = m->next;
+			/* Those behind an unsent one-frame message wait too
+			 * (a long queue costs nothing here), unless it waited
+			 * too long for the link. */
+			if (pass == Q_SMALL && m->next_chunk == 0) {
+				if (now - m->progress_us >= LINK_STALL_MS * 1000ull) {
+					p->c.unacknowledged++;
+					out_finish(p, prev, m);
+					continue;
+				}
+				if (!up || p->unacked >= LINK_WINDOW)
+					break;
+			}
+			if (m->count > 1 && now - m->progress_us >= LINK_STALL_MS * 1000ull) {
+				p->c.xfer_abandoned++;
+				out_finish(p, prev, m);
+				continue;
+			}
+			if (out_pump(l, p, m, now, next, up)) {
+				out_finish(p, prev, m);
+				continue;
+			}
+			if (m->count > 1 && m->progress_us + LINK_STALL_MS * 1000ull < *next)
+				*next = m->progress_us + LINK_STALL_MS * 1000ull;
+			prev = m;
 		}
-		if (now - m->progress_us >= LINK_STALL_MS * 1000ull) {
-			p->c.xfer_abandoned++;
-			out_finish(p, prev, m);
-			continue;
-		}
-		out_pump(l, p, m, now, next, up);
-		if (m->progress_us + LINK_STALL_MS * 1000ull < *next)
-			*next = m->progress_us + LINK_STALL_MS * 1000ull;
-		prev = m;
-	}
 }
 
 /* Queues a whole message for link_recv; consumes data. */
@@ -610,6 +648,8 @@ rx_data(struct link *l, struct peer *p, const struct frame *f, uint64_t now)
 	unsigned i;
 
 	if (f->count == 1) {
+		/* Acknowledged only to pace the sender: it never resends. */
+		reply(l, p, f, FRAME_ACK);
 		if (!(d = malloc(f->len ? f->len : 1)))
 			return 0;
 		memcpy(d, f->payload, f->len);
@@ -676,7 +716,8 @@ rx_ack(struct link *l, struct peer *p, const struct frame *f, uint64_t now)
 	p->unacked--;
 	m->progress_us = now;
 	if (m->acked == m->count) {
-		p->c.xfer_sent++;
+		if (m->count > 1)
+			p->c.xfer_sent++;
 		p->c.msgs_sent++;
 		out_finish(p, prev, m);
 	}
@@ -832,12 +873,14 @@ peer_free(struct link *l, struct peer *p)
 {
 	struct out_msg *m;
 	struct in_xfer *x;
+	int i;
 
 	nng_close(p->sock);
-	while ((m = p->out)) {
-		p->out = m->next;
-		out_free(m);
-	}
+	for (i = 0; i < 2; i++)
+		while ((m = p->q[i].head)) {
+			p->q[i].head = m->next;
+			out_free(m);
+		}
 	pthread_mutex_lock(&l->mu);
 	while ((x = p->in)) {
 		p->in = x->next;
@@ -990,7 +1033,8 @@ peer_new(uint64_t id, const char *url)
 		return NULL;
 	}
 	p->id = id;
-	p->out_tail = &p->out;
+	p->q[Q_SMALL].tail = &p->q[Q_SMALL].head;
+	p->q[Q_BIG].tail = &p->q[Q_BIG].head;
 	p->delayed_tail = &p->delayed;
 	atomic_init(&p->pipes, 0);
 	if (nng_bus0_open(&p->sock) != 0) {
@@ -1084,8 +1128,8 @@ out_new(struct link *l, uint32_t group, uint8_t kind, const void *msg, size_t le
 	m->group = group;
 	m->kind = kind;
 	m->count = len ? (uint32_t)((len + FRAME_CHUNK - 1) / FRAME_CHUNK) : 1;
-	if (m->count > 1 && (!(m->state = calloc(m->count, 1)) ||
-	    !(m->sent_us = calloc(m->count, sizeof(*m->sent_us)))))
+	if (!(m->state = calloc(m->count, 1)) ||
+	    !(m->sent_us = calloc(m->count, sizeof(*m->sent_us))))
 		goto fail;
 	return m;
 fail:
@@ -1117,8 +1161,8 @@ link_send(struct link *l, uint64_t to, uint32_t group, uint8_t kind,
 	m->xfer = ++l->next_xfer;
 	m->progress_us = now_us();
 	p->inflight += len;
-	*p->out_tail = m;
-	p->out_tail = &m->next;
+	*out_q(p, m)->tail = m;
+	out_q(p, m)->tail = &m->next;
 	pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
@@ -1170,6 +1214,7 @@ counters_json(const struct counters *c, json_t *o)
 	C("transfers_refused", c->xfer_refused);
 	C("transfers_expired", c->xfer_expired);
 	C("fault_dropped", c->fault_dropped);
+	C("unacknowledged", c->unacknowledged);
 #undef C
 }
 

@@ -8,14 +8,18 @@
  * silently when a connection's queue is full: the per-link sequence number
  * of each frame lets the receiver count those gaps.
  *
- * A message of at most FRAME_CHUNK bytes goes as one frame and is not
- * acknowledged (raft retries what is lost).  A larger one is chunked: the
- * receiver acknowledges each chunk, the sender resends a chunk that is not
- * acknowledged in time and keeps at most LINK_WINDOW chunks unacknowledged
- * per peer, which also paces it below what bus0 drops.  A transfer that
- * makes no progress for LINK_STALL_MS is abandoned on both sides (raft will
- * send again).  The receiver reassembles within a memory budget and hands
- * only whole, verified messages to link_recv.
+ * A message of at most FRAME_CHUNK bytes goes as one frame and is never
+ * resent (raft retries what is lost).  A larger one is chunked and a chunk
+ * not acknowledged in time is resent.  The receiver acknowledges every data
+ * frame, and the sender keeps at most LINK_WINDOW frames unacknowledged per
+ * peer: that paces it below what bus0 drops (sent flat out, 10 % of 64 KiB
+ * and 76 % of 1 KiB frames were lost on loopback; paced by the window, none:
+ * bench/README.md).  One-frame messages go before the chunks of large ones,
+ * which leave them LINK_WINDOW_SMALL slots, so that a long transfer never
+ * holds up a heartbeat or a vote.  A transfer that makes no progress for
+ * LINK_STALL_MS is abandoned (raft will send again).  The receiver
+ * reassembles within a memory budget and hands only whole, verified
+ * messages to link_recv.
  *
  * Threads: a receiving thread (the listening socket) and a sending thread
  * (queues, resends, timeouts); every call here may come from any thread.
@@ -48,8 +52,10 @@ enum link_kind {
 	LINK_FWD_CANCEL = 4,
 };
 
-/* Chunks sent and not yet acknowledged, per peer. */
+/* Frames sent and not yet acknowledged, per peer; chunks of large messages
+ * leave LINK_WINDOW_SMALL of them to one-frame messages. */
 #define LINK_WINDOW		8
+#define LINK_WINDOW_SMALL	2
 /* A chunked transfer with no chunk acknowledged for that long is abandoned. */
 #define LINK_STALL_MS		5000
 #define LINK_MAX_MSG_DEFAULT	((size_t)1 << 30)	/* 1 GiB */
@@ -88,8 +94,9 @@ void	link_peer_remove(struct link *, uint64_t id);
  * Queues a copy of msg for peer `to'; never blocks.  0, MOM_EUNAVAIL
  * (unknown peer, not connected, the peer's bytes in flight would pass
  * max_inflight, the link stopping), MOM_ETOOBIG (len > max_msg), MOM_ENOMEM.
- * A message counts as in flight until it is handed to nng whole (one
- * frame) or all its chunks are acknowledged (or the transfer abandoned).
+ * A message counts as in flight until all its frames are acknowledged, or
+ * it is given up (a one-frame message after the resend timeout, a transfer
+ * after LINK_STALL_MS without progress).
  */
 int	link_send(struct link *, uint64_t to, uint32_t group, uint8_t kind,
 	    const void *msg, size_t len);
