@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench soak
+.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link soak
 
 all: $(BINS) tools examples
 
@@ -95,6 +95,13 @@ $(BUILD)/fault-test/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BROKER_INC) -DMOM_FAULT_INJECTION -c -o $@ $<
 $(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# link_test runs link.c as the fault build compiles it (MOM_FAULT_LINK).
+LINK_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/replica/link.c \
+	src/mom-broker/replica/frame.c)
+$(BUILD)/tests/link_test: tests/unit/link_test.c $(LINK_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 
@@ -190,6 +197,8 @@ FUZZ_EXTRA_store_fuzz := src/mom-broker/storage/store.c
 $(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) $(wildcard src/mom-broker/storage/*.h)
 FUZZ_EXTRA_snap_fuzz := $(wildcard src/mom-broker/state/*.c)
 $(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) $(wildcard src/mom-broker/state/*.h)
+FUZZ_EXTRA_frame_fuzz := src/mom-broker/replica/frame.c
+$(BUILD)/fuzz/frame_fuzz: $(FUZZ_EXTRA_frame_fuzz) src/mom-broker/replica/frame.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom $(BROKER_INC) \
@@ -205,8 +214,16 @@ fuzz-check: fuzz
 fuzz-long: fuzz
 	tests/fuzz/long.sh
 
-bench: all
+bench: all $(BUILD)/bench/linkbench
 	bench/run
+
+# The cluster transport alone (bench/README.md, "Cluster links"): link.c as
+# the fault build compiles it, for the drop runs.
+$(BUILD)/bench/linkbench: bench/linkbench.c $(LINK_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS)
+bench-link: $(BUILD)/bench/linkbench
+	$(BUILD)/bench/linkbench
 
 # soak: an hour (SOAK_SECONDS) of mixed load with the broker killed every few
 # minutes; not part of check (tests/soak/README.md).
