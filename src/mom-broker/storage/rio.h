@@ -141,7 +141,8 @@ struct rio_config {
  * (CLOCK_MONOTONIC, failed ones included); appends: io->append requests
  * written; entries, bytes: log entries written to the store (the
  * bootstrap/recover entry included) and their bytes on disk (framing
- * included); snapshots: snapshot files written.
+ * included); snapshots: snapshot files written; guard_drops:
+ * AppendEntries results rio_recv dropped (storage/guard.h).
  */
 struct rio_stats {
 	uint64_t syncs;
@@ -150,6 +151,7 @@ struct rio_stats {
 	uint64_t bytes;
 	uint64_t snapshots;
 	uint64_t sync_us;
+	uint64_t guard_drops;
 };
 
 /*
@@ -181,7 +183,15 @@ int64_t rio_poll(struct raft_io *io);
 /* Tells rio which raft uses it (after raft_init; see above). */
 void rio_attach(struct raft_io *io, struct raft *raft);
 
-/* A message from the transport, handed to libraft (started only). */
+/*
+ * A message from the transport, handed to libraft (started only).  With
+ * rio_attach, an AppendEntries result that arrives while this node leads
+ * and has not yet stored an entry of its current term is dropped and
+ * counted (guard_drops): the figure-8 guard of storage/guard.h, which
+ * keeps libraft 0.15.0 from committing an earlier term's entry by
+ * counting replicas.  The owner appends a barrier on every transition to
+ * leader so that such an entry comes soon.
+ */
 void rio_recv(struct raft_io *io, struct raft_message *m);
 
 /* Copies the counters to *st. */
