@@ -1371,3 +1371,98 @@ Test(rio, threaded_syncs_complete_appends_after_their_sync_and_group_the_next)
 	cr_assert_eq(ncb, 6);
 	expect_on_disk(7);
 }
+
+/* ---- invariants at the boundary: libraft's asserts are compiled out ---- */
+
+/* A leader of one with five commands committed and applied. */
+static void
+committed_node(struct node *n)
+{
+	struct req q[5];
+
+	node_open(n, true);
+	until_leader(n);
+	for (int i = 0; i < 5; i++)
+		apply(n, &q[i], i);
+	until_done(n, q, 5);
+	step(n);
+	cr_assert_eq(n->raft.commit_index, store_last(rio_store(&n->io)));
+}
+
+/* The owner's view of a broken invariant: rio_step fails, rio_failed, errmsg says which. */
+static void
+expect_stopped(struct node *n, const char *what)
+{
+	fake_now += 10;
+	cr_assert_eq(rio_step(&n->io), RAFT_CORRUPT, "%s", n->io.errmsg);
+	cr_assert(rio_failed(&n->io));
+	cr_assert_eq(rio_poll(&n->io), 0, "the owner is not called to step again");
+	cr_assert_eq(rio_step(&n->io), RAFT_CORRUPT);
+	cr_assert_not_null(strstr(n->io.errmsg, "raft invariant broken"), "%s", n->io.errmsg);
+	cr_assert_not_null(strstr(n->io.errmsg, what), "%s", n->io.errmsg);
+}
+
+Test(rio, invariant_a_truncate_at_or_below_the_commit_index_stops_the_node)
+{
+	static struct node n;
+	uint64_t           last;
+
+	committed_node(&n);
+	last = store_last(rio_store(&n.io));
+	cr_assert_eq(n.io.truncate(&n.io, last), RAFT_CORRUPT);
+	cr_assert_eq(store_last(rio_store(&n.io)), last, "a committed entry was cut");
+	expect_stopped(&n, "at or below the commit index");
+	node_close(&n);
+}
+
+Test(rio, invariant_the_commit_index_going_back_stops_the_node)
+{
+	static struct node n;
+	raft_index         c;
+
+	committed_node(&n);
+	c = n.raft.commit_index;
+	n.raft.commit_index = c - 2; /* as a libraft bug would */
+	expect_stopped(&n, "the commit index went back");
+	n.raft.commit_index = c;
+	node_close(&n);
+}
+
+Test(rio, invariant_the_applied_index_going_back_stops_the_node)
+{
+	static struct node n;
+	raft_index         a;
+
+	committed_node(&n);
+	a = n.raft.last_applied;
+	n.raft.last_applied = a - 1;
+	expect_stopped(&n, "the applied index went back");
+	n.raft.last_applied = a;
+	node_close(&n);
+}
+
+static void
+noop_append_cb(struct raft_io_append *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+/* An append that does not start right after the log on disk (here: over its last entry). */
+Test(rio, invariant_an_append_not_after_the_log_stops_the_node)
+{
+	static struct node    n;
+	struct raft_io_append req;
+	struct raft_entry     e = { .term = 2, .type = RAFT_COMMAND };
+	uint64_t              last;
+
+	committed_node(&n);
+	last = store_last(rio_store(&n.io));
+	e.buf.base = "x";
+	e.buf.len = 1;
+	/* libraft's log ends where the disk's does: these would be entry "last" again. */
+	cr_assert_eq(n.io.append(&n.io, &req, &e, 1, noop_append_cb), RAFT_CORRUPT);
+	cr_assert_eq(store_last(rio_store(&n.io)), last);
+	expect_stopped(&n, "not after the log on disk");
+	node_close(&n);
+}

@@ -57,7 +57,8 @@
  *   - the index: raft_io's append carries none.  rio takes it from
  *     libraft (rio_attach: the entries are the tail of raft_last_index)
  *     and refuses an append that would not start right after the last
- *     entry on disk, so the disk log stays a prefix of libraft's.
+ *     entry on disk, so the disk log stays a prefix of libraft's (a
+ *     broken invariant: see below).
  *   - a failed sync: what reached the disk is unknown and the store
  *     refuses everything.  rio_step returns the error, rio_failed turns
  *     true, and every append (pending or new) is parked, never completed,
@@ -67,6 +68,17 @@
  *     release memory) and restart from the directory.  Entries whose
  *     apply failed that way may still be on disk after the restart (the
  *     outcome of a failed fsync is unknown, as after a lost leadership).
+ *
+ * Invariants (Debian's libraft has its asserts compiled out, so a broken
+ * one would go on silently): with rio_attach, after every step and every
+ * received message the commit and applied index must not have gone back;
+ * a truncate at or below the commit index is refused; an append must
+ * start right after the last entry on disk (or the snapshot).  A broken
+ * one is logged once ("raft invariant broken: ..."), fences the io as a
+ * failed sync does (nothing more completes, so nothing more commits), and
+ * from then on rio_poll says 0 and rio_step returns RAFT_CORRUPT with
+ * errmsg saying which: the owner stops (the broker exits, as after a
+ * failed sync) rather than serve from a log it cannot trust.
  *
  * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
  * this is in the normal build) reads, at rio_create,
@@ -171,7 +183,8 @@ void rio_destroy(struct raft_io *io);
  * Completions queued by those callbacks wait for the next step.  Returns
  * 0, or the RAFT_* error of a failed sync (rio_failed is then true: the
  * pending appends are parked, the store refuses everything after, the
- * owner must close and restart).
+ * owner must close and restart), or RAFT_CORRUPT once an invariant broke
+ * (see above; rio_failed is true too).
  */
 int rio_step(struct raft_io *io);
 /*
@@ -197,7 +210,7 @@ void rio_recv(struct raft_io *io, struct raft_message *m);
 /* Copies the counters to *st. */
 void rio_stats(struct raft_io *io, struct rio_stats *st);
 
-/* True once a sync failed: close and restart raft (see above). */
+/* True once a sync failed or an invariant broke: close and restart raft (see above). */
 bool rio_failed(struct raft_io *io);
 /*
  * The disk filled and the store gave up its reserve (store.h): the owner
