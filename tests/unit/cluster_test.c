@@ -533,3 +533,325 @@ Test(cluster, steady_load_stalls_commits_without_the_window)
 	cr_assert_lt(during * 10, ncmd, "%u of %u committed during the load: no stall", during,
 	    ncmd);
 }
+
+/* ---- a steady trickle of commands, for the tests below ---- */
+
+static unsigned  first_unproposed;
+static raft_time next_cmd;
+
+/*
+ * The live leader of the highest term, or n: raft_fixture_leader_index
+ * wants every live server to acknowledge it, which an unavailable one
+ * never does.
+ */
+static unsigned
+leader_now(void)
+{
+	unsigned l = raft_fixture_n(&F);
+
+	for (unsigned i = 0; i < raft_fixture_n(&F); i++) {
+		struct raft *r = raft_fixture_get(&F, i);
+
+		if (raft_fixture_alive(&F, i) && raft_state(r) == RAFT_LEADER &&
+		    (l == raft_fixture_n(&F) || r->current_term > raft_fixture_get(&F, l)->current_term))
+			l = i;
+	}
+	return l;
+}
+
+/* One step with a command due every 10 ms, proposed to the leader as replica_flush would. */
+static void
+trickle_step(void)
+{
+	unsigned l = leader_now();
+
+	while (next_cmd <= raft_fixture_time(&F) && ncmd < LOADMAX) {
+		made[ncmd++] = next_cmd;
+		next_cmd += 10;
+	}
+	/* A command made under a leader that is gone is dropped, not retried. */
+	if (l < raft_fixture_n(&F))
+		(void)propose(raft_fixture_get(&F, l), true, &first_unproposed);
+	else
+		first_unproposed = ncmd;
+	step();
+}
+
+static void
+trickle_for(raft_time ms)
+{
+	raft_time end = raft_fixture_time(&F) + ms;
+
+	while (raft_fixture_time(&F) < end)
+		trickle_step();
+}
+
+/* ms more with no new command: what is left is proposed and commits. */
+static void
+drain(raft_time ms)
+{
+	raft_time end = raft_fixture_time(&F) + ms;
+	unsigned  l;
+
+	while (raft_fixture_time(&F) < end) {
+		if ((l = leader_now()) < raft_fixture_n(&F))
+			(void)propose(raft_fixture_get(&F, l), true, &first_unproposed);
+		step();
+	}
+}
+
+static void
+trickle_start(void)
+{
+	ncmd = ndone = first_unproposed = 0;
+	next_cmd = raft_fixture_time(&F);
+}
+
+/* Every server's applied commands agree index by index. */
+static void
+expect_no_divergence(unsigned n)
+{
+	char why[256];
+
+	cr_assert_eq(diverged(n, why, sizeof(why)), 0, "%s", why);
+}
+
+/* ---- membership 3 -> 5 -> 3 ---- */
+
+struct change {
+	struct raft_change req;
+	bool               done;
+	int                status;
+};
+
+static void
+change_done(struct raft_change *req, int status)
+{
+	struct change *c = req->data;
+
+	c->done = true;
+	c->status = status;
+}
+
+static int
+voter_count(const struct raft *r)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < r->configuration.n; i++)
+		n += r->configuration.servers[i].role == RAFT_VOTER;
+	return n;
+}
+
+/*
+ * One change (add, assign as voter, remove) on the leader under the
+ * trickle, waited for (10 s at most); the commands keep committing
+ * meanwhile.
+ */
+static void
+change(const char *what, unsigned id)
+{
+	struct raft  *l = raft_fixture_get(&F, until_leader(10000));
+	struct change c = { .req = { .data = &c } };
+	raft_time     end = raft_fixture_time(&F) + 10000;
+	unsigned      done0 = ndone;
+	char          addr[16];
+	int           rv;
+
+	snprintf(addr, sizeof(addr), "%u", id);
+	if (strcmp(what, "add") == 0)
+		rv = raft_add(l, &c.req, id, addr, change_done);
+	else if (strcmp(what, "voter") == 0)
+		rv = raft_assign(l, &c.req, id, RAFT_VOTER, change_done);
+	else
+		rv = raft_remove(l, &c.req, id, change_done);
+	cr_assert_eq(rv, 0, "%s %u: %s", what, id, raft_errmsg(l));
+	while (!c.done && raft_fixture_time(&F) < end)
+		trickle_step();
+	cr_assert(c.done, "%s %u did not finish in 10 s", what, id);
+	cr_assert_eq(c.status, 0, "%s %u: %s", what, id, raft_strerror(c.status));
+	trickle_for(300);
+	cr_assert_gt(ndone, done0, "nothing committed during %s %u", what, id);
+}
+
+/* A new empty server (not in any configuration), started. */
+static void
+grow_started(void)
+{
+	unsigned i = raft_fixture_n(&F);
+
+	cr_assert_eq(raft_fixture_grow(&F, &fsms[i]), 0);
+	wrap_io(i);
+	cr_assert_eq(raft_start(raft_fixture_get(&F, i)), 0);
+}
+
+/*
+ * Three voters, then servers 4 and 5 join one at a time (raft_add as a
+ * spare, raft_assign as a voter after libraft's catch-up rounds), then
+ * leave one at a time (raft_remove), with a command every 10 ms all the
+ * while (a removed server is then stopped): each change finishes,
+ * commands commit during each, and no two
+ * servers apply different commands at an index; the joiners applied the
+ * log from its start.
+ */
+Test(cluster, membership_three_to_five_to_three_under_load)
+{
+	struct raft *l;
+
+	cluster(3, 3);
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	until_leader(10000);
+	trickle_start();
+	trickle_for(500);
+	for (unsigned id = 4; id <= 5; id++) {
+		grow_started();
+		change("add", id);
+		change("voter", id);
+	}
+	l = raft_fixture_get(&F, until_leader(10000));
+	cr_assert_eq(voter_count(l), 5);
+	trickle_for(500);
+	for (unsigned id = 4; id <= 5; id++)
+		cr_assert_geq(S[id - 1].n + 3, S[raft_fixture_leader_index(&F)].n,
+		    "server %u applied %u entries, the leader %u", id, S[id - 1].n,
+		    S[raft_fixture_leader_index(&F)].n);
+	for (unsigned id = 5; id >= 4; id--) {
+		change("remove", id);
+		raft_fixture_kill(&F, id - 1); /* stopped, as an operator would */
+	}
+	l = raft_fixture_get(&F, until_leader(10000));
+	cr_assert_eq(voter_count(l), 3);
+	cr_assert_eq(l->configuration.n, 3);
+	trickle_for(500);
+	drain(2000);
+	cr_log_info("membership: %u of %u commands committed; the leader applied %u entries",
+	    ndone, ncmd, S[until_leader(1000)].n);
+	cr_assert_eq(ndone, ncmd, "%u of %u commands committed", ndone, ncmd);
+	expect_no_divergence(5);
+}
+
+/* ---- a follower caught up through a snapshot ---- */
+
+/*
+ * Snapshots every 16 entries keeping 4; one follower is down while the
+ * leader writes far more than that under the trickle, so the entries it
+ * misses are gone from the leader's log: it comes back, gets
+ * InstallSnapshot (restored once), then the entries after it, and
+ * applies what the leader applies from there on.
+ */
+Test(cluster, a_follower_catches_up_through_a_snapshot)
+{
+	unsigned     l, f;
+	struct raft *lr, *fr;
+	raft_index   behind;
+
+	cluster(3, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		raft_set_snapshot_threshold(raft_fixture_get(&F, i), 16);
+		raft_set_snapshot_trailing(raft_fixture_get(&F, i), 4);
+	}
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	l = until_leader(10000);
+	f = (l + 1) % 3;
+	lr = raft_fixture_get(&F, l);
+	fr = raft_fixture_get(&F, f);
+	trickle_start();
+	trickle_for(300);
+	raft_fixture_kill(&F, f);
+	behind = raft_last_applied(fr);
+	trickle_for(3000);
+	cr_assert_gt(S[l].snapshots, 0, "the leader took no snapshot");
+	cr_assert_gt(lr->log.snapshot.last_index, behind + 4,
+	    "the leader's log still holds what the follower misses");
+	raft_fixture_revive(&F, f);
+	for (raft_time end = raft_fixture_time(&F) + 10000;
+	    raft_fixture_time(&F) < end && raft_last_applied(fr) < lr->commit_index;)
+		trickle_step();
+	trickle_for(1000);
+	drain(2000);
+	cr_log_info("follower %u: %llu applied before, restored %u snapshot(s), applied %llu "
+	    "of the leader's %llu", f + 1, (unsigned long long)behind, S[f].restores,
+	    (unsigned long long)raft_last_applied(fr), (unsigned long long)lr->commit_index);
+	cr_assert_eq(S[f].restores, 1, "restored %u snapshots", S[f].restores);
+	cr_assert_eq(raft_last_applied(fr), raft_last_applied(lr));
+	cr_assert_gt(S[f].n, 0, "nothing applied after the snapshot");
+	cr_assert_eq(ndone, ncmd);
+	expect_no_divergence(3);
+}
+
+/* ---- a follower whose append failed, restarted in-process ---- */
+
+/* raft_close, then raft_init and raft_start on the same io, as replica would do. */
+static bool closed;
+
+static void
+closed_cb(struct raft *r)
+{
+	(void)r;
+	closed = true;
+}
+
+static void
+restart(unsigned i)
+{
+	struct raft *r = raft_fixture_get(&F, i);
+	char         addr[16];
+	raft_id      id = r->id;
+
+	closed = false;
+	raft_close(r, closed_cb);
+	cr_assert(closed, "the fixture's io closes synchronously");
+	snprintf(addr, sizeof(addr), "%llu", (unsigned long long)id);
+	S[i].was_leader = false;
+	cr_assert_eq(raft_init(r, r->io, &fsms[i], id, addr), 0);
+	cr_assert_eq(raft_start(r), 0, "%s", raft_errmsg(r));
+}
+
+/*
+ * A follower's disk fails one append (the fixture's io fault: io->append
+ * refuses it at once).  0.15.0 turns the error of the AppendEntries
+ * handler into RAFT_UNAVAILABLE, for good: it takes nothing more, while
+ * the other two go on committing.  The owner sees the state, restarts
+ * raft in-process (raft_close, raft_init, raft_start on the same io, whose
+ * disk works again), and the follower catches up and applies what the
+ * leader applied.
+ */
+Test(cluster, a_follower_whose_append_failed_recovers_after_a_restart)
+{
+	unsigned     l, f;
+	struct raft *lr, *fr;
+	raft_index   stuck;
+
+	cluster(3, 3);
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	l = until_leader(10000);
+	f = (l + 1) % 3;
+	lr = raft_fixture_get(&F, l);
+	fr = raft_fixture_get(&F, f);
+	trickle_start();
+	trickle_for(300);
+	raft_fixture_io_fault(&F, f, 0, 1); /* the next io request fails, once */
+	for (raft_time end = raft_fixture_time(&F) + 2000;
+	    raft_state(fr) != RAFT_UNAVAILABLE && raft_fixture_time(&F) < end;)
+		trickle_step();
+	cr_assert_eq(raft_state(fr), RAFT_UNAVAILABLE, "the follower is %d",
+	    raft_state(fr));
+	stuck = raft_last_applied(fr);
+	trickle_for(1000);
+	cr_assert_eq(raft_state(fr), RAFT_UNAVAILABLE, "it came back by itself");
+	cr_assert_eq(raft_last_applied(fr), stuck);
+	cr_assert_gt(lr->commit_index, stuck + 10, "the other two stopped committing: %llu, %llu",
+	    (unsigned long long)lr->commit_index, (unsigned long long)stuck);
+	restart(f);
+	for (raft_time end = raft_fixture_time(&F) + 5000;
+	    raft_fixture_time(&F) < end && raft_last_applied(fr) < lr->commit_index;)
+		trickle_step();
+	drain(1000);
+	cr_log_info("follower %u: unavailable at %llu, after the restart applied %llu of %llu",
+	    f + 1, (unsigned long long)stuck, (unsigned long long)raft_last_applied(fr),
+	    (unsigned long long)lr->commit_index);
+	cr_assert_eq(raft_state(fr), RAFT_FOLLOWER);
+	cr_assert_eq(raft_last_applied(fr), raft_last_applied(lr));
+	cr_assert_eq(ndone, ncmd);
+	expect_no_divergence(3);
+}
