@@ -1466,3 +1466,85 @@ Test(rio, invariant_an_append_not_after_the_log_stops_the_node)
 	expect_stopped(&n, "not after the log on disk");
 	node_close(&n);
 }
+
+/* ---- a follower in interval mode syncs before it acknowledges ---- */
+
+static struct raft_io *ack_io;
+static unsigned        nresults;
+static uint64_t        syncs_at_result;
+static raft_index      result_last;
+
+static int
+capture_send(void *arg, const struct raft_message *m)
+{
+	struct rio_stats st;
+
+	(void)arg;
+	if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+		rio_stats(ack_io, &st);
+		syncs_at_result = st.syncs;
+		result_last = m->append_entries_result.rejected ? 0 :
+		    m->append_entries_result.last_log_index;
+		nresults++;
+	}
+	return 0;
+}
+
+/*
+ * Node 1 of two voters, a follower (its clock never reaches an election),
+ * --fsync interval with an interval that never falls due: an
+ * AppendEntries from node 2 with one entry is written, and the result
+ * that acknowledges it goes out only after a sync that covers it.
+ */
+Test(rio, fsync_interval_follower_syncs_before_it_acknowledges)
+{
+	static struct node        n;
+	struct rio_transport      tr = { capture_send, NULL };
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 42,
+		.fsync = RIO_FSYNC_INTERVAL, .fsync_interval_ms = 1000000, .transport = &tr };
+	struct raft_configuration conf;
+	struct raft_message       m;
+	struct raft_entry        *e;
+	struct rio_stats          st;
+
+	memset(&n, 0, sizeof(n));
+	n.fsm = (struct raft_fsm){ .version = 1, .data = &n, .apply = fsm_apply,
+		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	cr_assert_eq(rio_create(&n.io, &cfg), 0);
+	ack_io = &n.io;
+	cr_assert_eq(raft_init(&n.raft, &n.io, &n.fsm, 1, "node1"), 0);
+	rio_attach(&n.io, &n.raft);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(raft_configuration_add(&conf, 2, "node2", RAFT_VOTER), 0);
+	cr_assert_eq(raft_bootstrap(&n.raft, &conf), 0);
+	raft_configuration_close(&conf);
+	cr_assert_eq(raft_start(&n.raft), 0, "%s", raft_errmsg(&n.raft));
+	cr_assert_eq(raft_state(&n.raft), RAFT_FOLLOWER);
+
+	cr_assert_not_null(e = raft_malloc(sizeof(*e)));
+	e->term = 2;
+	e->type = RAFT_COMMAND;
+	e->buf.len = 5;
+	cr_assert_not_null(e->buf.base = raft_malloc(5));
+	memcpy(e->buf.base, "msg-0", 5);
+	e->batch = e->buf.base;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_IO_APPEND_ENTRIES;
+	m.server_id = 2;
+	m.server_address = "node2";
+	m.append_entries = (struct raft_append_entries){ .term = 2, .prev_log_index = 1,
+		.prev_log_term = 1, .leader_commit = 1, .entries = e, .n_entries = 1 };
+	rio_stats(&n.io, &st);
+	rio_recv(&n.io, &m);
+	cr_assert_eq(store_last(rio_store(&n.io)), 2, "the entry is written");
+	for (int i = 0; i < 5 && nresults == 0; i++) {
+		fake_now += 1;
+		cr_assert_eq(rio_step(&n.io), 0, "%s", n.io.errmsg);
+	}
+	cr_assert_eq(nresults, 1, "no AppendEntries result");
+	cr_assert_eq(result_last, 2, "the entry was not acknowledged");
+	cr_assert_gt(syncs_at_result, st.syncs, "acknowledged before any sync (%llu syncs)",
+	    (unsigned long long)syncs_at_result);
+	node_close(&n);
+}

@@ -168,6 +168,17 @@ sync_or_fence(struct raft_io *io)
 	return 0;
 }
 
+/*
+ * A follower (of a cluster: alone, a node leads) acknowledges what it
+ * stores: in interval mode its appends are synced before they complete,
+ * as in always mode (rio.h).
+ */
+static bool
+acks_appends(struct rio *r)
+{
+	return r->raft != NULL && raft_state(r->raft) == RAFT_FOLLOWER;
+}
+
 /* Milliseconds until the appends written need a sync: 0 now, -1 never. */
 static int64_t
 sync_wait(struct rio *r, uint64_t now)
@@ -180,6 +191,8 @@ sync_wait(struct rio *r, uint64_t now)
 	case RIO_FSYNC_ALWAYS:
 		return 0;
 	case RIO_FSYNC_INTERVAL:
+		if (acks_appends(r))
+			return 0;
 		since = now > r->last_sync ? now - r->last_sync : 0;
 		if (since >= r->interval)
 			return 0;

@@ -19,7 +19,9 @@
  *     rio_step, before the callbacks, for everything appended since the
  *     previous one.  A completed append survives a power loss.
  *   - RIO_FSYNC_INTERVAL: an append completes at the next step without a
- *     sync.  A step syncs when fsync_interval_ms (0: 100) have passed on
+ *     sync, except on a follower (with rio_attach, raft_state
+ *     RAFT_FOLLOWER), whose completed append is acknowledged to the
+ *     leader: there the step syncs first, as in always mode.  A step syncs when fsync_interval_ms (0: 100) have passed on
  *     the owner's clock since the last sync and something is unsynced (so
  *     an append after a quiet spell is synced at the next step), and
  *     rio_poll returns no more than the time until that sync is due.  A
@@ -34,9 +36,16 @@
  * In every mode, term and vote (set_term, set_vote), the configuration
  * entry of bootstrap and recover, truncations and snapshots are durable
  * before the call returns: they are rare, and a vote forgotten after a
- * crash can elect two leaders in one term.  Note that with more than one
- * node, a follower in interval or never mode acknowledges entries it has
- * not synced, so a commit may rest on page caches only.
+ * crash can elect two leaders in one term.  In a cluster: in always mode
+ * every copy that counts for a commit is synced.  In interval mode the
+ * followers' copies are (see above) but the leader counts its own copy
+ * as soon as it is written: a commit rests on a majority less one synced
+ * disks, so a power loss of the leader can still lose what it committed
+ * in the last interval (the synced copies may be fewer than a majority,
+ * and a node without them can be elected); a process crash (kill -9)
+ * loses nothing, the page cache keeps it.  In never mode a follower
+ * acknowledges entries it has not synced, and a commit may rest on page
+ * caches only.
  *
  * Term and vote are the store's metadata; the log is the store's entries
  * (raft entry type in the record's type byte).  Bootstrap writes the
