@@ -11,7 +11,9 @@
  * is lost and the nodes diverge.  The workaround: a barrier on every
  * transition to leader (replica.c) and, until the leader has stored an
  * entry of its own term, no AppendEntries result reaches libraft (it is
- * dropped; the follower answers the next heartbeat again).
+ * dropped; the follower answers the next heartbeat again).  A dropped
+ * result is no contact either: a leader that stores no entry of its term
+ * within an election timeout steps down, hence the barrier at once.
  *
  * The predicate is pure and is the one used by rio_recv (storage/rio.c)
  * and by the raft_fixture test (tests/unit/cluster_test.c), which has an
