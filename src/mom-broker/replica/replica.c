@@ -370,6 +370,8 @@ leader_watch(struct replica *r)
 int
 replica_drive(struct replica *r, const char **errmsg)
 {
+	/* First look too: a received vote (rio_recv) may have made it leader. */
+	leader_watch(r);
 	while (rio_poll(&r->io) == 0) {
 		if (rio_step(&r->io) != 0) {
 			*errmsg = r->io.errmsg;
