@@ -90,7 +90,7 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BROKER_OBJ) $(LIB_A)
 
 # fault_test runs store.c and rio.c as the fault build compiles them.
 FAULT_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/storage/store.c \
-	src/mom-broker/storage/rio.c)
+	src/mom-broker/storage/rio.c src/mom-broker/storage/guard.c)
 $(BUILD)/fault-test/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BROKER_INC) -DMOM_FAULT_INJECTION -c -o $@ $<
@@ -102,6 +102,13 @@ $(BUILD)/tests/fault_test: tests/unit/fault_test.c $(FAULT_TEST_OBJ) $(LIB_A)
 LINK_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/replica/link.c \
 	src/mom-broker/replica/frame.c)
 $(BUILD)/tests/link_test: tests/unit/link_test.c $(LINK_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+# cluster_test runs libraft's raft_fixture with the figure-8 guard as the
+# fault build compiles it, so that MOM_FAULT_NO_GUARD can switch it off.
+$(BUILD)/tests/cluster_test: tests/unit/cluster_test.c \
+	$(BUILD)/fault-test/src/mom-broker/storage/guard.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
 

@@ -1371,3 +1371,180 @@ Test(rio, threaded_syncs_complete_appends_after_their_sync_and_group_the_next)
 	cr_assert_eq(ncb, 6);
 	expect_on_disk(7);
 }
+
+/* ---- invariants at the boundary: libraft's asserts are compiled out ---- */
+
+/* A leader of one with five commands committed and applied. */
+static void
+committed_node(struct node *n)
+{
+	struct req q[5];
+
+	node_open(n, true);
+	until_leader(n);
+	for (int i = 0; i < 5; i++)
+		apply(n, &q[i], i);
+	until_done(n, q, 5);
+	step(n);
+	cr_assert_eq(n->raft.commit_index, store_last(rio_store(&n->io)));
+}
+
+/* The owner's view of a broken invariant: rio_step fails, rio_failed, errmsg says which. */
+static void
+expect_stopped(struct node *n, const char *what)
+{
+	fake_now += 10;
+	cr_assert_eq(rio_step(&n->io), RAFT_CORRUPT, "%s", n->io.errmsg);
+	cr_assert(rio_failed(&n->io));
+	cr_assert_eq(rio_poll(&n->io), 0, "the owner is not called to step again");
+	cr_assert_eq(rio_step(&n->io), RAFT_CORRUPT);
+	cr_assert_not_null(strstr(n->io.errmsg, "raft invariant broken"), "%s", n->io.errmsg);
+	cr_assert_not_null(strstr(n->io.errmsg, what), "%s", n->io.errmsg);
+}
+
+Test(rio, invariant_a_truncate_at_or_below_the_commit_index_stops_the_node)
+{
+	static struct node n;
+	uint64_t           last;
+
+	committed_node(&n);
+	last = store_last(rio_store(&n.io));
+	cr_assert_eq(n.io.truncate(&n.io, last), RAFT_CORRUPT);
+	cr_assert_eq(store_last(rio_store(&n.io)), last, "a committed entry was cut");
+	expect_stopped(&n, "at or below the commit index");
+	node_close(&n);
+}
+
+Test(rio, invariant_the_commit_index_going_back_stops_the_node)
+{
+	static struct node n;
+	raft_index         c;
+
+	committed_node(&n);
+	c = n.raft.commit_index;
+	n.raft.commit_index = c - 2; /* as a libraft bug would */
+	expect_stopped(&n, "the commit index went back");
+	n.raft.commit_index = c;
+	node_close(&n);
+}
+
+Test(rio, invariant_the_applied_index_going_back_stops_the_node)
+{
+	static struct node n;
+	raft_index         a;
+
+	committed_node(&n);
+	a = n.raft.last_applied;
+	n.raft.last_applied = a - 1;
+	expect_stopped(&n, "the applied index went back");
+	n.raft.last_applied = a;
+	node_close(&n);
+}
+
+static void
+noop_append_cb(struct raft_io_append *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+/* An append that does not start right after the log on disk (here: over its last entry). */
+Test(rio, invariant_an_append_not_after_the_log_stops_the_node)
+{
+	static struct node    n;
+	struct raft_io_append req;
+	struct raft_entry     e = { .term = 2, .type = RAFT_COMMAND };
+	uint64_t              last;
+
+	committed_node(&n);
+	last = store_last(rio_store(&n.io));
+	e.buf.base = "x";
+	e.buf.len = 1;
+	/* libraft's log ends where the disk's does: these would be entry "last" again. */
+	cr_assert_eq(n.io.append(&n.io, &req, &e, 1, noop_append_cb), RAFT_CORRUPT);
+	cr_assert_eq(store_last(rio_store(&n.io)), last);
+	expect_stopped(&n, "not after the log on disk");
+	node_close(&n);
+}
+
+/* ---- a follower in interval mode syncs before it acknowledges ---- */
+
+static struct raft_io *ack_io;
+static unsigned        nresults;
+static uint64_t        syncs_at_result;
+static raft_index      result_last;
+
+static int
+capture_send(void *arg, const struct raft_message *m)
+{
+	struct rio_stats st;
+
+	(void)arg;
+	if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+		rio_stats(ack_io, &st);
+		syncs_at_result = st.syncs;
+		result_last = m->append_entries_result.rejected ? 0 :
+		    m->append_entries_result.last_log_index;
+		nresults++;
+	}
+	return 0;
+}
+
+/*
+ * Node 1 of two voters, a follower (its clock never reaches an election),
+ * --fsync interval with an interval that never falls due: an
+ * AppendEntries from node 2 with one entry is written, and the result
+ * that acknowledges it goes out only after a sync that covers it.
+ */
+Test(rio, fsync_interval_follower_syncs_before_it_acknowledges)
+{
+	static struct node        n;
+	struct rio_transport      tr = { capture_send, NULL };
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 42,
+		.fsync = RIO_FSYNC_INTERVAL, .fsync_interval_ms = 1000000, .transport = &tr };
+	struct raft_configuration conf;
+	struct raft_message       m;
+	struct raft_entry        *e;
+	struct rio_stats          st;
+
+	memset(&n, 0, sizeof(n));
+	n.fsm = (struct raft_fsm){ .version = 1, .data = &n, .apply = fsm_apply,
+		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	cr_assert_eq(rio_create(&n.io, &cfg), 0);
+	ack_io = &n.io;
+	cr_assert_eq(raft_init(&n.raft, &n.io, &n.fsm, 1, "node1"), 0);
+	rio_attach(&n.io, &n.raft);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(raft_configuration_add(&conf, 2, "node2", RAFT_VOTER), 0);
+	cr_assert_eq(raft_bootstrap(&n.raft, &conf), 0);
+	raft_configuration_close(&conf);
+	cr_assert_eq(raft_start(&n.raft), 0, "%s", raft_errmsg(&n.raft));
+	cr_assert_eq(raft_state(&n.raft), RAFT_FOLLOWER);
+
+	cr_assert_not_null(e = raft_malloc(sizeof(*e)));
+	e->term = 2;
+	e->type = RAFT_COMMAND;
+	e->buf.len = 5;
+	cr_assert_not_null(e->buf.base = raft_malloc(5));
+	memcpy(e->buf.base, "msg-0", 5);
+	e->batch = e->buf.base;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_IO_APPEND_ENTRIES;
+	m.server_id = 2;
+	m.server_address = "node2";
+	m.append_entries = (struct raft_append_entries){ .term = 2, .prev_log_index = 1,
+		.prev_log_term = 1, .leader_commit = 1, .entries = e, .n_entries = 1 };
+	rio_stats(&n.io, &st);
+	rio_recv(&n.io, &m);
+	cr_assert_eq(store_last(rio_store(&n.io)), 2, "the entry is written");
+	for (int i = 0; i < 5 && nresults == 0; i++) {
+		fake_now += 1;
+		cr_assert_eq(rio_step(&n.io), 0, "%s", n.io.errmsg);
+	}
+	cr_assert_eq(nresults, 1, "no AppendEntries result");
+	cr_assert_eq(result_last, 2, "the entry was not acknowledged");
+	cr_assert_gt(syncs_at_result, st.syncs, "acknowledged before any sync (%llu syncs)",
+	    (unsigned long long)syncs_at_result);
+	node_close(&n);
+}

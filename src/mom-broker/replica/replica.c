@@ -224,6 +224,34 @@ entry_build(struct replica *r, struct raft_buffer *b)
 	return 0;
 }
 
+/* Voters in the configuration. */
+static unsigned
+voters(const struct replica *r)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < r->raft.configuration.n; i++)
+		if (r->raft.configuration.servers[i].role == RAFT_VOTER)
+			n++;
+	return n;
+}
+
+/*
+ * May a new entry go now?  With more than one voter, only when nothing is
+ * uncommitted: libraft 0.15.0 commits only up to the leader's last stored
+ * index, so with a new entry every few milliseconds that index keeps ahead
+ * of every follower and nothing commits (the stall; upstream fixed it in
+ * 0.17.1; tests/unit/cluster_test.c shows both).  The commands that arrive
+ * meanwhile wait in the batch and go as the next entry.  A single voter
+ * commits what it stores: no window there (group commit as before).
+ */
+static bool
+window_open(struct replica *r)
+{
+	return voters(r) <= 1 || raft_state(&r->raft) != RAFT_LEADER ||
+	    raft_last_index(&r->raft) <= r->raft.commit_index;
+}
+
 void
 replica_flush(struct replica *r)
 {
@@ -231,7 +259,7 @@ replica_flush(struct replica *r)
 	struct prop       *p;
 	int                rv;
 
-	if (r->bn == 0)
+	if (r->bn == 0 || !window_open(r))
 		return;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL || entry_build(r, &b) != 0) {
@@ -278,18 +306,62 @@ replica_flush(struct replica *r)
 	}
 }
 
+static void
+watch_barrier_cb(struct raft_barrier *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+/*
+ * A barrier on every transition to leader (libraft 0.15 has no state
+ * callback: this looks after every step).  0.15.0 appends no entry of its
+ * own when it becomes leader, and the figure-8 guard (storage/guard.h)
+ * keeps it from counting replicas until it stored one: the barrier is
+ * that entry, so the new leader commits (and applies what it inherited).
+ * A refused barrier (a full disk) is tried again at the next look.
+ */
+static void
+leader_watch(struct replica *r)
+{
+	struct raft_barrier *b;
+	bool                 l = raft_state(&r->raft) == RAFT_LEADER;
+
+	if (l && !r->was_leader) {
+		if ((b = calloc(1, sizeof(*b))) == NULL)
+			return;
+		if (raft_barrier(&r->raft, b, watch_barrier_cb) != 0) {
+			free(b);
+			return;
+		}
+		r->barriers++;
+	}
+	r->was_leader = l;
+}
+
+/* A new leadership proposes its barrier (cluster.c does more for a cluster node). */
+static void
+watch(struct replica *r)
+{
+	if (r->cfg.node_id != 0)
+		cluster_watch(r);
+	else
+		leader_watch(r);
+}
+
 int
 replica_drive(struct replica *r, const char **errmsg)
 {
-	if (r->cfg.node_id != 0) {
+	if (r->cfg.node_id != 0)
 		transport_drain(r);
-		cluster_watch(r);
-	}
+	/* First look too: a received vote (rio_recv) may have made it leader. */
+	watch(r);
 	while (rio_poll(&r->io) == 0) {
 		if (rio_step(&r->io) != 0) {
 			*errmsg = r->io.errmsg;
 			return -1;
 		}
+		watch(r);
 	}
 	return 0;
 }
@@ -303,7 +375,8 @@ replica_full(struct replica *r)
 bool
 replica_inflight(const struct replica *r)
 {
-	return !TAILQ_EMPTY(&r->props);
+	/* Commands waiting for the window (replica_flush) count too. */
+	return !TAILQ_EMPTY(&r->props) || r->bn > 0;
 }
 
 int64_t
@@ -403,6 +476,8 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
 	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
 	json_object_set_new(o, "log_disk_bytes", json_integer((json_int_t)st.bytes));
+	json_object_set_new(o, "raft_guard_drops", json_integer((json_int_t)st.guard_drops));
+	json_object_set_new(o, "raft_barriers", json_integer((json_int_t)r->barriers));
 }
 
 void
@@ -633,6 +708,8 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 		replica_free(r);
 		return MOM_EINTERNAL;
 	}
+	/* replay's barrier was this leadership's (leader_watch). */
+	r->was_leader = replica_is_leader(r);
 	*rp = r;
 	return 0;
 }
@@ -647,7 +724,7 @@ replica_stop(struct replica *r)
 		return;
 	/* What was proposed is finished (confirmed or refused) before closing. */
 	replica_flush(r);
-	while (!TAILQ_EMPTY(&r->props) && mom_now_ms() < deadline) {
+	while (replica_inflight(r) && mom_now_ms() < deadline) {
 		int64_t w = rio_poll(&r->io);
 
 		if (w != 0)
@@ -655,6 +732,11 @@ replica_stop(struct replica *r)
 		if (replica_drive(r, &why) != 0)
 			break;
 		replica_flush(r);
+	}
+	/* Never proposed (the window stayed shut): refused, not forgotten. */
+	if (r->bn > 0) {
+		fail_all(r, r->bw, r->bn, RAFT_SHUTDOWN);
+		r->bn = 0;
 	}
 	/*
 	 * Whatever --fsync says, a clean stop leaves everything on disk, and

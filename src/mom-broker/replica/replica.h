@@ -105,17 +105,24 @@ void replica_stop(struct replica *);
 int  replica_add(struct replica *, const void *cmd, size_t len, const struct replica_waiter *w);
 /* Commands added this turn and not yet proposed. */
 size_t replica_pending(const struct replica *);
-/* Proposes this turn's commands as one log entry (failures reach their waiters). */
+/*
+ * Proposes this turn's commands as one log entry (failures reach their
+ * waiters).  With more than one voter, at most one entry is uncommitted
+ * at a time (libraft 0.15.0's commit stall, see replica.c): while one is,
+ * the commands stay in the batch and go with the next call after it
+ * committed (replica_pending and replica_inflight count them).
+ */
 void replica_flush(struct replica *);
 /*
  * Drives libraft and rio until nothing is due now: appends, syncs and
- * applies.  0, or -1 when the data directory failed (errmsg says how):
+ * applies; a barrier on every transition to leader (the figure-8
+ * workaround with storage/guard.h).  0, or -1 when the data directory failed (errmsg says how):
  * the caller must stop, since what reached the disk is unknown.
  */
 int  replica_drive(struct replica *, const char **errmsg);
 /* Milliseconds until the replica needs driving again; -1: nothing due. */
 int64_t replica_poll(struct replica *);
-/* Log entries proposed and not yet applied or refused. */
+/* Log entries proposed and not yet applied or refused, or commands not yet proposed. */
 bool replica_inflight(const struct replica *);
 /* Gives memory back after a snapshot freed log entries (once per snapshot). */
 void replica_trim(struct replica *);

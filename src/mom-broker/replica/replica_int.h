@@ -69,6 +69,8 @@ struct replica {
 	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
 	uint64_t               full_snap_at;       /* the same on a full disk */
 	uint64_t               entries, commands, snapshots, trimmed;
+	bool                   was_leader; /* leader_watch: led at the last look */
+	uint64_t               barriers;   /* appended by leader_watch */
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
 	struct link           *link;

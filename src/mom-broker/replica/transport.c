@@ -131,7 +131,7 @@ int
 transport_start(struct replica *r)
 {
 	struct link_config lc;
-	char               err[512];
+	char               err[256];
 	size_t             i;
 
 	memset(&lc, 0, sizeof(lc));

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "crc32c.h"
 #include "le.h"
 #include "mom.h"
+#include "storage/guard.h"
 #include "storage/rio.h"
 #include "log.h"
 
@@ -41,6 +43,9 @@ struct rio {
 	/* The index of the next append when there is no rio_attach. */
 	uint64_t             next;
 	bool                 fenced; /* a sync failed: appends parked until close */
+	/* Invariants at the boundary (rio.h): what libraft had at the last look. */
+	uint64_t             seen_commit, seen_applied;
+	char                 broken[200]; /* "": none broken (fits io->errmsg) */
 	bool                 unsynced; /* appends written since the last sync */
 	uint64_t             interval; /* RIO_FSYNC_INTERVAL, in ms */
 	uint64_t             last_sync; /* owner's clock at the last sync (or init) */
@@ -163,6 +168,17 @@ sync_or_fence(struct raft_io *io)
 	return 0;
 }
 
+/*
+ * A follower (of a cluster: alone, a node leads) acknowledges what it
+ * stores: in interval mode its appends are synced before they complete,
+ * as in always mode (rio.h).
+ */
+static bool
+acks_appends(struct rio *r)
+{
+	return r->raft != NULL && raft_state(r->raft) == RAFT_FOLLOWER;
+}
+
 /* Milliseconds until the appends written need a sync: 0 now, -1 never. */
 static int64_t
 sync_wait(struct rio *r, uint64_t now)
@@ -175,6 +191,8 @@ sync_wait(struct rio *r, uint64_t now)
 	case RIO_FSYNC_ALWAYS:
 		return 0;
 	case RIO_FSYNC_INTERVAL:
+		if (acks_appends(r))
+			return 0;
 		since = now > r->last_sync ? now - r->last_sync : 0;
 		if (since >= r->interval)
 			return 0;
@@ -182,6 +200,50 @@ sync_wait(struct rio *r, uint64_t now)
 	default:
 		return -1;
 	}
+}
+
+/*
+ * An invariant libraft broke (its asserts are compiled out of Debian's
+ * build): said once, and the io fences as after a failed sync, so that
+ * nothing more commits; rio_step returns RAFT_CORRUPT from now on and the
+ * owner stops (rio.h).  Returns RAFT_CORRUPT for the call that found it.
+ */
+static int PRINTFLIKE(2, 3)
+broken(struct raft_io *io, const char *fmt, ...)
+{
+	struct rio *r = R(io);
+	va_list     ap;
+
+	if (r->broken[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(r->broken, sizeof(r->broken), fmt, ap);
+		va_end(ap);
+		log_warnx("raft invariant broken: %s: %s", r->cfg.dir, r->broken);
+	}
+	r->fenced = true;
+	snprintf(io->errmsg, sizeof(io->errmsg), "raft invariant broken: %s", r->broken);
+	return RAFT_CORRUPT;
+}
+
+/* The commit and applied index only move forward (checked at every step and receive). */
+static void
+check_indexes(struct raft_io *io)
+{
+	struct rio *r = R(io);
+	uint64_t    c, a;
+
+	if (r->raft == NULL || r->broken[0] != '\0')
+		return;
+	c = r->raft->commit_index;
+	a = raft_last_applied(r->raft);
+	if (c < r->seen_commit)
+		(void)broken(io, "the commit index went back from %llu to %llu",
+		    (unsigned long long)r->seen_commit, (unsigned long long)c);
+	else if (a < r->seen_applied)
+		(void)broken(io, "the applied index went back from %llu to %llu",
+		    (unsigned long long)r->seen_applied, (unsigned long long)a);
+	r->seen_commit = c > r->seen_commit ? c : r->seen_commit;
+	r->seen_applied = a > r->seen_applied ? a : r->seen_applied;
 }
 
 /* ---- methods ---- */
@@ -489,12 +551,10 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	/* libraft has already put the entries at the end of its log. */
 	if (r->raft && n > 0 && raft_last_index(r->raft) >= n)
 		first = raft_last_index(r->raft) - n + 1;
-	if (first != (store_last(r->store) ? store_last(r->store) + 1 : r->snap_index + 1)) {
-		snprintf(io->errmsg, sizeof(io->errmsg),
-		    "append at %llu refused: the log on disk ends at %llu",
-		    (unsigned long long)first, (unsigned long long)store_last(r->store));
-		return RAFT_IOERR;
-	}
+	if (first != (store_last(r->store) ? store_last(r->store) + 1 : r->snap_index + 1))
+		return broken(io, "an append at %llu, not after the log on disk (which ends "
+		    "at %llu)", (unsigned long long)first, (unsigned long long)(store_last(r->store) ?
+		    store_last(r->store) : r->snap_index));
 	if (n == 0) {
 		if ((rc = push(r, DONE_APPEND, req, (void *)cb, 0)) == 0)
 			r->stats.appends++;
@@ -552,6 +612,10 @@ m_truncate(struct raft_io *io, raft_index index)
 		snprintf(io->errmsg, sizeof(io->errmsg), "truncate at 0");
 		return RAFT_INVALID;
 	}
+	/* Committed entries are never taken back: refused, and the node stops. */
+	if (r->raft != NULL && index <= r->raft->commit_index)
+		return broken(io, "a truncate at %llu, at or below the commit index %llu",
+		    (unsigned long long)index, (unsigned long long)r->raft->commit_index);
 	if (index <= store_last(r->store) && (rc = store_truncate(r->store, index)) != 0)
 		return store_fail(io, "truncate", rc);
 	/* Everything from index on is gone, in libraft's log as on disk. */
@@ -1168,6 +1232,8 @@ flush(struct raft_io *io, bool closing)
 static bool
 has_work(struct rio *r, uint64_t now)
 {
+	if (r->broken[0] != '\0')
+		return true; /* rio_step says so to the owner */
 	if (r->async) {
 		bool appends = false;
 
@@ -1201,6 +1267,7 @@ rio_step(struct raft_io *io)
 		return 0;
 	if (has_work(r, now_ms(r)))
 		rc = flush(io, false);
+	check_indexes(io);
 	now = now_ms(r);
 	if (store_full(r->store) && now >= r->reserve_try) {
 		r->reserve_try = now + 1000;
@@ -1209,6 +1276,11 @@ rio_step(struct raft_io *io)
 	if (r->tick && r->store && now >= r->next_tick) {
 		r->next_tick = now + r->msecs;
 		r->tick(io);
+		check_indexes(io);
+	}
+	if (r->broken[0] != '\0') {
+		snprintf(io->errmsg, sizeof(io->errmsg), "raft invariant broken: %s", r->broken);
+		return RAFT_CORRUPT;
 	}
 	return rc;
 }
@@ -1241,14 +1313,24 @@ rio_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct rio *r = R(io);
 
-	if (r->recv)
-		r->recv(io, m);
+	if (!r->recv)
+		return;
+	/* The figure-8 guard (storage/guard.h): an AppendEntries result owns
+	 * no memory, so dropping it leaks nothing. */
+	if (r->raft != NULL && replica_guard_drop(raft_state(r->raft), r->raft->current_term,
+	    replica_guard_stored_term(r->raft), m->type)) {
+		r->stats.guard_drops++;
+		return;
+	}
+	r->recv(io, m);
+	check_indexes(io);
 }
 
 void
 rio_attach(struct raft_io *io, struct raft *raft)
 {
 	R(io)->raft = raft;
+	R(io)->seen_commit = R(io)->seen_applied = 0;
 }
 
 void

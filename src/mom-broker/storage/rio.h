@@ -19,7 +19,9 @@
  *     rio_step, before the callbacks, for everything appended since the
  *     previous one.  A completed append survives a power loss.
  *   - RIO_FSYNC_INTERVAL: an append completes at the next step without a
- *     sync.  A step syncs when fsync_interval_ms (0: 100) have passed on
+ *     sync, except on a follower (with rio_attach, raft_state
+ *     RAFT_FOLLOWER), whose completed append is acknowledged to the
+ *     leader: there the step syncs first, as in always mode.  A step syncs when fsync_interval_ms (0: 100) have passed on
  *     the owner's clock since the last sync and something is unsynced (so
  *     an append after a quiet spell is synced at the next step), and
  *     rio_poll returns no more than the time until that sync is due.  A
@@ -34,9 +36,16 @@
  * In every mode, term and vote (set_term, set_vote), the configuration
  * entry of bootstrap and recover, truncations and snapshots are durable
  * before the call returns: they are rare, and a vote forgotten after a
- * crash can elect two leaders in one term.  Note that with more than one
- * node, a follower in interval or never mode acknowledges entries it has
- * not synced, so a commit may rest on page caches only.
+ * crash can elect two leaders in one term.  In a cluster: in always mode
+ * every copy that counts for a commit is synced.  In interval mode the
+ * followers' copies are (see above) but the leader counts its own copy
+ * as soon as it is written: a commit rests on a majority less one synced
+ * disks, so a power loss of the leader can still lose what it committed
+ * in the last interval (the synced copies may be fewer than a majority,
+ * and a node without them can be elected); a process crash (kill -9)
+ * loses nothing, the page cache keeps it.  In never mode a follower
+ * acknowledges entries it has not synced, and a commit may rest on page
+ * caches only.
  *
  * Term and vote are the store's metadata; the log is the store's entries
  * (raft entry type in the record's type byte).  Bootstrap writes the
@@ -57,7 +66,8 @@
  *   - the index: raft_io's append carries none.  rio takes it from
  *     libraft (rio_attach: the entries are the tail of raft_last_index)
  *     and refuses an append that would not start right after the last
- *     entry on disk, so the disk log stays a prefix of libraft's.
+ *     entry on disk, so the disk log stays a prefix of libraft's (a
+ *     broken invariant: see below).
  *   - a failed sync: what reached the disk is unknown and the store
  *     refuses everything.  rio_step returns the error, rio_failed turns
  *     true, and every append (pending or new) is parked, never completed,
@@ -67,6 +77,17 @@
  *     release memory) and restart from the directory.  Entries whose
  *     apply failed that way may still be on disk after the restart (the
  *     outcome of a failed fsync is unknown, as after a lost leadership).
+ *
+ * Invariants (Debian's libraft has its asserts compiled out, so a broken
+ * one would go on silently): with rio_attach, after every step and every
+ * received message the commit and applied index must not have gone back;
+ * a truncate at or below the commit index is refused; an append must
+ * start right after the last entry on disk (or the snapshot).  A broken
+ * one is logged once ("raft invariant broken: ..."), fences the io as a
+ * failed sync does (nothing more completes, so nothing more commits), and
+ * from then on rio_poll says 0 and rio_step returns RAFT_CORRUPT with
+ * errmsg saying which: the owner stops (the broker exits, as after a
+ * failed sync) rather than serve from a log it cannot trust.
  *
  * The fault-injection build (make fault: -DMOM_FAULT_INJECTION; none of
  * this is in the normal build) reads, at rio_create,
@@ -141,7 +162,8 @@ struct rio_config {
  * (CLOCK_MONOTONIC, failed ones included); appends: io->append requests
  * written; entries, bytes: log entries written to the store (the
  * bootstrap/recover entry included) and their bytes on disk (framing
- * included); snapshots: snapshot files written.
+ * included); snapshots: snapshot files written; guard_drops:
+ * AppendEntries results rio_recv dropped (storage/guard.h).
  */
 struct rio_stats {
 	uint64_t syncs;
@@ -150,6 +172,7 @@ struct rio_stats {
 	uint64_t bytes;
 	uint64_t snapshots;
 	uint64_t sync_us;
+	uint64_t guard_drops;
 };
 
 /*
@@ -169,7 +192,8 @@ void rio_destroy(struct raft_io *io);
  * Completions queued by those callbacks wait for the next step.  Returns
  * 0, or the RAFT_* error of a failed sync (rio_failed is then true: the
  * pending appends are parked, the store refuses everything after, the
- * owner must close and restart).
+ * owner must close and restart), or RAFT_CORRUPT once an invariant broke
+ * (see above; rio_failed is true too).
  */
 int rio_step(struct raft_io *io);
 /*
@@ -181,13 +205,21 @@ int64_t rio_poll(struct raft_io *io);
 /* Tells rio which raft uses it (after raft_init; see above). */
 void rio_attach(struct raft_io *io, struct raft *raft);
 
-/* A message from the transport, handed to libraft (started only). */
+/*
+ * A message from the transport, handed to libraft (started only).  With
+ * rio_attach, an AppendEntries result that arrives while this node leads
+ * and has not yet stored an entry of its current term is dropped and
+ * counted (guard_drops): the figure-8 guard of storage/guard.h, which
+ * keeps libraft 0.15.0 from committing an earlier term's entry by
+ * counting replicas.  The owner appends a barrier on every transition to
+ * leader so that such an entry comes soon.
+ */
 void rio_recv(struct raft_io *io, struct raft_message *m);
 
 /* Copies the counters to *st. */
 void rio_stats(struct raft_io *io, struct rio_stats *st);
 
-/* True once a sync failed: close and restart raft (see above). */
+/* True once a sync failed or an invariant broke: close and restart raft (see above). */
 bool rio_failed(struct raft_io *io);
 /*
  * The disk filled and the store gave up its reserve (store.h): the owner

@@ -1,0 +1,61 @@
+/*
+ * guard.c: the figure-8 guard's predicate (see guard.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "storage/guard.h"
+
+#ifdef MOM_FAULT_INJECTION
+/* MOM_FAULT_NO_GUARD, read once: -1 not yet, 0 guard on, 1 off. */
+static int no_guard = -1;
+
+static bool
+guard_off(void)
+{
+	const char *v;
+
+	if (no_guard < 0) {
+		v = getenv("MOM_FAULT_NO_GUARD");
+		no_guard = v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+		if (no_guard)
+			log_warnx("fault injection: MOM_FAULT_NO_GUARD: the figure-8 guard is "
+			    "off: a new leader may commit an earlier term's entry by counting "
+			    "replicas");
+	}
+	return no_guard;
+}
+#endif
+
+bool
+replica_guard_drop(int raft_state, uint64_t current_term, uint64_t last_stored_term,
+    unsigned msg_type)
+{
+	if (raft_state != RAFT_LEADER || msg_type != RAFT_IO_APPEND_ENTRIES_RESULT ||
+	    last_stored_term >= current_term)
+		return false;
+#ifdef MOM_FAULT_INJECTION
+	if (guard_off())
+		return false;
+#endif
+	return true;
+}
+
+uint64_t
+replica_guard_stored_term(const struct raft *raft)
+{
+	const struct raft_log *l = &raft->log;
+	raft_index             i = raft->last_stored;
+	size_t                 n;
+
+	if (i == 0)
+		return 0;
+	if (i == l->snapshot.last_index)
+		return l->snapshot.last_term;
+	/* The circular buffer [front, back) holds offset+1 onwards. */
+	n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+	if (i <= l->offset || i > l->offset + n)
+		return 0;
+	return l->entries[(l->front + (size_t)(i - 1 - l->offset)) % l->size].term;
+}
