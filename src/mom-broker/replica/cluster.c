@@ -31,6 +31,8 @@
 #include "storage/rio.h"
 #include "storage/store.h"
 
+static size_t bootstrap_members(const struct replica *, struct ident_member *, size_t);
+
 /* Nothing on disk yet: no entry, no snapshot, no term. */
 static bool
 dir_empty(struct replica *r)
@@ -60,7 +62,15 @@ cluster_check_dir(struct replica *r)
 
 	rv = ident_load(r->cfg.dir, id, err, sizeof(err));
 	if (rv == MOM_ENOENT) {
+		struct ident_member m[REPLICA_MAX_NODES];
+		size_t              n;
+
 		memset(id, 0, sizeof(*id));
+		/* Forming: the links speak the new cluster's id from the start. */
+		if (r->cfg.node_id != 0 && r->cfg.bootstrap) {
+			n = bootstrap_members(r, m, REPLICA_MAX_NODES);
+			r->node.boot_cluster = ident_derive(r->cfg.key, r->cfg.keylen, m, n, NULL);
+		}
 		return 0;
 	}
 	if (rv != 0) {
@@ -82,26 +92,47 @@ cluster_check_dir(struct replica *r)
 	return 0;
 }
 
+/* A node waiting to be added heard from its cluster: the id is this directory's now. */
+void
+cluster_learned(struct replica *r, uint64_t cluster)
+{
+	char err[512];
+
+	r->node.ident.cluster = cluster;
+	if (ident_save(r->cfg.dir, &r->node.ident, err, sizeof(err)) != 0)
+		log_warnx("%s", err);
+	else
+		log_info("node %" PRIu64 " joined cluster %016" PRIx64, r->cfg.node_id, cluster);
+}
+
+/* The members of --bootstrap and their cluster id. */
+static size_t
+bootstrap_members(const struct replica *r, struct ident_member *m, size_t max)
+{
+	size_t i, n = 0;
+
+	m[n].id = r->cfg.node_id;
+	m[n++].url = r->cfg.cluster_url;
+	for (i = 0; i < r->cfg.npeers && n < max; i++) {
+		m[n].id = r->cfg.peers[i].id;
+		m[n++].url = r->cfg.peers[i].url;
+	}
+	return n;
+}
+
 /* The members of --bootstrap: this node and its peers, all voters. */
 static int
 bootstrap_new(struct replica *r)
 {
 	struct raft_configuration conf;
-	struct ident_member       m[64];
-	size_t                    i, n = 0;
+	struct ident_member       m[REPLICA_MAX_NODES];
+	size_t                    i, n = bootstrap_members(r, m, REPLICA_MAX_NODES);
 	char                      err[512];
-	int                       rv;
+	int                       rv = 0;
 
 	raft_configuration_init(&conf);
-	rv = raft_configuration_add(&conf, r->cfg.node_id, r->cfg.cluster_url, RAFT_VOTER);
-	m[n].id = r->cfg.node_id;
-	m[n++].url = r->cfg.cluster_url;
-	for (i = 0; rv == 0 && i < r->cfg.npeers && n < 64; i++) {
-		rv = raft_configuration_add(&conf, r->cfg.peers[i].id, r->cfg.peers[i].url,
-		    RAFT_VOTER);
-		m[n].id = r->cfg.peers[i].id;
-		m[n++].url = r->cfg.peers[i].url;
-	}
+	for (i = 0; rv == 0 && i < n; i++)
+		rv = raft_configuration_add(&conf, m[i].id, m[i].url, RAFT_VOTER);
 	if (rv == 0)
 		rv = raft_bootstrap(&r->raft, &conf);
 	raft_configuration_close(&conf);
@@ -111,7 +142,7 @@ bootstrap_new(struct replica *r)
 		return -1;
 	}
 	r->node.ident.node = r->cfg.node_id;
-	r->node.ident.cluster = ident_derive(r->cfg.key, r->cfg.keylen, m, n, NULL);
+	r->node.ident.cluster = r->node.boot_cluster;
 	if (ident_save(r->cfg.dir, &r->node.ident, err, sizeof(err)) != 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", err);
 		return -1;

@@ -138,7 +138,8 @@ struct fault {
 #endif
 
 struct link {
-	uint64_t	 self, cluster;
+	uint64_t	 self, cluster; /* cluster: 0 until learned (under mu) */
+	bool		 learned;
 	uint8_t		 key[LINK_KEY_MAX];
 	size_t		 keylen;
 	size_t		 max_inflight, max_msg;
@@ -749,17 +750,49 @@ count_bad(struct counters *c, int rc)
 	}
 }
 
+static uint64_t
+le64_at(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int      i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t
+link_cluster(struct link *l)
+{
+	uint64_t c;
+
+	pthread_mutex_lock(&l->mu);
+	c = l->cluster;
+	pthread_mutex_unlock(&l->mu);
+	return c;
+}
+
 /* One frame off the listening socket; returns 1 when a message was queued. */
 static int
 rx_frame(struct link *l, const uint8_t *b, size_t n)
 {
 	struct frame f;
 	struct peer *p;
-	uint64_t now = now_us();
+	uint64_t now = now_us(), cluster;
 	int rc, woke = 0;
 
-	rc = frame_open(b, n, l->cluster, l->self, l->key, l->keylen, &f);
 	pthread_mutex_lock(&l->mu);
+	cluster = l->cluster;
+	pthread_mutex_unlock(&l->mu);
+	/* A node waiting to be added takes its cluster's id from the first good frame. */
+	if (cluster == 0 && n >= 16)
+		cluster = le64_at(b + 8);
+	rc = frame_open(b, n, cluster, l->self, l->key, l->keylen, &f);
+	pthread_mutex_lock(&l->mu);
+	if (rc == FRAME_OK && l->cluster == 0 && peer_find(l, f.from) != NULL) {
+		l->cluster = cluster;
+		l->learned = true;
+	}
 	p = rc == FRAME_OK || rc >= FRAME_EMAC ? peer_find(l, f.from) : NULL;
 	if (rc != FRAME_OK) {
 		count_bad(p ? &p->c : &l->other, rc);

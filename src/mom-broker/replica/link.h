@@ -109,6 +109,13 @@ struct link_msg {
 	uint8_t		*data;
 };
 
+/*
+ * The cluster id the link speaks.  A link started with cluster 0 (a node
+ * waiting to be added) takes the id of the first frame from an allowed
+ * peer whose MAC verifies, and speaks it from then on.
+ */
+uint64_t link_cluster(struct link *);
+
 /* The next verified whole message, owned by the caller, or NULL. */
 struct link_msg *link_recv(struct link *);
 void	link_msg_free(struct link_msg *);

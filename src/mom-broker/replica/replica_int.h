@@ -28,6 +28,7 @@ struct link;
 
 struct replica_node {
 	struct ident        ident;
+	uint64_t            boot_cluster; /* --bootstrap on an empty directory: the id to form */
 	struct raft_barrier barrier;      /* the new leader's first entry */
 	bool                barrier_out;  /* proposed, not yet applied */
 	bool                leading;      /* leader, and its barrier applied */
@@ -83,6 +84,7 @@ struct replica {
 int  cluster_check_dir(struct replica *r);
 int  cluster_bootstrap(struct replica *r, bool *alone);
 void cluster_watch(struct replica *r);
+void cluster_learned(struct replica *r, uint64_t cluster);
 /* Status and changes (membership.c). */
 json_t *cluster_json(struct replica *r);
 void    membership_drive(struct replica *r);

@@ -115,6 +115,8 @@ transport_drain(struct replica *r)
 	int              n;
 
 	peers_sync(r);
+	if (r->node.ident.cluster == 0 && link_cluster(r->link) != 0)
+		cluster_learned(r, link_cluster(r->link));
 	for (n = 0; n < DRAIN_MAX && (lm = link_recv(r->link)) != NULL; n++) {
 		if (lm->group != 0)
 			r->node.bad_msgs++;
@@ -136,7 +138,7 @@ transport_start(struct replica *r)
 
 	memset(&lc, 0, sizeof(lc));
 	lc.self = r->cfg.node_id;
-	lc.cluster = r->node.ident.cluster;
+	lc.cluster = r->node.ident.node != 0 ? r->node.ident.cluster : r->node.boot_cluster;
 	lc.listen = r->cfg.cluster_url;
 	lc.key = r->cfg.key;
 	lc.keylen = r->cfg.keylen;
