@@ -205,6 +205,7 @@ slot_again(struct slot *s, int why)
 	nng_msg           *m = NULL;
 	int64_t            now = mom_mono_ms();
 	int                from = s->node;
+	enum mom_node_event ev;
 
 	if (s->req == NULL || nng_msg_dup(&m, s->req) != 0)
 		return 0;
@@ -214,7 +215,9 @@ slot_again(struct slot *s, int why)
 		nng_msg_free(m);
 		return 0;
 	}
-	mom_node_note(&c->st[from], why == NNG_ETIMEDOUT ? MOM_NODE_SILENT : MOM_NODE_GONE, now);
+	ev = why == NNG_ETIMEDOUT ? MOM_NODE_SILENT : MOM_NODE_GONE;
+	mom_node_note(&c->st[from], ev, now);
+	c->cur = mom_node_after(c->cur, from, c->nnodes, ev);
 	c->cur = s->node = mom_node_pick(c->st, c->nnodes, c->cur, now);
 	s->state = SLOT_SEND;
 	s->sent_at = now;
@@ -863,6 +866,7 @@ note_reply(struct mom_client *c, nng_msg *rep, int node)
 		if (c->replaced_since == 0)
 			c->replaced_since = now;
 		mom_node_note(&c->st[node], MOM_NODE_REFUSED, now);
+		c->cur = mom_node_after(c->cur, node, c->nnodes, MOM_NODE_REFUSED);
 	} else {
 		c->replaced_since = 0;
 		mom_node_note(&c->st[node], MOM_NODE_ANSWERED, now);

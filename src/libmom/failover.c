@@ -58,6 +58,16 @@ mom_node_pick(const struct mom_node_state *s, int n, int cur, int64_t now)
 }
 
 int
+mom_node_after(int cur, int node, int n, enum mom_node_event ev)
+{
+	if (n <= 1)
+		return 0;
+	if (ev == MOM_NODE_ANSWERED)
+		return node;
+	return node == cur ? (cur + 1) % n : cur;
+}
+
+int
 mom_node_retry_status(int status)
 {
 	return status == MOM_ECLOSED || status == MOM_ENOTLEADER || status == MOM_EUNAVAIL;

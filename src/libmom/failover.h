@@ -44,6 +44,13 @@ void mom_node_note(struct mom_node_state *, enum mom_node_event, int64_t now);
 int mom_node_pick(const struct mom_node_state *, int n, int cur, int64_t now);
 
 /*
+ * The current broker after ev on node (cur: the current one, n brokers):
+ * the one that answered; past one that failed, so that a broker that keeps
+ * saying "not leader" is not asked first again once its set-aside ends.
+ */
+int mom_node_after(int cur, int node, int n, enum mom_node_event ev);
+
+/*
  * Is a reply status a reason to send the request again, to another broker
  * of the list: "shutting down" (a restart), "not the leader", "unavailable"
  * (a cluster without a leader)?

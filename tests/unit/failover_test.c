@@ -46,6 +46,29 @@ Test(failover, a_not_leader_reply_sends_the_retry_to_the_next_broker)
 	cr_assert_eq(mom_node_pick(st, 3, 0, 1000 + MOM_NODE_REFUSED_MS), 0);
 }
 
+Test(failover, a_broker_that_keeps_saying_not_leader_is_not_asked_first_again)
+{
+	int64_t now = 1000;
+	int     cur = 0, i, node;
+
+	/* the retries come after back-offs longer than the set-aside */
+	for (i = 0; i < 4; i++) {
+		node = mom_node_pick(st, 3, cur, now);
+		if (node == 1)
+			break;
+		cr_assert_eq(node, 0, "round %d asked %d", i, node);
+		mom_node_note(&st[0], MOM_NODE_REFUSED, now);
+		cur = mom_node_after(cur, 0, 3, MOM_NODE_REFUSED);
+		now += 1000;
+	}
+	cr_assert_eq(node, 1, "still asking broker 0 after %d refusals", i);
+	/* an answer makes a broker the current one */
+	cr_assert_eq(mom_node_after(1, 2, 3, MOM_NODE_ANSWERED), 2);
+	/* a failure elsewhere leaves the current one */
+	cr_assert_eq(mom_node_after(1, 2, 3, MOM_NODE_SILENT), 1);
+	cr_assert_eq(mom_node_after(0, 0, 1, MOM_NODE_GONE), 0);
+}
+
 Test(failover, every_broker_refusing_goes_round_the_list)
 {
 	int64_t now = 1000;
