@@ -108,27 +108,47 @@ on() {
 # waiting URL: the long polls parked at URL.
 waiting() { admin -s "$1" --json stats 2>/dev/null | jq -r .waiting_consumers; }
 
-@test "streaming: the broker under a connected mom-pub -s A,B -l stops, every line still lands" {
+# stream_and SIGNAL: 200 lines to -s A,B, then SIGNAL to the broker the
+# stream is on, then 800 more; every line must land on A or B (a batch the
+# broker read before the signal may be on both).
+stream_and() {
 	start_ab
 	export -f gate
-	# 200 lines while both answer, then the broker the stream is on stops, then 800 more
 	bg bash -c "{ seq 1 200; gate '$T/go'; for i in \$(seq 201 1000); do echo \$i;
 	    [ \$((i % 40)) = 0 ] && sleep 0.1; done; } |
 	    mom-pub -s '$A,$B' -q q -l 2>'$T/err'; echo \$? >'$T/st'"
 	wait_for 15 total_is 200 || fail "A and B have $(total): $(cat "$T/err")"
 	if count_is "$A" 0; then on "$B"; else on "$A"; fi
-	kill -STOP "$ONPID"
+	kill -"$1" "$ONPID"
 	local t0
 	t0=$(ms_now)
 	touch "$T/go"
 	# nng alone resent a request that went to the stopped broker after 30 s
 	wait_for 20 test -s "$T/st" || { kill -CONT "$ONPID"; fail "mom-pub hangs: $(cat "$T/err")"; }
-	echo "# done $(($(ms_now) - t0)) ms after the stop" >&3
-	kill -CONT "$ONPID"
+	echo "# done $(($(ms_now) - t0)) ms after SIG$1" >&3
+	kill -CONT "$ONPID" 2>/dev/null || true
 	assert_equal "$(cat "$T/st")" 0
-	# every line is on A or B (a batch the broker read before it stopped may be on both)
+	if [ "$1" = KILL ]; then
+		[ "$ONPID" = "$APID" ] && APID= || BPID=
+		wait "$ONPID" 2>/dev/null || true
+		sub -s "$OFF" -q q -C "$(count "$OFF")" >"$T/all"
+		# what the killed one took before the signal: lines 1-200 at most
+		local first
+		first=$(sort -n "$T/all" | head -1)
+		((first <= 201)) || fail "B starts at line $first"
+		assert_equal "$(sort -n -u "$T/all" | tail -800)" "$(seq 201 1000)"
+		return 0
+	fi
 	{ sub -s "$A" -q q -C "$(count "$A")"; sub -s "$B" -q q -C "$(count "$B")"; } >"$T/all"
 	assert_equal "$(sort -n -u "$T/all")" "$(seq 1 1000)"
+}
+
+@test "streaming: the broker under a connected mom-pub -s A,B -l stops, every line still lands" {
+	stream_and STOP
+}
+
+@test "streaming: the broker under a connected mom-pub -s A,B -l is killed, the rest lands on the other" {
+	stream_and KILL
 }
 
 @test "mom-sub -s A,B: the broker its long poll is parked at stops, messages on the other come" {
