@@ -26,6 +26,7 @@ mom_cli_help(FILE *f, const char *wait)
 	    "  -W, --wait SECONDS         %s\n"
 	    "  --connect-timeout D        keep dialling a broker that is down for D (default: -W, else 0)\n"
 	    "  --reconnect-window D       ride through a broker restart for up to D (default 60s)\n"
+	    "  --request-timeout D        with several -s URLs: a broker silent for D is passed over (2s)\n"
 	    "  --token-file FILE          send the token in FILE (else $MOM_TOKEN, $MOM_TOKEN_FILE)\n"
 	    "  --cafile FILE              check a tls+tcp:// broker against these CAs\n"
 	    "  --cert FILE                present this client certificate\n"
@@ -83,6 +84,13 @@ mom_cli_option(struct mom_cli *cli, int ch, const char *arg, int64_t *wait_ms, c
 	case MOM_OPT_RECONNECT_WINDOW:
 		if ((cli->reconnect_ms = mom_cli_wait(arg)) <= 0) {
 			mom_errf(err, errlen, "bad --reconnect-window '%s' (a duration over 0: "
+			    "seconds, or like 500ms, 2m)", arg);
+			return -1;
+		}
+		return 1;
+	case MOM_OPT_REQUEST_TIMEOUT:
+		if ((cli->request_ms = mom_cli_wait(arg)) <= 0) {
+			mom_errf(err, errlen, "bad --request-timeout '%s' (a duration over 0: "
 			    "seconds, or like 500ms, 2m)", arg);
 			return -1;
 		}
@@ -221,6 +229,7 @@ mom_cli_connect(const struct mom_cli *cli, struct mom_client **c, int window)
 	/* -W covers connecting: a broker that is (re)starting is waited for. */
 	o.retry_ms = cli->retry_ms >= 0 ? cli->retry_ms : cli->connect_ms;
 	o.reconnect_ms = mom_cli_reconnect_ms(cli);
+	o.request_ms = cli->request_ms;
 	o.verbose = cli->verbose;
 	o.token = cli->token;
 	o.tls.cafile = cli->cafile;

@@ -19,6 +19,7 @@ struct mom_cli {
 	int64_t     connect_ms; /* bound on connecting (-W); 0: default */
 	int64_t     retry_ms;   /* --connect-timeout: dial refusing servers again this long; -1: -W's */
 	int64_t     reconnect_ms; /* --reconnect-window; 0: the default (MOM_CLI_RECONNECT_MS) */
+	int64_t     request_ms; /* --request-timeout; 0: the default (MOM_CLIENT_REQUEST_MS) */
 	char       *token;      /* --token-file, $MOM_TOKEN, $MOM_TOKEN_FILE (malloc'd) */
 	const char *token_file;
 	const char *cafile;     /* TLS: --cafile, --cert, --key, --insecure */
@@ -38,6 +39,7 @@ enum {
 	MOM_OPT_INSECURE,
 	MOM_OPT_CONNECT_TIMEOUT,
 	MOM_OPT_RECONNECT_WINDOW,
+	MOM_OPT_REQUEST_TIMEOUT,
 };
 
 /* The default reconnect window: how long a client goes without a broker. */
@@ -53,7 +55,8 @@ enum {
 	{ "key", required_argument, NULL, MOM_OPT_KEY }, \
 	{ "insecure", no_argument, NULL, MOM_OPT_INSECURE }, \
 	{ "connect-timeout", required_argument, NULL, MOM_OPT_CONNECT_TIMEOUT }, \
-	{ "reconnect-window", required_argument, NULL, MOM_OPT_RECONNECT_WINDOW }
+	{ "reconnect-window", required_argument, NULL, MOM_OPT_RECONNECT_WINDOW }, \
+	{ "request-timeout", required_argument, NULL, MOM_OPT_REQUEST_TIMEOUT }
 
 void mom_cli_init(struct mom_cli *, const char *prog);
 /*
@@ -64,8 +67,8 @@ void mom_cli_help(FILE *f, const char *wait);
 /*
  * The options every client shares: -s, -v, -W (into *wait_ms, which also
  * bounds connecting and, without --connect-timeout, dials a broker that
- * refuses again until then), --connect-timeout, --reconnect-window (a
- * duration over 0), --quiet, --version, the token and TLS files.
+ * refuses again until then), --connect-timeout, --reconnect-window and
+ * --request-timeout (durations over 0), --quiet, --version, the token and TLS files.
  * Returns 0 when ch is none of them, 1 when it was handled, 2 for
  * --version (print it, exit 0), -1 for a bad value, with the reason in err
  * (exit 64).  Prints nothing.

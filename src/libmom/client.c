@@ -1,9 +1,17 @@
 /*
  * client.c: the client connection (see client.h).
  *
- * Each slot of the window is an nng context with one aio that goes
- * send -> recv -> done.  Completions are handed to the caller's thread
- * through a FIFO under one mutex; nng's callbacks never block.
+ * Each broker of the list (a node) has a req socket and dialer of its
+ * own, so that the client, not nng, chooses where a request goes: one
+ * socket dialling every broker lets nng pick a pipe, and a request that
+ * went to a broker that stopped answering (SIGSTOP, a hung host: its TCP
+ * connection stays up) would wait for nng's resend timer.  Each slot of
+ * the window has an nng context on every node's socket and one aio that
+ * goes send -> recv -> done; with several nodes an attempt has a deadline
+ * (--request-timeout, plus the wait of a long poll), after which, or when
+ * its node's connection is lost, the slot sends a copy of the request to
+ * the node failover.c picks.  Completions are handed to the caller's
+ * thread through a FIFO under one mutex; nng's callbacks never block.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,24 +27,34 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "client.h"
+#include "failover.h"
 #include "mom.h"
 
 enum { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_DONE };
 
 struct slot {
 	struct mom_client *c;
-	nng_ctx            ctx;
+	nng_ctx           *ctx;        /* one on each node's socket */
 	nng_aio           *aio;
 	int                state;
 	int                rv;
 	void              *tag;
 	nng_msg           *rep;
-	struct slot       *next; /* free list or done FIFO */
+	nng_msg           *req;        /* a copy to send elsewhere (several nodes); NULL: none */
+	int                node;       /* where the attempt went */
+	int64_t            attempt_ms; /* its deadline; 0: none (one node: nng reconnects and resends) */
+	int64_t            sent_at;    /* mono ms */
+	struct slot       *next;       /* free list or done FIFO */
 };
 
+/* A broker of the list: its socket, dialer and dialling thread. */
 struct dial {
 	struct mom_client *c;
+	int                idx;         /* in c->nodes and c->st */
 	char              *url;
+	nng_socket         sock;
+	int                sock_open;
+	int                npipes;
 	nng_dialer         dialer;
 	int                tls;         /* a tls+ URL */
 	char               tlswhy[256]; /* what a failed TLS handshake most likely means */
@@ -48,7 +66,6 @@ struct dial {
 };
 
 struct mom_client {
-	nng_socket      sock;
 	pthread_mutex_t mu;
 	pthread_cond_t  cv;
 	int             npipes;
@@ -60,6 +77,12 @@ struct mom_client {
 	char           *token;
 	volatile int   *interrupt;
 	struct dial    *dials;
+	struct dial   **nodes;      /* the list's order */
+	struct mom_node_state *st;  /* failover.c's view of each node */
+	int             nnodes, cur;
+	int64_t         request_ms; /* --request-timeout */
+	int             closing;
+	int             ready;      /* the slots are all set up */
 	struct slot    *slots;
 	int             nslots;
 	int             inflight;
@@ -67,24 +90,66 @@ struct mom_client {
 	struct slot    *done_head, *done_tail;
 };
 
+/* Aborts the attempts in flight on node d: slot_cb sends them elsewhere. */
+static void
+node_abort(struct mom_client *c, struct dial *d)
+{
+	nng_aio **aios;
+	int       i, n = 0;
+
+	if ((aios = calloc((size_t)c->nslots, sizeof(*aios))) == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; c->ready && i < c->nslots; i++) {
+		struct slot *s = &c->slots[i];
+
+		if ((s->state == SLOT_SEND || s->state == SLOT_RECV) && s->node == d->idx &&
+		    s->req != NULL)
+			aios[n++] = s->aio;
+	}
+	pthread_mutex_unlock(&c->mu);
+	/*
+	 * Outside the lock: a cancelled aio's callback takes it.  A slot that
+	 * completed meanwhile and went out again is only resent: harmless.
+	 */
+	for (i = 0; i < n; i++)
+		nng_aio_cancel(aios[i]);
+	free(aios);
+}
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	struct mom_client *c = arg;
+	struct dial       *d = arg;
+	struct mom_client *c = d->c;
+	int                lost = 0;
 
 	(void)p;
 	pthread_mutex_lock(&c->mu);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		c->npipes++;
+		d->npipes++;
 		/*
 		 * A new connection, to the broker that came back: a long poll
 		 * parked there must not count as time without a broker.
 		 */
 		c->replaced_since = 0;
-	} else if (ev == NNG_PIPE_EV_REM_POST && c->npipes > 0 && --c->npipes == 0)
-		c->down_since = mom_mono_ms();
+	} else if (ev == NNG_PIPE_EV_REM_POST && d->npipes > 0) {
+		if (--d->npipes == 0) {
+			mom_node_note(&c->st[d->idx], MOM_NODE_GONE, mom_mono_ms());
+			lost = c->nnodes > 1 && !c->closing;
+		}
+		if (c->npipes > 0 && --c->npipes == 0)
+			c->down_since = mom_mono_ms();
+	}
+	c->st[d->idx].connected = d->npipes > 0;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	if (lost) {
+		if (c->verbose)
+			fprintf(stderr, "mom: lost the connection to %s\n", d->url);
+		node_abort(c, d);
+	}
 }
 
 static void
@@ -106,23 +171,83 @@ slot_finish(struct slot *s, int rv, nng_msg *rep)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* What is left of the attempt's deadline, as an nng timeout. */
+static nng_duration
+attempt_left(const struct slot *s)
+{
+	int64_t left;
+
+	if (s->attempt_ms <= 0)
+		return NNG_DURATION_INFINITE;
+	left = s->attempt_ms - (mom_mono_ms() - s->sent_at);
+	return left > 0 ? (nng_duration)left : 1;
+}
+
+/* Sends m (owned) on the slot's node, within the attempt's deadline. */
+static void
+slot_send(struct slot *s, nng_msg *m)
+{
+	nng_aio_set_msg(s->aio, m);
+	nng_aio_set_timeout(s->aio, attempt_left(s));
+	nng_ctx_send(s->ctx[s->node], s->aio);
+}
+
+/*
+ * The attempt timed out (the node is silent) or was aborted (its
+ * connection was lost): sends the request to the node failover.c picks
+ * now.  0 when it cannot (one node, closing, no memory): the slot then
+ * completes with the error.
+ */
+static int
+slot_again(struct slot *s, int why)
+{
+	struct mom_client *c = s->c;
+	nng_msg           *m = NULL;
+	int64_t            now = mom_mono_ms();
+	int                from = s->node;
+	enum mom_node_event ev;
+
+	if (s->req == NULL || nng_msg_dup(&m, s->req) != 0)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	if (c->closing || (c->interrupt != NULL && *c->interrupt)) {
+		pthread_mutex_unlock(&c->mu);
+		nng_msg_free(m);
+		return 0;
+	}
+	ev = why == NNG_ETIMEDOUT ? MOM_NODE_SILENT : MOM_NODE_GONE;
+	mom_node_note(&c->st[from], ev, now);
+	c->cur = mom_node_after(c->cur, from, c->nnodes, ev);
+	c->cur = s->node = mom_node_pick(c->st, c->nnodes, c->cur, now);
+	s->state = SLOT_SEND;
+	s->sent_at = now;
+	pthread_mutex_unlock(&c->mu);
+	if (c->verbose)
+		fprintf(stderr, "mom: %s%s: request resent to %s\n", c->nodes[from]->url,
+		    why == NNG_ETIMEDOUT ? " did not answer in time" : " went away",
+		    c->nodes[s->node]->url);
+	slot_send(s, m);
+	return 1;
+}
+
 static void
 slot_cb(void *arg)
 {
 	struct slot *s = arg;
 	int          rv = nng_aio_result(s->aio);
 
-	if (s->state == SLOT_SEND) {
-		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(s->aio));
-			nng_aio_set_msg(s->aio, NULL);
-			slot_finish(s, rv, NULL);
-			return;
-		}
+	if (s->state == SLOT_SEND && rv == 0) {
 		s->state = SLOT_RECV;
-		nng_ctx_recv(s->ctx, s->aio);
+		nng_aio_set_timeout(s->aio, attempt_left(s));
+		nng_ctx_recv(s->ctx[s->node], s->aio);
 		return;
 	}
+	if (s->state == SLOT_SEND) {
+		nng_msg_free(nng_aio_get_msg(s->aio));
+		nng_aio_set_msg(s->aio, NULL);
+	}
+	if ((rv == NNG_ETIMEDOUT || rv == NNG_ECANCELED) && slot_again(s, rv))
+		return;
 	slot_finish(s, rv, rv == 0 ? nng_aio_get_msg(s->aio) : NULL);
 }
 
@@ -142,7 +267,7 @@ dial_setup(struct mom_client *c, struct dial *d, const struct mom_client_opts *o
 	const char     *ca;
 	int             rv;
 
-	if ((rv = nng_dialer_create(&d->dialer, c->sock, d->url)) != 0) {
+	if ((rv = nng_dialer_create(&d->dialer, d->sock, d->url)) != 0) {
 		/* "127.0.0.1:7420" is the likeliest slip: a host and port without a scheme. */
 		if (strstr(d->url, "://") == NULL && strchr(d->url, ':') != NULL)
 			mom_errf(err, errlen, "bad server URL '%s': no scheme (did you mean "
@@ -285,29 +410,40 @@ client_new(const struct mom_client_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	c->nslots = o->window > 0 ? o->window : 8;
+	c->request_ms = o->request_ms > 0 ? o->request_ms : MOM_CLIENT_REQUEST_MS;
 	c->down_since = mom_mono_ms();
 	return c;
 }
 
-/* The req socket and its window of contexts: 0 or an error code. */
+/* Node d's req socket: 0 or an error code. */
 static int
-client_socket(struct mom_client *c, char *err, size_t errlen)
+node_socket(struct mom_client *c, struct dial *d, char *err, size_t errlen)
 {
-	int i, rv;
+	int rv;
 
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
+	if ((rv = nng_req0_open(&d->sock)) != 0) {
 		mom_errf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
 		return MOM_EINTERNAL;
 	}
+	d->sock_open = 1;
 	/* Replies carry whole batches; the broker bounds what it sends. */
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, (size_t)MOM_PAYLOAD_LIMIT * 2);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, 30000);
-	nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 64);
-	nng_socket_set_int(c->sock, NNG_OPT_RECVBUF, 64);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
+	nng_socket_set_size(d->sock, NNG_OPT_RECVMAXSZ, (size_t)MOM_PAYLOAD_LIMIT * 2);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_ms(d->sock, NNG_OPT_REQ_RESENDTIME, 30000);
+	nng_socket_set_int(d->sock, NNG_OPT_SENDBUF, 64);
+	nng_socket_set_int(d->sock, NNG_OPT_RECVBUF, 64);
+	nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, d);
+	nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, pipe_cb, d);
+	(void)c;
+	return 0;
+}
+
+/* The window: slots with a context on every node's socket.  0 or an error code. */
+static int
+client_slots(struct mom_client *c)
+{
+	int i, k;
 
 	if ((c->slots = calloc((size_t)c->nslots, sizeof(*c->slots))) == NULL)
 		return MOM_ENOMEM;
@@ -315,12 +451,57 @@ client_socket(struct mom_client *c, char *err, size_t errlen)
 		struct slot *s = &c->slots[i];
 
 		s->c = c;
-		if (nng_ctx_open(&s->ctx, c->sock) != 0 ||
-		    nng_aio_alloc(&s->aio, slot_cb, s) != 0)
+		if ((s->ctx = calloc((size_t)c->nnodes, sizeof(*s->ctx))) == NULL)
+			return MOM_ENOMEM;
+		for (k = 0; k < c->nnodes; k++)
+			if (nng_ctx_open(&s->ctx[k], c->nodes[k]->sock) != 0)
+				return MOM_ENOMEM;
+		if (nng_aio_alloc(&s->aio, slot_cb, s) != 0)
 			return MOM_ENOMEM;
 		s->next = c->free;
 		c->free = s;
 	}
+	pthread_mutex_lock(&c->mu);
+	c->ready = 1;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Adds a node for url (the list's next): 0 or an error code. */
+static int
+node_add(struct mom_client *c, const char *url, struct dial **dp)
+{
+	struct dial **nodes;
+	struct mom_node_state *st;
+	struct dial  *d;
+
+	*dp = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return MOM_ENOMEM;
+	if ((d->url = strdup(url)) == NULL) {
+		free(d);
+		return MOM_ENOMEM;
+	}
+	/* The earlier nodes' pipe callbacks read c->st under the lock. */
+	pthread_mutex_lock(&c->mu);
+	if ((nodes = realloc(c->nodes, (size_t)(c->nnodes + 1) * sizeof(*nodes))) != NULL)
+		c->nodes = nodes;
+	if ((st = realloc(c->st, (size_t)(c->nnodes + 1) * sizeof(*st))) != NULL)
+		c->st = st;
+	if (nodes == NULL || st == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		free(d->url);
+		free(d);
+		return MOM_ENOMEM;
+	}
+	d->c = c;
+	d->idx = c->nnodes;
+	d->next = c->dials;
+	c->dials = d;
+	memset(&c->st[d->idx], 0, sizeof(c->st[d->idx]));
+	c->nodes[c->nnodes++] = d;
+	pthread_mutex_unlock(&c->mu);
+	*dp = d;
 	return 0;
 }
 
@@ -349,15 +530,8 @@ dials_start(struct mom_client *c, const struct mom_client_opts *o, int *ndials, 
 			url++;
 		if (*url == '\0')
 			continue;
-		if ((d = calloc(1, sizeof(*d))) == NULL || (d->url = strdup(url)) == NULL) {
-			free(d);
-			rv = MOM_ENOMEM;
-			break;
-		}
-		d->c = c;
-		d->next = c->dials;
-		c->dials = d;
-		if ((rv = dial_setup(c, d, o, err, errlen)) != 0)
+		if ((rv = node_add(c, url, &d)) != 0 || (rv = node_socket(c, d, err, errlen)) != 0 ||
+		    (rv = dial_setup(c, d, o, err, errlen)) != 0)
 			break;
 		if (pthread_create(&d->thread, NULL, dial_main, d) != 0) {
 			d->done = 1;
@@ -473,8 +647,8 @@ mom_client_open(struct mom_client **cp, const struct mom_client_opts *o, char *e
 	*cp = NULL;
 	if ((c = client_new(o, err, errlen)) == NULL)
 		return MOM_ENOMEM;
-	if ((rv = client_socket(c, err, errlen)) != 0 ||
-	    (rv = dials_start(c, o, &ndials, err, errlen)) != 0 ||
+	if ((rv = dials_start(c, o, &ndials, err, errlen)) != 0 ||
+	    (rv = client_slots(c)) != 0 ||
 	    (rv = dials_wait(c, o, ndials, err, errlen)) != 0) {
 		mom_client_close(c);
 		return rv;
@@ -488,9 +662,14 @@ mom_client_close(struct mom_client *c)
 {
 	int          i;
 	struct slot *s;
+	struct dial *d;
 
 	if (c == NULL)
 		return;
+	/* A cancelled attempt is not sent elsewhere now (slot_again). */
+	pthread_mutex_lock(&c->mu);
+	c->closing = 1;
+	pthread_mutex_unlock(&c->mu);
 	/*
 	 * Stop every aio first: a callback that re-arms its context while
 	 * the socket is being closed trips a race inside nng 1.5.2 (a panic
@@ -499,11 +678,12 @@ mom_client_close(struct mom_client *c)
 	for (i = 0; c->slots && i < c->nslots; i++)
 		if (c->slots[i].aio)
 			nng_aio_stop(c->slots[i].aio);
-	/* Closing the socket ends the dials still blocked. */
-	nng_close(c->sock);
+	/* Closing the sockets ends the dials still blocked. */
+	for (d = c->dials; d; d = d->next)
+		if (d->sock_open)
+			nng_close(d->sock);
 	while (c->dials) {
-		struct dial *d = c->dials;
-
+		d = c->dials;
 		c->dials = d->next;
 		if (d->started)
 			pthread_join(d->thread, NULL);
@@ -513,10 +693,15 @@ mom_client_close(struct mom_client *c)
 	for (i = 0; c->slots && i < c->nslots; i++) {
 		if (c->slots[i].aio)
 			nng_aio_free(c->slots[i].aio);
+		if (c->slots[i].req != NULL)
+			nng_msg_free(c->slots[i].req);
+		free(c->slots[i].ctx);
 	}
 	for (s = c->done_head; s; s = s->next)
 		nng_msg_free(s->rep);
 	free(c->slots);
+	free(c->nodes);
+	free(c->st);
 	free(c->token);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
@@ -594,6 +779,27 @@ wait_step(struct mom_client *c, int64_t deadline)
 	return 0;
 }
 
+/*
+ * How long one attempt of req may take before it goes to another node:
+ * the request timeout, plus the wait of a long poll, which the broker
+ * holds that long by design.
+ */
+static int64_t
+attempt_ms(const struct mom_client *c, const struct mom_buf *req)
+{
+	struct mom_rd    rd;
+	struct mom_frame f;
+	struct mom_fetch fe;
+
+	mom_rd_init(&rd, req->data, req->len);
+	if (mom_frame_decode(&rd, &f) != 0 || f.op != MOM_OP_FETCH)
+		return c->request_ms;
+	memset(&fe, 0, sizeof(fe));
+	if (mom_fetch_decode_head(&rd, &fe) != 0 || fe.wait_ms > INT32_MAX)
+		return c->request_ms;
+	return c->request_ms + (int64_t)fe.wait_ms;
+}
+
 int
 mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, int64_t timeout_ms)
 {
@@ -634,29 +840,43 @@ mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, in
 	s->state = SLOT_SEND;
 	s->tag = tag;
 	s->rep = NULL;
+	s->sent_at = mom_mono_ms();
+	c->cur = s->node = mom_node_pick(c->st, c->nnodes, c->cur, s->sent_at);
 	pthread_mutex_unlock(&c->mu);
-	nng_aio_set_msg(s->aio, m);
-	nng_ctx_send(s->ctx, s->aio);
+	/* One node: nng reconnects and resends there; several: a copy to send elsewhere. */
+	s->attempt_ms = 0;
+	if (c->nnodes > 1 && nng_msg_dup(&s->req, m) == 0)
+		s->attempt_ms = attempt_ms(c, req);
+	slot_send(s, m);
 	return 0;
 }
 
-/* A reply came (under c->mu): is its broker about to be replaced? */
+/*
+ * A reply came from node (under c->mu): is its broker about to be
+ * replaced, or unable to serve?  Then the request goes elsewhere when it
+ * is sent again (mom_client_again).
+ */
 static void
-note_reply(struct mom_client *c, nng_msg *rep)
+note_reply(struct mom_client *c, nng_msg *rep, int node)
 {
 	const uint8_t *h = nng_msg_body(rep);
+	int64_t        now = mom_mono_ms();
 
 	if (nng_msg_len(rep) >= MOM_WIRE_HDRLEN && mom_client_replaced(h[3])) {
 		if (c->replaced_since == 0)
-			c->replaced_since = mom_mono_ms();
-	} else
+			c->replaced_since = now;
+		mom_node_note(&c->st[node], MOM_NODE_REFUSED, now);
+		c->cur = mom_node_after(c->cur, node, c->nnodes, MOM_NODE_REFUSED);
+	} else {
 		c->replaced_since = 0;
+		mom_node_note(&c->st[node], MOM_NODE_ANSWERED, now);
+	}
 }
 
 int
 mom_client_replaced(int st)
 {
-	return st == MOM_ECLOSED || st == MOM_ENOTLEADER;
+	return mom_node_retry_status(st);
 }
 
 int
@@ -712,8 +932,12 @@ mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout
 	*rep = s->rep;
 	rv = s->rv;
 	if (rv == 0 && s->rep != NULL)
-		note_reply(c, s->rep);
+		note_reply(c, s->rep, s->node);
 	s->rep = NULL;
+	if (s->req != NULL) {
+		nng_msg_free(s->req);
+		s->req = NULL;
+	}
 	s->state = SLOT_FREE;
 	s->next = c->free;
 	c->free = s;

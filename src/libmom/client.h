@@ -26,12 +26,16 @@
 
 struct mom_client;
 
+/* The default request timeout: a server silent this long is passed over. */
+#define MOM_CLIENT_REQUEST_MS 2000
+
 struct mom_client_opts {
 	const char *servers;      /* "tcp://a:7420,tcp://b:7420" */
 	int         window;       /* requests in flight; default 8 */
 	int64_t     reconnect_ms; /* give up after this long disconnected; default 60000 */
 	int64_t     connect_ms;   /* first connection: MOM_ETIMEDOUT after this (-W); 0: 10 s, then MOM_EUNAVAIL */
 	int64_t     retry_ms;     /* keep dialling servers that refuse or do not resolve this long; 0: fail at once */
+	int64_t     request_ms;   /* several servers: one attempt's bound (plus a long poll's wait); 0: default */
 	int         verbose;
 	const char *token;        /* JWT sent with every request; NULL: none */
 	struct mom_tls_client tls; /* tls+tcp:// servers: what to verify and present */

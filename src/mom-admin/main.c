@@ -14,6 +14,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mom-admin [-v] [--quiet] [-s URL[,URL...]] [--json] [-W SECONDS] NOUN VERB [ARGS]\n"
 	    "                 [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
+	    "                 [--request-timeout DURATION]\n"
 	    "  queue create NAME [--ack-wait D] [--max-deliver N] [--dead-letter QUEUE]\n"
 	    "                    [--ttl D] [--max-len N] [--max-bytes N] [--idle-expire D]\n"
 	    "  queue update NAME [the create options to change; --dead-letter '' removes it]\n"

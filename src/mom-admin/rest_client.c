@@ -5,6 +5,10 @@
  * back into the reply the nng plane gives, so admin.c prints both alike;
  * this file only moves the bytes: one easy handle (its connection is kept
  * for a second request), the server list walked in order on failure.
+ * With several servers each attempt has --request-timeout, and a server
+ * that did not answer in time, refused the connection or said 503 is set
+ * aside (failover.c) while the others are tried, round after round with
+ * a back-off, within -W.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "failover.h"
 #include "httpapi.h"
 #include "mom.h"
 #include "rest_client.h"
@@ -28,6 +33,8 @@ struct rest_client {
 	char                **urls; /* base URLs, without a trailing '/' */
 	int                   nurls;
 	int                   cur;  /* the server that answered last: asked first */
+	int64_t               request_ms; /* one attempt's bound, with several servers */
+	struct mom_node_state *st;  /* each server's set-aside */
 	const char           *ca;   /* the CA file https:// trusts */
 	CURL                 *h;
 	char                 *auth; /* "Authorization: Bearer ..." or NULL */
@@ -108,8 +115,10 @@ rest_client_open(struct rest_client **rcp, const struct mom_cli *cli, char *err,
 		return MOM_ENOMEM;
 	}
 	rc->cli = cli;
+	rc->request_ms = cli->request_ms > 0 ? cli->request_ms : MOM_CLIENT_REQUEST_MS;
 	if ((list = strdup(cli->servers)) == NULL ||
 	    (rc->urls = calloc(strlen(list) / 2 + 1, sizeof(*rc->urls))) == NULL ||
+	    (rc->st = calloc(strlen(list) / 2 + 1, sizeof(*rc->st))) == NULL ||
 	    (rc->h = curl_easy_init()) == NULL)
 		goto nomem;
 	for (url = strtok_r(list, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
@@ -172,6 +181,7 @@ rest_client_close(struct rest_client *rc)
 	for (i = 0; i < rc->nurls; i++)
 		free(rc->urls[i]);
 	free(rc->urls);
+	free(rc->st);
 	if (rc->auth) {
 		/* Do not leave the token in freed memory. */
 		explicit_bzero(rc->auth, strlen(rc->auth));
@@ -262,17 +272,148 @@ sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Where a call stands between attempts. */
+struct call {
+	int64_t deadline;   /* -W */
+	int64_t refuse_end; /* servers that refuse connections are tried again until then */
+	int     busy;       /* this round: a 429 */
+	int     again;      /* this round: a 503, or a server silent past the request timeout */
+	int     refused;    /* this round: a connection refused or failed */
+	int     silent;     /* the last failure: no answer in time (75), else 69 */
+	char    last[512];  /* what the last failure was */
+	char    tlserr[512];
+};
+
+/*
+ * The outcome of a failed attempt on server i: 0 to go on to the next
+ * server, else an error code (err set) that ends the call.
+ */
+static int
+failed(struct rest_client *rc, struct call *k, int i, CURLcode cc, int64_t tmo, char *err,
+    size_t errlen)
+{
+	int64_t now = mom_mono_ms();
+
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		if (now >= k->deadline)
+			return MOM_ETIMEDOUT;
+		/* Stopped, or a hung host: its TCP connection is up, nothing answers. */
+		mom_node_note(&rc->st[i], MOM_NODE_SILENT, now);
+		snprintf(k->last, sizeof(k->last), "%s: no answer within %.1f s", rc->urls[i],
+		    (double)tmo / 1000);
+		k->again = k->silent = 1;
+		return 0;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		snprintf(err, errlen, "bad server URL '%s': %s", rc->urls[i], rc->cerr);
+		return MOM_EINVAL;
+	case CURLE_OUT_OF_MEMORY:
+		snprintf(err, errlen, "out of memory");
+		return MOM_ENOMEM;
+	case CURLE_WRITE_ERROR:
+		snprintf(err, errlen, "%s sent an answer over %u MiB", rc->urls[i],
+		    REST_MAX_ANSWER >> 20);
+		return MOM_EPROTO;
+	default:
+		break;
+	}
+	if (tls_failure(cc, rc->cerr) && (rc->cli->insecure || rc->ca == NULL))
+		snprintf(k->tlserr, sizeof(k->tlserr), "%s: TLS handshake failed: %s",
+		    rc->urls[i], rc->cerr);
+	else if (tls_failure(cc, rc->cerr))
+		snprintf(k->tlserr, sizeof(k->tlserr), "%s: TLS handshake failed: %s "
+		    "(trusting %s)", rc->urls[i], rc->cerr, rc->ca);
+	mom_node_note(&rc->st[i], MOM_NODE_GONE, now);
+	snprintf(k->last, sizeof(k->last), "%s: %s", rc->urls[i], rc->cerr);
+	k->refused = 1;
+	k->silent = 0;
+	return 0;
+}
+
+/*
+ * One round over the servers, from the one that answered last, passing
+ * over those set aside while another is not.  0 with *rep filled when one
+ * answered, -1 when none did (k says why), else an error code (err set).
+ */
+static int
+round_trip(struct rest_client *rc, struct mom_httpapi_req *req, struct mom_buf *body,
+    struct call *k, json_t **rep, char *err, size_t errlen)
+{
+	int64_t  left, cbound, tmo, now = mom_mono_ms();
+	int      j, i, rv, free_one = 0;
+	long     status;
+	CURLcode cc;
+
+	for (i = 0; i < rc->nurls; i++)
+		free_one |= rc->st[i].aside_until <= now;
+	for (j = 0; j < rc->nurls; j++) {
+		i = (rc->cur + j) % rc->nurls;
+		if (free_one && rc->st[i].aside_until > mom_mono_ms())
+			continue;
+		/* -W passed: after refusals only, the broker is unavailable (69). */
+		if ((left = k->deadline - mom_mono_ms()) <= 0)
+			return *k->last && !k->silent ? MOM_EUNAVAIL : MOM_ETIMEDOUT;
+		/* With several servers, one that does not answer gets the request timeout, not -W. */
+		tmo = left;
+		if (rc->nurls > 1 && tmo > rc->request_ms)
+			tmo = rc->request_ms;
+		/*
+		 * A server that does not even accept the connection gets its
+		 * share of the time, not all of it, so the next one in the
+		 * list is still tried.
+		 */
+		cbound = left / (rc->nurls - j);
+		if (cbound < 1000)
+			cbound = left < 1000 ? left : 1000;
+		if (rc->cli->connect_ms > 0 && rc->cli->connect_ms < cbound)
+			cbound = rc->cli->connect_ms;
+		if (cbound > tmo)
+			cbound = tmo;
+		cc = attempt(rc, rc->urls[i], req, tmo, cbound, &status, body);
+		if (cc == CURLE_OK)
+			mom_cli_info(rc->cli, "%s %s%s: HTTP %ld", req->method, rc->urls[i],
+			    req->path, status);
+		else
+			mom_cli_info(rc->cli, "%s %s%s: %s", req->method, rc->urls[i], req->path,
+			    rc->cerr);
+		if (cc == CURLE_OK && status != 503 && status != 429) {
+			rc->cur = i;
+			mom_node_note(&rc->st[i], MOM_NODE_ANSWERED, mom_mono_ms());
+			return mom_httpapi_reply(req, status, (const char *)body->data, body->len,
+			    rep, err, errlen);
+		}
+		if (cc == CURLE_OK) {
+			char msg[256];
+
+			/* 503: this one cannot serve now (shutting down, not the leader): the next may. */
+			rv = mom_httpapi_error(status, (const char *)body->data, body->len, msg,
+			    sizeof(msg));
+			if (rv == MOM_EBUSY)
+				k->busy = 1;
+			else {
+				k->again = 1;
+				mom_node_note(&rc->st[i], MOM_NODE_REFUSED, mom_mono_ms());
+			}
+			snprintf(k->last, sizeof(k->last), "%s: %s", rc->urls[i], msg);
+			k->silent = 0;
+			continue;
+		}
+		if ((rv = failed(rc, k, i, cc, tmo, err, errlen)) != 0)
+			return rv;
+	}
+	return -1;
+}
+
 int
 rest_client_admin(struct rest_client *rc, const json_t *op, json_t **rep, int64_t timeout_ms,
     char *err, size_t errlen)
 {
 	struct mom_httpapi_req req;
 	struct mom_buf         body;
-	char                   last[512] = "", tlserr[512] = "";
-	int64_t                deadline, left, cbound, backoff = 50;
-	int                    rv, k, i, busy, refused = 0;
-	long                   status;
-	CURLcode               cc;
+	struct call            k;
+	int64_t                left, backoff = 50, retry;
+	int                    rv;
 
 	*rep = NULL;
 	if ((rv = mom_httpapi_admin(op, &req, err, errlen)) != 0) {
@@ -280,106 +421,46 @@ rest_client_admin(struct rest_client *rc, const json_t *op, json_t **rep, int64_
 		return rv;
 	}
 	mom_buf_init(&body);
-	deadline = mom_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	memset(&k, 0, sizeof(k));
+	k.deadline = mom_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	/* Refused connections are dialled again as over tcp://: --connect-timeout, else -W's. */
+	retry = rc->cli->retry_ms >= 0 ? rc->cli->retry_ms : rc->cli->connect_ms;
+	k.refuse_end = mom_mono_ms() + (retry > 0 ? retry : 0);
 	for (;;) {
-		busy = 0;
-		for (k = 0; k < rc->nurls; k++) {
-			i = (rc->cur + k) % rc->nurls;
-			if ((left = deadline - mom_mono_ms()) <= 0)
-				goto timedout;
-			/*
-			 * A server that does not even accept the connection
-			 * gets its share of the time, not all of it, so the
-			 * next one in the list is still tried.
-			 */
-			cbound = left / (rc->nurls - k);
-			if (cbound < 1000)
-				cbound = left < 1000 ? left : 1000;
-			if (rc->cli->connect_ms > 0 && rc->cli->connect_ms < cbound)
-				cbound = rc->cli->connect_ms;
-			cc = attempt(rc, rc->urls[i], &req, left, cbound, &status, &body);
-			if (cc == CURLE_OK)
-				mom_cli_info(rc->cli, "%s %s%s: HTTP %ld", req.method, rc->urls[i],
-				    req.path, status);
-			else
-				mom_cli_info(rc->cli, "%s %s%s: %s", req.method, rc->urls[i], req.path,
-				    rc->cerr);
-			if (cc == CURLE_OK && status != 503 && status != 429) {
-				rc->cur = i;
-				rv = mom_httpapi_reply(&req, status, (const char *)body.data, body.len,
-				    rep, err, errlen);
-				goto out;
-			}
-			if (cc == CURLE_OK) {
-				char msg[256];
-
-				/* 503: this one cannot serve now (shutting down, not the leader): the next may. */
-				rv = mom_httpapi_error(status, (const char *)body.data, body.len, msg,
-				    sizeof(msg));
-				busy |= rv == MOM_EBUSY;
-				snprintf(last, sizeof(last), "%s: %s", rc->urls[i], msg);
-				refused = 0;
-				continue;
-			}
-			switch (cc) {
-			case CURLE_OPERATION_TIMEDOUT:
-				if (mom_mono_ms() >= deadline)
-					goto timedout;
-				break;
-			case CURLE_URL_MALFORMAT:
-			case CURLE_UNSUPPORTED_PROTOCOL:
-				snprintf(err, errlen, "bad server URL '%s': %s", rc->urls[i], rc->cerr);
-				rv = MOM_EINVAL;
-				goto out;
-			case CURLE_OUT_OF_MEMORY:
-				snprintf(err, errlen, "out of memory");
-				rv = MOM_ENOMEM;
-				goto out;
-			case CURLE_WRITE_ERROR:
-				snprintf(err, errlen, "%s sent an answer over %u MiB", rc->urls[i],
-				    REST_MAX_ANSWER >> 20);
-				rv = MOM_EPROTO;
-				goto out;
-			default:
-				break;
-			}
-			if (tls_failure(cc, rc->cerr) && (rc->cli->insecure || rc->ca == NULL))
-				snprintf(tlserr, sizeof(tlserr), "%s: TLS handshake failed: %s",
-				    rc->urls[i], rc->cerr);
-			else if (tls_failure(cc, rc->cerr))
-				snprintf(tlserr, sizeof(tlserr), "%s: TLS handshake failed: %s "
-				    "(trusting %s)", rc->urls[i], rc->cerr, rc->ca);
-			snprintf(last, sizeof(last), "%s: %s", rc->urls[i], rc->cerr);
-			refused = 1;
-		}
-		if (!busy)
+		k.busy = k.again = k.refused = 0;
+		if ((rv = round_trip(rc, &req, &body, &k, rep, err, errlen)) != -1)
 			break;
-		/* Every server is overloaded: back off as the nng client does, within -W. */
-		if ((left = deadline - mom_mono_ms()) <= 0)
-			goto timedout;
+		/*
+		 * Nobody answered.  Overloaded, without a leader, silent: back
+		 * off and go round again, within -W; refusing connections:
+		 * only while the broker may be (re)starting.
+		 */
+		if (!k.busy && !k.again && !(k.refused && mom_mono_ms() < k.refuse_end))
+			break;
+		if ((left = k.deadline - mom_mono_ms()) <= 0) {
+			rv = k.silent ? MOM_ETIMEDOUT : MOM_EUNAVAIL;
+			break;
+		}
 		sleep_ms(backoff < left ? backoff : left);
 		if (backoff < 1000)
 			backoff *= 2;
 	}
-	if (*tlserr) {
+	if (rv == -1 && *k.tlserr) {
 		/* Nobody answered, and one refused the handshake: that is what to fix (as tls+tcp://). */
-		snprintf(err, errlen, "%s", tlserr);
+		snprintf(err, errlen, "%s", k.tlserr);
 		rv = MOM_EAUTH;
-		goto out;
+	} else if (rv == -1 || rv == MOM_EUNAVAIL) {
+		if (k.refused)
+			snprintf(err, errlen, "no broker reachable (%s)", k.last);
+		else
+			snprintf(err, errlen, "broker unavailable (%s)", k.last);
+		rv = MOM_EUNAVAIL;
+	} else if (rv == MOM_ETIMEDOUT) {
+		if (*k.last)
+			snprintf(err, errlen, "timed out waiting for the broker (%s)", k.last);
+		else
+			snprintf(err, errlen, "timed out waiting for the broker");
 	}
-	if (refused)
-		snprintf(err, errlen, "no broker reachable (%s)", last);
-	else
-		snprintf(err, errlen, "broker unavailable (%s)", last);
-	rv = MOM_EUNAVAIL;
-	goto out;
-timedout:
-	if (*last)
-		snprintf(err, errlen, "timed out waiting for the broker (%s)", last);
-	else
-		snprintf(err, errlen, "timed out waiting for the broker");
-	rv = MOM_ETIMEDOUT;
-out:
 	mom_buf_fini(&body);
 	mom_httpapi_req_fini(&req);
 	return rv;

@@ -17,6 +17,7 @@ usage(FILE *f)
 	    "               [-H 'Key: value']... [--id ID] [--ttl DURATION]\n"
 	    "               [--delay DURATION] [-W SECONDS] [--create] [--progress]\n"
 	    "               [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
+	    "               [--request-timeout DURATION]\n"
 	    "       mom-pub -r [options] (-q QUEUE | -t TOPIC) [-m MSG | -f FILE | -n]\n"
 	    "               [-H 'Key: value']... [-W SECONDS] [--reply-expire DURATION]\n"
 	    "               (request/reply)\n"

@@ -318,6 +318,40 @@ check_target(struct pub *p, uint8_t kind, const char *name, size_t n, char *err,
  * when the target is good, 1 when the full client must ask, -1 when it
  * failed (p->status set).
  */
+/*
+ * The direct path's bound: with several brokers listed, the first one
+ * gets the request timeout, not all of -W: the full client then goes on
+ * to the next.
+ */
+static int64_t
+direct_bound(const struct pub *p, int64_t tmo)
+{
+	int64_t req = p->o->cli.request_ms > 0 ? p->o->cli.request_ms : MOM_CLIENT_REQUEST_MS;
+
+	if (strchr(p->o->cli.servers, ',') != NULL && tmo > req)
+		return req;
+	return tmo;
+}
+
+/*
+ * The direct path took the request and tmo passed without an answer: is
+ * -W spent (1)?  Else (several brokers) what it took comes off -W, and
+ * the full client goes on.
+ */
+static int
+direct_spent(struct pub *p, int64_t tmo)
+{
+	struct pub_options *o = p->o;
+
+	if (o->wait_ms < 0)
+		return 0;
+	if (tmo >= o->wait_ms)
+		return 1;
+	o->wait_ms -= tmo;
+	o->cli.connect_ms = o->wait_ms;
+	return 0;
+}
+
 static int
 check_direct(struct pub *p)
 {
@@ -326,14 +360,16 @@ check_direct(struct pub *p)
 	uint8_t       *rep;
 	size_t         replen;
 	char           err[512];
+	int64_t        tmo;
 	int            rv;
 
 	mom_buf_init(&req);
 	check_frame(&req, p->o->kind, p->o->name, strlen(p->o->name));
+	tmo = direct_bound(p, p->o->wait_ms >= 0 ? p->o->wait_ms : 10000);
 	rv = req.err ? -1 : mom_sp_call(p->o->cli.servers, p->o->cli.token, req.data, req.len,
-	    p->o->wait_ms, &rep, &replen);
+	    tmo, &rep, &replen);
 	mom_buf_fini(&req);
-	if (rv == -2 && p->o->wait_ms >= 0) {
+	if (rv == -2 && direct_spent(p, tmo)) {
 		fail(p, MOM_ETIMEDOUT, "timed out waiting for the broker");
 		return -1;
 	}
@@ -735,9 +771,10 @@ direct(struct pub *p)
 	/* Without -W, a silent first server costs at most 10 s (or the reconnect window). */
 	if ((tmo = p->o->wait_ms) < 0 && (tmo = mom_cli_reconnect_ms(&p->o->cli)) > 10000)
 		tmo = 10000;
+	tmo = direct_bound(p, tmo);
 	rv = mom_sp_call(p->o->cli.servers, p->o->cli.token, b->frame.data, b->frame.len, tmo,
 	    &rep, &replen);
-	if (rv == -2 && p->o->wait_ms >= 0) {
+	if (rv == -2 && direct_spent(p, tmo)) {
 		/* -W is spent: trying again elsewhere would overrun it. */
 		fail(p, MOM_ETIMEDOUT, "timed out waiting for the broker");
 		return 0;

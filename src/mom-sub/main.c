@@ -17,6 +17,7 @@ usage(FILE *f)
 	    "               [-C COUNT] [-W SECONDS] [-e] [-0 | -N | -F FORMAT | --jsonl]\n"
 	    "               [-p PREFETCH] [--no-ack] [--create] [--progress]\n"
 	    "               [--connect-timeout DURATION] [--reconnect-window DURATION]\n"
+	    "               [--request-timeout DURATION]\n"
 	    "       mom-sub [options] (-q QUEUE | -t PATTERN ...) [-P N] [-p N] [-C COUNT] [-W SECONDS] [-e]\n"
 	    "               [--newline] -- COMMAND [ARG...]\n"
 	    "       mom-sub -h | --version\n");

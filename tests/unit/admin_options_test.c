@@ -300,6 +300,19 @@ Test(admin_options, connect_timeout_from_the_config_file_and_the_command_line)
 	cr_assert_eq(o.cli.retry_ms, 20000);
 }
 
+Test(admin_options, request_timeout_from_the_config_file_and_the_command_line)
+{
+	char *argv[] = { "mom-admin", "--request-timeout", "750ms", "ping", NULL };
+	char *cfg[] = { "mom-admin", "ping", NULL };
+
+	optfix_write("mom/mom-admin", "request-timeout 4s\n");
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.request_ms, 750);
+	admin_options_fini(&o);
+	cr_assert_eq(parse(cfg), 0, "err: %s", err);
+	cr_assert_eq(o.cli.request_ms, 4000);
+}
+
 /* queue update takes queue create's flags; peek takes -n (issue 12, items 6 and 7). */
 Test(admin_options, queue_update_and_peek)
 {

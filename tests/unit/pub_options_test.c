@@ -446,6 +446,29 @@ Test(pub_options, connect_timeout_zero_is_at_once_a_zero_window_is_refused)
 	    "like 500ms, 2m)", 0);
 }
 
+/* Issue 13: with several brokers, one silent this long is passed over. */
+Test(pub_options, request_timeout)
+{
+	char *argv[] = { "mom-pub", "-q", "a", "-m", "x", "--request-timeout", "500ms", NULL };
+	char *none[] = { "mom-pub", "-q", "a", "-m", "x", NULL };
+	char *zero[] = { "mom-pub", "-q", "a", "-m", "x", "--request-timeout", "0", NULL };
+	char *bad[] = { "mom-pub", "-q", "a", "-m", "x", "--request-timeout", "soon", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.request_ms, 500);
+	pub_options_fini(&o);
+	/* unset: the client's default */
+	cr_assert_eq(parse(none), 0, "err: %s", err);
+	cr_assert_eq(o.cli.request_ms, 0);
+	cr_assert_eq(MOM_CLIENT_REQUEST_MS, 2000);
+	pub_options_fini(&o);
+	assert_usage(parse(zero), "bad --request-timeout '0' (a duration over 0: seconds, or "
+	    "like 500ms, 2m)", 0);
+	pub_options_fini(&o);
+	assert_usage(parse(bad), "bad --request-timeout 'soon' (a duration over 0: seconds, or "
+	    "like 500ms, 2m)", 0);
+}
+
 Test(pub_options, progress_is_a_flag_off_by_default)
 {
 	char *on[] = { "mom-pub", "-q", "jobs", "-l", "--progress", NULL };

@@ -362,6 +362,18 @@ Test(sub_options, connect_timeout_and_reconnect_window)
 	    "like 500ms, 2m)", 0);
 }
 
+Test(sub_options, request_timeout)
+{
+	char *argv[] = { "mom-sub", "-q", "a", "--request-timeout", "3", NULL };
+	char *bad[] = { "mom-sub", "-q", "a", "--request-timeout", "-1", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.cli.request_ms, 3000);
+	sub_options_fini(&o);
+	assert_usage(parse(bad), "bad --request-timeout '-1' (a duration over 0: seconds, or "
+	    "like 500ms, 2m)", 0);
+}
+
 /* --newline (worker mode's stdin) and --progress (plain mode's stderr) are flags. */
 Test(sub_options, newline_is_for_workers_and_progress_for_plain_mode)
 {
