@@ -59,9 +59,10 @@ leader_of() {
 	node_status "$1" | python3 -c 'import json,sys; l=json.load(sys.stdin).get("leader"); print(l if l else "")' 2>/dev/null
 }
 
-# wait_leader [SECONDS]: until every running node names the same leader; sets LEADER.
+# wait_leader [SECONDS [NOT]]: until every running node names the same leader
+# (other than node NOT); sets LEADER.
 wait_leader() {
-	local deadline=$(($(ms_now) + ${1:-30} * 1000)) i l seen
+	local deadline=$(($(ms_now) + ${1:-30} * 1000)) not=${2:-} i l seen
 	LEADER=
 	while (($(ms_now) < deadline)); do
 		seen=
@@ -69,7 +70,7 @@ wait_leader() {
 			kill -0 "${NODE_PID[$i]}" 2>/dev/null || continue
 			[ "$(ps -o stat= -p "${NODE_PID[$i]}" | cut -c1)" = T ] && continue
 			l=$(leader_of "$i")
-			if [ -z "$l" ] || { [ -n "$seen" ] && [ "$l" != "$seen" ]; }; then
+			if [ -z "$l" ] || [ "$l" = "$not" ] || { [ -n "$seen" ] && [ "$l" != "$seen" ]; }; then
 				seen=none
 				break
 			fi

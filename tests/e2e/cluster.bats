@@ -61,8 +61,7 @@ for n in d["nodes"]:
 	old=$LEADER
 	kill -9 "${NODE_PID[$old]}"
 	wait "${NODE_PID[$old]}" 2>/dev/null || true
-	wait_leader 30
-	[ "$LEADER" != "$old" ]
+	wait_leader 30 "$old"
 	seq 101 200 | timeout 60 mom-pub -q q -l -W 30
 	run timeout 60 mom-sub -q q -C 200 -W 30
 	assert_success
@@ -75,8 +74,7 @@ for n in d["nodes"]:
 	assert_success
 	old=$LEADER
 	kill -STOP "${NODE_PID[$old]}"
-	wait_leader 30
-	[ "$LEADER" != "$old" ]
+	wait_leader 30 "$old"
 	run timeout 60 mom-pub -q q -m "while paused" -W 30
 	assert_success
 	kill -CONT "${NODE_PID[$old]}"
