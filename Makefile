@@ -186,6 +186,8 @@ FUZZ_EXTRA_store_fuzz := src/mom-broker/storage/store.c
 $(BUILD)/fuzz/store_fuzz: $(FUZZ_EXTRA_store_fuzz) $(wildcard src/mom-broker/storage/*.h)
 FUZZ_EXTRA_snap_fuzz := $(wildcard src/mom-broker/state/*.c)
 $(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) $(wildcard src/mom-broker/state/*.h)
+FUZZ_EXTRA_raftmsg_fuzz := src/mom-broker/replica/raftmsg.c
+$(BUILD)/fuzz/raftmsg_fuzz: $(FUZZ_EXTRA_raftmsg_fuzz) src/mom-broker/replica/raftmsg.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom $(BROKER_INC) \
