@@ -206,6 +206,8 @@ FUZZ_EXTRA_snap_fuzz := $(wildcard src/mom-broker/state/*.c)
 $(BUILD)/fuzz/snap_fuzz: $(FUZZ_EXTRA_snap_fuzz) $(wildcard src/mom-broker/state/*.h)
 FUZZ_EXTRA_frame_fuzz := src/mom-broker/replica/frame.c
 $(BUILD)/fuzz/frame_fuzz: $(FUZZ_EXTRA_frame_fuzz) src/mom-broker/replica/frame.h
+FUZZ_EXTRA_raftmsg_fuzz := src/mom-broker/replica/raftmsg.c
+$(BUILD)/fuzz/raftmsg_fuzz: $(FUZZ_EXTRA_raftmsg_fuzz) src/mom-broker/replica/raftmsg.h
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/libmom/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc/libmom $(BROKER_INC) \

@@ -64,9 +64,12 @@ _mom()
 		cluster) COMPREPLY=($(compgen -W 'status add remove transfer' -- "$cur")) ;;
 		esac ;;
 	mom-auth:0)
-		COMPREPLY=($(compgen -W 'keygen user token serve login verify' -- "$cur")) ;;
+		COMPREPLY=($(compgen -W 'keygen user token serve login verify cluster-key' -- "$cur")) ;;
 	mom-auth:1)
-		[ "${nouns[0]}" = user ] && COMPREPLY=($(compgen -W 'add delete list' -- "$cur")) ;;
+		case ${nouns[0]} in
+		user) COMPREPLY=($(compgen -W 'add delete list' -- "$cur")) ;;
+		cluster-key) COMPREPLY=($(compgen -f -- "$cur")) ;;
+		esac ;;
 	esac
 }
 

@@ -33,6 +33,7 @@ int issue_token(const struct auth_options *);
 int serve_run(const struct auth_options *);
 int login_run(const struct auth_options *);
 int verify_run(const struct auth_options *);
+int keys_cluster_key(const struct auth_options *);
 
 /* "mom-auth: ..." on stderr. */
 void auth_err(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "auth.h"
+#include "keyfile.h"
 #include "mom.h"
 
 #define KEY_FILE_MAX (64 * 1024)
@@ -212,4 +213,23 @@ fail:
 	json_decref(keys);
 	free(text);
 	return NULL;
+}
+
+/*
+ * cluster-key FILE: a new cluster key (keyfile.h) for mom-broker
+ * --cluster-key; every node of the cluster gets a copy of the same file.
+ */
+int
+keys_cluster_key(const struct auth_options *o)
+{
+	char err[4200];
+	int  rv;
+
+	if ((rv = mom_keyfile_generate(o->args[0], o->force, err, sizeof(err))) == 0)
+		return MOM_EXIT_OK;
+	if (rv == MOM_EEXIST)
+		auth_err("%s: not replacing a cluster key without --force", err);
+	else
+		auth_err("%s", err);
+	return MOM_EXIT_FAIL;
 }

@@ -24,6 +24,7 @@ usage(FILE *f)
 	    "       mom-auth login [-s URL] -u USER [--password-file FILE] [--cafile FILE]\n"
 	    "       mom-auth [-d DIR] verify [--key FILE] [--token-file FILE] [--issuer S]\n"
 	    "                         [--audience S] [TOKEN]\n"
+	    "       mom-auth cluster-key FILE [--force]\n"
 	    "       mom-auth -h | --version\n");
 }
 
@@ -35,7 +36,7 @@ help(void)
 	printf("\nOptions (each for the verbs named):\n"
 	    "  -d, --dir DIR              the directory of the keys and users ($MOM_AUTH_DIR)\n"
 	    "  --rsa                      keygen: an RSA key (RS256) instead of P-256 (ES256)\n"
-	    "  --force                    keygen, user add: replace what exists\n"
+	    "  --force                    keygen, user add, cluster-key: replace what exists\n"
 	    "  --pub PATTERN              user add, token: names it may publish to (repeatable)\n"
 	    "  --sub PATTERN              user add, token: names it may consume from (repeatable)\n"
 	    "  --admin                    user add, token: an administrator\n"
@@ -91,6 +92,8 @@ run(const struct auth_options *o)
 		return serve_run(o);
 	case V_LOGIN:
 		return login_run(o);
+	case V_CLUSTERKEY:
+		return keys_cluster_key(o);
 	default:
 		return verify_run(o);
 	}

@@ -56,7 +56,7 @@ static const struct {
 	{ OPT_ADMIN, V_USERADD | V_TOKEN, "--admin" },
 	{ OPT_AUDIENCE, V_TOKEN | V_SERVE | V_VERIFY, "--audience" },
 	{ OPT_CAFILE, V_LOGIN, "--cafile" },
-	{ OPT_FORCE, V_KEYGEN | V_USERADD, "--force" },
+	{ OPT_FORCE, V_KEYGEN | V_USERADD | V_CLUSTERKEY, "--force" },
 	{ OPT_INSECURE_LISTEN, V_SERVE, "--insecure-listen" },
 	{ OPT_ISSUER, V_TOKEN | V_SERVE | V_VERIFY, "--issuer" },
 	{ OPT_JSON, V_USERLIST, "--json" },
@@ -82,15 +82,17 @@ static const struct {
 	int         verb;
 	int         minargs, maxargs;
 	const char *name;
+	const char *operand; /* what a missing one is called */
 } verbs[] = {
-	{ "keygen", NULL, V_KEYGEN, 0, 0, "keygen" },
-	{ "user", "add", V_USERADD, 1, 1, "user add" },
-	{ "user", "delete", V_USERDEL, 1, 1, "user delete" },
-	{ "user", "list", V_USERLIST, 0, 0, "user list" },
-	{ "token", NULL, V_TOKEN, 0, 0, "token" },
-	{ "serve", NULL, V_SERVE, 0, 0, "serve" },
-	{ "login", NULL, V_LOGIN, 0, 0, "login" },
-	{ "verify", NULL, V_VERIFY, 0, 1, "verify" },
+	{ "keygen", NULL, V_KEYGEN, 0, 0, "keygen", NULL },
+	{ "user", "add", V_USERADD, 1, 1, "user add", "NAME" },
+	{ "user", "delete", V_USERDEL, 1, 1, "user delete", "NAME" },
+	{ "user", "list", V_USERLIST, 0, 0, "user list", NULL },
+	{ "token", NULL, V_TOKEN, 0, 0, "token", NULL },
+	{ "serve", NULL, V_SERVE, 0, 0, "serve", NULL },
+	{ "login", NULL, V_LOGIN, 0, 0, "login", NULL },
+	{ "verify", NULL, V_VERIFY, 0, 1, "verify", NULL },
+	{ "cluster-key", NULL, V_CLUSTERKEY, 1, 1, "cluster-key", "FILE" },
 };
 
 static int
@@ -304,8 +306,10 @@ check_verb(struct auth_options *o, const int *seen, int nseen, char *err, size_t
 	o->args += verbs[v].word2 != NULL ? 2 : 1;
 	o->nargs -= verbs[v].word2 != NULL ? 2 : 1;
 	if (o->nargs < verbs[v].minargs || o->nargs > verbs[v].maxargs) {
-		mom_errf(err, errlen, "%s: %s", verbs[v].name,
-		    o->nargs < verbs[v].minargs ? "missing NAME" : "too many arguments");
+		if (o->nargs < verbs[v].minargs)
+			mom_errf(err, errlen, "%s: missing %s", verbs[v].name, verbs[v].operand);
+		else
+			mom_errf(err, errlen, "%s: too many arguments", verbs[v].name);
 		o->usage = 1;
 		return MOM_EXIT_USAGE;
 	}

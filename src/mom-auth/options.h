@@ -19,6 +19,7 @@ enum auth_verb {
 	V_SERVE = 1 << 5,
 	V_LOGIN = 1 << 6,
 	V_VERIFY = 1 << 7,
+	V_CLUSTERKEY = 1 << 8,
 };
 
 /* Pattern lists of --pub / --sub (the array owned, its strings borrowed). */
@@ -35,7 +36,7 @@ struct auth_options {
 	int          nargs;
 	/* keygen */
 	int          rsa;
-	int          force; /* also user add: replace */
+	int          force; /* also user add, cluster-key: replace */
 	/* user add, token */
 	struct auth_list pub, sub;
 	int          admin;

@@ -157,6 +157,51 @@ term_status() {
 	[ ! -e "$A/mom-auth.key.tmp" ]
 }
 
+# ---- cluster-key ----
+
+@test "cluster-key writes 64 random hex digits and a newline, mode 0600 even under umask 000" {
+	run --separate-stderr bash -c "umask 000 && mom-auth cluster-key '$T/cluster.key'"
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" ""
+	assert_equal "$(stat -c %a "$T/cluster.key")" 600
+	assert_equal "$(stat -c %s "$T/cluster.key")" 65
+	grep -Eqx '[0-9a-f]{64}' "$T/cluster.key"
+	mom-auth cluster-key "$T/other.key"
+	! cmp -s "$T/cluster.key" "$T/other.key"
+}
+
+@test "cluster-key refuses to replace a key (exit 1) unless --force" {
+	mom-auth cluster-key "$T/cluster.key"
+	cp "$T/cluster.key" "$T/old.key"
+	run --separate-stderr mom-auth cluster-key "$T/cluster.key"
+	assert_one_line_error mom-auth 1
+	assert_equal "${stderr_lines[0]}" \
+		"mom-auth: $T/cluster.key: exists already: not replacing a cluster key without --force"
+	cmp "$T/cluster.key" "$T/old.key"
+	chmod 644 "$T/cluster.key"
+	run --separate-stderr mom-auth cluster-key "$T/cluster.key" --force
+	assert_success
+	assert_equal "$stderr" ""
+	! cmp -s "$T/cluster.key" "$T/old.key"
+	assert_equal "$(stat -c %a "$T/cluster.key")" 600
+	[ ! -e "$T/cluster.key.tmp" ]
+}
+
+@test "cluster-key usage errors exit 64; a file that cannot be created exits 1" {
+	run --separate-stderr mom-auth cluster-key
+	assert_usage_error mom-auth
+	assert_equal "${stderr_lines[0]}" "mom-auth: cluster-key: missing FILE"
+	run --separate-stderr mom-auth cluster-key "$T/a" "$T/b"
+	assert_usage_error mom-auth
+	run --separate-stderr mom-auth cluster-key "$T/a" --rsa
+	assert_usage_error mom-auth
+	[ ! -e "$T/a" ]
+	run --separate-stderr mom-auth cluster-key "$T/missing/cluster.key"
+	assert_one_line_error mom-auth 1
+	assert_equal "${stderr_lines[0]}" "mom-auth: $T/missing/cluster.key: No such file or directory"
+}
+
 @test "keygen --rsa makes an RSA key whose tokens verify as RS256" {
 	run mom-auth -d "$A" keygen --rsa --force
 	assert_success

@@ -320,6 +320,11 @@ complete_words() {
 	assert_output transfer
 	run complete_words mom-auth user a
 	assert_output add
+	run complete_words mom-auth clu
+	assert_output cluster-key
+	touch "$T/cluster.key"
+	run complete_words mom-auth cluster-key "$T/clu"
+	assert_output "$T/cluster.key"
 	touch "$T/tok.jwt"
 	run complete_words mom-pub --token-file "$T/tok"
 	assert_output "$T/tok.jwt"

@@ -102,6 +102,26 @@ Test(auth_options, verbs_and_their_operands)
 	cr_assert_str_eq(o.args[0], "TOKEN");
 }
 
+Test(auth_options, cluster_key_takes_a_file_and_force)
+{
+	char *key[] = { "mom-auth", "cluster-key", "/etc/mom/cluster.key", "--force", NULL };
+	char *none[] = { "mom-auth", "cluster-key", NULL };
+	char *two[] = { "mom-auth", "cluster-key", "a", "b", NULL };
+	char *rsa[] = { "mom-auth", "cluster-key", "a", "--rsa", NULL };
+
+	cr_assert_eq(parse(key), 0, "err: %s", err);
+	cr_assert_eq(o.verb, V_CLUSTERKEY);
+	cr_assert_eq(o.nargs, 1);
+	cr_assert_str_eq(o.args[0], "/etc/mom/cluster.key");
+	cr_assert(o.force);
+	auth_options_fini(&o);
+	assert_usage(parse(none), "cluster-key: missing FILE", 1);
+	auth_options_fini(&o);
+	assert_usage(parse(two), "cluster-key: too many arguments", 1);
+	auth_options_fini(&o);
+	assert_usage(parse(rsa), "--rsa does not apply to cluster-key", 0);
+}
+
 Test(auth_options, help_and_version_stop_the_parse)
 {
 	char *help[] = { "mom-auth", "-h", NULL };
