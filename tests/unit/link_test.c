@@ -547,3 +547,41 @@ Test(link, the_fault_switch_cuts_a_link_and_is_re_read_when_it_changes)
 	link_stop(b.l);
 	unlink(path);
 }
+
+Test(link, a_receiver_that_does_not_read_takes_no_more_than_its_budget)
+{
+	struct link_config cfg = {
+		.self = 2, .cluster = CLUSTER, .listen = "tcp://127.0.0.1:0",
+		.key = key, .keylen = 32, .max_msg = 1000,
+	};
+	static uint8_t buf[900];
+	struct link_msg *m;
+	struct node a, b;
+	char err[128];
+	int i;
+
+	node_start(&a, 1, key);
+	b.id = 2;
+	cr_assert_eq(link_start(&b.l, &cfg, err, sizeof(err)), 0);
+	snprintf(b.url, sizeof(b.url), "tcp://127.0.0.1:%d", link_port(b.l));
+	know(&a, &b);
+	know(&b, &a);
+	/* Twice max_msg is 2000 bytes: two of 900 fit, the third does not. */
+	cr_assert_eq(send_when_up(&a, 2, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(wait_stat(&b, 1, "refused_full", 1), 1);
+	cr_assert_eq(wait_stat(&b, 1, "messages_received", 2), 2);
+	/* Read one: the next is taken again. */
+	cr_assert_not_null(m = link_recv(b.l));
+	link_msg_free(m);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(wait_stat(&b, 1, "messages_received", 3), 3);
+	for (i = 0; i < 2; i++) {
+		cr_assert_not_null(m = link_recv(b.l));
+		link_msg_free(m);
+	}
+	cr_assert_null(link_recv(b.l));
+	link_stop(a.l);
+	link_stop(b.l);
+}

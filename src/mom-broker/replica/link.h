@@ -18,8 +18,10 @@
  * which leave them LINK_WINDOW_SMALL slots, so that a long transfer never
  * holds up a heartbeat or a vote.  A transfer that makes no progress for
  * LINK_STALL_MS is abandoned (raft will send again).  The receiver
- * reassembles within a memory budget and hands only whole, verified
- * messages to link_recv.
+ * reassembles and hands only whole, verified messages to link_recv, within
+ * a memory budget (2 x max_msg) for reassembly and unread messages: beyond
+ * it, it acknowledges nothing, which holds the sender back, and refuses new
+ * transfers.
  *
  * Threads: a receiving thread (the listening socket) and a sending thread
  * (queues, resends, timeouts); every call here may come from any thread.
@@ -71,7 +73,8 @@ struct link_config {
 	size_t		 keylen;
 	size_t		 max_inflight;	/* bytes per peer, 0: LINK_INFLIGHT_DEFAULT */
 	size_t		 max_msg;	/* largest message, 0: LINK_MAX_MSG_DEFAULT;
-					 * also the receiver's reassembly budget */
+					 * the receiver holds at most twice this in
+					 * reassembly and messages not yet read */
 	void		(*wake)(void *arg); /* a message is ready (any thread) */
 	void		*arg;
 };
