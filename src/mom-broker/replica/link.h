@@ -82,7 +82,11 @@ struct link_config {
 /* cfg and its strings and key are copied.  0 or a MOM_E* code, err set. */
 int	link_start(struct link **, const struct link_config *, char *err,
 	    size_t errlen);
-/* Stops both threads, closes every socket, frees every queue.  NULL: no-op. */
+/*
+ * Stops both threads, closes every socket, frees every queue.  NULL: no-op.
+ * Takes up to 100 ms (the receiving thread's poll); a socket that nng 1.5.2
+ * fails to close within 2 s is left to a thread of its own, with a warning.
+ */
 void	link_stop(struct link *);
 /* The TCP port the link listens on (for a URL with port 0), or -1. */
 int	link_port(struct link *);
