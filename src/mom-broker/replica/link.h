@@ -84,7 +84,7 @@ int	link_start(struct link **, const struct link_config *, char *err,
 	    size_t errlen);
 /*
  * Stops both threads, closes every socket, frees every queue.  NULL: no-op.
- * Takes up to 100 ms (the receiving thread's poll); a socket that nng 1.5.2
+ * Takes about 50 ms (the sending sockets drain); a socket that nng 1.5.2
  * fails to close within 2 s is left to a thread of its own, with a warning.
  */
 void	link_stop(struct link *);
