@@ -103,7 +103,8 @@ LINK_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/replica/l
 	src/mom-broker/replica/frame.c)
 $(BUILD)/tests/link_test: tests/unit/link_test.c $(LINK_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ \
+		$(filter %.c %.o %.a,$^) $(LIBS) -lcriterion
 
 # fault: the fault-injection build (store.h, rio.h: MOM_FAULT_*), every
 # program and tool compiled with -DMOM_FAULT_INJECTION into build-fault/,
@@ -217,7 +218,8 @@ bench: all $(BUILD)/bench/linkbench
 # the fault build compiles it, for the drop runs.
 $(BUILD)/bench/linkbench: bench/linkbench.c $(LINK_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ \
+		$(filter %.c %.o %.a,$^) $(LIBS)
 bench-link: $(BUILD)/bench/linkbench
 	$(BUILD)/bench/linkbench
 
