@@ -41,6 +41,19 @@ ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/*
+ * Runs before nng's own atexit handler (registered when the first socket
+ * opened, so earlier): when nng 1.5.2 left a socket that cannot close
+ * (link_stop warned), nng_fini would wait for it for ever.  The test's
+ * result is already reported by then.
+ */
+static void
+skip_nng_fini(void)
+{
+	if (link_close_stuck())
+		_exit(0);
+}
+
 static void
 node_start_at(struct node *n, uint64_t id, const uint8_t *k, const char *listen,
     size_t max_inflight)
@@ -55,6 +68,7 @@ node_start_at(struct node *n, uint64_t id, const uint8_t *k, const char *listen,
 	n->id = id;
 	rc = link_start(&n->l, &cfg, err, sizeof(err));
 	cr_assert_eq(rc, 0, "link_start %s: %s", listen, err);
+	atexit(skip_nng_fini);
 	snprintf(n->url, sizeof(n->url), "tcp://127.0.0.1:%d", link_port(n->l));
 }
 

@@ -882,6 +882,9 @@ tx_main(void *arg)
 	return NULL;
 }
 
+/* Set once any socket failed to close in time (see link_close_stuck). */
+static atomic_bool close_stuck;
+
 struct closer {
 	nng_socket	 sock;
 	pthread_mutex_t	 mu;
@@ -961,6 +964,8 @@ sock_close(nng_socket s, const char *what, uint64_t id)
 	while (!c->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	done = c->done;
+	if (!done)
+		atomic_store(&close_stuck, true);
 	if (!done)
 		log_warnx("cluster link: closing the %s socket%s%.0llu took over %d ms "
 		    "(nng); left to finish on its own", what, id ? " to node " : "",
@@ -1142,6 +1147,12 @@ link_stop(struct link *l)
 	pthread_cond_destroy(&l->cv);
 	explicit_bzero(l->key, sizeof(l->key));
 	free(l);
+}
+
+bool
+link_close_stuck(void)
+{
+	return atomic_load(&close_stuck);
 }
 
 int

@@ -40,6 +40,7 @@
 #ifndef MOM_REPLICA_LINK_H
 #define MOM_REPLICA_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,12 @@ int	link_start(struct link **, const struct link_config *, char *err,
  * fails to close within 2 s is left to a thread of its own, with a warning.
  */
 void	link_stop(struct link *);
+/*
+ * True once any link's socket failed to close in time (link_stop).  nng
+ * registers nng_fini with atexit(3), which closes every socket again and
+ * then never returns: a program that sees this true ends with _exit(2).
+ */
+bool	link_close_stuck(void);
 /* The TCP port the link listens on (for a URL with port 0), or -1. */
 int	link_port(struct link *);
 
