@@ -103,7 +103,8 @@ LINK_TEST_OBJ := $(patsubst %.c,$(BUILD)/fault-test/%.o,src/mom-broker/replica/l
 	src/mom-broker/replica/frame.c)
 $(BUILD)/tests/link_test: tests/unit/link_test.c $(LINK_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ \
+		$(filter %.c %.o %.a,$^) $(LIBS) -lcriterion
 
 # cluster_test runs libraft's raft_fixture with the figure-8 guard as the
 # fault build compiles it, so that MOM_FAULT_NO_GUARD can switch it off.
@@ -230,7 +231,8 @@ bench: all $(BUILD)/bench/linkbench
 # the fault build compiles it, for the drop runs.
 $(BUILD)/bench/linkbench: bench/linkbench.c $(LINK_TEST_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -DMOM_FAULT_INJECTION $(BROKER_INC) $(LDFLAGS) -o $@ \
+		$(filter %.c %.o %.a,$^) $(LIBS)
 bench-link: $(BUILD)/bench/linkbench
 	$(BUILD)/bench/linkbench
 

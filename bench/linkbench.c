@@ -5,7 +5,8 @@
  * transfer with 0 % and 1 % of frames dropped both ways by the fault
  * switch (built with -DMOM_FAULT_INJECTION: make bench-link).
  *
- *	linkbench [-q]		-q: a tenth of the sizes, for a smoke test
+ *	linkbench [-q | -g]	-q: a tenth of the sizes, for a smoke test;
+ *				-g: also 1 GiB (the largest message) both ways
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +142,7 @@ transfer(struct link *a, struct link *b, size_t size, const char *drop)
 		fprintf(stderr, "linkbench: the %zu bytes did not arrive intact\n", size);
 		exit(1);
 	}
-	printf("transfer %zu MB, drop %s: %7.3f s  %7.1f MB/s  resent %lld chunks, "
+	printf("transfer %4zu MB, drop %s: %7.3f s  %7.1f MB/s  resent %lld chunks, "
 	    "dropped by the switch %lld, gaps seen %lld\n", size >> 20, drop, t1 - t0,
 	    size / (t1 - t0) / 1e6, stat_of(a, 2, "resent") - resent0,
 	    stat_of(a, 2, "fault_dropped") + stat_of(b, 1, "fault_dropped") - fd0,
@@ -155,6 +156,7 @@ int
 main(int argc, char **argv)
 {
 	int q = argc > 1 && strcmp(argv[1], "-q") == 0, fd;
+	int g = argc > 1 && strcmp(argv[1], "-g") == 0;
 	char ua[64], ub[64];
 	struct link *a, *b;
 
@@ -180,6 +182,10 @@ main(int argc, char **argv)
 	stream(a, b, 1 << 10, q ? 10000 : 100000);
 	transfer(a, b, (q ? 20u : 200u) << 20, "0");
 	transfer(a, b, (q ? 20u : 200u) << 20, "0.01");
+	if (g) {
+		transfer(a, b, (size_t)1 << 30, "0");
+		transfer(a, b, (size_t)1 << 30, "0.01");
+	}
 	link_stop(a);
 	link_stop(b);
 	unlink(fault_path);

@@ -41,6 +41,19 @@ ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/*
+ * Runs before nng's own atexit handler (registered when the first socket
+ * opened, so earlier): when nng 1.5.2 left a socket that cannot close
+ * (link_stop warned), nng_fini would wait for it for ever.  The test's
+ * result is already reported by then.
+ */
+static void
+skip_nng_fini(void)
+{
+	if (link_close_stuck())
+		_exit(0);
+}
+
 static void
 node_start_at(struct node *n, uint64_t id, const uint8_t *k, const char *listen,
     size_t max_inflight)
@@ -55,6 +68,7 @@ node_start_at(struct node *n, uint64_t id, const uint8_t *k, const char *listen,
 	n->id = id;
 	rc = link_start(&n->l, &cfg, err, sizeof(err));
 	cr_assert_eq(rc, 0, "link_start %s: %s", listen, err);
+	atexit(skip_nng_fini);
 	snprintf(n->url, sizeof(n->url), "tcp://127.0.0.1:%d", link_port(n->l));
 }
 
@@ -546,4 +560,42 @@ Test(link, the_fault_switch_cuts_a_link_and_is_re_read_when_it_changes)
 	link_stop(a.l);
 	link_stop(b.l);
 	unlink(path);
+}
+
+Test(link, a_receiver_that_does_not_read_takes_no_more_than_its_budget)
+{
+	struct link_config cfg = {
+		.self = 2, .cluster = CLUSTER, .listen = "tcp://127.0.0.1:0",
+		.key = key, .keylen = 32, .max_msg = 1000,
+	};
+	static uint8_t buf[900];
+	struct link_msg *m;
+	struct node a, b;
+	char err[128];
+	int i;
+
+	node_start(&a, 1, key);
+	b.id = 2;
+	cr_assert_eq(link_start(&b.l, &cfg, err, sizeof(err)), 0);
+	snprintf(b.url, sizeof(b.url), "tcp://127.0.0.1:%d", link_port(b.l));
+	know(&a, &b);
+	know(&b, &a);
+	/* Twice max_msg is 2000 bytes: two of 900 fit, the third does not. */
+	cr_assert_eq(send_when_up(&a, 2, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(wait_stat(&b, 1, "refused_full", 1), 1);
+	cr_assert_eq(wait_stat(&b, 1, "messages_received", 2), 2);
+	/* Read one: the next is taken again. */
+	cr_assert_not_null(m = link_recv(b.l));
+	link_msg_free(m);
+	cr_assert_eq(link_send(a.l, 2, 0, LINK_RAFT, buf, sizeof(buf)), 0);
+	cr_assert_eq(wait_stat(&b, 1, "messages_received", 3), 3);
+	for (i = 0; i < 2; i++) {
+		cr_assert_not_null(m = link_recv(b.l));
+		link_msg_free(m);
+	}
+	cr_assert_null(link_recv(b.l));
+	link_stop(a.l);
+	link_stop(b.l);
 }

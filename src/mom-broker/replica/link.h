@@ -18,8 +18,10 @@
  * which leave them LINK_WINDOW_SMALL slots, so that a long transfer never
  * holds up a heartbeat or a vote.  A transfer that makes no progress for
  * LINK_STALL_MS is abandoned (raft will send again).  The receiver
- * reassembles within a memory budget and hands only whole, verified
- * messages to link_recv.
+ * reassembles and hands only whole, verified messages to link_recv, within
+ * a memory budget (2 x max_msg) for reassembly and unread messages: beyond
+ * it, it acknowledges nothing, which holds the sender back, and refuses new
+ * transfers.
  *
  * Threads: a receiving thread (the listening socket) and a sending thread
  * (queues, resends, timeouts); every call here may come from any thread.
@@ -38,6 +40,7 @@
 #ifndef MOM_REPLICA_LINK_H
 #define MOM_REPLICA_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,7 +74,8 @@ struct link_config {
 	size_t		 keylen;
 	size_t		 max_inflight;	/* bytes per peer, 0: LINK_INFLIGHT_DEFAULT */
 	size_t		 max_msg;	/* largest message, 0: LINK_MAX_MSG_DEFAULT;
-					 * also the receiver's reassembly budget */
+					 * the receiver holds at most twice this in
+					 * reassembly and messages not yet read */
 	void		(*wake)(void *arg); /* a message is ready (any thread) */
 	void		*arg;
 };
@@ -79,8 +83,18 @@ struct link_config {
 /* cfg and its strings and key are copied.  0 or a MOM_E* code, err set. */
 int	link_start(struct link **, const struct link_config *, char *err,
 	    size_t errlen);
-/* Stops both threads, closes every socket, frees every queue.  NULL: no-op. */
+/*
+ * Stops both threads, closes every socket, frees every queue.  NULL: no-op.
+ * Takes about 50 ms (the sending sockets drain); a socket that nng 1.5.2
+ * fails to close within 2 s is left to a thread of its own, with a warning.
+ */
 void	link_stop(struct link *);
+/*
+ * True once any link's socket failed to close in time (link_stop).  nng
+ * registers nng_fini with atexit(3), which closes every socket again and
+ * then never returns: a program that sees this true ends with _exit(2).
+ */
+bool	link_close_stuck(void);
 /* The TCP port the link listens on (for a URL with port 0), or -1. */
 int	link_port(struct link *);
 
