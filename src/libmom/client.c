@@ -907,6 +907,20 @@ mom_client_again(struct mom_client *c, int st)
 	return rv == MOM_ETIMEDOUT ? 0 : rv;
 }
 
+/*
+ * A wait of the caller's ended with rv (under c->mu).  Its deadline (-W)
+ * passed while the connected brokers only answered "not leader",
+ * "unavailable" or "shutting down": the broker is unavailable (69), as a
+ * cluster without a leader is, rather than slow (75).
+ */
+static int
+wait_end(const struct mom_client *c, int rv)
+{
+	if (rv == MOM_ETIMEDOUT && c->replaced_since > 0 && c->npipes > 0)
+		return MOM_EUNAVAIL;
+	return rv;
+}
+
 int
 mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout_ms)
 {
@@ -922,6 +936,7 @@ mom_client_next(struct mom_client *c, nng_msg **rep, void **tag, int64_t timeout
 			return MOM_EINVAL;
 		}
 		if ((rv = wait_step(c, deadline)) != 0) {
+			rv = wait_end(c, rv);
 			pthread_mutex_unlock(&c->mu);
 			return rv;
 		}
@@ -966,6 +981,8 @@ mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
 	int     rv;
 
 	*rep = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
 	for (;;) {
 		if ((rv = mom_client_submit(c, req, mine, left)) != 0)
 			break;
@@ -997,7 +1014,9 @@ mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
 				backoff *= 2;
 		}
 		if (timeout_ms >= 0 && (left = timeout_ms - (mom_mono_ms() - start)) <= 0) {
-			rv = MOM_ETIMEDOUT;
+			pthread_mutex_lock(&c->mu);
+			rv = wait_end(c, MOM_ETIMEDOUT);
+			pthread_mutex_unlock(&c->mu);
 			break;
 		}
 	}
@@ -1005,7 +1024,11 @@ mom_client_call(struct mom_client *c, const struct mom_buf *req, nng_msg **rep,
 		nng_msg_free(*rep);
 		*rep = NULL;
 	}
-	if (rv == MOM_ETIMEDOUT || rv == MOM_EUNAVAIL)
+	if (rv == MOM_EUNAVAIL && err[0] != '\0' && timeout_ms >= 0 &&
+	    mom_mono_ms() - start >= timeout_ms)
+		/* err holds the last refusal ("not leader", "unavailable"): keep it. */
+		;
+	else if (rv == MOM_ETIMEDOUT || rv == MOM_EUNAVAIL)
 		mom_errf(err, errlen, "%s", rv == MOM_ETIMEDOUT ?
 		    "timed out waiting for the broker" : "lost the connection to the broker");
 	return rv;

@@ -4,14 +4,19 @@
  * The server list is dialled at open: a server that refuses is retried in
  * the background, and open fails with MOM_EUNAVAIL only when none of them
  * accepted.  Requests go out on a pool of nng contexts (the window), so
- * many can be in flight on one connection; nng resends a request whose
- * connection broke as soon as a connection is back, which is why every
- * request must be idempotent (publishes carry producer sequence numbers,
- * acks are receipts).  While no broker is connected for longer than the
- * reconnect window, pending requests fail with MOM_EUNAVAIL.  A broker
- * that answers "shutting down" (a restart) or "not the leader" (a
- * failover) is about to be replaced: such a reply is a reason to send
- * the request again (mom_client_again), within the same window.
+ * many can be in flight at once.  With one server, nng resends a request
+ * whose connection broke as soon as a connection is back.  With several,
+ * a request goes to one server while it answers (failover.h chooses); one
+ * not answered within request_ms (plus a long poll's wait), or whose
+ * connection broke, is sent again to the next server, and the silent one
+ * is passed over for a back-off.  Either way every request must be
+ * idempotent (publishes carry producer sequence numbers, acks are
+ * receipts).  While no broker is connected for longer than the reconnect
+ * window, pending requests fail with MOM_EUNAVAIL.  A broker that answers
+ * "shutting down" (a restart), "not the leader" or "unavailable" (a
+ * failover) cannot serve now: such a reply is a reason to send the
+ * request again (mom_client_again), to the next server of the list,
+ * within the same window.
  */
 #ifndef MOM_CLIENT_H
 #define MOM_CLIENT_H
@@ -79,14 +84,14 @@ void mom_client_set_interrupt(struct mom_client *, volatile int *flag);
 int mom_client_window(const struct mom_client *);
 
 /*
- * After a reply with status st: for "shutting down" and "not the leader"
- * (mom_client_replaced), waits a back-off (50 ms growing to 1 s, the same
+ * After a reply with status st: for "shutting down", "not the leader" and
+ * "unavailable" (mom_client_replaced), waits a back-off (50 ms growing to 1 s, the same
  * for requests refused together) and returns 0, for the caller to send the request again; MOM_EUNAVAIL once
  * such replies and no connection at all have lasted the reconnect window;
  * MOM_ECLOSED when interrupted.  Any other st is returned as it is.
  */
 int mom_client_again(struct mom_client *, int st);
-/* Is st a reply status of a broker that is about to be replaced? */
+/* Is st a reply status of a broker that cannot serve now (mom_node_retry_status)? */
 int mom_client_replaced(int st);
 
 /*

@@ -164,8 +164,8 @@ reap(struct pub *p)
 		else if (rv == MOM_ECLOSED)
 			fail(p, rv, "interrupted: the request may not have been published");
 		else
-			fail(p, rv, "lost the broker: %" PRIu64 " messages confirmed, more unconfirmed",
-			    p->confirmed);
+			fail(p, rv, "lost the broker (or none could serve): %" PRIu64 " messages "
+			    "confirmed, more unconfirmed", p->confirmed);
 		return rv;
 	}
 	b = tag;

@@ -187,8 +187,57 @@ stream_and() {
 	assert_equal "$(count "$B")" 1001
 }
 
-@test "A answering 'not leader': the request goes to B" {
-	skip "no single broker says 'not leader' yet (failover_test.c checks the decision)"
+# start_fake STATUS: a fake broker (fake-nng-broker.py) that answers every
+# request with STATUS; F its URL, FLOG the ops it was asked.
+start_fake() {
+	local pf="$T/fake.port" i
+	rm -f "$pf"
+	FLOG="$T/fake.log"
+	: >"$FLOG"
+	bg python3 "$BATS_TEST_DIRNAME/fake-nng-broker.py" "$pf" "$FLOG" "$1"
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$pf" ] && break
+		sleep 0.05
+	done
+	[ -s "$pf" ] || fail "the fake broker did not start"
+	F="tcp://127.0.0.1:$(cat "$pf")"
+}
+
+# A single broker never says "not leader" or "unavailable": a fake one does.
+@test "A answering 'not leader' (16) or 'unavailable' (9): publish, consume and admin go to B" {
+	start_ab
+	local st
+	for st in 16 9; do
+		start_fake "$st"
+		timed timeout 30 mom-pub -s "$F,$B" -q q -m "one$st" 2>"$T/err"
+		[ "$ST" = 0 ] || fail "status $ST after $DT ms: $(cat "$T/err")"
+		((DT < 10000)) || fail "took $DT ms"
+		timed timeout 30 mom-pub -s "$F,$B" -q q -l < <(seq 1 100) 2>"$T/err"
+		[ "$ST" = 0 ] || fail "status $ST after $DT ms: $(cat "$T/err")"
+		run -0 timeout 30 mom-admin -s "$F,$B" queue list
+		assert_output --partial q
+		run -0 timeout 30 mom-sub -s "$F,$B" -q q -C 101
+		assert_equal "${#lines[@]}" 101
+		# the fake was asked (and refused) along the way
+		[ -s "$FLOG" ] || fail "the fake broker was never asked"
+		stop_pid "${BG_PIDS[-1]}" KILL
+	done
+}
+
+@test "every broker 'unavailable': 69 after -W, not at once and not 75" {
+	start_fake 9
+	local f1=$F
+	start_fake 9
+	timed timeout 30 mom-pub -s "$f1,$F" -W 3s -q q -m x 2>"$T/err"
+	assert_equal "$ST" 69
+	((DT >= 2500 && DT < 15000)) || fail "took $DT ms: $(cat "$T/err")"
+	timed timeout 30 mom-pub -s "$f1,$F" -W 3s -q q -l < <(seq 1 3) 2>"$T/err"
+	assert_equal "$ST" 69
+	((DT >= 2500 && DT < 15000)) || fail "took $DT ms: $(cat "$T/err")"
+	timed timeout 30 mom-admin -s "$f1,$F" -W 3s queue list 2>"$T/err"
+	assert_equal "$ST" 69
+	run cat "$T/err"
+	assert_output 'mom-admin: broker unavailable'
 }
 
 @test "mom-sub -s A,B consumes from B with A stopped" {
@@ -202,12 +251,21 @@ stream_and() {
 	assert_equal "$(count "$B")" 0
 }
 
-@test "mom-sub -s A,B: a long poll on A is not cut short by --request-timeout" {
+@test "mom-sub -s A,B: a parked long poll is not cut short by --request-timeout" {
 	start_ab
 	bg bash -c "mom-sub -s '$A,$B' --request-timeout 1s -q q -C 1 >'$T/out' 2>'$T/err'"
-	# parked at A for longer than the request timeout
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(waiting "$A")" = 1 ] && { on "$A"; break; }
+		[ "$(waiting "$B")" = 1 ] && { on "$B"; break; }
+		sleep 0.05
+	done
+	[ -n "$ON" ] || fail "no long poll parked: $(cat "$T/err")"
+	# parked for longer than the request timeout, and still there
 	sleep 3
-	pub -s "$A" -q q -m late
+	assert_equal "$(waiting "$ON")" 1
+	assert_equal "$(waiting "$OFF")" 0
+	pub -s "$ON" -q q -m late
 	wait_for 10 test -s "$T/out" || fail "nothing consumed: $(cat "$T/err")"
 	assert_equal "$(cat "$T/out")" late
 }
