@@ -21,7 +21,9 @@
 #include "net/front.h"
 #include "state/fsm.h"
 #include "net/http.h"
+#include "replica/link.h"
 #include "replica/replica.h"
+#include "keyfile.h"
 #include "log.h"
 #include "mom.h"
 #include "options.h"
@@ -149,8 +151,8 @@ release(struct broker *b)
 	 */
 	if (b->tls != NULL)
 		nng_tls_config_free(b->tls);
-	else
-		nng_fini();
+	else if (!link_close_stuck())
+		nng_fini(); /* not with a cluster link socket nng could not close (link.h) */
 	close(b->lockfd);
 }
 
@@ -260,38 +262,16 @@ open_resources(struct broker *b, const struct broker_options *o)
 	return 0;
 }
 
-/*
- * The cluster key (--cluster-key): a regular file of 32 to 4096 bytes,
- * readable by its owner only.  The key is its bytes.  0 or -1 (err).
- */
+/* The cluster key (--cluster-key, libmom/keyfile.h).  0 or -1 (err). */
 static int
 load_cluster_key(const char *path, uint8_t *key, size_t *len, char *err, size_t errlen)
 {
-	struct stat st;
-	ssize_t     n;
-	int         fd;
+	char why[512];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
-		mom_errf(err, errlen, "cannot read --cluster-key %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (mom_keyfile_load(path, key, len, BROKER_KEY_MAX, why, sizeof(why)) != 0) {
+		mom_errf(err, errlen, "--cluster-key: %s", why);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_size < 32 ||
-	    st.st_size > BROKER_KEY_MAX) {
-		mom_errf(err, errlen, "--cluster-key %s: %s", path, !S_ISREG(st.st_mode) ?
-		    "not a regular file" : (st.st_mode & 077) != 0 ? "readable by others "
-		    "(chmod 600 it)" : "must be 32 to 4096 bytes");
-		close(fd);
-		return -1;
-	}
-	n = read(fd, key, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		mom_errf(err, errlen, "cannot read --cluster-key %s", path);
-		return -1;
-	}
-	*len = (size_t)n;
 	return 0;
 }
 
@@ -548,5 +528,8 @@ main(int argc, char **argv)
 	else
 		rv = serve(&o);
 	broker_options_fini(&o);
-	return mom_stdout_finish("mom-broker", rv, 0);
+	rv = mom_stdout_finish("mom-broker", rv, 0);
+	if (link_close_stuck())
+		_exit(rv); /* nng's atexit(nng_fini) would wait for that socket forever */
+	return rv;
 }

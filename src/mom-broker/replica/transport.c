@@ -29,16 +29,32 @@
 #include "storage/rio.h"
 
 #define DRAIN_MAX 512 /* messages taken from the links per drive */
+/*
+ * An AppendEntries is cut to this many bytes: libraft 0.15 sends
+ * everything from a follower's next index, which for a node far behind
+ * is the whole log.  The follower's answer says how far it got.
+ */
+#define APPEND_MAX ((size_t)4 << 20)
 
 static int
 tp_send(void *arg, const struct raft_message *m)
 {
-	struct replica *r = arg;
-	int             rv;
+	struct replica     *r = arg;
+	struct raft_message cut;
+	int                 rv;
 
 	if (m->server_address != NULL && m->server_address[0] != '\0' &&
 	    link_peer_add(r->link, m->server_id, m->server_address) != 0)
 		return RAFT_NOCONNECTION;
+
+	if (m->type == RAFT_IO_APPEND_ENTRIES && m->append_entries.n_entries > 1) {
+		cut = *m;
+		cut.append_entries.n_entries = raftmsg_entries_fit(m, r->cfg.cluster_url,
+		    APPEND_MAX);
+		if (cut.append_entries.n_entries == 0)
+			cut.append_entries.n_entries = 1; /* one entry always goes */
+		m = &cut;
+	}
 	mom_buf_reset(&r->tx);
 	if (raftmsg_encode(&r->tx, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || r->tx.err)
 		return RAFT_NOMEM;
