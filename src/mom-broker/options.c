@@ -12,6 +12,7 @@
 
 #include "duration.h"
 #include "mom.h"
+#include "names.h"
 #include "net/http.h"
 #include "options.h"
 #include "size.h"
@@ -295,19 +296,6 @@ limit_opt(struct broker_options *o, struct pass *p, int ch, const char *arg)
 	}
 }
 
-/* A node id: a positive integer below 2^53 (JSON numbers stay exact). */
-static int
-node_id(const char *s, uint64_t *id)
-{
-	char *end;
-
-	errno = 0;
-	*id = strtoull(s, &end, 10);
-	if (*s < '1' || *s > '9' || *end != '\0' || errno != 0 || *id >= ((uint64_t)1 << 53))
-		return -1;
-	return 0;
-}
-
 /* A cluster listener or peer: tcp or tls+tcp (the links are nng). */
 static bool
 cluster_scheme(const char *url)
@@ -340,7 +328,7 @@ peer_opt(struct broker_options *o, struct pass *p, const char *arg)
 		id_s[eq - arg] = '\0';
 	} else
 		id_s[0] = '\0';
-	if (node_id(id_s, &id) != 0 || !cluster_scheme(eq + 1)) {
+	if (mom_node_id_parse(id_s, &id) != 0 || !cluster_scheme(eq + 1)) {
 		mom_errf(p->err, p->errlen, "bad --peer '%s' (ID=URL: a positive integer and "
 		    "tcp://HOST:PORT or tls+tcp://HOST:PORT)", arg);
 		return MOM_EXIT_USAGE;
@@ -366,7 +354,7 @@ cluster_opt(struct broker_options *o, struct pass *p, int ch, char *arg)
 {
 	switch (ch) {
 	case OPT_NODEID:
-		if (node_id(arg, &o->node_id) != 0) {
+		if (mom_node_id_parse(arg, &o->node_id) != 0) {
 			mom_errf(p->err, p->errlen, "bad --node-id '%s' (a positive integer)", arg);
 			return MOM_EXIT_USAGE;
 		}

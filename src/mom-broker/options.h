@@ -51,7 +51,7 @@ struct broker_options {
 	uint64_t        reserve_bytes; /* --disk-reserve; default 64 MiB, 0: none */
 	bool            repair;        /* --repair: cut the log at damage, report, exit */
 	/* Cluster mode: node_id != 0 (options.c checks the rest). */
-	uint64_t        node_id;       /* --node-id */
+	uint64_t        node_id;       /* --node-id (mom_node_id_parse: 1 to 2^53) */
 	const char     *cluster_url;   /* --cluster; default BROKER_CLUSTER_DEFAULT */
 	const char     *cluster_key;   /* --cluster-key FILE */
 	struct broker_peer peers[BROKER_MAX_PEERS]; /* --peer */

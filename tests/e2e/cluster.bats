@@ -34,6 +34,13 @@ for n in d["nodes"]:
 	run timeout 20 mom-sub -s "${NODE_URL[$other]}" -q jobs -C 1 -W 10
 	assert_success
 	assert_output "through a follower"
+	# The follower forwarded (create and publish at least), the leader served them.
+	fwd=$(timeout 10 mom-admin -s "${NODE_URL[$f]}" stats --json | python3 -c \
+	    'import json,sys; print(json.load(sys.stdin)["forwarded"])')
+	[ "$fwd" -ge 2 ]
+	served=$(timeout 10 mom-admin -s "${NODE_URL[$LEADER]}" stats --json | python3 -c \
+	    'import json,sys; print(json.load(sys.stdin)["forwards_served"])')
+	[ "$served" -ge 2 ]
 }
 
 @test "every node applies what was confirmed: the same applied index everywhere" {
@@ -131,4 +138,58 @@ for n in d["nodes"]:
 	run timeout 20 mom-broker -D "$T/n1" --http off -l "tcp://127.0.0.1:$(free_port)"
 	assert_failure 1
 	assert_output --partial "belongs to node 1 of cluster"
+}
+
+@test "a single broker's data becomes node 1 of a cluster, and a second node is added" {
+	make_cluster_key
+	local u1="tcp://127.0.0.1:$(free_port)" u2="tcp://127.0.0.1:$(free_port)"
+	local c1="tcp://127.0.0.1:$(free_port)" c2="tcp://127.0.0.1:$(free_port)"
+	# Yesterday's single broker, with a message in it.
+	mom-broker -D "$T/n1" -l "$u1" --http off >"$T/single.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "$u1"
+	run timeout 20 mom-pub -s "$u1" --create -q kept -m "from before"
+	assert_success
+	stop_pid "$BROKER_PID"
+	BROKER_PID=
+	# With --peer it refuses rather than lead alone beside a new cluster.
+	run timeout 20 mom-broker -D "$T/n1" -l "$u1" --http off --node-id 1 --cluster "$c1" \
+	    --cluster-key "$T/cluster.key" --peer "2=$c2"
+	assert_failure 1
+	assert_output --partial "holds a single broker's data"
+	run timeout 20 mom-broker -D "$T/n1" --node-id 1 --cluster "$c1" \
+	    --cluster-key "$T/cluster.key" --convert-to-cluster
+	assert_success
+	assert_output --partial "is node 1 of a new cluster"
+	NODE_URL=([1]="$u1" [2]="$u2")
+	CLUSTER_URL=([1]="$c1" [2]="$c2")
+	mom-broker -D "$T/n1" -l "$u1" --http off --node-id 1 --cluster "$c1" \
+	    --cluster-key "$T/cluster.key" >"$T/n1.log" 2>&1 3>&- &
+	NODE_PID[1]=$!
+	# An empty node that waits to be added.
+	mom-broker -D "$T/n2" -l "$u2" --http off --node-id 2 --cluster "$c2" \
+	    --cluster-key "$T/cluster.key" --peer "1=$c1" >"$T/n2.log" 2>&1 3>&- &
+	NODE_PID[2]=$!
+	wait_ping "$u1"
+	wait_ping "$u2"
+	run timeout 60 mom-admin -s "$u1" -W 50 cluster add 2 "$c2"
+	assert_success
+	node_status 1 | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["leader"] == 1, d
+assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True)], d'
+	# The message from before reached the new node: it consumes it through the leader,
+	# and node 2's own log holds everything (its applied index catches up).
+	run timeout 20 mom-sub -s "$u2" -q kept -C 1 -W 10
+	assert_success
+	assert_output "from before"
+	want=$(applied_of 1)
+	for ((k = 0; k < 100; k++)); do
+		a=$(applied_of 2)
+		[ -n "$a" ] && [ "$a" -ge "$want" ] && break
+		sleep 0.2
+	done
+	[ "$a" -ge "$want" ]
+	grep -q "joined cluster" "$T/n2.log"
 }

@@ -458,7 +458,7 @@ Test(broker_options, an_unreadable_key_is_refused)
 
 Test(broker_options, bad_node_ids_are_refused)
 {
-	char *bad[] = { "0", "-1", "x", "1x", "", "9007199254740992" };
+	char *bad[] = { "0", "-1", "x", "1x", "", "01", "9007199254740993" };
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -469,6 +469,16 @@ Test(broker_options, bad_node_ids_are_refused)
 		snprintf(want, sizeof(want), "bad --node-id '%s' (a positive integer)", bad[i]);
 		assert_usage(parse(argv), want, 0);
 	}
+}
+
+Test(broker_options, node_ids_go_up_to_2_to_the_53)
+{
+	char *argv[] = { "mom-broker", "--node-id", "9007199254740992", "--cluster-key",
+		"/dev/null", "--peer", "9007199254740991=tcp://h:1", NULL };
+
+	cr_assert_eq(parse(argv), 0, "err: %s", err);
+	cr_assert_eq(o.node_id, UINT64_C(9007199254740992));
+	cr_assert_eq(o.peers[0].id, UINT64_C(9007199254740991));
 }
 
 Test(broker_options, bad_peers_are_refused)

@@ -8,7 +8,7 @@
  *   - the figure-8 guard, storage/guard.h's predicate, in a recv wrapper
  *     (the fixture's io is not rio), built as the fault build compiles it
  *     (see the Makefile) so that MOM_FAULT_NO_GUARD switches it off;
- *   - a barrier on every transition to leader (replica.c's leader_watch),
+ *   - a barrier on every transition to leader (cluster.c's cluster_watch),
  *     in watch() after every step;
  *   - at most one uncommitted entry in flight (replica.c's replica_flush).
  *
@@ -131,7 +131,7 @@ barrier_done(struct raft_barrier *b, int status)
 	free(b);
 }
 
-/* After every step: a barrier on each new leadership (replica.c's leader_watch). */
+/* After every step: a barrier on each new leadership (cluster.c's cluster_watch). */
 static void
 watch(void)
 {

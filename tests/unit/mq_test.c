@@ -480,6 +480,34 @@ Test(mq, release_gives_back_only_that_consumers_leases)
 	mq_fini(&q);
 }
 
+Test(mq, release_all_gives_back_every_lease_in_order_and_counts_the_delivery)
+{
+	struct mq  q;
+	struct got a, b;
+
+	/* A leader that steps down: every consumer's leases come back. */
+	init_q(&q, 1000, 0, NULL);
+	push(&q, 1, "a", 0);
+	push(&q, 2, "b", 0);
+	push(&q, 3, "c", 0);
+	cr_assert_eq(lease(&q, 10, 1, SIZE_MAX, 0, &a), 1); /* 1 */
+	cr_assert_eq(lease(&q, 20, 1, SIZE_MAX, 0, &b), 1); /* 2 */
+	mq_release_all(&q);
+	cr_assert_eq(q.nleased, 0);
+	cr_assert_eq(mq_ready(&q), 3);
+	cr_assert_eq(mq_ack(&q, a.receipt[0], 0, 0), MOM_ENOENT, "its leases are gone");
+	cr_assert_eq(lease(&q, 30, 10, SIZE_MAX, 0, &a), 3);
+	cr_assert_eq(a.seq[0], 1, "given back in order, before the ready one");
+	cr_assert_eq(a.seq[1], 2);
+	cr_assert_eq(a.seq[2], 3);
+	cr_assert_eq(a.deliveries[0], 2, "the first delivery counts");
+	cr_assert_eq(a.deliveries[2], 1);
+	mq_release_all(&q);
+	mq_release_all(&q); /* nothing leased: nothing to do */
+	cr_assert_eq(mq_ready(&q), 3);
+	mq_fini(&q);
+}
+
 Test(mq, release_does_not_count_the_delivery_so_max_deliver_is_not_used_up)
 {
 	struct mq  q;

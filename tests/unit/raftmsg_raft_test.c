@@ -19,9 +19,9 @@
 #include "replica/raftmsg.h"
 #include "storage/rio.h"
 #include "tmpdir.h"
+#include "linefsm.h"
 
 #define NODES    3
-#define MAXAPPLY 512
 #define MAXQ     4096
 
 static long heap_live;
@@ -93,16 +93,13 @@ fake_clock(void *arg)
 struct node {
 	struct raft          raft;
 	struct raft_io       io;
-	struct raft_fsm      fsm;
+	struct linefsm       lf;
 	struct rio_transport tp;
 	uint64_t             id;
 	char                 addr[32];
 	char                 dir[64];
 	bool                 cut;    /* its messages, both ways, are lost */
 	bool                 closed;
-	char                *applied[MAXAPPLY];
-	size_t               napplied;
-	int                  restores;
 };
 
 static struct node nodes[NODES];
@@ -138,57 +135,6 @@ tp_send(void *arg, const struct raft_message *m)
 	return 0;
 }
 
-static int
-fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-	struct node *n = fsm->data;
-
-	cr_assert_lt(n->napplied, MAXAPPLY);
-	n->applied[n->napplied++] = strndup(buf->base, buf->len);
-	*result = NULL;
-	return 0;
-}
-
-/* The applied commands, one per line. */
-static int
-fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-	struct node *n = fsm->data;
-	size_t       len = 0;
-	char        *p;
-
-	for (size_t i = 0; i < n->napplied; i++)
-		len += strlen(n->applied[i]) + 1;
-	cr_assert_not_null(*bufs = raft_malloc(sizeof(**bufs)));
-	cr_assert_not_null(p = raft_malloc(len + 1));
-	(*bufs)[0].base = p;
-	(*bufs)[0].len = len;
-	for (size_t i = 0; i < n->napplied; i++)
-		p += sprintf(p, "%s\n", n->applied[i]);
-	*n_bufs = 1;
-	return 0;
-}
-
-static int
-fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-	struct node *n = fsm->data;
-	const char  *p = buf->base, *end = p + buf->len;
-
-	for (size_t i = 0; i < n->napplied; i++)
-		free(n->applied[i]);
-	n->napplied = 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		cr_assert_not_null(nl);
-		n->applied[n->napplied++] = strndup(p, (size_t)(nl - p));
-		p = nl + 1;
-	}
-	n->restores++;
-	raft_free(buf->base);
-	return 0;
-}
 
 static void
 node_open(struct node *n, uint64_t id)
@@ -206,10 +152,9 @@ node_open(struct node *n, uint64_t id)
 	n->tp = (struct rio_transport){ .send = tp_send, .arg = n };
 	cfg.dir = n->dir;
 	cfg.transport = &n->tp;
-	n->fsm = (struct raft_fsm){ .version = 1, .data = n, .apply = fsm_apply,
-		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	linefsm_init(&n->lf);
 	cr_assert_eq(rio_create(&n->io, &cfg), 0);
-	cr_assert_eq(raft_init(&n->raft, &n->io, &n->fsm, id, n->addr), 0);
+	cr_assert_eq(raft_init(&n->raft, &n->io, &n->lf.fsm, id, n->addr), 0);
 	rio_attach(&n->io, &n->raft);
 	raft_set_snapshot_threshold(&n->raft, 16);
 	raft_set_snapshot_trailing(&n->raft, 4);
@@ -237,8 +182,7 @@ node_close(struct node *n)
 	raft_close(&n->raft, close_cb);
 	cr_assert(n->closed);
 	rio_destroy(&n->io);
-	for (size_t i = 0; i < n->napplied; i++)
-		free(n->applied[i]);
+	linefsm_clear(&n->lf);
 	rm_dir(n->dir);
 }
 
@@ -326,19 +270,19 @@ until_applied_everywhere(int n)
 		int done = 0;
 
 		for (int i = 0; i < NODES; i++)
-			done += nodes[i].napplied == (size_t)n;
+			done += nodes[i].lf.napplied == (size_t)n;
 		if (done == NODES)
 			break;
 		round_trip();
 	}
 	for (int i = 0; i < NODES; i++) {
-		cr_assert_eq(nodes[i].napplied, (size_t)n, "node %d applied %zu of %d", i + 1,
-		    nodes[i].napplied, n);
+		cr_assert_eq(nodes[i].lf.napplied, (size_t)n, "node %d applied %zu of %d", i + 1,
+		    nodes[i].lf.napplied, n);
 		for (int j = 0; j < n; j++) {
 			char s[32];
 
 			snprintf(s, sizeof(s), "cmd-%d", j);
-			cr_assert_str_eq(nodes[i].applied[j], s, "node %d, command %d", i + 1, j);
+			cr_assert_str_eq(nodes[i].lf.applied[j], s, "node %d, command %d", i + 1, j);
 		}
 	}
 }
@@ -406,7 +350,7 @@ Test(raftmsg_raft, a_node_cut_off_catches_up_through_a_snapshot)
 	behind->cut = false;
 	until_applied_everywhere(65);
 	cr_assert_gt(sent[RAFT_IO_INSTALL_SNAPSHOT], 0);
-	cr_assert_gt(behind->restores, 0, "caught up without a snapshot");
+	cr_assert_gt(behind->lf.restores, 0, "caught up without a snapshot");
 	finish();
 }
 

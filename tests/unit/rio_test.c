@@ -22,6 +22,7 @@
 #include "mom.h"
 #include "storage/rio.h"
 #include "tmpdir.h"
+#include "linefsm.h"
 
 static char     dir[64];
 static uint64_t fake_now = 1000000;
@@ -49,70 +50,15 @@ teardown(void)
 
 TestSuite(rio, .init = setup, .fini = teardown);
 
-/* ---- a node: raft + our io + an fsm that records what it applies ---- */
-
-#define MAXAPPLY 256
+/* ---- a node: raft + our io + an fsm that records what it applies (linefsm.h) ---- */
 
 struct node {
 	struct raft     raft;
 	struct raft_io  io;
-	struct raft_fsm fsm;
-	char           *applied[MAXAPPLY];
-	size_t          napplied;
+	struct linefsm  lf;
 	bool            closed;
 };
 
-static int
-fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-	struct node *n = fsm->data;
-
-	cr_assert_lt(n->napplied, MAXAPPLY);
-	n->applied[n->napplied] = strndup(buf->base, buf->len);
-	n->napplied++;
-	*result = NULL;
-	return 0;
-}
-
-/* Snapshot: the applied commands, one per line. */
-static int
-fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-	struct node *n = fsm->data;
-	size_t       len = 0;
-	char        *p;
-
-	for (size_t i = 0; i < n->napplied; i++)
-		len += strlen(n->applied[i]) + 1;
-	cr_assert_not_null(*bufs = raft_malloc(sizeof(**bufs)));
-	cr_assert_not_null(p = raft_malloc(len + 1));
-	(*bufs)[0].base = p;
-	(*bufs)[0].len = len;
-	for (size_t i = 0; i < n->napplied; i++)
-		p += sprintf(p, "%s\n", n->applied[i]);
-	*n_bufs = 1;
-	return 0;
-}
-
-static int
-fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-	struct node *n = fsm->data;
-	const char  *p = buf->base, *end = p + buf->len;
-
-	for (size_t i = 0; i < n->napplied; i++)
-		free(n->applied[i]);
-	n->napplied = 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		cr_assert_not_null(nl);
-		n->applied[n->napplied++] = strndup(p, (size_t)(nl - p));
-		p = nl + 1;
-	}
-	raft_free(buf->base); /* ours now */
-	return 0;
-}
 
 static uint64_t  seg_size;            /* 0: default */
 static unsigned  snap_threshold = 1u << 30, snap_trailing = 128;
@@ -127,10 +73,9 @@ node_open(struct node *n, bool bootstrap)
 	int               rc;
 
 	memset(n, 0, sizeof(*n));
-	n->fsm = (struct raft_fsm){ .version = 1, .data = n, .apply = fsm_apply,
-		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	linefsm_init(&n->lf);
 	cr_assert_eq(rio_create(&n->io, &cfg), 0);
-	rc = raft_init(&n->raft, &n->io, &n->fsm, 1, "node1");
+	rc = raft_init(&n->raft, &n->io, &n->lf.fsm, 1, "node1");
 	cr_assert_eq(rc, 0, "raft_init: %s", raft_strerror(rc));
 	rio_attach(&n->io, &n->raft);
 	raft_set_snapshot_threshold(&n->raft, snap_threshold);
@@ -163,9 +108,7 @@ node_close(struct node *n)
 	/* Our io completes the close synchronously. */
 	cr_assert(n->closed);
 	rio_destroy(&n->io);
-	for (size_t i = 0; i < n->napplied; i++)
-		free(n->applied[i]);
-	n->napplied = 0;
+	linefsm_clear(&n->lf);
 }
 
 /* Steps the fake clock by 10 ms and drives the io. */
@@ -246,12 +189,12 @@ until_done(struct node *n, struct req *q, size_t nq)
 static void
 expect_applied(struct node *n, const int *ids, size_t nids)
 {
-	cr_assert_eq(n->napplied, nids, "applied %zu, expected %zu", n->napplied, nids);
+	cr_assert_eq(n->lf.napplied, nids, "applied %zu, expected %zu", n->lf.napplied, nids);
 	for (size_t i = 0; i < nids; i++) {
 		char s[32];
 
 		snprintf(s, sizeof(s), "msg-%d", ids[i]);
-		cr_assert_str_eq(n->applied[i], s, "applied[%zu]", i);
+		cr_assert_str_eq(n->lf.applied[i], s, "applied[%zu]", i);
 	}
 }
 
@@ -283,10 +226,9 @@ Test(rio, bootstrap_elect_apply_reopen)
 		struct raft_configuration conf;
 
 		memset(&n, 0, sizeof(n));
-		n.fsm = (struct raft_fsm){ .version = 1, .data = &n, .apply = fsm_apply,
-			.snapshot = fsm_snapshot, .restore = fsm_restore };
+		linefsm_init(&n.lf);
 		cr_assert_eq(rio_create(&n.io, &cfg), 0);
-		cr_assert_eq(raft_init(&n.raft, &n.io, &n.fsm, 1, "node1"), 0);
+		cr_assert_eq(raft_init(&n.raft, &n.io, &n.lf.fsm, 1, "node1"), 0);
 		raft_configuration_init(&conf);
 		cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
 		cr_assert_eq(raft_bootstrap(&n.raft, &conf), RAFT_CANTBOOTSTRAP);
@@ -496,8 +438,8 @@ Test(rio, failed_sync_fails_the_applies)
 		cr_assert(q[i].done && q[i].status != 0, "apply %d: %d", i, q[i].status);
 	rio_destroy(&n.io);
 	expect_applied(&n, ids, 1);
-	free(n.applied[0]);
-	n.napplied = 0;
+	free(n.lf.applied[0]);
+	n.lf.napplied = 0;
 
 	/* Back from the directory: the log continues after what is there. */
 	node_open(&n, false);
@@ -505,9 +447,9 @@ Test(rio, failed_sync_fails_the_applies)
 	apply(&n, &q[0], 9);
 	until_done(&n, q, 1);
 	cr_assert_eq(q[0].status, 0);
-	cr_assert_geq(n.napplied, 2);
-	cr_assert_str_eq(n.applied[0], "msg-0");
-	cr_assert_str_eq(n.applied[n.napplied - 1], "msg-9");
+	cr_assert_geq(n.lf.napplied, 2);
+	cr_assert_str_eq(n.lf.applied[0], "msg-0");
+	cr_assert_str_eq(n.lf.applied[n.lf.napplied - 1], "msg-9");
 	node_close(&n);
 }
 
@@ -1508,11 +1450,10 @@ Test(rio, fsync_interval_follower_syncs_before_it_acknowledges)
 	struct rio_stats          st;
 
 	memset(&n, 0, sizeof(n));
-	n.fsm = (struct raft_fsm){ .version = 1, .data = &n, .apply = fsm_apply,
-		.snapshot = fsm_snapshot, .restore = fsm_restore };
+	linefsm_init(&n.lf);
 	cr_assert_eq(rio_create(&n.io, &cfg), 0);
 	ack_io = &n.io;
-	cr_assert_eq(raft_init(&n.raft, &n.io, &n.fsm, 1, "node1"), 0);
+	cr_assert_eq(raft_init(&n.raft, &n.io, &n.lf.fsm, 1, "node1"), 0);
 	rio_attach(&n.io, &n.raft);
 	raft_configuration_init(&conf);
 	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);

@@ -357,6 +357,12 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 		res = stats_json(c, now);
 		replica_stats_json(c->rep, res);
 		raft_stats_json(c, res);
+		/* Cluster mode: requests this node forwarded to the leader, and served for others. */
+		json_object_set_new(res, "forwarded", json_integer((json_int_t)c->fwd_sent));
+		json_object_set_new(res, "forwards_resent",
+		    json_integer((json_int_t)c->fwd_resent));
+		json_object_set_new(res, "forwards_served",
+		    json_integer((json_int_t)c->fwd_served));
 		return res;
 	}
 	if (strcmp(op, "cluster.status") == 0) {

@@ -127,6 +127,8 @@ struct core {
 	struct umap        fwd_ins;  /* (node, id) -> fwd_in being served here */
 	size_t             fwd_n;
 	uint64_t           fwd_next, fwd_sent, fwd_resent, fwd_served;
+	int64_t            fwd_due;    /* the earliest deadline of fwd_outs */
+	uint64_t           fwd_leader; /* the leader at the last walk */
 };
 
 /* core.c */

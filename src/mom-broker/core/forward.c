@@ -187,6 +187,8 @@ out_send(struct core *c, struct fwd_out *fo, uint64_t to, int64_t now)
 	fo->deadline = now + FWD_RESEND_MS + fo->wait_ms;
 	if (replica_send(c->rep, to, LINK_FWD, fo->msg.data, fo->msg.len) != 0)
 		fo->deadline = now + 200; /* no room in the link now: soon again */
+	if (fo->deadline < c->fwd_due)
+		c->fwd_due = fo->deadline;
 	c->fwd_sent++;
 }
 
@@ -290,12 +292,20 @@ forward_tick(struct core *c, int64_t now, int64_t *next)
 	uint64_t        leader = replica_leader(c->rep, NULL);
 	bool            moved;
 
+	/* Nothing due and the same leader: no walk over every waiting forward. */
+	if (now < c->fwd_due && leader == c->fwd_leader) {
+		if (c->fwd_due < *next)
+			*next = c->fwd_due;
+		return;
+	}
+	c->fwd_leader = leader;
+	c->fwd_due = INT64_MAX;
 	for (fo = TAILQ_FIRST(&c->fwd_outs); fo != NULL; fo = nx) {
 		nx = TAILQ_NEXT(fo, link);
 		moved = leader != 0 && leader != fo->to && leader != c->cfg.node_id;
 		if (!moved && now < fo->deadline) {
-			if (fo->deadline < *next)
-				*next = fo->deadline;
+			if (fo->deadline < c->fwd_due)
+				c->fwd_due = fo->deadline;
 			continue;
 		}
 		if (fo->tries >= FWD_TRIES || leader == c->cfg.node_id || leader == 0) {
@@ -311,9 +321,9 @@ forward_tick(struct core *c, int64_t now, int64_t *next)
 		}
 		out_send(c, fo, leader, now);
 		c->fwd_resent++;
-		if (fo->deadline < *next)
-			*next = fo->deadline;
 	}
+	if (c->fwd_due < *next)
+		*next = c->fwd_due;
 }
 
 /* Leader side. */

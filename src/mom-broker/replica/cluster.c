@@ -235,6 +235,8 @@ cluster_watch(struct replica *r)
 	memset(&n->barrier, 0, sizeof(n->barrier));
 	n->barrier.data = r;
 	n->lead_term = r->raft.current_term;
-	if (raft_barrier(&r->raft, &n->barrier, lead_barrier_cb) == 0)
+	if (raft_barrier(&r->raft, &n->barrier, lead_barrier_cb) == 0) {
 		n->barrier_out = true;
+		n->barriers++;
+	}
 }

@@ -26,6 +26,7 @@
 #include <nng/protocol/bus0/bus.h>
 #include <nng/transport/tcp/tcp.h>
 
+#include "le.h"
 #include "log.h"
 #include "mom.h"
 #include "replica/frame.h"
@@ -764,17 +765,6 @@ count_bad(struct counters *c, int rc)
 	}
 }
 
-static uint64_t
-le64_at(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int      i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 uint64_t
 link_cluster(struct link *l)
 {
@@ -800,7 +790,7 @@ rx_frame(struct link *l, const uint8_t *b, size_t n)
 	pthread_mutex_unlock(&l->mu);
 	/* A node waiting to be added takes its cluster's id from the first good frame. */
 	if (cluster == 0 && n >= 16)
-		cluster = le64_at(b + 8);
+		cluster = mom_le_get64(b + 8); /* frame.h: the cluster id at 8 */
 	rc = frame_open(b, n, cluster, l->self, l->key, l->keylen, &f);
 	pthread_mutex_lock(&l->mu);
 	if (rc == FRAME_OK && l->cluster == 0 && peer_find(l, f.from) != NULL) {

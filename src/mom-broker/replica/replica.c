@@ -306,47 +306,16 @@ replica_flush(struct replica *r)
 	}
 }
 
-static void
-watch_barrier_cb(struct raft_barrier *req, int status)
-{
-	(void)status;
-	free(req);
-}
-
 /*
- * A barrier on every transition to leader (libraft 0.15 has no state
- * callback: this looks after every step).  0.15.0 appends no entry of its
- * own when it becomes leader, and the figure-8 guard (storage/guard.h)
- * keeps it from counting replicas until it stored one: the barrier is
- * that entry, so the new leader commits (and applies what it inherited).
- * A refused barrier (a full disk) is tried again at the next look.
+ * A cluster node looks for a new leadership after every step (cluster.c:
+ * the new leader's barrier).  A single broker leads from replay on, its
+ * barrier replay's.
  */
-static void
-leader_watch(struct replica *r)
-{
-	struct raft_barrier *b;
-	bool                 l = raft_state(&r->raft) == RAFT_LEADER;
-
-	if (l && !r->was_leader) {
-		if ((b = calloc(1, sizeof(*b))) == NULL)
-			return;
-		if (raft_barrier(&r->raft, b, watch_barrier_cb) != 0) {
-			free(b);
-			return;
-		}
-		r->barriers++;
-	}
-	r->was_leader = l;
-}
-
-/* A new leadership proposes its barrier (cluster.c does more for a cluster node). */
 static void
 watch(struct replica *r)
 {
 	if (r->cfg.node_id != 0)
 		cluster_watch(r);
-	else
-		leader_watch(r);
 }
 
 int
@@ -477,7 +446,7 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
 	json_object_set_new(o, "log_disk_bytes", json_integer((json_int_t)st.bytes));
 	json_object_set_new(o, "raft_guard_drops", json_integer((json_int_t)st.guard_drops));
-	json_object_set_new(o, "raft_barriers", json_integer((json_int_t)r->barriers));
+	json_object_set_new(o, "raft_barriers", json_integer((json_int_t)r->node.barriers));
 }
 
 void
@@ -708,8 +677,6 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 		replica_free(r);
 		return MOM_EINTERNAL;
 	}
-	/* replay's barrier was this leadership's (leader_watch). */
-	r->was_leader = replica_is_leader(r);
 	*rp = r;
 	return 0;
 }

@@ -34,6 +34,7 @@ struct replica_node {
 	bool                leading;      /* leader, and its barrier applied */
 	uint64_t            lead_term;    /* the term whose barrier was proposed */
 	uint64_t            elections;    /* times this node became leader */
+	uint64_t            barriers;     /* barriers proposed on becoming leader */
 	uint64_t            conf_index;   /* the configuration the links know */
 	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
 	size_t              nknown;
@@ -70,8 +71,6 @@ struct replica {
 	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
 	uint64_t               full_snap_at;       /* the same on a full disk */
 	uint64_t               entries, commands, snapshots, trimmed;
-	bool                   was_leader; /* leader_watch: led at the last look */
-	uint64_t               barriers;   /* appended by leader_watch */
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
 	struct link           *link;
