@@ -32,11 +32,12 @@ if $MAKE -s unit-build >"$out/build.log" 2>&1; then
 		# criterion's own nng socket then hangs the test process at exit.
 		timeout -k 10 600 "$t" --tap="$out/$(basename "$t").tap" --jobs=2 >/dev/null 2>&1
 		rc=$?
-		[ $rc -eq 124 ] && one "$(basename "$t") did not finish within 600 s" 1
 		cat "$out/$(basename "$t").tap"
 		count "$out/$(basename "$t").tap"
 		# A crash that wrote no TAP line still counts as a failure.
-		if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out/$(basename "$t").tap"; then
+		if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+			one "$(basename "$t") did not finish within 600 s" 1
+		elif [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out/$(basename "$t").tap"; then
 			one "$(basename "$t") exited $rc" 1
 		fi
 	done
