@@ -61,7 +61,7 @@ _mom()
 		queue) COMPREPLY=($(compgen -W 'create delete list info purge move' -- "$cur")) ;;
 		topic) COMPREPLY=($(compgen -W 'create delete list info' -- "$cur")) ;;
 		sub) COMPREPLY=($(compgen -W 'list delete' -- "$cur")) ;;
-		cluster) COMPREPLY=($(compgen -W 'status add remove transfer' -- "$cur")) ;;
+		cluster) COMPREPLY=($(compgen -W 'status digest add remove transfer' -- "$cur")) ;;
 		esac ;;
 	mom-auth:0)
 		COMPREPLY=($(compgen -W 'keygen user token serve login verify cluster-key' -- "$cur")) ;;

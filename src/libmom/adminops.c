@@ -63,6 +63,7 @@ static const struct mom_admin_op ops[] = {
 	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL },
 	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "cluster.digest", false, MOM_AP_READ, NULL, NULL, NULL },
 	/* The oldest messages, left where they are: for those who may consume them. */
 	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL },
 	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL },

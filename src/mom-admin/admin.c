@@ -338,7 +338,7 @@ topic_request(const struct admin_options *o, const char *verb, char **a,
 	return named_request("topic", verb, a[0]);
 }
 
-/* cluster status | add ID URL | remove ID | transfer [ID] (options.c parsed the id). */
+/* cluster status | digest | add ID URL | remove ID | transfer [ID] (options.c parsed the id). */
 static json_t *
 cluster_request(const struct admin_options *o, const char *verb, char **a,
     const struct column **cols)
@@ -440,6 +440,7 @@ print_reply(const struct admin_options *o, json_t *rep, const struct column *col
 		printf("moved %" JSON_INTEGER_FORMAT " message%s\n", n, n == 1 ? "" : "s");
 	}
 	else if (strcmp(verb, "info") == 0 || strcmp(verb, "status") == 0 ||
+	    strcmp(verb, "digest") == 0 ||
 	    strcmp(noun, "stats") == 0)
 		print_object(rep);
 	else if (o->cli.verbose) {

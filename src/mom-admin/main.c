@@ -23,7 +23,8 @@ usage(FILE *f)
 	    "  topic create NAME [--retain D] [--retain-bytes N]\n"
 	    "  topic delete NAME | topic list | topic info NAME\n"
 	    "  sub list [TOPIC] | sub delete TOPIC NAME\n"
-	    "  cluster status | cluster add ID URL | cluster remove ID | cluster transfer [ID]\n"
+	    "  cluster status | cluster digest | cluster add ID URL | cluster remove ID |\n"
+	    "  cluster transfer [ID]\n"
 	    "  ping | stats [--prom]\n"
 	    "       mom-admin -h | --version\n");
 }

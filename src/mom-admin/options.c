@@ -269,15 +269,16 @@ cluster_url_ok(const char *u)
 	return true;
 }
 
-/* cluster status | add ID URL | remove ID | transfer [ID]; the id into o->node. */
+/* cluster status | digest | add ID URL | remove ID | transfer [ID]; the id into o->node. */
 static int
 check_cluster(struct admin_options *o, const char *verb, char **a, int na, char *err,
     size_t errlen)
 {
 	int want = strcmp(verb, "add") == 0 ? 2 : strcmp(verb, "remove") == 0 ? 1 : 0;
 
-	if (strcmp(verb, "status") != 0 && want == 0 && strcmp(verb, "transfer") != 0)
-		return usage_err(err, errlen, "cluster verbs: status add remove transfer");
+	if (strcmp(verb, "status") != 0 && strcmp(verb, "digest") != 0 && want == 0 &&
+	    strcmp(verb, "transfer") != 0)
+		return usage_err(err, errlen, "cluster verbs: status digest add remove transfer");
 	if (strcmp(verb, "transfer") == 0 ? na > 1 : na != want)
 		return usage_err(err, errlen, want == 2 ? "cluster add ID URL" : want == 1 ?
 		    "cluster remove ID" : strcmp(verb, "transfer") == 0 ?

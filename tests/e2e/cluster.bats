@@ -60,6 +60,42 @@ for n in d["nodes"]:
 	[ "$ok" = 1 ]
 }
 
+# digest_of I: "APPLIED DIGEST MESSAGES" of node I (mom-admin cluster digest).
+digest_of() {
+	timeout 10 mom-admin -s "${NODE_URL[$1]}" -W 5s cluster digest --json 2>/dev/null |
+	    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["applied"], d["digest"], d["messages"])'
+}
+
+@test "every node holds the same state: cluster digest agrees at the same applied index" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	run timeout 20 mom-admin topic create t
+	assert_success
+	seq 1 150 | timeout 30 mom-pub -q q -l
+	seq 1 40 | timeout 30 mom-pub -t t -l
+	run timeout 30 mom-sub -q q -C 50 -W 10
+	assert_success
+	local k d1 d2 d3 same=0
+	for ((k = 0; k < 100; k++)); do
+		d1=$(digest_of 1) d2=$(digest_of 2) d3=$(digest_of 3)
+		if [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ]; then
+			same=1
+			break
+		fi
+		sleep 0.2
+	done
+	echo "# $d1 / $d2 / $d3" >&3
+	[ "$same" = 1 ]
+	# 100 left in q, 40 retained in t.
+	[ "${d1##* }" = 140 ]
+	# The plain form: a name and a value a line, from a follower too.
+	run timeout 10 mom-admin -s "${NODE_URL[$(a_follower)]}" cluster digest
+	assert_success
+	assert_line --regexp '^digest +[0-9a-f]{16}$'
+	assert_line --regexp '^messages +140$'
+}
+
 @test "kill -9 of the leader: a new leader, and a client with the URL list carries on" {
 	start_cluster 3
 	run timeout 20 mom-admin queue create q

@@ -992,6 +992,65 @@ Test(fsm_determinism, same_commands_give_the_same_state)
 	fsm_free(b);
 }
 
+static uint64_t
+digest_of(struct fsm *f, struct fsm_digest *d)
+{
+	cr_assert_eq(fsm_digest(f, d), 0);
+	return d->digest;
+}
+
+/* mom-admin cluster digest: equal on nodes that applied the same commands. */
+Test(fsm_digest, same_commands_give_the_same_digest_and_leases_do_not_count)
+{
+	struct fsm        *a = new_fsm(), *b = new_fsm();
+	struct fsm_digest  da, db;
+	struct got         g;
+
+	run_script(a);
+	run_script(b);
+	cr_assert_eq(digest_of(a, &da), digest_of(b, &db));
+	cr_assert_eq(da.queues, 2);
+	cr_assert_eq(da.topics, 2);
+	cr_assert_eq(da.subs, 2);
+	/* jobs 2 (one moved, archive purged); topics ev.a 2, ev.b 2; subs all 4, late 4. */
+	cr_assert_eq(da.messages, 2 + 2 + 2 + 4 + 4, "messages %llu", (unsigned long long)da.messages);
+	/* A lease is the leader's alone: the digest stays. */
+	cr_assert_eq(drain(&queue(a, "jobs")->mq, 6000, &g), 2);
+	cr_assert_eq(digest_of(a, &da), db.digest);
+	/* So is giving it back (it goes to the front of the ready list). */
+	cr_assert_eq(mq_nack(&queue(a, "jobs")->mq, g.receipt[1], 0, 0, false, 6000), 0);
+	cr_assert_eq(digest_of(a, &da), db.digest);
+	/* An ack is replicated state: the digest changes. */
+	cr_assert_eq(mq_ack(&queue(a, "jobs")->mq, g.receipt[0], 0, 6000), 0);
+	cr_assert_neq(digest_of(a, &da), db.digest);
+	cr_assert_eq(da.messages, db.messages - 1);
+	fsm_free(a);
+	fsm_free(b);
+}
+
+Test(fsm_digest, a_different_payload_name_or_setting_gives_another_digest)
+{
+	struct fsm        *f[4];
+	struct fsm_digest  d;
+	uint64_t           h[4];
+	int                i, j;
+
+	for (i = 0; i < 4; i++) {
+		f[i] = new_fsm();
+		cr_assert_eq(admin(f[i], 1, "{\"op\":\"queue.create\",\"name\":\"%s\",\"max_len\":%d}",
+		    i == 1 ? "q2" : "q", i == 2 ? 5 : 4), 0);
+		cr_assert_eq(publish1(f[i], 2, MOM_KIND_QUEUE, i == 1 ? "q2" : "q", NULL,
+		    i == 3 ? "payload B" : "payload A").stored, 1);
+		h[i] = digest_of(f[i], &d);
+		cr_assert_eq(d.messages, 1);
+	}
+	for (i = 0; i < 4; i++)
+		for (j = i + 1; j < 4; j++)
+			cr_assert_neq(h[i], h[j], "fsm %d and %d", i, j);
+	for (i = 0; i < 4; i++)
+		fsm_free(f[i]);
+}
+
 /* queue.update (issue 12, item 7): what is given changes, the rest and the messages stay. */
 Test(fsm_admin, queue_update_changes_what_is_given)
 {

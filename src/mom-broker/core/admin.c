@@ -340,6 +340,31 @@ publish_check(struct core *c, struct creq *cr, json_t *o)
 }
 
 /* A read: the answer, or NULL when cr was answered (an error). */
+/*
+ * cluster.digest: this node's digest of the replicated state (fsm_digest)
+ * at its applied index, answered by every node for itself: the copies agree
+ * when equal indexes give equal digests.  The walk is over every message:
+ * a diagnostic, not for polling.
+ */
+static json_t *
+digest_json(struct core *c, struct creq *cr)
+{
+	struct fsm_digest d;
+	uint64_t          term, commit, applied;
+	char              hex[17];
+
+	if (fsm_digest(c->fsm, &d) != 0) {
+		creq_error(c, cr, MOM_ENOMEM, "out of memory");
+		return NULL;
+	}
+	replica_status(c->rep, &term, &commit, &applied);
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)d.digest);
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
+	    "node", (json_int_t)(c->cfg.node_id ? c->cfg.node_id : 1), "applied", (json_int_t)applied,
+	    "digest", hex, "queues", (json_int_t)d.queues, "topics", (json_int_t)d.topics,
+	    "subscriptions", (json_int_t)d.subs, "messages", (json_int_t)d.messages);
+}
+
 static json_t *
 admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
 {
@@ -370,6 +395,8 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 			creq_error(c, cr, MOM_ENOMEM, "out of memory");
 		return res;
 	}
+	if (strcmp(op, "cluster.digest") == 0)
+		return digest_json(c, cr);
 	if (strcmp(op, "publish.check") == 0)
 		return publish_check(c, cr, o);
 	if (strcmp(op, "stats.prom") == 0) {
@@ -414,9 +441,9 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 		json_decref(o);
 		return;
 	}
-	/* A follower answers for itself only: its status and its numbers. */
+	/* A follower answers for itself only: its status, digest and numbers. */
 	if (!replica_is_leader(c->rep) && strcmp(op, "cluster.status") != 0 &&
-	    strcmp(op, "stats") != 0) {
+	    strcmp(op, "cluster.digest") != 0 && strcmp(op, "stats") != 0) {
 		core_elsewhere(c, cr, now);
 		json_decref(o);
 		return;
@@ -436,7 +463,7 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 			return;
 		}
 	}
-	if (strncmp(op, "cluster.", 8) == 0 && strcmp(op, "cluster.status") != 0) {
+	if (strncmp(op, "cluster.", 8) == 0 && aop->perm == MOM_AP_ADMIN) {
 		cluster_change(c, cr, o, op);
 		json_decref(o);
 		return;

@@ -229,4 +229,15 @@ json_t *fsm_sub_json(const struct sub *);
 int fsm_snapshot(const struct fsm *, struct mom_buf *out);
 int fsm_restore(struct fsm *, const uint8_t *, size_t);
 
+/*
+ * A digest of the replicated state (fsm_digest.c says what goes in and what
+ * is left out as leader-local), with the counts it covered: nodes at the
+ * same applied index have the same digest.  0 or MOM_ENOMEM.
+ */
+struct fsm_digest {
+	uint64_t digest;
+	uint64_t queues, topics, subs, messages;
+};
+int fsm_digest(struct fsm *, struct fsm_digest *);
+
 #endif
