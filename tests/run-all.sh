@@ -8,6 +8,8 @@ MAKE=${MAKE:-make}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT INT TERM
 
+T0=$(date +%s)
+elapsed() { echo "# ($(($(date +%s) - T0)) s so far)"; }
 pass=0
 fail=0
 skip=0
@@ -49,7 +51,7 @@ fi
 # Leak and memory checks of the unit tests under valgrind: slow (every
 # criterion test is its own process), so on request: MOM_VALGRIND=1 (CI).
 if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
-	echo "# unit tests under valgrind"
+	elapsed; echo "# unit tests under valgrind"
 	for t in build/tests/*_test; do
 		[ -x "$t" ] || continue
 		# criterion runs each test in a forked child whose valgrind exit
@@ -70,14 +72,31 @@ if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	done
 fi
 
-echo "# end-to-end tests (bats)"
+elapsed; echo "# end-to-end tests (bats)"
 if [ -d tests/e2e ] && ls tests/e2e/*.bats >/dev/null 2>&1; then
 	bats --tap tests/e2e >"$out/e2e.tap" 2>&1
 	cat "$out/e2e.tap"
 	count "$out/e2e.tap"
 fi
 
-echo "# layers"
+# The cluster's chaos run (tests/chaos/README.md): 120 s of faults, then
+# the checker; and its negative control, which must be caught.
+if [ -x build-fault/bin/mom-broker ]; then
+	elapsed; echo "# chaos run"
+	chaos_s=${CHAOS_SECONDS:-120}
+	CHAOS_SECONDS=$chaos_s tests/chaos/chaos.sh >"$out/chaos.log" 2>&1
+	rc=$?
+	tail -n 8 "$out/chaos.log"
+	one "tests/chaos: $chaos_s s of faults lose nothing, and every node ends with the same state" $rc
+	CHAOS_CONTROL=confirm-before-commit CHAOS_SECONDS=30 tests/chaos/chaos.sh \
+	    >"$out/chaos-control.log" 2>&1
+	rc=$?
+	grep -E '^lost ' "$out/chaos-control.log"
+	[ $rc -eq 1 ] && grep -qE '^lost [1-9]' "$out/chaos-control.log"
+	one "tests/chaos: the checker catches publishes confirmed before they were committed" $?
+fi
+
+elapsed; echo "# layers"
 sh tests/layers.sh
 one "tests/layers.sh: includes follow the layer rule" $?
 sh tests/funclen.sh

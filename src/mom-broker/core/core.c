@@ -747,6 +747,15 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 	if (c->cfg.snapshot_bytes == 0)
 		c->cfg.snapshot_bytes = 64u << 20;
 	c->started = mom_now_ms();
+#ifdef MOM_FAULT_INJECTION
+	{
+		const char *v = getenv("MOM_FAULT_CONFIRM_BEFORE_COMMIT");
+
+		if ((c->confirm_before_commit = v && *v && strcmp(v, "0") != 0))
+			log_warnx("fault injection: MOM_FAULT_CONFIRM_BEFORE_COMMIT: publishes "
+			    "are confirmed when proposed, before they are committed");
+	}
+#endif
 	TAILQ_INIT(&c->waiters);
 	TAILQ_INIT(&c->cluster_calls);
 	mom_buf_init(&c->scratch);

@@ -10,6 +10,13 @@
  * queue and loop, timers), fetch.c (fetch, long polls), publish.c
  * (per-producer order), admin.c (admin requests, stats), acl.c (pure
  * permission rules).
+ *
+ * The fault-injection build (make fault; none of this is in the normal
+ * build) reads MOM_FAULT_CONFIRM_BEFORE_COMMIT at core_start (set unless
+ * empty or "0"): a publish is confirmed to its client as soon as it is
+ * proposed to the log, before a majority stored it.  It is the deliberate
+ * bug that the chaos run's checker must catch (tests/chaos: a leader killed
+ * or cut off loses publishes it confirmed).
  */
 #ifndef BROKER_CORE_H
 #define BROKER_CORE_H

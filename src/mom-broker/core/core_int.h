@@ -129,6 +129,9 @@ struct core {
 	uint64_t           fwd_next, fwd_sent, fwd_resent, fwd_served;
 	int64_t            fwd_due;    /* the earliest deadline of fwd_outs */
 	uint64_t           fwd_leader; /* the leader at the last walk */
+#ifdef MOM_FAULT_INJECTION
+	bool               confirm_before_commit; /* core.h: MOM_FAULT_CONFIRM_BEFORE_COMMIT */
+#endif
 };
 
 /* core.c */

@@ -20,6 +20,18 @@ publish_apply(struct core *c, struct creq *cr, int64_t now)
 
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_PUBLISH, now, req->body, req->len);
+#ifdef MOM_FAULT_INJECTION
+	if (c->confirm_before_commit) {
+		struct fsm_result res = { .stored = fsm_cmd_messages(c->cmd.data, c->cmd.len) };
+
+		/* The deliberate bug (core.h): confirmed once proposed, not once committed. */
+		if ((rv = core_propose(c, NULL, W_NONE)) != 0)
+			core_refuse(c, cr, rv);
+		else
+			publish_reply(c, cr, &res);
+		return;
+	}
+#endif
 	if ((rv = core_propose(c, cr, W_PUBLISH)) != 0)
 		core_refuse(c, cr, rv);
 }

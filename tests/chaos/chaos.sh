@@ -1,0 +1,499 @@
+#!/usr/bin/env bash
+# tests/chaos/chaos.sh: the cluster's chaos run (issue 13; make check runs
+# 120 s of it, make chaos longer).  See tests/chaos/README.md.
+#
+# Three brokers of the fault build (build-fault/bin: make fault) form a
+# cluster on loopback, every one with MOM_FAULT_POWERLOSS (a kill can lose
+# what was not synced) and MOM_FAULT_LINK (a file per node that this script
+# rewrites: drops, delays, partitions of its cluster links).  Publishers
+# with unique ids publish one message a process, to a queue and to a topic,
+# each starting at another node of the URL list; consumers take from the
+# queue.  Every CHAOS_EVERY_MIN..MAX seconds one fault, in a shuffled cycle
+# so that a run of 120 s has each kind at least once:
+#   kill      kill -9 of the leader, restarted 2-5 s later
+#   killany   kill -9 of any node, restarted 2-5 s later
+#   stop      SIGSTOP of the leader for 5-15 s
+#   link      one node's links: 30 % drops, 300 ms delay, a one-way or a
+#             full partition, for 5-15 s
+#   power     every node killed at once, losing what it had not synced,
+#             and restarted
+#   readd     a follower removed (cluster remove), its data wiped, started
+#             empty and added back (cluster add)
+# Then everything heals, the publishers stop, every node serves a drain,
+# and the checker says:
+#   lost      confirmed publishes (mom-pub exit 0) nobody consumed: 0
+#   phantom   messages consumed that no publisher sent: 0
+#   order     a publisher's confirmed topic messages out of order in the
+#             topic's log, or stored twice: 0
+#   digest    every node at the same applied index with the same digest
+#             (mom-admin cluster digest) within CHAOS_SETTLE seconds
+#   crashes   a broker that exited without being killed, or a sanitizer,
+#             assertion or invariant line in a log: 0
+# Exit status: 0 passed, 1 a check failed, 64 a bad setting or no fault
+# build.  Negative controls: CHAOS_CONTROL=confirm-before-commit runs every
+# node with MOM_FAULT_CONFIRM_BEFORE_COMMIT (publishes confirmed before a
+# majority has them) and starts with a partition of the leader; the run
+# must then fail with lost > 0.  CHAOS_CONTROL=no-guard switches off the
+# figure-8 guard (MOM_FAULT_NO_GUARD).
+#
+# Everything started here is tracked by PID and stopped by PID on every
+# exit path; every client has a time bound (-W, timeout), every loop a
+# deadline.
+# shellcheck disable=SC2317
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${CHAOS_BIN:-$ROOT/build-fault/bin}
+CHAOS_SECONDS=${CHAOS_SECONDS:-120}
+CHAOS_EVERY_MIN=${CHAOS_EVERY_MIN:-10}
+CHAOS_EVERY_MAX=${CHAOS_EVERY_MAX:-20}
+CHAOS_SETTLE=${CHAOS_SETTLE:-60}
+CHAOS_SEED=${CHAOS_SEED:-$(date +%s)}
+CHAOS_CONTROL=${CHAOS_CONTROL:-none}
+CHAOS_KEEP=${CHAOS_KEEP:-0}
+CHAOS_FAULTS=${CHAOS_FAULTS:-kill killany stop link power readd}
+N=3
+
+die_usage() { echo "chaos.sh: $*" >&2; exit 64; }
+for v in CHAOS_SECONDS CHAOS_EVERY_MIN CHAOS_EVERY_MAX CHAOS_SETTLE CHAOS_SEED; do
+	[[ ${!v} =~ ^[0-9]{1,10}$ ]] || die_usage "$v must be a whole number: '${!v}'"
+done
+((CHAOS_EVERY_MIN >= 1 && CHAOS_EVERY_MAX >= CHAOS_EVERY_MIN)) ||
+	die_usage "CHAOS_EVERY_MIN must be at least 1 and at most CHAOS_EVERY_MAX"
+for f in $CHAOS_FAULTS; do
+	case $f in kill | killany | stop | link | power | readd) ;;
+	*) die_usage "CHAOS_FAULTS: unknown fault '$f' (kill killany stop link power readd)" ;;
+	esac
+done
+[ -n "${CHAOS_FAULTS// /}" ] || die_usage "CHAOS_FAULTS is empty"
+case $CHAOS_CONTROL in
+none | confirm-before-commit | no-guard) ;;
+*) die_usage "CHAOS_CONTROL must be none, confirm-before-commit or no-guard: '$CHAOS_CONTROL'" ;;
+esac
+for p in mom-broker mom-pub mom-sub mom-admin mom-auth; do
+	[ -x "$BIN/$p" ] || die_usage "no $BIN/$p: run make fault first"
+done
+RANDOM=$CHAOS_SEED
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/mom-chaos.XXXXXX") || exit 1
+mkdir -p "$W/conf" "$W/tried" "$W/got"
+NODE_PID=()
+NODE_URL=()
+CLUSTER_URL=()
+NODE_DOWN=()		# 1: down on purpose (killed, being re-added)
+ACTORS=()
+UNEXPECTED=0
+FAULTS=()
+
+say() { printf '%s chaos: %s\n' "$(date +%T)" "$*"; }
+now() { date +%s; }
+free_port() {
+	python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+}
+
+# ------------------------------------------------------------ the nodes
+
+for ((i = 1; i <= N; i++)); do
+	NODE_URL[$i]="tcp://127.0.0.1:$(free_port)"
+	CLUSTER_URL[$i]="tcp://127.0.0.1:$(free_port)"
+	: >"$W/link.$i"
+done
+ALL=$(IFS=,; echo "${NODE_URL[*]:1}")
+"$BIN/mom-auth" cluster-key "$W/cluster.key" >/dev/null || exit 1
+
+control_env=()
+case $CHAOS_CONTROL in
+confirm-before-commit) control_env=(MOM_FAULT_CONFIRM_BEFORE_COMMIT=1) ;;
+no-guard) control_env=(MOM_FAULT_NO_GUARD=1) ;;
+esac
+
+# start_node I [--bootstrap]
+start_node() {
+	local i=$1 j peers=()
+	shift
+	for ((j = 1; j <= N; j++)); do
+		[ "$j" = "$i" ] || peers+=(--peer "$j=${CLUSTER_URL[$j]}")
+	done
+	env MOM_FAULT_POWERLOSS=1 MOM_FAULT_LINK="$W/link.$i" "${control_env[@]}" \
+	    "$BIN/mom-broker" -D "$W/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
+	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$W/cluster.key" "${peers[@]}" \
+	    --fsync always --snapshot-after 512KiB "$@" >>"$W/n$i.log" 2>&1 &
+	NODE_PID[$i]=$!
+	NODE_DOWN[$i]=0
+	echo "--- started (pid ${NODE_PID[$i]})" >>"$W/n$i.log"
+}
+
+kill_node() { # I SIG
+	[ -n "${NODE_PID[$1]:-}" ] || return 0
+	kill -CONT "${NODE_PID[$1]}" 2>/dev/null
+	kill -"$2" "${NODE_PID[$1]}" 2>/dev/null
+	wait "${NODE_PID[$1]}" 2>/dev/null
+	NODE_PID[$1]=
+	NODE_DOWN[$1]=1
+}
+
+# status I: node I's cluster status as JSON, or nothing.
+status() {
+	timeout 5 "$BIN/mom-admin" -s "${NODE_URL[$1]}" -W 2 cluster status --json 2>/dev/null
+}
+
+# leader: the leader's id as a running node sees it (empty: none agreed).
+leader() {
+	local i l
+	for ((i = 1; i <= N; i++)); do
+		[ "${NODE_DOWN[$i]}" = 0 ] || continue
+		l=$(status "$i" | python3 -c 'import json,sys; l=json.load(sys.stdin).get("leader"); print(l or "")' 2>/dev/null)
+		[ -n "$l" ] && { echo "$l"; return 0; }
+	done
+	return 1
+}
+
+wait_leader() { # SECONDS
+	local deadline=$(($(now) + $1)) l
+	while (($(now) < deadline)); do
+		l=$(leader) && { echo "$l"; return 0; }
+		sleep 0.5
+	done
+	return 1
+}
+
+# check_alive: a node that exited though nobody killed it is counted and restarted.
+check_alive() {
+	local i
+	for ((i = 1; i <= N; i++)); do
+		[ "${NODE_DOWN[$i]}" = 0 ] || continue
+		kill -0 "${NODE_PID[$i]}" 2>/dev/null && continue
+		wait "${NODE_PID[$i]}" 2>/dev/null
+		say "node $i exited by itself (status $?): restarting it"
+		UNEXPECTED=$((UNEXPECTED + 1))
+		start_node "$i"
+	done
+}
+
+cleanup() {
+	local rc=$? a i
+	trap - EXIT INT TERM HUP
+	touch "$W/stop"
+	for a in "${ACTORS[@]}"; do kill -TERM "$a" 2>/dev/null; done
+	for a in "${ACTORS[@]}"; do wait "$a" 2>/dev/null; done
+	for ((i = 1; i <= N; i++)); do
+		[ -n "${NODE_PID[$i]:-}" ] || continue
+		kill -CONT "${NODE_PID[$i]}" 2>/dev/null
+		kill -TERM "${NODE_PID[$i]}" 2>/dev/null
+	done
+	for ((i = 1; i <= N; i++)); do
+		[ -n "${NODE_PID[$i]:-}" ] || continue
+		for ((a = 0; a < 100; a++)); do
+			kill -0 "${NODE_PID[$i]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "${NODE_PID[$i]}" 2>/dev/null
+		wait "${NODE_PID[$i]}" 2>/dev/null
+	done
+	if ((rc == 0)) && [ "$CHAOS_KEEP" = 0 ]; then
+		rm -rf "$W"
+	else
+		echo "chaos: kept $W (n*.log, conf/, tried/, got/, summary)" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ------------------------------------------------------------ the load
+#
+# Payloads are unique: q.K.N (queue) and t.K.N (topic) for publisher K's
+# N-th message, published with --id the same, so that a retry is stored
+# once.  tried/ has every attempt (written before mom-pub runs), conf/ the
+# confirmed ones, got/ what consumers wrote out (and so acknowledged).
+
+running() { [ ! -e "$W/stop" ]; }
+
+# urls_from K: the node list starting at node K (publishers spread out).
+urls_from() {
+	local k=$1 j out=()
+	for ((j = 0; j < N; j++)); do
+		out+=("${NODE_URL[$(((k - 1 + j) % N + 1))]}")
+	done
+	(IFS=,; echo "${out[*]}")
+}
+
+publisher() { # KIND(q|t) K
+	local kind=$1 k=$2 n=0 urls flag
+	urls=$(urls_from "$k")
+	flag=-q
+	[ "$kind" = t ] && flag=-t
+	while running; do
+		n=$((n + 1))
+		echo "$kind.$k.$n" >>"$W/tried/$kind.$k"
+		if timeout 30 "$BIN/mom-pub" -s "$urls" "$flag" "c$kind" --id "$kind.$k.$n" \
+		    -m "$kind.$k.$n" -W 20 --request-timeout 1s 2>>"$W/pub.err"; then
+			echo "$kind.$k.$n" >>"$W/conf/$kind.$k"
+		fi
+	done
+}
+
+consumer() { # K
+	local k=$1 urls
+	urls=$(urls_from "$k")
+	while running; do
+		timeout 60 "$BIN/mom-sub" -s "$urls" -q cq -W 5 --request-timeout 1s \
+		    >>"$W/got/c.$k" 2>>"$W/sub.err"
+		sleep 0.2
+	done
+}
+
+actor() { "$@" & ACTORS+=($!); }
+
+# ------------------------------------------------------------ the faults
+
+pause_s() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+
+a_follower() { # LEADER
+	local i c=()
+	for ((i = 1; i <= N; i++)); do
+		[ "$i" != "$1" ] && [ "${NODE_DOWN[$i]}" = 0 ] && c+=("$i")
+	done
+	((${#c[@]})) && echo "${c[$((RANDOM % ${#c[@]}))]}"
+}
+
+fault_kill() { # I
+	local i=$1 t
+	t=$(pause_s 2 5)
+	say "kill -9 node $i, restart in ${t}s"
+	kill_node "$i" KILL
+	sleep "$t"
+	start_node "$i"
+}
+
+fault_stop() { # I
+	local i=$1 t
+	t=$(pause_s 5 15)
+	say "SIGSTOP node $i for ${t}s"
+	kill -STOP "${NODE_PID[$i]}"
+	sleep "$t"
+	kill -CONT "${NODE_PID[$i]}"
+}
+
+fault_link() { # I [WHAT]
+	local i=$1 what=${2:-} t
+	t=$(pause_s 5 15)
+	if [ -z "$what" ]; then
+		case $((RANDOM % 4)) in
+		0) what='* drop 0.3' ;;
+		1) what='* delay 300' ;;
+		2) what='* partition out' ;;
+		3) what='* partition both' ;;
+		esac
+	fi
+	say "node $i's links: '$what' for ${t}s"
+	echo "$what" >"$W/link.$i.new" && mv "$W/link.$i.new" "$W/link.$i"
+	sleep "$t"
+	: >"$W/link.$i.new" && mv "$W/link.$i.new" "$W/link.$i"
+}
+
+fault_power() {
+	local i
+	say "power loss: every node killed at once, unsynced writes lost"
+	for ((i = 1; i <= N; i++)); do kill_node "$i" KILL; done
+	sleep 1
+	for ((i = 1; i <= N; i++)); do start_node "$i"; done
+}
+
+cluster_cmd() { # ARGS...: until it succeeds, 20 s at most
+	local deadline=$(($(now) + 20))
+	while (($(now) < deadline)); do
+		timeout 15 "$BIN/mom-admin" -s "$ALL" -W 10 cluster "$@" >>"$W/admin.log" 2>&1 &&
+			return 0
+		sleep 1
+	done
+	return 1
+}
+
+fault_readd() { # LEADER
+	local j
+	j=$(a_follower "$1") || { say "readd: no follower up, skipped"; return 0; }
+	say "node $j removed, wiped, started empty and added back"
+	if ! cluster_cmd remove "$j"; then
+		say "readd: cluster remove $j failed (see admin.log)"
+		REMOVE_FAILED=$((${REMOVE_FAILED:-0} + 1))
+		return 0
+	fi
+	kill_node "$j" TERM
+	rm -rf "$W/n$j"
+	start_node "$j"
+	if ! cluster_cmd add "$j" "${CLUSTER_URL[$j]}"; then
+		say "readd: cluster add $j failed (see admin.log)"
+		REMOVE_FAILED=$((${REMOVE_FAILED:-0} + 1))
+	fi
+}
+
+read -r -a KINDS <<<"$CHAOS_FAULTS"
+next_kind() {
+	local i j t
+	if ((${#CYCLE[@]} == 0)); then
+		CYCLE=("${KINDS[@]}")
+		for ((i = ${#CYCLE[@]} - 1; i > 0; i--)); do
+			j=$((RANDOM % (i + 1)))
+			t=${CYCLE[$i]} CYCLE[$i]=${CYCLE[$j]} CYCLE[$j]=$t
+		done
+	fi
+	KIND=${CYCLE[0]}
+	CYCLE=("${CYCLE[@]:1}")
+}
+
+one_fault() {
+	local l any
+	l=$(wait_leader 20) || { say "no leader before the fault: skipped"; return 0; }
+	any=$((1 + RANDOM % N))
+	[ "${NODE_DOWN[$any]}" = 0 ] || any=$l
+	next_kind
+	FAULTS+=("$KIND")
+	case $KIND in
+	kill) fault_kill "$l" ;;
+	killany) fault_kill "$any" ;;
+	stop) fault_stop "$l" ;;
+	link) fault_link "$any" ;;
+	power) fault_power ;;
+	readd) fault_readd "$l" ;;
+	esac
+}
+
+# ------------------------------------------------------------ the checks
+
+# digests: "APPLIED DIGEST" of each running node, one line each.
+digests() {
+	local i
+	for ((i = 1; i <= N; i++)); do
+		timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 cluster digest --json \
+		    2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["applied"], d["digest"], d["messages"])' 2>/dev/null ||
+			echo "none $i"
+	done
+}
+
+check() {
+	local fail=0 lost phantom order
+	cat "$W"/conf/q.* 2>/dev/null | sort -u >"$W/conf.q"
+	cat "$W"/conf/t.* 2>/dev/null | sort -u >"$W/conf.t"
+	cat "$W"/tried/* 2>/dev/null | sort -u >"$W/tried.all"
+	cat "$W"/got/* 2>/dev/null | sort -u >"$W/got.q"
+	lost=$(comm -23 "$W/conf.q" "$W/got.q" | wc -l)
+	phantom=$(cat "$W/got.q" "$W/topic.log" | sort -u | comm -23 - "$W/tried.all" | wc -l)
+	# Topic: every confirmed message in the log once, each publisher's in order.
+	order=$(python3 - "$W/conf.t" "$W/topic.log" <<'EOF'
+import sys
+conf = set(open(sys.argv[1]).read().split())
+log = open(sys.argv[2]).read().split()
+bad = 0
+seen = {}
+last = {}
+for m in log:
+    if m in seen:
+        bad += 1
+        print("stored twice:", m, file=sys.stderr)
+    seen[m] = 1
+    if m not in conf:
+        continue
+    k, n = m.rsplit(".", 1)
+    if last.get(k, 0) > int(n):
+        bad += 1
+        print("out of order:", m, "after", k + "." + str(last[k]), file=sys.stderr)
+    last[k] = max(last.get(k, 0), int(n))
+missing = [m for m in conf if m not in seen]
+for m in missing[:20]:
+    print("confirmed, not in the topic:", m, file=sys.stderr)
+print(bad + len(missing))
+EOF
+)
+	{
+		echo "seed $CHAOS_SEED, control $CHAOS_CONTROL, $CHAOS_SECONDS s, faults: ${FAULTS[*]}"
+		echo "queue: $(wc -l <"$W/tried.all") tried (both kinds), $(wc -l <"$W/conf.q") confirmed, $(wc -l <"$W/got.q") consumed"
+		echo "topic: $(wc -l <"$W/conf.t") confirmed, $(wc -l <"$W/topic.log") in the log"
+		echo "lost $lost, phantom $phantom, topic order/duplicates/missing $order"
+		echo "nodes that exited by themselves: $UNEXPECTED; membership changes that failed: ${REMOVE_FAILED:-0}"
+		echo "digests: $(tr '\n' ';' <"$W/digests")"
+	} | tee "$W/summary"
+	((lost == 0)) || { comm -23 "$W/conf.q" "$W/got.q" | head -20 | sed 's/^/  lost: /'; fail=1; }
+	((phantom == 0)) || fail=1
+	[ "$order" = 0 ] || fail=1
+	((UNEXPECTED == 0)) || fail=1
+	((${REMOVE_FAILED:-0} == 0)) || fail=1
+	[ "$DIGEST_OK" = 1 ] || { echo "the nodes' digests differ at the end (or a node did not answer)"; fail=1; }
+	if grep -lE 'Sanitizer|runtime error|Assertion|invariant|panic' "$W"/n*.log; then
+		echo "a node's log shows a crash or a broken invariant"
+		fail=1
+	fi
+	return $fail
+}
+
+# ------------------------------------------------------------ the run
+
+say "seed $CHAOS_SEED, control $CHAOS_CONTROL, $CHAOS_SECONDS s, in $W"
+for ((i = 1; i <= N; i++)); do start_node "$i" --bootstrap; done
+wait_leader 60 >/dev/null || { say "FAILED: no leader at the start"; exit 1; }
+cluster_cmd status >/dev/null
+timeout 30 "$BIN/mom-admin" -s "$ALL" -W 20 queue create cq >>"$W/admin.log" 2>&1 &&
+	timeout 30 "$BIN/mom-admin" -s "$ALL" -W 20 topic create ct >>"$W/admin.log" 2>&1 ||
+	{ say "FAILED: cannot create the queue and the topic"; exit 1; }
+
+for k in 1 2 3; do actor publisher q "$k"; done
+for k in 1 2; do actor publisher t "$k"; done
+for k in 1 2; do actor consumer "$k"; done
+
+CYCLE=()
+end=$(($(now) + CHAOS_SECONDS))
+if [ "$CHAOS_CONTROL" = confirm-before-commit ]; then
+	sleep 3
+	l=$(wait_leader 20) && { FAULTS+=(link-leader); fault_link "$l" '* partition both'; }
+fi
+while (($(now) < end)); do
+	sleep "$(pause_s "$CHAOS_EVERY_MIN" "$CHAOS_EVERY_MAX")"
+	check_alive
+	(($(now) < end)) || break
+	one_fault
+	check_alive
+done
+
+say "healing: links cleared, every node up"
+for ((i = 1; i <= N; i++)); do
+	: >"$W/link.$i"
+	[ -n "${NODE_PID[$i]}" ] && kill -CONT "${NODE_PID[$i]}" 2>/dev/null
+	[ "${NODE_DOWN[$i]}" = 1 ] && start_node "$i"
+done
+check_alive
+wait_leader 60 >/dev/null || say "no leader after healing"
+touch "$W/stop"
+say "stopping the publishers and consumers"
+for a in "${ACTORS[@]}"; do wait "$a" 2>/dev/null; done
+ACTORS=()
+
+say "draining the queue from every node"
+for ((i = 1; i <= N; i++)); do
+	timeout 120 "$BIN/mom-sub" -s "${NODE_URL[$i]}" -q cq -e -W 30 >>"$W/got/drain.$i" 2>>"$W/sub.err"
+done
+timeout 120 "$BIN/mom-sub" -s "$ALL" -t ct --from first -e -W 30 >"$W/topic.log" 2>>"$W/sub.err"
+
+say "waiting for every node to hold the same state"
+DIGEST_OK=0
+deadline=$(($(now) + CHAOS_SETTLE))
+while (($(now) < deadline)); do
+	digests >"$W/digests"
+	if ! grep -q none "$W/digests" && [ "$(sort -u "$W/digests" | wc -l)" = 1 ]; then
+		DIGEST_OK=1
+		break
+	fi
+	sleep 1
+done
+check_alive
+for ((i = 1; i <= N; i++)); do
+	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 stats --json 2>/dev/null |
+	    python3 -c 'import json,sys; d=json.load(sys.stdin); print("node '"$i"' links:", json.dumps(d.get("cluster_links", d.get("links", ""))))' 2>/dev/null >>"$W/links"
+done
+if check; then
+	say "passed"
+	exit 0
+fi
+say "FAILED"
+exit 1
