@@ -3,7 +3,7 @@
 # lint, a short fuzz run.  Prints each suite's TAP, then one last line
 # "N passed, N failed".  Exit 0 only when nothing failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 MAKE=${MAKE:-make}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT INT TERM
