@@ -12,20 +12,23 @@ NODE_PID=()
 NODE_URL=()
 CLUSTER_URL=()
 NODE_OPTS=()
+NODE_BROKER=()	# another broker binary for node I (the fault build)
+NODE_ENV=()	# VAR=VALUE words for node I's environment
 
 make_cluster_key() {
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/cluster.key"
 	chmod 600 "$T/cluster.key"
 }
 
-# start_node I [EXTRA OPTIONS...]: (re)starts node I with its ports and peers.
+# start_node I [EXTRA OPTIONS...]: (re)starts node I with its ports and peers
+# (NODE_BROKER[I] and NODE_ENV[I], when set, for the fault build).
 start_node() {
 	local i=$1 j peers=()
 	shift
 	for ((j = 1; j <= ${#CLUSTER_URL[@]}; j++)); do
 		[ "$j" = "$i" ] || peers+=(--peer "$j=${CLUSTER_URL[$j]}")
 	done
-	mom-broker -D "$T/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
+	env ${NODE_ENV[$i]:-} "${NODE_BROKER[$i]:-mom-broker}" -D "$T/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
 	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$T/cluster.key" "${peers[@]}" \
 	    "${NODE_OPTS[@]}" "$@" >>"$T/n$i.log" 2>&1 3>&- &
 	NODE_PID[$i]=$!

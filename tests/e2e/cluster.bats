@@ -229,3 +229,41 @@ assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True
 	[ "$a" -ge "$want" ]
 	grep -q "joined cluster" "$T/n2.log"
 }
+
+@test "a leader whose clock is an hour behind continues the cluster's time: a TTL still expires" {
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker" k n
+	[ -x "$fb" ] || fail "no fault build: make fault"
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	# Node 3 runs the fault build with its clock an hour behind.
+	stop_pid "${NODE_PID[3]}" TERM
+	NODE_BROKER[3]=$fb
+	NODE_ENV[3]=MOM_FAULT_CLOCK_SKEW_MS=-3600000
+	start_node 3
+	wait_leader 30
+	if [ "$LEADER" = 3 ]; then
+		run timeout 30 mom-admin -W 20 cluster transfer 1
+		assert_success
+		wait_leader 30 3
+	fi
+	run timeout 20 mom-pub -q q --ttl 4s -m short-lived
+	assert_success
+	run timeout 20 mom-pub -q q -m stays
+	assert_success
+	run timeout 30 mom-admin -W 20 cluster transfer 3
+	assert_success
+	wait_leader 30
+	[ "$LEADER" = 3 ]
+	grep -q 'clock is .* ms behind' "$T/n3.log"
+	# The TTL runs out on node 3's continued clock, not an hour later.
+	for ((k = 0; k < 100; k++)); do
+		n=$(timeout 10 mom-admin -W 5 --json queue info q | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])')
+		[ "$n" = 1 ] && break
+		sleep 0.2
+	done
+	[ "$n" = 1 ]
+	run timeout 20 mom-sub -q q -C 1 -W 10
+	assert_success
+	assert_output stays
+}

@@ -245,7 +245,7 @@ core_result(void *arg, const struct replica_waiter *w, struct fsm_result *res)
 			return;
 		}
 		cr->resumed = true;
-		core_handle(c, cr, mom_now_ms());
+		core_handle(c, cr, core_now(c));
 		return;
 	case W_TICK:
 		c->tick_inflight = false;
@@ -368,7 +368,7 @@ pump(struct core *c)
 	int         i;
 
 	for (i = 0; i < 16; i++) {
-		settles_flush(c, mom_now_ms());
+		settles_flush(c, core_now(c));
 		replica_flush(c->rep);
 		if (replica_drive(c->rep, &why) != 0) {
 			/*
@@ -381,7 +381,7 @@ pump(struct core *c)
 			    "recovers what was confirmed", why);
 			_exit(MOM_EXIT_FAIL);
 		}
-		serve_touched(c, mom_now_ms());
+		serve_touched(c, core_now(c));
 		if (replica_pending(c->rep) == 0 && c->nsettles == 0)
 			break;
 	}
@@ -555,11 +555,36 @@ core_wake(void *arg)
  * at once, so that their clients ask again, elsewhere.  A new leader's
  * idle clocks start now: it did not see who fetched while it followed.
  */
+/*
+ * The broker's time never goes back: when the last applied command was
+ * stamped later than this node's clock says (a leader or a restart whose
+ * clock is behind), the core's clock continues from that stamp.
+ */
+static void
+core_clock_follow(struct core *c)
+{
+	int64_t local = core_now(c) - c->clock_offset, off;
+
+	off = c->fsm->last_time > local ? c->fsm->last_time - local : 0;
+	if (off == c->clock_offset)
+		return;
+	if (off > 1000)
+		log_warnx("this machine's clock is %lld ms behind the time of the last "
+		    "command applied: the broker's clock continues from that time",
+		    (long long)off);
+	c->started += off - c->clock_offset;
+	c->clock_offset = off;
+}
+
 static void
 core_role(void *arg, bool leading)
 {
 	struct core  *c = arg;
-	int64_t       now = mom_now_ms();
+	int64_t       now;
+
+	if (leading)
+		core_clock_follow(c);
+	now = core_now(c);
 	struct queue *q;
 	struct sub   *s;
 	size_t        it;
@@ -608,8 +633,9 @@ replica_open(struct core *c)
 	if ((c->start_code = replica_start(&c->rep, c->fsm, &rc, c->start_msg,
 	    sizeof(c->start_msg))) != 0)
 		return -1;
+	core_clock_follow(c);
 	/* Nobody could fetch while the broker was down: idle expiry starts now. */
-	now = mom_now_ms();
+	now = core_now(c);
 	for (it = 0; (q = fsm_queue_next(c->fsm, &it)) != NULL;)
 		q->last_used = now;
 	c->ready = true;
@@ -625,7 +651,7 @@ wait_turn(struct core *c, int64_t wake, bool *stop)
 
 	pthread_mutex_lock(&c->mu);
 	while (c->qhead == NULL && !c->stop && !c->io_wake && c->nclosed == 0) {
-		int64_t wait = wake - mom_now_ms();
+		int64_t wait = wake - core_now(c);
 
 		if (wait <= 0)
 			break;
@@ -656,11 +682,11 @@ wait_turn(struct core *c, int64_t wake, bool *stop)
 static void
 core_drain(struct core *c)
 {
-	int64_t deadline = mom_now_ms() + STOP_DRAIN_MS, w;
+	int64_t deadline = core_now(c) + STOP_DRAIN_MS, w;
 
-	publish_drain_all(c, mom_now_ms());
+	publish_drain_all(c, core_now(c));
 	pump(c);
-	while (replica_inflight(c->rep) && mom_now_ms() < deadline) {
+	while (replica_inflight(c->rep) && core_now(c) < deadline) {
 		if ((w = replica_poll(c->rep)) != 0)
 			usleep(w < 0 || w > 10 ? 1000 : (useconds_t)w * 1000);
 		pump(c);
@@ -671,7 +697,7 @@ static void *
 core_main(void *arg)
 {
 	struct core *c = arg;
-	int64_t      next_tick = mom_now_ms();
+	int64_t      next_tick = core_now(c);
 	int          rv;
 
 	rv = replica_open(c);
@@ -682,16 +708,16 @@ core_main(void *arg)
 	pthread_mutex_unlock(&c->mu);
 	if (rv != 0)
 		return NULL;
-	c->started = mom_now_ms();
+	c->started = core_now(c);
 	for (;;) {
 		struct core_req *batch, *req, *next;
 		int64_t          now, wake = next_tick, w;
 		bool             stop;
 
-		if ((w = replica_poll(c->rep)) >= 0 && mom_now_ms() + w < wake)
-			wake = mom_now_ms() + w;
+		if ((w = replica_poll(c->rep)) >= 0 && core_now(c) + w < wake)
+			wake = core_now(c) + w;
 		batch = wait_turn(c, wake, &stop);
-		now = mom_now_ms();
+		now = core_now(c);
 		for (req = batch; req != NULL; req = next) {
 			struct creq *cr;
 
@@ -726,7 +752,7 @@ core_main(void *arg)
 	replica_stop(c->rep);
 	c->rep = NULL;
 	/* Answer every long poll (empty) so that clients move on. */
-	fetch_release_all(c, mom_now_ms());
+	fetch_release_all(c, core_now(c));
 	return NULL;
 }
 
@@ -746,7 +772,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		c->cfg.queue_max = 65536;
 	if (c->cfg.snapshot_bytes == 0)
 		c->cfg.snapshot_bytes = 64u << 20;
-	c->started = mom_now_ms();
+	c->started = core_now(c);
 #ifdef MOM_FAULT_INJECTION
 	{
 		const char *v = getenv("MOM_FAULT_CONFIRM_BEFORE_COMMIT");
@@ -754,6 +780,11 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		if ((c->confirm_before_commit = v && *v && strcmp(v, "0") != 0))
 			log_warnx("fault injection: MOM_FAULT_CONFIRM_BEFORE_COMMIT: publishes "
 			    "are confirmed when proposed, before they are committed");
+		if ((v = getenv("MOM_FAULT_CLOCK_SKEW_MS")) && *v) {
+			c->clock_skew = strtoll(v, NULL, 10);
+			log_warnx("fault injection: MOM_FAULT_CLOCK_SKEW_MS: the core's clock "
+			    "is %lld ms off", (long long)c->clock_skew);
+		}
 	}
 #endif
 	TAILQ_INIT(&c->waiters);

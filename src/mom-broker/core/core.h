@@ -16,7 +16,9 @@
  * empty or "0"): a publish is confirmed to its client as soon as it is
  * proposed to the log, before a majority stored it.  It is the deliberate
  * bug that the chaos run's checker must catch (tests/chaos: a leader killed
- * or cut off loses publishes it confirmed).
+ * or cut off loses publishes it confirmed).  MOM_FAULT_CLOCK_SKEW_MS=N
+ * (signed) sets the core's clock N ms off this machine's, as on a machine
+ * whose clock is wrong (cluster.bats: a leader whose clock is behind).
  */
 #ifndef BROKER_CORE_H
 #define BROKER_CORE_H

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "mom.h"
 #include "core/core.h"
 #include "replica/replica.h"
 #include "state/fsm.h"
@@ -129,10 +130,31 @@ struct core {
 	uint64_t           fwd_next, fwd_sent, fwd_resent, fwd_served;
 	int64_t            fwd_due;    /* the earliest deadline of fwd_outs */
 	uint64_t           fwd_leader; /* the leader at the last walk */
+	/*
+	 * The core's clock is this machine's wall clock plus clock_offset:
+	 * 0, unless the log's last command was stamped later than this clock
+	 * says when the node began to lead (or started): then the broker's
+	 * time continues from that stamp (core_clock_follow), so that a
+	 * leader whose clock is behind neither rewinds nor freezes TTLs,
+	 * retention and idle expiry.
+	 */
+	int64_t            clock_offset;
 #ifdef MOM_FAULT_INJECTION
 	bool               confirm_before_commit; /* core.h: MOM_FAULT_CONFIRM_BEFORE_COMMIT */
+	int64_t            clock_skew;            /* core.h: MOM_FAULT_CLOCK_SKEW_MS */
 #endif
 };
+
+/* The core's clock (see clock_offset). */
+static inline int64_t
+core_now(const struct core *c)
+{
+#ifdef MOM_FAULT_INJECTION
+	return mom_now_ms() + c->clock_skew + c->clock_offset;
+#else
+	return mom_now_ms() + c->clock_offset;
+#endif
+}
 
 /* core.c */
 void creq_reply(struct core *, struct creq *, const struct mom_buf *);

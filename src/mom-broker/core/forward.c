@@ -423,7 +423,7 @@ void
 forward_deliver(void *arg, uint64_t from, uint8_t kind, const uint8_t *p, size_t n)
 {
 	struct core *c = arg;
-	int64_t      now = mom_now_ms();
+	int64_t      now = core_now(c);
 
 	switch (kind) {
 	case LINK_FWD:
