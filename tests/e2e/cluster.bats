@@ -267,3 +267,23 @@ assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True
 	assert_success
 	assert_output stays
 }
+
+@test "/metrics of a cluster node: per peer, its lag and its link's bytes, losses and resends" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	seq 1 50 | timeout 30 mom-pub -q q -l
+	run timeout 10 mom-admin -s "${NODE_URL[$LEADER]}" stats --prom
+	assert_success
+	local p
+	for p in 1 2 3; do
+		[ "$p" = "$LEADER" ] && continue
+		assert_line --regexp "^mom_cluster_peer_lag\{peer=\"$p\"\} [0-9]+\$"
+		assert_line "mom_cluster_link_connected{peer=\"$p\"} 1"
+		assert_line --regexp "^mom_cluster_link_bytes_sent_total\{peer=\"$p\"\} [1-9][0-9]*\$"
+		assert_line --regexp "^mom_cluster_link_bytes_received_total\{peer=\"$p\"\} [1-9][0-9]*\$"
+		assert_line --regexp "^mom_cluster_link_frames_lost_total\{peer=\"$p\"\} [0-9]+\$"
+	done
+	refute_line --regexp "peer=\"$LEADER\""
+	assert_line '# TYPE mom_cluster_link_frames_resent_total counter'
+}

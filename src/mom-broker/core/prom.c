@@ -229,6 +229,76 @@ prom_raft(struct mom_buf *b, struct core *c)
 	json_decref(o);
 }
 
+/*
+ * Cluster mode: per peer, its lag (entries behind this leader; the leader
+ * alone knows it) and its link's counters (cluster status's transport.links).
+ */
+static const struct { const char *name, *type, *help, *key; } peer_fams[] = {
+	{ "mom_cluster_peer_lag", "gauge",
+	    "Entries the peer is behind this node (on the leader; 0 elsewhere).", NULL },
+	{ "mom_cluster_link_connected", "gauge", "1 while a connection to the peer is up.",
+	    "connected" },
+	{ "mom_cluster_link_bytes_sent_total", "counter", "Bytes of frames sent to the peer.",
+	    "bytes_sent" },
+	{ "mom_cluster_link_bytes_received_total", "counter",
+	    "Bytes of frames received from the peer.", "bytes_received" },
+	{ "mom_cluster_link_frames_lost_total", "counter",
+	    "Frames from the peer that never came (gaps in its sequence numbers).", "gaps" },
+	{ "mom_cluster_link_frames_resent_total", "counter",
+	    "Chunks resent to the peer for want of an acknowledgement.", "resent" },
+	{ "mom_cluster_link_frames_refused_total", "counter",
+	    "Frames claiming to be the peer's refused (bad MAC, foreign cluster).", "bad_mac" },
+};
+
+static json_int_t
+peer_lag(json_t *cl, const char *id)
+{
+	json_t *n;
+	size_t  i;
+
+	json_array_foreach(json_object_get(cl, "nodes"), i, n) {
+		char s[24];
+
+		snprintf(s, sizeof(s), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(n, "id")));
+		if (strcmp(s, id) == 0)
+			return json_integer_value(json_object_get(n, "lag"));
+	}
+	return 0;
+}
+
+static void
+prom_peers(struct mom_buf *b, struct core *c)
+{
+	json_t     *cl = replica_cluster_json(c->rep), *links, *v;
+	const char *id;
+	char        l[48];
+	size_t      i;
+
+	links = json_object_get(json_object_get(cl, "transport"), "links");
+	if (json_is_object(links) && json_object_size(links) > 0)
+		for (i = 0; i < sizeof(peer_fams) / sizeof(peer_fams[0]); i++) {
+			prom_head(b, peer_fams[i].name, peer_fams[i].type, peer_fams[i].help);
+			json_object_foreach(links, id, v) {
+				json_t   *x = peer_fams[i].key ? json_object_get(v, peer_fams[i].key) : NULL;
+				uint64_t  n;
+
+				if (peer_fams[i].key == NULL)
+					n = (uint64_t)peer_lag(cl, id);
+				else if (json_is_boolean(x))
+					n = json_is_true(x);
+				else
+					n = (uint64_t)json_integer_value(x);
+				if (strcmp(peer_fams[i].key ? peer_fams[i].key : "", "bad_mac") == 0)
+					n += (uint64_t)json_integer_value(json_object_get(v,
+					    "foreign_cluster"));
+				snprintf(l, sizeof(l), "peer=\"%s\"", id);
+				prom_sample(b, peer_fams[i].name, l, n);
+			}
+		}
+	json_decref(cl);
+}
+
 static const struct fam queue_fams[] = {
 	{ "mom_queue_messages", "gauge", "Messages in the queue: ready, delayed and in flight." },
 	{ "mom_queue_ready", "gauge", "Messages ready for a consumer." },
@@ -351,6 +421,7 @@ prom_text(struct core *c, const struct mom_claims *cl, int64_t now)
 	prom_broker(&b, c, now);
 	prom_log(&b, c);
 	prom_raft(&b, c);
+	prom_peers(&b, c);
 	prom_queues(&b, c, cl);
 	prom_topics(&b, c);
 	mom_buf_put_u8(&b, 0);
