@@ -287,3 +287,52 @@ assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True
 	refute_line --regexp "peer=\"$LEADER\""
 	assert_line '# TYPE mom_cluster_link_frames_resent_total counter'
 }
+
+# roles_of I: node I's view as "ID:ROLE" words, sorted by id.
+roles_of() {
+	node_status "$1" | python3 -c 'import json,sys; print(" ".join("%d:%s" % (n["id"], n["role"]) for n in sorted(json.load(sys.stdin)["nodes"], key=lambda n: n["id"])))'
+}
+
+@test "three nodes become five (added, caught up, voters) and three again (removed), serving all along" {
+	local i k r
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	seq 1 100 | timeout 30 mom-pub -q q -l
+	for i in 4 5; do
+		NODE_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		CLUSTER_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		start_node "$i"
+		run timeout 40 mom-admin -W 30 cluster add "$i" "${CLUSTER_URL[$i]}"
+		assert_success
+	done
+	for ((k = 0; k < 150; k++)); do
+		r=$(roles_of "$LEADER")
+		[[ $r =~ 4:follower ]] && [[ $r =~ 5:follower ]] && break
+		sleep 0.2
+	done
+	echo "# five: $r" >&3
+	[[ $r =~ 4:follower ]] && [[ $r =~ 5:follower ]]
+	# Node 5 holds what was published before it came.
+	for ((k = 0; k < 100; k++)); do
+		[ "$(applied_of 5)" -ge "$(applied_of "$LEADER")" ] && break
+		sleep 0.2
+	done
+	[ "$(applied_of 5)" -ge "$(applied_of "$LEADER")" ]
+	seq 101 200 | timeout 30 mom-pub -s "${NODE_URL[5]}" -q q -l
+	# Back to three: the two new ones leave.
+	for i in 4 5; do
+		run timeout 40 mom-admin -W 30 cluster remove "$i"
+		assert_success
+		stop_pid "${NODE_PID[$i]}" TERM
+	done
+	r=$(roles_of "$LEADER")
+	echo "# three: $r" >&3
+	[[ ! $r =~ 4: ]] && [[ ! $r =~ 5: ]]
+	# Three voters: one may fail and the rest still confirm.
+	kill -9 "${NODE_PID[$(a_follower)]}"
+	seq 201 300 | timeout 60 mom-pub -s "${NODE_URL[$LEADER]}" -q q -l -W 30
+	run timeout 60 mom-sub -s "${NODE_URL[$LEADER]}" -q q -C 300 -W 30
+	assert_success
+	[ "$(printf '%s\n' "$output" | sort -n | uniq | wc -l)" = 300 ]
+}
