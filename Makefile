@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link soak
+.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link bench-cluster soak
 
 all: $(BINS) tools examples
 
@@ -235,6 +235,10 @@ $(BUILD)/bench/linkbench: bench/linkbench.c $(LINK_TEST_OBJ) $(LIB_A)
 		$(filter %.c %.o %.a,$^) $(LIBS)
 bench-link: $(BUILD)/bench/linkbench
 	$(BUILD)/bench/linkbench
+
+# A three-node cluster against one node and mosquitto (bench/README.md, "Cluster").
+bench-cluster: all
+	bench/cluster
 
 # soak: an hour (SOAK_SECONDS) of mixed load with the broker killed every few
 # minutes; not part of check (tests/soak/README.md).
