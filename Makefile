@@ -33,7 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANS     := $(wildcard man/*.[1-8])
 
-.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link soak chaos
+.PHONY: cluster all tools examples check unit unit-build valgrind e2e manlint layers funclen fuzz fuzz-check sanitize fault install clean deps run bench bench-link bench-cluster soak chaos
 
 all: $(BINS) tools examples
 
@@ -240,6 +240,10 @@ bench-link: $(BUILD)/bench/linkbench
 # runs 120 s of it and its negative control): tests/chaos/README.md.
 chaos: all fault
 	CHAOS_SECONDS=$${CHAOS_SECONDS:-600} tests/chaos/chaos.sh
+
+# A three-node cluster against one node and mosquitto (bench/README.md, "Cluster").
+bench-cluster: all
+	bench/cluster
 
 # soak: an hour (SOAK_SECONDS) of mixed load with the broker killed every few
 # minutes; not part of check (tests/soak/README.md).
