@@ -1388,6 +1388,19 @@ counters_json(const struct counters *c, json_t *o)
 #undef C
 }
 
+bool
+link_connected(struct link *l, uint64_t id)
+{
+	struct peer *p;
+	bool         up;
+
+	pthread_mutex_lock(&l->mu);
+	p = peer_find(l, id);
+	up = p != NULL && atomic_load(&p->pipes) > 0;
+	pthread_mutex_unlock(&l->mu);
+	return up;
+}
+
 void
 link_stats_json(struct link *l, json_t *peers)
 {

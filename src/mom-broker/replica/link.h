@@ -103,6 +103,8 @@ int	link_port(struct link *);
 int	link_peer_add(struct link *, uint64_t id, const char *url);
 /* Forgets id: its queued messages and transfers are dropped. */
 void	link_peer_remove(struct link *, uint64_t id);
+/* True while this node's connection to peer id is up (its socket has a pipe). */
+bool	link_connected(struct link *, uint64_t id);
 
 /*
  * Queues a copy of msg for peer `to'; never blocks.  0, MOM_EUNAVAIL
