@@ -286,6 +286,15 @@ assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True
 	done
 	refute_line --regexp "peer=\"$LEADER\""
 	assert_line '# TYPE mom_cluster_link_frames_resent_total counter'
+	# mom-admin stats carries the same counters, per peer.
+	run timeout 10 mom-admin -s "${NODE_URL[$LEADER]}" --json stats
+	assert_success
+	printf '%s' "$output" | python3 -c '
+import json, sys
+l = json.load(sys.stdin)["cluster_links"]
+assert len(l) == 2, l
+for p in l.values():
+    assert p["bytes_sent"] > 0 and p["gaps"] >= 0 and p["connected"] is True, p'
 }
 
 # roles_of I: node I's view as "ID:ROLE" words, sorted by id.

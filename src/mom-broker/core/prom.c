@@ -194,6 +194,10 @@ raft_stats_json(struct core *c, json_t *o)
 	json_object_set_new(o, "raft_applied_index",
 	    json_integer((json_int_t)jint(cl, "applied")));
 	json_object_set_new(o, "raft_elections", json_integer((json_int_t)jint(cl, "elections")));
+	/* Cluster mode: each peer's link counters (bytes, gaps, resends, refusals). */
+	n = json_object_get(json_object_get(cl, "transport"), "links");
+	if (json_is_object(n) && json_object_size(n) > 0)
+		json_object_set(o, "cluster_links", n);
 	json_decref(cl);
 }
 
