@@ -128,7 +128,12 @@ decode_copy(const uint8_t *p, size_t n, struct raft_message *m)
 	return rv;
 }
 
-/* Every prefix of an encoding is refused, and leaves nothing behind. */
+/*
+ * Every prefix of an encoding is refused, and leaves nothing behind.  In a
+ * long encoding (a 1 MiB entry) a cut inside the payload is the same case
+ * wherever it falls: the first and last 4 KiB are cut at every byte, the
+ * middle every 4093 bytes (every byte took 15 s, and minutes under valgrind).
+ */
 static void
 check_truncations(const struct raft_message *m)
 {
@@ -136,7 +141,7 @@ check_truncations(const struct raft_message *m)
 	struct mom_buf      b;
 
 	encode(&b, m);
-	for (size_t n = 0; n < b.len; n++)
+	for (size_t n = 0; n < b.len; n += n < 4096 || n + 4096 >= b.len ? 1 : 4093)
 		cr_assert_eq(decode_copy(b.data, n, &d), MOM_EBADDATA, "prefix %zu of %zu", n, b.len);
 	/* And one byte more is refused too: a message ends where its last field does. */
 	cr_assert_eq(mom_buf_reserve(&b, 1), 0);
