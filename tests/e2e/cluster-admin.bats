@@ -163,7 +163,7 @@ as() {
 	run -64 --separate-stderr admin cluster transfer 1 2
 	assert_equal "$stderr" "mom-admin: cluster transfer [ID] (mom-admin -h for usage)"
 	run -64 --separate-stderr admin cluster join 2
-	assert_equal "$stderr" "mom-admin: cluster verbs: status add remove transfer (mom-admin -h for usage)"
+	assert_equal "$stderr" "mom-admin: cluster verbs: status digest add remove transfer (mom-admin -h for usage)"
 }
 
 @test "with --auth-key: cluster changes need an admin token (77, 403); status is open to any token" {
