@@ -83,6 +83,7 @@ CLUSTER_URL=()
 NODE_DOWN=()		# 1: down on purpose (killed, being re-added)
 ACTORS=()
 UNEXPECTED=0
+REMOVE_FAILED=0
 FAULTS=()
 
 say() { printf '%s chaos: %s\n' "$(date +%T)" "$*"; }
@@ -318,7 +319,7 @@ fault_readd() { # LEADER
 	say "node $j removed, wiped, started empty and added back"
 	if ! cluster_cmd remove "$j"; then
 		say "readd: cluster remove $j failed (see admin.log)"
-		REMOVE_FAILED=$((${REMOVE_FAILED:-0} + 1))
+		REMOVE_FAILED=$((REMOVE_FAILED + 1))
 		return 0
 	fi
 	kill_node "$j" TERM
@@ -326,7 +327,7 @@ fault_readd() { # LEADER
 	start_node "$j"
 	if ! cluster_cmd add "$j" "${CLUSTER_URL[$j]}"; then
 		say "readd: cluster add $j failed (see admin.log)"
-		REMOVE_FAILED=$((${REMOVE_FAILED:-0} + 1))
+		REMOVE_FAILED=$((REMOVE_FAILED + 1))
 	fi
 }
 
@@ -412,14 +413,15 @@ EOF
 		echo "queue: $(wc -l <"$W/tried.all") tried (both kinds), $(wc -l <"$W/conf.q") confirmed, $(wc -l <"$W/got.q") consumed"
 		echo "topic: $(wc -l <"$W/conf.t") confirmed, $(wc -l <"$W/topic.log") in the log"
 		echo "lost $lost, phantom $phantom, topic order/duplicates/missing $order"
-		echo "nodes that exited by themselves: $UNEXPECTED; membership changes that failed: ${REMOVE_FAILED:-0}"
+		echo "nodes that exited by themselves: $UNEXPECTED; membership changes that failed: $REMOVE_FAILED"
+		echo "links: $(tr '\n' ';' <"$W/links")"
 		echo "digests: $(tr '\n' ';' <"$W/digests")"
 	} | tee "$W/summary"
 	((lost == 0)) || { comm -23 "$W/conf.q" "$W/got.q" | head -20 | sed 's/^/  lost: /'; fail=1; }
 	((phantom == 0)) || fail=1
 	[ "$order" = 0 ] || fail=1
 	((UNEXPECTED == 0)) || fail=1
-	((${REMOVE_FAILED:-0} == 0)) || fail=1
+	((REMOVE_FAILED == 0)) || fail=1
 	[ "$DIGEST_OK" = 1 ] || { echo "the nodes' digests differ at the end (or a node did not answer)"; fail=1; }
 	if grep -lE 'Sanitizer|runtime error|Assertion|invariant|panic' "$W"/n*.log; then
 		echo "a node's log shows a crash or a broken invariant"
@@ -433,7 +435,6 @@ EOF
 say "seed $CHAOS_SEED, control $CHAOS_CONTROL, $CHAOS_SECONDS s, in $W"
 for ((i = 1; i <= N; i++)); do start_node "$i" --bootstrap; done
 wait_leader 60 >/dev/null || { say "FAILED: no leader at the start"; exit 1; }
-cluster_cmd status >/dev/null
 timeout 30 "$BIN/mom-admin" -s "$ALL" -W 20 queue create cq >>"$W/admin.log" 2>&1 &&
 	timeout 30 "$BIN/mom-admin" -s "$ALL" -W 20 topic create ct >>"$W/admin.log" 2>&1 ||
 	{ say "FAILED: cannot create the queue and the topic"; exit 1; }
@@ -487,9 +488,14 @@ while (($(now) < deadline)); do
 	sleep 1
 done
 check_alive
+# Each node's links since its last start: frames lost (gaps), dropped by the
+# fault switch, resent; for the summary.
 for ((i = 1; i <= N; i++)); do
-	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 stats --json 2>/dev/null |
-	    python3 -c 'import json,sys; d=json.load(sys.stdin); print("node '"$i"' links:", json.dumps(d.get("cluster_links", d.get("links", ""))))' 2>/dev/null >>"$W/links"
+	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 --json stats 2>/dev/null |
+	    python3 -c 'import json,sys
+l = json.load(sys.stdin).get("cluster_links", {})
+print(" ".join("'"$i"'<-%s gaps %d faulted %d resent %d" % (p, v["gaps"], v["fault_dropped"], v["resent"]) for p, v in sorted(l.items())))' \
+	    2>/dev/null >>"$W/links" || echo "$i: no answer" >>"$W/links"
 done
 if check; then
 	say "passed"

@@ -339,7 +339,6 @@ publish_check(struct core *c, struct creq *cr, json_t *o)
 	return json_object();
 }
 
-/* A read: the answer, or NULL when cr was answered (an error). */
 /*
  * cluster.digest: this node's digest of the replicated state (fsm_digest)
  * at its applied index, answered by every node for itself: the copies agree
@@ -365,6 +364,7 @@ digest_json(struct core *c, struct creq *cr)
 	    "subscriptions", (json_int_t)d.subs, "messages", (json_int_t)d.messages);
 }
 
+/* A read: the answer, or NULL when cr was answered (an error). */
 static json_t *
 admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t now)
 {

@@ -549,13 +549,6 @@ core_wake(void *arg)
 }
 
 /*
- * Cluster mode: this node began or stopped leading.  Leases and long
- * polls are the leader's alone: a node that steps down gives back what it
- * leased (the next leader delivers it again) and answers its long polls
- * at once, so that their clients ask again, elsewhere.  A new leader's
- * idle clocks start now: it did not see who fetched while it followed.
- */
-/*
  * The broker's time never goes back: when the last applied command was
  * stamped later than this node's clock says (a leader or a restart whose
  * clock is behind), the core's clock continues from that stamp.
@@ -576,19 +569,26 @@ core_clock_follow(struct core *c)
 	c->clock_offset = off;
 }
 
+/*
+ * Cluster mode: this node began or stopped leading.  Leases and long
+ * polls are the leader's alone: a node that steps down gives back what it
+ * leased (the next leader delivers it again) and answers its long polls
+ * at once, so that their clients ask again, elsewhere.  A new leader's
+ * idle clocks start now: it did not see who fetched while it followed,
+ * and its clock continues the cluster's (core_clock_follow).
+ */
 static void
 core_role(void *arg, bool leading)
 {
 	struct core  *c = arg;
 	int64_t       now;
-
-	if (leading)
-		core_clock_follow(c);
-	now = core_now(c);
 	struct queue *q;
 	struct sub   *s;
 	size_t        it;
 
+	if (leading)
+		core_clock_follow(c);
+	now = core_now(c);
 	if (!leading) {
 		fetch_release_all(c, now);
 		fsm_release_all(c->fsm);
@@ -772,7 +772,6 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		c->cfg.queue_max = 65536;
 	if (c->cfg.snapshot_bytes == 0)
 		c->cfg.snapshot_bytes = 64u << 20;
-	c->started = core_now(c);
 #ifdef MOM_FAULT_INJECTION
 	{
 		const char *v = getenv("MOM_FAULT_CONFIRM_BEFORE_COMMIT");
@@ -787,6 +786,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 		}
 	}
 #endif
+	c->started = core_now(c);
 	TAILQ_INIT(&c->waiters);
 	TAILQ_INIT(&c->cluster_calls);
 	mom_buf_init(&c->scratch);

@@ -173,10 +173,10 @@ prom_log(struct mom_buf *b, struct core *c)
  * The replica's numbers for stats (keys raft_*), from its cluster status
  * (replica_cluster_json), so that a node of a cluster reports its own.
  */
-void
-raft_stats_json(struct core *c, json_t *o)
+static void
+raft_stats_from(json_t *cl, json_t *o)
 {
-	json_t     *cl = replica_cluster_json(c->rep), *n;
+	json_t     *n;
 	json_int_t  self;
 	const char *role = "follower";
 	size_t      i;
@@ -198,12 +198,20 @@ raft_stats_json(struct core *c, json_t *o)
 	n = json_object_get(json_object_get(cl, "transport"), "links");
 	if (json_is_object(n) && json_object_size(n) > 0)
 		json_object_set(o, "cluster_links", n);
+}
+
+void
+raft_stats_json(struct core *c, json_t *o)
+{
+	json_t *cl = replica_cluster_json(c->rep);
+
+	raft_stats_from(cl, o);
 	json_decref(cl);
 }
 
-/* Raft: this node's role as a state set, its term, indexes and elections. */
+/* Raft (cl: the cluster status): this node's role as a state set, term, indexes, elections. */
 static void
-prom_raft(struct mom_buf *b, struct core *c)
+prom_raft(struct mom_buf *b, json_t *cl)
 {
 	static const char *const roles[] = { "leader", "follower", "candidate", "standby" };
 	json_t     *o = json_object();
@@ -213,7 +221,7 @@ prom_raft(struct mom_buf *b, struct core *c)
 
 	if (o == NULL)
 		return;
-	raft_stats_json(c, o);
+	raft_stats_from(cl, o);
 	if ((role = json_string_value(json_object_get(o, "raft_role"))) == NULL)
 		role = "";
 	prom_head(b, "mom_raft_role", "gauge", "This node's raft role: 1 for the one it has.");
@@ -237,21 +245,22 @@ prom_raft(struct mom_buf *b, struct core *c)
  * Cluster mode: per peer, its lag (entries behind this leader; the leader
  * alone knows it) and its link's counters (cluster status's transport.links).
  */
-static const struct { const char *name, *type, *help, *key; } peer_fams[] = {
+static const struct { const char *name, *type, *help, *key, *key2; } peer_fams[] = {
 	{ "mom_cluster_peer_lag", "gauge",
-	    "Entries the peer is behind this node (on the leader; 0 elsewhere).", NULL },
+	    "Entries the peer is behind this node (on the leader; 0 elsewhere).", NULL, NULL },
 	{ "mom_cluster_link_connected", "gauge", "1 while a connection to the peer is up.",
-	    "connected" },
+	    "connected", NULL },
 	{ "mom_cluster_link_bytes_sent_total", "counter", "Bytes of frames sent to the peer.",
-	    "bytes_sent" },
+	    "bytes_sent", NULL },
 	{ "mom_cluster_link_bytes_received_total", "counter",
-	    "Bytes of frames received from the peer.", "bytes_received" },
+	    "Bytes of frames received from the peer.", "bytes_received", NULL },
 	{ "mom_cluster_link_frames_lost_total", "counter",
-	    "Frames from the peer that never came (gaps in its sequence numbers).", "gaps" },
+	    "Frames from the peer that never came (gaps in its sequence numbers).", "gaps", NULL },
 	{ "mom_cluster_link_frames_resent_total", "counter",
-	    "Chunks resent to the peer for want of an acknowledgement.", "resent" },
+	    "Chunks resent to the peer for want of an acknowledgement.", "resent", NULL },
 	{ "mom_cluster_link_frames_refused_total", "counter",
-	    "Frames claiming to be the peer's refused (bad MAC, foreign cluster).", "bad_mac" },
+	    "Frames claiming to be the peer's refused (bad MAC, foreign cluster).", "bad_mac",
+	    "foreign_cluster" },
 };
 
 static json_int_t
@@ -271,36 +280,39 @@ peer_lag(json_t *cl, const char *id)
 	return 0;
 }
 
-static void
-prom_peers(struct mom_buf *b, struct core *c)
+/* One peer's value of family i: its lag, or the sum of its counters key and key2. */
+static uint64_t
+peer_value(json_t *cl, const char *id, json_t *link, size_t i)
 {
-	json_t     *cl = replica_cluster_json(c->rep), *links, *v;
+	json_t *x;
+
+	if (peer_fams[i].key == NULL)
+		return (uint64_t)peer_lag(cl, id);
+	x = json_object_get(link, peer_fams[i].key);
+	if (json_is_boolean(x))
+		return json_is_true(x);
+	return (uint64_t)json_integer_value(x) + (peer_fams[i].key2 == NULL ? 0 :
+	    (uint64_t)json_integer_value(json_object_get(link, peer_fams[i].key2)));
+}
+
+static void
+prom_peers(struct mom_buf *b, json_t *cl)
+{
+	json_t     *links, *v;
 	const char *id;
 	char        l[48];
 	size_t      i;
 
 	links = json_object_get(json_object_get(cl, "transport"), "links");
-	if (json_is_object(links) && json_object_size(links) > 0)
-		for (i = 0; i < sizeof(peer_fams) / sizeof(peer_fams[0]); i++) {
-			prom_head(b, peer_fams[i].name, peer_fams[i].type, peer_fams[i].help);
-			json_object_foreach(links, id, v) {
-				json_t   *x = peer_fams[i].key ? json_object_get(v, peer_fams[i].key) : NULL;
-				uint64_t  n;
-
-				if (peer_fams[i].key == NULL)
-					n = (uint64_t)peer_lag(cl, id);
-				else if (json_is_boolean(x))
-					n = json_is_true(x);
-				else
-					n = (uint64_t)json_integer_value(x);
-				if (strcmp(peer_fams[i].key ? peer_fams[i].key : "", "bad_mac") == 0)
-					n += (uint64_t)json_integer_value(json_object_get(v,
-					    "foreign_cluster"));
-				snprintf(l, sizeof(l), "peer=\"%s\"", id);
-				prom_sample(b, peer_fams[i].name, l, n);
-			}
+	if (!json_is_object(links) || json_object_size(links) == 0)
+		return;
+	for (i = 0; i < sizeof(peer_fams) / sizeof(peer_fams[0]); i++) {
+		prom_head(b, peer_fams[i].name, peer_fams[i].type, peer_fams[i].help);
+		json_object_foreach(links, id, v) {
+			snprintf(l, sizeof(l), "peer=\"%s\"", id);
+			prom_sample(b, peer_fams[i].name, l, peer_value(cl, id, v, i));
 		}
-	json_decref(cl);
+	}
 }
 
 static const struct fam queue_fams[] = {
@@ -420,12 +432,14 @@ char *
 prom_text(struct core *c, const struct mom_claims *cl, int64_t now)
 {
 	struct mom_buf b;
+	json_t        *status = replica_cluster_json(c->rep); /* built once for both */
 
 	mom_buf_init(&b);
 	prom_broker(&b, c, now);
 	prom_log(&b, c);
-	prom_raft(&b, c);
-	prom_peers(&b, c);
+	prom_raft(&b, status);
+	prom_peers(&b, status);
+	json_decref(status);
 	prom_queues(&b, c, cl);
 	prom_topics(&b, c);
 	mom_buf_put_u8(&b, 0);

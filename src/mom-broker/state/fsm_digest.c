@@ -113,65 +113,42 @@ put_cfg(uint64_t *h, const struct mq_config *c)
 	put64(h, c->drop_head);
 }
 
-static int
-by_name(const void *a, const void *b)
-{
-	const char *const *x = a, *const *y = b;
-
-	return strcmp(*x, *y);
-}
-
-/*
- * The objects of one kind, sorted: v[i] is the object's sort key (its name,
- * or a subscription's key with its NUL turned into a byte no name holds),
- * o[i] the object.  Sorting pairs keeps this one function for all three.
- */
+/* One object of a kind, with its sort key (a subscription's: its pattern, then its name). */
 struct named {
 	const char *key;
 	void       *obj;
 };
 
 static int
-walk_sorted(struct fsm *f, int kind, struct named **out, size_t *n)
-{
-	size_t it, cap = 16, k = 0;
-	void  *o;
-
-	if ((*out = malloc(cap * sizeof(**out))) == NULL)
-		return MOM_ENOMEM;
-	for (it = 0;; k++) {
-		o = kind == 0 ? (void *)fsm_queue_next(f, &it) : kind == 1 ?
-		    (void *)fsm_topic_next(f, &it) : (void *)fsm_sub_next(f, &it);
-		if (o == NULL)
-			break;
-		if (k == cap) {
-			struct named *nv = realloc(*out, 2 * cap * sizeof(**out));
-
-			if (nv == NULL) {
-				free(*out);
-				return MOM_ENOMEM;
-			}
-			*out = nv;
-			cap *= 2;
-		}
-		(*out)[k].obj = o;
-		(*out)[k].key = kind == 0 ? ((struct queue *)o)->name : kind == 1 ?
-		    ((struct topic *)o)->name : ((struct sub *)o)->pattern;
-	}
-	*n = k;
-	return 0;
-}
-
-static int
 named_cmp(const void *a, const void *b)
 {
 	const struct named *x = a, *y = b;
-	int c = by_name(&x->key, &y->key);
+	int c = strcmp(x->key, y->key);
 
-	/* Subscriptions: pattern first, then name. */
 	if (c == 0 && x->obj != y->obj)
 		c = strcmp(((const struct sub *)x->obj)->name, ((const struct sub *)y->obj)->name);
 	return c;
+}
+
+/* The objects of kind 0 (queues), 1 (topics) or 2 (subscriptions), sorted. */
+static int
+walk_sorted(struct fsm *f, int kind, struct named **out, size_t *n)
+{
+	size_t it = 0, k = 0, len = kind == 0 ? f->queues.len : kind == 1 ? f->topics.len :
+	    f->subs.len;
+	void  *o;
+
+	if ((*out = calloc(len ? len : 1, sizeof(**out))) == NULL)
+		return MOM_ENOMEM;
+	while (k < len && (o = kind == 0 ? (void *)fsm_queue_next(f, &it) : kind == 1 ?
+	    (void *)fsm_topic_next(f, &it) : (void *)fsm_sub_next(f, &it)) != NULL) {
+		(*out)[k].obj = o;
+		(*out)[k++].key = kind == 0 ? ((struct queue *)o)->name : kind == 1 ?
+		    ((struct topic *)o)->name : ((struct sub *)o)->pattern;
+	}
+	qsort(*out, k, sizeof(**out), named_cmp);
+	*n = k;
+	return 0;
 }
 
 static int
@@ -223,7 +200,6 @@ fsm_digest(struct fsm *f, struct fsm_digest *d)
 	for (kind = 0; kind < 3 && rv == 0; kind++) {
 		if ((rv = walk_sorted(f, kind, &v, &n)) != 0)
 			break;
-		qsort(v, n, sizeof(*v), named_cmp);
 		put64(&h, n);
 		for (i = 0; i < n && rv == 0; i++)
 			rv = kind == 0 ? put_queue(&h, v[i].obj, d) : kind == 1 ?
