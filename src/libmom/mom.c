@@ -79,6 +79,15 @@ mom_mono_ms(void)
 }
 
 int64_t
+mom_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 mom_time_add(int64_t t, uint64_t ms)
 {
 	if (ms > (uint64_t)INT64_MAX || (t > 0 && (int64_t)ms > INT64_MAX - t))

@@ -59,6 +59,7 @@ const char *mom_err_name(int err);
 /* Wall clock and monotonic clock in milliseconds. */
 int64_t mom_now_ms(void);
 int64_t mom_mono_ms(void);
+int64_t mom_mono_us(void); /* monotonic, in microseconds */
 
 /*
  * t + ms, saturating at INT64_MAX: times and delays come from commands,

@@ -147,6 +147,57 @@ digest_of() {
 	[ "$ok" = 1 ]
 }
 
+# stat_of I KEY: a number from node I's mom-admin stats.
+stat_of() {
+	timeout 10 mom-admin -s "${NODE_URL[$1]}" --json stats 2>/dev/null |
+	    python3 -c "import json,sys; print(json.load(sys.stdin)[\"$2\"])"
+}
+
+@test "a node that was down while the others snapshotted catches up from an installed snapshot" {
+	start_cluster 3 --snapshot-after 64KiB
+	run timeout 20 mom-admin queue create q
+	assert_success
+	f=$(a_follower)
+	kill -9 "${NODE_PID[$f]}"
+	wait "${NODE_PID[$f]}" 2>/dev/null || true
+	# 1.5 MB in 300 messages that come one by one, so in about as many log
+	# entries: every node left snapshots and drops the log under each (all
+	# but 64 entries), so the log no longer reaches back to what f has.
+	python3 -c '
+import sys, time
+for i in range(300):
+    print("%04d " % i + "x" * 5000, flush=True)
+    time.sleep(0.005)' | timeout 60 mom-pub -q q -l -W 30
+	local i
+	for i in 1 2 3; do
+		[ "$i" = "$f" ] && continue
+		[ "$(stat_of "$i" snapshots)" -ge 2 ]
+		[ "$(stat_of "$i" log_index)" -gt 100 ]
+	done
+	[ "$(stat_of "$LEADER" snapshot_pause_us)" -gt 0 ]
+	start_node "$f"
+	local want=$(applied_of "$LEADER") ok=0
+	for ((k = 0; k < 150; k++)); do
+		a=$(applied_of "$f")
+		if [ -n "$a" ] && [ "$a" -ge "$want" ]; then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ "$ok" = 1 ]
+	[ "$(stat_of "$f" snapshots_installed)" -ge 1 ]
+	grep -q "installed a snapshot of" "$T/n$f.log"
+	# What it installed is the state: with the leader gone, f and the third node serve it all.
+	old=$LEADER
+	kill -9 "${NODE_PID[$old]}"
+	wait "${NODE_PID[$old]}" 2>/dev/null || true
+	wait_leader 30 "$old"
+	run timeout 60 mom-sub -q q -C 300 -W 30
+	assert_success
+	[ "$(printf '%s\n' "$output" | cut -c1-4 | sort -u | wc -l)" = 300 ]
+}
+
 @test "a node with another cluster key changes nothing and is not heard" {
 	start_cluster 3
 	term=$(node_status "$LEADER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')

@@ -1314,6 +1314,136 @@ Test(rio, threaded_syncs_complete_appends_after_their_sync_and_group_the_next)
 	expect_on_disk(7);
 }
 
+/* ---- snapshot work on rio's worker thread (rio_config.wake) ---- */
+
+static int work_ran, work_cb_status = -1, order[8], norder;
+
+/* The snapshot work of the test: it waits at the gate, as a big state would take its time. */
+static int
+gated_work(struct raft_io_async_work *req)
+{
+	(void)req;
+	(void)gated_sync(NULL, -1);
+	__atomic_add_fetch(&work_ran, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void
+bg_work_cb(struct raft_io_async_work *req, int status)
+{
+	work_cb_status = status;
+	order[norder++] = 1;
+}
+
+static void
+ordered_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+	put_status = status;
+	order[norder++] = 2;
+}
+
+static void
+ordered_get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *sn, int status)
+{
+	got_snap = sn;
+	got_status = status;
+	order[norder++] = 3;
+}
+
+/* Steps (bounded) until n completions came in. */
+static void
+until_ordered(struct raft_io *io, int n)
+{
+	for (int i = 0; i < 10000 && norder < n; i++) {
+		if (rio_poll(io) == 0)
+			cr_assert_eq(rio_step(io), 0, "%s", io->errmsg);
+		else
+			usleep(1000);
+	}
+	cr_assert_eq(norder, n, "%d of %d completions (ran %d, poll %lld, wakes %d)", norder, n, work_ran, (long long)rio_poll(io), wakes);
+}
+
+/*
+ * With a wake, libraft's snapshot work, the put of its own snapshot and a
+ * get run on rio's worker, in order: the owner goes on appending (and
+ * syncing) while they take their time; each completes at a step after
+ * the wake; the segments under the snapshot go when its put is collected.
+ */
+Test(rio, snapshot_work_put_and_get_run_on_the_worker)
+{
+	struct rio_config           cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.fsync = RIO_FSYNC_NEVER, .segment_size = 256, .wake = count_wake };
+	struct raft_io              io;
+	struct raft_configuration   conf;
+	struct raft_buffer          buf = { "state", 5 };
+	struct raft_snapshot        sn = { .index = 40, .term = 1, .configuration_index = 1,
+		.bufs = &buf, .n_bufs = 1 };
+	struct raft_io_async_work   work = { .work = gated_work };
+	struct raft_io_snapshot_put put;
+	struct raft_io_snapshot_get get;
+	struct raft_io_append       req[64];
+	char                        p[128];
+
+	ncb = wakes = gate_open = gate_waiting = norder = work_ran = 0;
+	put_status = got_status = work_cb_status = -1;
+	got_snap = NULL;
+	cb_io = &io;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	for (int i = 0; i < 45; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 45);
+	cr_assert_gt(store_first(rio_store(&io)), 0);
+
+	/* The work blocks on the worker; the put and the get queue behind it. */
+	cr_assert_eq(io.async_work(&io, &work, bg_work_cb), 0);
+	gate_reached();
+	sn.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 2, &put, &sn, ordered_put_cb), 0, "%s", io.errmsg);
+	cr_assert_eq(io.snapshot_get(&io, &get, ordered_get_cb), 0, "%s", io.errmsg);
+	/* Meanwhile the owner appends and completes as if nothing ran. */
+	for (int i = 45; i < 50; i++)
+		mode_append(&io, &req[i], i);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ncb, 50, "appends wait for nothing the worker does");
+	cr_assert_eq(norder, 0, "nothing completed before the worker did");
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_neq(access(p, F_OK), 0, "the put ran before the work before it");
+	cr_assert_eq(store_first(rio_store(&io)), 1, "no segment dropped yet");
+
+	gate_pass(1);
+	until_ordered(&io, 3);
+	cr_assert_eq(order[0], 1);
+	cr_assert_eq(order[1], 2);
+	cr_assert_eq(order[2], 3, "the get read after the put: %d %d %d", order[0], order[1], order[2]);
+	cr_assert_eq(work_ran, 1);
+	cr_assert_eq(work_cb_status, 0);
+	cr_assert_eq(put_status, 0);
+	cr_assert_geq(__atomic_load_n(&wakes, __ATOMIC_SEQ_CST), 1, "the owner was woken");
+	cr_assert_eq(access(p, F_OK), 0, "no snapshot file");
+	cr_assert_gt(store_first(rio_store(&io)), 1, "the segments under index 39 went at collection");
+	cr_assert_leq(store_first(rio_store(&io)), 39);
+	cr_assert_eq(got_status, 0);
+	cr_assert_not_null(got_snap);
+	cr_assert_eq(got_snap->index, 40);
+	cr_assert(got_snap->bufs[0].len == 5 && memcmp(got_snap->bufs[0].base, "state", 5) == 0);
+	free_snap(got_snap);
+
+	/* A close with work still on the worker waits for it and completes it. */
+	norder = 0;
+	cr_assert_eq(io.async_work(&io, &work, bg_work_cb), 0);
+	gate_reached();
+	gate_pass(1);
+	mode_close(&io);
+	cr_assert_eq(norder, 1, "the close completed the work");
+	cr_assert_eq(work_ran, 2);
+	raft_configuration_close(&conf);
+}
+
 /* ---- invariants at the boundary: libraft's asserts are compiled out ---- */
 
 /* A leader of one with five commands committed and applied. */

@@ -145,9 +145,11 @@ prom_log(struct mom_buf *b, struct core *c)
 		{ "mom_log_written_bytes_total", "counter",
 		    "Bytes written to the log's segment files, framing included." },
 		{ "mom_snapshots_total", "counter", "Snapshots taken since the start." },
+		{ "mom_snapshots_installed_total", "counter",
+		    "Snapshots received from a leader and installed since the start." },
 	};
 	static const char *const keys[] = { "log_index", "log_applied", "log_entries",
-		"log_commands", "log_bytes", "log_disk_bytes", "snapshots" };
+		"log_commands", "log_bytes", "log_disk_bytes", "snapshots", "snapshots_installed" };
 	json_t *o = json_object();
 	char    l[64];
 	size_t  i;
@@ -166,6 +168,9 @@ prom_log(struct mom_buf *b, struct core *c)
 	    "Syncs of the log to disk (fdatasync and fsync), and the time spent in them.");
 	prom_seconds(b, "mom_fsync_duration_seconds_sum", jint(o, "log_sync_us"), 1000000);
 	prom_sample(b, "mom_fsync_duration_seconds_count", NULL, jint(o, "log_syncs"));
+	prom_head(b, "mom_snapshot_pause_seconds", "gauge",
+	    "The last snapshot's time on the core thread (the rest is written on another).");
+	prom_seconds(b, "mom_snapshot_pause_seconds", jint(o, "snapshot_pause_us"), 1000000);
 	json_decref(o);
 }
 

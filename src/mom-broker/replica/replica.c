@@ -86,6 +86,10 @@ rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 			break;
 	if (p != NULL && (p->req.index != index || p->answered))
 		p = NULL;
+	/* Every node applies every entry: followers snapshot too, by what they applied. */
+	r->applied_bytes += buf->len;
+	if (r->applied_bytes >= r->snap_at)
+		raft_set_snapshot_threshold(&r->raft, 1);
 	mom_rd_init(&rd, buf->base, buf->len);
 	n = mom_rd_varint(&rd);
 	for (i = 0; i < n; i++) {
@@ -114,35 +118,74 @@ rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 	return 0;
 }
 
+/*
+ * Snapshots in two halves (libraft's fsm version 3), so that a big state
+ * does not stop the core thread: rfsm_snapshot, on the core thread, takes
+ * fsm_snap_begin's copy (all but the messages, which are referenced);
+ * rfsm_snapshot_async, on rio's worker (or at once without one), writes
+ * the snapshot from that copy alone; rio writes the file on the worker
+ * too; rfsm_snapshot_finalize, on the core thread when it is written (or
+ * failed), frees both.  libraft takes one snapshot at a time.
+ */
 static int
 rfsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct replica *r = rf->data;
+	int64_t         t0 = mom_mono_us();
+	uint64_t        size;
+
+	*bufs = NULL;
+	*n_bufs = 0;
+	if (r->snap != NULL)
+		return RAFT_BUSY;
+	if (fsm_snap_begin(r->fsm, &r->snap) != 0)
+		return RAFT_NOMEM;
+	size = fsm_snap_size(r->snap);
+	/* The next one after as much log again as the state is big, at least snapshot_bytes. */
+	r->snap_at = r->applied_bytes + (2 * size > r->cfg.snapshot_bytes ? 2 * size :
+	    r->cfg.snapshot_bytes);
+	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
+	r->snapshots++;
+	r->snap_begin_us = (uint64_t)(mom_mono_us() - t0);
+	log_debug("snapshot: about %llu bytes, %llu us on the core thread",
+	    (unsigned long long)size, (unsigned long long)r->snap_begin_us);
+	return 0;
+}
+
+/* On rio's worker: reads r->snap only, which the core thread leaves alone until finalize. */
+static int
+rfsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct replica     *r = rf->data;
 	struct mom_buf      b;
 	struct raft_buffer *rb;
+	size_t              len;
 
 	mom_buf_init(&b);
-	if (fsm_snapshot(r->fsm, &b) != 0) {
+	if (r->snap == NULL || fsm_snap_write(r->snap, &b) != 0 ||
+	    (rb = malloc(sizeof(*rb))) == NULL) {
 		mom_buf_fini(&b);
 		return RAFT_NOMEM;
 	}
-	if ((rb = raft_malloc(sizeof(*rb))) == NULL ||
-	    (rb->base = raft_malloc(b.len)) == NULL) {
-		raft_free(rb);
-		mom_buf_fini(&b);
-		return RAFT_NOMEM;
-	}
-	memcpy(rb->base, b.data, b.len);
-	rb->len = b.len;
+	rb->base = mom_buf_steal(&b, &len);
+	rb->len = len;
 	*bufs = rb;
 	*n_bufs = 1;
-	/* The next one after as much log again as the state is big, at least snapshot_bytes. */
-	r->snap_at = r->log_bytes + (2 * b.len > r->cfg.snapshot_bytes ? 2 * b.len :
-	    r->cfg.snapshot_bytes);
-	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
-	r->snapshots++;
-	log_debug("snapshot: %zu bytes", b.len);
-	mom_buf_fini(&b);
+	return 0;
+}
+
+static int
+rfsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct replica *r = rf->data;
+
+	for (unsigned i = 0; *bufs != NULL && i < *n_bufs; i++)
+		free((*bufs)[i].base);
+	free(*bufs);
+	*bufs = NULL;
+	*n_bufs = 0;
+	fsm_snap_end(r->snap);
+	r->snap = NULL;
 	return 0;
 }
 
@@ -156,6 +199,10 @@ rfsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		log_warnx("the snapshot in the data directory is unusable (%s)",
 		    rv == MOM_ENOMEM ? "out of memory" : "malformed");
 		return rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+	}
+	if (!r->loading) {
+		r->installed++;
+		log_info("installed a snapshot of %zu bytes from the leader", buf->len);
 	}
 	raft_free(buf->base);
 	return 0;
@@ -293,8 +340,6 @@ replica_flush(struct replica *r)
 	TAILQ_INSERT_TAIL(&r->props, p, link);
 	r->entries++;
 	r->log_bytes += b.len;
-	if (r->log_bytes >= r->snap_at)
-		raft_set_snapshot_threshold(&r->raft, 1);
 	/*
 	 * On a full disk only a snapshot frees the segments that acks and
 	 * deletes empty: one after every eighth of the reserve written.
@@ -441,6 +486,8 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "log_commands", json_integer((json_int_t)r->commands));
 	json_object_set_new(o, "log_bytes", json_integer((json_int_t)r->log_bytes));
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)r->snapshots));
+	json_object_set_new(o, "snapshots_installed", json_integer((json_int_t)r->installed));
+	json_object_set_new(o, "snapshot_pause_us", json_integer((json_int_t)r->snap_begin_us));
 	rio_stats(&r->io, &st);
 	json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
 	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
@@ -499,11 +546,13 @@ raft_create(struct replica *r)
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 		return -1;
 	}
-	r->rfsm.version = 1;
+	r->rfsm.version = 3;
 	r->rfsm.data = r;
 	r->rfsm.apply = rfsm_apply;
 	r->rfsm.snapshot = rfsm_snapshot;
 	r->rfsm.restore = rfsm_restore;
+	r->rfsm.snapshot_finalize = rfsm_snapshot_finalize;
+	r->rfsm.snapshot_async = rfsm_snapshot_async;
 	rv = r->cfg.node_id != 0 ?
 	    raft_init(&r->raft, &r->io, &r->rfsm, r->cfg.node_id, r->cfg.cluster_url) :
 	    raft_init(&r->raft, &r->io, &r->rfsm, 1, "self");
@@ -568,8 +617,10 @@ raft_open(struct replica *r, bool new_term)
 		rv = cluster_bootstrap(r, &alone) == 0 ? 0 : RAFT_INVALID;
 	if (rv == 0 && new_term && (rv = rio_new_term(&r->io)) != 0)
 		snprintf(r->raft.errmsg, sizeof(r->raft.errmsg), "%s", r->io.errmsg);
+	r->loading = true; /* a restore now is our own snapshot */
 	if (rv == 0)
 		rv = raft_start(&r->raft);
+	r->loading = false;
 	if (rv != 0) {
 		raft_abort(r, rv);
 		return -1;
@@ -633,6 +684,7 @@ static void
 replica_free(struct replica *r)
 {
 	membership_free(r);
+	fsm_snap_end(r->snap); /* NULL: rio's close completed every snapshot */
 	mom_buf_fini(&r->batch);
 	free(r->bw);
 	free(r);

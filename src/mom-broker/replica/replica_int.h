@@ -68,9 +68,14 @@ struct replica {
 	bool                   ready, disk_full;
 	int                    start_err, start_code; /* RAFT_* of a failed open */
 	char                   errmsg[512];
-	uint64_t               log_bytes, snap_at; /* bytes proposed; when to snapshot */
+	uint64_t               log_bytes;          /* bytes proposed */
+	uint64_t               applied_bytes, snap_at; /* bytes applied; when to snapshot */
 	uint64_t               full_snap_at;       /* the same on a full disk */
 	uint64_t               entries, commands, snapshots, trimmed;
+	struct fsm_snap       *snap;          /* the snapshot being taken (rfsm_snapshot) */
+	uint64_t               snap_begin_us; /* the core thread's part of the last one */
+	uint64_t               installed;     /* snapshots restored from a leader */
+	bool                   loading;       /* in raft_start: a restore is from our disk */
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
 	struct link           *link;

@@ -227,6 +227,21 @@ json_t *fsm_sub_json(const struct sub *);
  * unchanged.
  */
 int fsm_snapshot(const struct fsm *, struct mom_buf *out);
+/*
+ * The same in two halves, so that a big state is written off the owner's
+ * thread: fsm_snap_begin (owner's thread) copies all but the messages and
+ * takes a reference on each message (messages are immutable); the fsm
+ * may change at once.  fsm_snap_write (any thread, one at a time; it
+ * reads only the fsm_snap) appends the snapshot as fsm_snapshot would
+ * have at begin.  fsm_snap_end (owner's thread) drops the references.
+ * 0 or MOM_ENOMEM (begin leaves *out NULL; write leaves out as it was).
+ */
+struct fsm_snap;
+int  fsm_snap_begin(const struct fsm *, struct fsm_snap **out);
+int  fsm_snap_write(const struct fsm_snap *, struct mom_buf *out);
+void fsm_snap_end(struct fsm_snap *);
+/* No fewer bytes than fsm_snap_write will append. */
+uint64_t fsm_snap_size(const struct fsm_snap *);
 int fsm_restore(struct fsm *, const uint8_t *, size_t);
 
 /*

@@ -269,13 +269,13 @@ snap_wfini(struct snapw *w)
 }
 
 static void
-snap_put_msgs(struct mom_buf *out, const struct snapw *w)
+snap_put_msgs(struct mom_buf *out, struct msg *const *all, size_t n)
 {
 	size_t i;
 
-	mom_buf_put_varint(out, w->n);
-	for (i = 0; i < w->n; i++) {
-		const struct msg *m = w->all[i];
+	mom_buf_put_varint(out, n);
+	for (i = 0; i < n; i++) {
+		const struct msg *m = all[i];
 
 		mom_buf_put_varint(out, m->seq);
 		put_i64(out, m->time_ms);
@@ -396,32 +396,120 @@ snap_seal(struct mom_buf *out, size_t start)
 	return out->err;
 }
 
+/*
+ * A snapshot in two halves (fsm.h): begin, on the owner's thread, writes
+ * everything but the messages into head and tail and holds a reference
+ * on each message; write, on any thread, puts the messages between them.
+ */
+struct fsm_snap {
+	struct mom_buf head;  /* the scalars */
+	struct mom_buf tail;  /* queues, topics, subscriptions, de-duplication */
+	struct msg   **msgs;  /* referenced, by seq */
+	size_t         n;
+	uint64_t       msg_bytes; /* what the messages take in the snapshot */
+};
+
+int
+fsm_snap_begin(const struct fsm *f, struct fsm_snap **out)
+{
+	struct fsm_snap *s;
+	struct snapw     w;
+	size_t           i;
+	int              err;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return MOM_ENOMEM;
+	mom_buf_init(&s->head);
+	mom_buf_init(&s->tail);
+	if ((err = snap_collect(&w, f)) == 0) {
+		mom_buf_put_varint(&s->head, f->next_seq);
+		put_i64(&s->head, f->last_time);
+		mom_buf_put_varint(&s->head, f->published);
+		mom_buf_put_varint(&s->head, f->duplicates);
+		mom_buf_put_varint(&s->head, f->dead_dropped);
+		snap_put_queues(&s->tail, w.qs, f->queues.len);
+		snap_put_topics(&s->tail, w.ts, f->topics.len);
+		snap_put_subs(&s->tail, w.ss, f->subs.len);
+		snap_put_dedupe(&s->tail, f, &w);
+		err = s->head.err ? s->head.err : s->tail.err;
+	}
+	if (err == 0) {
+		/* The array passes to s: its messages stay alive until fsm_snap_end. */
+		s->msgs = w.all;
+		s->n = w.n;
+		w.all = NULL;
+		for (i = 0; i < s->n; i++) {
+			const struct msg *m = msg_ref(s->msgs[i]);
+
+			s->msg_bytes += mom_varint_len(m->seq) + 3 * 10 + 1 +
+			    mom_varint_len(m->len) + m->len + mom_varint_len(m->id_len) +
+			    m->id_len + mom_varint_len(m->hdr_len) + m->hdr_len +
+			    mom_varint_len(m->name_len) + m->name_len;
+		}
+	}
+	snap_wfini(&w);
+	if (err != 0) {
+		fsm_snap_end(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+fsm_snap_write(const struct fsm_snap *s, struct mom_buf *out)
+{
+	size_t  start = out->len;
+	uint8_t hdr[SNAP_HDR];
+
+	if (mom_buf_reserve(out, fsm_snap_size(s)) != 0)
+		return MOM_ENOMEM;
+	memset(hdr, 0, sizeof(hdr));
+	mom_buf_put(out, hdr, sizeof(hdr));
+	mom_buf_put(out, s->head.data, s->head.len);
+	snap_put_msgs(out, s->msgs, s->n);
+	mom_buf_put(out, s->tail.data, s->tail.len);
+	if (snap_seal(out, start) != 0) {
+		if (out->len > start)
+			out->len = start;
+		return MOM_ENOMEM;
+	}
+	return 0;
+}
+
+uint64_t
+fsm_snap_size(const struct fsm_snap *s)
+{
+	return SNAP_HDR + s->head.len + mom_varint_len(s->n) + s->msg_bytes + s->tail.len +
+	    SNAP_TRAILER;
+}
+
+void
+fsm_snap_end(struct fsm_snap *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		msg_unref(s->msgs[i]);
+	free(s->msgs);
+	mom_buf_fini(&s->head);
+	mom_buf_fini(&s->tail);
+	free(s);
+}
+
 int
 fsm_snapshot(const struct fsm *f, struct mom_buf *out)
 {
-	struct snapw w;
-	size_t       start = out->len;
-	uint8_t      hdr[SNAP_HDR];
-	int          err;
+	struct fsm_snap *s;
+	int              err;
 
-	if ((err = snap_collect(&w, f)) == 0) {
-		memset(hdr, 0, sizeof(hdr));
-		mom_buf_put(out, hdr, sizeof(hdr));
-		mom_buf_put_varint(out, f->next_seq);
-		put_i64(out, f->last_time);
-		mom_buf_put_varint(out, f->published);
-		mom_buf_put_varint(out, f->duplicates);
-		mom_buf_put_varint(out, f->dead_dropped);
-		snap_put_msgs(out, &w);
-		snap_put_queues(out, w.qs, f->queues.len);
-		snap_put_topics(out, w.ts, f->topics.len);
-		snap_put_subs(out, w.ss, f->subs.len);
-		snap_put_dedupe(out, f, &w);
-		err = snap_seal(out, start);
-	}
-	if (err != 0 && out->len > start)
-		out->len = start;
-	snap_wfini(&w);
+	if ((err = fsm_snap_begin(f, &s)) != 0)
+		return err;
+	err = fsm_snap_write(s, out);
+	fsm_snap_end(s);
 	return err;
 }
 

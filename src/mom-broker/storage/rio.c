@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,22 @@ struct done {
 	void                 *cb;
 	int                   status;
 	struct raft_snapshot *snap; /* DONE_SNAP_GET */
+};
+
+/* A job of the snapshot worker (rio.h, wake). */
+enum bg_kind { BG_WORK, BG_PUT, BG_GET };
+
+struct bg {
+	struct bg                  *next;
+	enum bg_kind                kind;
+	void                       *req, *cb;
+	const char                 *dir;
+	const struct raft_snapshot *put;      /* BG_PUT: libraft's, until its callback */
+	unsigned                    trailing; /* BG_PUT */
+	struct raft_snapshot       *got;      /* BG_GET */
+	int                         status;
+	uint64_t                    took_ms;
+	char                        err[RAFT_ERRMSG_BUF_SIZE];
 };
 
 struct rio {
@@ -74,6 +91,15 @@ struct rio {
 	pthread_cond_t       cv;
 	bool                 posted, done, quit; /* under mu */
 	uint64_t             took_us;            /* under mu */
+	/* Snapshot work on a thread (rio.h, wake): jobs to do, jobs done. */
+	pthread_t            bthr;
+	bool                 bthr_up;
+	pthread_mutex_t      bmu;
+	pthread_cond_t       bcv;
+	struct bg           *bhead, **btail;     /* under bmu */
+	struct bg           *bdone, **bdtail;    /* under bmu */
+	bool                 bquit;              /* under bmu */
+	size_t               bpending;           /* submitted, not collected */
 };
 
 static struct rio *
@@ -279,6 +305,7 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 	r->next = store_last(r->store) + 1;
 	r->full_told = store_full(r->store);
 	r->fenced = false;
+	r->async = r->thr_up; /* close did the syncs itself */
 	r->unsynced = false;
 	r->last_sync = now_ms(r);
 	r->tick = NULL;
@@ -286,18 +313,21 @@ m_init(struct raft_io *io, raft_id id, const char *address)
 	return 0;
 }
 
-static int  snap_read(struct raft_io *io, struct raft_snapshot **out);
+static int  snap_read(const char *dir, struct raft_snapshot **out, char *err, size_t errlen);
 static void snap_free(struct raft_snapshot *sn);
 
 /* Syncs and completes everything queued. */
 static int flush(struct raft_io *io, bool closing);
 static int sync_drain(struct raft_io *io, bool closing);
+static void bg_drain(struct raft_io *io);
 
 static void
 m_close(struct raft_io *io, raft_io_close_cb cb)
 {
 	struct rio *r = R(io);
 
+	/* Snapshot work ends first (its completions are queued). */
+	bg_drain(io);
 	/* A sync on the thread ends first; the rest is synced here. */
 	if (r->async) {
 		(void)sync_drain(io, true);
@@ -310,8 +340,10 @@ m_close(struct raft_io *io, raft_io_close_cb cb)
 	/* Pending requests hold libraft memory: complete them now.  raft is
 	 * unavailable: it only releases them (parked ones report 0, see
 	 * flush).  Callbacks may queue nothing that matters. */
-	while (r->nq)
+	while (r->nq || r->bpending) {
+		bg_drain(io); /* a completed snapshot work may start its put */
 		flush(io, true);
+	}
 	store_close(r->store);
 	r->store = NULL;
 	r->tick = NULL;
@@ -365,7 +397,7 @@ m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 	*snapshot = NULL;
 	*entries = NULL;
 	*n_entries = 0;
-	if ((rc = snap_read(io, &sn)) != 0)
+	if ((rc = snap_read(r->cfg.dir, &sn, io->errmsg, sizeof(io->errmsg))) != 0)
 		return rc;
 	*start_index = first ? first : sn ? sn->index + 1 : 1;
 	if (first > (sn ? sn->index + 1 : 1)) {
@@ -653,19 +685,33 @@ put_le32(struct mom_buf *b, uint32_t v)
 }
 
 static int
-snap_path(struct rio *r, char *p, size_t n, const char *name)
+snap_path(const char *dir, char *p, size_t n, const char *name)
 {
-	return snprintf(p, n, "%s/%s", r->cfg.dir, name) >= (int)n ? -1 : 0;
+	return snprintf(p, n, "%s/%s", dir, name) >= (int)n ? -1 : 0;
 }
 
+/* Writes one piece of the file and runs the CRC over it. */
 static int
-snap_write(struct raft_io *io, const struct raft_snapshot *sn)
+snap_piece(int fd, uint32_t *crc, const void *p, size_t n)
 {
-	struct rio *r = R(io);
+	*crc = mom_crc32c(*crc, p, n);
+	return mom_write_all(fd, p, n);
+}
+
+/*
+ * Writes sn as dir's snapshot file (rio.h), streaming its buffers (no
+ * copy of the state): 0, or a RAFT_* error with err set.  Reads only its
+ * arguments, so it runs on the worker thread as well.
+ */
+static int
+snap_write(const char *dir, const struct raft_snapshot *sn, char *err, size_t errlen)
+{
 	struct mom_buf w;
 	char        tmp[4096], fin[4096];
 	uint64_t    len = 0;
-	int         fd = -1, dfd, err = RAFT_IOERR;
+	uint32_t    crc = 0;
+	uint8_t     t[4];
+	int         fd = -1, dfd, rc = RAFT_IOERR;
 
 	mom_buf_init(&w);
 	mom_buf_put(&w, SNAP_MAGIC, 8);
@@ -685,26 +731,30 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 	for (unsigned i = 0; i < sn->n_bufs; i++)
 		len += sn->bufs[i].len;
 	put_le64(&w, len);
-	for (unsigned i = 0; i < sn->n_bufs; i++)
-		mom_buf_put(&w, sn->bufs[i].base, sn->bufs[i].len);
-	if (w.err == 0)
-		put_le32(&w, mom_crc32c(0, w.data, w.len));
 	if (w.err != 0) {
 		mom_buf_fini(&w);
-		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: out of memory");
+		snprintf(err, errlen, "snapshot: out of memory");
 		return RAFT_NOMEM;
 	}
-	if (snap_path(r, tmp, sizeof(tmp), "snap.tmp") || snap_path(r, fin, sizeof(fin), "snap"))
+	if (snap_path(dir, tmp, sizeof(tmp), "snap.tmp") || snap_path(dir, fin, sizeof(fin), "snap")) {
+		errno = ENAMETOOLONG;
 		goto fail;
+	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		goto fail;
-	if (mom_write_all(fd, w.data, w.len) != 0 || fsync(fd) != 0)
+	if (snap_piece(fd, &crc, w.data, w.len) != 0)
+		goto fail;
+	for (unsigned i = 0; i < sn->n_bufs; i++)
+		if (snap_piece(fd, &crc, sn->bufs[i].base, sn->bufs[i].len) != 0)
+			goto fail;
+	mom_le_put32(t, crc);
+	if (mom_write_all(fd, t, sizeof(t)) != 0 || fsync(fd) != 0)
 		goto fail;
 	close(fd);
 	fd = -1;
 	if (rename(tmp, fin) != 0)
 		goto fail;
-	if ((dfd = open(r->cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		goto fail;
 	if (fsync(dfd) != 0) {
 		close(dfd);
@@ -715,13 +765,13 @@ snap_write(struct raft_io *io, const struct raft_snapshot *sn)
 	return 0;
 fail:
 	if (errno == ENOSPC || errno == EDQUOT)
-		err = RAFT_NOSPACE;
-	snprintf(io->errmsg, sizeof(io->errmsg), "snapshot %.200s: %s", tmp, strerror(errno));
+		rc = RAFT_NOSPACE;
+	snprintf(err, errlen, "snapshot %.200s: %s", tmp, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	mom_buf_fini(&w);
-	return err;
+	return rc;
 }
 
 /* A little-endian field of the snapshot file; 0 (r->err set) past its end. */
@@ -754,49 +804,56 @@ snap_free(struct raft_snapshot *sn)
 	raft_free(sn);
 }
 
-/* The snapshot on disk: 0 and *out (NULL when there is none), or an error. */
+/*
+ * The snapshot in dir: 0 and *out (NULL when there is none), or a RAFT_*
+ * error with err set.  The file is read once into the buffer that becomes
+ * the snapshot's data (no second copy of the state).  Reads only its
+ * arguments, so it runs on the worker thread as well.
+ */
 static int
-snap_read(struct raft_io *io, struct raft_snapshot **out)
+snap_read(const char *dir, struct raft_snapshot **out, char *err, size_t errlen)
 {
-	struct rio           *r = R(io);
 	struct raft_snapshot *sn = NULL;
 	struct mom_rd         rd;
+	struct stat           st;
 	uint8_t              *b = NULL;
 	char                  path[4096], addr[1024];
-	size_t                n = 0, cap = 0;
+	size_t                n = 0, size;
 	uint32_t              ns;
 	uint64_t              dl;
 	int                   fd, rc = RAFT_CORRUPT;
 
 	*out = NULL;
-	if (snap_path(r, path, sizeof(path), "snap"))
+	if (snap_path(dir, path, sizeof(path), "snap")) {
+		snprintf(err, errlen, "%.200s/snap: name too long", dir);
 		return RAFT_NAMETOOLONG;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(io->errmsg, sizeof(io->errmsg), "open %.200s: %s", path, strerror(errno));
+		snprintf(err, errlen, "open %.200s: %s", path, strerror(errno));
 		return RAFT_IOERR;
 	}
-	for (;;) {
-		ssize_t k;
+	if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX - 1) {
+		snprintf(err, errlen, "stat %.200s: %s", path, strerror(errno));
+		close(fd);
+		return RAFT_IOERR;
+	}
+	size = (size_t)st.st_size;
+	if ((b = raft_malloc(size ? size : 1)) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "%.200s: out of memory", path);
+		return RAFT_NOMEM;
+	}
+	while (n < size) {
+		ssize_t k = read(fd, b + n, size - n);
 
-		if (n == cap) {
-			uint8_t *nb = realloc(b, cap = cap ? cap * 2 : 4096);
-
-			if (!nb) {
-				close(fd);
-				free(b);
-				return RAFT_NOMEM;
-			}
-			b = nb;
-		}
-		k = read(fd, b + n, cap - n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
-			snprintf(io->errmsg, sizeof(io->errmsg), "read %.200s: %s", path, strerror(errno));
+			snprintf(err, errlen, "read %.200s: %s", path, strerror(errno));
 			close(fd);
-			free(b);
+			raft_free(b);
 			return RAFT_IOERR;
 		}
 		if (k == 0)
@@ -806,7 +863,7 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 	close(fd);
 	if (n < 12 || memcmp(b, SNAP_MAGIC, 8) != 0 ||
 	    mom_crc32c(0, b, n - 4) != mom_le_get32(b + n - 4)) {
-		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: bad magic or CRC", path);
+		snprintf(err, errlen, "%.200s: bad magic or CRC", path);
 		goto out;
 	}
 	mom_rd_init(&rd, b, n - 4);
@@ -837,29 +894,186 @@ snap_read(struct raft_io *io, struct raft_snapshot **out)
 	}
 	dl = get_le64(&rd);
 	if (rd.err || dl != mom_rd_left(&rd)) {
-		snprintf(io->errmsg, sizeof(io->errmsg), "%.200s: malformed", path);
+		snprintf(err, errlen, "%.200s: malformed", path);
 		goto out;
 	}
 	if (!(sn->bufs = raft_malloc(sizeof(*sn->bufs)))) {
 		rc = RAFT_NOMEM;
 		goto out;
 	}
+	/* The data moves to the front of the file's buffer, which it becomes. */
+	memmove(b, rd.p + rd.off, dl);
 	sn->n_bufs = 1;
 	sn->bufs[0].len = dl;
-	if (!(sn->bufs[0].base = raft_malloc(dl ? dl : 1))) {
-		sn->n_bufs = 0;
-		rc = RAFT_NOMEM;
-		goto out;
-	}
-	if (dl)
-		memcpy(sn->bufs[0].base, rd.p + rd.off, dl);
+	sn->bufs[0].base = b;
+	b = NULL;
 	*out = sn;
 	sn = NULL;
 	rc = 0;
 out:
 	snap_free(sn);
-	free(b);
+	raft_free(b);
 	return rc;
+}
+
+/* ---- snapshot work on a thread of its own (rio.h, wake) ---- */
+
+/* Hands a job to the worker; 0 or RAFT_NOMEM.  A job is complete when collected. */
+static int
+bg_submit(struct rio *r, enum bg_kind kind, void *req, void *cb,
+    const struct raft_snapshot *put, unsigned trailing)
+{
+	struct bg *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return RAFT_NOMEM;
+	j->kind = kind;
+	j->req = req;
+	j->cb = cb;
+	j->put = put;
+	j->trailing = trailing;
+	j->dir = r->cfg.dir;
+	pthread_mutex_lock(&r->bmu);
+	*r->btail = j;
+	r->btail = &j->next;
+	pthread_cond_signal(&r->bcv);
+	pthread_mutex_unlock(&r->bmu);
+	r->bpending++;
+	return 0;
+}
+
+static void
+bg_run(struct bg *j)
+{
+	switch (j->kind) {
+	case BG_WORK:
+		j->status = ((struct raft_io_async_work *)j->req)->work(j->req);
+		break;
+	case BG_PUT:
+		j->status = snap_write(j->dir, j->put, j->err, sizeof(j->err));
+		break;
+	case BG_GET:
+		j->status = snap_read(j->dir, &j->got, j->err, sizeof(j->err));
+		if (j->status == 0 && j->got == NULL) {
+			snprintf(j->err, sizeof(j->err), "no snapshot");
+			j->status = RAFT_NOTFOUND;
+		}
+		break;
+	}
+}
+
+static void *
+bg_main(void *arg)
+{
+	struct rio     *r = arg;
+	struct bg      *j;
+	struct timespec a, b;
+
+	pthread_mutex_lock(&r->bmu);
+	for (;;) {
+		while (r->bhead == NULL && !r->bquit)
+			pthread_cond_wait(&r->bcv, &r->bmu);
+		if (r->bhead == NULL)
+			break; /* quit, nothing left: close drained what it waits for */
+		j = r->bhead;
+		if ((r->bhead = j->next) == NULL)
+			r->btail = &r->bhead;
+		j->next = NULL;
+		pthread_mutex_unlock(&r->bmu);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		bg_run(j);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		j->took_ms = (uint64_t)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000);
+		pthread_mutex_lock(&r->bmu);
+		*r->bdtail = j;
+		r->bdtail = &j->next;
+		pthread_mutex_unlock(&r->bmu);
+		r->cfg.wake(r->cfg.wake_arg);
+		pthread_mutex_lock(&r->bmu);
+	}
+	pthread_mutex_unlock(&r->bmu);
+	return NULL;
+}
+
+static bool
+bg_finished(struct rio *r)
+{
+	bool d;
+
+	if (r->bpending == 0)
+		return false;
+	pthread_mutex_lock(&r->bmu);
+	d = r->bdone != NULL;
+	pthread_mutex_unlock(&r->bmu);
+	return d;
+}
+
+/*
+ * Queues the completions of the jobs the worker finished, in order.  A
+ * written snapshot drops the segments below it here, on the owner's
+ * thread (the store is not shared): until then the log still holds
+ * what the new file covers, which a crash in between leaves harmless.
+ */
+static void
+bg_collect(struct raft_io *io)
+{
+	struct rio *r = R(io);
+	struct bg  *j, *next;
+	int         rc;
+
+	pthread_mutex_lock(&r->bmu);
+	j = r->bdone;
+	r->bdone = NULL;
+	r->bdtail = &r->bdone;
+	pthread_mutex_unlock(&r->bmu);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		r->bpending--;
+		switch (j->kind) {
+		case BG_WORK:
+			(void)push(r, DONE_WORK, j->req, j->cb, j->status);
+			break;
+		case BG_PUT:
+			if (j->status == 0) {
+				r->stats.snapshots++;
+				r->snap_index = j->put->index;
+				if (j->put->index > j->trailing && (rc = store_remove_before(r->store,
+				    j->put->index - j->trailing + 1)) != 0)
+					j->status = store_fail(io, "drop segments under a snapshot", rc);
+				if (j->took_ms >= 1000)
+					log_info("snapshot at %llu written in %llu ms",
+					    (unsigned long long)j->put->index,
+					    (unsigned long long)j->took_ms);
+			} else {
+				log_warnx("%s", j->err);
+			}
+			(void)push(r, DONE_SNAP_PUT, j->req, j->cb, j->status);
+			break;
+		case BG_GET:
+			if (j->status != 0)
+				log_warnx("read the snapshot to send: %s", j->err);
+			if (push(r, DONE_SNAP_GET, j->req, j->cb, j->status) != 0)
+				snap_free(j->got);
+			else
+				r->q[r->nq - 1].snap = j->got;
+			break;
+		}
+		free(j);
+	}
+}
+
+/* Waits for the worker to finish every job (closing) and collects them. */
+static void
+bg_drain(struct raft_io *io)
+{
+	struct rio *r = R(io);
+
+	while (r->bpending > 0) {
+		if (bg_finished(r))
+			bg_collect(io);
+		else
+			usleep(1000);
+	}
 }
 
 static int
@@ -873,7 +1087,17 @@ m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_pu
 		snprintf(io->errmsg, sizeof(io->errmsg), "snapshot: a sync failed");
 		return RAFT_IOERR;
 	}
-	if ((rc = snap_write(io, snapshot)) != 0)
+	req->cb = cb;
+	/*
+	 * A snapshot of our own is written on the worker: libraft appends
+	 * meanwhile, and the segments below it go when it is collected.  An
+	 * installed one (trailing 0) replaces the whole log, and libraft may
+	 * append after it before the put completes: it is written here.
+	 */
+	if (trailing > 0 && r->bthr_up) {
+		return bg_submit(r, BG_PUT, req, (void *)cb, snapshot, trailing);
+	}
+	if ((rc = snap_write(r->cfg.dir, snapshot, io->errmsg, sizeof(io->errmsg))) != 0)
 		return rc;
 	r->stats.snapshots++;
 	r->snap_index = snapshot->index;
@@ -887,7 +1111,6 @@ m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_pu
 	    (rc = store_remove_before(r->store, snapshot->index - trailing + 1)) != 0) {
 		return store_fail(io, "drop segments under a snapshot", rc);
 	}
-	req->cb = cb;
 	return push(r, DONE_SNAP_PUT, req, (void *)cb, 0);
 }
 
@@ -899,13 +1122,16 @@ m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
 	struct raft_snapshot *sn;
 	int                   rc;
 
-	if ((rc = snap_read(io, &sn)) != 0)
+	req->cb = cb;
+	/* The whole state is read: on the worker, after any put before it. */
+	if (r->bthr_up)
+		return bg_submit(r, BG_GET, req, (void *)cb, NULL, 0);
+	if ((rc = snap_read(r->cfg.dir, &sn, io->errmsg, sizeof(io->errmsg))) != 0)
 		return rc;
 	if (!sn) {
 		snprintf(io->errmsg, sizeof(io->errmsg), "no snapshot");
 		return RAFT_NOTFOUND;
 	}
-	req->cb = cb;
 	if ((rc = push(r, DONE_SNAP_GET, req, (void *)cb, 0)) != 0) {
 		snap_free(sn);
 		return rc;
@@ -940,9 +1166,13 @@ m_random(struct raft_io *io, int min, int max)
 static int
 m_async_work(struct raft_io *io, struct raft_io_async_work *req, raft_io_async_work_cb cb)
 {
-	int st = req->work(req);
+	int st;
 
 	req->cb = cb;
+	/* libraft's only work is writing a snapshot out (fsm version 3). */
+	if (R(io)->bthr_up)
+		return bg_submit(R(io), BG_WORK, req, (void *)cb, NULL, 0);
+	st = req->work(req);
 	return push(R(io), DONE_WORK, req, (void *)cb, st);
 }
 
@@ -1194,13 +1424,18 @@ static int
 flush(struct raft_io *io, bool closing)
 {
 	struct rio  *r = R(io);
-	struct done *q = r->q;
-	size_t       n = r->nq, cap = r->capq;
+	struct done *q;
+	size_t       n, cap;
 	bool         sync;
 	int          rc = 0;
 
+	if (bg_finished(r))
+		bg_collect(io);
 	if (r->async)
 		return flush_async(io, closing);
+	q = r->q;
+	n = r->nq;
+	cap = r->capq;
 	/* Before the callbacks: in always mode, they say "stored". */
 	sync = sync_wait(r, now_ms(r)) == 0;
 #ifdef MOM_FAULT_INJECTION
@@ -1234,6 +1469,8 @@ has_work(struct rio *r, uint64_t now)
 {
 	if (r->broken[0] != '\0')
 		return true; /* rio_step says so to the owner */
+	if (bg_finished(r))
+		return true;
 	if (r->async) {
 		bool appends = false;
 
@@ -1364,19 +1601,14 @@ rio_full(struct raft_io *io)
 int
 rio_snapshot_index(const char *dir, uint64_t *index, char *err, size_t errlen)
 {
-	struct raft_io        io;
-	struct rio            r;
 	struct raft_snapshot *sn;
+	char                  msg[RAFT_ERRMSG_BUF_SIZE];
 	int                   rc;
 
-	/* snap_read needs only the directory and errmsg. */
-	memset(&r, 0, sizeof(r));
-	memset(&io, 0, sizeof(io));
-	r.cfg.dir = dir;
-	io.impl = &r;
 	*index = 0;
-	if ((rc = snap_read(&io, &sn)) != 0) {
-		mom_errf(err, errlen, "%s", io.errmsg[0] ? io.errmsg : raft_strerror(rc));
+	msg[0] = '\0';
+	if ((rc = snap_read(dir, &sn, msg, sizeof(msg))) != 0) {
+		mom_errf(err, errlen, "%s", msg[0] ? msg : raft_strerror(rc));
 		return rc == RAFT_NOMEM ? MOM_ENOMEM : rc == RAFT_CORRUPT ? MOM_EBADDATA :
 		    MOM_EINTERNAL;
 	}
@@ -1391,6 +1623,8 @@ rio_store(struct raft_io *io)
 {
 	return R(io)->store;
 }
+
+static void rio_destroy_thread(struct rio *r);
 
 int
 rio_create(struct raft_io *io, const struct rio_config *cfg)
@@ -1429,6 +1663,20 @@ rio_create(struct raft_io *io, const struct rio_config *cfg)
 		r->thr_up = true;
 		r->async = true;
 	}
+	r->btail = &r->bhead;
+	r->bdtail = &r->bdone;
+	if (cfg->wake != NULL) {
+		pthread_mutex_init(&r->bmu, NULL);
+		pthread_cond_init(&r->bcv, NULL);
+		if (pthread_create(&r->bthr, NULL, bg_main, r) != 0) {
+			pthread_mutex_destroy(&r->bmu);
+			pthread_cond_destroy(&r->bcv);
+			rio_destroy_thread(r);
+			free(r);
+			return MOM_ENOMEM;
+		}
+		r->bthr_up = true;
+	}
 	r->rnd = cfg->seed ? cfg->seed : (now_ms(r) ^ ((uint64_t)getpid() << 32)) | 1u;
 	memset(io, 0, sizeof(*io));
 	io->version = 2;
@@ -1452,6 +1700,24 @@ rio_create(struct raft_io *io, const struct rio_config *cfg)
 	return 0;
 }
 
+/* Stops the sync thread (rio_create's failure path as well). */
+static void
+rio_destroy_thread(struct rio *r)
+{
+	if (!r->thr_up)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->quit = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thr, NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	if (r->syncing) /* never collected: close was not called */
+		(void)store_sync_end(r->store, &r->tok);
+	r->thr_up = false;
+}
+
 void
 rio_destroy(struct raft_io *io)
 {
@@ -1459,17 +1725,23 @@ rio_destroy(struct raft_io *io)
 
 	if (!io || !(r = io->impl))
 		return;
-	if (r->thr_up) {
-		pthread_mutex_lock(&r->mu);
-		r->quit = true;
-		pthread_cond_signal(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-		pthread_join(r->thr, NULL);
-		pthread_mutex_destroy(&r->mu);
-		pthread_cond_destroy(&r->cv);
-		if (r->syncing) /* never collected: close was not called */
-			(void)store_sync_end(r->store, &r->tok);
+	if (r->bthr_up) {
+		/* Close drained it; without a close, what is queued still runs. */
+		pthread_mutex_lock(&r->bmu);
+		r->bquit = true;
+		pthread_cond_signal(&r->bcv);
+		pthread_mutex_unlock(&r->bmu);
+		pthread_join(r->bthr, NULL);
+		pthread_mutex_destroy(&r->bmu);
+		pthread_cond_destroy(&r->bcv);
+		for (struct bg *j = r->bdone, *next; j != NULL; j = next) {
+			next = j->next;
+			if (j->kind == BG_GET)
+				snap_free(j->got);
+			free(j);
+		}
 	}
+	rio_destroy_thread(r);
 	store_close(r->store);
 	free(r->wq);
 	free(r->q);
