@@ -53,7 +53,8 @@ usage(FILE *f)
 	    "usage: mom-broker [-v] [-c FILE] [-D DATADIR] [-l URL]...\n"
 	    "                  [--auth-key PUBKEY [--auth-issuer S] [--auth-audience S] | --no-auth]\n"
 	    "                  [--node-id ID --cluster-key FILE [--cluster URL]\n"
-	    "                   [--peer ID=URL]... [--bootstrap | --convert-to-cluster]]\n"
+	    "                   [--peer ID=URL]... [--bootstrap | --convert-to-cluster]\n"
+	    "                   [--election-timeout DURATION]]\n"
 	    "                  [--max-msg-size SIZE] [--dedupe-window DURATION]\n"
 	    "                  [--retain DURATION] [--retain-bytes SIZE]\n"
 	    "                  [--tls-cert FILE [--tls-key FILE] [--tls-cafile FILE]]\n"
@@ -101,6 +102,7 @@ help(void)
 	    "  --cluster-key FILE         the shared key of the cluster's links (0600)\n"
 	    "  --bootstrap                form a new cluster with the peers (empty directories)\n"
 	    "  --convert-to-cluster       make a single broker's data node ID of a new cluster\n"
+	    "  --election-timeout DURATION  silence from the leader before an election (800ms)\n"
 	    "  --max-connections N        nng connections at once (default: from the file limit)\n"
 	    "  --max-polls N              long polls an nng connection may have waiting (256)\n"
 	    "  --frame-timeout DURATION   time a request has from first to last byte (30s)\n"
@@ -323,6 +325,7 @@ start_core(struct broker *b, const struct broker_options *o)
 		ccfg.key = b->key;
 		ccfg.keylen = b->keylen;
 		ccfg.bootstrap = o->bootstrap;
+		ccfg.election_timeout_ms = o->election_timeout_ms;
 	}
 	if ((rv = core_start(&b->core, b->fsm, &ccfg, err, sizeof(err))) != 0) {
 		log_fatalx("cannot start: %s%s", err, rv == MOM_EBADDATA ? " (mom-broker --repair "

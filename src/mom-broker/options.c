@@ -26,7 +26,8 @@ enum { OPT_TLSCERT = 400, OPT_TLSKEY, OPT_TLSCA };
 enum { OPT_HTTP = 500, OPT_FSYNC, OPT_FSYNCIV, OPT_SNAPAFTER, OPT_RESERVE, OPT_REPAIR,
     OPT_HTTPHDR, OPT_HTTPRATE, OPT_HTTPCONNS };
 enum { OPT_MAXCONN = 600, OPT_MAXPOLLS, OPT_FRAMETO, OPT_FRAMEBUDGET };
-enum { OPT_NODEID = 700, OPT_CLUSTER, OPT_CLUSTERKEY, OPT_PEER, OPT_BOOTSTRAP, OPT_CONVERT };
+enum { OPT_NODEID = 700, OPT_CLUSTER, OPT_CLUSTERKEY, OPT_PEER, OPT_BOOTSTRAP, OPT_CONVERT,
+    OPT_ELECTION };
 
 static const char optstring[] = ":c:D:hl:v";
 
@@ -41,6 +42,7 @@ static const struct option longopts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "data-dir", required_argument, NULL, 'D' },
 	{ "dedupe-window", required_argument, NULL, OPT_DEDUPE },
+	{ "election-timeout", required_argument, NULL, OPT_ELECTION },
 	{ "disk-reserve", required_argument, NULL, OPT_RESERVE },
 	{ "frame-budget", required_argument, NULL, OPT_FRAMEBUDGET },
 	{ "frame-timeout", required_argument, NULL, OPT_FRAMETO },
@@ -375,6 +377,13 @@ cluster_opt(struct broker_options *o, struct pass *p, int ch, char *arg)
 	case OPT_BOOTSTRAP:
 		o->bootstrap = true;
 		return 0;
+	case OPT_ELECTION:
+		if (mom_duration_parse(arg, &o->election_timeout_ms) != 0 ||
+		    o->election_timeout_ms < 100 || o->election_timeout_ms > 60000) {
+			mom_errf(p->err, p->errlen, "bad --election-timeout '%s' (100ms to 1m)", arg);
+			return MOM_EXIT_USAGE;
+		}
+		return 0;
 	default: /* OPT_CONVERT */
 		/* A one-off act on a data directory, never a standing setting. */
 		if (p->layer == MOM_LAYER_FILE) {
@@ -451,7 +460,7 @@ option(struct broker_options *o, struct pass *p, int ch, char *arg)
 	case OPT_HTTPHDR: case OPT_HTTPRATE: case OPT_HTTPCONNS:
 		return http_limit_opt(o, p, ch, arg);
 	case OPT_NODEID: case OPT_CLUSTER: case OPT_CLUSTERKEY: case OPT_PEER:
-	case OPT_BOOTSTRAP: case OPT_CONVERT:
+	case OPT_BOOTSTRAP: case OPT_CONVERT: case OPT_ELECTION:
 		return cluster_opt(o, p, ch, arg);
 	default:
 		return number_opt(o, p, ch, arg);
@@ -569,6 +578,10 @@ check_cluster(struct broker_options *o, struct pass *p)
 		    o->cluster_url != NULL || o->convert) {
 			mom_errf(p->err, p->errlen, "--peer, --cluster, --cluster-key, --bootstrap "
 			    "and --convert-to-cluster need --node-id");
+			return MOM_EXIT_USAGE;
+		}
+		if (o->election_timeout_ms != 0) {
+			mom_errf(p->err, p->errlen, "--election-timeout needs --node-id");
 			return MOM_EXIT_USAGE;
 		}
 		return 0;

@@ -48,6 +48,7 @@ struct broker_options {
 	int             http_max_conns;         /* --http-max-conns */
 	int             fsync;         /* RIO_FSYNC_* */
 	uint64_t        fsync_interval_ms, snapshot_bytes;
+	uint64_t        election_timeout_ms; /* --election-timeout; 0: the default */
 	uint64_t        reserve_bytes; /* --disk-reserve; default 64 MiB, 0: none */
 	bool            repair;        /* --repair: cut the log at damage, report, exit */
 	/* Cluster mode: node_id != 0 (options.c checks the rest). */

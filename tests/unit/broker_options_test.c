@@ -431,6 +431,29 @@ Test(broker_options, cluster_listener_defaults_to_7422)
 	cr_assert_str_eq(o.cluster_url, "tcp://127.0.0.1:7422");
 }
 
+Test(broker_options, election_timeout_is_a_duration_of_100ms_to_a_minute_for_a_cluster_node)
+{
+	char *ok[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null",
+		"--election-timeout", "1500ms", NULL };
+	char *none[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null", NULL };
+	char *single[] = { "mom-broker", "--election-timeout", "1s", NULL };
+	const char *bad[] = { "99ms", "61s", "0", "soon", "-1s" };
+
+	cr_assert_eq(parse(ok), 0, "err: %s", err);
+	cr_assert_eq(o.election_timeout_ms, 1500);
+	cr_assert_eq(parse(none), 0, "err: %s", err);
+	cr_assert_eq(o.election_timeout_ms, 0, "0: the replica's default");
+	assert_usage(parse(single), "--election-timeout needs --node-id", 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "mom-broker", "--node-id", "1", "--cluster-key", "/dev/null",
+			"--election-timeout", (char *)bad[i], NULL };
+		char  want[96];
+
+		snprintf(want, sizeof(want), "bad --election-timeout '%s' (100ms to 1m)", bad[i]);
+		assert_usage(parse(argv), want, 0);
+	}
+}
+
 Test(broker_options, cluster_options_need_a_node_id)
 {
 	char *argv[] = { "mom-broker", "--peer", "2=tcp://127.0.0.1:1", NULL };

@@ -1444,6 +1444,55 @@ Test(rio, snapshot_work_put_and_get_run_on_the_worker)
 	raft_configuration_close(&conf);
 }
 
+/* A completion that takes its time, as installing a big snapshot does. */
+static void
+slow_work_cb(struct raft_io_async_work *req, int status)
+{
+	fake_now += 700;
+}
+
+static int
+noop_work(struct raft_io_async_work *req)
+{
+	return 0;
+}
+
+/*
+ * After a step that ran longer than a tick, the tick waits one more
+ * interval: the owner reads what came meanwhile (a follower's heartbeats)
+ * before libraft looks at its election timer.
+ */
+Test(rio, a_long_step_puts_the_tick_after_the_owner_reads)
+{
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1 };
+	struct raft_io            io;
+	struct raft_io_async_work w = { .work = noop_work };
+
+	ticks = 0;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.start(&io, 100, count_tick, NULL), 0);
+	fake_now += 100;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ticks, 1);
+	/* A quick completion: the tick comes when due. */
+	cr_assert_eq(io.async_work(&io, &w, NULL), 0);
+	fake_now += 100;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ticks, 2);
+	/* A slow one: no tick in that step, one interval later. */
+	cr_assert_eq(io.async_work(&io, &w, slow_work_cb), 0);
+	fake_now += 100;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ticks, 2, "the tick waits for the owner to read");
+	cr_assert_eq(rio_poll(&io), 100);
+	fake_now += 100;
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(ticks, 3);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+}
+
 /* ---- invariants at the boundary: libraft's asserts are compiled out ---- */
 
 /* A leader of one with five commands committed and applied. */

@@ -618,6 +618,7 @@ replica_open(struct core *c)
 	rc.snapshot_bytes = c->cfg.snapshot_bytes;
 	rc.reserve = c->cfg.reserve;
 	rc.node_id = c->cfg.node_id;
+	rc.election_timeout_ms = c->cfg.election_timeout_ms;
 	rc.cluster_url = c->cfg.cluster_url;
 	rc.peers = c->cfg.peers;
 	rc.npeers = c->cfg.npeers;

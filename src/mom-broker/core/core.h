@@ -71,6 +71,7 @@ struct core_config {
 	const uint8_t *key;
 	size_t      keylen;
 	bool        bootstrap;
+	uint64_t    election_timeout_ms; /* 0: REPLICA_ELECTION_MS */
 };
 
 /*

@@ -567,6 +567,19 @@ raft_create(struct replica *r)
 	rio_attach(&r->io, &r->raft);
 	raft_set_snapshot_threshold(&r->raft, UINT32_MAX);
 	raft_set_snapshot_trailing(&r->raft, 64);
+	if (r->cfg.node_id != 0) {
+		unsigned et = (unsigned)(r->cfg.election_timeout_ms ? r->cfg.election_timeout_ms :
+		    REPLICA_ELECTION_MS);
+
+		/*
+		 * A node that was cut off or stalled (a big snapshot, SIGSTOP)
+		 * asks first whether it could win: only then does it raise the
+		 * term, which would depose a leader the others still follow.
+		 */
+		raft_set_pre_vote(&r->raft, true);
+		raft_set_election_timeout(&r->raft, et);
+		raft_set_heartbeat_timeout(&r->raft, et / 10 > 10 ? et / 10 : 10);
+	}
 	return 0;
 }
 

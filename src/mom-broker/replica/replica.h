@@ -45,6 +45,8 @@ enum replica_role {
 	REPLICA_UNAVAILABLE,
 };
 
+#define REPLICA_ELECTION_MS 800
+
 struct replica_config {
 	const char *dir;               /* the data directory */
 	/*
@@ -61,6 +63,12 @@ struct replica_config {
 	const uint8_t *key;
 	size_t      keylen;
 	bool        bootstrap;
+	/*
+	 * A follower that hears no leader for this long (to twice as long,
+	 * at random) stands for election, after a pre-vote; the leader's
+	 * heartbeat is a tenth of it.  0: REPLICA_ELECTION_MS.
+	 */
+	uint64_t    election_timeout_ms;
 	int         fsync;             /* enum rio_fsync */
 	uint64_t    fsync_interval_ms;
 	uint64_t    snapshot_bytes;    /* log written between snapshots, at least */

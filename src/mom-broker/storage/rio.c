@@ -1502,8 +1502,19 @@ rio_step(struct raft_io *io)
 
 	if (!r->store)
 		return 0;
-	if (has_work(r, now_ms(r)))
+	now = now_ms(r);
+	if (has_work(r, now)) {
 		rc = flush(io, false);
+		/*
+		 * A long step (installing a big snapshot) kept the owner from
+		 * reading: heartbeats wait in its queue.  The tick waits for
+		 * them, or a follower would take its own silence for the
+		 * leader's and stand for election.
+		 */
+		if (now_ms(r) - now > r->msecs && r->next_tick <= now_ms(r) &&
+		    (r->raft == NULL || raft_state(r->raft) == RAFT_FOLLOWER))
+			r->next_tick = now_ms(r) + r->msecs;
+	}
 	check_indexes(io);
 	now = now_ms(r);
 	if (store_full(r->store) && now >= r->reserve_try) {
