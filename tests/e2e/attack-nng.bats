@@ -6,21 +6,7 @@
 
 load helpers
 
-FLOOD="$E2E_ROOT/tests/tools/spflood.py"
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# held_flood NAME ARGS...: spflood.py in the background, its stdin a fifo
-# kept open (it holds its connections until the fifo closes); its output
-# in $T/NAME.out.
-held_flood() {
-	local name=$1
-	shift
-	mkfifo "$T/$name.in"
-	python3 "$FLOOD" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 3>&- &
-	BG_PIDS+=($!)
-	exec {HOLD_FD}>"$T/$name.in"
-}
 
 @test "150 peers holding most of a maximum-size frame: bounded memory, clients keep working" {
 	# The frames' deadline is not what this tests: sending 450 MB takes long

@@ -198,6 +198,35 @@ for i in range(300):
 	[ "$(printf '%s\n' "$output" | cut -c1-4 | sort -u | wc -l)" = 300 ]
 }
 
+@test "--max-polls counts each client of a follower, not the follower's link to the leader; the leader stops cleanly with forwarded polls" {
+	start_cluster 3 --max-polls 10
+	run timeout 20 mom-admin queue create idle
+	assert_success
+	run timeout 20 mom-admin queue create work
+	assert_success
+	f=$(a_follower)
+	# 100 long polls over two connections to a follower: 10 of each park
+	# (forwarded: 20 at the leader, over one link), the other 80 hear "busy".
+	held_flood polls polls "${NODE_URL[$f]##*:}" 2 100 idle 20000
+	wait_for 30 grep -q '^busy' "$T/polls.out"
+	assert_equal "$(cat "$T/polls.out")" "busy 80 other 0"
+	grep -q 'long polls waiting .*answering "busy" (--max-polls)' "$T/n$f.log"
+	# Another client of the same follower is served meanwhile.
+	timeout 30 mom-sub -s "${NODE_URL[$f]}" -q work -C 1 -W 20 >"$T/got" &
+	BG_PIDS+=($!)
+	sleep 0.5
+	run timeout 20 mom-pub -q work -m served -W 10
+	assert_success
+	wait_for 20 grep -qx served "$T/got"
+	# The leader stops cleanly with the forwarded polls parked (it crashed:
+	# it answered them after its links were gone).
+	kill -TERM "${NODE_PID[$LEADER]}"
+	local rc=0
+	wait "${NODE_PID[$LEADER]}" || rc=$?
+	assert_equal "$rc" 0
+	exec {HOLD_FD}>&-
+}
+
 @test "a node with another cluster key changes nothing and is not heard" {
 	start_cluster 3
 	term=$(node_status "$LEADER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')

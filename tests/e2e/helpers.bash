@@ -228,3 +228,17 @@ for round in range(25):
     s.close()
 PY
 }
+
+FLOOD="$E2E_ROOT/tests/tools/spflood.py"
+
+# held_flood NAME ARGS...: spflood.py in the background, its stdin a fifo
+# kept open (it holds its connections until the fifo closes); its output
+# in $T/NAME.out.
+held_flood() {
+	local name=$1
+	shift
+	mkfifo "$T/$name.in"
+	python3 "$FLOOD" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 3>&- &
+	BG_PIDS+=($!)
+	exec {HOLD_FD}>"$T/$name.in"
+}

@@ -750,10 +750,14 @@ core_main(void *arg)
 	forward_release_all(c);
 	/* Whatever the replica still owes, its clients learn now. */
 	admin_release_all(c);
+	/*
+	 * Answer every long poll (empty) so that clients move on: while the
+	 * links are up, so that the polls forwarded to this node are answered
+	 * to their nodes too (after replica_stop there is no one to send them).
+	 */
+	fetch_release_all(c, core_now(c));
 	replica_stop(c->rep);
 	c->rep = NULL;
-	/* Answer every long poll (empty) so that clients move on. */
-	fetch_release_all(c, core_now(c));
 	return NULL;
 }
 

@@ -349,7 +349,8 @@ in_reply(struct core_req *req, const uint8_t *frame, size_t len)
 	mom_buf_put_u8(&b, FWD_VERSION);
 	mom_buf_put_varint(&b, fi->id);
 	mom_buf_put_bytes(&b, frame, frame != NULL ? len : 0);
-	if (!b.err && frame != NULL)
+	/* No replica: stopping; the forwarding node hears the link go and answers itself. */
+	if (!b.err && frame != NULL && c->rep != NULL)
 		(void)replica_send(c->rep, fi->from, LINK_FWD_REPLY, b.data, b.len);
 	mom_buf_fini(&b);
 	in_free(fi);
