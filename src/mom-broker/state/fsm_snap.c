@@ -97,7 +97,10 @@ struct snapw {
 static void
 snap_note(struct snapw *w, struct msg *m)
 {
-	if (w->err != 0 || umap_get(&w->seen, m->seq) != NULL)
+	/* Every holder counts a reference: one alone (a queue's) meets it once. */
+	bool shared = m->refs > 1;
+
+	if (w->err != 0 || (shared && umap_get(&w->seen, m->seq) != NULL))
 		return;
 	if (w->n == w->cap) {
 		size_t       cap = w->cap ? w->cap * 2 : 256;
@@ -110,7 +113,7 @@ snap_note(struct snapw *w, struct msg *m)
 		w->all = a;
 		w->cap = cap;
 	}
-	if (umap_put(&w->seen, m->seq, m) != 0) {
+	if (shared && umap_put(&w->seen, m->seq, m) != 0) {
 		w->err = MOM_ENOMEM;
 		return;
 	}
