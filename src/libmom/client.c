@@ -898,8 +898,8 @@ mom_client_again(struct mom_client *c, int st)
 	 * after a pause that grows with the time the broker has been away.
 	 */
 	if (now >= c->again_at) {
-		pause = (now - gone) / 2;
-		c->again_at = now + (pause < 50 ? 50 : pause > 1000 ? 1000 : pause);
+		pause = mom_node_again_pause(st, now - gone);
+		c->again_at = now + pause;
 	}
 	while ((rv = wait_step(c, c->again_at)) == 0)
 		;

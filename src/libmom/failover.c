@@ -72,3 +72,11 @@ mom_node_retry_status(int status)
 {
 	return status == MOM_ECLOSED || status == MOM_ENOTLEADER || status == MOM_EUNAVAIL;
 }
+
+int64_t
+mom_node_again_pause(int status, int64_t away_ms)
+{
+	int64_t p = away_ms / 2, max = status == MOM_ENOTLEADER ? 200 : 1000;
+
+	return p < 50 ? 50 : p > max ? max : p;
+}

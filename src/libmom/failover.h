@@ -57,4 +57,13 @@ int mom_node_after(int cur, int node, int n, enum mom_node_event ev);
  */
 int mom_node_retry_status(int status);
 
+/*
+ * How long to wait before sending requests again after a refusal of
+ * status (mom_node_retry_status), away_ms after the brokers began to
+ * refuse: half that, at least 50 ms; at most 1 s for a broker that
+ * restarts, 200 ms while a cluster elects a leader ("not the leader"),
+ * which takes about a second: a longer pause would outlast the election.
+ */
+int64_t mom_node_again_pause(int status, int64_t away_ms);
+
 #endif

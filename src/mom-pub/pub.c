@@ -59,6 +59,7 @@ struct pub {
 	uint64_t           last_checked;
 	struct mom_progress prog;       /* -l, -0, --jsonl */
 	uint64_t           in_bytes, in_size; /* read so far; stdin's size when a file */
+	char               refusal[512]; /* the last "not the leader" (or the like), "": none */
 };
 
 static void
@@ -163,6 +164,9 @@ reap(struct pub *p)
 			    p->confirmed);
 		else if (rv == MOM_ECLOSED)
 			fail(p, rv, "interrupted: the request may not have been published");
+		else if (p->refusal[0] != '\0')
+			fail(p, rv, "no broker could serve (the last said: %s): %" PRIu64 " messages "
+			    "confirmed, more unconfirmed", p->refusal, p->confirmed);
 		else
 			fail(p, rv, "lost the broker (or none could serve): %" PRIu64 " messages "
 			    "confirmed, more unconfirmed", p->confirmed);
@@ -177,6 +181,8 @@ reap(struct pub *p)
 		 * and send it again; its sequence numbers make it stored once.
 		 */
 		nng_msg_free(rep);
+		if (rv != MOM_EBUSY)
+			snprintf(p->refusal, sizeof(p->refusal), "%s", err);
 		if (rv == MOM_EBUSY)
 			nanosleep(&(struct timespec){ 0, 20 * 1000000 }, NULL);
 		else if ((rv = mom_client_again(p->c, rv)) != 0) {
@@ -197,6 +203,7 @@ reap(struct pub *p)
 		return 0;
 	}
 	if (rv == 0) {
+		p->refusal[0] = '\0';
 		p->confirmed += mom_rd_varint(&body);
 		p->dups += mom_rd_varint(&body);
 		p->last_progress = mom_mono_ms();

@@ -227,6 +227,28 @@ for i in range(300):
 	exec {HOLD_FD}>&-
 }
 
+@test "a follower whose connection to the leader dropped refuses at once instead of forwarding into the void" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	f=$(a_follower)
+	for ((o = 1; o <= 3; o++)); do
+		[ "$o" != "$f" ] && [ "$o" != "$LEADER" ] && break
+	done
+	# No election can end: the leader is dead and the third node paused.
+	kill -STOP "${NODE_PID[$o]}"
+	kill -9 "${NODE_PID[$LEADER]}"
+	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+	# f still names the dead leader (until its election timer runs out), and
+	# says it cannot reach it; before, the request waited for a reply that
+	# could not come and the client timed out.
+	run timeout 10 mom-pub -s "${NODE_URL[$f]}" -q q -m lost -W 0.5
+	kill -CONT "${NODE_PID[$o]}"
+	assert_failure 69
+	refute_output --partial "timed out"
+	assert_output --regexp "cannot reach the leader|knows no leader"
+}
+
 @test "a node with another cluster key changes nothing and is not heard" {
 	start_cluster 3
 	term=$(node_status "$LEADER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')

@@ -132,3 +132,18 @@ Test(failover, one_broker_is_always_the_one)
 	mom_node_note(&st[0], MOM_NODE_SILENT, 1000);
 	cr_assert_eq(mom_node_pick(st, 1, 0, 1000), 0);
 }
+
+Test(failover, the_pause_before_sending_again_grows_with_the_absence_and_stays_short_during_an_election)
+{
+	/* Half the time away, at least 50 ms. */
+	cr_assert_eq(mom_node_again_pause(MOM_ECLOSED, 0), 50);
+	cr_assert_eq(mom_node_again_pause(MOM_ECLOSED, 300), 150);
+	cr_assert_eq(mom_node_again_pause(MOM_EUNAVAIL, 1600), 800);
+	/* A restart: at most a second. */
+	cr_assert_eq(mom_node_again_pause(MOM_ECLOSED, 60000), 1000);
+	/* An election takes about a second: a pause never outlasts it by much. */
+	cr_assert_eq(mom_node_again_pause(MOM_ENOTLEADER, 60), 50);
+	cr_assert_eq(mom_node_again_pause(MOM_ENOTLEADER, 300), 150);
+	cr_assert_eq(mom_node_again_pause(MOM_ENOTLEADER, 1500), 200);
+	cr_assert_eq(mom_node_again_pause(MOM_ENOTLEADER, 60000), 200);
+}

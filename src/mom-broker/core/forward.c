@@ -203,6 +203,18 @@ forward_request(struct core *c, struct creq *cr, int64_t now)
 		core_not_leader(c, cr);
 		return;
 	}
+	/*
+	 * The connection to the leader dropped (its process or machine died,
+	 * most likely): nothing sent now would reach it.  The client hears so
+	 * at once and asks again, elsewhere, rather than wait for an answer
+	 * that comes only after the election and a resend.
+	 */
+	if (!replica_link_up(c->rep, leader)) {
+		creq_error(c, cr, MOM_ENOTLEADER, "node %" PRIu64 " cannot reach the leader, "
+		    "node %" PRIu64 ": it may have stopped, and an election follow",
+		    c->cfg.node_id, leader);
+		return;
+	}
 	if (c->fwd_n >= FWD_MAX || (fo = calloc(1, sizeof(*fo))) == NULL) {
 		creq_error(c, cr, MOM_EBUSY, "too many requests waiting for the leader");
 		return;

@@ -164,6 +164,8 @@ bool replica_is_leader(const struct replica *);
  * link now, not a cluster), MOM_ETOOBIG, MOM_ENOMEM.
  */
 int  replica_send(struct replica *, uint64_t to, uint8_t kind, const void *msg, size_t len);
+/* Cluster mode: is this node's connection to node id up (false: no such node, not a cluster)? */
+bool replica_link_up(struct replica *, uint64_t id);
 /* This node's role; the leader's id and cluster URL (0 and NULL: none known). */
 enum replica_role replica_role(const struct replica *);
 uint64_t replica_leader(const struct replica *, const char **url);

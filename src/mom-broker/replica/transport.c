@@ -222,6 +222,12 @@ replica_send(struct replica *r, uint64_t to, uint8_t kind, const void *msg, size
 	return link_send(r->link, to, 0, kind, msg, len);
 }
 
+bool
+replica_link_up(struct replica *r, uint64_t id)
+{
+	return r->link != NULL && link_connected(r->link, id);
+}
+
 void
 transport_stats_json(struct replica *r, json_t *o)
 {
