@@ -19,6 +19,7 @@
 #include "crc32c.h"
 #include "mom.h"
 #include "replica/frame.h"
+#include "buf.h"
 #include "replica/link.h"
 #include "xorshift.h"
 
@@ -184,6 +185,26 @@ Test(link, two_links_exchange_messages_both_ways)
 	cr_assert_eq(link_send(a.l, 9, 0, LINK_RAFT, "x", 1), MOM_EUNAVAIL);
 	cr_assert_eq(stat_of(&b, 1, "messages_received"), 2);
 	cr_assert_eq(stat_of(&a, 2, "gaps"), 0);
+	/* A buffer handed over (link_send_buf): taken, sent whole, left empty. */
+	{
+		struct mom_buf   big;
+		struct link_msg *m;
+
+		mom_buf_init(&big);
+		for (int i = 0; i < 50000; i++)
+			mom_buf_put(&big, "0123", 4);
+		cr_assert_eq(link_send_buf(a.l, 2, 0, LINK_RAFT, &big), 0);
+		cr_assert_null(big.data);
+		cr_assert_eq(big.len, 0);
+		m = wait_msg(&b, 10000);
+		cr_assert_not_null(m);
+		cr_assert_eq(m->len, 200000);
+		cr_assert_eq(memcmp(m->data + 199996, "0123", 4), 0);
+		link_msg_free(m);
+		mom_buf_put(&big, "x", 1);
+		cr_assert_eq(link_send_buf(a.l, 9, 0, LINK_RAFT, &big), MOM_EUNAVAIL);
+		cr_assert_null(big.data, "freed when refused");
+	}
 	link_stop(a.l);
 	link_stop(b.l);
 }
@@ -394,6 +415,14 @@ Test(link, a_message_over_max_msg_is_too_big)
 
 	cr_assert_eq(link_start(&l, &cfg, err, sizeof(err)), 0);
 	cr_assert_eq(link_send(l, 2, 0, LINK_RAFT, buf, sizeof(buf)), MOM_ETOOBIG);
+	{
+		struct mom_buf b;
+
+		mom_buf_init(&b);
+		mom_buf_put(&b, buf, sizeof(buf));
+		cr_assert_eq(link_send_buf(l, 2, 0, LINK_RAFT, &b), MOM_ETOOBIG);
+		cr_assert_null(b.data, "freed when refused");
+	}
 	link_stop(l);
 }
 

@@ -26,6 +26,7 @@
 #include <nng/protocol/bus0/bus.h>
 #include <nng/transport/tcp/tcp.h>
 
+#include "buf.h"
 #include "le.h"
 #include "log.h"
 #include "mom.h"
@@ -1282,14 +1283,22 @@ link_peer_remove(struct link *l, uint64_t id)
 		peer_free(l, p);
 }
 
+/* A message to send, of data (taken: freed whatever happens) or a copy of msg. */
 static struct out_msg *
-out_new(struct link *l, uint32_t group, uint8_t kind, const void *msg, size_t len)
+out_new(struct link *l, uint32_t group, uint8_t kind, const void *msg, uint8_t *data,
+    size_t len)
 {
 	struct out_msg *m;
 
-	if (!(m = calloc(1, sizeof(*m))) || !(m->data = malloc(len ? len : 1)))
+	if (!(m = calloc(1, sizeof(*m)))) {
+		free(data);
+		return NULL;
+	}
+	if (data != NULL)
+		m->data = data;
+	else if (!(m->data = malloc(len ? len : 1)))
 		goto fail;
-	if (len)
+	else if (len)
 		memcpy(m->data, msg, len);
 	m->len = len;
 	m->group = group;
@@ -1304,18 +1313,20 @@ fail:
 	return NULL;
 }
 
-int
-link_send(struct link *l, uint64_t to, uint32_t group, uint8_t kind,
-    const void *msg, size_t len)
+static int
+send_msg(struct link *l, uint64_t to, uint32_t group, uint8_t kind, const void *msg,
+    uint8_t *data, size_t len)
 {
 	struct out_msg *m;
 	struct peer *p;
 
-	if (len > l->max_msg || len > (size_t)UINT32_MAX * FRAME_CHUNK)
+	if (len > l->max_msg || len > (size_t)UINT32_MAX * FRAME_CHUNK) {
+		free(data);
 		return MOM_ETOOBIG;
+	}
 	/* Copied before taking the lock: a large copy must not hold up the
 	 * threads. */
-	if (!(m = out_new(l, group, kind, msg, len)))
+	if (!(m = out_new(l, group, kind, msg, data, len)))
 		return MOM_ENOMEM;
 	pthread_mutex_lock(&l->mu);
 	p = peer_find(l, to);
@@ -1333,6 +1344,29 @@ link_send(struct link *l, uint64_t to, uint32_t group, uint8_t kind,
 	pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
+}
+
+int
+link_send(struct link *l, uint64_t to, uint32_t group, uint8_t kind,
+    const void *msg, size_t len)
+{
+	return send_msg(l, to, group, kind, msg, NULL, len);
+}
+
+int
+link_send_buf(struct link *l, uint64_t to, uint32_t group, uint8_t kind, struct mom_buf *b)
+{
+	size_t   len;
+	uint8_t *data;
+
+	if (b->err != 0) {
+		mom_buf_fini(b);
+		return MOM_ENOMEM;
+	}
+	data = mom_buf_steal(b, &len);
+	if (data == NULL) /* empty */
+		return send_msg(l, to, group, kind, "", NULL, 0);
+	return send_msg(l, to, group, kind, NULL, data, len);
 }
 
 struct link_msg *

@@ -116,6 +116,14 @@ bool	link_connected(struct link *, uint64_t id);
  */
 int	link_send(struct link *, uint64_t to, uint32_t group, uint8_t kind,
 	    const void *msg, size_t len);
+/*
+ * The same, taking b's bytes instead of copying them (a big message: an
+ * install of a snapshot is the whole state); b is left empty, whatever
+ * the outcome.
+ */
+struct mom_buf;
+int	link_send_buf(struct link *, uint64_t to, uint32_t group, uint8_t kind,
+	    struct mom_buf *b);
 
 struct link_msg {
 	uint64_t	 from;

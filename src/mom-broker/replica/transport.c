@@ -55,6 +55,27 @@ tp_send(void *arg, const struct raft_message *m)
 			cut.append_entries.n_entries = 1; /* one entry always goes */
 		m = &cut;
 	}
+	/*
+	 * A snapshot (the whole state) is encoded into a buffer of its own
+	 * that the link takes: one copy on the core thread, not two, and no
+	 * buffer the size of the state kept for the next message.
+	 */
+	if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+		struct mom_buf b;
+		size_t         len;
+
+		mom_buf_init(&b);
+		if (raftmsg_encode(&b, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || b.err) {
+			mom_buf_fini(&b);
+			return RAFT_NOMEM;
+		}
+		len = b.len;
+		rv = link_send_buf(r->link, m->server_id, 0, LINK_RAFT, &b);
+		if (rv == MOM_ETOOBIG)
+			log_warnx("a snapshot of %zu bytes to node %" PRIu64 " is over the links' "
+			    "limit", len, (uint64_t)m->server_id);
+		return rv == 0 ? 0 : rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_NOCONNECTION;
+	}
 	mom_buf_reset(&r->tx);
 	if (raftmsg_encode(&r->tx, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || r->tx.err)
 		return RAFT_NOMEM;
