@@ -100,7 +100,8 @@ set_body(struct mom_httpapi_req *r, json_t *body)
 }
 
 /*
- * cluster.status: GET /v1/cluster; cluster.add {id,url}: POST
+ * cluster.status: GET /v1/cluster; cluster.digest: GET /v1/cluster/digest;
+ * cluster.add {id,url}: POST
  * /v1/cluster/nodes; cluster.remove {id}:
  * DELETE /v1/cluster/nodes/ID; cluster.transfer {id?}: POST
  * /v1/cluster/transfer.  -1: no route (a missing member).
@@ -111,8 +112,9 @@ cluster_route(const json_t *op, const char *verb, struct mom_httpapi_req *r)
 	json_t *id = json_object_get(op, "id"), *url = json_object_get(op, "url");
 	char    seg[32];
 
-	if (strcmp(verb, "status") == 0) {
-		r->path = mkpath("/v1/cluster", NULL, NULL, NULL, NULL);
+	if (strcmp(verb, "status") == 0 || strcmp(verb, "digest") == 0) {
+		r->path = mkpath(verb[0] == 's' ? "/v1/cluster" : "/v1/cluster/digest", NULL, NULL,
+		    NULL, NULL);
 		return 0;
 	}
 	if (strcmp(verb, "remove") == 0) {

@@ -210,6 +210,18 @@ hadmin() { timeout "$TMO" mom-admin -s "$HURL" "$@"; }
 	assert_line --index 1 --regexp '^1 +- +leader +[0-9]+ +[0-9]+ +[0-9]+ +0$'
 }
 
+@test "mom-admin cluster digest over http:// (GET /v1/cluster/digest) is the nng answer" {
+	start_http_broker
+	qcreate jobs
+	run --separate-stderr hadmin --json cluster digest
+	assert_success
+	echo "$output" | jq -e '.node == 1 and .queues == 1 and (.digest | test("^[0-9a-f]{16}$"))' >/dev/null
+	local viahttp=$output
+	run --separate-stderr timeout "$TMO" mom-admin --json cluster digest
+	assert_success
+	assert_equal "$output" "$viahttp"
+}
+
 @test "mom-admin fails over from a dead http:// URL to a live one" {
 	start_http_broker
 	local dead

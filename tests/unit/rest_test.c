@@ -223,6 +223,7 @@ Test(route, every_route)
 		{ REST_POST, "/v1/cluster/nodes", RT_CNODES },
 		{ REST_DELETE, "/v1/cluster/nodes/7", RT_CNODE },
 		{ REST_POST, "/v1/cluster/transfer", RT_CTRANSFER },
+		{ REST_GET, "/v1/cluster/digest", RT_CDIGEST },
 		{ REST_GET, "/v1/queues", RT_QUEUES },
 		{ REST_GET, "/v1/queues/", RT_QUEUES },
 		{ REST_PUT, "/v1/queues/jobs", RT_QUEUE },

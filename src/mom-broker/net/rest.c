@@ -311,6 +311,7 @@ static const struct {
 	{ RT_CNODES, REST_POST },
 	{ RT_CNODE, REST_DELETE },
 	{ RT_CTRANSFER, REST_POST },
+	{ RT_CDIGEST, REST_GET | REST_HEAD },
 	{ RT_QUEUES, REST_GET | REST_HEAD },
 	{ RT_QUEUE, REST_GET | REST_HEAD | REST_PUT | REST_DELETE },
 	{ RT_QPURGE, REST_POST },
@@ -381,7 +382,8 @@ match(char seg[][SEGLEN], int n)
 	if (strcmp(seg[1], "cluster") == 0) {
 		if (n == 3)
 			return strcmp(last, "nodes") == 0 ? RT_CNODES :
-			    strcmp(last, "transfer") == 0 ? RT_CTRANSFER : RT_NONE;
+			    strcmp(last, "transfer") == 0 ? RT_CTRANSFER :
+			    strcmp(last, "digest") == 0 ? RT_CDIGEST : RT_NONE;
 		return n == 4 && strcmp(seg[2], "nodes") == 0 ? RT_CNODE : RT_NONE;
 	}
 	if (strcmp(seg[1], "queues") == 0) {
@@ -1247,8 +1249,9 @@ queue_move(struct mom_buf *f, const struct rest_target *t, const uint8_t *body, 
 }
 
 /*
- * GET /v1/cluster, DELETE /v1/cluster/nodes/ID, POST /v1/cluster/nodes
- * {"id":N,"url":"tcp://..."} and POST /v1/cluster/transfer {"id":N} or
+ * GET /v1/cluster, GET /v1/cluster/digest, DELETE /v1/cluster/nodes/ID,
+ * POST /v1/cluster/nodes {"id":N,"url":"tcp://..."} and POST
+ * /v1/cluster/transfer {"id":N} or
  * {} (or no body): the core checks the values, this only their types.
  */
 static int
@@ -1260,8 +1263,9 @@ cluster_req(struct mom_buf *f, const struct rest_target *t, const uint8_t *body,
 	const char *k;
 	int         rv;
 
-	if (t->route == RT_CLUSTER || t->route == RT_CNODE) {
+	if (t->route == RT_CLUSTER || t->route == RT_CNODE || t->route == RT_CDIGEST) {
 		o = t->route == RT_CLUSTER ? json_pack("{s:s}", "op", "cluster.status") :
+		    t->route == RT_CDIGEST ? json_pack("{s:s}", "op", "cluster.digest") :
 		    json_pack("{s:s, s:I}", "op", "cluster.remove", "id", (json_int_t)t->node);
 		return admin_frame(f, o) != 0 ? fail(err, errlen, MOM_ENOMEM, "out of memory") : 0;
 	}
@@ -1344,7 +1348,7 @@ rest_build(const struct rest_target *t, const struct rest_head *h, const uint8_t
 		call->op = RO_METRICS;
 		o = json_pack("{s:s}", "op", "stats.prom");
 		break;
-	case RT_CLUSTER: case RT_CNODES: case RT_CNODE: case RT_CTRANSFER:
+	case RT_CLUSTER: case RT_CNODES: case RT_CNODE: case RT_CTRANSFER: case RT_CDIGEST:
 		return cluster_req(frame, t, body, blen, err, errlen);
 	case RT_QUEUES:
 	case RT_TOPICS:

@@ -81,6 +81,7 @@ enum rest_route {
 	RT_CNODES,     /* /v1/cluster/nodes */
 	RT_CNODE,      /* /v1/cluster/nodes/ID */
 	RT_CTRANSFER,  /* /v1/cluster/transfer */
+	RT_CDIGEST,    /* /v1/cluster/digest */
 	RT_QUEUES,     /* /v1/queues */
 	RT_QUEUE,      /* /v1/queues/Q */
 	RT_QPURGE,     /* /v1/queues/Q/purge */
