@@ -29,6 +29,7 @@
 #             (mom-admin cluster digest) within CHAOS_SETTLE seconds
 #   crashes   a broker that exited without being killed, or a sanitizer,
 #             assertion or invariant line in a log: 0
+# CHAOS_VERBOSE=1 runs the nodes with -v (their debug lines in n*.log).
 # Exit status: 0 passed, 1 a check failed, 64 a bad setting or no fault
 # build.  Negative controls: CHAOS_CONTROL=confirm-before-commit runs every
 # node with MOM_FAULT_CONFIRM_BEFORE_COMMIT (publishes confirmed before a
@@ -118,7 +119,7 @@ start_node() {
 	env MOM_FAULT_POWERLOSS=1 MOM_FAULT_LINK="$W/link.$i" "${control_env[@]}" \
 	    "$BIN/mom-broker" -D "$W/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
 	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$W/cluster.key" "${peers[@]}" \
-	    --fsync always --snapshot-after 512KiB "$@" >>"$W/n$i.log" 2>&1 &
+	    --fsync always --snapshot-after 512KiB ${CHAOS_VERBOSE:+-v} "$@" >>"$W/n$i.log" 2>&1 &
 	NODE_PID[$i]=$!
 	NODE_DOWN[$i]=0
 	echo "--- started (pid ${NODE_PID[$i]})" >>"$W/n$i.log"
@@ -411,7 +412,7 @@ EOF
 	{
 		echo "seed $CHAOS_SEED, control $CHAOS_CONTROL, $CHAOS_SECONDS s, faults: ${FAULTS[*]}"
 		echo "queue: $(wc -l <"$W/tried.all") tried (both kinds), $(wc -l <"$W/conf.q") confirmed, $(wc -l <"$W/got.q") consumed"
-		echo "topic: $(wc -l <"$W/conf.t") confirmed, $(wc -l <"$W/topic.log") in the log"
+		echo "topic: $(wc -l <"$W/conf.t") confirmed, $(wc -l <"$W/topic.log") read from first (mom-sub exit $TOPIC_RC), retained per node: $TOPIC_HELD"
 		echo "lost $lost, phantom $phantom, topic order/duplicates/missing $order"
 		echo "nodes that exited by themselves: $UNEXPECTED; membership changes that failed: $REMOVE_FAILED"
 		echo "links: $(tr '\n' ';' <"$W/links")"
@@ -474,7 +475,15 @@ say "draining the queue from every node"
 for ((i = 1; i <= N; i++)); do
 	timeout 120 "$BIN/mom-sub" -s "${NODE_URL[$i]}" -q cq -e -W 30 >>"$W/got/drain.$i" 2>>"$W/sub.err"
 done
-timeout 120 "$BIN/mom-sub" -s "$ALL" -t ct --from first -e -W 30 >"$W/topic.log" 2>>"$W/sub.err"
+TOPIC_RC=0
+timeout 120 "$BIN/mom-sub" -s "$ALL" -t ct --from first -e -W 30 >"$W/topic.log" 2>>"$W/sub.err" ||
+	TOPIC_RC=$?
+# What each node retains, to tell a short read from a short topic.
+TOPIC_HELD=
+for ((i = 1; i <= N; i++)); do
+	TOPIC_HELD+="$(timeout 30 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 20 --json topic info ct 2>&1 |
+	    python3 -c 'import json,sys; print(json.load(sys.stdin)["retained"])' 2>/dev/null || echo '?') "
+done
 
 say "waiting for every node to hold the same state"
 DIGEST_OK=0

@@ -110,6 +110,18 @@ applied_of() {
 	node_status "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n for n in d["nodes"] if n["id"]==d["self"]][0]["applied"])' 2>/dev/null
 }
 
+# caught_up I INDEX: waits (30 s at most) until node I applied INDEX.
+caught_up() {
+	local k a
+	for ((k = 0; k < 150; k++)); do
+		a=$(applied_of "$1")
+		[ -n "$a" ] && [ "$a" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "# node $1 applied ${a:-nothing}, not $2, within 30 s" >&3
+	return 1
+}
+
 stop_cluster() {
 	local i
 	for ((i = 1; i <= ${#NODE_PID[@]}; i++)); do

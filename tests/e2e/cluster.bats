@@ -135,16 +135,7 @@ digest_of() {
 	wait "${NODE_PID[$f]}" 2>/dev/null || true
 	seq 1 300 | timeout 30 mom-pub -q q -l -W 20
 	start_node "$f"
-	local want=$(applied_of "$LEADER") ok=0
-	for ((k = 0; k < 150; k++)); do
-		a=$(applied_of "$f")
-		if [ -n "$a" ] && [ "$a" -ge "$want" ]; then
-			ok=1
-			break
-		fi
-		sleep 0.2
-	done
-	[ "$ok" = 1 ]
+	caught_up "$f" "$(applied_of "$LEADER")"
 }
 
 # stat_of I KEY: a number from node I's mom-admin stats.
@@ -176,16 +167,7 @@ for i in range(300):
 	done
 	[ "$(stat_of "$LEADER" snapshot_pause_us)" -gt 0 ]
 	start_node "$f"
-	local want=$(applied_of "$LEADER") ok=0
-	for ((k = 0; k < 150; k++)); do
-		a=$(applied_of "$f")
-		if [ -n "$a" ] && [ "$a" -ge "$want" ]; then
-			ok=1
-			break
-		fi
-		sleep 0.2
-	done
-	[ "$ok" = 1 ]
+	caught_up "$f" "$(applied_of "$LEADER")"
 	[ "$(stat_of "$f" snapshots_installed)" -ge 1 ]
 	grep -q "installed a snapshot of" "$T/n$f.log"
 	# What it installed is the state: with the leader gone, f and the third node serve it all.

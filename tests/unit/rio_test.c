@@ -1240,16 +1240,23 @@ count_wake(void *arg)
 	__atomic_add_fetch(&wakes, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Steps until the sync that is running finished and was collected (bounded). */
+/* Steps (bounded: 10 s) until *counter reaches n. */
 static void
-until_collected(struct raft_io *io, int ncb_expected)
+step_until(struct raft_io *io, const int *counter, int n)
 {
-	for (int i = 0; i < 10000 && ncb < ncb_expected; i++) {
+	for (int i = 0; i < 10000 && *counter < n; i++) {
 		if (rio_poll(io) == 0)
 			cr_assert_eq(rio_step(io), 0, "%s", io->errmsg);
 		else
 			usleep(1000);
 	}
+}
+
+/* Steps until the sync that is running finished and was collected (bounded). */
+static void
+until_collected(struct raft_io *io, int ncb_expected)
+{
+	step_until(io, &ncb, ncb_expected);
 	cr_assert_eq(ncb, ncb_expected, "completed %d of %d (poll %lld, waiting %d, open %d, wakes %d)",
 	    ncb, ncb_expected, (long long)rio_poll(io), gate_waiting, gate_open, wakes);
 }
@@ -1354,12 +1361,7 @@ ordered_get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *sn, int s
 static void
 until_ordered(struct raft_io *io, int n)
 {
-	for (int i = 0; i < 10000 && norder < n; i++) {
-		if (rio_poll(io) == 0)
-			cr_assert_eq(rio_step(io), 0, "%s", io->errmsg);
-		else
-			usleep(1000);
-	}
+	step_until(io, &norder, n);
 	cr_assert_eq(norder, n, "%d of %d completions (ran %d, poll %lld, wakes %d)", norder, n, work_ran, (long long)rio_poll(io), wakes);
 }
 
