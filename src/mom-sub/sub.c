@@ -77,6 +77,7 @@ struct sub {
 	int                gone;       /* pipe mode: the reader went away */
 	int64_t            idle_ms;    /* pipe mode: the last wait for the reader */
 	struct mom_progress prog;
+	char               refusal[512]; /* the last retried refusal ("not the leader") */
 };
 
 /* Room for need acks and need nacks. */
@@ -262,7 +263,8 @@ write_batch(struct sub *s, uint64_t count)
 
 /*
  * One fetch round trip for at most max messages, as consumer (with flags);
- * returns 0 or an error code; *n messages handled.
+ * returns 0 or an error code; *n messages handled, *ready what the broker
+ * said is left (UINT64_MAX when no broker answered: a refusal to retry).
  */
 static int
 round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uint64_t flags,
@@ -278,6 +280,12 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 	int                 rv;
 
 	*n = 0;
+	/*
+	 * Unknown until a broker answers: a refusal that is retried ("not
+	 * the leader", "busy") says nothing of what is left, and -e must not
+	 * take it for an empty queue.
+	 */
+	*ready = UINT64_MAX;
 	fetch_req(s, consumer, max, wait_ms, flags);
 	if ((rv = mom_client_submit(s->c, &s->req, NULL, -1)) != 0)
 		return rv;
@@ -291,6 +299,8 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 			return 0;
 		}
 		/* A restart: the same fetch (its acks too) goes to the broker that comes back. */
+		if (mom_client_replaced(rv))
+			snprintf(s->refusal, sizeof(s->refusal), "%s", err);
 		if (mom_client_replaced(rv) && (rv = mom_client_again(s->c, rv)) == 0)
 			return 0;
 		if (rv == MOM_EUNAVAIL || rv == MOM_ECLOSED)
@@ -301,6 +311,7 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 	}
 	/* The acks went out with this request. */
 	s->ack_n = s->nack_n = 0;
+	s->refusal[0] = '\0';
 	*ready = mom_rd_varint(&body);
 	count = mom_rd_varint_max(&body, 100000);
 	if (body.err || grow(s, count + s->pend_n) != 0 || (s->pipe && pend_grow(s, count) != 0)) {
@@ -591,8 +602,19 @@ fetch_wait(struct sub *s, int64_t last)
 	const struct sub_options *o = s->o;
 	int64_t                   wait = POLL_MS, left;
 
-	if (o->drain)
-		return 0;
+	/*
+	 * -e reads what is there, at once; -W still bounds how long brokers
+	 * may go on refusing ("not the leader" while a cluster elects).
+	 */
+	if (o->drain) {
+		if (o->wait_ms < 0 || mom_mono_ms() - last < o->wait_ms)
+			return 0;
+		mom_cli_err(&o->cli, "no broker could serve within %" PRId64 " ms%s%s%s", o->wait_ms,
+		    s->refusal[0] ? " (the last said: " : "", s->refusal,
+		    s->refusal[0] ? ")" : "");
+		s->status = MOM_EXIT_UNAVAILABLE;
+		return -1;
+	}
 	if (o->wait_ms >= 0) {
 		if ((left = o->wait_ms - (mom_mono_ms() - last)) <= 0) {
 			mom_cli_info(&o->cli, "no message for %" PRId64 " ms", o->wait_ms);

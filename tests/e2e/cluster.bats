@@ -3,6 +3,7 @@
 # Outcomes with generous bounds; how fast is bench/'s business.
 
 load cluster-helpers
+bats_require_minimum_version 1.5.0
 
 @test "three nodes elect one leader, and every node names it" {
 	start_cluster 3
@@ -229,6 +230,30 @@ for i in range(300):
 	assert_failure 69
 	refute_output --partial "timed out"
 	assert_output --regexp "cannot reach the leader|knows no leader"
+}
+
+@test "mom-sub -e against a cluster with no leader waits and fails, it never reports an empty topic" {
+	start_cluster 3
+	run timeout 20 mom-admin topic create ct
+	assert_success
+	seq 1 500 | timeout 30 mom-pub -t ct -l -W 20
+	f=$(a_follower)
+	for ((o = 1; o <= 3; o++)); do
+		[ "$o" != "$f" ] && [ "$o" != "$LEADER" ] && break
+	done
+	kill -STOP "${NODE_PID[$o]}"
+	kill -9 "${NODE_PID[$LEADER]}"
+	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+	# Every answer is "not the leader": the drain must not end as if the
+	# topic were empty (it exited 0, printing nothing).
+	run --separate-stderr timeout 20 mom-sub -s "${NODE_URL[$f]}" -t ct --from first -e -W 2
+	assert_failure 69
+	assert_output ""
+	kill -CONT "${NODE_PID[$o]}"
+	wait_leader 30
+	run --separate-stderr timeout 30 mom-sub -t ct --from first -e -W 20
+	assert_success
+	[ "${#lines[@]}" = 500 ]
 }
 
 @test "a node with another cluster key changes nothing and is not heard" {
