@@ -1210,9 +1210,13 @@ peer_new(uint64_t id, const char *url)
 		free(p);
 		return NULL;
 	}
-	/* A peer that went away is dialled again soon, but not in a loop. */
+	/*
+	 * A peer that went away is dialled again soon, but not in a loop: at
+	 * most 400 ms apart, so that a restarted node is heard again well
+	 * within an election timeout (800 ms by default), not after it.
+	 */
 	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 400);
 	/* This socket only sends; the peer's listener never sends back. */
 	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, FRAME_MAX);
 	/* nng 1.5.2's socket send queue holds nothing by default: a
