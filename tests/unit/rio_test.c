@@ -1446,6 +1446,74 @@ Test(rio, snapshot_work_put_and_get_run_on_the_worker)
 	raft_configuration_close(&conf);
 }
 
+/* The transport of the next test: where each message was handed over. */
+static pthread_t owner_thread;
+static int       sent_here, sent_elsewhere, sent_snapshot_bytes;
+
+static int
+thread_send(void *arg, const struct raft_message *m)
+{
+	(void)arg;
+	if (pthread_equal(pthread_self(), owner_thread))
+		sent_here++;
+	else
+		sent_elsewhere++;
+	if (m->type == RAFT_IO_INSTALL_SNAPSHOT)
+		sent_snapshot_bytes = (int)m->install_snapshot.data.len;
+	return 0;
+}
+
+static int sends_done, sends_status = -1;
+
+static void
+counting_send_cb(struct raft_io_send *req, int status)
+{
+	sends_done++;
+	sends_status = status;
+}
+
+/*
+ * With a wake, a snapshot (the whole state) goes to the transport on the
+ * worker, its callback (which frees libraft's buffers) after that; every
+ * other message on the owner's thread, as before.
+ */
+Test(rio, a_snapshot_is_sent_from_the_worker_the_rest_from_the_owner)
+{
+	struct rio_transport      tr = { thread_send, NULL };
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.fsync = RIO_FSYNC_NEVER, .wake = count_wake, .transport = &tr };
+	struct raft_io            io;
+	struct raft_io_send       s1, s2;
+	struct raft_message       ae = { .type = RAFT_IO_APPEND_ENTRIES, .server_id = 2,
+		.server_address = "node2" };
+	struct raft_message       is = { .type = RAFT_IO_INSTALL_SNAPSHOT, .server_id = 2,
+		.server_address = "node2" };
+	static char               state[1000];
+
+	owner_thread = pthread_self();
+	sent_here = sent_elsewhere = sends_done = 0;
+	is.install_snapshot.data = (struct raft_buffer){ state, sizeof(state) };
+	raft_configuration_init(&is.install_snapshot.conf);
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.send(&io, &s1, &ae, counting_send_cb), 0);
+	cr_assert_eq(sent_here, 1, "an append goes at once, from here");
+	cr_assert_eq(io.send(&io, &s2, &is, counting_send_cb), 0);
+	for (int i = 0; i < 10000 && sends_done < 2; i++) {
+		if (rio_poll(&io) == 0)
+			cr_assert_eq(rio_step(&io), 0, "%s", io.errmsg);
+		else
+			usleep(1000);
+	}
+	cr_assert_eq(sends_done, 2);
+	cr_assert_eq(sends_status, 0);
+	cr_assert_eq(sent_elsewhere, 1, "the snapshot went from the worker");
+	cr_assert_eq(sent_here, 1);
+	cr_assert_eq(sent_snapshot_bytes, (int)sizeof(state));
+	io.close(&io, NULL);
+	rio_destroy(&io);
+}
+
 /* A completion that takes its time, as installing a big snapshot does. */
 static void
 slow_work_cb(struct raft_io_async_work *req, int status)

@@ -159,6 +159,7 @@ struct link {
 	pthread_t	 rx, tx;
 	bool		 rx_started, tx_started;
 	atomic_bool	 stopping;
+	atomic_bool	 quiet;      /* link_quiesce: nothing more is sent */
 	int		 recvfd, stopfd[2];
 	struct peer	**peers;
 	size_t		 npeers, cappeers;
@@ -375,6 +376,8 @@ peer_send(struct link *l, struct peer *p, struct frame *f)
 	size_t n = frame_size(f->len);
 	nng_msg *m;
 
+	if (atomic_load(&l->quiet))
+		return MOM_EUNAVAIL;
 	f->cluster = l->cluster;
 	f->from = l->self;
 	f->to = p->id;
@@ -535,7 +538,10 @@ peer_pump(struct link *l, struct peer *p, uint64_t now, uint64_t *next)
 
 		if (!(p->delayed = d->next))
 			p->delayed_tail = &p->delayed;
-		peer_put(p, d->m);
+		if (atomic_load(&l->quiet))
+			nng_msg_free(d->m);
+		else
+			peer_put(p, d->m);
 		free(d);
 	}
 	if (p->delayed && p->delayed->due_us < *next)
@@ -1140,6 +1146,7 @@ link_stop(struct link *l)
 
 	if (!l)
 		return;
+	link_quiesce(l);
 	pthread_mutex_lock(&l->mu);
 	atomic_store(&l->stopping, true);
 	pthread_cond_broadcast(&l->cv);
@@ -1171,6 +1178,12 @@ link_stop(struct link *l)
 	pthread_cond_destroy(&l->cv);
 	explicit_bzero(l->key, sizeof(l->key));
 	free(l);
+}
+
+void
+link_quiesce(struct link *l)
+{
+	atomic_store(&l->quiet, true);
 }
 
 bool

@@ -95,6 +95,14 @@ void	link_stop(struct link *);
  * then never returns: a program that sees this true ends with _exit(2).
  */
 bool	link_close_stuck(void);
+/*
+ * From now on l sends nothing (not even acknowledgements); it still
+ * receives.  link_stop does it first.  nng 1.5.2 can leave a socket that
+ * never closes, and wedge every later close in the process (nng issue
+ * 1543: a close racing with a frame that arrives); links in one process
+ * (the tests) that all go quiet before any stops give it nothing to race.
+ */
+void	link_quiesce(struct link *);
 /* The TCP port the link listens on (for a URL with port 0), or -1. */
 int	link_port(struct link *);
 

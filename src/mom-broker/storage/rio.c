@@ -33,7 +33,7 @@ struct done {
 };
 
 /* A job of the snapshot worker (rio.h, wake). */
-enum bg_kind { BG_WORK, BG_PUT, BG_GET };
+enum bg_kind { BG_WORK, BG_PUT, BG_GET, BG_SEND };
 
 struct bg {
 	struct bg                  *next;
@@ -43,6 +43,9 @@ struct bg {
 	const struct raft_snapshot *put;      /* BG_PUT: libraft's, until its callback */
 	unsigned                    trailing; /* BG_PUT */
 	struct raft_snapshot       *got;      /* BG_GET */
+	struct raft_message         msg;      /* BG_SEND: libraft's, until its callback */
+	char                       *addr;     /* BG_SEND: msg.server_address, copied */
+	struct rio_transport        tp;       /* BG_SEND */
 	int                         status;
 	uint64_t                    took_ms;
 	char                        err[RAFT_ERRMSG_BUF_SIZE];
@@ -555,6 +558,9 @@ m_set_vote(struct raft_io *io, raft_id id)
 	return save_meta(io, R(io)->meta.term, id);
 }
 
+static int bg_send(struct rio *r, struct raft_io_send *req, raft_io_send_cb cb,
+    const struct raft_message *m);
+
 static int
 m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
     raft_io_send_cb cb)
@@ -562,9 +568,16 @@ m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *
 	struct rio *r = R(io);
 	int         st = RAFT_NOCONNECTION;
 
+	req->cb = cb;
+	/*
+	 * A snapshot (the whole state) is encoded and handed to the
+	 * transport on the worker: libraft keeps its buffers until the
+	 * callback, which comes when the worker is done.
+	 */
+	if (m->type == RAFT_IO_INSTALL_SNAPSHOT && r->has_transport && r->bthr_up)
+		return bg_send(r, req, cb, m);
 	if (r->has_transport)
 		st = r->transport.send(r->transport.arg, m);
-	req->cb = cb;
 	return push(r, DONE_SEND, req, (void *)cb, st);
 }
 
@@ -918,7 +931,19 @@ out:
 
 /* ---- snapshot work on a thread of its own (rio.h, wake) ---- */
 
-/* Hands a job to the worker; 0 or RAFT_NOMEM.  A job is complete when collected. */
+/* Queues j (filled in) for the worker.  A job is complete when collected. */
+static void
+bg_queue(struct rio *r, struct bg *j)
+{
+	pthread_mutex_lock(&r->bmu);
+	*r->btail = j;
+	r->btail = &j->next;
+	pthread_cond_signal(&r->bcv);
+	pthread_mutex_unlock(&r->bmu);
+	r->bpending++;
+}
+
+/* Hands a job to the worker; 0 or RAFT_NOMEM. */
 static int
 bg_submit(struct rio *r, enum bg_kind kind, void *req, void *cb,
     const struct raft_snapshot *put, unsigned trailing)
@@ -933,12 +958,27 @@ bg_submit(struct rio *r, enum bg_kind kind, void *req, void *cb,
 	j->put = put;
 	j->trailing = trailing;
 	j->dir = r->cfg.dir;
-	pthread_mutex_lock(&r->bmu);
-	*r->btail = j;
-	r->btail = &j->next;
-	pthread_cond_signal(&r->bcv);
-	pthread_mutex_unlock(&r->bmu);
-	r->bpending++;
+	bg_queue(r, j);
+	return 0;
+}
+
+/* Hands the send of m to the worker (m copied, its buffers borrowed). */
+static int
+bg_send(struct rio *r, struct raft_io_send *req, raft_io_send_cb cb, const struct raft_message *m)
+{
+	struct bg *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->addr = strdup(m->server_address ? m->server_address : "")) == NULL) {
+		free(j);
+		return RAFT_NOMEM;
+	}
+	j->kind = BG_SEND;
+	j->req = req;
+	j->cb = (void *)cb;
+	j->msg = *m;
+	j->msg.server_address = j->addr;
+	j->tp = r->transport;
+	bg_queue(r, j);
 	return 0;
 }
 
@@ -958,6 +998,9 @@ bg_run(struct bg *j)
 			snprintf(j->err, sizeof(j->err), "no snapshot");
 			j->status = RAFT_NOTFOUND;
 		}
+		break;
+	case BG_SEND:
+		j->status = j->tp.send(j->tp.arg, &j->msg);
 		break;
 	}
 }
@@ -1048,6 +1091,10 @@ bg_collect(struct raft_io *io)
 				log_warnx("%s", j->err);
 			}
 			(void)push(r, DONE_SNAP_PUT, j->req, j->cb, j->status);
+			break;
+		case BG_SEND:
+			free(j->addr);
+			(void)push(r, DONE_SEND, j->req, j->cb, j->status);
 			break;
 		case BG_GET:
 			if (j->status != 0)
@@ -1749,6 +1796,7 @@ rio_destroy(struct raft_io *io)
 			next = j->next;
 			if (j->kind == BG_GET)
 				snap_free(j->got);
+			free(j->addr);
 			free(j);
 		}
 	}
