@@ -110,6 +110,18 @@ applied_of() {
 	node_status "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n for n in d["nodes"] if n["id"]==d["self"]][0]["applied"])' 2>/dev/null
 }
 
+# leaderless_follower: kills the leader (-9) and pauses the third node, so
+# that no election can end; sets F (the follower left running) and PAUSED.
+leaderless_follower() {
+	F=$(a_follower)
+	for ((PAUSED = 1; PAUSED <= 3; PAUSED++)); do
+		[ "$PAUSED" != "$F" ] && [ "$PAUSED" != "$LEADER" ] && break
+	done
+	kill -STOP "${NODE_PID[$PAUSED]}"
+	kill -9 "${NODE_PID[$LEADER]}"
+	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+}
+
 # caught_up I INDEX: waits (30 s at most) until node I applied INDEX.
 caught_up() {
 	local k a

@@ -214,19 +214,12 @@ for i in range(300):
 	start_cluster 3
 	run timeout 20 mom-admin queue create q
 	assert_success
-	f=$(a_follower)
-	for ((o = 1; o <= 3; o++)); do
-		[ "$o" != "$f" ] && [ "$o" != "$LEADER" ] && break
-	done
-	# No election can end: the leader is dead and the third node paused.
-	kill -STOP "${NODE_PID[$o]}"
-	kill -9 "${NODE_PID[$LEADER]}"
-	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+	leaderless_follower
 	# f still names the dead leader (until its election timer runs out), and
 	# says it cannot reach it; before, the request waited for a reply that
 	# could not come and the client timed out.
-	run timeout 10 mom-pub -s "${NODE_URL[$f]}" -q q -m lost -W 0.5
-	kill -CONT "${NODE_PID[$o]}"
+	run timeout 10 mom-pub -s "${NODE_URL[$F]}" -q q -m lost -W 0.5
+	kill -CONT "${NODE_PID[$PAUSED]}"
 	assert_failure 69
 	refute_output --partial "timed out"
 	assert_output --regexp "cannot reach the leader|knows no leader"
@@ -237,19 +230,13 @@ for i in range(300):
 	run timeout 20 mom-admin topic create ct
 	assert_success
 	seq 1 500 | timeout 30 mom-pub -t ct -l -W 20
-	f=$(a_follower)
-	for ((o = 1; o <= 3; o++)); do
-		[ "$o" != "$f" ] && [ "$o" != "$LEADER" ] && break
-	done
-	kill -STOP "${NODE_PID[$o]}"
-	kill -9 "${NODE_PID[$LEADER]}"
-	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+	leaderless_follower
 	# Every answer is "not the leader": the drain must not end as if the
 	# topic were empty (it exited 0, printing nothing).
-	run --separate-stderr timeout 20 mom-sub -s "${NODE_URL[$f]}" -t ct --from first -e -W 2
+	run --separate-stderr timeout 20 mom-sub -s "${NODE_URL[$F]}" -t ct --from first -e -W 2
 	assert_failure 69
 	assert_output ""
-	kill -CONT "${NODE_PID[$o]}"
+	kill -CONT "${NODE_PID[$PAUSED]}"
 	wait_leader 30
 	run --separate-stderr timeout 30 mom-sub -t ct --from first -e -W 20
 	assert_success
