@@ -58,6 +58,7 @@ if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		# status it does not report: every process writes its own log
 		# (-q: only errors and leaks), and any line in any of them fails.
 		rm -f "$out"/vg.*.log
+		t0=$(date +%s)
 		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 			--error-exitcode=1 --trace-children=yes --log-file="$out/vg.%p.log" \
 			--suppressions=tests/unit/valgrind.supp "$t" --jobs=2 >"$out/vg.log" 2>&1
@@ -68,7 +69,7 @@ if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 			head -n 40 "$l"
 		done
 		[ $rc -eq 0 ] || tail -n 20 "$out/vg.log"
-		one "valgrind $(basename "$t")" $rc
+		one "valgrind $(basename "$t") ($(($(date +%s) - t0)) s)" $rc
 	done
 fi
 
