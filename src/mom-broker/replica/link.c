@@ -157,6 +157,9 @@ struct link {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	pthread_t	 rx, tx;
+	/* Serialises link_peer_add and link_peer_remove (the core thread and
+	 * rio's worker both add): mu is not held across nng_dial. */
+	pthread_mutex_t	 pmu;
 	bool		 rx_started, tx_started;
 	atomic_bool	 stopping;
 	atomic_bool	 quiet;      /* link_quiesce: nothing more is sent */
@@ -1085,6 +1088,7 @@ link_start(struct link **lp, const struct link_config *cfg, char *err, size_t er
 	l->next_xfer &= (1ull << 62) - 1;	/* room before it wraps */
 	l->rng = l->next_xfer | 1;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->pmu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cv, &ca);
@@ -1133,6 +1137,7 @@ fail_nosock:
 	free(l->fault.path);
 #endif
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->pmu);
 	pthread_cond_destroy(&l->cv);
 	free(l);
 	return MOM_EUNAVAIL;
@@ -1175,6 +1180,7 @@ link_stop(struct link *l)
 		if (l->stopfd[i] >= 0)
 			close(l->stopfd[i]);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->pmu);
 	pthread_cond_destroy(&l->cv);
 	explicit_bzero(l->key, sizeof(l->key));
 	free(l);
@@ -1242,14 +1248,15 @@ peer_new(uint64_t id, const char *url)
 	return p;
 }
 
-int
-link_peer_add(struct link *l, uint64_t id, const char *url)
+static void peer_remove(struct link *l, uint64_t id);
+
+/* link_peer_add with pmu held. */
+static int
+peer_add(struct link *l, uint64_t id, const char *url)
 {
 	struct peer *p, **np;
 	int rv;
 
-	if (id == 0 || id == l->self || !url)
-		return MOM_EINVAL;
 	pthread_mutex_lock(&l->mu);
 	p = peer_find(l, id);
 	rv = p && strcmp(p->url, url) == 0;
@@ -1257,7 +1264,7 @@ link_peer_add(struct link *l, uint64_t id, const char *url)
 	if (rv)
 		return 0;
 	if (p)
-		link_peer_remove(l, id);
+		peer_remove(l, id);
 	if (!(p = peer_new(id, url)))
 		return MOM_ENOMEM;
 	if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
@@ -1282,8 +1289,30 @@ link_peer_add(struct link *l, uint64_t id, const char *url)
 	return 0;
 }
 
+int
+link_peer_add(struct link *l, uint64_t id, const char *url)
+{
+	int rv;
+
+	if (id == 0 || id == l->self || !url)
+		return MOM_EINVAL;
+	pthread_mutex_lock(&l->pmu);
+	rv = peer_add(l, id, url);
+	pthread_mutex_unlock(&l->pmu);
+	return rv;
+}
+
 void
 link_peer_remove(struct link *l, uint64_t id)
+{
+	pthread_mutex_lock(&l->pmu);
+	peer_remove(l, id);
+	pthread_mutex_unlock(&l->pmu);
+}
+
+/* link_peer_remove with pmu held. */
+static void
+peer_remove(struct link *l, uint64_t id)
 {
 	struct peer *p = NULL;
 	size_t i;
