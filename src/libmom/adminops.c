@@ -54,34 +54,34 @@ static const struct mom_admin_opt sub_opts[] = {
 };
 
 static const struct mom_admin_op ops[] = {
-	/* Reads: answered from the state at once. */
-	{ "queue.list", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "queue.info", false, MOM_AP_READ, "queue", NULL, NULL },
-	{ "topic.list", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "topic.info", false, MOM_AP_READ, "topic", NULL, NULL },
-	{ "sub.list", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL },
-	{ "cluster.digest", false, MOM_AP_READ, NULL, NULL, NULL },
+	/* Reads: answered from the state at once (the last four by any node, for itself). */
+	{ "queue.list", false, MOM_AP_READ, NULL, NULL, NULL, false },
+	{ "queue.info", false, MOM_AP_READ, "queue", NULL, NULL, false },
+	{ "topic.list", false, MOM_AP_READ, NULL, NULL, NULL, false },
+	{ "topic.info", false, MOM_AP_READ, "topic", NULL, NULL, false },
+	{ "sub.list", false, MOM_AP_READ, NULL, NULL, NULL, false },
+	{ "stats", false, MOM_AP_READ, NULL, NULL, NULL, true },
+	{ "stats.prom", false, MOM_AP_READ, NULL, NULL, NULL, true },
+	{ "cluster.status", false, MOM_AP_READ, NULL, NULL, NULL, true },
+	{ "cluster.digest", false, MOM_AP_READ, NULL, NULL, NULL, true },
 	/* The oldest messages, left where they are: for those who may consume them. */
-	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL },
-	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL },
+	{ "queue.peek", false, MOM_AP_CONSUME, "queue", "look at its messages", NULL, false },
+	{ "publish.check", false, MOM_AP_READ, NULL, NULL, NULL, false },
 	/* Cluster changes: admin only, answered by the replica (not log commands of ours). */
-	{ "cluster.add", false, MOM_AP_ADMIN, NULL, NULL, NULL },
-	{ "cluster.remove", false, MOM_AP_ADMIN, NULL, NULL, NULL },
-	{ "cluster.transfer", false, MOM_AP_ADMIN, NULL, NULL, NULL },
+	{ "cluster.add", false, MOM_AP_ADMIN, NULL, NULL, NULL, false },
+	{ "cluster.remove", false, MOM_AP_ADMIN, NULL, NULL, NULL, false },
+	{ "cluster.transfer", false, MOM_AP_ADMIN, NULL, NULL, NULL, false },
 	/* Changes: commands through the log. */
-	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts },
-	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL },
-	{ "queue.purge", true, MOM_AP_OWNER, "queue", "purge it", NULL },
-	{ "queue.move", true, MOM_AP_MOVE, "queue", "move its messages", NULL },
-	{ "queue.update", true, MOM_AP_OWNER, "queue", "update it", queue_update_opts },
-	{ "topic.create", true, MOM_AP_CREATE, "topic", NULL, topic_opts },
-	{ "topic.delete", true, MOM_AP_OWNER, "topic", "delete it", NULL },
-	{ "sub.create", true, MOM_AP_SUBSCRIBE, "subscription", NULL, sub_opts },
-	{ "sub.delete", true, MOM_AP_OWNER, "subscription", "delete it", NULL },
-	{ NULL, false, 0, NULL, NULL, NULL },
+	{ "queue.create", true, MOM_AP_CREATE, "queue", NULL, queue_opts, false },
+	{ "queue.delete", true, MOM_AP_OWNER, "queue", "delete it", NULL, false },
+	{ "queue.purge", true, MOM_AP_OWNER, "queue", "purge it", NULL, false },
+	{ "queue.move", true, MOM_AP_MOVE, "queue", "move its messages", NULL, false },
+	{ "queue.update", true, MOM_AP_OWNER, "queue", "update it", queue_update_opts, false },
+	{ "topic.create", true, MOM_AP_CREATE, "topic", NULL, topic_opts, false },
+	{ "topic.delete", true, MOM_AP_OWNER, "topic", "delete it", NULL, false },
+	{ "sub.create", true, MOM_AP_SUBSCRIBE, "subscription", NULL, sub_opts, false },
+	{ "sub.delete", true, MOM_AP_OWNER, "subscription", "delete it", NULL, false },
+	{ NULL, false, 0, NULL, NULL, NULL, false },
 };
 
 const struct mom_admin_op *

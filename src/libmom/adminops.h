@@ -53,6 +53,7 @@ struct mom_admin_op {
 	const char                 *object; /* "queue", "topic", "subscription"; NULL: none */
 	const char                 *verb;   /* for messages: "delete it" */
 	const struct mom_admin_opt *opts;   /* its options, ending with a NULL key; or NULL */
+	bool                        local;  /* answered by the node asked, leading or not */
 };
 
 /* The operation named name, or NULL when there is none. */

@@ -171,6 +171,12 @@ for i in range(300):
 	caught_up "$f" "$(applied_of "$LEADER")"
 	[ "$(stat_of "$f" snapshots_installed)" -ge 1 ]
 	grep -q "installed a snapshot of" "$T/n$f.log"
+	run timeout 10 mom-admin -s "${NODE_URL[$f]}" stats --prom
+	assert_success
+	assert_line --regexp '^mom_snapshots_installed_total [1-9][0-9]*$'
+	assert_line '# TYPE mom_snapshot_pause_seconds gauge'
+	run timeout 10 mom-admin -s "${NODE_URL[$LEADER]}" stats --prom
+	assert_line --regexp '^mom_snapshot_pause_seconds 0\.[0-9]*[1-9][0-9]*$'
 	# What it installed is the state: with the leader gone, f and the third node serve it all.
 	old=$LEADER
 	kill -9 "${NODE_PID[$old]}"

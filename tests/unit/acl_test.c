@@ -44,7 +44,7 @@ admin(void)
 
 /* An operation that is not in the table: an admin's, as mom_aop_perm says. */
 static const struct mom_admin_op join_op = { "cluster.join", true, MOM_AP_ADMIN, NULL, NULL,
-	NULL };
+	NULL, false };
 static const struct acl_change join = { .op = &join_op, .name = NULL, .pattern = NULL, .dst = NULL, .exists = false, .owner = NULL };
 
 static bool

@@ -441,9 +441,8 @@ admin_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 		json_decref(o);
 		return;
 	}
-	/* A follower answers for itself only: its status, digest and numbers. */
-	if (!replica_is_leader(c->rep) && strcmp(op, "cluster.status") != 0 &&
-	    strcmp(op, "cluster.digest") != 0 && strcmp(op, "stats") != 0) {
+	/* A follower answers for itself (its status, digest and numbers), else forwards. */
+	if (!replica_is_leader(c->rep) && !aop->local) {
 		core_elsewhere(c, cr, now);
 		json_decref(o);
 		return;

@@ -41,6 +41,7 @@ tp_send(void *arg, const struct raft_message *m)
 {
 	struct replica     *r = arg;
 	struct raft_message cut;
+	size_t              len;
 	int                 rv;
 
 	if (m->server_address != NULL && m->server_address[0] != '\0' &&
@@ -57,32 +58,29 @@ tp_send(void *arg, const struct raft_message *m)
 	}
 	/*
 	 * A snapshot (the whole state) is encoded into a buffer of its own
-	 * that the link takes: one copy on the core thread, not two, and no
-	 * buffer the size of the state kept for the next message.
+	 * that the link takes: one copy, not two, and no buffer the size of
+	 * the state kept for the next message.  (rio sends it from its worker.)
 	 */
 	if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
 		struct mom_buf b;
-		size_t         len;
 
 		mom_buf_init(&b);
-		if (raftmsg_encode(&b, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || b.err) {
+		if (raftmsg_encode(&b, m, r->cfg.node_id, r->cfg.cluster_url) != 0) {
 			mom_buf_fini(&b);
 			return RAFT_NOMEM;
 		}
 		len = b.len;
 		rv = link_send_buf(r->link, m->server_id, 0, LINK_RAFT, &b);
-		if (rv == MOM_ETOOBIG)
-			log_warnx("a snapshot of %zu bytes to node %" PRIu64 " is over the links' "
-			    "limit", len, (uint64_t)m->server_id);
-		return rv == 0 ? 0 : rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_NOCONNECTION;
+	} else {
+		mom_buf_reset(&r->tx);
+		if (raftmsg_encode(&r->tx, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || r->tx.err)
+			return RAFT_NOMEM;
+		len = r->tx.len;
+		rv = link_send(r->link, m->server_id, 0, LINK_RAFT, r->tx.data, r->tx.len);
 	}
-	mom_buf_reset(&r->tx);
-	if (raftmsg_encode(&r->tx, m, r->cfg.node_id, r->cfg.cluster_url) != 0 || r->tx.err)
-		return RAFT_NOMEM;
-	rv = link_send(r->link, m->server_id, 0, LINK_RAFT, r->tx.data, r->tx.len);
 	if (rv == MOM_ETOOBIG)
 		log_warnx("a raft message of %zu bytes to node %" PRIu64 " is over the links' "
-		    "limit", r->tx.len, (uint64_t)m->server_id);
+		    "limit", len, (uint64_t)m->server_id);
 	return rv == 0 ? 0 : rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_NOCONNECTION;
 }
 

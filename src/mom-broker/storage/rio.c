@@ -931,6 +931,31 @@ out:
 
 /* ---- snapshot work on a thread of its own (rio.h, wake) ---- */
 
+/*
+ * A snapshot at index is on disk: the log under it goes (all but trailing
+ * entries; the whole log for an installed one, trailing 0, after which
+ * appends resume past it).  0 or a RAFT_* error (errmsg).
+ */
+static int
+snap_stored(struct raft_io *io, uint64_t index, unsigned trailing)
+{
+	struct rio *r = R(io);
+	int         rc;
+
+	r->stats.snapshots++;
+	r->snap_index = index;
+	if (trailing == 0) {
+		/* libraft truncates its own log. */
+		if (store_last(r->store) && (rc = store_truncate(r->store, store_first(r->store))) != 0)
+			return store_fail(io, "drop the log under a snapshot", rc);
+		r->next = index + 1;
+	} else if (index > trailing &&
+	    (rc = store_remove_before(r->store, index - trailing + 1)) != 0) {
+		return store_fail(io, "drop segments under a snapshot", rc);
+	}
+	return 0;
+}
+
 /* Queues j (filled in) for the worker.  A job is complete when collected. */
 static void
 bg_queue(struct rio *r, struct bg *j)
@@ -1010,7 +1035,7 @@ bg_main(void *arg)
 {
 	struct rio     *r = arg;
 	struct bg      *j;
-	struct timespec a, b;
+	int64_t         t0;
 
 	pthread_mutex_lock(&r->bmu);
 	for (;;) {
@@ -1023,10 +1048,9 @@ bg_main(void *arg)
 			r->btail = &r->bhead;
 		j->next = NULL;
 		pthread_mutex_unlock(&r->bmu);
-		clock_gettime(CLOCK_MONOTONIC, &a);
+		t0 = mom_mono_ms();
 		bg_run(j);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		j->took_ms = (uint64_t)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000);
+		j->took_ms = (uint64_t)(mom_mono_ms() - t0);
 		pthread_mutex_lock(&r->bmu);
 		*r->bdtail = j;
 		r->bdtail = &j->next;
@@ -1062,7 +1086,6 @@ bg_collect(struct raft_io *io)
 {
 	struct rio *r = R(io);
 	struct bg  *j, *next;
-	int         rc;
 
 	pthread_mutex_lock(&r->bmu);
 	j = r->bdone;
@@ -1078,11 +1101,7 @@ bg_collect(struct raft_io *io)
 			break;
 		case BG_PUT:
 			if (j->status == 0) {
-				r->stats.snapshots++;
-				r->snap_index = j->put->index;
-				if (j->put->index > j->trailing && (rc = store_remove_before(r->store,
-				    j->put->index - j->trailing + 1)) != 0)
-					j->status = store_fail(io, "drop segments under a snapshot", rc);
+				j->status = snap_stored(io, j->put->index, j->trailing);
 				if (j->took_ms >= 1000)
 					log_info("snapshot at %llu written in %llu ms",
 					    (unsigned long long)j->put->index,
@@ -1144,20 +1163,9 @@ m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_pu
 	if (trailing > 0 && r->bthr_up) {
 		return bg_submit(r, BG_PUT, req, (void *)cb, snapshot, trailing);
 	}
-	if ((rc = snap_write(r->cfg.dir, snapshot, io->errmsg, sizeof(io->errmsg))) != 0)
+	if ((rc = snap_write(r->cfg.dir, snapshot, io->errmsg, sizeof(io->errmsg))) != 0 ||
+	    (rc = snap_stored(io, snapshot->index, trailing)) != 0)
 		return rc;
-	r->stats.snapshots++;
-	r->snap_index = snapshot->index;
-	if (trailing == 0) {
-		/* Installed from a leader: the whole log goes (libraft truncates
-		 * its own); appends resume after the snapshot. */
-		if (store_last(r->store) && (rc = store_truncate(r->store, store_first(r->store))) != 0)
-			return store_fail(io, "drop the log under a snapshot", rc);
-		r->next = snapshot->index + 1;
-	} else if (snapshot->index > trailing &&
-	    (rc = store_remove_before(r->store, snapshot->index - trailing + 1)) != 0) {
-		return store_fail(io, "drop segments under a snapshot", rc);
-	}
 	return push(r, DONE_SNAP_PUT, req, (void *)cb, 0);
 }
 
