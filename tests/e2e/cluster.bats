@@ -23,6 +23,41 @@ for n in d["nodes"]:
         assert k in n, (k, n)'
 }
 
+# role_seen I ID: the role node I's status gives node ID.
+role_seen() {
+	node_status "$1" | python3 -c "
+import json, sys
+print([n['role'] for n in json.load(sys.stdin)['nodes'] if n['id'] == $2][0])" 2>/dev/null
+}
+
+@test "the leader calls a follower unreachable only while it does not answer" {
+	start_cluster 3
+	f=$(a_follower)
+	# libraft clears its per-follower flag at every election timeout: a
+	# status read just after that called every follower unreachable.
+	local k bad=0
+	for ((k = 0; k < 60; k++)); do
+		[ "$(role_seen "$LEADER" "$f")" = follower ] || bad=$((bad + 1))
+		sleep 0.03
+	done
+	[ "$bad" = 0 ]
+	kill -STOP "${NODE_PID[$f]}"
+	local seen=
+	for ((k = 0; k < 50; k++)); do
+		seen=$(role_seen "$LEADER" "$f")
+		[ "$seen" = unreachable ] && break
+		sleep 0.1
+	done
+	kill -CONT "${NODE_PID[$f]}"
+	[ "$seen" = unreachable ]
+	for ((k = 0; k < 50; k++)); do
+		seen=$(role_seen "$LEADER" "$f")
+		[ "$seen" = follower ] && break
+		sleep 0.1
+	done
+	[ "$seen" = follower ]
+}
+
 @test "a publish to a follower is consumed from another node" {
 	start_cluster 3
 	f=$(a_follower)

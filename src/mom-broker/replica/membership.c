@@ -80,7 +80,7 @@ node_json(struct replica *r, const struct raft_server *s, unsigned i, uint64_t l
 		    replica_role(r) == REPLICA_UNAVAILABLE ? "unavailable" : role_name(s->role);
 	else if (s->id == leader)
 		role = "leader";
-	else if (leading && !r->raft.leader_state.progress[i].recent_recv)
+	else if (leading && !replica_heard_within(r, s->id, r->raft.election_timeout))
 		role = "unreachable";
 	else
 		role = role_name(s->role);

@@ -166,6 +166,8 @@ bool replica_is_leader(const struct replica *);
 int  replica_send(struct replica *, uint64_t to, uint8_t kind, const void *msg, size_t len);
 /* Cluster mode: is this node's connection to node id up (false: no such node, not a cluster)? */
 bool replica_link_up(struct replica *, uint64_t id);
+/* Whether a raft message from member id came in the last ms milliseconds. */
+bool replica_heard_within(struct replica *, uint64_t id, uint64_t ms);
 /* This node's role; the leader's id and cluster URL (0 and NULL: none known). */
 enum replica_role replica_role(const struct replica *);
 uint64_t replica_leader(const struct replica *, const char **url);

@@ -38,6 +38,7 @@ struct replica_node {
 	uint64_t            conf_index;   /* the configuration the links know */
 	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
 	size_t              nknown;
+	uint64_t            heard[REPLICA_MAX_NODES]; /* mom_mono_ms of its last raft message */
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
 	bool                more;         /* the links had more than one drive takes */
 	struct member_op   *op;           /* the membership change under way (membership.c) */

@@ -102,6 +102,8 @@ peers_sync(struct replica *r)
 	const struct raft_configuration *c = &r->raft.configuration;
 	raft_index idx = r->raft.configuration_uncommitted_index ?
 	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
+	uint64_t   old[REPLICA_MAX_NODES], heard[REPLICA_MAX_NODES];
+	size_t     old_n;
 	unsigned   i, j;
 
 	if (idx == r->node.conf_index)
@@ -118,11 +120,40 @@ peers_sync(struct replica *r)
 		if (!member && !is_peer(r, id))
 			link_peer_remove(r->link, id);
 	}
+	old_n = r->node.nknown;
+	memcpy(old, r->node.known, sizeof(old));
+	memcpy(heard, r->node.heard, sizeof(heard));
 	r->node.nknown = 0;
-	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++)
-		if (c->servers[i].id != r->cfg.node_id)
-			r->node.known[r->node.nknown++] = c->servers[i].id;
+	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++) {
+		if (c->servers[i].id == r->cfg.node_id)
+			continue;
+		r->node.heard[r->node.nknown] = 0;
+		for (j = 0; j < old_n; j++)
+			if (old[j] == c->servers[i].id)
+				r->node.heard[r->node.nknown] = heard[j];
+		r->node.known[r->node.nknown++] = c->servers[i].id;
+	}
 	r->node.conf_index = idx;
+}
+
+/* When a raft message from member id last came: mom_mono_ms, 0 never. */
+static uint64_t *
+heard_of(struct replica *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->node.nknown; i++)
+		if (r->node.known[i] == id)
+			return &r->node.heard[i];
+	return NULL;
+}
+
+bool
+replica_heard_within(struct replica *r, uint64_t id, uint64_t ms)
+{
+	uint64_t *h = r->link != NULL ? heard_of(r, id) : NULL;
+
+	return h != NULL && *h != 0 && (uint64_t)mom_mono_ms() - *h <= ms;
 }
 
 /*
@@ -156,6 +187,7 @@ static void
 recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 {
 	struct raft_message m;
+	uint64_t           *h;
 
 	if (raftmsg_decode(p, n, &m, r->rx_addr, sizeof(r->rx_addr)) != 0) {
 		r->node.bad_msgs++;
@@ -166,6 +198,8 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 		raftmsg_release(&m);
 		return;
 	}
+	if ((h = heard_of(r, from)) != NULL)
+		*h = (uint64_t)mom_mono_ms();
 	if (m.type == RAFT_IO_REQUEST_VOTE && !m.request_vote.disrupt_leader &&
 	    leader_gone(r, from))
 		m.request_vote.disrupt_leader = true;
