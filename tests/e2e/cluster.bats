@@ -513,3 +513,37 @@ term_of() {
 	# One election can still split now and then: 2 of 3 is the bar.
 	((one >= 2))
 }
+
+@test "a follower whose disk fills stops with a clear line, and after a restart on a freed disk catches up" {
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker" f k
+	[ -x "$fb" ] || fail "no fault build: make fault"
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	f=$(a_follower)
+	# The follower's disk is full while $T/full exists (the fault build).
+	stop_pid "${NODE_PID[$f]}" TERM
+	NODE_BROKER[$f]=$fb
+	NODE_ENV[$f]=MOM_FAULT_ENOSPC_FILE=$T/full
+	start_node "$f"
+	wait_leader 30
+	[ "$LEADER" != "$f" ] || skip "the fault-build node leads"
+	touch "$T/full"
+	# The other two still make a majority: every publish is confirmed.
+	seq 1 200 | timeout 60 mom-pub -q q -l -W 30
+	# libraft 0.15 left such a follower unavailable for good (it dropped
+	# every message, never stood again, and answered nothing): it stops.
+	for ((k = 0; k < 100; k++)); do
+		kill -0 "${NODE_PID[$f]}" 2>/dev/null || break
+		sleep 0.2
+	done
+	run wait "${NODE_PID[$f]}"
+	[ "$status" = 1 ]
+	grep -q 'libraft stopped this node' "$T/n$f.log"
+	rm -f "$T/full"
+	start_node "$f"
+	caught_up "$f" "$(applied_of "$LEADER")"
+	run timeout 30 mom-sub -s "${NODE_URL[$f]}" -q q -C 200 -W 20
+	assert_success
+	[ "$(printf '%s\n' "$output" | wc -l)" = 200 ]
+}
