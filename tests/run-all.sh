@@ -114,6 +114,16 @@ if [ -x build-fault/bin/mom-broker ]; then
 	grep -E '^lost ' "$out/chaos-control.log"
 	[ $rc -eq 1 ] && grep -qE '^lost [1-9]' "$out/chaos-control.log"
 	one "tests/chaos: the checker catches publishes confirmed before they were committed" $?
+	CHAOS_FAULTS=figure8 CHAOS_SECONDS=30 tests/chaos/chaos.sh >"$out/chaos-f8.log" 2>&1
+	rc=$?
+	grep -E 'won again|^lost |exited by themselves' "$out/chaos-f8.log"
+	one "tests/chaos: the Raft paper's figure 8 loses nothing with the guard" $rc
+	CHAOS_CONTROL=no-guard CHAOS_FAULTS=figure8 CHAOS_SECONDS=30 tests/chaos/chaos.sh \
+	    >"$out/chaos-f8-control.log" 2>&1
+	rc=$?
+	grep -E 'won again|^lost |exited by themselves' "$out/chaos-f8-control.log"
+	[ $rc -eq 1 ]
+	one "tests/chaos: without the figure-8 guard the same schedule is caught" $?
 fi
 
 elapsed; echo "# layers"

@@ -19,6 +19,8 @@
 #             and restarted
 #   readd     a follower removed (cluster remove), its data wiped, started
 #             empty and added back (cluster add)
+#   figure8   (only when CHAOS_FAULTS names it) the Raft paper's figure 8,
+#             scripted: see fault_figure8
 # Then everything heals, the publishers stop, every node serves a drain,
 # and the checker says:
 #   lost      confirmed publishes (mom-pub exit 0) nobody consumed: 0
@@ -35,7 +37,8 @@
 # node with MOM_FAULT_CONFIRM_BEFORE_COMMIT (publishes confirmed before a
 # majority has them) and starts with a partition of the leader; the run
 # must then fail with lost > 0.  CHAOS_CONTROL=no-guard switches off the
-# figure-8 guard (MOM_FAULT_NO_GUARD).
+# figure-8 guard (MOM_FAULT_NO_GUARD) and starts with the figure8 fault;
+# the run must then fail (a node stops: it committed what was overwritten).
 #
 # Everything started here is tracked by PID and stopped by PID on every
 # exit path; every client has a time bound (-W, timeout), every loop a
@@ -62,8 +65,8 @@ done
 ((CHAOS_EVERY_MIN >= 1 && CHAOS_EVERY_MAX >= CHAOS_EVERY_MIN)) ||
 	die_usage "CHAOS_EVERY_MIN must be at least 1 and at most CHAOS_EVERY_MAX"
 for f in $CHAOS_FAULTS; do
-	case $f in kill | killany | stop | link | power | readd) ;;
-	*) die_usage "CHAOS_FAULTS: unknown fault '$f' (kill killany stop link power readd)" ;;
+	case $f in kill | killany | stop | link | power | readd | figure8) ;;
+	*) die_usage "CHAOS_FAULTS: unknown fault '$f' (kill killany stop link power readd figure8)" ;;
 	esac
 done
 [ -n "${CHAOS_FAULTS// /}" ] || die_usage "CHAOS_FAULTS is empty"
@@ -99,9 +102,15 @@ for ((i = 1; i <= N; i++)); do
 	NODE_URL[$i]="tcp://127.0.0.1:$(free_port)"
 	CLUSTER_URL[$i]="tcp://127.0.0.1:$(free_port)"
 	: >"$W/link.$i"
+	: >"$W/barrier.$i"
 done
 ALL=$(IFS=,; echo "${NODE_URL[*]:1}")
 "$BIN/mom-auth" cluster-key "$W/cluster.key" >/dev/null || exit 1
+
+# The figure-8 schedule times its cuts against the leaders' timers: with
+# it, the nodes' election timeout is 2 s (heartbeats every 200 ms).
+node_opts=()
+[[ " $CHAOS_FAULTS " == *" figure8 "* || $CHAOS_CONTROL == no-guard ]] && node_opts=(--election-timeout 2s)
 
 control_env=()
 case $CHAOS_CONTROL in
@@ -116,10 +125,12 @@ start_node() {
 	for ((j = 1; j <= N; j++)); do
 		[ "$j" = "$i" ] || peers+=(--peer "$j=${CLUSTER_URL[$j]}")
 	done
-	env MOM_FAULT_POWERLOSS=1 MOM_FAULT_LINK="$W/link.$i" "${control_env[@]}" \
+	env MOM_FAULT_POWERLOSS=1 MOM_FAULT_LINK="$W/link.$i" \
+	    MOM_FAULT_LATE_BARRIER="$W/barrier.$i" "${control_env[@]}" \
 	    "$BIN/mom-broker" -D "$W/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
 	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$W/cluster.key" "${peers[@]}" \
-	    --fsync always --snapshot-after 512KiB ${CHAOS_VERBOSE:+-v} "$@" >>"$W/n$i.log" 2>&1 &
+	    --fsync always --snapshot-after 512KiB "${node_opts[@]}" ${CHAOS_VERBOSE:+-v} "$@" \
+	    >>"$W/n$i.log" 2>&1 &
 	NODE_PID[$i]=$!
 	NODE_DOWN[$i]=0
 	echo "--- started (pid ${NODE_PID[$i]})" >>"$W/n$i.log"
@@ -346,6 +357,133 @@ next_kind() {
 	CYCLE=("${CYCLE[@]:1}")
 }
 
+# leader_seen I: the leader node I names (empty: none).
+leader_seen() {
+	status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader") or "")' 2>/dev/null
+}
+
+# commit_of I: node I's own commit index.
+commit_of() {
+	status "$1" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+print([n["commit"] for n in d["nodes"] if n["id"] == d["self"]][0])' 2>/dev/null
+}
+
+links() { # I WHAT: node I's link rules ('' heals)
+	echo "$2" >"$W/link.$1.new" && mv "$W/link.$1.new" "$W/link.$1"
+}
+
+late_barrier() { # MS: every new leader proposes its barrier MS after it won
+	local i
+	for ((i = 1; i <= N; i++)); do
+		echo "$1" >"$W/barrier.$i.new" && mv "$W/barrier.$i.new" "$W/barrier.$i"
+	done
+}
+
+# until_leader SECONDS NODE...: the first node that one of NODE... names
+# as leader, when it is one of them.
+until_leader() {
+	local deadline=$(($(date +%s%N) / 1000000 + $1 * 1000)) n l
+	shift
+	while (($(date +%s%N) / 1000000 < deadline)); do
+		for n in "$@"; do
+			l=$(leader_seen "$n")
+			[[ " $* " == *" $l "* ]] && { echo "$l"; return 0; }
+		done
+		sleep 0.05
+	done
+	return 1
+}
+
+# other_of A B C: of nodes B and C, the one that is not A.
+other_of() { if [ "$1" = "$2" ]; then echo "$3"; else echo "$2"; fi; }
+
+# cut_winner SECONDS NODE...: the node that one of NODE... names as leader,
+# at once cut off from the others (before its late barrier leaves).
+cut_winner() {
+	local w
+	w=$(until_leader "$@") || return 1
+	links "$w" '* partition both'
+	echo "$w"
+}
+
+# The Raft paper's figure 8 on three nodes, with every new leader's barrier
+# late (1.2 s, then 3 s: the window the figure-8 guard covers,
+# storage/guard.h), and the barriers as the entries of the figure:
+#   S0 (the leader) is cut off; S1 wins with S3's vote, is cut off at once
+#   and stores its barrier (term a) alone;
+#   S0 is back; S2 (S0 or S3) wins with the other's vote, is cut off at
+#   once and stores its barrier (term b > a) alone, then dies;
+#   S1 and S3 are back; S1 wins S3's vote (its last term, a, is the
+#   later) and copies its barrier to S3; S1 is cut off before its new
+#   barrier (term c) leaves;
+#   S2 restarts and wins S3's vote (its last term, b, is the later).
+# With the guard S1 committed nothing in its window, and every log
+# converges on S2's.  Without it (CHAOS_CONTROL=no-guard) S1 committed the
+# term-a barrier by counting S3's copy, S2's log overwrites it, and S1 or
+# S3 meets an entry that conflicts with one it committed: libraft stops it
+# ("libraft stopped this node") and the broker exits, which the checker
+# counts.
+fault_figure8() { # LEADER
+	local s0=$1 s1 s2 s3 x i c0 c1 k l o=()
+	for ((i = 1; i <= N; i++)); do
+		[ "${NODE_DOWN[$i]}" = 0 ] || { say "figure8: node $i is down: skipped"; return 0; }
+		[ "$i" = "$s0" ] || o+=("$i")
+	done
+	late_barrier 1200
+	links "$s0" '* partition both'
+	if ! s1=$(cut_winner 15 "${o[@]}"); then
+		say "figure8: no leader among ${o[*]}: skipped"
+		late_barrier 0
+		links "$s0" ''
+		return 0
+	fi
+	x=$(other_of "$s1" "${o[@]}")
+	say "figure8: node $s0 cut off; node $s1 won, cut off, stores its barrier alone"
+	sleep 1.6
+	links "$s0" ''
+	if ! s2=$(cut_winner 15 "$s0" "$x"); then
+		say "figure8: no leader among $s0 $x: skipped"
+		late_barrier 0
+		links "$s1" ''
+		return 0
+	fi
+	s3=$(other_of "$s2" "$s0" "$x")
+	say "figure8: node $s2 won, cut off, stores its barrier alone, then dies"
+	sleep 1.6
+	kill_node "$s2" KILL
+	links "$s2" ''
+	late_barrier 3000
+	c0=$(commit_of "$s1")
+	links "$s3" ''
+	links "$s1" ''
+	if [ "$(until_leader 15 "$s1" "$s3")" = "$s1" ]; then
+		for ((k = 0; k < 15; k++)); do
+			c1=$(commit_of "$s1")
+			[ "${c1:-0}" -gt "${c0:-0}" ] && break
+			sleep 0.05
+		done
+		links "$s1" '* partition both'
+		say "figure8: node $s1 won again with node $s3's vote: its commit index went from $c0 to $c1 without an entry of its term"
+	else
+		links "$s1" '* partition both'
+		say "figure8: node $s1 did not win again"
+	fi
+	# The links re-read their rules every 100 ms: S1's barrier, at once
+	# from now on, must not leave before the cut holds.
+	sleep 0.3
+	late_barrier 0
+	start_node "$s2"
+	if l=$(until_leader 30 "$s2" "$s3"); then
+		say "figure8: node $s2 restarted; node $l leads without node $s1"
+	else
+		say "figure8: node $s2 restarted; no leader without node $s1"
+	fi
+	links "$s1" ''
+	say "figure8: node $s1 rejoins"
+	sleep 3
+}
+
 one_fault() {
 	local l any
 	l=$(wait_leader 20) || { say "no leader before the fault: skipped"; return 0; }
@@ -360,6 +498,7 @@ one_fault() {
 	link) fault_link "$any" ;;
 	power) fault_power ;;
 	readd) fault_readd "$l" ;;
+	figure8) fault_figure8 "$l" ;;
 	esac
 }
 
@@ -449,6 +588,10 @@ end=$(($(now) + CHAOS_SECONDS))
 if [ "$CHAOS_CONTROL" = confirm-before-commit ]; then
 	sleep 3
 	l=$(wait_leader 20) && { FAULTS+=(link-leader); fault_link "$l" '* partition both'; }
+fi
+if [ "$CHAOS_CONTROL" = no-guard ]; then
+	sleep 3
+	l=$(wait_leader 20) && { FAULTS+=(figure8); fault_figure8 "$l"; }
 fi
 while (($(now) < end)); do
 	sleep "$(pause_s "$CHAOS_EVERY_MIN" "$CHAOS_EVERY_MAX")"

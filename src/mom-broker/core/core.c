@@ -372,13 +372,13 @@ pump(struct core *c)
 		replica_flush(c->rep);
 		if (replica_drive(c->rep, &why) != 0) {
 			/*
-			 * A failed fsync: what reached the disk is unknown.
+			 * A failed fsync (what reached the disk is unknown), a
+			 * broken invariant, or libraft gone unavailable.
 			 * Nothing unconfirmed was confirmed; exit so that a
 			 * restart recovers from what the disk holds (the
 			 * PostgreSQL rule after fsyncgate).
 			 */
-			log_warnx("the data directory failed (%s): stopping; a restart "
-			    "recovers what was confirmed", why);
+			log_warnx("stopping: %s; a restart recovers what was confirmed", why);
 			_exit(MOM_EXIT_FAIL);
 		}
 		serve_touched(c, core_now(c));

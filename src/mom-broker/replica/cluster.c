@@ -18,6 +18,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -210,6 +211,43 @@ lead_barrier_cb(struct raft_barrier *req, int status)
 		r->cfg.role(r->cfg.arg, true);
 }
 
+#ifdef MOM_FAULT_INJECTION
+/*
+ * MOM_FAULT_LATE_BARRIER=FILE: a new leader proposes its barrier only the
+ * number of milliseconds FILE holds (read at each new leadership; none
+ * or unreadable: at once) after it won, so that a test can open the
+ * window the figure-8 guard covers (storage/guard.h, tests/chaos).
+ */
+static bool
+barrier_late(struct replica *r)
+{
+	struct replica_node *n = &r->node;
+	const char          *path = getenv("MOM_FAULT_LATE_BARRIER");
+	FILE                *f;
+	long                 ms = 0;
+
+	if (path == NULL || *path == '\0')
+		return false;
+	if (n->won_term != r->raft.current_term) {
+		n->won_term = r->raft.current_term;
+		n->won_ms = mom_mono_ms();
+	}
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%ld", &ms) != 1)
+			ms = 0;
+		fclose(f);
+	}
+	return mom_mono_ms() - n->won_ms < ms;
+}
+#else
+static bool
+barrier_late(struct replica *r)
+{
+	(void)r;
+	return false;
+}
+#endif
+
 /*
  * Each drive: a new leadership proposes its barrier; a lost one stops
  * serving at once (the core gives back leases and long polls).
@@ -232,6 +270,8 @@ cluster_watch(struct replica *r)
 		return;
 	if (n->barrier_out)
 		return; /* an older term's barrier is still out: its callback comes first */
+	if (barrier_late(r))
+		return;
 	memset(&n->barrier, 0, sizeof(n->barrier));
 	n->barrier.data = r;
 	n->lead_term = r->raft.current_term;

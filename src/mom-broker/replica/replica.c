@@ -385,8 +385,8 @@ replica_drive(struct replica *r, const char **errmsg)
 	 * and never stands again: stop, and a restart recovers from the disk.
 	 */
 	if (r->cfg.node_id != 0 && raft_state(&r->raft) == RAFT_UNAVAILABLE) {
-		*errmsg = "libraft stopped this node (an append it could not store, or an entry "
-		    "that conflicts with one it committed)";
+		*errmsg = "libraft stopped this node: an append it could not store (a full "
+		    "disk), or a leader's entry that conflicts with one it committed";
 		return -1;
 	}
 	return 0;

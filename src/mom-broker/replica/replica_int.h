@@ -33,6 +33,8 @@ struct replica_node {
 	bool                barrier_out;  /* proposed, not yet applied */
 	bool                leading;      /* leader, and its barrier applied */
 	uint64_t            lead_term;    /* the term whose barrier was proposed */
+	uint64_t            won_term;     /* the fault build's late barrier: this term's */
+	int64_t             won_ms;       /* leadership was seen then (mom_mono_ms) */
 	uint64_t            elections;    /* times this node became leader */
 	uint64_t            barriers;     /* barriers proposed on becoming leader */
 	uint64_t            conf_index;   /* the configuration the links know */

@@ -61,8 +61,9 @@
  *     next failed callback truncates past the log's end (a crash).
  *     On a follower the refusal fails the AppendEntries handler, and
  *     0.15.0 turns any handler error into RAFT_UNAVAILABLE for good: the
- *     owner watches raft_state() and restarts it, as after a failed sync
- *     (tests/unit/raftpaths_test.c).
+ *     owner watches raft_state() and stops, as after a failed sync
+ *     (replica_drive: the broker exits 1, and a restart recovers from the
+ *     directory; tests/unit/raftpaths_test.c, tests/e2e/cluster.bats).
  *   - the index: raft_io's append carries none.  rio takes it from
  *     libraft (rio_attach: the entries are the tail of raft_last_index)
  *     and refuses an append that would not start right after the last
