@@ -1264,23 +1264,22 @@ Test(raftpaths, snapshot_with_entries_in_flight)
 }
 
 /*
- * A 0.15.0 property the broker has to live with: on each acknowledgement
- * the leader tries to commit its own last stored index and nothing below
- * it (replicationUpdate calls replicationQuorum(r, r->last_stored); later
- * libraft tries the index acknowledged).  With one follower cut off and
- * the other acknowledging 30 ms late while the leader stores new entries
- * every 5 ms, no acknowledgement would ever reach the leader's last stored
- * index, and nothing would commit while the load lasted (measured so
- * before rio held the leader's stores back).  rio reports the leader's
- * store of an entry only once the entry before it, if of this term, is
- * committed (append_held): last_stored stays one ahead of the commit at
- * most, and each acknowledgement commits.  Under the same load the commit
- * index now follows the slow follower.
+ * A 0.15.0 property the broker's batching has to live with: on each
+ * acknowledgement the leader tries to commit its own last stored index
+ * and nothing below it (replicationUpdate calls replicationQuorum(r,
+ * r->last_stored); later libraft tries the index acknowledged).  With one
+ * follower cut off and the other acknowledging 30 ms late while the leader
+ * stores new entries every 5 ms, no acknowledgement ever reaches the
+ * leader's last stored index: nothing commits while the load lasts,
+ * although a majority holds dozens of entries; when it stops everything
+ * commits at once.  Under steady load, then, commit latency is bounded by
+ * the load's pauses, not by the round trip.  Should this test fail, the
+ * rule changed (good news): update this comment.
  */
-Test(raftpaths, commit_follows_the_acknowledgements_under_load)
+Test(raftpaths, commit_waits_for_the_leaders_last_stored_index)
 {
 	static struct req q[65];
-	unsigned          l, a, f, ia = 0, done = 0;
+	unsigned          l, a, f, ia = 0;
 	raft_index        commit0;
 	int               k = 0;
 
@@ -1298,23 +1297,19 @@ Test(raftpaths, commit_follows_the_acknowledgements_under_load)
 		for (int i = 0; i < 3; i++, k++)
 			submit(l, &q[k], "s-", k);
 		step();
-		cr_assert_leq(nodes[l].raft.last_stored, nodes[l].raft.commit_index + 1,
-		    "the leader reported %llu stored with the commit at %llu",
-		    (unsigned long long)nodes[l].raft.last_stored,
-		    (unsigned long long)nodes[l].raft.commit_index);
 	}
 	while (nodes[l].raft.configuration.servers[ia].id != a)
 		ia++;
+	cr_log_info("after 20 steps of load: leader %u stored %llu, commit %llu; follower %u "
+	    "acknowledged %llu", l, (unsigned long long)nodes[l].raft.last_stored,
+	    (unsigned long long)nodes[l].raft.commit_index, a,
+	    (unsigned long long)nodes[l].raft.leader_state.progress[ia].match_index);
+	cr_assert_gt(nodes[l].raft.leader_state.progress[ia].match_index, commit0 + 30,
+	    "the slow follower acknowledged little: the test does not show the stall");
+	cr_assert_eq(nodes[l].raft.commit_index, commit0,
+	    "libraft committed under load: its commit rule changed (see the comment)");
 	for (int i = 5; i < 65; i++)
-		done += q[i].done;
-	cr_log_info("after 20 steps of load: leader %u stored %llu, commit %llu (from %llu); "
-	    "follower %u acknowledged %llu; %u of 60 commands done", l,
-	    (unsigned long long)nodes[l].raft.last_stored,
-	    (unsigned long long)nodes[l].raft.commit_index, (unsigned long long)commit0, a,
-	    (unsigned long long)nodes[l].raft.leader_state.progress[ia].match_index, done);
-	cr_assert_gt(nodes[l].raft.commit_index, commit0 + 30,
-	    "the commit index stalled under load (libraft 0.15's rule, rio's hold undone?)");
-	cr_assert_gt(done, 30, "only %u of 60 commands completed under load", done);
+		cr_assert_not(q[i].done, "%s completed under load", q[i].cmd);
 	until_done(q, 65, "everything committed once the load stopped");
 	expect_ok(q, 65);
 }

@@ -26,7 +26,6 @@
 #include "replica/replica.h"
 #include "replica/replica_int.h"
 #include "state/fsm.h"
-#include "storage/guard.h"
 #include "storage/rio.h"
 #include "storage/store.h"
 #include "wire.h"
@@ -285,26 +284,19 @@ voters(const struct replica *r)
 }
 
 /*
- * May a new entry go now?  With more than one voter, only when at most one
- * entry of this term is uncommitted: libraft 0.15.0 commits only up to the
- * leader's last stored index, so with a new entry every few milliseconds
- * that index keeps ahead of every follower and nothing commits (the stall;
- * upstream fixed it in 0.17.1; tests/unit/cluster_test.c shows both).  rio
- * reports the second one stored only once the first commits (append_held
- * in storage/rio.c), so the followers receive and store entry k+1 while
- * the leader waits for k and applies it: a pipeline of two.  The commands
- * that arrive meanwhile wait in the batch and go as the next entry.  A
- * single voter commits what it stores: no window there (group commit).
+ * May a new entry go now?  With more than one voter, only when nothing is
+ * uncommitted: libraft 0.15.0 commits only up to the leader's last stored
+ * index, so with a new entry every few milliseconds that index keeps ahead
+ * of every follower and nothing commits (the stall; upstream fixed it in
+ * 0.17.1; tests/unit/cluster_test.c shows both).  The commands that arrive
+ * meanwhile wait in the batch and go as the next entry.  A single voter
+ * commits what it stores: no window there (group commit as before).
  */
 static bool
 window_open(struct replica *r)
 {
-	raft_index last = raft_last_index(&r->raft);
-
 	return voters(r) <= 1 || raft_state(&r->raft) != RAFT_LEADER ||
-	    last <= r->raft.commit_index ||
-	    (last == r->raft.commit_index + 1 &&
-	    replica_log_term(&r->raft, last) == r->raft.current_term);
+	    raft_last_index(&r->raft) <= r->raft.commit_index;
 }
 
 void

@@ -115,12 +115,10 @@ int  replica_add(struct replica *, const void *cmd, size_t len, const struct rep
 size_t replica_pending(const struct replica *);
 /*
  * Proposes this turn's commands as one log entry (failures reach their
- * waiters).  With more than one voter, at most two entries are
- * uncommitted at a time, the second held back by rio until the first
- * commits (libraft 0.15.0's commit stall, see replica.c and rio.c's
- * append_held): beyond that the commands stay in the batch and go with
- * the next call after one committed (replica_pending and replica_inflight
- * count them).
+ * waiters).  With more than one voter, at most one entry is uncommitted
+ * at a time (libraft 0.15.0's commit stall, see replica.c): while one is,
+ * the commands stay in the batch and go with the next call after it
+ * committed (replica_pending and replica_inflight count them).
  */
 void replica_flush(struct replica *);
 /*

@@ -45,13 +45,8 @@ replica_guard_drop(int raft_state, uint64_t current_term, uint64_t last_stored_t
 uint64_t
 replica_guard_stored_term(const struct raft *raft)
 {
-	return replica_log_term(raft, raft->last_stored);
-}
-
-uint64_t
-replica_log_term(const struct raft *raft, uint64_t i)
-{
 	const struct raft_log *l = &raft->log;
+	raft_index             i = raft->last_stored;
 	size_t                 n;
 
 	if (i == 0)

@@ -50,7 +50,4 @@ bool     replica_guard_drop(int raft_state, uint64_t current_term, uint64_t last
  */
 uint64_t replica_guard_stored_term(const struct raft *raft);
 
-/* The term of the entry at index i of libraft's log (or its snapshot); 0: none. */
-uint64_t replica_log_term(const struct raft *raft, uint64_t i);
-
 #endif

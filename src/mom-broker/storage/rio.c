@@ -29,8 +29,7 @@ struct done {
 	void                 *req;
 	void                 *cb;
 	int                   status;
-	struct raft_snapshot *snap;  /* DONE_SNAP_GET */
-	uint64_t              index; /* DONE_APPEND: its first entry */
+	struct raft_snapshot *snap; /* DONE_SNAP_GET */
 };
 
 /* A job of the snapshot worker (rio.h, wake). */
@@ -84,9 +83,6 @@ struct rio {
 	/* Completions, in order. */
 	struct done         *q;
 	size_t               nq, capq;
-	/* A leader's stored appends not yet told to libraft (append_held). */
-	struct done         *held;
-	size_t               nheld, capheld;
 	/* Syncs on a thread (rio.h, wake): wq holds the appends it covers. */
 	bool                 async, syncing;
 	struct done         *wq;
@@ -160,7 +156,7 @@ push(struct rio *r, enum done_kind k, void *req, void *cb, int status)
 		r->q = q;
 		r->capq = c;
 	}
-	r->q[r->nq++] = (struct done){ k, req, cb, status, NULL, 0 };
+	r->q[r->nq++] = (struct done){ k, req, cb, status, NULL };
 	return 0;
 }
 
@@ -327,7 +323,6 @@ static void snap_free(struct raft_snapshot *sn);
 static int flush(struct raft_io *io, bool closing);
 static int sync_drain(struct raft_io *io, bool closing);
 static void bg_drain(struct raft_io *io);
-static void release_held(struct rio *r, bool all);
 
 static void
 m_close(struct raft_io *io, raft_io_close_cb cb)
@@ -352,10 +347,6 @@ m_close(struct raft_io *io, raft_io_close_cb cb)
 		bg_drain(io); /* a completed snapshot work may start its put */
 		flush(io, true);
 	}
-	release_held(r, true);
-	free(r->held);
-	r->held = NULL;
-	r->nheld = r->capheld = 0;
 	store_close(r->store);
 	r->store = NULL;
 	r->tick = NULL;
@@ -641,9 +632,7 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	 * at once (raft_apply returns the error) and the log stays whole. */
 	if (rc != 0)
 		return store_fail(io, "append", rc);
-	if ((rc = push(r, DONE_APPEND, req, (void *)cb, 0)) == 0)
-		r->q[r->nq - 1].index = first;
-	else {
+	if ((rc = push(r, DONE_APPEND, req, (void *)cb, 0)) != 0) {
 		/* Written but libraft drops it: cut it back. */
 		if (store_truncate(r->store, first) != 0)
 			r->fenced = true;
@@ -1304,69 +1293,6 @@ call_append(struct done *d)
 }
 
 /*
- * The pipeline (replica.c lets a leader have two entries uncommitted):
- * libraft 0.15.0 commits only when a majority has the leader's last
- * stored index, so a leader that reported entry k+1 stored before k was
- * committed would wait for the followers' k+1 too, and under steady load
- * never commit (the stall).  Instead, the leader's own store of an entry
- * whose predecessor is an uncommitted entry of its term is reported once
- * that predecessor commits: last_stored stays at k, the followers' k
- * commits it, and meanwhile k+1 is on its way to them and on the disk.
- * The barrier of a new term is never held (its predecessor is of an
- * earlier term, and only the barrier lets it commit: storage/guard.h).
- */
-static bool
-append_held(const struct rio *r, const struct done *d)
-{
-	const struct raft *raft = r->raft;
-	unsigned           i, voters = 0;
-
-	if (raft == NULL || d->status != 0 || d->index < 2 ||
-	    raft_state((struct raft *)raft) != RAFT_LEADER || d->index - 1 <= raft->commit_index)
-		return false;
-	for (i = 0; i < raft->configuration.n; i++)
-		voters += raft->configuration.servers[i].role == RAFT_VOTER;
-	return voters > 1 && replica_log_term(raft, d->index - 1) == raft->current_term;
-}
-
-/* A stored append: to libraft, or held behind the ones already held. */
-static void
-append_done(struct rio *r, struct done *d)
-{
-	if (r->nheld == 0 && !append_held(r, d)) {
-		call_append(d);
-		return;
-	}
-	if (r->nheld == r->capheld) {
-		size_t       c = r->capheld ? r->capheld * 2 : 4;
-		struct done *h = realloc(r->held, c * sizeof(*h));
-
-		if (h == NULL) { /* told now: slower to commit, never wrong */
-			call_append(d);
-			return;
-		}
-		r->held = h;
-		r->capheld = c;
-	}
-	r->held[r->nheld++] = *d;
-}
-
-/* Held appends whose predecessor committed (all of them: closing). */
-static void
-release_held(struct rio *r, bool all)
-{
-	struct done d;
-
-	if (r->fenced && !all)
-		return; /* kept for close, as the rest (see rio.h) */
-	while (r->nheld > 0 && (all || !append_held(r, &r->held[0]))) {
-		d = r->held[0];
-		memmove(r->held, r->held + 1, --r->nheld * sizeof(*r->held));
-		call_append(&d); /* may commit: the next one is checked again */
-	}
-}
-
-/*
  * Ends the finished sync: the appends it covered are stored (or, if it
  * failed, parked: see rio.h).  0 or RAFT_IOERR.
  */
@@ -1400,10 +1326,7 @@ sync_collect(struct raft_io *io, bool closing)
 			(void)push(r, DONE_PARKED, w[i].req, w[i].cb, 0);
 			continue;
 		}
-		if (closing)
-			call_append(&w[i]);
-		else
-			append_done(r, &w[i]);
+		call_append(&w[i]);
 	}
 	free(w);
 	return rc;
@@ -1534,11 +1457,6 @@ dispatch(struct raft_io *io, struct done *d, bool closing)
 	}
 	switch (d->kind) {
 	case DONE_APPEND:
-		if (closing)
-			call_append(d);
-		else
-			append_done(r, d);
-		break;
 	case DONE_PARKED:
 		((raft_io_append_cb)d->cb)(d->req, d->status);
 		break;
@@ -1608,8 +1526,6 @@ has_work(struct rio *r, uint64_t now)
 		return true; /* rio_step says so to the owner */
 	if (bg_finished(r))
 		return true;
-	if (r->nheld > 0 && !r->fenced && !append_held(r, &r->held[0]))
-		return true;
 	if (r->async) {
 		bool appends = false;
 
@@ -1643,9 +1559,7 @@ rio_step(struct raft_io *io)
 		return 0;
 	now = now_ms(r);
 	if (has_work(r, now)) {
-		release_held(r, false);
 		rc = flush(io, false);
-		release_held(r, false);
 		/*
 		 * A long step (installing a big snapshot) kept the owner from
 		 * reading: heartbeats wait in its queue.  The tick waits for

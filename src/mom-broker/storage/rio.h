@@ -6,10 +6,6 @@
  * completed by rio_step:
  *   - appends are written to the store at once (store_append copies them)
  *     and completed at the next step, when the fsync mode (below) allows;
- *     on a leader of more than one voter, an append whose first entry
- *     follows an uncommitted entry of the current term completes only
- *     once that entry commits (libraft 0.15.0 commits nothing while its
- *     last stored index runs ahead of the followers: rio.c, append_held);
  *   - sends go to the transport hook (none yet: they fail with
  *     RAFT_NOCONNECTION), async work runs synchronously, snapshots are
  *     written synchronously; all complete at the next step;
