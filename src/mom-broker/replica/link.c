@@ -1481,6 +1481,19 @@ link_connected(struct link *l, uint64_t id)
 	return up;
 }
 
+bool
+link_busy(struct link *l, uint64_t id)
+{
+	struct peer *p;
+	bool         busy;
+
+	pthread_mutex_lock(&l->mu);
+	p = peer_find(l, id);
+	busy = p != NULL && (p->q[Q_BIG].head != NULL || p->unacked > 0);
+	pthread_mutex_unlock(&l->mu);
+	return busy;
+}
+
 void
 link_stats_json(struct link *l, json_t *peers)
 {
