@@ -547,32 +547,3 @@ term_of() {
 	assert_success
 	[ "$(printf '%s\n' "$output" | wc -l)" = 200 ]
 }
-
-@test "with 1 ms on every link the leader sends each entry about once: a heartbeat that overtook an append no longer makes libraft send it all again" {
-	local fb="$E2E_ROOT/build-fault/bin/mom-broker" i f ratio
-	[ -x "$fb" ] || fail "no fault build: make fault"
-	echo '* delay 1' >"$T/delay"
-	for i in 1 2 3; do
-		NODE_BROKER[$i]=$fb
-		NODE_ENV[$i]=MOM_FAULT_LINK=$T/delay
-	done
-	start_cluster 3
-	run timeout 20 mom-admin queue create q
-	assert_success
-	# A consumer beside the publisher, as in bench/cluster: acks make entries too.
-	timeout 120 mom-sub -s "${NODE_URL[$LEADER]}" -q q -C 50000 -N -W 60 &
-	local sub=$!
-	BG_PIDS+=("$sub")
-	seq -f '%099g' 1 50000 | timeout 120 mom-pub -s "${NODE_URL[$LEADER]}" -q q -l -W 60
-	wait "$sub"
-	f=$(a_follower)
-	# Bytes sent to the follower, less the frames the links sent again
-	# (a chunk not acknowledged in time), over the bytes proposed.
-	ratio=$(timeout 10 mom-admin -s "${NODE_URL[$LEADER]}" --json stats | python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-l = d['cluster_links']['$f']
-print('%.2f' % (l['bytes_sent'] * (l['frames_sent'] - l['resent']) / l['frames_sent'] / d['log_bytes']))")
-	echo "# bytes sent to node $f, resent frames left out, / bytes proposed: $ratio" >&3
-	python3 -c "import sys; sys.exit(0 if $ratio < 1.4 else 1)"
-}

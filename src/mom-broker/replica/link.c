@@ -348,6 +348,7 @@ fault_out(struct link *l, struct peer *p, nng_msg *m)
 	d->due_us = now_us() + delay * 1000ull;
 	*p->delayed_tail = d;
 	p->delayed_tail = &d->next;
+	pthread_cond_signal(&l->cv); /* the sender's wait ends by the due time */
 	return 1;
 }
 #endif /* MOM_FAULT_INJECTION */
@@ -578,6 +579,11 @@ peer_pump(struct link *l, struct peer *p, uint64_t now, uint64_t *next)
 				*next = m->progress_us + LINK_STALL_MS * 1000ull;
 			prev = m;
 		}
+#ifdef MOM_FAULT_INJECTION
+	/* What this pump delayed is due before the next tick, too. */
+	if (p->delayed && p->delayed->due_us < *next)
+		*next = p->delayed->due_us;
+#endif
 }
 
 /* Queues a whole message for link_recv; consumes data. */
@@ -1479,19 +1485,6 @@ link_connected(struct link *l, uint64_t id)
 	up = p != NULL && atomic_load(&p->pipes) > 0;
 	pthread_mutex_unlock(&l->mu);
 	return up;
-}
-
-bool
-link_busy(struct link *l, uint64_t id)
-{
-	struct peer *p;
-	bool         busy;
-
-	pthread_mutex_lock(&l->mu);
-	p = peer_find(l, id);
-	busy = p != NULL && (p->q[Q_BIG].head != NULL || p->unacked > 0);
-	pthread_mutex_unlock(&l->mu);
-	return busy;
 }
 
 void

@@ -113,8 +113,6 @@ int	link_peer_add(struct link *, uint64_t id, const char *url);
 void	link_peer_remove(struct link *, uint64_t id);
 /* True while this node's connection to peer id is up (its socket has a pipe). */
 bool	link_connected(struct link *, uint64_t id);
-/* Whether a message of several frames to peer id is still queued or unacknowledged. */
-bool	link_busy(struct link *, uint64_t id);
 
 /*
  * Queues a copy of msg for peer `to'; never blocks.  0, MOM_EUNAVAIL

@@ -26,13 +26,6 @@
 
 struct link;
 
-/* What the transport knows of a member. */
-struct member_io {
-	uint64_t heard;   /* mom_mono_ms of its last raft message; 0: never */
-	uint64_t ae_prev; /* the last AppendEntries of entries sent to it: after this index */
-	uint64_t ae_last; /* up to this one */
-};
-
 struct replica_node {
 	struct ident        ident;
 	uint64_t            boot_cluster; /* --bootstrap on an empty directory: the id to form */
@@ -47,8 +40,7 @@ struct replica_node {
 	uint64_t            conf_index;   /* the configuration the links know */
 	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
 	size_t              nknown;
-	struct member_io    mio[REPLICA_MAX_NODES]; /* per known[] member (transport.c) */
-	uint64_t            stale_rejections; /* dropped: overtook an append in flight */
+	uint64_t            heard[REPLICA_MAX_NODES]; /* mom_mono_ms of its last raft message */
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
 	bool                more;         /* the links had more than one drive takes */
 	struct member_op   *op;           /* the membership change under way (membership.c) */

@@ -36,14 +36,11 @@
  */
 #define APPEND_MAX ((size_t)4 << 20)
 
-static struct member_io *mio_of(struct replica *r, uint64_t id);
-
 static int
 tp_send(void *arg, const struct raft_message *m)
 {
 	struct replica     *r = arg;
 	struct raft_message cut;
-	struct member_io   *mi;
 	size_t              len;
 	int                 rv;
 
@@ -58,11 +55,6 @@ tp_send(void *arg, const struct raft_message *m)
 		if (cut.append_entries.n_entries == 0)
 			cut.append_entries.n_entries = 1; /* one entry always goes */
 		m = &cut;
-	}
-	if (m->type == RAFT_IO_APPEND_ENTRIES && m->append_entries.n_entries > 0 &&
-	    (mi = mio_of(r, m->server_id)) != NULL) {
-		mi->ae_prev = m->append_entries.prev_log_index;
-		mi->ae_last = mi->ae_prev + m->append_entries.n_entries;
 	}
 	/*
 	 * A snapshot (the whole state) is encoded into a buffer of its own
@@ -110,9 +102,8 @@ peers_sync(struct replica *r)
 	const struct raft_configuration *c = &r->raft.configuration;
 	raft_index idx = r->raft.configuration_uncommitted_index ?
 	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
-	uint64_t         old[REPLICA_MAX_NODES];
-	struct member_io mio[REPLICA_MAX_NODES];
-	size_t           old_n;
+	uint64_t   old[REPLICA_MAX_NODES], heard[REPLICA_MAX_NODES];
+	size_t     old_n;
 	unsigned   i, j;
 
 	if (idx == r->node.conf_index)
@@ -131,66 +122,38 @@ peers_sync(struct replica *r)
 	}
 	old_n = r->node.nknown;
 	memcpy(old, r->node.known, sizeof(old));
-	memcpy(mio, r->node.mio, sizeof(mio));
+	memcpy(heard, r->node.heard, sizeof(heard));
 	r->node.nknown = 0;
 	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++) {
 		if (c->servers[i].id == r->cfg.node_id)
 			continue;
-		memset(&r->node.mio[r->node.nknown], 0, sizeof(r->node.mio[0]));
+		r->node.heard[r->node.nknown] = 0;
 		for (j = 0; j < old_n; j++)
 			if (old[j] == c->servers[i].id)
-				r->node.mio[r->node.nknown] = mio[j];
+				r->node.heard[r->node.nknown] = heard[j];
 		r->node.known[r->node.nknown++] = c->servers[i].id;
 	}
 	r->node.conf_index = idx;
 }
 
-/* What the transport knows of member id; NULL: not a member. */
-static struct member_io *
-mio_of(struct replica *r, uint64_t id)
+/* When a raft message from member id last came: mom_mono_ms, 0 never. */
+static uint64_t *
+heard_of(struct replica *r, uint64_t id)
 {
 	size_t i;
 
 	for (i = 0; i < r->node.nknown; i++)
 		if (r->node.known[i] == id)
-			return &r->node.mio[i];
+			return &r->node.heard[i];
 	return NULL;
 }
 
 bool
 replica_heard_within(struct replica *r, uint64_t id, uint64_t ms)
 {
-	struct member_io *m = r->link != NULL ? mio_of(r, id) : NULL;
+	uint64_t *h = r->link != NULL ? heard_of(r, id) : NULL;
 
-	return m != NULL && m->heard != 0 && (uint64_t)mom_mono_ms() - m->heard <= ms;
-}
-
-/*
- * The links send a message of one frame before the chunks of a long one
- * (a heartbeat never waits behind a snapshot), so a heartbeat can reach a
- * follower before the AppendEntries sent ahead of it, and the follower,
- * missing the entries that are still on their way, refuses it.  To
- * libraft 0.15 a refusal means "resend from here, one message per
- * heartbeat" (probe mode): the whole append again, and under load every
- * append twice or more (with 1 ms on each link, 7 times the bytes; bench
- * and cluster.bats).  A refusal is dropped when it asks for entries of
- * the append still in transfer to that member, which will answer for
- * them: dropping a message is always safe in Raft, and once that
- * transfer is over (delivered, or abandoned by the links) refusals pass.
- */
-static bool
-refusal_overtook(struct replica *r, uint64_t from, const struct raft_message *m)
-{
-	const struct raft_append_entries_result *res = &m->append_entries_result;
-	struct member_io                        *mi;
-
-	if (m->type != RAFT_IO_APPEND_ENTRIES_RESULT || res->rejected == 0 ||
-	    raft_state(&r->raft) != RAFT_LEADER || res->term != r->raft.current_term ||
-	    (mi = mio_of(r, from)) == NULL)
-		return false;
-	return mi->ae_last > mi->ae_prev && res->rejected > mi->ae_prev &&
-	    res->rejected <= mi->ae_last && res->last_log_index >= mi->ae_prev &&
-	    link_busy(r->link, from);
+	return h != NULL && *h != 0 && (uint64_t)mom_mono_ms() - *h <= ms;
 }
 
 /*
@@ -224,7 +187,7 @@ static void
 recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 {
 	struct raft_message m;
-	struct member_io   *mi;
+	uint64_t           *h;
 
 	if (raftmsg_decode(p, n, &m, r->rx_addr, sizeof(r->rx_addr)) != 0) {
 		r->node.bad_msgs++;
@@ -235,12 +198,8 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 		raftmsg_release(&m);
 		return;
 	}
-	if ((mi = mio_of(r, from)) != NULL)
-		mi->heard = (uint64_t)mom_mono_ms();
-	if (refusal_overtook(r, from, &m)) {
-		r->node.stale_rejections++;
-		return; /* a result owns no memory */
-	}
+	if ((h = heard_of(r, from)) != NULL)
+		*h = (uint64_t)mom_mono_ms();
 	if (m.type == RAFT_IO_REQUEST_VOTE && !m.request_vote.disrupt_leader &&
 	    leader_gone(r, from))
 		m.request_vote.disrupt_leader = true;
@@ -331,6 +290,4 @@ transport_stats_json(struct replica *r, json_t *o)
 		link_stats_json(r->link, peers);
 	json_object_set_new(o, "links", peers != NULL ? peers : json_null());
 	json_object_set_new(o, "bad_messages", json_integer((json_int_t)r->node.bad_msgs));
-	json_object_set_new(o, "refusals_dropped",
-	    json_integer((json_int_t)r->node.stale_rejections));
 }
