@@ -96,20 +96,17 @@ core_conn_closed(struct core *c, uint64_t conn)
 /*
  * The connections that closed, after this turn's requests: a poll that
  * came in the same turn as its connection's end is parked first, then
- * dropped.
+ * dropped.  conns were taken with the turn's requests (wait_turn): a
+ * front end tells of a close only after it submitted that connection's
+ * request, so the request is in this turn or an earlier one.  Taken
+ * later, a close that came while this turn ran would be handled before
+ * its request, which then parked and waited out its time.
  */
 static void
-closed_conns(struct core *c, int64_t now)
+closed_conns(struct core *c, uint64_t *conns, size_t n, int64_t now)
 {
-	uint64_t *conns;
-	size_t    n, i;
+	size_t i;
 
-	pthread_mutex_lock(&c->mu);
-	conns = c->closed;
-	n = c->nclosed;
-	c->closed = NULL;
-	c->nclosed = c->closed_cap = 0;
-	pthread_mutex_unlock(&c->mu);
 	for (i = 0; i < n; i++) {
 		fetch_conn_closed(c, conns[i], now);
 		forward_conn_closed(c, conns[i]);
@@ -645,7 +642,7 @@ replica_open(struct core *c)
 
 /* Waits for requests, a sync or the next timer; takes the queued requests. */
 static struct core_req *
-wait_turn(struct core *c, int64_t wake, bool *stop)
+wait_turn(struct core *c, int64_t wake, bool *stop, uint64_t **closed, size_t *nclosed)
 {
 	struct core_req *batch;
 	struct timespec  ts;
@@ -668,6 +665,10 @@ wait_turn(struct core *c, int64_t wake, bool *stop)
 	batch = c->qhead;
 	c->qhead = c->qtail = NULL;
 	c->qlen = 0;
+	*closed = c->closed;
+	*nclosed = c->nclosed;
+	c->closed = NULL;
+	c->nclosed = c->closed_cap = 0;
 	*stop = c->stop;
 	c->io_wake = false;
 	pthread_mutex_unlock(&c->mu);
@@ -713,11 +714,13 @@ core_main(void *arg)
 	for (;;) {
 		struct core_req *batch, *req, *next;
 		int64_t          now, wake = next_tick, w;
+		uint64_t        *closed;
+		size_t           nclosed;
 		bool             stop;
 
 		if ((w = replica_poll(c->rep)) >= 0 && core_now(c) + w < wake)
 			wake = core_now(c) + w;
-		batch = wait_turn(c, wake, &stop);
+		batch = wait_turn(c, wake, &stop, &closed, &nclosed);
 		now = core_now(c);
 		for (req = batch; req != NULL; req = next) {
 			struct creq *cr;
@@ -729,7 +732,7 @@ core_main(void *arg)
 			}
 			core_handle(c, cr, now);
 		}
-		closed_conns(c, now);
+		closed_conns(c, closed, nclosed, now);
 		serve_touched(c, now);
 		if (!TAILQ_EMPTY(&c->fwd_outs)) {
 			int64_t fnext = next_tick;
