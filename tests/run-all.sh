@@ -6,7 +6,11 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 MAKE=${MAKE:-make}
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT INT TERM
+vg_pid=
+# Interrupted (Ctrl-C, SIGTERM): stop, rather than run on without $out.
+trap 'rm -rf "$out"; [ -z "$vg_pid" ] || kill "$vg_pid" 2>/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 T0=$(date +%s)
 elapsed() { echo "# ($(($(date +%s) - T0)) s so far)"; }
@@ -76,7 +80,6 @@ vg_all() { # dir: one TAP line per test binary, its logs under dir
 		else echo "not ok - valgrind $(basename "$t") ($(($(date +%s) - t0)) s)"; fi
 	done
 }
-vg_pid=
 if [ "${MOM_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	mkdir "$out/vg"
 	vg_all "$out/vg" >"$out/valgrind.tap" 2>&1 &
@@ -93,6 +96,7 @@ fi
 if [ -n "$vg_pid" ]; then
 	elapsed; echo "# unit tests under valgrind (run beside the bats suite)"
 	wait "$vg_pid"
+	vg_pid=
 	cat "$out/valgrind.tap"
 	count "$out/valgrind.tap"
 	grep -q '^ok - valgrind ' "$out/valgrind.tap"
