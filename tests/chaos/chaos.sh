@@ -150,12 +150,17 @@ status() {
 	timeout 5 "$BIN/mom-admin" -s "${NODE_URL[$1]}" -W 2 cluster status --json 2>/dev/null
 }
 
+# leader_seen I: the leader node I names (empty: none).
+leader_seen() {
+	status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader") or "")' 2>/dev/null
+}
+
 # leader: the leader's id as a running node sees it (empty: none agreed).
 leader() {
 	local i l
 	for ((i = 1; i <= N; i++)); do
 		[ "${NODE_DOWN[$i]}" = 0 ] || continue
-		l=$(status "$i" | python3 -c 'import json,sys; l=json.load(sys.stdin).get("leader"); print(l or "")' 2>/dev/null)
+		l=$(leader_seen "$i")
 		[ -n "$l" ] && { echo "$l"; return 0; }
 	done
 	return 1
@@ -355,11 +360,6 @@ next_kind() {
 	fi
 	KIND=${CYCLE[0]}
 	CYCLE=("${CYCLE[@]:1}")
-}
-
-# leader_seen I: the leader node I names (empty: none).
-leader_seen() {
-	status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader") or "")' 2>/dev/null
 }
 
 # commit_of I: node I's own commit index.

@@ -52,6 +52,18 @@ start_cluster() {
 	wait_leader
 }
 
+# restart_faulty I VAR=VALUE: node I stopped and started again on the fault
+# build (build-fault/bin/mom-broker) with VAR=VALUE in its environment;
+# the test fails when there is no fault build.
+restart_faulty() {
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker"
+	[ -x "$fb" ] || fail "no fault build: make fault"
+	stop_pid "${NODE_PID[$1]}" TERM
+	NODE_BROKER[$1]=$fb
+	NODE_ENV[$1]=$2
+	start_node "$1"
+}
+
 # node_status I: node I's own view as JSON (cluster status --json), or fails.
 node_status() {
 	timeout 5 mom-admin -s "${NODE_URL[$1]}" -W 2s cluster status --json 2>/dev/null

@@ -368,16 +368,12 @@ assert sorted((n["id"], n["voter"]) for n in d["nodes"]) == [(1, True), (2, True
 }
 
 @test "a leader whose clock is an hour behind continues the cluster's time: a TTL still expires" {
-	local fb="$E2E_ROOT/build-fault/bin/mom-broker" k n
-	[ -x "$fb" ] || fail "no fault build: make fault"
+	local k n
 	start_cluster 3
 	run timeout 20 mom-admin queue create q
 	assert_success
 	# Node 3 runs the fault build with its clock an hour behind.
-	stop_pid "${NODE_PID[3]}" TERM
-	NODE_BROKER[3]=$fb
-	NODE_ENV[3]=MOM_FAULT_CLOCK_SKEW_MS=-3600000
-	start_node 3
+	restart_faulty 3 MOM_FAULT_CLOCK_SKEW_MS=-3600000
 	wait_leader 30
 	if [ "$LEADER" = 3 ]; then
 		run timeout 30 mom-admin -W 20 cluster transfer 1
@@ -515,17 +511,13 @@ term_of() {
 }
 
 @test "a follower whose disk fills stops with a clear line, and after a restart on a freed disk catches up" {
-	local fb="$E2E_ROOT/build-fault/bin/mom-broker" f k
-	[ -x "$fb" ] || fail "no fault build: make fault"
+	local f k
 	start_cluster 3
 	run timeout 20 mom-admin queue create q
 	assert_success
 	f=$(a_follower)
 	# The follower's disk is full while $T/full exists (the fault build).
-	stop_pid "${NODE_PID[$f]}" TERM
-	NODE_BROKER[$f]=$fb
-	NODE_ENV[$f]=MOM_FAULT_ENOSPC_FILE=$T/full
-	start_node "$f"
+	restart_faulty "$f" "MOM_FAULT_ENOSPC_FILE=$T/full"
 	wait_leader 30
 	[ "$LEADER" != "$f" ] || skip "the fault-build node leads"
 	touch "$T/full"

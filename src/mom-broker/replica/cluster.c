@@ -214,9 +214,10 @@ lead_barrier_cb(struct raft_barrier *req, int status)
 #ifdef MOM_FAULT_INJECTION
 /*
  * MOM_FAULT_LATE_BARRIER=FILE: a new leader proposes its barrier only the
- * number of milliseconds FILE holds (read at each new leadership; none
- * or unreadable: at once) after it won, so that a test can open the
- * window the figure-8 guard covers (storage/guard.h, tests/chaos).
+ * number of milliseconds FILE holds (none or unreadable: at once) after
+ * it won, so that a test can open the window the figure-8 guard covers
+ * (storage/guard.h, tests/chaos).  FILE is read at every drive until the
+ * barrier goes, so that a test can also end the wait early by writing 0.
  */
 static bool
 barrier_late(struct replica *r)
