@@ -530,7 +530,7 @@ silent_frame(nng_socket s, struct frame *f, nng_msg **m)
 
 Test(link, a_small_message_overtakes_a_stalled_transfer_within_the_window)
 {
-	static uint8_t big[1 << 20];
+	static uint8_t big[16 * FRAME_CHUNK];
 	struct frame f;
 	struct node a;
 	nng_msg *m = NULL;

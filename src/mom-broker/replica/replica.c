@@ -66,40 +66,46 @@ fail_all(struct replica *r, const struct replica_waiter *w, size_t n, int status
 }
 
 /*
- * libraft applies committed entries through these callbacks, on the core
- * thread (inside rio_step or raft_start).
+ * libraft applies committed entries through rfsm_apply, on the core thread
+ * (inside rio_step, rio_recv or raft_start), and answers the proposal
+ * (prop_done) right after.  rfsm_apply only stashes the entry; stash_apply
+ * puts it through the fsm when libraft's step is over.  libraft 0.15 makes
+ * a follower apply what the leader says is committed before it tells the
+ * leader that it stored the new entries, and a leader apply what it
+ * committed before it proposes the next entry: applying a batch of
+ * thousands of commands took 5 to 10 ms there, twice on every round of
+ * the one-entry window.  With the stash a follower answers first, and a
+ * leader proposes the next entry first (step_done), so that the next
+ * round is on its way while each node applies.  The stash is emptied
+ * when each libraft step is over (step_done, replay, raft_start), so that
+ * the core sees the whole state, and before a snapshot is taken or
+ * restored.  Its buffers stay valid meanwhile: libraft frees a committed
+ * entry only once a snapshot that covers it is stored.
  */
-static int
-rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+static void
+apply_one(struct replica *r, uint64_t index, const void *base, size_t len)
 {
-	struct replica   *r = rf->data;
-	raft_index        index = raft_last_applied(&r->raft) + 1;
 	struct prop      *p;
 	struct mom_rd     rd;
 	struct fsm_result res;
 	uint64_t          n, i;
 
-	*result = NULL;
 	/* Ours if we proposed it (then it is the oldest in flight). */
 	TAILQ_FOREACH(p, &r->props, link)
 		if (p->req.index >= index)
 			break;
 	if (p != NULL && (p->req.index != index || p->answered))
 		p = NULL;
-	/* Every node applies every entry: followers snapshot too, by what they applied. */
-	r->applied_bytes += buf->len;
-	if (r->applied_bytes >= r->snap_at)
-		raft_set_snapshot_threshold(&r->raft, 1);
-	mom_rd_init(&rd, buf->base, buf->len);
+	mom_rd_init(&rd, base, len);
 	n = mom_rd_varint(&rd);
 	for (i = 0; i < n; i++) {
 		const uint8_t *cmd;
-		size_t         len;
+		size_t         clen;
 
-		cmd = mom_rd_bytes(&rd, &len);
+		cmd = mom_rd_bytes(&rd, &clen);
 		if (rd.err)
 			break;
-		fsm_apply(r->fsm, cmd, len, &res);
+		fsm_apply(r->fsm, cmd, clen, &res);
 		if (p != NULL && i < p->n)
 			r->cfg.result(r->cfg.arg, &p->w[i], &res);
 		else if (res.status != 0)
@@ -115,6 +121,52 @@ rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 			fail_all(r, p->w + i, p->n - i, RAFT_MALFORMED);
 		p->answered = true;
 	}
+	/* Proposals libraft applied up to here are done (prop_done left them). */
+	while ((p = TAILQ_FIRST(&r->props)) != NULL && p->committed && p->req.index <= index) {
+		if (!p->answered)
+			fail_all(r, p->w, p->n, RAFT_MALFORMED);
+		TAILQ_REMOVE(&r->props, p, link);
+		free(p->w);
+		free(p);
+	}
+}
+
+/* Applies what rfsm_apply stashed, in log order. */
+static void
+stash_apply(struct replica *r)
+{
+	size_t i;
+
+	/* An apply never calls back into libraft, so nothing joins the stash meanwhile. */
+	for (i = 0; i < r->nstash; i++)
+		apply_one(r, r->stash[i].index, r->stash[i].base, r->stash[i].len);
+	r->nstash = 0;
+}
+
+static int
+rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+	struct replica *r = rf->data;
+	raft_index      index = raft_last_applied(&r->raft) + 1;
+
+	*result = NULL;
+	/* Every node applies every entry: followers snapshot too, by what they applied. */
+	r->applied_bytes += buf->len;
+	if (r->applied_bytes >= r->snap_at)
+		raft_set_snapshot_threshold(&r->raft, 1);
+	if (r->nstash == r->capstash) {
+		size_t          cap = r->capstash ? 2 * r->capstash : 16;
+		struct stashed *s = reallocarray(r->stash, cap, sizeof(*s));
+
+		if (s == NULL) { /* out of memory: apply now, in order */
+			stash_apply(r);
+			apply_one(r, index, buf->base, buf->len);
+			return 0;
+		}
+		r->stash = s;
+		r->capstash = cap;
+	}
+	r->stash[r->nstash++] = (struct stashed){ index, buf->base, buf->len };
 	return 0;
 }
 
@@ -138,6 +190,7 @@ rfsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 	*n_bufs = 0;
 	if (r->snap != NULL)
 		return RAFT_BUSY;
+	stash_apply(r); /* the snapshot covers everything libraft applied */
 	if (fsm_snap_begin(r->fsm, &r->snap) != 0)
 		return RAFT_NOMEM;
 	size = fsm_snap_size(r->snap);
@@ -195,6 +248,7 @@ rfsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	struct replica *r = rf->data;
 	int             rv;
 
+	stash_apply(r); /* older than the snapshot, which replaces the state */
 	if ((rv = fsm_restore(r->fsm, buf->base, buf->len)) != 0) {
 		log_warnx("the snapshot in the data directory is unusable (%s)",
 		    rv == MOM_ENOMEM ? "out of memory" : "malformed");
@@ -244,6 +298,11 @@ prop_done(struct raft_apply *req, int status, void *result)
 	struct replica *r = p->r;
 
 	(void)result;
+	/* Applied by libraft, stashed by rfsm_apply: apply_one answers and frees it. */
+	if (status == 0 && !p->answered) {
+		p->committed = true;
+		return;
+	}
 	if (!p->answered)
 		fail_all(r, p->w, p->n, status != 0 ? status : RAFT_MALFORMED);
 	TAILQ_REMOVE(&r->props, p, link);
@@ -363,19 +422,33 @@ watch(struct replica *r)
 		cluster_watch(r);
 }
 
+/*
+ * After each libraft step: what the window waited for may be committed now,
+ * so the next entry goes before this node applies (see stash_apply).
+ */
+static void
+step_done(struct replica *r)
+{
+	if (r->nstash > 0) {
+		replica_flush(r);
+		stash_apply(r);
+	}
+	watch(r);
+}
+
 int
 replica_drive(struct replica *r, const char **errmsg)
 {
 	if (r->cfg.node_id != 0)
 		transport_drain(r);
 	/* First look too: a received vote (rio_recv) may have made it leader. */
-	watch(r);
+	step_done(r);
 	while (rio_poll(&r->io) == 0) {
 		if (rio_step(&r->io) != 0) {
 			*errmsg = r->io.errmsg;
 			return -1;
 		}
-		watch(r);
+		step_done(r);
 	}
 	/*
 	 * libraft 0.15 turns a node unavailable for good when a handler
@@ -646,6 +719,7 @@ raft_open(struct replica *r, bool new_term)
 	if (rv == 0)
 		rv = raft_start(&r->raft);
 	r->loading = false;
+	stash_apply(r);
 	if (rv != 0) {
 		raft_abort(r, rv);
 		return -1;
@@ -696,6 +770,7 @@ replay(struct replica *r)
 			snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->io.errmsg);
 			return -1;
 		}
+		stash_apply(r);
 	}
 	if (r->ready)
 		return 0;
@@ -712,6 +787,7 @@ replica_free(struct replica *r)
 	fsm_snap_end(r->snap); /* NULL: rio's close completed every snapshot */
 	mom_buf_fini(&r->batch);
 	free(r->bw);
+	free(r->stash);
 	free(r);
 }
 
@@ -790,6 +866,7 @@ replica_stop(struct replica *r)
 	if (rio_store(&r->io) != NULL && !rio_failed(&r->io) &&
 	    store_mark_clean(rio_store(&r->io)) != 0)
 		log_warnx("the last sync of the log failed: %s", store_errmsg(rio_store(&r->io)));
+	stash_apply(r); /* a drive that failed may have left some: committed all the same */
 	membership_stop(r);
 	raft_close(&r->raft, close_cb);
 	rio_destroy(&r->io);

@@ -54,7 +54,16 @@ struct prop {
 	struct replica_waiter *w;
 	size_t                 n;
 	bool                   answered;
+	bool                   committed; /* libraft applied it; our apply is in r->stash */
 	TAILQ_ENTRY(prop)      link;
+};
+
+/* A committed entry libraft counts as applied and our fsm has yet to apply
+ * (replica.c, stash): its buffer is libraft's, in its log until a snapshot. */
+struct stashed {
+	uint64_t    index;
+	const void *base;
+	size_t      len;
 };
 
 struct replica {
@@ -68,6 +77,8 @@ struct replica {
 	struct replica_waiter *bw;
 	size_t                 bn, bcap;
 	TAILQ_HEAD(, prop)     props; /* in flight, in log order */
+	struct stashed        *stash; /* committed, not yet through fsm_apply */
+	size_t                 nstash, capstash;
 	bool                   ready, disk_full;
 	int                    start_err, start_code; /* RAFT_* of a failed open */
 	char                   errmsg[512];
