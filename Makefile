@@ -127,7 +127,7 @@ fault:
 DEPS := build-essential pkg-config libnng-dev libjansson-dev libcriterion-dev libraft-dev \
 	libjwt-dev libssl-dev libargon2-dev libcurl4-openssl-dev openssl \
 	bats bats-assert bats-support mandoc clang libclang-rt-14-dev curl valgrind jq python3 \
-	prometheus
+	prometheus iproute2
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
