@@ -14,6 +14,18 @@ CLUSTER_URL=()
 NODE_OPTS=()
 NODE_BROKER=()	# another broker binary for node I (the fault build)
 NODE_ENV=()	# VAR=VALUE words for node I's environment
+NODE_NS=()	# the network namespace node I runs in (cluster-netns.bats); none: this one
+
+# in_node I CMD...: CMD in node I's network namespace (NODE_NS), or here.
+in_node() {
+	local i=$1
+	shift
+	if [ -n "${NODE_NS[$i]:-}" ]; then
+		ip netns exec "${NODE_NS[$i]}" "$@"
+	else
+		"$@"
+	fi
+}
 
 make_cluster_key() {
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/cluster.key"
@@ -21,14 +33,17 @@ make_cluster_key() {
 }
 
 # start_node I [EXTRA OPTIONS...]: (re)starts node I with its ports and peers
-# (NODE_BROKER[I] and NODE_ENV[I], when set, for the fault build).
+# (NODE_BROKER[I] and NODE_ENV[I], when set, for the fault build; NODE_NS[I]
+# its network namespace).
 start_node() {
-	local i=$1 j peers=()
+	local i=$1 j peers=() ns=()
 	shift
+	# Not through in_node: $! must be the broker's pid (env and ip exec it).
+	[ -n "${NODE_NS[$i]:-}" ] && ns=(ip netns exec "${NODE_NS[$i]}")
 	for ((j = 1; j <= ${#CLUSTER_URL[@]}; j++)); do
 		[ "$j" = "$i" ] || peers+=(--peer "$j=${CLUSTER_URL[$j]}")
 	done
-	env ${NODE_ENV[$i]:-} "${NODE_BROKER[$i]:-mom-broker}" -D "$T/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
+	"${ns[@]}" env ${NODE_ENV[$i]:-} "${NODE_BROKER[$i]:-mom-broker}" -D "$T/n$i" -l "${NODE_URL[$i]}" --http off --node-id "$i" \
 	    --cluster "${CLUSTER_URL[$i]}" --cluster-key "$T/cluster.key" "${peers[@]}" \
 	    "${NODE_OPTS[@]}" "$@" >>"$T/n$i.log" 2>&1 3>&- &
 	NODE_PID[$i]=$!
@@ -66,7 +81,7 @@ restart_faulty() {
 
 # node_status I: node I's own view as JSON (cluster status --json), or fails.
 node_status() {
-	timeout 5 mom-admin -s "${NODE_URL[$1]}" -W 2s cluster status --json 2>/dev/null
+	in_node "$1" timeout 5 mom-admin -s "${NODE_URL[$1]}" -W 2s cluster status --json 2>/dev/null
 }
 
 # leader_of I: the leader's id as node I sees it (empty: none).
@@ -157,6 +172,10 @@ stop_cluster() {
 teardown() {
 	local i crashed=0
 	stop_cluster
+	# cluster-netns.bats: its namespaces go once the nodes in them stopped.
+	if declare -F netns_teardown >/dev/null; then
+		netns_teardown
+	fi
 	for ((i = 1; i <= ${#NODE_URL[@]}; i++)); do
 		if [ -f "$T/n$i.log" ] && grep -qiE 'sanitizer|segfault|panic|assert' "$T/n$i.log"; then
 			echo "# node $i's log shows a crash:" >&3
