@@ -207,6 +207,12 @@ lead_barrier_cb(struct raft_barrier *req, int status)
 	r->node.elections++;
 	log_info("node %" PRIu64 " leads (term %" PRIu64 ")", r->cfg.node_id,
 	    (uint64_t)r->raft.current_term);
+	/*
+	 * The entries committed with the barrier are still stashed: the core
+	 * takes up the cluster's clock from the last one applied, so the state
+	 * must be whole first.
+	 */
+	stash_apply(r);
 	if (r->cfg.role != NULL)
 		r->cfg.role(r->cfg.arg, true);
 }

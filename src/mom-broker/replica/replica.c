@@ -77,10 +77,11 @@ fail_all(struct replica *r, const struct replica_waiter *w, size_t n, int status
  * the one-entry window.  With the stash a follower answers first, and a
  * leader proposes the next entry first (step_done), so that the next
  * round is on its way while each node applies.  The stash is emptied
- * when each libraft step is over (step_done, replay, raft_start), so that
- * the core sees the whole state, and before a snapshot is taken or
- * restored.  Its buffers stay valid meanwhile: libraft frees a committed
- * entry only once a snapshot that covers it is stored.
+ * when each libraft step is over (step_done, replay, raft_start), before
+ * a snapshot is taken or restored, and before the core is called with
+ * anything that reads the state (a new leadership, a forwarded request):
+ * the core never sees it.  Its buffers stay valid meanwhile: libraft frees
+ * a committed entry only once a snapshot that covers it is stored.
  */
 static void
 apply_one(struct replica *r, uint64_t index, const void *base, size_t len)
@@ -132,7 +133,7 @@ apply_one(struct replica *r, uint64_t index, const void *base, size_t len)
 }
 
 /* Applies what rfsm_apply stashed, in log order. */
-static void
+void
 stash_apply(struct replica *r)
 {
 	size_t i;

@@ -98,6 +98,10 @@ struct replica {
 };
 
 
+/* Puts what libraft applied and rfsm_apply stashed through the fsm
+ * (replica.c): before a callback to the core inside a libraft step. */
+void stash_apply(struct replica *r);
+
 /* Cluster mode (cluster.c). */
 int  cluster_check_dir(struct replica *r);
 int  cluster_bootstrap(struct replica *r, bool *alone);
