@@ -100,7 +100,26 @@ echo "$MOM_SEQ" >>"$0/done"'
 	local first=${lines[0]#* }
 	((first > 1)) || fail "first left: ${lines[0]}"
 	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -d' ' -f2)" "$(seq "$first" 2000)"
-	assert_equal "$(printf '%s\n' "${lines[@]}" | cut -d' ' -f1 | sort -u)" 1
+	# Uncounted: delivered once so far.  head(1) reads a buffer, not a
+	# line: the message its last read cut in two was read in part, and
+	# that one (the first given back) counts (mom-sub.1, pipe mode).  Seen
+	# in CI on a loaded machine: 1 2 in the counts.
+	[[ ${lines[0]%% *} == [12] ]] || fail "first given back: ${lines[0]}"
+	assert_equal "$(printf '%s\n' "${lines[@]:1}" | cut -d' ' -f1 | sort -u)" 1
+}
+
+@test "the message a reader took in part comes back counted, the ones after it uncounted" {
+	start_broker
+	qcreate ord
+	seq 1 200 | pub -q ord -l
+	# head -c 3 reads three bytes: "1\n" whole, "2\n" in part.
+	run bash -c 'timeout 20 mom-sub -q ord | head -c 3'
+	assert_success
+	run sub -q ord -e -F '%d %p\n'
+	assert_success
+	assert_equal "${lines[0]}" "2 2"
+	assert_equal "$(printf '%s\n' "${lines[@]:1}" | cut -d' ' -f2)" "$(seq 3 200)"
+	assert_equal "$(printf '%s\n' "${lines[@]:1}" | cut -d' ' -f1 | sort -u)" 1
 }
 
 @test "messages a worker failed come back in order, before newer ones" {

@@ -40,7 +40,7 @@
 #define FRAME_MACLEN	32
 #define FRAME_OVERHEAD	(FRAME_HDR + FRAME_MACLEN)
 /* Payload of one chunk: the largest message that goes as a single frame. */
-#define FRAME_CHUNK	(256u * 1024)
+#define FRAME_CHUNK	(64u * 1024)
 /* The largest frame there is: NNG_OPT_RECVMAXSZ of a link. */
 #define FRAME_MAX	(FRAME_CHUNK + FRAME_OVERHEAD)
 /* The shortest key frame_seal and frame_open accept. */
