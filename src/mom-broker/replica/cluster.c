@@ -207,14 +207,9 @@ lead_barrier_cb(struct raft_barrier *req, int status)
 	r->node.elections++;
 	log_info("node %" PRIu64 " leads (term %" PRIu64 ")", r->cfg.node_id,
 	    (uint64_t)r->raft.current_term);
-	/*
-	 * The entries committed with the barrier are still stashed: the core
-	 * takes up the cluster's clock from the last one applied, so the state
-	 * must be whole first.
-	 */
-	stash_apply(r);
-	if (r->cfg.role != NULL)
-		r->cfg.role(r->cfg.arg, true);
+	/* The entries committed with the barrier are still stashed: the core
+	 * takes up the cluster's clock from the last one applied. */
+	replica_call_role(r, true);
 }
 
 #ifdef MOM_FAULT_INJECTION
@@ -270,8 +265,7 @@ cluster_watch(struct replica *r)
 		n->leading = false;
 		log_info("node %" PRIu64 " no longer leads (term %" PRIu64 ")", r->cfg.node_id,
 		    (uint64_t)r->raft.current_term);
-		if (r->cfg.role != NULL)
-			r->cfg.role(r->cfg.arg, false);
+		replica_call_role(r, false);
 	}
 	if (!leader || n->leading || (n->barrier_out && n->lead_term == r->raft.current_term))
 		return;

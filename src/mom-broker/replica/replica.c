@@ -133,7 +133,7 @@ apply_one(struct replica *r, uint64_t index, const void *base, size_t len)
 }
 
 /* Applies what rfsm_apply stashed, in log order. */
-void
+static void
 stash_apply(struct replica *r)
 {
 	size_t i;
@@ -169,6 +169,27 @@ rfsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 	}
 	r->stash[r->nstash++] = (struct stashed){ index, buf->base, buf->len };
 	return 0;
+}
+
+/*
+ * The core's callbacks that read the state, called inside a libraft step:
+ * what that step committed is applied first (see stash_apply).
+ */
+void
+replica_call_role(struct replica *r, bool leading)
+{
+	stash_apply(r);
+	if (r->cfg.role != NULL)
+		r->cfg.role(r->cfg.arg, leading);
+}
+
+void
+replica_call_deliver(struct replica *r, uint64_t from, uint8_t kind, const void *data,
+    size_t len)
+{
+	stash_apply(r);
+	if (r->cfg.deliver != NULL)
+		r->cfg.deliver(r->cfg.arg, from, kind, data, len);
 }
 
 /*

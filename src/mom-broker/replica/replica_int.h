@@ -98,9 +98,11 @@ struct replica {
 };
 
 
-/* Puts what libraft applied and rfsm_apply stashed through the fsm
- * (replica.c): before a callback to the core inside a libraft step. */
-void stash_apply(struct replica *r);
+/* The core's role and deliver callbacks, called with what libraft applied
+ * and rfsm_apply stashed put through the fsm first (replica.c). */
+void replica_call_role(struct replica *r, bool leading);
+void replica_call_deliver(struct replica *r, uint64_t from, uint8_t kind, const void *data,
+    size_t len);
 
 /* Cluster mode (cluster.c). */
 int  cluster_check_dir(struct replica *r);

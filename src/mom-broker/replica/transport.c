@@ -220,11 +220,8 @@ transport_drain(struct replica *r)
 			r->node.bad_msgs++;
 		else if (lm->kind == LINK_RAFT)
 			recv_raft(r, lm->from, lm->data, lm->len);
-		else if (r->cfg.deliver != NULL) {
-			/* A raft message before it may have committed entries. */
-			stash_apply(r);
-			r->cfg.deliver(r->cfg.arg, lm->from, lm->kind, lm->data, lm->len);
-		}
+		else /* a raft message before it may have committed entries */
+			replica_call_deliver(r, lm->from, lm->kind, lm->data, lm->len);
 		link_msg_free(lm);
 	}
 	r->node.more = n == DRAIN_MAX;
