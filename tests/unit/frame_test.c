@@ -246,3 +246,111 @@ Test(frame, seal_refuses_an_oversized_payload_or_too_little_room)
 	f.len = 10;
 	cr_assert_eq(frame_seal(out, frame_size(10) - 1, &f, key, 32), FRAME_EBAD);
 }
+
+/* Flags: only FRAME_F_PACKED exists, and only on a one-chunk DATA frame of kind 0. */
+Test(frame, a_packed_frame_round_trips_and_bad_flags_are_refused)
+{
+	static uint8_t pl[64];
+	struct frame f, g;
+	uint8_t *p;
+	size_t n;
+	int i;
+	struct {
+		uint8_t flags, type, kind;
+		uint32_t count;
+		uint64_t total;
+	} bad[] = {
+		{ 0x02, FRAME_DATA, 0, 1, 64 },			/* an unknown flag */
+		{ 0x80 | FRAME_F_PACKED, FRAME_DATA, 0, 1, 64 },
+		{ FRAME_F_PACKED, FRAME_ACK, 0, 1, 64 },	/* only data is packed */
+		{ FRAME_F_PACKED, FRAME_DATA, 1, 1, 64 },	/* a kind of its own */
+		{ FRAME_F_PACKED, FRAME_DATA, 0, 2, FRAME_CHUNK + 64 }, /* chunked */
+	};
+
+	f = sample(pl, sizeof(pl));
+	f.kind = 0;
+	f.flags = FRAME_F_PACKED;
+	p = seal(&f, key, &n);
+	cr_assert_eq(open3(p, n, &g), FRAME_OK);
+	cr_assert_eq(g.flags, FRAME_F_PACKED);
+	cr_assert_eq(p[3], FRAME_F_PACKED);
+	free(p);
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		f = sample(pl, bad[i].type == FRAME_ACK ? 0 : sizeof(pl));
+		f.flags = bad[i].flags;
+		f.type = bad[i].type;
+		f.kind = bad[i].kind;
+		f.count = bad[i].count;
+		f.total = bad[i].type == FRAME_ACK ? 1 : bad[i].total;
+		if (bad[i].count == 2) {
+			static uint8_t chunk[FRAME_CHUNK];
+
+			f.payload = chunk;
+			f.len = FRAME_CHUNK;
+		}
+		p = seal(&f, key, &n);
+		cr_assert_eq(open3(p, n, &g), FRAME_EBAD, "case %d: %s", i,
+		    frame_strerror(open3(p, n, &g)));
+		free(p);
+	}
+}
+
+Test(frame, parts_of_a_packed_payload_round_trip_in_order)
+{
+	uint8_t buf[256];
+	struct frame_part pt;
+	size_t n = 0, off = 0;
+
+	n += frame_part_put(buf + n, 2, 0, "hello", 5);
+	n += frame_part_put(buf + n, 3, 7, "", 0);
+	n += frame_part_put(buf + n, 4, 0xffffffffu, "world!", 6);
+	cr_assert_eq(n, 3 * FRAME_PART_HDR + 11);
+	cr_assert_eq(frame_part_next(buf, n, &off, &pt), 1);
+	cr_assert(pt.kind == 2 && pt.group == 0 && pt.len == 5);
+	cr_assert_eq(memcmp(pt.data, "hello", 5), 0);
+	cr_assert_eq(frame_part_next(buf, n, &off, &pt), 1);
+	cr_assert(pt.kind == 3 && pt.group == 7 && pt.len == 0);
+	cr_assert_eq(frame_part_next(buf, n, &off, &pt), 1);
+	cr_assert(pt.kind == 4 && pt.group == 0xffffffffu && pt.len == 6);
+	cr_assert_eq(memcmp(pt.data, "world!", 6), 0);
+	cr_assert_eq(off, n);
+	cr_assert_eq(frame_part_next(buf, n, &off, &pt), 0);
+	cr_assert_eq(frame_part_next(buf, 0, &(size_t){ 0 }, &pt), 0);
+}
+
+/* A payload cut anywhere but between parts is malformed, never read past. */
+Test(frame, a_packed_payload_cut_at_any_byte_is_malformed_within_bounds)
+{
+	uint8_t full[64], *cut;
+	struct frame_part pt;
+	size_t n = 0, len, off, ends[3];
+	int rc, parts;
+
+	n += frame_part_put(full + n, 1, 0, "abc", 3);
+	ends[0] = n;
+	n += frame_part_put(full + n, 2, 0, "defgh", 5);
+	ends[1] = n;
+	n += frame_part_put(full + n, 3, 1, "i", 1);
+	ends[2] = n;
+	for (len = 0; len < n; len++) {
+		/* An allocation of exactly len bytes: ASan sees a read past it. */
+		cr_assert_not_null(cut = malloc(len ? len : 1));
+		memcpy(cut, full, len);
+		off = 0;
+		parts = 0;
+		while ((rc = frame_part_next(cut, len, &off, &pt)) == 1) {
+			cr_assert_leq(pt.data + pt.len, cut + len);
+			parts++;
+		}
+		if (len == 0 || len == ends[0] || len == ends[1])
+			cr_assert_eq(rc, 0, "cut at %zu", len);
+		else
+			cr_assert_eq(rc, -1, "cut at %zu", len);
+		cr_assert_eq(parts, (len >= ends[0]) + (len >= ends[1]) + (len >= ends[2]));
+		free(cut);
+	}
+	/* A length that claims more than there is. */
+	mom_le_put32(full + 5, 1000);
+	off = 0;
+	cr_assert_eq(frame_part_next(full, n, &off, &pt), -1);
+}

@@ -17,6 +17,7 @@
 #include <nng/transport/tcp/tcp.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "mom.h"
 #include "replica/frame.h"
 #include "buf.h"
@@ -285,7 +286,9 @@ Test(link, a_wrong_key_is_refused_and_counted_under_the_claimed_peer)
 	node_start(&b, 2, badkey);
 	know(&a, &b);
 	know(&b, &a);
+	/* One at a time: two sent together could go as one packed frame. */
 	cr_assert_eq(send_when_up(&b, 1, LINK_RAFT, "forged", 6), 0);
+	cr_assert_eq(wait_stat(&a, 2, "bad_mac", 1), 1);
 	cr_assert_eq(send_when_up(&b, 1, LINK_RAFT, "forged", 6), 0);
 	cr_assert_null(wait_msg(&a, 500));
 	cr_assert_eq(wait_stat(&a, 2, "bad_mac", 2), 2);
@@ -643,4 +646,111 @@ Test(link, a_receiver_that_does_not_read_takes_no_more_than_its_budget)
 	}
 	cr_assert_null(link_recv(b.l));
 	STOP(a.l, b.l);
+}
+
+/*
+ * A burst of one-frame messages, more than the window lets go one a frame:
+ * what waits goes packed (frame.h, FRAME_F_PACKED), each frame carrying
+ * many, and every message arrives once, in order, with its kind and group.
+ */
+Test(link, a_burst_of_small_messages_goes_packed_and_arrives_in_order)
+{
+	enum { N = 3000 };
+	static const uint8_t kinds[] = { LINK_FWD, LINK_FWD_REPLY, LINK_FWD_CANCEL };
+	struct timespec t0;
+	struct node a, b;
+	struct link_msg *m;
+	char text[101];
+	int i, got = 0;
+
+	node_start(&a, 1, key);
+	node_start(&b, 2, key);
+	know(&a, &b);
+	know(&b, &a);
+	cr_assert_eq(send_when_up(&a, 2, LINK_RAFT, "first", 5), 0);
+	expect(&b, 1, LINK_RAFT, "first");
+	for (i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "message %05d %086d", i, i);
+		cr_assert_eq(link_send(a.l, 2, (uint32_t)i % 3, kinds[i % 3], text, 100), 0,
+		    "message %d refused", i);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < N && ms_since(&t0) < 20000) {
+		if (!(m = link_recv(b.l))) {
+			usleep(1000);
+			continue;
+		}
+		snprintf(text, sizeof(text), "message %05d %086d", got, got);
+		cr_assert_eq(m->from, 1);
+		cr_assert_eq(m->kind, kinds[got % 3], "message %d: kind %d", got, m->kind);
+		cr_assert_eq(m->group, (uint32_t)got % 3);
+		cr_assert_eq(m->len, 100);
+		cr_assert_eq(memcmp(m->data, text, 100), 0, "message %d out of order", got);
+		link_msg_free(m);
+		got++;
+	}
+	cr_assert_eq(got, N, "%d of %d arrived in 20 s", got, N);
+	cr_assert_null(wait_msg(&b, 200), "a message twice");
+	/* Packed: far fewer frames than messages, and each side counts the same. */
+	cr_assert_eq(wait_stat(&a, 2, "messages_sent", N + 1), N + 1);
+	cr_assert_gt(stat_of(&a, 2, "packed_sent"), N / 2);
+	cr_assert_eq(stat_of(&b, 1, "packed_received"), stat_of(&a, 2, "packed_sent"));
+	cr_assert_lt(stat_of(&a, 2, "frames_sent"), N / 4);
+	cr_assert_eq(stat_of(&a, 2, "bytes_in_flight"), 0);
+	cr_assert_eq(stat_of(&b, 1, "malformed"), 0);
+	STOP(a.l, b.l);
+}
+
+/* A packed frame under a valid MAC whose second part runs past the end:
+ * the first part is delivered, the rest counted as malformed. */
+Test(link, a_malformed_packed_frame_delivers_what_is_whole_and_is_counted)
+{
+	uint8_t pl[64], *body;
+	struct frame f = {
+		.type = FRAME_DATA, .flags = FRAME_F_PACKED, .cluster = CLUSTER,
+		.from = 2, .to = 1, .seq = 1, .xfer = 77, .count = 1,
+	};
+	struct timespec t0;
+	struct node a;
+	nng_socket s;
+	nng_msg *msg;
+	json_int_t frames;
+	size_t n = 0;
+	int i;
+
+	node_start(&a, 1, key);
+	cr_assert_eq(link_peer_add(a.l, 2, "tcp://127.0.0.1:1"), 0);
+	n += frame_part_put(pl, LINK_FWD, 0, "whole", 5);
+	n += frame_part_put(pl + n, LINK_FWD, 0, "cut", 3);
+	mom_le_put32(pl + n - 3 - 4, 40); /* the second part claims 40 bytes */
+	f.payload = pl;
+	f.len = (uint32_t)n;
+	f.total = n;
+	cr_assert_eq(nng_bus0_open(&s), 0);
+	cr_assert_eq(nng_dial(s, a.url, NULL, 0), 0);
+	cr_assert_eq(nng_msg_alloc(&msg, frame_size(n)), 0);
+	body = nng_msg_body(msg);
+	cr_assert_eq(frame_seal(body, frame_size(n), &f, key, 32), FRAME_OK);
+	/* The dial is up, but bus0 drops a send until the pipe is attached. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; stat_of(&a, 2, "frames_received") == 0 && ms_since(&t0) < 5000; i++) {
+		nng_msg *copy;
+
+		cr_assert_eq(nng_msg_dup(&copy, msg), 0);
+		cr_assert_eq(nng_sendmsg(s, copy, 0), 0);
+		usleep(50000);
+	}
+	nng_msg_free(msg);
+	/* Each copy that arrived (one, unless a send crossed the check). */
+	expect(&a, 2, LINK_FWD, "whole");
+	usleep(100000);
+	frames = stat_of(&a, 2, "frames_received");
+	cr_assert_geq(frames, 1);
+	for (i = 1; i < frames; i++)
+		expect(&a, 2, LINK_FWD, "whole");
+	cr_assert_null(wait_msg(&a, 100), "the cut part was delivered");
+	cr_assert_eq(stat_of(&a, 2, "malformed"), frames);
+	cr_assert_eq(stat_of(&a, 2, "packed_received"), frames);
+	STOP(a.l);
+	nng_close(s);
 }

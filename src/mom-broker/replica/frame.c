@@ -44,7 +44,7 @@ frame_seal(uint8_t *out, size_t outlen, const struct frame *f,
 	out[0] = FRAME_VERSION;
 	out[1] = f->type;
 	out[2] = f->kind;
-	out[3] = 0;
+	out[3] = f->flags;
 	mom_le_put32(out + 4, f->group);
 	mom_le_put64(out + 8, f->cluster);
 	mom_le_put64(out + 16, f->from);
@@ -67,6 +67,7 @@ frame_parse(const uint8_t *p, struct frame *f)
 {
 	f->type = p[1];
 	f->kind = p[2];
+	f->flags = p[3];
 	f->group = mom_le_get32(p + 4);
 	f->cluster = mom_le_get64(p + 8);
 	f->from = mom_le_get64(p + 16);
@@ -85,12 +86,15 @@ frame_parse(const uint8_t *p, struct frame *f)
  * last one shorter; an empty message is one empty chunk.
  */
 static int
-frame_consistent(const uint8_t *p, const struct frame *f)
+frame_consistent(const struct frame *f)
 {
 	uint64_t count, last;
 
-	if (p[3] != 0)
+	if (f->flags & ~FRAME_F_PACKED)
 		return 0;
+	if (f->flags & FRAME_F_PACKED)
+		return f->type == FRAME_DATA && f->count == 1 && f->index == 0 &&
+		    f->kind == 0 && f->total == f->len;
 	if (f->type == FRAME_ACK || f->type == FRAME_NACK)
 		return f->len == 0 && f->index < f->count;
 	if (f->type != FRAME_DATA || f->count == 0 || f->index >= f->count)
@@ -127,9 +131,39 @@ frame_open(const uint8_t *p, size_t n, uint64_t cluster, uint64_t to,
 		return FRAME_ECLUSTER;
 	if (f->to != to)
 		return FRAME_ETO;
-	if (!frame_consistent(p, f))
+	if (!frame_consistent(f))
 		return FRAME_EBAD;
 	return FRAME_OK;
+}
+
+size_t
+frame_part_put(uint8_t *out, uint8_t kind, uint32_t group, const void *data, uint32_t len)
+{
+	out[0] = kind;
+	mom_le_put32(out + 1, group);
+	mom_le_put32(out + 5, len);
+	if (len)
+		memcpy(out + FRAME_PART_HDR, data, len);
+	return FRAME_PART_HDR + (size_t)len;
+}
+
+int
+frame_part_next(const uint8_t *p, size_t n, size_t *off, struct frame_part *part)
+{
+	size_t at = *off;
+
+	if (at >= n)
+		return at == n ? 0 : -1;
+	if (n - at < FRAME_PART_HDR)
+		return -1;
+	part->kind = p[at];
+	part->group = mom_le_get32(p + at + 1);
+	part->len = mom_le_get32(p + at + 5);
+	if (part->len > n - at - FRAME_PART_HDR)
+		return -1;
+	part->data = p + at + FRAME_PART_HDR;
+	*off = at + FRAME_PART_HDR + part->len;
+	return 1;
 }
 
 const char *

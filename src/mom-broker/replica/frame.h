@@ -10,7 +10,7 @@
  *	  1   1  type: FRAME_DATA (a chunk of a message), FRAME_ACK (chunk
  *	         received), FRAME_NACK (transfer refused: the sender gives up)
  *	  2   1  kind: what the whole message is (link.h LINK_RAFT, ...)
- *	  3   1  flags, zero
+ *	  3   1  flags: FRAME_F_PACKED or zero
  *	  4   4  raft group (always 0 for now)
  *	  8   8  cluster id
  *	 16   8  from (node id of the sender)
@@ -28,6 +28,14 @@
  * a larger one is count chunks of FRAME_CHUNK bytes, the last one shorter.
  * An ACK or NACK names the message and chunk in its header and has no
  * payload.
+ *
+ * A packed frame (FRAME_F_PACKED: a DATA frame of one chunk, kind 0)
+ * carries several one-frame messages, its payload a sequence of parts:
+ *
+ *	  0   1  kind
+ *	  1   4  raft group
+ *	  5   4  length n
+ *	  9   n  the message
  */
 #ifndef MOM_REPLICA_FRAME_H
 #define MOM_REPLICA_FRAME_H
@@ -45,6 +53,11 @@
 #define FRAME_MAX	(FRAME_CHUNK + FRAME_OVERHEAD)
 /* The shortest key frame_seal and frame_open accept. */
 #define FRAME_KEY_MIN	16
+
+/* Flags (byte 3). */
+#define FRAME_F_PACKED	0x01
+/* Bytes of a part's header in a packed frame. */
+#define FRAME_PART_HDR	9
 
 enum frame_type {
 	FRAME_DATA = 1,
@@ -67,6 +80,7 @@ enum frame_err {
 struct frame {
 	uint8_t		 type;
 	uint8_t		 kind;
+	uint8_t		 flags;
 	uint32_t	 group;
 	uint64_t	 cluster;
 	uint64_t	 from;
@@ -101,6 +115,26 @@ int	frame_seal(uint8_t *out, size_t outlen, const struct frame *f,
  */
 int	frame_open(const uint8_t *p, size_t n, uint64_t cluster, uint64_t to,
 	    const uint8_t *key, size_t keylen, struct frame *f);
+
+/* One message of a packed frame's payload. */
+struct frame_part {
+	uint8_t		 kind;
+	uint32_t	 group;
+	const uint8_t	*data;		/* borrowed: points into the payload */
+	uint32_t	 len;
+};
+
+/* Writes a part of len bytes at out, which has room for FRAME_PART_HDR +
+ * len; returns the bytes written. */
+size_t	frame_part_put(uint8_t *out, uint8_t kind, uint32_t group,
+	    const void *data, uint32_t len);
+/*
+ * The part at *off of a packed payload of n bytes: 1 (filled in, *off moved
+ * past it), 0 at the end, -1 when the payload is malformed (a part's header
+ * or data runs past the end).
+ */
+int	frame_part_next(const uint8_t *p, size_t n, size_t *off,
+	    struct frame_part *part);
 
 /* A short name for an enum frame_err, for logs and counters. */
 const char *frame_strerror(int);

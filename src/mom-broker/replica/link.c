@@ -62,6 +62,7 @@ struct counters {
 	uint64_t	wrong_to, malformed, unknown_sender;
 	uint64_t	xfer_sent, xfer_abandoned, xfer_received, xfer_refused;
 	uint64_t	xfer_expired, fault_dropped, unacknowledged, refused_full;
+	uint64_t	packed_sent, packed_recv;
 };
 
 /* An outgoing message.  A chunk's state: 0 not sent, CHUNK_SENT, CHUNK_RESENT
@@ -72,8 +73,10 @@ struct out_msg {
 	uint64_t	 xfer;
 	uint32_t	 group;
 	uint8_t		 kind;
+	uint8_t		 flags;		/* FRAME_F_PACKED: several messages */
 	uint8_t		*data;
 	size_t		 len;
+	uint32_t	 nmsgs;		/* messages it carries */
 	uint32_t	 count, next_chunk, low, acked, outstanding;
 	uint8_t		*state;		/* per chunk */
 	uint64_t	*sent_us;	/* per chunk: last time sent */
@@ -111,6 +114,7 @@ struct peer {
 	struct outq	 q[2];
 	size_t		 inflight;	/* bytes of queued messages */
 	unsigned	 unacked;	/* chunks sent, not acknowledged */
+	unsigned	 unsent;	/* queued messages with a chunk not yet sent */
 	uint64_t	 srtt_us;
 	struct in_xfer	*in;
 	uint64_t	 done[LINK_DONE_RING];
@@ -419,19 +423,6 @@ out_q(struct peer *p, const struct out_msg *m)
 	return &p->q[m->count == 1 ? Q_SMALL : Q_BIG];
 }
 
-/* Has p a frame not yet sent (one that waits for room in the window)? */
-static bool
-peer_waiting(const struct peer *p)
-{
-	const struct out_msg *m;
-	int q;
-
-	for (q = Q_SMALL; q <= Q_BIG; q++)
-		for (m = p->q[q].head; m; m = m->next)
-			if (m->next_chunk < m->count)
-				return true;
-	return false;
-}
 
 /* Takes m off its queue (prev: its predecessor or NULL) and frees it. */
 static void
@@ -447,6 +438,8 @@ out_finish(struct peer *p, struct out_msg *prev, struct out_msg *m)
 		q->tail = prev ? &prev->next : &q->head;
 	p->inflight -= m->len;
 	p->unacked -= m->outstanding;
+	if (m->next_chunk < m->count)
+		p->unsent--;
 	out_free(m);
 }
 
@@ -471,7 +464,7 @@ chunk_send(struct link *l, struct peer *p, struct out_msg *m, uint32_t i)
 {
 	size_t off = (size_t)i * FRAME_CHUNK;
 	struct frame f = {
-		.type = FRAME_DATA, .kind = m->kind, .group = m->group,
+		.type = FRAME_DATA, .kind = m->kind, .flags = m->flags, .group = m->group,
 		.xfer = m->xfer, .index = i, .count = m->count, .total = m->len,
 		.payload = m->data + off,
 		.len = (uint32_t)(m->len - off < FRAME_CHUNK ? m->len - off : FRAME_CHUNK),
@@ -526,6 +519,8 @@ out_pump(struct link *l, struct peer *p, struct out_msg *m, uint64_t now,
 	}
 	while (up && p->unacked < window && m->next_chunk < m->count) {
 		i = m->next_chunk++;
+		if (m->next_chunk == m->count)
+			p->unsent--;
 		chunk_send(l, p, m, i);
 		m->state[i] = CHUNK_SENT;
 		m->sent_us[i] = now;
@@ -535,6 +530,44 @@ out_pump(struct link *l, struct peer *p, struct out_msg *m, uint64_t now,
 			*next = now + rto;
 	}
 	return 0;
+}
+
+/*
+ * Packs the unsent one-frame messages that wait behind m, the first one
+ * to go, into m, as many as fit in one frame (frame.h, FRAME_F_PACKED):
+ * when the window holds one-frame messages back, each frame that it lets
+ * go carries everything that waited, instead of one message an
+ * acknowledgement.  Nothing waits to be packed: a message that finds room
+ * goes at once, alone.  Under l->mu, from the sending thread.
+ */
+static void
+out_pack(struct peer *p, struct out_msg *m)
+{
+	struct out_msg *n;
+	size_t size = FRAME_PART_HDR + m->len, off = 0;
+	uint32_t k = 1;
+	uint8_t *d;
+
+	for (n = m->next; n && n->next_chunk == 0 && !n->flags &&
+	    size + FRAME_PART_HDR + n->len <= FRAME_CHUNK; n = n->next, k++)
+		size += FRAME_PART_HDR + n->len;
+	if (k == 1 || m->flags || !(d = malloc(size)))
+		return;
+	off += frame_part_put(d, m->kind, m->group, m->data, (uint32_t)m->len);
+	while (--k > 0) {
+		n = m->next;
+		off += frame_part_put(d + off, n->kind, n->group, n->data, (uint32_t)n->len);
+		m->nmsgs++;
+		out_finish(p, m, n);
+	}
+	p->inflight += size - m->len;
+	p->c.packed_sent += m->nmsgs;
+	free(m->data);
+	m->data = d;
+	m->len = size;
+	m->kind = 0;
+	m->group = 0;
+	m->flags = FRAME_F_PACKED;
 }
 
 /*
@@ -579,6 +612,8 @@ peer_pump(struct link *l, struct peer *p, uint64_t now, uint64_t *next)
 				}
 				if (!up || p->unacked >= LINK_WINDOW)
 					break;
+				out_pack(p, m);
+				after = m->next;
 			}
 			if (m->count > 1 && now - m->progress_us >= LINK_STALL_MS * 1000ull) {
 				p->c.xfer_abandoned++;
@@ -679,6 +714,41 @@ in_get(struct link *l, struct peer *p, const struct frame *f)
 	return x;
 }
 
+/*
+ * The messages of a packed frame from p, each taken as if it had come
+ * alone: those that find the reader too far behind are refused, and so
+ * is the rest of the frame; the frame is acknowledged when one was taken.
+ * Returns 1 when one was queued.
+ */
+static int
+rx_packed(struct link *l, struct peer *p, const struct frame *f)
+{
+	struct frame_part pt;
+	size_t off = 0;
+	uint8_t *d;
+	int rc, queued = 0;
+
+	while ((rc = frame_part_next(f->payload, f->len, &off, &pt)) == 1) {
+		if (l->budget_used + pt.len > l->budget) {
+			p->c.refused_full++;
+			rc = 0;
+			break;
+		}
+		if (!(d = malloc(pt.len ? pt.len : 1)))
+			break;
+		memcpy(d, pt.data, pt.len);
+		if (rq_push(l, p, pt.group, pt.kind, d, pt.len) == 0) {
+			queued = 1;
+			p->c.packed_recv++;
+		}
+	}
+	if (rc < 0)
+		p->c.malformed++; /* a peer with the key, but a bug: the rest is lost */
+	if (queued)
+		reply(l, p, f, FRAME_ACK);
+	return queued;
+}
+
 /* A data frame from p; returns 1 when a whole message was queued. */
 static int
 rx_data(struct link *l, struct peer *p, const struct frame *f, uint64_t now)
@@ -688,6 +758,8 @@ rx_data(struct link *l, struct peer *p, const struct frame *f, uint64_t now)
 	unsigned i;
 
 	if (f->count == 1) {
+		if (f->flags & FRAME_F_PACKED)
+			return rx_packed(l, p, f);
 		/* Not taken while the reader is that far behind: no
 		 * acknowledgement holds the sender back. */
 		if (l->budget_used + f->len > l->budget) {
@@ -764,13 +836,13 @@ rx_ack(struct link *l, struct peer *p, const struct frame *f, uint64_t now)
 	if (m->acked == m->count) {
 		if (m->count > 1)
 			p->c.xfer_sent++;
-		p->c.msgs_sent++;
+		p->c.msgs_sent += m->nmsgs;
 		out_finish(p, prev, m);
 	}
 	/* The sending thread has work only if a frame waited for this room
 	 * (its timeouts it keeps by itself): a waking for every acknowledged
 	 * frame cost more than the frame on a busy 2-core machine. */
-	if (peer_waiting(p))
+	if (p->unsent > 0)
 		pthread_cond_signal(&l->cv);
 }
 
@@ -1373,6 +1445,7 @@ out_new(struct link *l, uint32_t group, uint8_t kind, const void *msg, uint8_t *
 	m->len = len;
 	m->group = group;
 	m->kind = kind;
+	m->nmsgs = 1;
 	m->count = len ? (uint32_t)((len + FRAME_CHUNK - 1) / FRAME_CHUNK) : 1;
 	if (!(m->state = calloc(m->count, 1)) ||
 	    !(m->sent_us = calloc(m->count, sizeof(*m->sent_us))))
@@ -1409,6 +1482,7 @@ send_msg(struct link *l, uint64_t to, uint32_t group, uint8_t kind, const void *
 	m->xfer = ++l->next_xfer;
 	m->progress_us = now_us();
 	p->inflight += len;
+	p->unsent++;
 	*out_q(p, m)->tail = m;
 	out_q(p, m)->tail = &m->next;
 	pthread_cond_signal(&l->cv);
@@ -1489,6 +1563,8 @@ counters_json(const struct counters *c, json_t *o)
 	C("fault_dropped", c->fault_dropped);
 	C("unacknowledged", c->unacknowledged);
 	C("refused_full", c->refused_full);
+	C("packed_sent", c->packed_sent);
+	C("packed_received", c->packed_recv);
 #undef C
 }
 

@@ -9,7 +9,14 @@
  * of each frame lets the receiver count those gaps.
  *
  * A message of at most FRAME_CHUNK bytes goes as one frame and is never
- * resent (raft retries what is lost).  A larger one is chunked and a chunk
+ * resent (raft retries what is lost).  One-frame messages that wait for
+ * room in the window go packed: the frame that the window lets go next
+ * carries every one that waited, as many as fit in FRAME_CHUNK bytes
+ * (frame.h, FRAME_F_PACKED), so that a burst (a follower forwarding many
+ * clients' requests) goes at the link's byte rate, not at one message an
+ * acknowledgement; a message that finds room goes at once, alone.  The
+ * receiver takes each packed message as if it came alone.  A larger one
+ * is chunked and a chunk
  * not acknowledged in time is resent.  The receiver acknowledges every data
  * frame, and the sender keeps at most LINK_WINDOW frames unacknowledged per
  * peer: that paces it below what bus0 drops (sent flat out, 10 % of 64 KiB
