@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
@@ -43,6 +44,7 @@ struct slot {
 	nng_msg           *req;        /* a copy to send elsewhere (several nodes); NULL: none */
 	int                node;       /* where the attempt went */
 	int64_t            attempt_ms; /* its deadline; 0: none (one node: nng reconnects and resends) */
+	int                answer_wait; /* once sent, wait for the answer (a cluster change) */
 	int64_t            sent_at;    /* mono ms */
 	struct slot       *next;       /* free list or done FIFO */
 };
@@ -238,7 +240,8 @@ slot_cb(void *arg)
 
 	if (s->state == SLOT_SEND && rv == 0) {
 		s->state = SLOT_RECV;
-		nng_aio_set_timeout(s->aio, attempt_left(s));
+		nng_aio_set_timeout(s->aio, s->answer_wait ? NNG_DURATION_INFINITE :
+		    attempt_left(s));
 		nng_ctx_recv(s->ctx[s->node], s->aio);
 		return;
 	}
@@ -800,6 +803,41 @@ attempt_ms(const struct mom_client *c, const struct mom_buf *req)
 	return c->request_ms + (int64_t)fe.wait_ms;
 }
 
+/*
+ * Is req a change of the cluster's membership or leadership?  Its node
+ * answers when the cluster is done, which may take longer than the
+ * request timeout (a newcomer catching up); sent again to another node
+ * meanwhile, it would meet its own change under way, and then the change
+ * done ("node 4 is a member already").  Such a request, once a node took
+ * it, waits for that node's answer: it goes elsewhere only when the
+ * node's connection is lost, and the caller's -W bounds it.
+ */
+static int
+answer_wait(const struct mom_buf *req)
+{
+	static const char *const changes[] = { "cluster.add", "cluster.remove",
+	    "cluster.transfer" };
+	struct mom_rd    rd;
+	struct mom_frame f;
+	const uint8_t   *p;
+	const char      *op;
+	json_t          *j;
+	size_t           n, i;
+	int              yes = 0;
+
+	mom_rd_init(&rd, req->data, req->len);
+	if (mom_frame_decode(&rd, &f) != 0 || f.op != MOM_OP_ADMIN)
+		return 0;
+	p = mom_rd_bytes(&rd, &n);
+	if (rd.err || (j = json_loadb((const char *)p, n, 0, NULL)) == NULL)
+		return 0;
+	if ((op = json_string_value(json_object_get(j, "op"))) != NULL)
+		for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+			yes |= strcmp(op, changes[i]) == 0;
+	json_decref(j);
+	return yes;
+}
+
 int
 mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, int64_t timeout_ms)
 {
@@ -845,8 +883,11 @@ mom_client_submit(struct mom_client *c, const struct mom_buf *req, void *tag, in
 	pthread_mutex_unlock(&c->mu);
 	/* One node: nng reconnects and resends there; several: a copy to send elsewhere. */
 	s->attempt_ms = 0;
-	if (c->nnodes > 1 && nng_msg_dup(&s->req, m) == 0)
+	s->answer_wait = 0;
+	if (c->nnodes > 1 && nng_msg_dup(&s->req, m) == 0) {
 		s->attempt_ms = attempt_ms(c, req);
+		s->answer_wait = answer_wait(req);
+	}
 	slot_send(s, m);
 	return 0;
 }

@@ -320,11 +320,16 @@ fault_power() {
 	for ((i = 1; i <= N; i++)); do start_node "$i"; done
 }
 
+# A remove answered with an error (the leader lost its leadership during
+# the change, say) may have happened: sent again, "no such node" means done.
 cluster_cmd() { # ARGS...: until it succeeds, 20 s at most
-	local deadline=$(($(now) + 20))
+	local deadline=$(($(now) + 20)) out tries=0
 	while (($(now) < deadline)); do
-		timeout 15 "$BIN/mom-admin" -s "$ALL" -W 10 cluster "$@" >>"$W/admin.log" 2>&1 &&
+		out=$(timeout 15 "$BIN/mom-admin" -s "$ALL" -W 10 cluster "$@" 2>&1) && return 0
+		printf '%s\n' "$out" >>"$W/admin.log"
+		[ "$1" = remove ] && ((tries > 0)) && [[ $out =~ "no such node in the cluster" ]] &&
 			return 0
+		tries=$((tries + 1))
 		sleep 1
 	done
 	return 1

@@ -484,6 +484,35 @@ term_of() {
 	node_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])'
 }
 
+@test "an add that outlasts the request timeout waits for its node's answer; the same add again is 0, another URL 1" {
+	local pid st=0
+	start_cluster 3
+	NODE_URL[4]="tcp://127.0.0.1:$(free_port)"
+	CLUSTER_URL[4]="tcp://127.0.0.1:$(free_port)"
+	# Node 4 is not running yet: the add waits until it has caught up, far
+	# past the request timeout; with three URLs a client used to send it
+	# again to another node, which met the change under way, then done.
+	bg mom-admin -v --request-timeout 1s -W 40 cluster add 4 "${CLUSTER_URL[4]}" 2>"$T/add.err"
+	pid=${BG_PIDS[-1]}
+	sleep 3
+	kill -0 "$pid" || fail "the add did not wait for node 4: $(cat "$T/add.err")"
+	start_node 4
+	wait "$pid" || st=$?
+	[ "$st" = 0 ] || fail "add exited $st: $(cat "$T/add.err")"
+	grep -q "resent" "$T/add.err" && fail "the add was sent again: $(cat "$T/add.err")"
+	[[ $(roles_of "$LEADER") =~ 4:follower ]] || fail "node 4: $(roles_of "$LEADER")"
+	# Sent again (its answer lost, say): what it asks for is done, so 0.
+	run -0 --separate-stderr timeout 30 mom-admin -v -W 20 cluster add 4 "${CLUSTER_URL[4]}"
+	[[ $stderr =~ "is a voter already" ]] || fail "stderr: $stderr"
+	# The same id at another URL is a mistake, and changes nothing.
+	run -1 --separate-stderr timeout 30 mom-admin -W 20 cluster add 4 tcp://127.0.0.1:1
+	assert_equal "$stderr" "mom-admin: node 4 is a member already, at ${CLUSTER_URL[4]}: remove it first to move it"
+	[[ $(roles_of "$LEADER") =~ 4:follower ]]
+	# A remove of a node that is not a member: 66, as mom-admin(1) says.
+	run -66 --separate-stderr timeout 30 mom-admin -W 20 cluster remove 9
+	assert_equal "$stderr" "mom-admin: no such node in the cluster"
+}
+
 @test "a dead leader is replaced in one election: the followers grant the first candidate's vote" {
 	local k old t0 t1 one=0 i
 	start_cluster 3

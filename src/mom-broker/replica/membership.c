@@ -325,9 +325,20 @@ cluster_member_add(struct replica *r, uint64_t id, const char *url, replica_done
 {
 	const struct raft_server *s = server_of(r, id, NULL);
 	struct member_op         *op;
+	char                      msg[512];
 
+	/* What the add is for is done already (an add sent again after its
+	 * answer was lost, say): success; with another URL, a mistake. */
 	if (s != NULL && s->role == RAFT_VOTER) {
-		done(arg, MOM_EEXIST, "node is a member already");
+		if (s->address != NULL && strcmp(s->address, url) == 0) {
+			snprintf(msg, sizeof(msg), "node %" PRIu64 " (%s) is a voter already", id,
+			    url);
+			done(arg, 0, msg);
+		} else {
+			snprintf(msg, sizeof(msg), "node %" PRIu64 " is a member already, at %s: "
+			    "remove it first to move it", id, s->address ? s->address : "?");
+			done(arg, MOM_EEXIST, msg);
+		}
 		return 0;
 	}
 	if ((op = op_new(r, OP_ADD, id, done, arg)) == NULL)
