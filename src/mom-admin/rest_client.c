@@ -5,10 +5,11 @@
  * back into the reply the nng plane gives, so admin.c prints both alike;
  * this file only moves the bytes: one easy handle (its connection is kept
  * for a second request), the server list walked in order on failure.
- * With several servers each attempt has --request-timeout, and a server
- * that did not answer in time, refused the connection or said 503 is set
- * aside (failover.c) while the others are tried, round after round with
- * a back-off, within -W.
+ * With several servers each attempt has --request-timeout (a cluster
+ * change: -W, once a server took it), and a server that did not answer in
+ * time, refused the connection or said 503 is set aside (failover.c)
+ * while the others are tried, round after round with a back-off, within
+ * -W.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +332,13 @@ failed(struct rest_client *rc, struct call *k, int i, CURLcode cc, int64_t tmo, 
 	return 0;
 }
 
+/* A change of the cluster (POST /v1/cluster/nodes, DELETE .../ID, POST .../transfer)? */
+static int
+cluster_change(const struct mom_httpapi_req *req)
+{
+	return strcmp(req->method, "GET") != 0 && strncmp(req->path, "/v1/cluster/", 12) == 0;
+}
+
 /*
  * One round over the servers, from the one that answered last, passing
  * over those set aside while another is not.  0 with *rep filled when one
@@ -354,9 +362,13 @@ round_trip(struct rest_client *rc, struct mom_httpapi_req *req, struct mom_buf *
 		/* -W passed: after refusals only, the broker is unavailable (69). */
 		if ((left = k->deadline - mom_mono_ms()) <= 0)
 			return *k->last && !k->silent ? MOM_EUNAVAIL : MOM_ETIMEDOUT;
-		/* With several servers, one that does not answer gets the request timeout, not -W. */
+		/*
+		 * With several servers, one that does not answer gets the
+		 * request timeout, not -W; but a cluster change waits for the
+		 * answer of the server that took it (client.c, answer_wait).
+		 */
 		tmo = left;
-		if (rc->nurls > 1 && tmo > rc->request_ms)
+		if (rc->nurls > 1 && tmo > rc->request_ms && !cluster_change(req))
 			tmo = rc->request_ms;
 		/*
 		 * A server that does not even accept the connection gets its

@@ -513,6 +513,38 @@ term_of() {
 	assert_equal "$stderr" "mom-admin: no such node in the cluster"
 }
 
+@test "over REST too: an add that outlasts the request timeout waits for its server's answer" {
+	local i pid st=0 hurls=() urls=()
+	make_cluster_key
+	for i in 1 2 3; do
+		NODE_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		CLUSTER_URL[$i]="tcp://127.0.0.1:$(free_port)"
+		hurls+=("http://127.0.0.1:$(free_port)")
+		urls+=("${NODE_URL[$i]}")
+	done
+	for i in 1 2 3; do
+		start_node "$i" --bootstrap --http "${hurls[$((i - 1))]#http://}"
+	done
+	MOM_URL=$(IFS=,; echo "${urls[*]}")
+	export MOM_URL
+	wait_leader
+	NODE_URL[4]="tcp://127.0.0.1:$(free_port)"
+	CLUSTER_URL[4]="tcp://127.0.0.1:$(free_port)"
+	bg mom-admin -v -s "$(IFS=,; echo "${hurls[*]}")" --request-timeout 1s -W 40 \
+		cluster add 4 "${CLUSTER_URL[4]}" 2>"$T/add.err"
+	pid=${BG_PIDS[-1]}
+	sleep 3
+	kill -0 "$pid" || fail "the add did not wait for node 4: $(cat "$T/add.err")"
+	start_node 4
+	wait "$pid" || st=$?
+	[ "$st" = 0 ] || fail "add exited $st: $(cat "$T/add.err")"
+	# One POST, answered 200 (mom-admin -v prints each attempt).
+	[ "$(grep -c 'POST .*/v1/cluster/nodes' "$T/add.err")" = 1 ] ||
+		fail "attempts: $(cat "$T/add.err")"
+	grep -q 'POST .*/v1/cluster/nodes: HTTP 200' "$T/add.err"
+	[[ $(roles_of "$LEADER") =~ 4:follower ]]
+}
+
 @test "a dead leader is replaced in one election: the followers grant the first candidate's vote" {
 	local k old t0 t1 one=0 i
 	start_cluster 3
