@@ -691,13 +691,19 @@ Test(link, a_burst_of_small_messages_goes_packed_and_arrives_in_order)
 	}
 	cr_assert_eq(got, N, "%d of %d arrived in 20 s", got, N);
 	cr_assert_null(wait_msg(&b, 200), "a message twice");
-	/* Packed: far fewer frames than messages, and each side counts the same. */
-	cr_assert_eq(wait_stat(&a, 2, "messages_sent", N + 1), N + 1);
+	/*
+	 * Packed: far fewer frames than messages, and each side counts the
+	 * same.  (Not messages_sent: on a machine as slow as valgrind makes
+	 * it, an acknowledgement may come after the resend timeout, which
+	 * gives the slot back uncounted, as for any one-frame message.)
+	 */
 	cr_assert_gt(stat_of(&a, 2, "packed_sent"), N / 2);
 	cr_assert_eq(stat_of(&b, 1, "packed_received"), stat_of(&a, 2, "packed_sent"));
 	cr_assert_lt(stat_of(&a, 2, "frames_sent"), N / 4);
-	cr_assert_eq(stat_of(&a, 2, "bytes_in_flight"), 0);
 	cr_assert_eq(stat_of(&b, 1, "malformed"), 0);
+	for (i = 0; i < 1000 && stat_of(&a, 2, "bytes_in_flight") > 0; i++)
+		usleep(10000);
+	cr_assert_eq(stat_of(&a, 2, "bytes_in_flight"), 0);
 	STOP(a.l, b.l);
 }
 
