@@ -423,7 +423,6 @@ out_q(struct peer *p, const struct out_msg *m)
 	return &p->q[m->count == 1 ? Q_SMALL : Q_BIG];
 }
 
-
 /* Takes m off its queue (prev: its predecessor or NULL) and frees it. */
 static void
 out_finish(struct peer *p, struct out_msg *prev, struct out_msg *m)
