@@ -513,6 +513,24 @@ term_of() {
 	assert_equal "$stderr" "mom-admin: no such node in the cluster"
 }
 
+@test "an add at a URL that cannot be reached says which; the standby it leaves takes no other URL until removed" {
+	start_cluster 3
+	# A host name that does not resolve (a typo): refused with the URL named.
+	run -64 --separate-stderr timeout 30 mom-admin -W 20 cluster add 4 tcp://nosuchhost.invalid:7422
+	assert_equal "$stderr" "mom-admin: adding node 4: tcp://nosuchhost.invalid:7422 cannot be reached (does its host name resolve?); it stays a standby until 'mom-admin cluster remove 4'"
+	[[ $(roles_of "$LEADER") =~ 4:(standby|unreachable) ]] || fail "$(roles_of "$LEADER")"
+	# The right URL for the same id: refused, with the way out (it would never be dialled).
+	NODE_URL[4]="tcp://127.0.0.1:$(free_port)"
+	CLUSTER_URL[4]="tcp://127.0.0.1:$(free_port)"
+	run -1 --separate-stderr timeout 30 mom-admin -W 20 cluster add 4 "${CLUSTER_URL[4]}"
+	assert_equal "$stderr" "mom-admin: node 4 is a standby already, at tcp://nosuchhost.invalid:7422: 'mom-admin cluster remove 4' first to add it at another URL"
+	# The way out works.
+	run -0 timeout 30 mom-admin -W 20 cluster remove 4
+	start_node 4
+	run -0 --separate-stderr timeout 60 mom-admin -W 50 cluster add 4 "${CLUSTER_URL[4]}"
+	[[ $(roles_of "$LEADER") =~ 4:follower ]] || fail "$(roles_of "$LEADER")"
+}
+
 @test "over REST too: an add that outlasts the request timeout waits for its server's answer" {
 	local i pid st=0 hurls=() urls=()
 	make_cluster_key

@@ -198,6 +198,14 @@ add_step(struct replica *r, struct member_op *op)
 	unsigned i;
 	int      rv = 0;
 
+	if (op->status == RAFT_NOCONNECTION) {
+		/* libraft 0.15 gives up a promotion when it cannot send to the
+		 * node at all (its URL does not resolve, or is refused). */
+		finish(r, MOM_EINVAL, "adding node %" PRIu64 ": %s cannot be reached "
+		    "(does its host name resolve?); it stays a standby until "
+		    "'mom-admin cluster remove %" PRIu64 "'", op->id, op->url, op->id);
+		return;
+	}
 	if (op->status != 0) {
 		finish(r, MOM_EINVAL, "adding node %" PRIu64 ": %s", op->id,
 		    raft_strerror(op->status));
@@ -339,6 +347,15 @@ cluster_member_add(struct replica *r, uint64_t id, const char *url, replica_done
 			    "remove it first to move it", id, s->address ? s->address : "?");
 			done(arg, MOM_EEXIST, msg);
 		}
+		return 0;
+	}
+	/* A standby or spare left by an earlier add keeps the URL it was
+	 * added with: another one would never be dialled. */
+	if (s != NULL && (s->address == NULL || strcmp(s->address, url) != 0)) {
+		snprintf(msg, sizeof(msg), "node %" PRIu64 " is a standby already, at %s: "
+		    "'mom-admin cluster remove %" PRIu64 "' first to add it at another URL", id,
+		    s->address ? s->address : "?", id);
+		done(arg, MOM_EEXIST, msg);
 		return 0;
 	}
 	if ((op = op_new(r, OP_ADD, id, done, arg)) == NULL)
