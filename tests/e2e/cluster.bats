@@ -58,6 +58,42 @@ print([n['role'] for n in json.load(sys.stdin)['nodes'] if n['id'] == $2][0])" 2
 	[ "$seen" = follower ]
 }
 
+# all_reported I: node I's status gives every node's term, commit and
+# applied index, the same applied index for all.
+all_reported() {
+	node_status "$1" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ok = all(isinstance(n[k], int) for n in d["nodes"] for k in ("term", "commit", "applied"))
+sys.exit(0 if ok and len(d["nodes"]) == 3 and len({n["applied"] for n in d["nodes"]}) == 1 else 1)' 2>/dev/null
+}
+
+# blank_in I F: node I's status has no numbers for node F.
+blank_in() {
+	node_status "$1" | python3 -c "
+import json, sys
+n = [n for n in json.load(sys.stdin)['nodes'] if n['id'] == $2][0]
+sys.exit(0 if n['term'] is None and n['applied'] is None else 1)" 2>/dev/null
+}
+
+@test "cluster status asked of any node shows every node's term, commit and applied index; a node that stopped goes blank" {
+	local i f
+	start_cluster 3
+	run -0 timeout 20 mom-admin queue create q
+	seq 1 20 | timeout 30 mom-pub -q q -l
+	# Each node tells the others its numbers every half second.
+	for i in 1 2 3; do
+		wait_for 10 all_reported "$i" || fail "node $i: $(node_status "$i")"
+	done
+	run -0 timeout 20 mom-admin -s "${NODE_URL[$(a_follower)]}" cluster status
+	[ "$(grep -cE '^[0-9]+ +tcp://[^ ]+ +[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+ ' <<<"$output")" = 3 ] ||
+		fail "$output"
+	# A node that stopped: its numbers go from the others' views (2 s).
+	f=$(a_follower)
+	kill -9 "${NODE_PID[$f]}"
+	wait_for 10 blank_in "$LEADER" "$f" || fail "$(node_status "$LEADER")"
+}
+
 @test "a publish to a follower is consumed from another node" {
 	start_cluster 3
 	f=$(a_follower)

@@ -60,6 +60,7 @@ enum link_kind {
 	LINK_FWD = 2,		/* a client request forwarded to the leader */
 	LINK_FWD_REPLY = 3,
 	LINK_FWD_CANCEL = 4,
+	LINK_STATUS = 5,	/* a node's term, commit and applied index (transport.c) */
 };
 
 /* Frames sent and not yet acknowledged, per peer; chunks of large messages

@@ -95,10 +95,16 @@ node_json(struct replica *r, const struct raft_server *s, unsigned i, uint64_t l
 		    json_integer((json_int_t)raft_last_applied(&r->raft)));
 		json_object_set_new(n, "lag", json_integer(0));
 	} else {
+		/* What the node said of itself lately (transport.c), if it did. */
+		const struct peer_report *rep = replica_report(r, s->id);
+
+		json_object_set_new(n, "term", rep ? json_integer((json_int_t)rep->term) :
+		    json_null());
+		json_object_set_new(n, "commit", rep ? json_integer((json_int_t)rep->commit) :
+		    json_null());
+		json_object_set_new(n, "applied", rep ? json_integer((json_int_t)rep->applied) :
+		    json_null());
 		/* Known to the leader only: how far each node's log is. */
-		json_object_set_new(n, "term", json_null());
-		json_object_set_new(n, "commit", json_null());
-		json_object_set_new(n, "applied", json_null());
 		if (leading) {
 			raft_index m = r->raft.leader_state.progress[i].match_index;
 

@@ -26,6 +26,12 @@
 
 struct link;
 
+/* What a member last said of itself (transport.c, LINK_STATUS). */
+struct peer_report {
+	uint64_t term, commit, applied;
+	int64_t  at_ms; /* mom_mono_ms when it came; 0: never */
+};
+
 struct replica_node {
 	struct ident        ident;
 	uint64_t            boot_cluster; /* --bootstrap on an empty directory: the id to form */
@@ -41,6 +47,8 @@ struct replica_node {
 	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
 	size_t              nknown;
 	uint64_t            heard[REPLICA_MAX_NODES]; /* mom_mono_ms of its last raft message */
+	struct peer_report  report[REPLICA_MAX_NODES]; /* what it last said of itself */
+	int64_t             report_ms;    /* when this node last sent its own */
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
 	bool                more;         /* the links had more than one drive takes */
 	struct member_op   *op;           /* the membership change under way (membership.c) */
@@ -103,6 +111,12 @@ struct replica {
 void replica_call_role(struct replica *r, bool leading);
 void replica_call_deliver(struct replica *r, uint64_t from, uint8_t kind, const void *data,
     size_t len);
+
+/* A member's report of its own term, commit and applied index, if one came
+ * within REPORT_FRESH_MS; else NULL (transport.c). */
+#define REPORT_EVERY_MS 500
+#define REPORT_FRESH_MS 2000
+const struct peer_report *replica_report(struct replica *r, uint64_t id);
 
 /* Cluster mode (cluster.c). */
 int  cluster_check_dir(struct replica *r);

@@ -20,6 +20,7 @@
 #include <raft.h>
 
 #include "buf.h"
+#include "le.h"
 #include "log.h"
 #include "mom.h"
 #include "replica/link.h"
@@ -103,6 +104,7 @@ peers_sync(struct replica *r)
 	raft_index idx = r->raft.configuration_uncommitted_index ?
 	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
 	uint64_t   old[REPLICA_MAX_NODES], heard[REPLICA_MAX_NODES];
+	struct peer_report report[REPLICA_MAX_NODES];
 	size_t     old_n;
 	unsigned   i, j;
 
@@ -123,14 +125,18 @@ peers_sync(struct replica *r)
 	old_n = r->node.nknown;
 	memcpy(old, r->node.known, sizeof(old));
 	memcpy(heard, r->node.heard, sizeof(heard));
+	memcpy(report, r->node.report, sizeof(report));
 	r->node.nknown = 0;
 	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++) {
 		if (c->servers[i].id == r->cfg.node_id)
 			continue;
 		r->node.heard[r->node.nknown] = 0;
+		memset(&r->node.report[r->node.nknown], 0, sizeof(r->node.report[0]));
 		for (j = 0; j < old_n; j++)
-			if (old[j] == c->servers[i].id)
+			if (old[j] == c->servers[i].id) {
 				r->node.heard[r->node.nknown] = heard[j];
+				r->node.report[r->node.nknown] = report[j];
+			}
 		r->node.known[r->node.nknown++] = c->servers[i].id;
 	}
 	r->node.conf_index = idx;
@@ -206,6 +212,66 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 	rio_recv(&r->io, &m);
 }
 
+/* Where member id's report goes, or NULL for a non-member. */
+static struct peer_report *
+report_slot(struct replica *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->node.nknown; i++)
+		if (r->node.known[i] == id)
+			return &r->node.report[i];
+	return NULL;
+}
+
+const struct peer_report *
+replica_report(struct replica *r, uint64_t id)
+{
+	const struct peer_report *p = r->link != NULL ? report_slot(r, id) : NULL;
+
+	return p != NULL && p->at_ms != 0 && mom_mono_ms() - p->at_ms <= REPORT_FRESH_MS ?
+	    p : NULL;
+}
+
+/* A member's report of itself: term, commit and applied index (3 x 8 bytes LE). */
+static void
+recv_status(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
+{
+	struct peer_report *rep = report_slot(r, from);
+
+	if (n != 24 || rep == NULL) {
+		r->node.bad_msgs++;
+		return;
+	}
+	rep->term = mom_le_get64(p);
+	rep->commit = mom_le_get64(p + 8);
+	rep->applied = mom_le_get64(p + 16);
+	rep->at_ms = mom_mono_ms();
+}
+
+/*
+ * Every REPORT_EVERY_MS this node tells each member its term, commit and
+ * applied index, so that cluster status asked of any node shows every
+ * node's (at most that old, and none from a node not heard for
+ * REPORT_FRESH_MS).  A node that is not connected is skipped.
+ */
+static void
+send_status(struct replica *r)
+{
+	int64_t now = mom_mono_ms();
+	uint8_t b[24];
+	size_t  i;
+
+	if (now - r->node.report_ms < REPORT_EVERY_MS)
+		return;
+	r->node.report_ms = now;
+	mom_le_put64(b, r->raft.current_term);
+	mom_le_put64(b + 8, r->raft.commit_index);
+	mom_le_put64(b + 16, raft_last_applied(&r->raft));
+	for (i = 0; i < r->node.nknown; i++)
+		(void)link_send(r->link, r->node.known[i], 0, LINK_STATUS, b, sizeof(b));
+}
+
 void
 transport_drain(struct replica *r)
 {
@@ -220,11 +286,14 @@ transport_drain(struct replica *r)
 			r->node.bad_msgs++;
 		else if (lm->kind == LINK_RAFT)
 			recv_raft(r, lm->from, lm->data, lm->len);
+		else if (lm->kind == LINK_STATUS)
+			recv_status(r, lm->from, lm->data, lm->len);
 		else /* a raft message before it may have committed entries */
 			replica_call_deliver(r, lm->from, lm->kind, lm->data, lm->len);
 		link_msg_free(lm);
 	}
 	r->node.more = n == DRAIN_MAX;
+	send_status(r);
 }
 
 int
