@@ -142,16 +142,25 @@ peers_sync(struct replica *r)
 	r->node.conf_index = idx;
 }
 
-/* When a raft message from member id last came: mom_mono_ms, 0 never. */
-static uint64_t *
-heard_of(struct replica *r, uint64_t id)
+/* Where member id is in known[] (and heard[], report[]), or -1. */
+static int
+known_at(const struct replica *r, uint64_t id)
 {
 	size_t i;
 
 	for (i = 0; i < r->node.nknown; i++)
 		if (r->node.known[i] == id)
-			return &r->node.heard[i];
-	return NULL;
+			return (int)i;
+	return -1;
+}
+
+/* When a raft message from member id last came: mom_mono_ms, 0 never. */
+static uint64_t *
+heard_of(struct replica *r, uint64_t id)
+{
+	int i = known_at(r, id);
+
+	return i < 0 ? NULL : &r->node.heard[i];
 }
 
 bool
@@ -216,12 +225,9 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 static struct peer_report *
 report_slot(struct replica *r, uint64_t id)
 {
-	size_t i;
+	int i = known_at(r, id);
 
-	for (i = 0; i < r->node.nknown; i++)
-		if (r->node.known[i] == id)
-			return &r->node.report[i];
-	return NULL;
+	return i < 0 ? NULL : &r->node.report[i];
 }
 
 const struct peer_report *
