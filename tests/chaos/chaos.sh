@@ -335,6 +335,26 @@ cluster_cmd() { # ARGS...: until it succeeds, 20 s at most
 	return 1
 }
 
+# member_still J: true unless a node that names a leader (30 s at most)
+# leaves node J out of its configuration.
+member_still() {
+	local deadline=$(($(now) + 30)) i out
+	while (($(now) < deadline)); do
+		for ((i = 1; i <= N; i++)); do
+			[ "$i" = "$1" ] && continue
+			out=$(status "$i" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+if d.get('leader'):
+    print('in' if any(n['id'] == $1 for n in d['nodes']) else 'out')" 2>/dev/null)
+			[ "$out" = in ] && return 0
+			[ "$out" = out ] && return 1
+		done
+		sleep 1
+	done
+	return 0
+}
+
 fault_readd() { # LEADER
 	local j
 	j=$(a_follower "$1") || { say "readd: no follower up, skipped"; return 0; }
@@ -342,7 +362,11 @@ fault_readd() { # LEADER
 	if ! cluster_cmd remove "$j"; then
 		say "readd: cluster remove $j failed (see admin.log)"
 		REMOVE_FAILED=$((REMOVE_FAILED + 1))
-		return 0
+		# It may have happened all the same: then node j is out of the
+		# cluster but still running, and must come back as the fault
+		# says, or its state would stand apart at the end for that alone.
+		member_still "$j" && return 0
+		say "readd: node $j is out of the cluster all the same: added back"
 	fi
 	kill_node "$j" TERM
 	rm -rf "$W/n$j"
