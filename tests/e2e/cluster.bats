@@ -567,6 +567,27 @@ term_of() {
 	[[ $(roles_of "$LEADER") =~ 4:follower ]] || fail "$(roles_of "$LEADER")"
 }
 
+@test "a remove that would leave too few answering voters is refused; removing the silent node is allowed" {
+	local a b
+	start_cluster 3
+	a=$(a_follower)
+	b=$((6 - a - LEADER))
+	# Node a stops answering; the leader notices within an election timeout (800 ms).
+	kill -STOP "${NODE_PID[$a]}"
+	sleep 2
+	# Removing the other follower would leave the leader and the silent node:
+	# no majority that answers.  Refused at once, nothing changes.
+	run -64 --separate-stderr timeout 30 mom-admin -s "${NODE_URL[$LEADER]}" -W 10 cluster remove "$b"
+	assert_equal "$stderr" "mom-admin: removing node $b would leave 2 voters of which 1 answers (node $a is silent): the cluster would stop confirming; bring it back first, or remove it instead"
+	echo still | timeout 30 mom-pub -s "${NODE_URL[$LEADER]}" --create -q q -l -W 10
+	[[ $(roles_of "$LEADER") =~ $b:follower ]] || fail "$(roles_of "$LEADER")"
+	# Removing the silent one leaves two that answer: allowed.
+	run -0 --separate-stderr timeout 30 mom-admin -s "${NODE_URL[$LEADER]}" -W 20 cluster remove "$a"
+	[[ ! $(roles_of "$LEADER") =~ $a: ]] || fail "$(roles_of "$LEADER")"
+	echo after | timeout 30 mom-pub -s "${NODE_URL[$LEADER]}" -q q -l -W 10
+	kill -CONT "${NODE_PID[$a]}"
+}
+
 @test "over REST too: an add that outlasts the request timeout waits for its server's answer" {
 	local i pid st=0 hurls=() urls=()
 	make_cluster_key

@@ -374,10 +374,47 @@ cluster_member_add(struct replica *r, uint64_t id, const char *url, replica_done
 	return 0;
 }
 
+/*
+ * Would removing id leave voters of which too few answer to make a
+ * majority?  The leader counts itself and those it heard from within an
+ * election timeout.  Removing a node that answers while another does not
+ * stops the cluster at once: in a cluster of three with one node down,
+ * the two left must both answer, and the leader steps down (seen in the
+ * chaos run).  etcd refuses such a change too (its strict reconfig check).
+ */
+static bool
+remove_strands(struct replica *r, uint64_t id, char *msg, size_t len)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	unsigned                         i, voters = 0, up = 0;
+	uint64_t                         silent = 0;
+
+	if (raft_state(&r->raft) != RAFT_LEADER)
+		return false; /* op_new says so */
+	for (i = 0; i < c->n; i++) {
+		if (c->servers[i].id == id || c->servers[i].role != RAFT_VOTER)
+			continue;
+		voters++;
+		if (c->servers[i].id == r->cfg.node_id ||
+		    replica_heard_within(r, c->servers[i].id, r->raft.election_timeout))
+			up++;
+		else
+			silent = c->servers[i].id;
+	}
+	if (up > voters / 2)
+		return false;
+	snprintf(msg, len, "removing node %" PRIu64 " would leave %u voters of which %u "
+	    "answer%s (node %" PRIu64 " is silent): the cluster would stop confirming; "
+	    "bring it back first, or remove it instead", id, voters, up, up == 1 ? "s" : "",
+	    silent);
+	return true;
+}
+
 int
 cluster_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void *arg)
 {
 	struct member_op *op;
+	char              msg[512];
 	int               rv;
 
 	if (server_of(r, id, NULL) == NULL) {
@@ -387,6 +424,11 @@ cluster_member_remove(struct replica *r, uint64_t id, replica_done_fn done, void
 	if (id == r->cfg.node_id) {
 		done(arg, MOM_EINVAL, "this node leads: move the leadership first (mom-admin "
 		    "cluster transfer), then remove it through the new leader");
+		return 0;
+	}
+	if (remove_strands(r, id, msg, sizeof(msg))) {
+		/* Refused as "remove the leader" is: not as asked (a retry would not help). */
+		done(arg, MOM_EINVAL, msg);
 		return 0;
 	}
 	if ((op = op_new(r, OP_REMOVE, id, done, arg)) == NULL)
