@@ -41,7 +41,7 @@ man/mom-auth.1 :: block :: -d /etc/mom-auth (keygen|token|serve) :: keys under /
 man/mom-auth.1 :: given :: mom-auth -d . keygen >/dev/null && echo pw | mom-auth -d . user add alice --pub "orders.>" >/dev/null && mom-auth -d . token -u alice >token :: a key pair in the current directory and a token in the file token
 
 man/mom-broker.8 :: block :: /var/lib/mom -l :: a data directory under /var/lib, a socket in /run, a log in /var/log (root)
-man/mom-broker.8 :: block :: 0\.0\.0\.0 :: listens on every interface, other hosts, TLS with real certificates (the cluster's configuration file: cluster-netns.bats runs it on three network namespaces)
+man/mom-broker.8 :: block :: 0\.0\.0\.0 :: listens on every interface, other hosts, TLS with real certificates (the configuration file of a cluster node: cluster-netns.bats runs it in network namespaces)
 man/mom-broker.8 :: block :: -c /etc/mom :: a configuration file in /etc (root)
 man/mom-broker.8 :: line :: ^@reboot :: starts a broker on the default port with its data under /var/lib (root)
 man/mom-broker.8 :: block :: ^pkill :: would stop every broker on this machine, not only the test broker
