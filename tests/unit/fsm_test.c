@@ -415,6 +415,83 @@ Test(fsm_publish, out_of_order_batches_from_one_producer_are_both_stored)
 	fsm_free(f);
 }
 
+/* One message from producer at seq, to queue q, at time t. */
+static void
+producer_publish(struct fsm *f, uint64_t producer, uint64_t seq, int64_t t)
+{
+	struct pub p;
+
+	pub_begin(&p, producer, seq, MOM_KIND_QUEUE, "q");
+	pub_add(&p, 0, NULL, NULL, "x", 0);
+	cr_assert_eq(pub_apply(f, &p, t).stored, 1);
+	pub_end(&p);
+}
+
+/* The idle producers of the fixture below, checked at each tick (window 120 s). */
+static void
+check_producer_expiry(struct fsm *f)
+{
+	/* 1 was first heard at 1000 but again at 50000: 2 (2000) is the oldest. */
+	cr_assert_not(fsm_due(f, 121500), "producer 1's refresh must count");
+	cr_assert(fsm_due(f, 122001));
+	fsm_tick(f, 122001);
+	cr_assert_eq(fsm_producer_next(f, 2), 1, "producer 2 expired");
+	cr_assert_eq(fsm_producer_next(f, 1), 3);
+	cr_assert_eq(fsm_producer_next(f, 3), 2);
+	cr_assert_not(fsm_due(f, 123000));
+	fsm_tick(f, 123001);
+	cr_assert_eq(fsm_producer_next(f, 3), 1, "producer 3 expired");
+	cr_assert_eq(fsm_producer_next(f, 1), 3);
+	fsm_tick(f, 170000);
+	cr_assert_eq(fsm_producer_next(f, 1), 3, "producer 1 until 50000 + 120000");
+	cr_assert(fsm_due(f, 170001));
+	fsm_tick(f, 170001);
+	cr_assert_eq(fsm_producer_next(f, 1), 1);
+	cr_assert_not(fsm_due(f, 1 << 30), "nothing left to expire");
+}
+
+Test(fsm_publish, idle_producers_expire_by_when_each_was_last_heard)
+{
+	struct fsm    *f = new_fsm(), *g = new_fsm();
+	struct mom_buf snap;
+
+	cr_assert_eq(admin(f, 0, "{\"op\":\"queue.create\",\"name\":\"q\"}"), 0);
+	producer_publish(f, 1, 1, 1000);
+	producer_publish(f, 2, 1, 2000);
+	producer_publish(f, 3, 1, 3000);
+	producer_publish(f, 1, 2, 50000);
+	/* A replica restored from a snapshot expires them in the same order. */
+	mom_buf_init(&snap);
+	cr_assert_eq(fsm_snapshot(f, &snap), 0);
+	cr_assert_eq(fsm_restore(g, snap.data, snap.len), 0);
+	mom_buf_fini(&snap);
+	check_producer_expiry(f);
+	check_producer_expiry(g);
+	fsm_free(f);
+	fsm_free(g);
+}
+
+Test(fsm_publish, a_tick_expires_many_idle_producers_at_once)
+{
+	struct fsm *f = new_fsm();
+	uint64_t    i, n = 50000;
+
+	/* Like a shell loop of one-message mom-pubs: a producer each. */
+	cr_assert_eq(admin(f, 0, "{\"op\":\"queue.create\",\"name\":\"q\"}"), 0);
+	for (i = 1; i <= n; i++)
+		producer_publish(f, i * 0x9e3779b97f4a7c15ULL, 1, (int64_t)i);
+	producer_publish(f, 7, 1, 200000);
+	cr_assert(fsm_due(f, 120000 + (int64_t)n + 1));
+	fsm_tick(f, 120000 + (int64_t)n + 1);
+	for (i = 1; i <= n; i++)
+		cr_assert_eq(fsm_producer_next(f, i * 0x9e3779b97f4a7c15ULL), 1, "producer %llu",
+		    (unsigned long long)i);
+	cr_assert_eq(fsm_producer_next(f, 7), 2, "the one heard later stays");
+	cr_assert_eq(f->producers.len, 1);
+	cr_assert_not(fsm_due(f, 320000));
+	fsm_free(f);
+}
+
 Test(fsm_publish, user_id_is_deduplicated_within_the_window_then_forgotten)
 {
 	struct fsm       *f = new_fsm(); /* window: 120 s */

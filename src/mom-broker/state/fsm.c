@@ -65,6 +65,7 @@ fsm_clear(struct fsm *f)
 	smap_fini(&f->subs);
 	smap_fini(&f->ids);
 	umap_fini(&f->producers);
+	f->prod_head = f->prod_tail = NULL;
 	f->ids_head = f->ids_tail = NULL;
 	f->touched = NULL;
 }
@@ -643,6 +644,28 @@ publish_all(struct fsm *f, struct mom_rd *r, const struct mom_pub_batch *b,
 	return 0;
 }
 
+void
+fsm_producer_touch(struct fsm *f, struct producer *p)
+{
+	if (f->prod_tail == p)
+		return;
+	if (p->prev != NULL || f->prod_head == p) {
+		/* On the list, not at its tail: take it out. */
+		if (p->prev != NULL)
+			p->prev->next = p->next;
+		else
+			f->prod_head = p->next;
+		p->next->prev = p->prev;
+	}
+	p->prev = f->prod_tail;
+	p->next = NULL;
+	if (f->prod_tail != NULL)
+		f->prod_tail->next = p;
+	else
+		f->prod_head = p;
+	f->prod_tail = p;
+}
+
 /* The producer has now sent the batch's range (remembered if memory allows). */
 static void
 publish_note_producer(struct fsm *f, const struct mom_pub_batch *b, struct producer *p,
@@ -655,7 +678,10 @@ publish_note_producer(struct fsm *f, const struct mom_pub_batch *b, struct produ
 	}
 	if (p != NULL) {
 		producer_add(p, b->first_seq, b->first_seq + b->count);
+		p->id = b->producer;
+		/* now never runs backwards (fsm_apply): the tail stays the latest. */
 		p->last_ms = now;
+		fsm_producer_touch(f, p);
 	}
 }
 
@@ -870,15 +896,13 @@ fsm_producer_next(const struct fsm *f, uint64_t producer)
 bool
 fsm_due(const struct fsm *f, int64_t now)
 {
-	size_t   it;
-	void    *v;
-	uint64_t k;
+	size_t it;
+	void  *v;
 
 	if (f->ids_head && f->ids_head->expires <= now)
 		return true;
-	for (it = 0; umap_next(&f->producers, &it, &k, &v);)
-		if (now > mom_time_add(((struct producer *)v)->last_ms, f->cfg.dedupe_window_ms))
-			return true;
+	if (f->prod_head && now > mom_time_add(f->prod_head->last_ms, f->cfg.dedupe_window_ms))
+		return true;
 	for (it = 0; smap_next(&f->topics, &it, &v);) {
 		const struct topic *t = v;
 
@@ -892,9 +916,9 @@ fsm_due(const struct fsm *f, int64_t now)
 int64_t
 fsm_tick(struct fsm *f, int64_t now)
 {
-	size_t   it;
-	void    *v;
-	uint64_t k;
+	size_t           it;
+	void            *v;
+	struct producer *p;
 
 	while (f->ids_head && f->ids_head->expires <= now) {
 		struct idrec *r = f->ids_head;
@@ -906,14 +930,14 @@ fsm_tick(struct fsm *f, int64_t now)
 			f->ids_tail = NULL;
 		free(r);
 	}
-	for (it = 0; umap_next(&f->producers, &it, &k, &v);) {
-		struct producer *p = v;
-
-		if (now > mom_time_add(p->last_ms, f->cfg.dedupe_window_ms)) {
-			umap_del(&f->producers, k);
-			free(p);
-			it = 0; /* the table moved under us: start over */
-		}
+	/* Idle producers, the least recently heard first: only what expires is visited. */
+	while ((p = f->prod_head) != NULL && now > mom_time_add(p->last_ms, f->cfg.dedupe_window_ms)) {
+		if ((f->prod_head = p->next) != NULL)
+			f->prod_head->prev = NULL;
+		else
+			f->prod_tail = NULL;
+		umap_del(&f->producers, p->id);
+		free(p);
 	}
 	for (it = 0; smap_next(&f->topics, &it, &v);)
 		topic_trim(v, now);

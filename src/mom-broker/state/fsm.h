@@ -97,6 +97,7 @@ struct fsm_result {
 };
 
 struct fsm;
+struct producer;
 typedef void (*fsm_gone_fn)(void *arg, struct mq *);
 /* A queue's (s NULL) or subscription's message should leave: log it. */
 typedef void (*fsm_settle_fn)(void *arg, const struct queue *, const struct sub *,
@@ -106,6 +107,7 @@ struct fsm {
 	struct fsm_config cfg;
 	struct smap       queues, topics, subs;
 	struct umap       producers;
+	struct producer  *prod_head, *prod_tail; /* by last_ms (fsm_int.h) */
 	struct smap       ids;
 	struct idrec     *ids_head, *ids_tail;
 	uint64_t          next_seq;

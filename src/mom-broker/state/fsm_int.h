@@ -12,13 +12,23 @@
 #include "state/mq.h"
 #include "state/msg.h"
 
-/* De-duplication state of one streaming publisher: seen sequence ranges. */
+/*
+ * De-duplication state of one streaming publisher: seen sequence ranges.
+ * Every producer is also on the fsm's list from the least to the most
+ * recently heard (prod_head .. prod_tail), so that a tick expires idle
+ * ones from the head, never walking the table.
+ */
 #define PRODUCER_RANGES 16
 struct producer {
-	int64_t  last_ms;
-	size_t   n;
-	uint64_t lo[PRODUCER_RANGES], hi[PRODUCER_RANGES]; /* sorted, [lo, hi) */
+	struct producer *prev, *next;
+	uint64_t         id;
+	int64_t          last_ms;
+	size_t           n;
+	uint64_t         lo[PRODUCER_RANGES], hi[PRODUCER_RANGES]; /* sorted, [lo, hi) */
 };
+
+/* p goes to the list's tail (the most recently heard); it may be on it already. */
+void fsm_producer_touch(struct fsm *, struct producer *p);
 
 /* A publisher id seen within the de-duplication window. */
 struct idrec {

@@ -792,6 +792,38 @@ snap_get_subs(struct mom_rd *r, struct fsm *f, const struct umap *msgs)
 }
 
 static int
+cmp_prod_time(const void *a, const void *b)
+{
+	const struct producer *x = *(struct producer *const *)a, *y = *(struct producer *const *)b;
+
+	if (x->last_ms != y->last_ms)
+		return x->last_ms < y->last_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The producers read go on the fsm's list by the time each was last heard. */
+static int
+snap_link_producers(struct fsm *f)
+{
+	struct producer **ps;
+	size_t            it, n = 0;
+	uint64_t          k;
+	void             *v;
+
+	if (f->producers.len == 0)
+		return 0;
+	if ((ps = malloc(f->producers.len * sizeof(*ps))) == NULL)
+		return MOM_ENOMEM;
+	for (it = 0; umap_next(&f->producers, &it, &k, &v);)
+		ps[n++] = v;
+	qsort(ps, n, sizeof(*ps), cmp_prod_time);
+	for (it = 0; it < n; it++)
+		fsm_producer_touch(f, ps[it]);
+	free(ps);
+	return 0;
+}
+
+static int
 snap_get_dedupe(struct mom_rd *r, struct fsm *f)
 {
 	uint64_t n, i, j;
@@ -805,6 +837,7 @@ snap_get_dedupe(struct mom_rd *r, struct fsm *f)
 			return MOM_EBADDATA;
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			return MOM_ENOMEM;
+		p->id = id;
 		p->last_ms = get_i64(r);
 		p->n = (size_t)mom_rd_varint_max(r, PRODUCER_RANGES);
 		for (j = 0; j < p->n && !r->err; j++) {
@@ -823,6 +856,8 @@ snap_get_dedupe(struct mom_rd *r, struct fsm *f)
 			return MOM_ENOMEM;
 		}
 	}
+	if (snap_link_producers(f) != 0)
+		return MOM_ENOMEM;
 	n = mom_rd_varint(r);
 	for (i = 0; i < n && !r->err; i++) {
 		int64_t        exp = get_i64(r);
@@ -914,6 +949,8 @@ fsm_restore(struct fsm *f, const uint8_t *b, size_t len)
 	f->topics = n->topics;
 	f->subs = n->subs;
 	f->producers = n->producers;
+	f->prod_head = n->prod_head;
+	f->prod_tail = n->prod_tail;
 	f->ids = n->ids;
 	f->ids_head = n->ids_head;
 	f->ids_tail = n->ids_tail;
