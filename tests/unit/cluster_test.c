@@ -47,6 +47,11 @@ static raft_io_recv_cb     real_recv[MAXS];
 static int               (*real_start)(struct raft_io *, unsigned, raft_io_tick_cb,
     raft_io_recv_cb);
 static unsigned            guard_drops;
+/* The stale-tail guard (storage/guard.h): on unless a test says; what each server vouches for. */
+static bool                no_tail_guard;
+static uint64_t            vouch[MAXS];
+static int               (*real_send)(struct raft_io *, struct raft_io_send *,
+    const struct raft_message *, raft_io_send_cb);
 /* The test's say on when server i may append its barrier (NULL: at once). */
 static bool              (*barrier_ok)(unsigned i);
 
@@ -114,7 +119,19 @@ guard_recv(struct raft_io *io, struct raft_message *m)
 		guard_drops++;
 		return;
 	}
+	vouch[i] = no_tail_guard ? 0 : replica_guard_vouch(m);
 	real_recv[i](io, m);
+	vouch[i] = 0;
+}
+
+static int
+guard_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+    raft_io_send_cb cb)
+{
+	struct raft_message c = *m;
+
+	replica_guard_cap_result(&c, vouch[index_of(io)]);
+	return real_send(io, req, &c, cb);
 }
 
 static int
@@ -217,6 +234,8 @@ wrap_io(unsigned i)
 
 	real_start = io->start;
 	io->start = wrap_start;
+	real_send = io->send;
+	io->send = guard_send;
 }
 
 /* n voters of n servers, bootstrapped, guard wrapped, not started. */
@@ -283,6 +302,7 @@ static void
 fini(void)
 {
 	raft_fixture_close(&F);
+	no_tail_guard = false;
 }
 
 TestSuite(cluster, .fini = fini, .timeout = 120);
@@ -404,6 +424,139 @@ Test(cluster, figure8_without_the_guard_loses_a_committed_entry)
 	cr_assert_eq(div, 1, "no divergence seen without the guard");
 	cr_assert_str_eq(applied_at(0, 2) ? applied_at(0, 2) : "-", "A");
 	cr_assert_str_eq(applied_at(2, 2) ? applied_at(2, 2) : "-", "B");
+}
+
+/* ---- a follower's stale tail ---- */
+
+/* The term of r's entry at index, from its in-memory log (0: not there). */
+static raft_term
+term_at(const struct raft *r, raft_index index)
+{
+	const struct raft_log *l = &r->log;
+	size_t                 n = l->back >= l->front ? l->back - l->front
+	                                               : l->size - l->front + l->back;
+
+	if (index == l->snapshot.last_index)
+		return l->snapshot.last_term;
+	if (index <= l->offset || index > l->offset + n)
+		return 0;
+	return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size].term;
+}
+
+/*
+ * S1 led term 2 and stored X at index 2 alone.  S2 is elected in term 3
+ * with S3's vote and appends its barrier at index 2; then S3 is cut off
+ * from S2; S1's messages take 200 ms and its appends 500 ms.  S1 accepts S2's first
+ * heartbeat (prev_log_index 1, no entries) with X still at 2.  For 3 s,
+ * every time S2's commit index moves, a majority must store S2's entry
+ * there (Raft's rule); returns 1 and says why at the first time it did
+ * not, else 0.
+ */
+static int
+stale_tail(char *why, size_t len)
+{
+	struct raft *s1, *s2;
+	raft_index   seen = 0;
+	raft_time    end;
+
+	cluster(3, 3);
+	add_entry(0, 2, "X");
+	for (unsigned i = 0; i < 3; i++)
+		raft_fixture_set_term(&F, i, 2);
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	raft_fixture_set_randomized_election_timeout(&F, 0, 100000);
+	raft_fixture_set_randomized_election_timeout(&F, 1, 1000);
+	raft_fixture_set_randomized_election_timeout(&F, 2, 100000);
+	raft_fixture_set_network_latency(&F, 0, 200);
+	raft_fixture_set_disk_latency(&F, 0, 500);
+	cr_assert_eq(until_leader(20000), 1, "S2 is not the first leader");
+	raft_fixture_saturate(&F, 1, 2);
+	raft_fixture_saturate(&F, 2, 1);
+	s1 = raft_fixture_get(&F, 0);
+	s2 = raft_fixture_get(&F, 1);
+	end = raft_fixture_time(&F) + 3000;
+	while (raft_fixture_time(&F) < end && raft_state(s2) == RAFT_LEADER) {
+		raft_index c;
+
+		step();
+		if ((c = s2->commit_index) <= seen || c < 2)
+			continue;
+		seen = c;
+		if (s1->last_stored < c || term_at(s1, c) != term_at(s2, c)) {
+			snprintf(why, len, "S2 committed %llu (term %llu) with S1 storing up to %llu, "
+			    "term %llu there", (unsigned long long)c,
+			    (unsigned long long)term_at(s2, c), (unsigned long long)s1->last_stored,
+			    (unsigned long long)term_at(s1, c));
+			return 1;
+		}
+	}
+	cr_log_info("S2 commit %llu, S1 stored %llu", (unsigned long long)s2->commit_index,
+	    (unsigned long long)s1->last_stored);
+	return 0;
+}
+
+Test(cluster, a_stale_tail_never_counts_towards_a_commit)
+{
+	char why[256] = "";
+
+	cr_assert_eq(stale_tail(why, sizeof(why)), 0, "%s", why);
+	cr_assert_geq(raft_fixture_get(&F, 1)->commit_index, 2,
+	    "S2 never committed its barrier once S1 had it");
+}
+
+/* The guard's two halves, alone. */
+Test(cluster, the_stale_tail_guard_caps_to_what_the_request_vouches_for)
+{
+	struct raft_message ae = { .type = RAFT_IO_APPEND_ENTRIES }, res, other;
+	uint64_t            v;
+
+	ae.append_entries.prev_log_index = 5;
+	ae.append_entries.n_entries = 2;
+	ae.append_entries.leader_commit = 10;
+	cr_assert_eq(v = replica_guard_vouch(&ae), 8);
+	cr_assert_eq(ae.append_entries.leader_commit, 7, "a commit past the request's entries");
+	ae.append_entries.leader_commit = 3;
+	cr_assert_eq(replica_guard_vouch(&ae), 8);
+	cr_assert_eq(ae.append_entries.leader_commit, 3);
+
+	memset(&res, 0, sizeof(res));
+	res.type = RAFT_IO_APPEND_ENTRIES_RESULT;
+	res.append_entries_result.last_log_index = 9;
+	replica_guard_cap_result(&res, v);
+	cr_assert_eq(res.append_entries_result.last_log_index, 7);
+	res.append_entries_result.last_log_index = 6;
+	replica_guard_cap_result(&res, v);
+	cr_assert_eq(res.append_entries_result.last_log_index, 6, "lower stays");
+	res.append_entries_result.last_log_index = 9;
+	res.append_entries_result.rejected = 6;
+	replica_guard_cap_result(&res, v);
+	cr_assert_eq(res.append_entries_result.last_log_index, 9, "a refusal's hint stays");
+	res.append_entries_result.rejected = 0;
+	replica_guard_cap_result(&res, 0);
+	cr_assert_eq(res.append_entries_result.last_log_index, 9, "no request being handled");
+
+	/* From the very start of the log: vouches for nothing. */
+	ae.append_entries.prev_log_index = 0;
+	ae.append_entries.n_entries = 0;
+	cr_assert_eq(v = replica_guard_vouch(&ae), 1);
+	cr_assert_eq(ae.append_entries.leader_commit, 0);
+	replica_guard_cap_result(&res, v);
+	cr_assert_eq(res.append_entries_result.last_log_index, 0);
+
+	memset(&other, 0, sizeof(other));
+	other.type = RAFT_IO_REQUEST_VOTE;
+	cr_assert_eq(replica_guard_vouch(&other), 0);
+}
+
+/* The negative control: without the stale-tail guard, libraft commits on S1's word. */
+Test(cluster, a_stale_tail_counts_without_the_guard)
+{
+	char why[256] = "";
+
+	no_tail_guard = true;
+	cr_assert_eq(stale_tail(why, sizeof(why)), 1, "no false commit without the guard: the "
+	    "scenario no longer reaches libraft's fault");
+	cr_log_info("without the stale-tail guard: %s", why);
 }
 
 /* ---- the commit stall under steady load ---- */

@@ -59,3 +59,28 @@ replica_guard_stored_term(const struct raft *raft)
 		return 0;
 	return l->entries[(l->front + (size_t)(i - 1 - l->offset)) % l->size].term;
 }
+
+uint64_t
+replica_guard_vouch(struct raft_message *m)
+{
+	struct raft_append_entries *ae = &m->append_entries;
+	raft_index                  last;
+
+	if (m->type != RAFT_IO_APPEND_ENTRIES)
+		return 0;
+	last = ae->prev_log_index + ae->n_entries;
+	if (ae->leader_commit > last)
+		ae->leader_commit = last;
+	return last + 1;
+}
+
+void
+replica_guard_cap_result(struct raft_message *m, uint64_t vouch)
+{
+	struct raft_append_entries_result *res = &m->append_entries_result;
+
+	if (vouch == 0 || m->type != RAFT_IO_APPEND_ENTRIES_RESULT || res->rejected != 0)
+		return;
+	if (res->last_log_index > vouch - 1)
+		res->last_log_index = vouch - 1;
+}

@@ -50,4 +50,31 @@ bool     replica_guard_drop(int raft_state, uint64_t current_term, uint64_t last
  */
 uint64_t replica_guard_stored_term(const struct raft *raft);
 
+/*
+ * The stale-tail guard, against a second fault of libraft 0.15.0 (still
+ * in 0.18): a follower that accepts an AppendEntries which adds nothing to
+ * its log (a heartbeat, or entries it has already) answers with its last
+ * stored index, and sets its commit index to min(leader_commit, last
+ * stored).  Its entries past the request's are not vouched for by the
+ * request: left from an earlier term, they may differ from the leader's.
+ * The leader then counts the follower as storing its own entries at
+ * those indexes and commits them on a false majority; the follower may
+ * commit and apply its stale ones.  Seen in a restart of a chaos run's
+ * data: a leader of term 7 committed its barrier with a follower that had
+ * another entry of term 6 there; the next leader overwrote it, and libraft
+ * stopped the first node ("conflicts with one it committed").  Raft's
+ * rule (figure 2) is min(leaderCommit, index of last new entry).
+ *
+ * replica_guard_vouch: for an AppendEntries (0 for any other message),
+ * caps m's leader_commit at the last index the request vouches for,
+ * prev_log_index + n_entries, and returns that index plus one.  While
+ * libraft handles m, replica_guard_cap_result caps the last_log_index of
+ * an accepted AppendEntries result at the same index (vouch is what
+ * replica_guard_vouch returned; 0 leaves m alone).  An append that adds
+ * entries is answered when it is stored, with the end of what it
+ * appended: the request's own last index, already right.
+ */
+uint64_t replica_guard_vouch(struct raft_message *m);
+void     replica_guard_cap_result(struct raft_message *m, uint64_t vouch);
+
 #endif

@@ -65,6 +65,7 @@ struct rio {
 	bool                 fenced; /* a sync failed: appends parked until close */
 	/* Invariants at the boundary (rio.h): what libraft had at the last look. */
 	uint64_t             seen_commit, seen_applied;
+	uint64_t             vouch; /* while an AppendEntries is handled: guard.h */
 	char                 broken[200]; /* "": none broken (fits io->errmsg) */
 	bool                 unsynced; /* appends written since the last sync */
 	uint64_t             interval; /* RIO_FSYNC_INTERVAL, in ms */
@@ -569,6 +570,15 @@ m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *
 	int         st = RAFT_NOCONNECTION;
 
 	req->cb = cb;
+	/* An answer to the AppendEntries being handled: the stale-tail guard (guard.h). */
+	if (r->vouch != 0 && m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+		struct raft_message capped = *m;
+
+		replica_guard_cap_result(&capped, r->vouch);
+		if (r->has_transport)
+			st = r->transport.send(r->transport.arg, &capped);
+		return push(r, DONE_SEND, req, (void *)cb, st);
+	}
 	/*
 	 * A snapshot (the whole state) is encoded and handed to the
 	 * transport on the worker: libraft keeps its buffers until the
@@ -1625,7 +1635,9 @@ rio_recv(struct raft_io *io, struct raft_message *m)
 		r->stats.guard_drops++;
 		return;
 	}
+	r->vouch = replica_guard_vouch(m);
 	r->recv(io, m);
+	r->vouch = 0;
 	check_indexes(io);
 }
 
