@@ -18,6 +18,11 @@
  * what it never read is given back uncounted (one it read in part, counted).
  * Writes go out at most PIPE_BUF at a time when poll says there is room,
  * so that the loop never blocks in write(2) and can keep the leases.
+ *
+ * Copies: a broker delivers again what it holds no ack for (after a
+ * restart or a change of leader, or when the ack went to a leader that
+ * lost it).  A message this process already wrote is then acknowledged,
+ * not written again (libmom/seen.h: the last 65,536 written).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,6 +41,7 @@
 #include "format.h"
 #include "mom.h"
 #include "progress.h"
+#include "seen.h"
 #include "sub.h"
 #include "wire.h"
 
@@ -78,6 +84,8 @@ struct sub {
 	int64_t            idle_ms;    /* pipe mode: the last wait for the reader */
 	struct mom_progress prog;
 	char               refusal[512]; /* the last retried refusal ("not the leader") */
+	struct mom_seen    seen;       /* what was written: a copy of it is acked, not written */
+	uint64_t           copies;     /* such copies */
 };
 
 /* Room for need acks and need nacks. */
@@ -275,7 +283,7 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 	nng_msg            *rep;
 	void               *tag;
 	char                err[512];
-	uint64_t            count, i;
+	uint64_t            count, i, fresh;
 	size_t              before;
 	int                 rv;
 
@@ -320,13 +328,22 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 		s->status = MOM_EXIT_FAIL;
 		return MOM_EPROTO;
 	}
-	for (i = 0; i < count; i++) {
+	for (i = 0, fresh = 0; i < count; i++) {
 		if (mom_delivery_decode(&body, &d) != 0) {
 			nng_msg_free(rep);
 			mom_cli_err(&s->o->cli, "broker sent a malformed delivery");
 			s->status = MOM_EXIT_FAIL;
 			return MOM_EPROTO;
 		}
+		/* Written already (its ack was lost to a restart or a new leader): settled. */
+		if (mom_seen_has(&s->seen, d.seq)) {
+			s->acks[s->ack_n++] = d.receipt;
+			s->copies++;
+			continue;
+		}
+		/* Once rendered it is written, or the run ends (out_broken, gone). */
+		mom_seen_add(&s->seen, d.seq);
+		fresh++;
 		before = s->out.len;
 		render(s, &d);
 		if (s->pipe)
@@ -336,11 +353,11 @@ round_trip(struct sub *s, uint64_t consumer, uint64_t max, uint64_t wait_ms, uin
 	}
 	nng_msg_free(rep);
 	if (s->pipe)
-		s->got += count;
+		s->got += fresh;
 	else
-		write_batch(s, count);
+		write_batch(s, fresh);
 	if (!s->out_broken)
-		*n = (size_t)count;
+		*n = (size_t)fresh;
 	return 0;
 }
 
@@ -644,6 +661,7 @@ sub_run(struct sub_options *o)
 	s.settler = mom_cli_random();
 	mom_buf_init(&s.out);
 	mom_buf_init(&s.req);
+	mom_seen_init(&s.seen, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -700,6 +718,9 @@ sub_run(struct sub_options *o)
 	if (s.pipe && s.pend_n > 0 && grow(&s, s.ack_n + s.nack_n + s.pend_n) == 0)
 		pipe_give_back(&s);
 	mom_progress(&s.prog, s.got, o->count, 0, 0, 1);
+	if (s.copies > 0)
+		mom_cli_info(&o->cli, "%" PRIu64 " messages delivered again were written already: "
+		    "acknowledged, not written twice", s.copies);
 	/* A signal may have cut a fetch short: its reply is lost, so release. */
 	stop_flag = 0;
 	close_consumer(&s);
@@ -711,5 +732,6 @@ out:
 	free(s.nacks);
 	free(s.ndelays);
 	free(s.pend);
+	mom_seen_fini(&s.seen);
 	return s.status;
 }

@@ -25,6 +25,12 @@
  * that id's leases: none), for an ephemeral subscription (which belongs to
  * this consumer) as a fetch of at most one message, kept until a slot
  * frees.
+ *
+ * Copies: a broker delivers again what it holds no settlement for (after
+ * a restart or a change of leader, or when the settlement went to a leader
+ * that lost it).  A message settled here is then acknowledged without
+ * running its command again (libmom/seen.h: the last 65,536 settled); one
+ * whose command still runs or waits takes the copy's receipt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +49,7 @@
 #include <jansson.h>
 
 #include "mom.h"
+#include "seen.h"
 #include "sub.h"
 #include "wire.h"
 
@@ -105,6 +112,8 @@ struct worker {
 	int64_t            last;    /* when the last message came (-W) */
 	int64_t            stop_at; /* when stopping began; 0: not yet */
 	int                dry;     /* an ask without waiting found nothing while commands ran */
+	struct mom_seen    seen;    /* settled here: a copy delivered again is acked, not run */
+	uint64_t           copies;
 };
 
 static volatile sig_atomic_t got_signal, stopping;
@@ -647,8 +656,24 @@ job_settle(struct worker *w, struct job *j)
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, its reply sent: settled",
 		    j->seq, why);
 		add_ack(w, j->receipt);
-	} else
+	} else {
 		retry_later(w, j, why);
+		return;
+	}
+	/* Settled: should the settlement be lost, a copy delivered again does not run. */
+	mom_seen_add(&w->seen, j->seq);
+}
+
+/* The job of message seq, pending or running; NULL when none. */
+static struct job *
+job_of_seq(struct worker *w, uint64_t seq)
+{
+	struct job *j;
+
+	for (j = w->jobs; j != NULL; j = j->next)
+		if (j->seq == seq)
+			return j;
+	return NULL;
 }
 
 /* Settles every finished job; returns how many. */
@@ -749,6 +774,18 @@ round_trip(struct worker *w, uint64_t consumer, uint64_t max, uint64_t wait_ms, 
 
 		if (mom_delivery_decode(&body, &d) != 0)
 			break;
+		/* A copy of a message settled here (its settlement was lost): acked. */
+		if (mom_seen_has(&w->seen, d.seq)) {
+			add_ack(w, d.receipt);
+			w->copies++;
+			continue;
+		}
+		/* Of one whose command runs or waits: that end settles this delivery. */
+		if ((j = job_of_seq(w, d.seq)) != NULL) {
+			j->receipt = d.receipt;
+			w->copies++;
+			continue;
+		}
 		if ((j = job_new(w, &d)) == NULL) {
 			/* Give it back unused. */
 			add_nack(w, d.receipt, MOM_NACK_UNSEEN);
@@ -827,6 +864,7 @@ worker_init(struct worker *w, struct sub_options *o)
 	mom_buf_init(&w->req);
 	mom_buf_init(&w->pub);
 	mom_buf_init(&w->hdr);
+	mom_seen_init(&w->seen, 0);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 }
@@ -848,6 +886,7 @@ worker_fini(struct worker *w)
 	free(w->acks);
 	free(w->nrec);
 	free(w->ndel);
+	mom_seen_fini(&w->seen);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 }
@@ -1146,6 +1185,9 @@ worker_run(struct sub_options *o)
 		while (step(&w) == 0)
 			;
 		close_consumer(&w);
+		if (w.copies > 0)
+			mom_cli_info(&o->cli, "%" PRIu64 " messages delivered again were settled "
+			    "here already: acknowledged, not run twice", w.copies);
 	}
 	worker_fini(&w);
 	return w.status;
