@@ -474,7 +474,7 @@ Test(fsm_publish, idle_producers_expire_by_when_each_was_last_heard)
 Test(fsm_publish, a_tick_expires_many_idle_producers_at_once)
 {
 	struct fsm *f = new_fsm();
-	uint64_t    i, n = 50000;
+	uint64_t    i, n = 10000;
 
 	/* Like a shell loop of one-message mom-pubs: a producer each. */
 	cr_assert_eq(admin(f, 0, "{\"op\":\"queue.create\",\"name\":\"q\"}"), 0);
