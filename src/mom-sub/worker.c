@@ -28,9 +28,11 @@
  *
  * Copies: a broker delivers again what it holds no settlement for (after
  * a restart or a change of leader, or when the settlement went to a leader
- * that lost it).  A message settled here is then acknowledged without
- * running its command again (libmom/seen.h: the last 65,536 settled); one
- * whose command still runs or waits takes the copy's receipt.
+ * that lost it).  A message acknowledged here (exit 0, or its reply sent)
+ * is then acknowledged again without running its command (libmom/seen.h:
+ * the last 65,536); one whose command still runs or waits takes the copy's
+ * receipt.  A dead-lettered one is not noted: moved back from the dead
+ * letters, it must run again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -652,6 +654,8 @@ job_settle(struct worker *w, struct job *j)
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": exit 65, dead-lettered", j->seq);
 		add_nack(w, j->receipt, MOM_NACK_DEAD | MOM_NACK_UNSEEN |
 		    MOM_NACK_DELAY(MOM_EXIT_DATAERR));
+		/* Not noted: moved back from the dead letters (queue move), it runs again. */
+		return;
 	} else if (j->reply_to) {
 		mom_cli_info(&w->o->cli, "message %" PRIu64 ": %s, its reply sent: settled",
 		    j->seq, why);

@@ -69,6 +69,23 @@ hc() { timeout "$TMO" curl -sS "$@"; }
 	assert_line 'flaky max-deliveries'
 }
 
+@test "a worker that keeps running runs again a dead letter moved back to its queue" {
+	start_broker
+	qcreate jobs.dead
+	qcreate jobs --dead-letter jobs.dead
+	pub -q jobs -m job1
+	# Exit 65 until the fix is in ($T/fixed), then the job is done.
+	bg sub -q jobs -- sh -c "if [ -e '$T/fixed' ]; then cat >>'$T/ran'; else exit 65; fi"
+	local pid=${BG_PIDS[-1]}
+	wait_for 10 qfield_is jobs.dead messages 1 || fail "not dead-lettered"
+	touch "$T/fixed"
+	run admin queue move jobs.dead jobs
+	assert_success
+	wait_for 10 test -s "$T/ran" || fail "the worker did not run the moved message"
+	assert_equal "$(cat "$T/ran")" job1
+	stop_pid "$pid" TERM
+}
+
 @test "dead-letter headers survive a restart, and expired messages die with a reason" {
 	start_broker
 	qcreate ttl.dead
