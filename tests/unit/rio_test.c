@@ -897,7 +897,7 @@ mode_open(struct raft_io *io, enum rio_fsync m, uint64_t interval)
 static void
 mode_append(struct raft_io *io, struct raft_io_append *req, int i)
 {
-	static char       bufs[64][11];
+	static char       bufs[64][20]; /* room for any int: the compiler cannot see i < 64 */
 	struct raft_entry e = { .term = 1, .type = RAFT_COMMAND };
 
 	cr_assert_lt(i, 64);
@@ -1365,6 +1365,23 @@ until_ordered(struct raft_io *io, int n)
 	cr_assert_eq(norder, n, "%d of %d completions (ran %d, poll %lld, wakes %d)", norder, n, work_ran, (long long)rio_poll(io), wakes);
 }
 
+/* A bootstrapped node1 of one voter (conf) in io, with n entries appended and completed. */
+static void
+worker_node(struct raft_io *io, const struct rio_config *cfg, struct raft_configuration *conf,
+    struct raft_io_append *req, int n)
+{
+	cb_io = io;
+	cr_assert_eq(rio_create(io, cfg), 0);
+	cr_assert_eq(io->init(io, 1, "node1"), 0);
+	raft_configuration_init(conf);
+	cr_assert_eq(raft_configuration_add(conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io->bootstrap(io, conf), 0);
+	for (int i = 0; i < n; i++)
+		mode_append(io, &req[i], i);
+	cr_assert_eq(rio_step(io), 0);
+	cr_assert_eq(ncb, n);
+}
+
 /*
  * With a wake, libraft's snapshot work, the put of its own snapshot and a
  * get run on rio's worker, in order: the owner goes on appending (and
@@ -1389,16 +1406,7 @@ Test(rio, snapshot_work_put_and_get_run_on_the_worker)
 	ncb = wakes = gate_open = gate_waiting = norder = work_ran = 0;
 	put_status = got_status = work_cb_status = -1;
 	got_snap = NULL;
-	cb_io = &io;
-	cr_assert_eq(rio_create(&io, &cfg), 0);
-	cr_assert_eq(io.init(&io, 1, "node1"), 0);
-	raft_configuration_init(&conf);
-	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
-	cr_assert_eq(io.bootstrap(&io, &conf), 0);
-	for (int i = 0; i < 45; i++)
-		mode_append(&io, &req[i], i);
-	cr_assert_eq(rio_step(&io), 0);
-	cr_assert_eq(ncb, 45);
+	worker_node(&io, &cfg, &conf, req, 45);
 	cr_assert_gt(store_first(rio_store(&io)), 0);
 
 	/* The work blocks on the worker; the put and the get queue behind it. */
@@ -1443,6 +1451,135 @@ Test(rio, snapshot_work_put_and_get_run_on_the_worker)
 	mode_close(&io);
 	cr_assert_eq(norder, 1, "the close completed the work");
 	cr_assert_eq(work_ran, 2);
+	raft_configuration_close(&conf);
+}
+
+/* The prepare hook of the next test: where and with what it ran, what it made. */
+static pthread_t prep_thread;
+static int       prepared_n, discarded_n;
+static char      prepared_copy[16];
+
+static void *
+test_prepare(void *arg, const void *data, size_t len)
+{
+	(void)arg;
+	prep_thread = pthread_self();
+	snprintf(prepared_copy, sizeof(prepared_copy), "%.*s", (int)len, (const char *)data);
+	__atomic_add_fetch(&prepared_n, 1, __ATOMIC_SEQ_CST);
+	return strdup("parsed");
+}
+
+static void
+test_discard(void *arg, void *p)
+{
+	(void)arg;
+	discarded_n++;
+	free(p);
+}
+
+/* Opens the gate after 200 ms, from a thread of its own (the owner is blocked). */
+static void *
+late_gate(void *arg)
+{
+	(void)arg;
+	usleep(200000);
+	gate_pass(1);
+	return NULL;
+}
+
+/*
+ * With a wake, a snapshot installed from a leader (trailing 0) is written
+ * on the worker and prepared there (cfg.prepare, off the owner's thread);
+ * the log it replaces goes when it is collected, and an append meanwhile
+ * waits for it and lands after the snapshot.  What was prepared goes to
+ * whoever claims it for the same data, and to discard at close if nobody did.
+ */
+Test(rio, an_installed_snapshot_is_written_and_prepared_on_the_worker)
+{
+	struct rio_config           cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.fsync = RIO_FSYNC_NEVER, .segment_size = 256, .wake = count_wake,
+		.prepare = test_prepare, .discard = test_discard };
+	struct raft_io              io;
+	struct raft_configuration   conf;
+	struct raft_buffer          buf = { "state", 5 }, buf2 = { "newer", 5 };
+	struct raft_snapshot        sn = { .index = 100, .term = 3, .configuration_index = 1,
+		.bufs = &buf, .n_bufs = 1 }, sn2 = sn;
+	struct raft_io_async_work   work = { .work = gated_work };
+	struct raft_io_snapshot_put put, put2;
+	struct raft_io_append       req[16];
+	struct raft_snapshot       *ls;
+	struct raft_entry          *e;
+	raft_index                  start;
+	raft_term                   term;
+	raft_id                     vote;
+	pthread_t                   th;
+	size_t                      n;
+	char                        p[128], *got;
+
+	ncb = wakes = gate_open = gate_waiting = norder = work_ran = 0;
+	prepared_n = discarded_n = 0;
+	put_status = work_cb_status = -1;
+	worker_node(&io, &cfg, &conf, req, 10);
+	cr_assert_eq(store_last(rio_store(&io)), 11);
+
+	/* The worker is busy: the install waits behind that, and the put returns at once. */
+	cr_assert_eq(io.async_work(&io, &work, bg_work_cb), 0);
+	gate_reached();
+	sn.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 0, &put, &sn, ordered_put_cb), 0, "%s", io.errmsg);
+	snprintf(p, sizeof(p), "%s/snap", dir);
+	cr_assert_neq(access(p, F_OK), 0, "written on the owner's thread");
+	cr_assert_eq(store_last(rio_store(&io)), 11, "the log goes when the put is collected");
+	cr_assert_null(rio_take_prepared(&io, buf.base), "prepared before it was written");
+	gate_pass(1);
+	until_ordered(&io, 2);
+	cr_assert_eq(order[1], 2);
+	cr_assert_eq(put_status, 0);
+	cr_assert_eq(access(p, F_OK), 0, "no snapshot file");
+	cr_assert_eq(store_last(rio_store(&io)), 0, "the install replaces the whole log");
+	cr_assert_eq(prepared_n, 1);
+	cr_assert_not(pthread_equal(prep_thread, pthread_self()), "prepared on the owner's thread");
+	cr_assert_str_eq(prepared_copy, "state");
+	cr_assert_null(rio_take_prepared(&io, buf2.base), "claimed for other data");
+	cr_assert_not_null(got = rio_take_prepared(&io, buf.base));
+	cr_assert_str_eq(got, "parsed");
+	free(got);
+	cr_assert_null(rio_take_prepared(&io, buf.base), "claimed twice");
+
+	/* An append while an install is on the worker waits for it. */
+	norder = 0;
+	cr_assert_eq(io.async_work(&io, &work, bg_work_cb), 0);
+	gate_reached();
+	sn2.index = 200;
+	sn2.bufs = &buf2;
+	sn2.configuration = conf;
+	cr_assert_eq(io.snapshot_put(&io, 0, &put2, &sn2, ordered_put_cb), 0, "%s", io.errmsg);
+	cr_assert_eq(pthread_create(&th, NULL, late_gate, NULL), 0);
+	mode_append(&io, &req[10], 10);
+	pthread_join(th, NULL);
+	cr_assert_eq(store_last(rio_store(&io)), 201, "the append went before the install");
+	until_ordered(&io, 2);
+	step_until(&io, &ncb, 11);
+	cr_assert_eq(ncb, 11);
+	cr_assert_eq(put_status, 0);
+	cr_assert_eq(prepared_n, 2);
+	cr_assert_eq(discarded_n, 0);
+	mode_close(&io);
+	cr_assert_eq(discarded_n, 1, "what nobody claimed went at close");
+
+	/* On disk: the second snapshot, then the append. */
+	cfg.wake = NULL;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.load(&io, &term, &vote, &ls, &start, &e, &n), 0, "%s", io.errmsg);
+	cr_assert_not_null(ls);
+	cr_assert_eq(ls->index, 200);
+	cr_assert_eq(start, 201);
+	cr_assert_eq(n, 1);
+	free_entries(e, n);
+	free_snap(ls);
+	io.close(&io, NULL);
+	rio_destroy(&io);
 	raft_configuration_close(&conf);
 }
 

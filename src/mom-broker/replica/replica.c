@@ -264,21 +264,50 @@ rfsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned
 	return 0;
 }
 
+/*
+ * An installed snapshot, on rio's worker once it is written (rio.h,
+ * prepare): its state is built there, and rfsm_restore only swaps it in.
+ * Reads r->fsm_cfg alone.  NULL: out of memory or malformed (the restore
+ * then parses it again and says so).
+ */
+static void *
+install_parse(void *arg, const void *data, size_t len)
+{
+	struct replica *r = arg;
+	struct fsm     *n;
+
+	return fsm_restore_parse(&r->fsm_cfg, data, len, &n) == 0 ? n : NULL;
+}
+
+static void
+install_discard(void *arg, void *prepared)
+{
+	(void)arg;
+	fsm_free(prepared);
+}
+
 static int
 rfsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 {
 	struct replica *r = rf->data;
+	struct fsm     *n = rio_take_prepared(&r->io, buf->base);
+	int64_t         t0 = mom_mono_us();
 	int             rv;
 
 	stash_apply(r); /* older than the snapshot, which replaces the state */
-	if ((rv = fsm_restore(r->fsm, buf->base, buf->len)) != 0) {
+	if (n != NULL) {
+		fsm_restore_swap(r->fsm, n);
+	} else if ((rv = fsm_restore(r->fsm, buf->base, buf->len)) != 0) {
 		log_warnx("the snapshot in the data directory is unusable (%s)",
 		    rv == MOM_ENOMEM ? "out of memory" : "malformed");
 		return rv == MOM_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
 	}
 	if (!r->loading) {
 		r->installed++;
-		log_info("installed a snapshot of %zu bytes from the leader", buf->len);
+		r->install_us = (uint64_t)(mom_mono_us() - t0);
+		log_info("installed a snapshot of %zu bytes from the leader (%llu ms on the core "
+		    "thread%s)", buf->len, (unsigned long long)(r->install_us / 1000),
+		    n != NULL ? ", parsed before" : "");
 	}
 	raft_free(buf->base);
 	return 0;
@@ -595,6 +624,7 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "snapshots", json_integer((json_int_t)r->snapshots));
 	json_object_set_new(o, "snapshots_installed", json_integer((json_int_t)r->installed));
 	json_object_set_new(o, "snapshot_pause_us", json_integer((json_int_t)r->snap_begin_us));
+	json_object_set_new(o, "snapshot_install_pause_us", json_integer((json_int_t)r->install_us));
 	rio_stats(&r->io, &st);
 	json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
 	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));
@@ -649,6 +679,10 @@ raft_create(struct replica *r)
 	/* The syncs run on rio's thread: the core serves on meanwhile. */
 	rc.wake = r->cfg.wake;
 	rc.wake_arg = r->cfg.arg;
+	/* A snapshot installed from the leader is parsed there too. */
+	rc.prepare = install_parse;
+	rc.discard = install_discard;
+	rc.prepare_arg = r;
 	if (rio_create(&r->io, &rc) != 0) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 		return -1;
@@ -825,6 +859,7 @@ replica_start(struct replica **rp, struct fsm *fsm, const struct replica_config 
 		return MOM_ENOMEM;
 	}
 	r->fsm = fsm;
+	r->fsm_cfg = fsm->cfg;
 	r->cfg = *cfg;
 	r->snap_at = cfg->snapshot_bytes;
 	mom_buf_init(&r->batch);

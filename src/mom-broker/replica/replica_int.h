@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "replica/ident.h"
 #include "replica/replica.h"
+#include "state/fsm.h"
 #include "storage/rio.h"
 
 /*
@@ -79,6 +80,7 @@ struct replica {
 	struct raft_io        io;
 	struct raft_fsm       rfsm;
 	struct fsm           *fsm;
+	struct fsm_config     fsm_cfg;  /* fsm's, for parsing an install on rio's worker */
 	struct replica_config cfg;
 	/* The entry being built: commands (varint length + command each). */
 	struct mom_buf         batch;
@@ -97,6 +99,7 @@ struct replica {
 	struct fsm_snap       *snap;          /* the snapshot being taken (rfsm_snapshot) */
 	uint64_t               snap_begin_us; /* the core thread's part of the last one */
 	uint64_t               installed;     /* snapshots restored from a leader */
+	uint64_t               install_us;    /* the core thread's part of the last one */
 	bool                   loading;       /* in raft_start: a restore is from our disk */
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */

@@ -245,6 +245,17 @@ void fsm_snap_end(struct fsm_snap *);
 /* No fewer bytes than fsm_snap_write will append. */
 uint64_t fsm_snap_size(const struct fsm_snap *);
 int fsm_restore(struct fsm *, const uint8_t *, size_t);
+/*
+ * The same in two halves, so that a big snapshot a follower installs is
+ * parsed off the owner's thread: fsm_restore_parse (any thread; it reads
+ * only cfg and b) builds the snapshot's state in a new fsm, *out (NULL on
+ * failure: MOM_EBADDATA or MOM_ENOMEM); fsm_restore_swap (owner's thread)
+ * replaces f's state by it and frees n.  n must come from f's config;
+ * an n not swapped in goes with fsm_free.
+ */
+int  fsm_restore_parse(const struct fsm_config *cfg, const uint8_t *b, size_t len,
+    struct fsm **out);
+void fsm_restore_swap(struct fsm *f, struct fsm *n);
 
 /*
  * A digest of the replicated state (fsm_digest.c says what goes in and what

@@ -930,19 +930,28 @@ snap_parse(struct fsm *n, const uint8_t *b, size_t len)
 }
 
 int
-fsm_restore(struct fsm *f, const uint8_t *b, size_t len)
+fsm_restore_parse(const struct fsm_config *cfg, const uint8_t *b, size_t len, struct fsm **out)
 {
 	struct fsm *n;
-	size_t      it;
-	void       *v;
 	int         rv;
 
-	if ((n = fsm_new(&f->cfg)) == NULL)
+	*out = NULL;
+	if ((n = fsm_new(cfg)) == NULL)
 		return MOM_ENOMEM;
 	if ((rv = snap_parse(n, b, len)) != 0) {
 		fsm_free(n);
 		return rv;
 	}
+	*out = n;
+	return 0;
+}
+
+void
+fsm_restore_swap(struct fsm *f, struct fsm *n)
+{
+	size_t it;
+	void  *v;
+
 	/* Everything checked: the old state goes (the core hears of each mq), the new moves in. */
 	fsm_clear(f);
 	f->queues = n->queues;
@@ -964,5 +973,16 @@ fsm_restore(struct fsm *f, const uint8_t *b, size_t len)
 		((struct queue *)v)->fsm = f;
 	fsm_attach_all(f);
 	free(n);
+}
+
+int
+fsm_restore(struct fsm *f, const uint8_t *b, size_t len)
+{
+	struct fsm *n;
+	int         rv;
+
+	if ((rv = fsm_restore_parse(&f->cfg, b, len, &n)) != 0)
+		return rv;
+	fsm_restore_swap(f, n);
 	return 0;
 }

@@ -48,7 +48,10 @@ struct bg {
 	struct rio_transport        tp;       /* BG_SEND */
 	int                         status;
 	uint64_t                    took_ms;
+	void                       *prepared; /* BG_PUT of an install: cfg.prepare's */
 	char                        err[RAFT_ERRMSG_BUF_SIZE];
+	void                     *(*prepare)(void *, const void *, size_t);
+	void                       *prepare_arg;
 };
 
 struct rio {
@@ -104,6 +107,10 @@ struct rio {
 	struct bg           *bdone, **bdtail;    /* under bmu */
 	bool                 bquit;              /* under bmu */
 	size_t               bpending;           /* submitted, not collected */
+	/* An installed snapshot on the worker (rio.h, prepare); what it prepared. */
+	bool                 installing;
+	void                *prepared;
+	const void          *prepared_data;
 };
 
 static struct rio *
@@ -324,6 +331,7 @@ static void snap_free(struct raft_snapshot *sn);
 static int flush(struct raft_io *io, bool closing);
 static int sync_drain(struct raft_io *io, bool closing);
 static void bg_drain(struct raft_io *io);
+static void prepared_drop(struct rio *r, void *prepared);
 
 static void
 m_close(struct raft_io *io, raft_io_close_cb cb)
@@ -348,6 +356,9 @@ m_close(struct raft_io *io, raft_io_close_cb cb)
 		bg_drain(io); /* a completed snapshot work may start its put */
 		flush(io, true);
 	}
+	prepared_drop(r, r->prepared);
+	r->prepared = NULL;
+	r->prepared_data = NULL;
 	store_close(r->store);
 	r->store = NULL;
 	r->tick = NULL;
@@ -603,6 +614,10 @@ m_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry
 	req->cb = cb;
 	if (r->fenced) /* completed (discarded) at close: see rio.h */
 		return push(r, DONE_PARKED, req, (void *)cb, 0);
+	if (r->installing) {
+		bg_drain(io); /* the log the install replaces goes first */
+		first = r->next;
+	}
 	/* libraft has already put the entries at the end of its log. */
 	if (r->raft && n > 0 && raft_last_index(r->raft) >= n)
 		first = raft_last_index(r->raft) - n + 1;
@@ -667,6 +682,8 @@ m_truncate(struct raft_io *io, raft_index index)
 		snprintf(io->errmsg, sizeof(io->errmsg), "truncate at 0");
 		return RAFT_INVALID;
 	}
+	if (r->installing)
+		bg_drain(io);
 	/* Committed entries are never taken back: refused, and the node stops. */
 	if (r->raft != NULL && index <= r->raft->commit_index)
 		return broken(io, "a truncate at %llu, at or below the commit index %llu",
@@ -946,6 +963,27 @@ out:
  * entries; the whole log for an installed one, trailing 0, after which
  * appends resume past it).  0 or a RAFT_* error (errmsg).
  */
+/* What prepare made goes unused (rio.h). */
+static void
+prepared_drop(struct rio *r, void *prepared)
+{
+	if (prepared != NULL && r->cfg.discard != NULL)
+		r->cfg.discard(r->cfg.prepare_arg, prepared);
+}
+
+void *
+rio_take_prepared(struct raft_io *io, const void *data)
+{
+	struct rio *r = R(io);
+	void       *p = r->prepared;
+
+	if (p == NULL || data == NULL || data != r->prepared_data)
+		return NULL;
+	r->prepared = NULL;
+	r->prepared_data = NULL;
+	return p;
+}
+
 static int
 snap_stored(struct raft_io *io, uint64_t index, unsigned trailing)
 {
@@ -993,6 +1031,10 @@ bg_submit(struct rio *r, enum bg_kind kind, void *req, void *cb,
 	j->put = put;
 	j->trailing = trailing;
 	j->dir = r->cfg.dir;
+	if (kind == BG_PUT && trailing == 0) {
+		j->prepare = r->cfg.prepare;
+		j->prepare_arg = r->cfg.prepare_arg;
+	}
 	bg_queue(r, j);
 	return 0;
 }
@@ -1026,6 +1068,10 @@ bg_run(struct bg *j)
 		break;
 	case BG_PUT:
 		j->status = snap_write(j->dir, j->put, j->err, sizeof(j->err));
+		/* An installed one: what the restore will need, done here too. */
+		if (j->status == 0 && j->prepare != NULL && j->put->n_bufs == 1)
+			j->prepared = j->prepare(j->prepare_arg, j->put->bufs[0].base,
+			    j->put->bufs[0].len);
 		break;
 	case BG_GET:
 		j->status = snap_read(j->dir, &j->got, j->err, sizeof(j->err));
@@ -1110,6 +1156,8 @@ bg_collect(struct raft_io *io)
 			(void)push(r, DONE_WORK, j->req, j->cb, j->status);
 			break;
 		case BG_PUT:
+			if (j->trailing == 0)
+				r->installing = false;
 			if (j->status == 0) {
 				j->status = snap_stored(io, j->put->index, j->trailing);
 				if (j->took_ms >= 1000)
@@ -1118,6 +1166,13 @@ bg_collect(struct raft_io *io)
 					    (unsigned long long)j->took_ms);
 			} else {
 				log_warnx("%s", j->err);
+			}
+			if (j->prepared != NULL && j->status == 0) {
+				prepared_drop(r, r->prepared);
+				r->prepared = j->prepared;
+				r->prepared_data = j->put->bufs[0].base;
+			} else {
+				prepared_drop(r, j->prepared);
 			}
 			(void)push(r, DONE_SNAP_PUT, j->req, j->cb, j->status);
 			break;
@@ -1165,13 +1220,19 @@ m_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_pu
 	}
 	req->cb = cb;
 	/*
-	 * A snapshot of our own is written on the worker: libraft appends
+	 * Written on the worker.  A snapshot of our own: libraft appends
 	 * meanwhile, and the segments below it go when it is collected.  An
-	 * installed one (trailing 0) replaces the whole log, and libraft may
-	 * append after it before the put completes: it is written here.
+	 * installed one (trailing 0) replaces the whole log when it is
+	 * collected; libraft appends nothing while it installs (it drops the
+	 * entries of AppendEntries meanwhile), and should it append or
+	 * truncate all the same (it became leader), that waits for the put
+	 * (installing).  The worker also runs cfg.prepare on its data.
 	 */
-	if (trailing > 0 && r->bthr_up) {
-		return bg_submit(r, BG_PUT, req, (void *)cb, snapshot, trailing);
+	if (r->bthr_up) {
+		if ((rc = bg_submit(r, BG_PUT, req, (void *)cb, snapshot, trailing)) == 0 &&
+		    trailing == 0)
+			r->installing = true;
+		return rc;
 	}
 	if ((rc = snap_write(r->cfg.dir, snapshot, io->errmsg, sizeof(io->errmsg))) != 0 ||
 	    (rc = snap_stored(io, snapshot->index, trailing)) != 0)

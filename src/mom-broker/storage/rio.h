@@ -154,6 +154,19 @@ struct rio_config {
 	 */
 	void      (*wake)(void *arg);
 	void       *wake_arg;
+	/*
+	 * With wake, snapshots are written on a worker thread of rio's, a
+	 * snapshot installed from a leader too (snapshot_put with trailing
+	 * 0).  prepare, if set, is then called on the worker with that
+	 * snapshot's data, once it is written, to do ahead what the restore
+	 * will need (parse it); a non-NULL result is kept until
+	 * rio_take_prepared claims it for the same data, or is handed to
+	 * discard (on the owner's thread) when the put failed, a later
+	 * install replaced it, or at close.
+	 */
+	void     *(*prepare)(void *arg, const void *data, size_t len);
+	void      (*discard)(void *arg, void *prepared);
+	void       *prepare_arg;
 };
 
 /*
@@ -229,6 +242,13 @@ bool rio_failed(struct raft_io *io);
  * (store_reserve_restore) and logs when it did: then it says false.
  */
 bool rio_full(struct raft_io *io);
+/*
+ * What rio_config's prepare made of the installed snapshot whose data is
+ * data (the restore's buffer), or NULL (none, or another one's): the
+ * caller owns it.
+ */
+void *rio_take_prepared(struct raft_io *, const void *data);
+
 /* The index of the snapshot in dir (0 and no error when there is none). */
 int  rio_snapshot_index(const char *dir, uint64_t *index, char *err, size_t errlen);
 /* The store under the io (NULL before init / after close), e.g. for tests' fault hooks. */
