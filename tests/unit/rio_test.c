@@ -1454,6 +1454,84 @@ Test(rio, snapshot_work_put_and_get_run_on_the_worker)
 	raft_configuration_close(&conf);
 }
 
+/* The stale-tail test: what the transport was handed, what libraft's recv saw. */
+static raft_index guard_sent_last, guard_seen_commit;
+static int        guard_sends;
+
+static int
+guard_transport(void *arg, const struct raft_message *m)
+{
+	(void)arg;
+	if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+		guard_sent_last = m->append_entries_result.last_log_index;
+		guard_sends++;
+	}
+	return 0;
+}
+
+/* libraft's recv, as a follower with 9 entries answers an AppendEntries at once. */
+static void
+guard_recv(struct raft_io *io, struct raft_message *m)
+{
+	static struct raft_io_send req;
+	struct raft_message        res = { .type = RAFT_IO_APPEND_ENTRIES_RESULT };
+
+	guard_seen_commit = m->append_entries.leader_commit;
+	res.append_entries_result.last_log_index = 9;
+	cr_assert_eq(io->send(io, &req, &res, NULL), 0);
+}
+
+static void
+send_result(struct raft_io *io, raft_index last)
+{
+	static struct raft_io_send req;
+	struct raft_message        res = { .type = RAFT_IO_APPEND_ENTRIES_RESULT };
+
+	res.append_entries_result.last_log_index = last;
+	cr_assert_eq(io->send(io, &req, &res, NULL), 0);
+}
+
+/*
+ * rio wires the stale-tail guard (storage/guard.h): an AppendEntries
+ * reaches libraft with its leader_commit capped at what it carries, and
+ * the answer sent while libraft handles it vouches for no more; an
+ * answer sent at another time goes as it is.
+ */
+Test(rio, an_answer_vouches_only_for_the_append_entries_it_answers)
+{
+	struct rio_transport      tr = { guard_transport, NULL };
+	struct rio_config         cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.transport = &tr };
+	struct raft_io            io;
+	struct raft_configuration conf;
+	struct raft_message       ae = { .type = RAFT_IO_APPEND_ENTRIES };
+
+	guard_sends = 0;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	raft_configuration_init(&conf);
+	cr_assert_eq(raft_configuration_add(&conf, 1, "node1", RAFT_VOTER), 0);
+	cr_assert_eq(io.bootstrap(&io, &conf), 0);
+	cr_assert_eq(io.start(&io, 100, count_tick, guard_recv), 0);
+	/* A heartbeat at 5 to a follower whose log runs to 9. */
+	ae.append_entries.term = 1;
+	ae.append_entries.prev_log_index = 5;
+	ae.append_entries.leader_commit = 8;
+	rio_recv(&io, &ae);
+	cr_assert_eq(guard_sends, 1);
+	cr_assert_eq(guard_sent_last, 5, "the answer claimed %llu", (unsigned long long)guard_sent_last);
+	cr_assert_eq(guard_seen_commit, 5, "libraft saw leader_commit %llu",
+	    (unsigned long long)guard_seen_commit);
+	/* Outside a receive (an append stored later): as libraft says. */
+	send_result(&io, 9);
+	cr_assert_eq(guard_sends, 2);
+	cr_assert_eq(guard_sent_last, 9);
+	cr_assert_eq(rio_step(&io), 0);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+	raft_configuration_close(&conf);
+}
+
 /* The prepare hook of the next test: where and with what it ran, what it made. */
 static pthread_t prep_thread;
 static int       prepared_n, discarded_n;

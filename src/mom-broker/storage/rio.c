@@ -577,18 +577,16 @@ static int
 m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
     raft_io_send_cb cb)
 {
-	struct rio *r = R(io);
-	int         st = RAFT_NOCONNECTION;
+	struct rio         *r = R(io);
+	struct raft_message capped;
+	int                 st = RAFT_NOCONNECTION;
 
 	req->cb = cb;
 	/* An answer to the AppendEntries being handled: the stale-tail guard (guard.h). */
 	if (r->vouch != 0 && m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
-		struct raft_message capped = *m;
-
+		capped = *m;
 		replica_guard_cap_result(&capped, r->vouch);
-		if (r->has_transport)
-			st = r->transport.send(r->transport.arg, &capped);
-		return push(r, DONE_SEND, req, (void *)cb, st);
+		m = &capped;
 	}
 	/*
 	 * A snapshot (the whole state) is encoded and handed to the
@@ -958,11 +956,6 @@ out:
 
 /* ---- snapshot work on a thread of its own (rio.h, wake) ---- */
 
-/*
- * A snapshot at index is on disk: the log under it goes (all but trailing
- * entries; the whole log for an installed one, trailing 0, after which
- * appends resume past it).  0 or a RAFT_* error (errmsg).
- */
 /* What prepare made goes unused (rio.h). */
 static void
 prepared_drop(struct rio *r, void *prepared)
@@ -984,6 +977,11 @@ rio_take_prepared(struct raft_io *io, const void *data)
 	return p;
 }
 
+/*
+ * A snapshot at index is on disk: the log under it goes (all but trailing
+ * entries; the whole log for an installed one, trailing 0, after which
+ * appends resume past it).  0 or a RAFT_* error (errmsg).
+ */
 static int
 snap_stored(struct raft_io *io, uint64_t index, unsigned trailing)
 {
