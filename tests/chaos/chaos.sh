@@ -31,7 +31,9 @@
 #             (mom-admin cluster digest) within CHAOS_SETTLE seconds
 #   crashes   a broker that exited without being killed, or a sanitizer,
 #             assertion or invariant line in a log: 0
-# CHAOS_VERBOSE=1 runs the nodes with -v (their debug lines in n*.log).
+# CHAOS_VERBOSE=1 runs the nodes with -v (their debug lines in n*.log);
+# LIBRAFT_TRACE=1 in the environment adds libraft's own trace there.
+# A kept directory has each node's cluster status at the end (status.N).
 # Exit status: 0 passed, 1 a check failed, 64 a bad setting or no fault
 # build.  Negative controls: CHAOS_CONTROL=confirm-before-commit runs every
 # node with MOM_FAULT_CONFIRM_BEFORE_COMMIT (publishes confirmed before a
@@ -677,6 +679,10 @@ for ((i = 1; i <= N; i++)); do
 l = json.load(sys.stdin).get("cluster_links", {})
 print(" ".join("'"$i"'<-%s gaps %d faulted %d resent %d" % (p, v["gaps"], v["fault_dropped"], v["resent"]) for p, v in sorted(l.items())))' \
 	    2>/dev/null >>"$W/links" || echo "$i: no answer" >>"$W/links"
+	# Each node's view of the cluster, with its replication traffic per
+	# peer (what says why a node did not catch up), for a kept directory.
+	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 --json cluster status \
+	    >"$W/status.$i" 2>&1 || true
 done
 if check; then
 	say "passed"

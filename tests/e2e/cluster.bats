@@ -94,6 +94,44 @@ sys.exit(0 if n['term'] is None and n['applied'] is None else 1)" 2>/dev/null
 	wait_for 10 blank_in "$LEADER" "$f" || fail "$(node_status "$LEADER")"
 }
 
+# replication_seen I F: node I's status shows its replication traffic with
+# node F: when I leads, appends sent and answers taken up to its commit,
+# and F in pipeline; when F leads, appends received and answers sent.
+replication_seen() {
+	node_status "$1" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+n = [n for n in d['nodes'] if n['id'] == $2][0]
+rep = n['replication']
+if d['self'] == d['leader']:
+    a, w = rep['sent']['append'], rep['received']['answer']
+    ok = a['count'] > 0 and a['term'] == d['term'] and w['rejected'] == 0
+    ok = ok and w['last'] >= d['commit'] and rep['state'] == 'pipeline'
+    ok = ok and rep['match'] == w['last'] and rep['next'] > rep['match']
+else:
+    a, w = rep['received']['append'], rep['sent']['answer']
+    ok = a['count'] > 0 and w['count'] > 0 and w['rejected'] == 0 and w['last'] >= d['commit']
+    ok = ok and 'state' not in rep and rep['sent']['append'] is None
+sys.exit(0 if ok else 1)" 2>/dev/null
+}
+
+@test "cluster status shows the replication traffic with each node: appends, answers, and the leader's progress" {
+	local f
+	start_cluster 3
+	run -0 timeout 20 mom-admin queue create q
+	seq 1 20 | timeout 30 mom-pub -q q -l
+	f=$(a_follower)
+	wait_for 10 replication_seen "$LEADER" "$f" || fail "$(node_status "$LEADER")"
+	wait_for 10 replication_seen "$f" "$LEADER" || fail "$(node_status "$f")"
+	# A node that stopped: the leader's appends to it go unanswered.
+	kill -9 "${NODE_PID[$f]}"
+	sleep 1
+	node_status "$LEADER" | python3 -c "
+import json, sys
+n = [n for n in json.load(sys.stdin)['nodes'] if n['id'] == $f][0]['replication']
+assert n['received']['answer']['ago_ms'] >= 500, n" || fail "$(node_status "$LEADER")"
+}
+
 @test "a publish to a follower is consumed from another node" {
 	start_cluster 3
 	f=$(a_follower)

@@ -67,6 +67,55 @@ role_name(int role)
 }
 
 static json_t *
+append_json(const struct peer_append *a, int64_t now)
+{
+	if (a->at_ms == 0)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)a->count,
+	    "term", (json_int_t)a->term, "prev", (json_int_t)a->prev,
+	    "entries", (json_int_t)a->entries, "commit", (json_int_t)a->commit,
+	    "ago_ms", (json_int_t)(now - a->at_ms));
+}
+
+static json_t *
+answer_json(const struct peer_answer *w, int64_t now)
+{
+	if (w->at_ms == 0)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)w->count,
+	    "term", (json_int_t)w->term, "rejected", (json_int_t)w->rejected,
+	    "last", (json_int_t)w->last, "ago_ms", (json_int_t)(now - w->at_ms));
+}
+
+/*
+ * The replication traffic with a node (replica_int.h), and on the leader
+ * libraft's progress for it: what tells why a node does not catch up.
+ */
+static json_t *
+replication_json(struct replica *r, uint64_t id, unsigned i)
+{
+	static const char *const states[] = { "probe", "pipeline", "snapshot" };
+	const struct peer_traffic *t = replica_traffic(r, id);
+	int64_t now = mom_mono_ms();
+	json_t *o;
+
+	if (t == NULL || (o = json_object()) == NULL)
+		return json_null();
+	json_object_set_new(o, "sent", json_pack("{s:o, s:o}",
+	    "append", append_json(&t->append_out, now), "answer", answer_json(&t->answer_out, now)));
+	json_object_set_new(o, "received", json_pack("{s:o, s:o}",
+	    "append", append_json(&t->append_in, now), "answer", answer_json(&t->answer_in, now)));
+	if (raft_state(&r->raft) == RAFT_LEADER) {
+		const struct raft_progress *p = &r->raft.leader_state.progress[i];
+
+		json_object_set_new(o, "state", json_string(p->state < 3 ? states[p->state] : "?"));
+		json_object_set_new(o, "next", json_integer((json_int_t)p->next_index));
+		json_object_set_new(o, "match", json_integer((json_int_t)p->match_index));
+	}
+	return o;
+}
+
+static json_t *
 node_json(struct replica *r, const struct raft_server *s, unsigned i, uint64_t leader)
 {
 	bool    self = s->id == r->cfg.node_id;
@@ -113,6 +162,7 @@ node_json(struct replica *r, const struct raft_server *s, unsigned i, uint64_t l
 			    (raft_last_index(&r->raft) > m ? raft_last_index(&r->raft) - m : 0)));
 		} else
 			json_object_set_new(n, "lag", json_null());
+		json_object_set_new(n, "replication", replication_json(r, s->id, i));
 	}
 	return n;
 }

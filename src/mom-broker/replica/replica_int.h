@@ -33,6 +33,33 @@ struct peer_report {
 	int64_t  at_ms; /* mom_mono_ms when it came; 0: never */
 };
 
+/*
+ * The replication traffic with a member as this node saw it (transport.c):
+ * the last AppendEntries and the last answer to one, each way.  It says
+ * why a node does not catch up: no requests, requests refused, or answers
+ * that do not move.
+ */
+struct peer_append {
+	uint64_t count, term, prev, entries, commit;
+	int64_t  at_ms; /* mom_mono_ms of the last; 0: none */
+};
+struct peer_answer {
+	uint64_t count, term, rejected, last;
+	int64_t  at_ms;
+};
+struct peer_traffic {
+	struct peer_append append_out, append_in;
+	struct peer_answer answer_out, answer_in;
+};
+
+/* A member but this node (transport.c keeps them in step with the configuration). */
+struct peer_state {
+	uint64_t            id;
+	int64_t             heard_ms; /* mom_mono_ms of its last raft message; 0: never */
+	struct peer_report  report;   /* what it last said of itself */
+	struct peer_traffic traffic;
+};
+
 struct replica_node {
 	struct ident        ident;
 	uint64_t            boot_cluster; /* --bootstrap on an empty directory: the id to form */
@@ -45,10 +72,8 @@ struct replica_node {
 	uint64_t            elections;    /* times this node became leader */
 	uint64_t            barriers;     /* barriers proposed on becoming leader */
 	uint64_t            conf_index;   /* the configuration the links know */
-	uint64_t            known[REPLICA_MAX_NODES]; /* its members but this node */
-	size_t              nknown;
-	uint64_t            heard[REPLICA_MAX_NODES]; /* mom_mono_ms of its last raft message */
-	struct peer_report  report[REPLICA_MAX_NODES]; /* what it last said of itself */
+	struct peer_state   peer[REPLICA_MAX_NODES]; /* its members but this node */
+	size_t              npeer;
 	int64_t             report_ms;    /* when this node last sent its own */
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
 	bool                more;         /* the links had more than one drive takes */
@@ -120,6 +145,8 @@ void replica_call_deliver(struct replica *r, uint64_t from, uint8_t kind, const 
 #define REPORT_EVERY_MS 500
 #define REPORT_FRESH_MS 2000
 const struct peer_report *replica_report(struct replica *r, uint64_t id);
+/* The replication traffic with member id, or NULL for a non-member (transport.c). */
+const struct peer_traffic *replica_traffic(struct replica *r, uint64_t id);
 
 /* Cluster mode (cluster.c). */
 int  cluster_check_dir(struct replica *r);

@@ -37,6 +37,8 @@
  */
 #define APPEND_MAX ((size_t)4 << 20)
 
+static void note_traffic(struct replica *, const struct raft_message *, bool);
+
 static int
 tp_send(void *arg, const struct raft_message *m)
 {
@@ -79,6 +81,8 @@ tp_send(void *arg, const struct raft_message *m)
 		len = r->tx.len;
 		rv = link_send(r->link, m->server_id, 0, LINK_RAFT, r->tx.data, r->tx.len);
 	}
+	if (rv == 0)
+		note_traffic(r, m, true);
 	if (rv == MOM_ETOOBIG)
 		log_warnx("a raft message of %zu bytes to node %" PRIu64 " is over the links' "
 		    "limit", len, (uint64_t)m->server_id);
@@ -103,8 +107,7 @@ peers_sync(struct replica *r)
 	const struct raft_configuration *c = &r->raft.configuration;
 	raft_index idx = r->raft.configuration_uncommitted_index ?
 	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
-	uint64_t   old[REPLICA_MAX_NODES], heard[REPLICA_MAX_NODES];
-	struct peer_report report[REPLICA_MAX_NODES];
+	struct peer_state old[REPLICA_MAX_NODES];
 	size_t     old_n;
 	unsigned   i, j;
 
@@ -113,8 +116,8 @@ peers_sync(struct replica *r)
 	for (i = 0; i < c->n; i++)
 		if (c->servers[i].id != r->cfg.node_id)
 			(void)link_peer_add(r->link, c->servers[i].id, c->servers[i].address);
-	for (i = 0; i < r->node.nknown; i++) {
-		uint64_t id = r->node.known[i];
+	for (i = 0; i < r->node.npeer; i++) {
+		uint64_t id = r->node.peer[i].id;
 		bool     member = false;
 
 		for (j = 0; j < c->n; j++)
@@ -122,53 +125,80 @@ peers_sync(struct replica *r)
 		if (!member && !is_peer(r, id))
 			link_peer_remove(r->link, id);
 	}
-	old_n = r->node.nknown;
-	memcpy(old, r->node.known, sizeof(old));
-	memcpy(heard, r->node.heard, sizeof(heard));
-	memcpy(report, r->node.report, sizeof(report));
-	r->node.nknown = 0;
-	for (i = 0; i < c->n && r->node.nknown < REPLICA_MAX_NODES; i++) {
+	old_n = r->node.npeer;
+	memcpy(old, r->node.peer, old_n * sizeof(old[0]));
+	r->node.npeer = 0;
+	for (i = 0; i < c->n && r->node.npeer < REPLICA_MAX_NODES; i++) {
+		struct peer_state *ps;
+
 		if (c->servers[i].id == r->cfg.node_id)
 			continue;
-		r->node.heard[r->node.nknown] = 0;
-		memset(&r->node.report[r->node.nknown], 0, sizeof(r->node.report[0]));
+		ps = &r->node.peer[r->node.npeer++];
+		memset(ps, 0, sizeof(*ps));
+		ps->id = c->servers[i].id;
 		for (j = 0; j < old_n; j++)
-			if (old[j] == c->servers[i].id) {
-				r->node.heard[r->node.nknown] = heard[j];
-				r->node.report[r->node.nknown] = report[j];
-			}
-		r->node.known[r->node.nknown++] = c->servers[i].id;
+			if (old[j].id == ps->id)
+				*ps = old[j];
 	}
 	r->node.conf_index = idx;
 }
 
-/* Where member id is in known[] (and heard[], report[]), or -1. */
-static int
-known_at(const struct replica *r, uint64_t id)
+/* Member id's state, or NULL for a non-member. */
+static struct peer_state *
+peer_of(struct replica *r, uint64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < r->node.nknown; i++)
-		if (r->node.known[i] == id)
-			return (int)i;
-	return -1;
-}
-
-/* When a raft message from member id last came: mom_mono_ms, 0 never. */
-static uint64_t *
-heard_of(struct replica *r, uint64_t id)
-{
-	int i = known_at(r, id);
-
-	return i < 0 ? NULL : &r->node.heard[i];
+	for (i = 0; i < r->node.npeer; i++)
+		if (r->node.peer[i].id == id)
+			return &r->node.peer[i];
+	return NULL;
 }
 
 bool
 replica_heard_within(struct replica *r, uint64_t id, uint64_t ms)
 {
-	uint64_t *h = r->link != NULL ? heard_of(r, id) : NULL;
+	const struct peer_state *ps = r->link != NULL ? peer_of(r, id) : NULL;
 
-	return h != NULL && *h != 0 && (uint64_t)mom_mono_ms() - *h <= ms;
+	return ps != NULL && ps->heard_ms != 0 && (uint64_t)(mom_mono_ms() - ps->heard_ms) <= ms;
+}
+
+const struct peer_traffic *
+replica_traffic(struct replica *r, uint64_t id)
+{
+	const struct peer_state *ps = r->link != NULL ? peer_of(r, id) : NULL;
+
+	return ps != NULL ? &ps->traffic : NULL;
+}
+
+/* Notes an AppendEntries or an answer to one, sent (out) or received. */
+static void
+note_traffic(struct replica *r, const struct raft_message *m, bool out)
+{
+	struct peer_state *ps;
+	struct peer_append *a;
+	struct peer_answer *w;
+
+	if (m->type != RAFT_IO_APPEND_ENTRIES && m->type != RAFT_IO_APPEND_ENTRIES_RESULT)
+		return;
+	if ((ps = peer_of(r, m->server_id)) == NULL)
+		return;
+	if (m->type == RAFT_IO_APPEND_ENTRIES) {
+		a = out ? &ps->traffic.append_out : &ps->traffic.append_in;
+		a->count++;
+		a->term = m->append_entries.term;
+		a->prev = m->append_entries.prev_log_index;
+		a->entries = m->append_entries.n_entries;
+		a->commit = m->append_entries.leader_commit;
+		a->at_ms = mom_mono_ms();
+	} else {
+		w = out ? &ps->traffic.answer_out : &ps->traffic.answer_in;
+		w->count++;
+		w->term = m->append_entries_result.term;
+		w->rejected = m->append_entries_result.rejected;
+		w->last = m->append_entries_result.last_log_index;
+		w->at_ms = mom_mono_ms();
+	}
 }
 
 /*
@@ -202,7 +232,7 @@ static void
 recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 {
 	struct raft_message m;
-	uint64_t           *h;
+	struct peer_state  *ps;
 
 	if (raftmsg_decode(p, n, &m, r->rx_addr, sizeof(r->rx_addr)) != 0) {
 		r->node.bad_msgs++;
@@ -213,27 +243,20 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 		raftmsg_release(&m);
 		return;
 	}
-	if ((h = heard_of(r, from)) != NULL)
-		*h = (uint64_t)mom_mono_ms();
+	if ((ps = peer_of(r, from)) != NULL)
+		ps->heard_ms = mom_mono_ms();
+	note_traffic(r, &m, false);
 	if (m.type == RAFT_IO_REQUEST_VOTE && !m.request_vote.disrupt_leader &&
 	    leader_gone(r, from))
 		m.request_vote.disrupt_leader = true;
 	rio_recv(&r->io, &m);
 }
 
-/* Where member id's report goes, or NULL for a non-member. */
-static struct peer_report *
-report_slot(struct replica *r, uint64_t id)
-{
-	int i = known_at(r, id);
-
-	return i < 0 ? NULL : &r->node.report[i];
-}
-
 const struct peer_report *
 replica_report(struct replica *r, uint64_t id)
 {
-	const struct peer_report *p = r->link != NULL ? report_slot(r, id) : NULL;
+	const struct peer_state  *ps = r->link != NULL ? peer_of(r, id) : NULL;
+	const struct peer_report *p = ps != NULL ? &ps->report : NULL;
 
 	return p != NULL && p->at_ms != 0 && mom_mono_ms() - p->at_ms <= REPORT_FRESH_MS ?
 	    p : NULL;
@@ -243,7 +266,8 @@ replica_report(struct replica *r, uint64_t id)
 static void
 recv_status(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 {
-	struct peer_report *rep = report_slot(r, from);
+	struct peer_state  *ps = peer_of(r, from);
+	struct peer_report *rep = ps != NULL ? &ps->report : NULL;
 
 	if (n != 24 || rep == NULL) {
 		r->node.bad_msgs++;
@@ -274,8 +298,8 @@ send_status(struct replica *r)
 	mom_le_put64(b, r->raft.current_term);
 	mom_le_put64(b + 8, r->raft.commit_index);
 	mom_le_put64(b + 16, raft_last_applied(&r->raft));
-	for (i = 0; i < r->node.nknown; i++)
-		(void)link_send(r->link, r->node.known[i], 0, LINK_STATUS, b, sizeof(b));
+	for (i = 0; i < r->node.npeer; i++)
+		(void)link_send(r->link, r->node.peer[i].id, 0, LINK_STATUS, b, sizeof(b));
 }
 
 void
