@@ -276,6 +276,7 @@ for i in range(300):
 		[ "$(stat_of "$i" log_index)" -gt 100 ]
 	done
 	[ "$(stat_of "$LEADER" snapshot_pause_us)" -gt 0 ]
+	[ "$(stat_of "$LEADER" trim_pause_us_max)" -gt 0 ]
 	start_node "$f"
 	caught_up "$f" "$(applied_of "$LEADER")"
 	[ "$(stat_of "$f" snapshots_installed)" -ge 1 ]

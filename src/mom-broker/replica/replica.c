@@ -545,8 +545,17 @@ replica_trim(struct replica *r)
 	 * pages back (glibc keeps freed memory otherwise), once per snapshot.
 	 */
 	if (r->trimmed != r->snapshots) {
+		int64_t t0 = mom_mono_us();
+
 		r->trimmed = r->snapshots;
 		malloc_trim(0);
+		/* It walks every free chunk of the heap, the core thread waiting. */
+		r->trim_us = (uint64_t)(mom_mono_us() - t0);
+		if (r->trim_us > r->trim_us_max)
+			r->trim_us_max = r->trim_us;
+		if (r->trim_us >= 100000)
+			log_warnx("giving freed memory back (malloc_trim) held the core thread "
+			    "for %llu ms", (unsigned long long)(r->trim_us / 1000));
 	}
 }
 
@@ -625,6 +634,8 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "snapshots_installed", json_integer((json_int_t)r->installed));
 	json_object_set_new(o, "snapshot_pause_us", json_integer((json_int_t)r->snap_begin_us));
 	json_object_set_new(o, "snapshot_install_pause_us", json_integer((json_int_t)r->install_us));
+	json_object_set_new(o, "trim_pause_us", json_integer((json_int_t)r->trim_us));
+	json_object_set_new(o, "trim_pause_us_max", json_integer((json_int_t)r->trim_us_max));
 	rio_stats(&r->io, &st);
 	json_object_set_new(o, "log_syncs", json_integer((json_int_t)st.syncs));
 	json_object_set_new(o, "log_sync_us", json_integer((json_int_t)st.sync_us));

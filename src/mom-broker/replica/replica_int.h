@@ -125,6 +125,7 @@ struct replica {
 	uint64_t               snap_begin_us; /* the core thread's part of the last one */
 	uint64_t               installed;     /* snapshots restored from a leader */
 	uint64_t               install_us;    /* the core thread's part of the last one */
+	uint64_t               trim_us, trim_us_max; /* malloc_trim after a snapshot: last, longest */
 	bool                   loading;       /* in raft_start: a restore is from our disk */
 	struct replica_node    node;      /* cluster mode */
 	struct rio_transport   transport; /* cluster mode: the links (transport.c) */
