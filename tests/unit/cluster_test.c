@@ -50,6 +50,9 @@ static unsigned            guard_drops;
 /* The stale-tail guard (storage/guard.h): on unless a test says; what each server vouches for. */
 static bool                no_tail_guard;
 static uint64_t            vouch[MAXS];
+/* The snapshot-gap fix (storage/guard.h): on unless a test says; how often it moved a request. */
+static bool                no_gap_fix;
+static unsigned            gap_fixes;
 static int               (*real_send)(struct raft_io *, struct raft_io_send *,
     const struct raft_message *, raft_io_send_cb);
 /* The test's say on when server i may append its barrier (NULL: at once). */
@@ -119,6 +122,8 @@ guard_recv(struct raft_io *io, struct raft_message *m)
 		guard_drops++;
 		return;
 	}
+	if (!no_gap_fix && replica_guard_covered(r, m))
+		gap_fixes++;
 	vouch[i] = no_tail_guard ? 0 : replica_guard_vouch(m);
 	real_recv[i](io, m);
 	vouch[i] = 0;
@@ -303,6 +308,8 @@ fini(void)
 {
 	raft_fixture_close(&F);
 	no_tail_guard = false;
+	no_gap_fix = false;
+	gap_fixes = 0;
 }
 
 TestSuite(cluster, .fini = fini, .timeout = 120);
@@ -1007,4 +1014,215 @@ Test(cluster, a_follower_whose_append_failed_recovers_after_a_restart)
 	cr_assert_eq(raft_last_applied(fr), raft_last_applied(lr));
 	cr_assert_eq(ndone, ncmd);
 	expect_no_divergence(3);
+}
+
+/* ---- a follower whose snapshot is newer than the leader's ---- */
+
+#define NO_SNAPSHOTS 1000000
+
+/*
+ * What a chaos run livelocked on.  S3 snapshots once early (keeping no
+ * entry before it), S2 later (keeping 4), so S2's snapshot is newer than
+ * S3's and its log no longer holds S3's snapshot index; S1 takes none.
+ * S1 leads, then S3 is elected while its sends to S2 fail: libraft 0.15
+ * puts S2 back to next index 1 (a failed send goes back to probe at the
+ * match index plus one, 0 plus one for a follower not heard in this term).
+ * S3 goes on committing with S1.  Once the link is back, S2 refuses S3's
+ * first heartbeat (it lacks the entry), and S3 then sends its snapshot;
+ * S2 takes it for a no-op (it has a newer one) and answers with its
+ * index; S3 probes right after it, where S2 has no entry either: S2
+ * refuses, S3 steps back below its log and sends its snapshot again.
+ * Returns S2's applied index after 5 s more of trickle and 2 s of drain;
+ * *lead is S3's.
+ */
+static raft_index
+newer_follower_snapshot(raft_index *lead)
+{
+	static struct raft_transfer xfer;
+	struct raft *s2, *s3;
+	raft_index   s3snap;
+
+	cluster(3, 3);
+	s2 = raft_fixture_get(&F, 1);
+	s3 = raft_fixture_get(&F, 2);
+	raft_set_snapshot_threshold(raft_fixture_get(&F, 0), NO_SNAPSHOTS);
+	raft_set_snapshot_threshold(s2, 48);
+	raft_set_snapshot_trailing(s2, 4);
+	raft_set_snapshot_threshold(s3, 16);
+	raft_set_snapshot_trailing(s3, 0);
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	raft_fixture_set_randomized_election_timeout(&F, 0, 1000);
+	raft_fixture_set_randomized_election_timeout(&F, 1, 100000);
+	raft_fixture_set_randomized_election_timeout(&F, 2, 100000);
+	cr_assert_eq(until_leader(20000), 0, "S1 is not the first leader");
+	trickle_start();
+	/* Its snapshot index moves when the snapshot is stored. */
+	for (raft_time end = raft_fixture_time(&F) + 20000;
+	    s3->log.snapshot.last_index == 0 && raft_fixture_time(&F) < end;)
+		trickle_step();
+	raft_set_snapshot_threshold(s3, NO_SNAPSHOTS);
+	cr_assert_eq(S[2].snapshots, 1);
+	s3snap = s3->log.snapshot.last_index;
+	cr_assert_gt(s3snap, 0);
+	for (raft_time end = raft_fixture_time(&F) + 20000;
+	    s2->log.snapshot.last_index < s3snap + 16 && raft_fixture_time(&F) < end;)
+		trickle_step();
+	raft_set_snapshot_threshold(s2, NO_SNAPSHOTS);
+	drain(1000);
+	cr_assert_gt(s2->log.snapshot.last_index, s3snap);
+	cr_assert_eq(term_at(s2, s3snap), 0, "S2's log still holds S3's snapshot index");
+	cr_assert_eq(raft_last_applied(s2), raft_last_applied(raft_fixture_get(&F, 0)));
+	/* S1 hands over to S3, whose sends to S2 fail. */
+	raft_fixture_disconnect(&F, 2, 1);
+	raft_fixture_set_randomized_election_timeout(&F, 0, 100000);
+	cr_assert_eq(raft_transfer(raft_fixture_get(&F, 0), &xfer, 3, NULL), 0);
+	/* No proposals during the transfer (raft_apply refuses them). */
+	for (raft_time end = raft_fixture_time(&F) + 5000;
+	    leader_now() != 2 && raft_fixture_time(&F) < end;)
+		step();
+	cr_assert_eq(leader_now(), 2, "S3 does not lead");
+	trickle_for(1000);
+	cr_assert_gt(raft_last_index(s3), raft_last_index(s2), "S3 wrote nothing S2 misses");
+	raft_fixture_reconnect(&F, 2, 1);
+	trickle_for(5000);
+	drain(2000);
+	*lead = raft_last_applied(s3);
+	cr_log_info("S3 snapshot %llu, S2 snapshot %llu; applied: S3 %llu, S2 %llu; gap fixes %u",
+	    (unsigned long long)s3snap, (unsigned long long)s2->log.snapshot.last_index,
+	    (unsigned long long)*lead, (unsigned long long)raft_last_applied(s2), gap_fixes);
+	return raft_last_applied(s2);
+}
+
+Test(cluster, a_follower_with_a_newer_snapshot_than_the_leaders_catches_up)
+{
+	raft_index lead, got = newer_follower_snapshot(&lead);
+
+	cr_assert_eq(got, lead, "S2 applied %llu of the leader's %llu", (unsigned long long)got,
+	    (unsigned long long)lead);
+	cr_assert_gt(gap_fixes, 0, "the scenario never reached the gap");
+	cr_assert_eq(ndone, ncmd);
+	expect_no_divergence(3);
+}
+
+/* The negative control: without the fix, S2 applies nothing more. */
+Test(cluster, a_follower_with_a_newer_snapshot_livelocks_without_the_fix)
+{
+	raft_index lead, got;
+
+	no_gap_fix = true;
+	got = newer_follower_snapshot(&lead);
+	cr_assert_lt(got, lead, "S2 caught up without the fix: the scenario missed the livelock");
+	cr_assert_eq(gap_fixes, 0);
+}
+
+/* An AppendEntries of n entries after prev, each term terms[k], one batch; entry k's first byte is k. */
+static void
+gap_ae(struct raft_message *m, raft_index prev, raft_term prev_term, unsigned n,
+    const raft_term *terms)
+{
+	uint8_t *batch;
+
+	memset(m, 0, sizeof(*m));
+	m->type = RAFT_IO_APPEND_ENTRIES;
+	m->append_entries.term = 2;
+	m->append_entries.prev_log_index = prev;
+	m->append_entries.prev_log_term = prev_term;
+	m->append_entries.leader_commit = prev + n;
+	m->append_entries.n_entries = n;
+	if (n == 0)
+		return;
+	cr_assert_not_null(m->append_entries.entries = raft_malloc(n * sizeof(struct raft_entry)));
+	cr_assert_not_null(batch = raft_malloc(n * CMDLEN));
+	for (unsigned k = 0; k < n; k++) {
+		struct raft_entry *e = &m->append_entries.entries[k];
+
+		memset(batch + k * CMDLEN, (int)k, CMDLEN);
+		e->term = terms[k];
+		e->type = RAFT_COMMAND;
+		e->buf.base = batch + k * CMDLEN;
+		e->buf.len = CMDLEN;
+		e->batch = batch;
+	}
+}
+
+static void
+gap_ae_free(struct raft_message *m)
+{
+	if (m->append_entries.n_entries > 0)
+		raft_free(m->append_entries.entries[0].batch);
+	raft_free(m->append_entries.entries);
+}
+
+/*
+ * The fix alone, on one server with a snapshot at 10 (term 2) and entries
+ * 11 to 13 after it.
+ */
+Test(cluster, the_snapshot_gap_fix_moves_only_requests_below_the_snapshot_and_outside_the_log)
+{
+	static const raft_term two[8] = { 2, 2, 2, 2, 2, 2, 2, 2 };
+	static const raft_term odd[8] = { 2, 2, 2, 2, 3, 3, 3, 3 };
+	struct raft_snapshot  *sn;
+	struct raft_message    m;
+	struct raft           *r;
+
+	memset(S, 0, sizeof(S));
+	fsm_init(0);
+	grow(1);
+	cr_assert_not_null(sn = raft_malloc(sizeof(*sn)));
+	memset(sn, 0, sizeof(*sn));
+	sn->index = 10;
+	sn->term = 2;
+	raft_configuration_init(&sn->configuration);
+	cr_assert_eq(raft_configuration_add(&sn->configuration, 1, "1", RAFT_VOTER), 0);
+	sn->configuration_index = 1;
+	cr_assert_not_null(sn->bufs = raft_malloc(sizeof(*sn->bufs)));
+	cr_assert_not_null(sn->bufs[0].base = raft_malloc(8));
+	memset(sn->bufs[0].base, 0, 8);
+	sn->bufs[0].len = 8;
+	sn->n_bufs = 1;
+	raft_fixture_set_snapshot(&F, 0, sn);
+	for (int k = 0; k < 3; k++)
+		add_entry(0, 2, "a");
+	cr_assert_eq(raft_fixture_start(&F), 0);
+	r = raft_fixture_get(&F, 0);
+	cr_assert_eq(r->log.snapshot.last_index, 10);
+	cr_assert_eq(raft_last_index(r), 13);
+
+	/* Entries 6 to 12 after 5: those up to 10 go, 11 and 12 stay, checked at 10. */
+	gap_ae(&m, 5, 2, 7, two);
+	cr_assert(replica_guard_covered(r, &m));
+	cr_assert_eq(m.append_entries.prev_log_index, 10);
+	cr_assert_eq(m.append_entries.prev_log_term, 2);
+	cr_assert_eq(m.append_entries.n_entries, 2);
+	cr_assert_eq(((uint8_t *)m.append_entries.entries[0].buf.base)[0], 5);
+	cr_assert_eq(((uint8_t *)m.append_entries.entries[1].buf.base)[0], 6);
+	gap_ae_free(&m);
+
+	/* All of its entries under the snapshot: a heartbeat at 10, the batch freed (valgrind). */
+	gap_ae(&m, 3, 2, 4, two);
+	cr_assert(replica_guard_covered(r, &m));
+	cr_assert_eq(m.append_entries.prev_log_index, 10);
+	cr_assert_eq(m.append_entries.n_entries, 0);
+	cr_assert_null(m.append_entries.entries);
+	gap_ae(&m, 4, 2, 0, NULL);
+	cr_assert(replica_guard_covered(r, &m));
+	cr_assert_eq(m.append_entries.prev_log_index, 10);
+
+	/* The leader's entry at 10 is of another term: left to libraft's own check. */
+	gap_ae(&m, 5, 2, 7, odd);
+	cr_assert_not(replica_guard_covered(r, &m));
+	cr_assert_eq(m.append_entries.prev_log_index, 5);
+	cr_assert_eq(m.append_entries.n_entries, 7);
+	gap_ae_free(&m);
+
+	/* At the snapshot, in the log, past it, from the start, or not an AppendEntries: untouched. */
+	for (raft_index prev = 10; prev <= 14; prev++) {
+		gap_ae(&m, prev, 2, 0, NULL);
+		cr_assert_not(replica_guard_covered(r, &m), "prev %llu", (unsigned long long)prev);
+	}
+	gap_ae(&m, 0, 0, 0, NULL);
+	cr_assert_not(replica_guard_covered(r, &m));
+	m.type = RAFT_IO_APPEND_ENTRIES_RESULT;
+	m.append_entries.prev_log_index = 5;
+	cr_assert_not(replica_guard_covered(r, &m));
 }

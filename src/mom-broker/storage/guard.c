@@ -42,11 +42,11 @@ replica_guard_drop(int raft_state, uint64_t current_term, uint64_t last_stored_t
 	return true;
 }
 
-uint64_t
-replica_guard_stored_term(const struct raft *raft)
+/* The term of entry i in libraft's log or snapshot (its logTermOf); 0 when in neither. */
+static uint64_t
+term_of(const struct raft *raft, raft_index i)
 {
 	const struct raft_log *l = &raft->log;
-	raft_index             i = raft->last_stored;
 	size_t                 n;
 
 	if (i == 0)
@@ -58,6 +58,45 @@ replica_guard_stored_term(const struct raft *raft)
 	if (i <= l->offset || i > l->offset + n)
 		return 0;
 	return l->entries[(l->front + (size_t)(i - 1 - l->offset)) % l->size].term;
+}
+
+uint64_t
+replica_guard_stored_term(const struct raft *raft)
+{
+	return term_of(raft, raft->last_stored);
+}
+
+bool
+replica_guard_covered(const struct raft *raft, struct raft_message *m)
+{
+	struct raft_append_entries *ae = &m->append_entries;
+	raft_index                  snap = raft->log.snapshot.last_index;
+	raft_index                  skip;
+
+	if (m->type != RAFT_IO_APPEND_ENTRIES || ae->prev_log_index == 0 ||
+	    ae->prev_log_index >= snap || term_of(raft, ae->prev_log_index) != 0)
+		return false;
+	/* Installing one (0.15: last_stored is 0 meanwhile): not yet its own. */
+	if (raft->last_stored == 0)
+		return false;
+	skip = snap - ae->prev_log_index;
+	if (skip <= ae->n_entries) {
+		if (ae->entries[skip - 1].term != raft->log.snapshot.last_term)
+			return false;
+		ae->n_entries -= (unsigned)skip;
+		if (ae->n_entries > 0)
+			memmove(ae->entries, ae->entries + skip,
+			    ae->n_entries * sizeof(*ae->entries));
+	} else
+		ae->n_entries = 0;
+	if (ae->n_entries == 0 && ae->entries != NULL) {
+		raft_free(ae->entries[0].batch);
+		raft_free(ae->entries);
+		ae->entries = NULL;
+	}
+	ae->prev_log_index = snap;
+	ae->prev_log_term = raft->log.snapshot.last_term;
+	return true;
 }
 
 uint64_t

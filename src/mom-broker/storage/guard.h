@@ -77,4 +77,31 @@ uint64_t replica_guard_stored_term(const struct raft *raft);
 uint64_t replica_guard_vouch(struct raft_message *m);
 void     replica_guard_cap_result(struct raft_message *m, uint64_t vouch);
 
+/*
+ * The snapshot-gap fix, against a third fault of libraft 0.15.0: a
+ * follower refuses an AppendEntries whose previous entry (prev_log_index)
+ * it no longer has in its log because its own snapshot covers it ("no
+ * entry at index"), although every entry a snapshot covers is committed,
+ * so the leader's is the same.  The leader then steps back one entry at a
+ * time, and once below its own log sends its snapshot; when that is older
+ * than the follower's, the follower takes it for a no-op and answers with
+ * its index, the leader probes right after it, and the follower refuses
+ * again: a loop that never ends.  Seen in a chaos run: the leader sent
+ * 131 snapshots of about 2 MB in 70 s and the follower applied nothing.
+ * (A fresh leader starts it: libraft 0.15 puts a follower back to probe
+ * at its match index plus one on any failed send, and a leader that has
+ * not heard from it yet in its term has 0: it sends its snapshot.)
+ *
+ * replica_guard_covered: when m is an AppendEntries whose prev_log_index
+ * is below raft's snapshot index S and not in its log (and raft is not
+ * installing a snapshot), moves m's previous entry to S: the entries up
+ * to S are dropped, and prev_log_term becomes the snapshot's term; when m
+ * has an entry at S its term must be that one, else m is left alone (the
+ * logs differ where they cannot: libraft's own check refuses it).  m's
+ * entries must share one batch (raft_message decoding and raft_fixture
+ * both do so); dropping them all frees the batch and the array.  Returns
+ * true when m was changed.
+ */
+bool     replica_guard_covered(const struct raft *raft, struct raft_message *m);
+
 #endif

@@ -1694,6 +1694,8 @@ rio_recv(struct raft_io *io, struct raft_message *m)
 		r->stats.guard_drops++;
 		return;
 	}
+	if (r->raft != NULL && replica_guard_covered(r->raft, m))
+		r->stats.gap_fixes++;
 	r->vouch = replica_guard_vouch(m);
 	r->recv(io, m);
 	r->vouch = 0;

@@ -177,7 +177,9 @@ struct rio_config {
  * written; entries, bytes: log entries written to the store (the
  * bootstrap/recover entry included) and their bytes on disk (framing
  * included); snapshots: snapshot files written; guard_drops:
- * AppendEntries results rio_recv dropped (storage/guard.h).
+ * AppendEntries results rio_recv dropped (storage/guard.h); gap_fixes:
+ * AppendEntries whose previous entry rio_recv moved to this node's
+ * snapshot (guard.h, replica_guard_covered).
  */
 struct rio_stats {
 	uint64_t syncs;
@@ -187,6 +189,7 @@ struct rio_stats {
 	uint64_t snapshots;
 	uint64_t sync_us;
 	uint64_t guard_drops;
+	uint64_t gap_fixes;
 };
 
 /*
@@ -226,7 +229,10 @@ void rio_attach(struct raft_io *io, struct raft *raft);
  * counted (guard_drops): the figure-8 guard of storage/guard.h, which
  * keeps libraft 0.15.0 from committing an earlier term's entry by
  * counting replicas.  The owner appends a barrier on every transition to
- * leader so that such an entry comes soon.
+ * leader so that such an entry comes soon.  An AppendEntries whose
+ * previous entry this node's snapshot covers is moved to that snapshot
+ * (gap_fixes: replica_guard_covered), and its leader_commit capped to
+ * what it vouches for (replica_guard_vouch).
  */
 void rio_recv(struct raft_io *io, struct raft_message *m);
 
