@@ -88,7 +88,8 @@ fi
 
 elapsed; echo "# end-to-end tests (bats)"
 if [ -d tests/e2e ] && ls tests/e2e/*.bats >/dev/null 2>&1; then
-	bats --tap tests/e2e >"$out/e2e.tap" 2>&1
+	# --timing: each test's time on its line ("in N ms"), to see what the suite spends.
+	bats --tap --timing tests/e2e >"$out/e2e.tap" 2>&1
 	cat "$out/e2e.tap"
 	count "$out/e2e.tap"
 fi
