@@ -33,7 +33,8 @@
 #             assertion or invariant line in a log: 0
 # CHAOS_VERBOSE=1 runs the nodes with -v (their debug lines in n*.log);
 # LIBRAFT_TRACE=1 in the environment adds libraft's own trace there.
-# A kept directory has each node's cluster status at the end (status.N).
+# A kept directory has each node's cluster status and stats at the end
+# (status.N, stats.N).
 # Exit status: 0 passed, 1 a check failed, 64 a bad setting or no fault
 # build.  Negative controls: CHAOS_CONTROL=confirm-before-commit runs every
 # node with MOM_FAULT_CONFIRM_BEFORE_COMMIT (publishes confirmed before a
@@ -683,6 +684,7 @@ print(" ".join("'"$i"'<-%s gaps %d faulted %d resent %d" % (p, v["gaps"], v["fau
 	# peer (what says why a node did not catch up), for a kept directory.
 	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 --json cluster status \
 	    >"$W/status.$i" 2>&1 || true
+	timeout 10 "$BIN/mom-admin" -s "${NODE_URL[$i]}" -W 5 --json stats >"$W/stats.$i" 2>&1 || true
 done
 if check; then
 	say "passed"

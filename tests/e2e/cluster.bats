@@ -300,6 +300,48 @@ for i in range(300):
 	[ "$(printf '%s\n' "$output" | cut -c1-4 | sort -u | wc -l)" = 300 ]
 }
 
+@test "a follower that was down while the leadership moved catches up from the log, not a snapshot" {
+	local f n snaps
+	start_cluster 3 --snapshot-after 64KiB
+	run -0 timeout 20 mom-admin queue create q
+	# 100 KB in 20 entries: every node takes a snapshot.
+	python3 -c '
+import time
+for i in range(20):
+    print("a%02d " % i + "x" * 5000, flush=True)
+    time.sleep(0.01)' | timeout 60 mom-pub -q q -l -W 30
+	f=$(a_follower)
+	for ((n = 1; n <= 3; n++)); do
+		[ "$n" != "$f" ] && [ "$n" != "$LEADER" ] && break
+	done
+	caught_up "$f" "$(applied_of "$LEADER")"
+	snaps=$(stat_of "$n" snapshots)
+	kill -9 "${NODE_PID[$f]}"
+	wait "${NODE_PID[$f]}" 2>/dev/null || true
+	# The leadership moves while f is down: the new leader has not heard
+	# from f in its term, and its sends to f fail.
+	run -0 timeout 20 mom-admin -s "${NODE_URL[$LEADER]}" cluster transfer "$n"
+	wait_leader 20
+	[ "$LEADER" = "$n" ]
+	# 50 more entries: a newer snapshot on the leader than on f (the next
+	# comes after twice the state's size), while f's position is still in
+	# the leader's log (it keeps 64 entries under a snapshot).
+	python3 -c '
+import time
+for i in range(50):
+    print("b%02d " % i + "x" * 5000, flush=True)
+    time.sleep(0.01)' | timeout 60 mom-pub -s "${NODE_URL[$n]}" -q q -l -W 30
+	[ "$(stat_of "$n" snapshots)" -gt "$snaps" ]
+	[ "$(stat_of "$n" raft_appends_lost)" -gt 0 ]
+	start_node "$f"
+	caught_up "$f" "$(applied_of "$n")"
+	# libraft 0.15 would have put f back to index 1 at the first failed
+	# send, and sent the leader's snapshot.
+	[ "$(stat_of "$f" snapshots_installed)" = 0 ]
+	run -0 timeout 30 mom-sub -s "${NODE_URL[$f]}" -q q -C 70 -W 20
+	[ "$(printf '%s\n' "$output" | cut -c1-3 | sort -u | wc -l)" = 70 ]
+}
+
 @test "--max-polls counts each client of a follower, not the follower's link to the leader; the leader stops cleanly with forwarded polls" {
 	start_cluster 3 --max-polls 10
 	run timeout 20 mom-admin queue create idle

@@ -1781,6 +1781,51 @@ Test(rio, a_snapshot_is_sent_from_the_worker_the_rest_from_the_owner)
 	rio_destroy(&io);
 }
 
+static int
+refusing_send(void *arg, const struct raft_message *m)
+{
+	(void)arg;
+	(void)m;
+	return RAFT_NOCONNECTION;
+}
+
+/*
+ * A transport that refuses everything: an AppendEntries is reported to
+ * libraft as sent (lost on the way; libraft 0.15 would otherwise send a
+ * new leader's whole snapshot to the node), and counted; any other
+ * message's refusal is reported as it is.
+ */
+Test(rio, an_append_entries_the_links_refuse_is_lost_not_failed)
+{
+	struct rio_transport tr = { refusing_send, NULL };
+	struct rio_config    cfg = { .dir = dir, .clock = fake_clock, .seed = 1,
+		.fsync = RIO_FSYNC_NEVER, .transport = &tr };
+	struct raft_io       io;
+	struct raft_io_send  s1, s2;
+	struct raft_message  ae = { .type = RAFT_IO_APPEND_ENTRIES, .server_id = 2,
+		.server_address = "node2" };
+	struct raft_message  rv = { .type = RAFT_IO_REQUEST_VOTE, .server_id = 2,
+		.server_address = "node2" };
+	struct rio_stats     st;
+
+	sends_done = 0;
+	sends_status = -1;
+	cr_assert_eq(rio_create(&io, &cfg), 0);
+	cr_assert_eq(io.init(&io, 1, "node1"), 0);
+	cr_assert_eq(io.send(&io, &s1, &ae, counting_send_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(sends_done, 1);
+	cr_assert_eq(sends_status, 0);
+	cr_assert_eq(io.send(&io, &s2, &rv, counting_send_cb), 0);
+	cr_assert_eq(rio_step(&io), 0);
+	cr_assert_eq(sends_done, 2);
+	cr_assert_eq(sends_status, RAFT_NOCONNECTION);
+	rio_stats(&io, &st);
+	cr_assert_eq(st.appends_lost, 1);
+	io.close(&io, NULL);
+	rio_destroy(&io);
+}
+
 /* A completion that takes its time, as installing a big snapshot does. */
 static void
 slow_work_cb(struct raft_io_async_work *req, int status)

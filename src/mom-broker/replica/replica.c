@@ -642,6 +642,7 @@ replica_stats_json(struct replica *r, json_t *o)
 	json_object_set_new(o, "log_disk_bytes", json_integer((json_int_t)st.bytes));
 	json_object_set_new(o, "raft_guard_drops", json_integer((json_int_t)st.guard_drops));
 	json_object_set_new(o, "raft_gap_fixes", json_integer((json_int_t)st.gap_fixes));
+	json_object_set_new(o, "raft_appends_lost", json_integer((json_int_t)st.appends_lost));
 	json_object_set_new(o, "raft_barriers", json_integer((json_int_t)r->node.barriers));
 }
 

@@ -595,8 +595,21 @@ m_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *
 	 */
 	if (m->type == RAFT_IO_INSTALL_SNAPSHOT && r->has_transport && r->bthr_up)
 		return bg_send(r, req, cb, m);
-	if (r->has_transport)
+	if (r->has_transport) {
 		st = r->transport.send(r->transport.arg, m);
+		/*
+		 * An AppendEntries the links could not take is lost on the
+		 * way, as Raft expects any message may be.  Reported as
+		 * failed, libraft 0.15 puts the follower back to probe at its
+		 * match index plus one: 1 for a follower a new leader has
+		 * not heard from yet, so the leader sends its whole snapshot
+		 * to a node that was down a moment and may miss a few entries.
+		 */
+		if (st != 0 && m->type == RAFT_IO_APPEND_ENTRIES) {
+			r->stats.appends_lost++;
+			st = 0;
+		}
+	}
 	return push(r, DONE_SEND, req, (void *)cb, st);
 }
 

@@ -6,9 +6,10 @@
  * completed by rio_step:
  *   - appends are written to the store at once (store_append copies them)
  *     and completed at the next step, when the fsync mode (below) allows;
- *   - sends go to the transport hook (none yet: they fail with
- *     RAFT_NOCONNECTION), async work runs synchronously, snapshots are
- *     written synchronously; all complete at the next step;
+ *   - sends go to the transport hook (without one they fail with
+ *     RAFT_NOCONNECTION); async work, snapshot writes and reads run on
+ *     rio's worker (with cfg.wake, below; else at once); all complete at
+ *     a later step;
  *   - the tick callback fires when the tick interval given to start has
  *     elapsed on the owner's clock.
  * rio_poll says how long the owner may sleep before the next rio_step.
@@ -119,10 +120,12 @@
 #include "storage/store.h"
 
 /*
- * The transport hook, for the cluster later: send is called from
- * io->send with the message (valid only during the call: encode or copy
- * it) and returns 0 or a RAFT_* error; either is reported to libraft at
- * the next rio_step.  Received messages go in through rio_recv.
+ * The transport hook (the cluster's links): send is called from io->send
+ * with the message (valid only during the call: encode or copy it) and
+ * returns 0 or a RAFT_* error; either is reported to libraft at the next
+ * rio_step, but for an AppendEntries, whose refusal is reported as sent:
+ * a message lost on the way (appends_lost).  Received messages go in
+ * through rio_recv.
  */
 struct rio_transport {
 	int  (*send)(void *arg, const struct raft_message *m);
@@ -179,7 +182,8 @@ struct rio_config {
  * included); snapshots: snapshot files written; guard_drops:
  * AppendEntries results rio_recv dropped (storage/guard.h); gap_fixes:
  * AppendEntries whose previous entry rio_recv moved to this node's
- * snapshot (guard.h, replica_guard_covered).
+ * snapshot (guard.h, replica_guard_covered); appends_lost: AppendEntries
+ * the transport refused, reported to libraft as sent (io->send).
  */
 struct rio_stats {
 	uint64_t syncs;
@@ -190,6 +194,7 @@ struct rio_stats {
 	uint64_t sync_us;
 	uint64_t guard_drops;
 	uint64_t gap_fixes;
+	uint64_t appends_lost;
 };
 
 /*
