@@ -240,3 +240,32 @@ wait_exit() {
 	assert_success
 	assert_output "$(seq 1 10)"
 }
+
+@test "a turn of the core loop that lasts a second is logged with the core thread's stack, and its end" {
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker"
+	[ -x "$fb" ] && grep -qaF MOM_FAULT_CORE_STALL_MS "$fb" ||
+		skip "no fault-injection build with MOM_FAULT_CORE_STALL_MS: 'make fault'"
+	PORT=$(free_port)
+	export MOM_URL="tcp://127.0.0.1:$PORT"
+	# Its first turn once it serves takes 1.5 s.
+	MOM_FAULT_CORE_STALL_MS=1500 "$fb" -D "$T/data" -l "$MOM_URL" >"$T/broker.log" 2>&1 3>&- &
+	BROKER_PID=$!
+	wait_ping "$MOM_URL"
+	wait_for 10 grep -q "the core thread turned again after about" "$T/broker.log" ||
+		fail "$(cat "$T/broker.log")"
+	grep -qE "the core thread has been in one turn for 1[0-9]{3} ms" "$T/broker.log" ||
+		fail "$(cat "$T/broker.log")"
+	# The stack, taken while it slept: libc's frames by name, ours by offset.
+	grep -q "usleep" "$T/broker.log" || fail "$(cat "$T/broker.log")"
+	grep -q "mom-broker(+0x" "$T/broker.log" || fail "$(cat "$T/broker.log")"
+	run -0 timeout 10 mom-admin --json stats
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["core_stalls"] == 1, d["core_stalls"]
+assert d["core_stall_longest_ms"] >= 1400, d["core_stall_longest_ms"]' "$output"
+	# Turns that do not last are not stalls.
+	for i in 1 2 3; do run -0 timeout 10 mom-admin ping; done
+	run -0 timeout 10 mom-admin --json stats
+	[[ $output == *'"core_stalls": 1'* || $output == *'"core_stalls":1'* ]]
+}

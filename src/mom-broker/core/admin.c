@@ -388,6 +388,16 @@ admin_read(struct core *c, struct creq *cr, json_t *o, const char *op, int64_t n
 		    json_integer((json_int_t)c->fwd_resent));
 		json_object_set_new(res, "forwards_served",
 		    json_integer((json_int_t)c->fwd_served));
+		{
+			uint64_t stalls;
+			int64_t  longest;
+
+			/* Turns of the core loop that lasted a second or more (core.c). */
+			watchdog_counts(&c->wd, &stalls, &longest);
+			json_object_set_new(res, "core_stalls", json_integer((json_int_t)stalls));
+			json_object_set_new(res, "core_stall_longest_ms",
+			    json_integer((json_int_t)longest));
+		}
 		return res;
 	}
 	if (strcmp(op, "cluster.status") == 0) {

@@ -695,6 +695,26 @@ core_drain(struct core *c)
 	}
 }
 
+/*
+ * One turn of the loop that lasts CORE_STALL_MS: every client of this
+ * node waits meanwhile, and in a cluster the others stop hearing it.
+ * Said, with the core thread's stack (watchdog.h), and said again when
+ * the turn ends.
+ */
+#define CORE_STALL_MS 1000
+
+static void
+stall_report(void *arg, int64_t ms, bool over)
+{
+	(void)arg;
+	if (over)
+		log_warnx("the core thread turned again after about %lld ms", (long long)ms);
+	else
+		log_warnx("the core thread has been in one turn for %lld ms: clients and the "
+		    "cluster wait; its stack follows (addr2line -e mom-broker resolves +0x "
+		    "offsets)", (long long)ms);
+}
+
 static void *
 core_main(void *arg)
 {
@@ -711,6 +731,8 @@ core_main(void *arg)
 	if (rv != 0)
 		return NULL;
 	c->started = core_now(c);
+	if (watchdog_start(&c->wd, CORE_STALL_MS, STDERR_FILENO, stall_report, c) != 0)
+		log_warn("the core thread's watchdog");
 	for (;;) {
 		struct core_req *batch, *req, *next;
 		int64_t          now, wake = next_tick, w;
@@ -720,8 +742,19 @@ core_main(void *arg)
 
 		if ((w = replica_poll(c->rep)) >= 0 && core_now(c) + w < wake)
 			wake = core_now(c) + w;
+		watchdog_idle(&c->wd);
 		batch = wait_turn(c, wake, &stop, &closed, &nclosed);
+		watchdog_busy(&c->wd, mom_mono_ms());
 		now = core_now(c);
+#ifdef MOM_FAULT_INJECTION
+		if (c->stall_ms > 0 && c->ready) {
+			int64_t end = mom_mono_ms() + c->stall_ms;
+
+			c->stall_ms = 0;
+			while (mom_mono_ms() < end) /* the watchdog's signal wakes a sleep */
+				usleep(10000);
+		}
+#endif
 		for (req = batch; req != NULL; req = next) {
 			struct creq *cr;
 
@@ -749,6 +782,7 @@ core_main(void *arg)
 		if (stop)
 			break;
 	}
+	watchdog_stop(&c->wd);
 	core_drain(c);
 	forward_release_all(c);
 	/* Whatever the replica still owes, its clients learn now. */
@@ -781,12 +815,23 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 	if (c->cfg.snapshot_bytes == 0)
 		c->cfg.snapshot_bytes = 64u << 20;
 #ifdef MOM_FAULT_INJECTION
+	/*
+	 * The fault build's switches: MOM_FAULT_CONFIRM_BEFORE_COMMIT (the
+	 * chaos checker's negative control), MOM_FAULT_CORE_STALL_MS (one
+	 * turn of the loop that long, once it serves: the watchdog's test),
+	 * MOM_FAULT_CLOCK_SKEW_MS (this node's clock off by that much).
+	 */
 	{
 		const char *v = getenv("MOM_FAULT_CONFIRM_BEFORE_COMMIT");
 
 		if ((c->confirm_before_commit = v && *v && strcmp(v, "0") != 0))
 			log_warnx("fault injection: MOM_FAULT_CONFIRM_BEFORE_COMMIT: publishes "
 			    "are confirmed when proposed, before they are committed");
+		if ((v = getenv("MOM_FAULT_CORE_STALL_MS")) && *v) {
+			c->stall_ms = strtoll(v, NULL, 10);
+			log_warnx("fault injection: MOM_FAULT_CORE_STALL_MS: one turn of the core "
+			    "thread takes %lld ms once it serves", (long long)c->stall_ms);
+		}
 		if ((v = getenv("MOM_FAULT_CLOCK_SKEW_MS")) && *v) {
 			c->clock_skew = strtoll(v, NULL, 10);
 			log_warnx("fault injection: MOM_FAULT_CLOCK_SKEW_MS: the core's clock "

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "mom.h"
+#include "watchdog.h"
 #include "core/core.h"
 #include "replica/replica.h"
 #include "state/fsm.h"
@@ -116,6 +117,8 @@ struct core {
 	struct mom_buf     scratch, reply, cmd;
 	struct umap        porders;
 	uint64_t           requests, busy_replies;
+	struct watchdog    wd;       /* says when one turn of the loop lasts (core.c) */
+	int64_t            stall_ms; /* fault build: one turn that long, once (MOM_FAULT_CORE_STALL_MS) */
 	struct mom_buf     settles;  /* CMD_SETTLE body being built */
 	uint64_t           nsettles;
 	bool               tick_inflight, ready;
