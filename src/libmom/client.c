@@ -28,8 +28,12 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "client.h"
+#include "nngclose.h"
 #include "failover.h"
 #include "mom.h"
+
+/* The longest mom_client_close waits for nng to close a socket (nngclose.h). */
+#define CLOSE_MS 1000
 
 enum { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_DONE };
 
@@ -666,6 +670,7 @@ mom_client_close(struct mom_client *c)
 	int          i;
 	struct slot *s;
 	struct dial *d;
+	bool         stuck = false;
 
 	if (c == NULL)
 		return;
@@ -681,10 +686,17 @@ mom_client_close(struct mom_client *c)
 	for (i = 0; c->slots && i < c->nslots; i++)
 		if (c->slots[i].aio)
 			nng_aio_stop(c->slots[i].aio);
-	/* Closing the sockets ends the dials still blocked. */
+	/*
+	 * Closing the sockets ends the dials still blocked.  A close that
+	 * does not finish (nng 1.5.2, nngclose.h) leaves everything as it
+	 * is: nng may still use the aios and messages, and the program is
+	 * about to exit, whose last word is already said.
+	 */
 	for (d = c->dials; d; d = d->next)
-		if (d->sock_open)
-			nng_close(d->sock);
+		if (d->sock_open && !mom_nng_close_within(d->sock, CLOSE_MS))
+			stuck = true;
+	if (stuck)
+		return;
 	while (c->dials) {
 		d = c->dials;
 		c->dials = d->next;

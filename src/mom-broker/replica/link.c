@@ -30,6 +30,7 @@
 #include "le.h"
 #include "log.h"
 #include "mom.h"
+#include "nngclose.h"
 #include "replica/frame.h"
 #include "replica/link.h"
 
@@ -1013,43 +1014,6 @@ tx_main(void *arg)
 /* Set once any socket failed to close in time (see link_close_stuck). */
 static atomic_bool close_stuck;
 
-struct closer {
-	nng_socket	 sock;
-	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
-	bool		 done;
-	int		 refs;
-};
-
-static void
-closer_unref(struct closer *c)
-{
-	bool last;
-
-	pthread_mutex_lock(&c->mu);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&c->mu);
-	if (!last)
-		return;
-	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
-	free(c);
-}
-
-static void *
-closer_main(void *arg)
-{
-	struct closer *c = arg;
-
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mu);
-	c->done = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	closer_unref(c);
-	return NULL;
-}
-
 /*
  * nng_close, but never for longer than LINK_CLOSE_MS.  nng 1.5.2's close
  * of a socket sometimes never returns when the peer closes its end at the
@@ -1062,45 +1026,13 @@ closer_main(void *arg)
 static bool
 sock_close(nng_socket s, const char *what, uint64_t id)
 {
-	struct closer *c;
-	struct timespec ts;
-	pthread_attr_t a;
-	pthread_t t;
-	int rc = -1;
-	bool done;
-
-	if (!(c = calloc(1, sizeof(*c)))) {
-		nng_close(s);
+	if (mom_nng_close_within(s, LINK_CLOSE_MS))
 		return true;
-	}
-	c->sock = s;
-	c->refs = 2;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, closer_main, c) != 0) {
-		pthread_attr_destroy(&a);
-		c->refs = 1;
-		closer_main(c);
-		return true;
-	}
-	pthread_attr_destroy(&a);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += LINK_CLOSE_MS / 1000;
-	pthread_mutex_lock(&c->mu);
-	while (!c->done && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-	done = c->done;
-	if (!done)
-		atomic_store(&close_stuck, true);
-	if (!done)
-		log_warnx("cluster link: closing the %s socket%s%.0llu took over %d ms "
-		    "(nng); left to finish on its own", what, id ? " to node " : "",
-		    (unsigned long long)id, LINK_CLOSE_MS);
-	pthread_mutex_unlock(&c->mu);
-	closer_unref(c);
-	return done;
+	atomic_store(&close_stuck, true);
+	log_warnx("cluster link: closing the %s socket%s%.0llu took over %d ms "
+	    "(nng); left to finish on its own", what, id ? " to node " : "",
+	    (unsigned long long)id, LINK_CLOSE_MS);
+	return false;
 }
 
 static void
