@@ -744,13 +744,7 @@ mom_client_window(const struct mom_client *c)
 static void
 deadline_ts(struct timespec *ts, int64_t ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
+	mom_timespec_in(ts, CLOCK_MONOTONIC, ms);
 }
 
 /*

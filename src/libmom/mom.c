@@ -187,3 +187,15 @@ mom_stdout_finish(const char *prog, int status, int epipe_ok)
 	fprintf(stderr, "%s: standard output: %s\n", prog, strerror(err));
 	return MOM_EXIT_IOERR;
 }
+
+void
+mom_timespec_in(struct timespec *ts, int clock, int64_t ms)
+{
+	clock_gettime((clockid_t)clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

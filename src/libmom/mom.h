@@ -60,6 +60,9 @@ const char *mom_err_name(int err);
 int64_t mom_now_ms(void);
 int64_t mom_mono_ms(void);
 int64_t mom_mono_us(void); /* monotonic, in microseconds */
+/* *ts = clock's now + ms, for the timed waits (pthread_cond_timedwait). */
+struct timespec;
+void    mom_timespec_in(struct timespec *ts, int clock, int64_t ms);
 
 /*
  * t + ms, saturating at INT64_MAX: times and delays come from commands,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "mom.h"
 #include "nngclose.h"
 
 struct closer {
@@ -73,13 +74,7 @@ mom_nng_close_within(nng_socket s, int ms)
 		return true;
 	}
 	pthread_attr_destroy(&a);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mom_timespec_in(&ts, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);

@@ -37,13 +37,7 @@ wait_ms(struct watchdog *w, int ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mom_timespec_in(&ts, CLOCK_MONOTONIC, ms);
 	(void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 }
 

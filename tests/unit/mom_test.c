@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <criterion/criterion.h>
 
 #include "le.h"
@@ -180,4 +182,19 @@ Test(mom, stdout_finish_keeps_an_earlier_failure)
 	close(fd);
 	cr_assert_gt(printf("x\n"), 0);
 	cr_assert_eq(mom_stdout_finish("mom-test", MOM_EXIT_NOINPUT, 0), MOM_EXIT_NOINPUT);
+}
+
+/* A deadline ms from now on a clock, its nanoseconds kept under a second. */
+Test(mom, a_timespec_ms_from_now_is_normalised)
+{
+	struct timespec now, ts;
+	int64_t         d;
+
+	for (int64_t ms = 0; ms < 3000; ms += 137) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		mom_timespec_in(&ts, CLOCK_MONOTONIC, ms);
+		cr_assert(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+		d = (int64_t)(ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000;
+		cr_assert(d >= ms && d <= ms + 1000, "%lld ms for %lld", (long long)d, (long long)ms);
+	}
 }
