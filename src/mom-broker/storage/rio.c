@@ -388,9 +388,18 @@ load_one(void *arg, const struct store_entry *se)
 	e->type = se->type;
 	e->buf.base = b;
 	e->buf.len = se->len;
-	/* One batch per entry: libraft frees it once the entry is gone, also
-	 * on its error paths (entryBatchesDestroy frees batches only). */
-	e->batch = b;
+	/*
+	 * No batch: libraft frees the payload when the entry is gone.  With a
+	 * batch of its own per entry, libraft 0.15 looks through the whole
+	 * log for another entry of that batch each time it drops one
+	 * (isBatchReferenced in log.c): the first snapshot after a start
+	 * dropped tens of thousands of loaded entries, each against the whole
+	 * log, and held the core thread for seconds (the watchdog's stacks in
+	 * a chaos run: rio_step -> takeSnapshotCb -> log.c).  The price: if
+	 * raft_start fails after the load, entryBatchesDestroy frees only
+	 * batches and the payloads leak, in a broker that then exits.
+	 */
+	e->batch = NULL;
 	c->n++;
 	return 0;
 }
@@ -438,7 +447,7 @@ m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 	rc = store_read(r->store, first, last, load_one, &c);
 	if (rc != 0) {
 		for (size_t i = 0; i < c.n; i++)
-			raft_free(c.e[i].batch);
+			raft_free(c.e[i].buf.base);
 		raft_free(c.e);
 		snap_free(sn);
 		*snapshot = NULL;
