@@ -32,7 +32,6 @@ typedef void (*watchdog_report_fn)(void *arg, int64_t ms, bool over);
 
 struct watchdog {
 	_Atomic int64_t     busy_since; /* mom_mono_ms the turn began; 0: waiting */
-	_Atomic int64_t     turns;
 	pthread_t           watched, thread;
 	int                 stall_ms, fd;
 	watchdog_report_fn  report;
@@ -65,7 +64,6 @@ static inline void
 watchdog_idle(struct watchdog *w)
 {
 	atomic_store_explicit(&w->busy_since, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
 }
 
 #endif
