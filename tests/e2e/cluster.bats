@@ -236,6 +236,47 @@ digest_of() {
 	assert_output "while paused"
 }
 
+@test "an ack is answered only once a majority has it: a worker whose ack cannot commit is not told it settled" {
+	# The fault build, for MOM_FAULT_LINK: a partition that loses frames
+	# (a stopped process would only hold them in its socket buffers).
+	local fb="$E2E_ROOT/build-fault/bin/mom-broker" i
+	[ -x "$fb" ] || fail "no fault build: make fault"
+	for i in 1 2 3; do
+		: >"$T/link.$i"
+		NODE_BROKER[$i]=$fb
+		NODE_ENV[$i]="MOM_FAULT_LINK=$T/link.$i"
+	done
+	start_cluster 3
+	run timeout 20 mom-admin queue create jobs
+	assert_success
+	run timeout 20 mom-pub -q jobs -m "job 1"
+	assert_success
+	others=()
+	for i in 1 2 3; do
+		[ "$i" = "$LEADER" ] || others+=("${NODE_URL[$i]}")
+	done
+	# The job cuts the leader off, so that its ack cannot reach a majority
+	# (the links read their rules every 100 ms).
+	timeout 60 mom-sub -s "${NODE_URL[$LEADER]}" -q jobs -C 1 -W 30 -- sh -c \
+	    "echo '* partition both' >$T/link.new && mv $T/link.new $T/link.$LEADER && sleep 0.5 && touch $T/cut; cat >/dev/null" \
+	    >"$T/w.out" 2>"$T/w.err" 3>&- &
+	w=$!
+	BG_PIDS+=("$w")
+	wait_for 20 test -e "$T/cut"
+	# The worker is not told that its ack settled: it is still at it.
+	sleep 3
+	kill -0 "$w" 2>/dev/null || { wait "$w"; echo "# the worker exited ($?): $(cat "$T/w.err")" >&3; false; }
+	# And rightly: the cut-off leader dies with the ack uncommitted, and
+	# the others deliver the job again.
+	kill -9 "${NODE_PID[$LEADER]}"
+	wait "${NODE_PID[$LEADER]}" 2>/dev/null || true
+	stop_pid "$w" TERM
+	wait_leader 30 "$LEADER"
+	run timeout 40 mom-sub -s "$(IFS=,; echo "${others[*]}")" -q jobs -C 1 -W 30
+	assert_success
+	assert_output "job 1"
+}
+
 @test "a node killed and restarted catches up" {
 	start_cluster 3
 	run timeout 20 mom-admin queue create q

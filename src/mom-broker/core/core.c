@@ -225,6 +225,9 @@ core_result(void *arg, const struct replica_waiter *w, struct fsm_result *res)
 	case W_PUBLISH:
 		publish_reply(c, cr, res);
 		return;
+	case W_SETTLE:
+		fetch_settle_done(c, (uintptr_t)w->who, res->status, res->err);
+		return;
 	case W_ADMIN:
 		if (res->status != 0)
 			creq_error(c, cr, res->status, "%s", res->err);
@@ -260,7 +263,9 @@ core_failed(void *arg, const struct replica_waiter *w, int err, const char *msg)
 
 	if (w->want == W_TICK)
 		c->tick_inflight = false;
-	if (w->who != NULL)
+	if (w->want == W_SETTLE)
+		fetch_settle_done(c, (uintptr_t)w->who, err, msg);
+	else if (w->who != NULL)
 		creq_error(c, w->who, err, "%s", msg);
 }
 
@@ -321,11 +326,18 @@ core_settle(void *arg, const struct queue *q, const struct sub *s, uint64_t seq,
 	c->nsettles++;
 }
 
-/* This turn's settlements as one CMD_SETTLE command. */
+/*
+ * This turn's settlements as one CMD_SETTLE command, of generation
+ * c->settle_gen: the fetches that made them wait for its result
+ * (fetch_settle_done).  A settlement of no fetch (an ack wait that
+ * passed, a TTL) has nobody waiting, and the generation goes by all the
+ * same.
+ */
 static void
 settles_flush(struct core *c, int64_t now)
 {
-	struct mom_buf e;
+	struct replica_waiter w = { (void *)(uintptr_t)c->settle_gen, W_SETTLE };
+	struct mom_buf        e;
 
 	if (c->nsettles == 0)
 		return;
@@ -335,10 +347,11 @@ settles_flush(struct core *c, int64_t now)
 	mom_buf_reset(&c->cmd);
 	fsm_cmd_encode(&c->cmd, CMD_SETTLE, now, e.data, e.len);
 	mom_buf_fini(&e);
-	if (core_propose(c, NULL, W_NONE) != 0)
-		return; /* the settling leases ask again later */
+	if (replica_add(c->rep, c->cmd.data, c->cmd.len, &w) != 0)
+		return; /* the settling leases ask again later, their fetches wait */
 	mom_buf_reset(&c->settles);
 	c->nsettles = 0;
+	c->settle_gen++;
 }
 
 /* Serves the long polls of every mq that got messages. */
@@ -591,6 +604,7 @@ core_role(void *arg, bool leading)
 		fsm_release_all(c->fsm);
 		mom_buf_reset(&c->settles);
 		c->nsettles = 0;
+		fetch_settle_drop(c, MOM_ENOTLEADER, "not stored: this node no longer leads");
 		c->tick_inflight = false;
 		return;
 	}
@@ -795,6 +809,8 @@ core_main(void *arg)
 	fetch_release_all(c, core_now(c));
 	replica_stop(c->rep);
 	c->rep = NULL;
+	/* What replica_stop did not answer was never proposed. */
+	fetch_settle_done(c, UINT64_MAX, MOM_ECLOSED, "not stored: broker shutting down");
 	return NULL;
 }
 
@@ -841,6 +857,7 @@ core_start(struct core **cp, struct fsm *fsm, const struct core_config *cfg, cha
 #endif
 	c->started = core_now(c);
 	TAILQ_INIT(&c->waiters);
+	TAILQ_INIT(&c->settling);
 	TAILQ_INIT(&c->cluster_calls);
 	mom_buf_init(&c->scratch);
 	mom_buf_init(&c->reply);

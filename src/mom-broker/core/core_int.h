@@ -34,6 +34,7 @@ enum want {
 	W_ADMIN,   /* an admin reply (JSON) */
 	W_FETCH,   /* a receive waiting for its subscription: handled again */
 	W_TICK,    /* the CMD_TICK in flight */
+	W_SETTLE,  /* a CMD_SETTLE: who is its generation (fetch.c: settle holds) */
 };
 
 /* A consumer parked in a long poll. */
@@ -72,6 +73,14 @@ TAILQ_HEAD(cluster_call_list, cluster_call);
 struct creq {
 	struct core_req *req;
 	bool             resumed; /* handled again (after a command it needed) */
+	/*
+	 * A fetch whose settlements wait for their CMD_SETTLE (generation
+	 * settle_gen) to commit before it goes on (fetch.c); gone: its
+	 * connection closed meanwhile.
+	 */
+	bool             settled, gone;
+	uint64_t         settle_gen;
+	TAILQ_ENTRY(creq) slink;
 	struct waiter    w;
 	/* A publish that arrived before an earlier batch of its producer. */
 	uint64_t         pub_seq, pub_count;
@@ -121,6 +130,8 @@ struct core {
 	int64_t            stall_ms; /* fault build: one turn that long, once (MOM_FAULT_CORE_STALL_MS) */
 	struct mom_buf     settles;  /* CMD_SETTLE body being built */
 	uint64_t           nsettles;
+	uint64_t           settle_gen; /* the generation of settles (counts proposals) */
+	struct creq_list   settling;   /* fetches held for their settles, by generation */
 	bool               tick_inflight, ready;
 	bool               started_up, start_ok, io_wake; /* under mu */
 	int                start_code; /* replica_start's MOM_E* when it failed */
@@ -215,6 +226,15 @@ void fetch_conn_closed(struct core *, uint64_t conn, int64_t now);
 /* Has this mq consumers parked on it? */
 bool fetch_has_waiters(struct core *, struct mq *);
 size_t fetch_waiting(struct core *, struct mq *);
+/*
+ * A fetch that settled something is answered only once its CMD_SETTLE
+ * committed (fetch.c, "Settle holds").  The CMD_SETTLE of generation gen
+ * was applied (err 0) or will never be (err, msg): the fetches held for
+ * it and for older ones go on, or get the error.
+ */
+void fetch_settle_done(struct core *, uint64_t gen, int err, const char *msg);
+/* The settlements not yet proposed are dropped (no longer leading): their fetches get err. */
+void fetch_settle_drop(struct core *, int err, const char *msg);
 
 /* admin.c */
 void admin_handle(struct core *, struct creq *, const uint8_t *body, size_t len, int64_t now);

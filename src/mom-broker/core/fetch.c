@@ -13,6 +13,18 @@
  * An mq's parked consumers are a FIFO list the core allocates and hangs
  * on mq->waiters (opaque to state/: non-NULL tells the fsm to list the
  * mq in fsm->touched when it gets messages).
+ *
+ * Settle holds.  An ack is answered only once it is on a majority of
+ * disks: a fetch whose settlements reached the log's next CMD_SETTLE
+ * (core.c, settles_flush) waits on c->settling until that command is
+ * applied, then goes on from there (leases and answers, or parks), as
+ * if it had just come.  Otherwise a leader could answer an ack and die
+ * before it committed: the client was told "settled", and the next
+ * leader delivers the message again.  Should the command never be
+ * applied (leadership lost, shutdown), the fetch gets that error, and
+ * its client sends its settlements again, elsewhere: where they name
+ * leases of the old leader, they come back stale (the messages are
+ * delivered again, which the client can tell).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -219,6 +231,11 @@ fetch_conn_closed(struct core *c, uint64_t conn, int64_t now)
 {
 	struct creq *cr, *gnext;
 
+	/* A held fetch of a client that went away leases nothing once it is settled. */
+	TAILQ_FOREACH(cr, &c->settling, slink)
+		if (cr->req->conn == conn)
+			cr->gone = true;
+
 	for (cr = TAILQ_FIRST(&c->waiters); cr != NULL; cr = gnext) {
 		gnext = TAILQ_NEXT(cr, w.glink);
 		if (cr->req->conn != conn)
@@ -356,6 +373,45 @@ fetch_settle(struct waiter *w, struct mq *q, const struct mom_fetch *f,
 	}
 }
 
+/* cr's settlements are in this turn's CMD_SETTLE: it waits for its commit. */
+static void
+settle_hold(struct core *c, struct creq *cr)
+{
+	cr->settled = true;
+	cr->settle_gen = c->settle_gen;
+	TAILQ_INSERT_TAIL(&c->settling, cr, slink);
+}
+
+void
+fetch_settle_done(struct core *c, uint64_t gen, int err, const char *msg)
+{
+	struct creq *cr;
+
+	while ((cr = TAILQ_FIRST(&c->settling)) != NULL && cr->settle_gen <= gen) {
+		TAILQ_REMOVE(&c->settling, cr, slink);
+		if (err != 0)
+			creq_error(c, cr, err, "settlement %s", msg);
+		else if (cr->gone || c->rep == NULL || !replica_is_leader(c->rep))
+			reply_empty(c, cr, 0); /* settled; it leases nothing here */
+		else
+			core_handle(c, cr, core_now(c));
+	}
+}
+
+void
+fetch_settle_drop(struct core *c, int err, const char *msg)
+{
+	struct creq *cr, *next;
+
+	for (cr = TAILQ_FIRST(&c->settling); cr != NULL; cr = next) {
+		next = TAILQ_NEXT(cr, slink);
+		if (cr->settle_gen < c->settle_gen)
+			continue; /* proposed: the replica answers */
+		TAILQ_REMOVE(&c->settling, cr, slink);
+		creq_error(c, cr, err, "settlement %s", msg);
+	}
+}
+
 /* The consumer says goodbye: its leases go back, an ephemeral subscription goes. */
 static void
 fetch_close(struct core *c, struct creq *cr, struct mq *q, struct sub *s,
@@ -410,7 +466,8 @@ fetch_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 		    (int)f.name.n, f.name.p);
 		return;
 	}
-	memset(w, 0, sizeof(*w));
+	if (!cr->settled)
+		memset(w, 0, sizeof(*w));
 	if (f.kind == MOM_KIND_QUEUE) {
 		struct queue *qu = fsm_queue(c->fsm, (const char *)f.name.p, f.name.n);
 
@@ -431,7 +488,15 @@ fetch_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 			return;
 		q = &s->mq;
 	}
-	fetch_settle(w, q, &f, cr->req->claims, now);
+	if (!cr->settled) {
+		uint64_t before = c->nsettles;
+
+		fetch_settle(w, q, &f, cr->req->claims, now);
+		if (c->nsettles != before) {
+			settle_hold(c, cr);
+			return;
+		}
+	}
 	if (f.flags & MOM_FF_CLOSE) {
 		fetch_close(c, cr, q, s, &f, now);
 		return;
