@@ -41,11 +41,17 @@ wait_ms(struct watchdog *w, int ms)
 	(void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 }
 
+/*
+ * A look that comes a whole stall late means the process was stopped
+ * (SIGSTOP, a debugger) or not run, the watched thread with it: that
+ * pause is not its turn's, and is taken off the turn (paused_ms).
+ */
 static void *
 watch_main(void *arg)
 {
 	struct watchdog *w = arg;
-	int64_t          reported = 0, since, now, ended, began;
+	int64_t          reported = 0, since, now, ended, began, last = mom_mono_ms();
+	int64_t          paused_turn = 0, paused_ms = 0;
 
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
@@ -54,6 +60,13 @@ watch_main(void *arg)
 			break;
 		since = atomic_load_explicit(&w->busy_since, memory_order_relaxed);
 		now = mom_mono_ms();
+		if (since != paused_turn) {
+			paused_turn = since;
+			paused_ms = 0;
+		}
+		if (since != 0 && now - last > w->stall_ms)
+			paused_ms += now - (since > last ? since : last);
+		last = now;
 		ended = began = 0;
 		if (reported != 0 && since != reported) {
 			/* That turn ended within the last look. */
@@ -62,7 +75,7 @@ watch_main(void *arg)
 				w->longest_ms = ended;
 			reported = 0;
 		}
-		if (reported == 0 && since != 0 && now - since >= w->stall_ms) {
+		if (reported == 0 && since != 0 && now - since - paused_ms >= w->stall_ms) {
 			reported = since;
 			began = now - since;
 			w->stalls++;

@@ -10,7 +10,9 @@
  * stack (backtrace_symbols_fd, one frame a line: "binary(+offset)" for
  * our static functions, which addr2line -e BINARY resolves) to the fd
  * given; when the turn ends, report(arg, ms, true) with its length.
- * Nothing is reported for a thread that waits, however long.
+ * Nothing is reported for a thread that waits, however long, nor for
+ * the time the whole process was stopped (SIGSTOP, a debugger): the
+ * watchdog, stopped too, looks late and takes that pause off the turn.
  *
  * The handler only reads the stack and writes to the fd, so it is safe
  * wherever the thread is (backtrace is loaded at start: its first call

@@ -93,3 +93,50 @@ Test(watchdog, waiting_and_short_turns_are_not_stalls)
 	/* Stopped twice: nothing. */
 	watchdog_stop(&w);
 }
+
+/*
+ * The whole process stopped (SIGSTOP) stops the watchdog with the watched
+ * thread: a pause here is the watchdog kept from looking (its lock held)
+ * while a turn is on.
+ */
+static void
+paused_turn(struct watchdog *w, int pause_ms, int after_ms)
+{
+	watchdog_busy(w, mom_mono_ms());
+	pthread_mutex_lock(&w->mu);
+	usleep((useconds_t)pause_ms * 1000);
+	pthread_mutex_unlock(&w->mu);
+	usleep((useconds_t)after_ms * 1000);
+	watchdog_idle(w);
+}
+
+Test(watchdog, a_pause_of_the_whole_process_is_no_stall)
+{
+	struct watchdog w;
+	uint64_t        stalls;
+	int64_t         longest;
+
+	cr_assert_eq(watchdog_start(&w, 100, -1, report, NULL), 0);
+	paused_turn(&w, 600, 40);
+	usleep(200 * 1000);
+	watchdog_counts(&w, &stalls, &longest);
+	watchdog_stop(&w);
+	cr_assert_eq(atomic_load(&began), 0, "a pause of 600 ms reported as a stall of %lld ms",
+	    (long long)atomic_load(&began_ms));
+	cr_assert_eq(stalls, 0);
+}
+
+Test(watchdog, a_turn_that_lasts_past_a_pause_is_still_a_stall)
+{
+	struct watchdog w;
+	uint64_t        stalls;
+	int64_t         longest;
+
+	cr_assert_eq(watchdog_start(&w, 100, -1, report, NULL), 0);
+	paused_turn(&w, 600, 400);
+	usleep(200 * 1000);
+	watchdog_counts(&w, &stalls, &longest);
+	watchdog_stop(&w);
+	cr_assert_eq(atomic_load(&began), 1);
+	cr_assert_eq(stalls, 1);
+}
