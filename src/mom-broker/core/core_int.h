@@ -74,9 +74,9 @@ struct creq {
 	struct core_req *req;
 	bool             resumed; /* handled again (after a command it needed) */
 	/*
-	 * A fetch whose settlements wait for their CMD_SETTLE (generation
-	 * settle_gen) to commit before it goes on (fetch.c); gone: its
-	 * connection closed meanwhile.
+	 * A close that waits for the CMD_SETTLE of generation settle_gen to
+	 * be applied before it goes on (fetch.c); gone: its connection
+	 * closed meanwhile.
 	 */
 	bool             settled, gone;
 	uint64_t         settle_gen;
@@ -131,6 +131,7 @@ struct core {
 	struct mom_buf     settles;  /* CMD_SETTLE body being built */
 	uint64_t           nsettles;
 	uint64_t           settle_gen; /* the generation of settles (counts proposals) */
+	uint64_t           settle_applied; /* generations below it are applied or failed */
 	struct creq_list   settling;   /* fetches held for their settles, by generation */
 	bool               tick_inflight, ready;
 	bool               started_up, start_ok, io_wake; /* under mu */
@@ -227,10 +228,10 @@ void fetch_conn_closed(struct core *, uint64_t conn, int64_t now);
 bool fetch_has_waiters(struct core *, struct mq *);
 size_t fetch_waiting(struct core *, struct mq *);
 /*
- * A fetch that settled something is answered only once its CMD_SETTLE
- * committed (fetch.c, "Settle holds").  The CMD_SETTLE of generation gen
- * was applied (err 0) or will never be (err, msg): the fetches held for
- * it and for older ones go on, or get the error.
+ * A consumer's close is answered only once the settlements before it
+ * are applied (fetch.c, "Settle holds").  The CMD_SETTLE of generation
+ * gen was applied (err 0) or will never be (err, msg): the closes held
+ * for it and for older ones go on, or get the error.
  */
 void fetch_settle_done(struct core *, uint64_t gen, int err, const char *msg);
 /* The settlements not yet proposed are dropped (no longer leading): their fetches get err. */

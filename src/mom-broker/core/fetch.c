@@ -14,17 +14,25 @@
  * on mq->waiters (opaque to state/: non-NULL tells the fsm to list the
  * mq in fsm->touched when it gets messages).
  *
- * Settle holds.  An ack is answered only once it is on a majority of
- * disks: a fetch whose settlements reached the log's next CMD_SETTLE
- * (core.c, settles_flush) waits on c->settling until that command is
- * applied, then goes on from there (leases and answers, or parks), as
- * if it had just come.  Otherwise a leader could answer an ack and die
- * before it committed: the client was told "settled", and the next
- * leader delivers the message again.  Should the command never be
- * applied (leadership lost, shutdown), the fetch gets that error, and
- * its client sends its settlements again, elsewhere: where they name
- * leases of the old leader, they come back stale (the messages are
- * delivered again, which the client can tell).
+ * Settle holds.  A consumer's close (MOM_FF_CLOSE: the end of mom-sub,
+ * a settle-only request, every REST ack and nack) is answered only once
+ * every settlement this node took so far, the close's own and those
+ * that rode on earlier fetches, is applied, so on a majority of disks:
+ * the close waits on c->settling for the CMD_SETTLE of its generation
+ * (core.c, settles_flush; they commit in order), then goes on as if it
+ * had just come.  Otherwise a leader could answer and die before the
+ * acks committed: the client was told "settled" and exited, and the
+ * next leader delivers the messages again.  Should the command never
+ * be applied (leadership lost, shutdown), the close gets that error,
+ * and its client sends it again, elsewhere: receipts of the old
+ * leader's leases come back stale, their messages delivered again.
+ *
+ * An ordinary fetch that carries acks is answered at once, with the
+ * next messages: waiting there for the acks' commit put a commit into
+ * every round trip of a consumer (one node drained 200,000 messages in
+ * 0.42 s instead of 0.25 s), and a consumer acts on nothing that such
+ * an answer could confirm; a failover that undoes those acks delivers
+ * their messages again, as it does every lease of the old leader.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -373,13 +381,23 @@ fetch_settle(struct waiter *w, struct mq *q, const struct mom_fetch *f,
 	}
 }
 
-/* cr's settlements are in this turn's CMD_SETTLE: it waits for its commit. */
-static void
+/*
+ * A close waits for the last settlements taken: this turn's CMD_SETTLE,
+ * or else the last one proposed if it is not applied yet.  False:
+ * nothing is outstanding, it goes on at once.
+ */
+static bool
 settle_hold(struct core *c, struct creq *cr)
 {
+	if (c->nsettles > 0)
+		cr->settle_gen = c->settle_gen;
+	else if (c->settle_applied < c->settle_gen)
+		cr->settle_gen = c->settle_gen - 1;
+	else
+		return false;
 	cr->settled = true;
-	cr->settle_gen = c->settle_gen;
 	TAILQ_INSERT_TAIL(&c->settling, cr, slink);
+	return true;
 }
 
 void
@@ -387,6 +405,8 @@ fetch_settle_done(struct core *c, uint64_t gen, int err, const char *msg)
 {
 	struct creq *cr;
 
+	if (gen != UINT64_MAX && gen >= c->settle_applied)
+		c->settle_applied = gen + 1;
 	while ((cr = TAILQ_FIRST(&c->settling)) != NULL && cr->settle_gen <= gen) {
 		TAILQ_REMOVE(&c->settling, cr, slink);
 		if (err != 0)
@@ -489,13 +509,9 @@ fetch_handle(struct core *c, struct creq *cr, const uint8_t *body, size_t len, i
 		q = &s->mq;
 	}
 	if (!cr->settled) {
-		uint64_t before = c->nsettles;
-
 		fetch_settle(w, q, &f, cr->req->claims, now);
-		if (c->nsettles != before) {
-			settle_hold(c, cr);
+		if ((f.flags & MOM_FF_CLOSE) && settle_hold(c, cr))
 			return;
-		}
 	}
 	if (f.flags & MOM_FF_CLOSE) {
 		fetch_close(c, cr, q, s, &f, now);
