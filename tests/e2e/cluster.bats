@@ -661,6 +661,57 @@ add_outlasting() {
 	[ "$st" = 0 ] || fail "add exited $st: $(cat "$T/add.err")"
 }
 
+# self_role I: node I's role as it sees itself.
+self_role() {
+	node_status "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n["role"] for n in d["nodes"] if n["id"] == d["self"]][0])' 2>/dev/null
+}
+role_is() { [ "$(self_role "$1")" = "$2" ]; }
+
+@test "a node removed while it runs says 'removed', and sends its clients elsewhere" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	f=$(a_follower)
+	run timeout 40 mom-admin -W 30 cluster remove "$f"
+	assert_success
+	wait_for 20 role_is "$f" removed || fail "node $f says it is $(self_role "$f")"
+	grep -q "says that this node is not in the cluster's configuration" "$T/n$f.log"
+	run timeout 20 mom-pub -s "${NODE_URL[$f]}" -q q -m lost -W 3
+	[ "$status" = 69 ] || fail "mom-pub exited $status: $output"
+	[[ $output == *"node $f is not in the cluster"*"says it was removed"* ]] || fail "$output"
+	# A client with the list goes on through the others.
+	run timeout 20 mom-pub -s "${NODE_URL[$f]},${NODE_URL[$LEADER]}" -q q -m kept -W 10
+	assert_success
+}
+
+@test "a node removed while it was down is told when it comes back; added back, it serves again" {
+	start_cluster 3
+	run timeout 20 mom-admin queue create q
+	assert_success
+	# Node 4 joins; the first three do not list it (--peer), so only the
+	# configuration makes them hear it.
+	NODE_URL[4]="tcp://127.0.0.1:$(free_port)"
+	CLUSTER_URL[4]="tcp://127.0.0.1:$(free_port)"
+	start_node 4
+	run timeout 40 mom-admin -W 30 cluster add 4 "${CLUSTER_URL[4]}"
+	assert_success
+	wait_for 30 role_is 4 follower || fail "node 4 says it is $(self_role 4)"
+	stop_pid "${NODE_PID[4]}" TERM
+	run timeout 40 mom-admin -W 30 cluster remove 4
+	assert_success
+	start_node 4
+	wait_for 20 role_is 4 removed || fail "node 4 says it is $(self_role 4)"
+	run timeout 20 mom-pub -s "${NODE_URL[4]}" -q q -m lost -W 3
+	[ "$status" = 69 ]
+	[[ $output == *"node 4 is not in the cluster"* ]] || fail "$output"
+	run timeout 40 mom-admin -W 30 cluster add 4 "${CLUSTER_URL[4]}"
+	assert_success
+	wait_for 30 role_is 4 follower || fail "node 4 says it is $(self_role 4)"
+	grep -q "this node is in the cluster's configuration again" "$T/n4.log"
+	run timeout 20 mom-pub -s "${NODE_URL[4]}" -q q -m back -W 10
+	assert_success
+}
+
 @test "an add that outlasts the request timeout waits for its node's answer; the same add again is 0, another URL 1" {
 	start_cluster 3
 	# Node 4 is not running yet: the add waits until it has caught up, far

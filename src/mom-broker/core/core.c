@@ -416,9 +416,13 @@ void
 core_not_leader(struct core *c, struct creq *cr)
 {
 	const char *url = NULL;
-	uint64_t    id = replica_leader(c->rep, &url);
+	uint64_t    id = replica_leader(c->rep, &url), conf, by = replica_removed_by(c->rep, &conf);
 
-	if (id == 0 || id == c->cfg.node_id)
+	if (by != 0)
+		creq_error(c, cr, MOM_ENOTLEADER, "node %" PRIu64 " is not in the cluster: node %"
+		    PRIu64 " says it was removed (configuration %" PRIu64 "); ask another node",
+		    c->cfg.node_id, by, conf);
+	else if (id == 0 || id == c->cfg.node_id)
 		creq_error(c, cr, MOM_ENOTLEADER, "node %" PRIu64 " does not lead and knows no "
 		    "leader: the cluster is electing one, or has lost its majority",
 		    c->cfg.node_id);
@@ -430,7 +434,11 @@ core_not_leader(struct core *c, struct creq *cr)
 void
 core_elsewhere(struct core *c, struct creq *cr, int64_t now)
 {
-	if (c->cfg.node_id == 0 || CORE_CONN_FORWARDED(cr->req->conn))
+	uint64_t conf;
+
+	/* A removed node (and one told so) serves nothing, not even as a relay. */
+	if (c->cfg.node_id == 0 || CORE_CONN_FORWARDED(cr->req->conn) ||
+	    replica_removed_by(c->rep, &conf) != 0)
 		core_not_leader(c, cr);
 	else
 		forward_request(c, cr, now);

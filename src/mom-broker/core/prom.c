@@ -218,7 +218,8 @@ raft_stats_json(struct core *c, json_t *o)
 static void
 prom_raft(struct mom_buf *b, json_t *cl)
 {
-	static const char *const roles[] = { "leader", "follower", "candidate", "standby" };
+	static const char *const roles[] = { "leader", "follower", "candidate", "standby",
+		"removed" };
 	json_t     *o = json_object();
 	const char *role;
 	char        l[64];

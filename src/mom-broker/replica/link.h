@@ -61,6 +61,7 @@ enum link_kind {
 	LINK_FWD_REPLY = 3,
 	LINK_FWD_CANCEL = 4,
 	LINK_STATUS = 5,	/* a node's term, commit and applied index (transport.c) */
+	LINK_NOT_MEMBER = 6,	/* "you are not in the configuration" (transport.c) */
 };
 
 /* Frames sent and not yet acknowledged, per peer; chunks of large messages

@@ -126,7 +126,8 @@ node_json(struct replica *r, const struct raft_server *s, unsigned i, uint64_t l
 	if (self)
 		role = replica_role(r) == REPLICA_LEADER ? "leader" :
 		    replica_role(r) == REPLICA_CANDIDATE ? "candidate" :
-		    replica_role(r) == REPLICA_UNAVAILABLE ? "unavailable" : role_name(s->role);
+		    replica_role(r) == REPLICA_UNAVAILABLE ? "unavailable" :
+		    replica_role(r) == REPLICA_REMOVED ? "removed" : role_name(s->role);
 	else if (s->id == leader)
 		role = "leader";
 	else if (leading && !replica_heard_within(r, s->id, r->raft.election_timeout))

@@ -576,6 +576,8 @@ replica_role(const struct replica *r)
 	const struct raft_server *s;
 	unsigned i;
 
+	if (r->node.removed_index != 0 && raft_state(raft) != RAFT_LEADER)
+		return REPLICA_REMOVED;
 	switch (raft_state(raft)) {
 	case RAFT_LEADER:
 		return replica_is_leader(r) ? REPLICA_LEADER : REPLICA_CANDIDATE;

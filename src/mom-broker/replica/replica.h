@@ -43,6 +43,7 @@ enum replica_role {
 	REPLICA_LEADER,     /* leads, and its own first entry is applied: serves */
 	REPLICA_STANDBY,    /* in the configuration as a spare: catching up */
 	REPLICA_UNAVAILABLE,
+	REPLICA_REMOVED,    /* a member says its configuration leaves this node out */
 };
 
 #define REPLICA_ELECTION_MS 800
@@ -171,6 +172,12 @@ bool replica_heard_within(struct replica *, uint64_t id, uint64_t ms);
 /* This node's role; the leader's id and cluster URL (0 and NULL: none known). */
 enum replica_role replica_role(const struct replica *);
 uint64_t replica_leader(const struct replica *, const char **url);
+/*
+ * Cluster mode: the member that told this node it is not in the cluster's
+ * configuration (REPLICA_REMOVED), and that configuration's index; 0: no
+ * member did, or this node has been added back since.
+ */
+uint64_t replica_removed_by(const struct replica *, uint64_t *conf_index);
 /*
  * mom-broker --convert-to-cluster: makes the single broker's data
  * directory dir node node_id, alone, of a new cluster (a configuration of

@@ -60,6 +60,18 @@ struct peer_state {
 	struct peer_traffic traffic;
 };
 
+/*
+ * A node this one heard from that is not in its configuration (transport.c):
+ * told so at most every STRANGER_TELL_MS.  kept: a member removed since
+ * this node started, whose link stays up so that it can be told.
+ */
+#define STRANGERS_MAX 8
+struct stranger {
+	uint64_t id;
+	int64_t  told_ms;
+	bool     kept;
+};
+
 struct replica_node {
 	struct ident        ident;
 	uint64_t            boot_cluster; /* --bootstrap on an empty directory: the id to form */
@@ -76,6 +88,11 @@ struct replica_node {
 	size_t              npeer;
 	int64_t             report_ms;    /* when this node last sent its own */
 	uint64_t            bad_msgs;     /* undecodable, or lying about their sender */
+	struct stranger     stranger[STRANGERS_MAX];
+	size_t              nstranger;
+	uint64_t            strangers_told; /* LINK_NOT_MEMBER sent */
+	uint64_t            removed_by;   /* the member that said this node is not one */
+	uint64_t            removed_index; /* and the configuration it has */
 	bool                more;         /* the links had more than one drive takes */
 	struct member_op   *op;           /* the membership change under way (membership.c) */
 	bool                op_busy;      /* its raft request is out */

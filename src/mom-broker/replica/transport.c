@@ -11,7 +11,12 @@
  * when something arrives.
  *
  * The links accept frames from the members only: the --peer list and
- * every server of the current configuration (kept in step at each drive).
+ * every server of the current configuration (kept in step at each drive),
+ * and the members removed since this node started, so that a removed node
+ * that did not learn of it (it was down, or cut off) is told when it
+ * calls (LINK_NOT_MEMBER), and says so instead of standing for elections
+ * nobody answers.  The telling is for the operator only: it changes
+ * nothing in raft, which decides membership by its log alone.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,6 +35,7 @@
 #include "storage/rio.h"
 
 #define DRAIN_MAX 512 /* messages taken from the links per drive */
+#define STRANGER_TELL_MS 1000 /* a non-member is told at most this often */
 /*
  * An AppendEntries is cut to this many bytes: libraft 0.15 sends
  * everything from a follower's next index, which for a node far behind
@@ -100,7 +106,110 @@ is_peer(const struct replica *r, uint64_t id)
 	return false;
 }
 
-/* The links know every member of the latest configuration, and forget removed ones. */
+/* Is id in the latest configuration libraft holds? */
+static bool
+in_config(const struct replica *r, uint64_t id)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	unsigned i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->servers[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * Stranger id's entry, new when it has none: past STRANGERS_MAX, the one
+ * told longest ago makes room (a removed member's link goes with it).
+ */
+static struct stranger *
+stranger_of(struct replica *r, uint64_t id)
+{
+	struct stranger *s;
+	size_t           i, old = 0;
+
+	for (i = 0; i < r->node.nstranger; i++)
+		if (r->node.stranger[i].id == id)
+			return &r->node.stranger[i];
+	if (r->node.nstranger < STRANGERS_MAX) {
+		s = &r->node.stranger[r->node.nstranger++];
+	} else {
+		for (i = 1; i < STRANGERS_MAX; i++)
+			if (r->node.stranger[i].told_ms < r->node.stranger[old].told_ms)
+				old = i;
+		s = &r->node.stranger[old];
+		if (s->kept && !in_config(r, s->id) && !is_peer(r, s->id))
+			link_peer_remove(r->link, s->id);
+	}
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	return s;
+}
+
+/*
+ * Node from, which this node's configuration leaves out, sent something:
+ * it was removed and may not know.  It is told (at most every
+ * STRANGER_TELL_MS) the index of that configuration and the leader, by a
+ * member whose configuration is committed and holds itself.
+ */
+static void
+tell_stranger(struct replica *r, uint64_t from)
+{
+	struct stranger *s;
+	raft_id          leader;
+	const char      *addr;
+	uint8_t          b[16];
+	int64_t          now = mom_mono_ms();
+
+	if (r->raft.configuration_uncommitted_index != 0 || r->raft.configuration_index == 0 ||
+	    !in_config(r, r->cfg.node_id) || in_config(r, from))
+		return;
+	s = stranger_of(r, from);
+	if (s->told_ms != 0 && now - s->told_ms < STRANGER_TELL_MS)
+		return;
+	s->told_ms = now;
+	raft_leader(&r->raft, &leader, &addr);
+	mom_le_put64(b, r->raft.configuration_index);
+	mom_le_put64(b + 8, leader);
+	if (link_send(r->link, from, 0, LINK_NOT_MEMBER, b, sizeof(b)) == 0)
+		r->node.strangers_told++;
+}
+
+/* A member says this node is not in its configuration (index, leader: 2 x 8 bytes LE). */
+static void
+recv_not_member(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
+{
+	uint64_t idx, mine = r->raft.configuration_uncommitted_index > r->raft.configuration_index ?
+	    r->raft.configuration_uncommitted_index : r->raft.configuration_index;
+
+	if (n != 16) {
+		r->node.bad_msgs++;
+		return;
+	}
+	idx = mom_le_get64(p);
+	if (idx <= mine)
+		return; /* this node has that configuration, or a later one */
+	if (r->node.removed_index == 0)
+		log_warnx("node %" PRIu64 " says that this node is not in the cluster's "
+		    "configuration (its index %" PRIu64 ", ours %" PRIu64 "): it was removed, and "
+		    "serves no client; stop it, or add it back (mom-admin cluster add %" PRIu64
+		    " URL)", from, idx, mine, r->cfg.node_id);
+	r->node.removed_by = from;
+	r->node.removed_index = idx;
+}
+
+uint64_t
+replica_removed_by(const struct replica *r, uint64_t *conf_index)
+{
+	*conf_index = r->node.removed_index;
+	return r->node.removed_index != 0 ? r->node.removed_by : 0;
+}
+
+/*
+ * The links know every member of the latest configuration; a removed one
+ * is kept as a stranger (tell_stranger).
+ */
 static void
 peers_sync(struct replica *r)
 {
@@ -113,6 +222,12 @@ peers_sync(struct replica *r)
 
 	if (idx == r->node.conf_index)
 		return;
+	if (r->node.removed_index != 0 && idx >= r->node.removed_index) {
+		if (in_config(r, r->cfg.node_id))
+			log_info("this node is in the cluster's configuration again (index %" PRIu64
+			    ")", (uint64_t)idx);
+		r->node.removed_by = r->node.removed_index = 0;
+	}
 	for (i = 0; i < c->n; i++)
 		if (c->servers[i].id != r->cfg.node_id)
 			(void)link_peer_add(r->link, c->servers[i].id, c->servers[i].address);
@@ -123,7 +238,7 @@ peers_sync(struct replica *r)
 		for (j = 0; j < c->n; j++)
 			member |= c->servers[j].id == id;
 		if (!member && !is_peer(r, id))
-			link_peer_remove(r->link, id);
+			stranger_of(r, id)->kept = true;
 	}
 	old_n = r->node.npeer;
 	memcpy(old, r->node.peer, old_n * sizeof(old[0]));
@@ -245,6 +360,8 @@ recv_raft(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 	}
 	if ((ps = peer_of(r, from)) != NULL)
 		ps->heard_ms = mom_mono_ms();
+	else
+		tell_stranger(r, from);
 	note_traffic(r, &m, false);
 	if (m.type == RAFT_IO_REQUEST_VOTE && !m.request_vote.disrupt_leader &&
 	    leader_gone(r, from))
@@ -269,8 +386,12 @@ recv_status(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 	struct peer_state  *ps = peer_of(r, from);
 	struct peer_report *rep = ps != NULL ? &ps->report : NULL;
 
-	if (n != 24 || rep == NULL) {
+	if (n != 24) {
 		r->node.bad_msgs++;
+		return;
+	}
+	if (rep == NULL) {
+		tell_stranger(r, from);
 		return;
 	}
 	rep->term = mom_le_get64(p);
@@ -318,6 +439,8 @@ transport_drain(struct replica *r)
 			recv_raft(r, lm->from, lm->data, lm->len);
 		else if (lm->kind == LINK_STATUS)
 			recv_status(r, lm->from, lm->data, lm->len);
+		else if (lm->kind == LINK_NOT_MEMBER)
+			recv_not_member(r, lm->from, lm->data, lm->len);
 		else /* a raft message before it may have committed entries */
 			replica_call_deliver(r, lm->from, lm->kind, lm->data, lm->len);
 		link_msg_free(lm);
@@ -389,4 +512,5 @@ transport_stats_json(struct replica *r, json_t *o)
 		link_stats_json(r->link, peers);
 	json_object_set_new(o, "links", peers != NULL ? peers : json_null());
 	json_object_set_new(o, "bad_messages", json_integer((json_int_t)r->node.bad_msgs));
+	json_object_set_new(o, "strangers_told", json_integer((json_int_t)r->node.strangers_told));
 }
