@@ -188,8 +188,9 @@ recv_not_member(struct replica *r, uint64_t from, const uint8_t *p, size_t n)
 		return;
 	}
 	idx = mom_le_get64(p);
-	if (idx <= mine)
-		return; /* this node has that configuration, or a later one */
+	/* From a member this node knows, about a configuration it does not have. */
+	if (!in_config(r, from) || idx <= mine)
+		return;
 	if (r->node.removed_index == 0)
 		log_warnx("node %" PRIu64 " says that this node is not in the cluster's "
 		    "configuration (its index %" PRIu64 ", ours %" PRIu64 "): it was removed, and "
