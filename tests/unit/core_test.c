@@ -405,6 +405,80 @@ Test(core, an_ack_removes_the_message)
 	cr_assert_fail("the acked message is still in the queue");
 }
 
+/* A consumer's close (MOM_FF_CLOSE) with acks; its answer, waited for. */
+static struct got
+fetch_close(const char *queue, uint64_t consumer, const uint64_t *acks, uint64_t nacks)
+{
+	struct treq     *t = treq_new(MOM_OP_FETCH, NULL);
+	struct mom_fetch f;
+
+	memset(&f, 0, sizeof(f));
+	f.consumer = consumer;
+	f.kind = MOM_KIND_QUEUE;
+	f.name.p = (const uint8_t *)queue;
+	f.name.n = strlen(queue);
+	f.flags = MOM_FF_CLOSE;
+	f.acks = acks;
+	f.nacks = nacks;
+	mom_fetch_encode(&t->body, &f);
+	submit(t);
+	return fetch_end(t);
+}
+
+static int64_t
+queue_messages(const char *queue)
+{
+	json_t *info;
+	char    err[256], req[128];
+	int64_t n;
+
+	snprintf(req, sizeof(req), "{\"op\":\"queue.info\",\"name\":\"%s\"}", queue);
+	cr_assert_eq(admin(NULL, req, &info, err, sizeof(err)), 0, "%s", err);
+	n = json_integer_value(json_object_get(info, "messages"));
+	json_decref(info);
+	return n;
+}
+
+/* Unlike an ordinary fetch's, a close's answer comes once its acks are applied. */
+Test(core, a_close_is_answered_once_its_acks_are_stored)
+{
+	struct got g;
+	uint64_t   receipt;
+
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"closing\"}");
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(publish(NULL, "closing", "one"), 0);
+		g = fetch("closing", 7, NULL, 0);
+		cr_assert_eq(g.count, 1);
+		receipt = g.receipt;
+		g = fetch_close("closing", 7, &receipt, 1);
+		cr_assert_eq(g.status, 0);
+		cr_assert_eq(queue_messages("closing"), 0, "round %d: the close was answered before "
+		    "its ack was applied", i);
+	}
+}
+
+/* A close without acks waits for those an earlier fetch carried. */
+Test(core, a_close_waits_for_the_acks_of_earlier_fetches)
+{
+	struct got g;
+	uint64_t   receipt;
+
+	admin_ok("{\"op\":\"queue.create\",\"name\":\"closing2\"}");
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(publish(NULL, "closing2", "one"), 0);
+		g = fetch("closing2", 8, NULL, 0);
+		cr_assert_eq(g.count, 1);
+		receipt = g.receipt;
+		g = fetch("closing2", 8, &receipt, 1); /* answered at once */
+		cr_assert_eq(g.status, 0);
+		g = fetch_close("closing2", 8, NULL, 0);
+		cr_assert_eq(g.status, 0);
+		cr_assert_eq(queue_messages("closing2"), 0, "round %d: the close was answered before "
+		    "the earlier ack was applied", i);
+	}
+}
+
 Test(core, an_expired_lease_is_delivered_again)
 {
 	struct got g;
