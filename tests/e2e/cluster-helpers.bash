@@ -188,5 +188,6 @@ teardown() {
 		stop_pid "$p" KILL
 	done
 	BG_PIDS=()
+	tmp_release
 	return $crashed
 }

@@ -40,6 +40,7 @@ teardown() {
 	if [ -n "${LOCAL_PID:-}" ]; then
 		stop_pid "$LOCAL_PID" TERM
 	fi
+	tmp_release
 }
 
 @test "make cluster: the printed commands work as printed, a second one on the same ports exits 1, SIGTERM stops all three" {

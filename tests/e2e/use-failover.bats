@@ -41,6 +41,7 @@ teardown() {
 		stop_pid "$p" KILL
 	done
 	BG_PIDS=()
+	tmp_release
 }
 
 # count URL: messages in queue q at URL.
