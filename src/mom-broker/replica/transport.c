@@ -14,9 +14,10 @@
  * every server of the current configuration (kept in step at each drive),
  * and the members removed since this node started, so that a removed node
  * that did not learn of it (it was down, or cut off) is told when it
- * calls (LINK_NOT_MEMBER), and says so instead of standing for elections
- * nobody answers.  The telling is for the operator only: it changes
- * nothing in raft, which decides membership by its log alone.
+ * calls (LINK_NOT_MEMBER), and says so instead of telling its clients
+ * that the cluster has no leader.  The telling is for the operator only:
+ * it changes nothing in raft, which decides membership by its log alone
+ * (libraft still has such a node call pre-votes, which nobody grants).
  */
 #include <inttypes.h>
 #include <stdio.h>
