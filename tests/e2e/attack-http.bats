@@ -35,7 +35,10 @@ healthz_fast() {
 		return 1
 	}
 	echo "healthz: $out"
-	[ "${out%% *}" = 200 ] && awk -v t="${out#* }" 'BEGIN { exit !(t < 1.0) }'
+	# Liveness, not speed (bench/ measures that): a broker stuck behind the
+	# slow clients never answers within curl's 5 s; a loaded CI machine took
+	# 1.016 s once against the old 1 s bound.
+	[ "${out%% *}" = 200 ] && awk -v t="${out#* }" 'BEGIN { exit !(t < 3.0) }'
 }
 
 @test "the broker raises its open-file limit to the hard limit at start and says so" {
@@ -67,7 +70,7 @@ healthz_fast() {
 	    "$T/broker.log" || fail "$(tail -5 "$T/broker.log")"
 }
 
-@test "slowloris: /healthz answers within 1 s while 4,500 slow connections are held" {
+@test "slowloris: /healthz answers within 3 s while 4,500 slow connections are held" {
 	local n=4500 hard
 	hard=$(ulimit -Hn)
 	if [ "$hard" != unlimited ] && ((hard < n + 200)); then
