@@ -26,7 +26,7 @@ start_http_broker() {
 # closes it).
 halfclose() { timeout 20 python3 "$SLOW" halfclose "$HP" "$1" 10; }
 
-# healthz_fast: /healthz answers 200 within 1 s (curl's time_total; -m 5
+# healthz_fast: /healthz answers 200 within 3 s (curl's time_total; -m 5
 # so that a slow answer is measured rather than cut).
 healthz_fast() {
 	local out
