@@ -226,10 +226,10 @@ publish(const struct mom_claims *cl, const char *queue, const char *payload)
 	return st;
 }
 
-/* A fetch request on connection conn, submitted (not waited for). */
+/* A fetch request on connection conn with flags (MOM_FF_*), submitted (not waited for). */
 static struct treq *
-fetch_start_on(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
-    uint64_t nacks, uint64_t conn)
+fetch_submit(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
+    uint64_t nacks, uint64_t conn, uint64_t flags)
 {
 	struct treq     *t = treq_new(MOM_OP_FETCH, NULL);
 	struct mom_fetch f;
@@ -243,23 +243,25 @@ fetch_start_on(const char *queue, uint64_t consumer, uint64_t wait_ms, const uin
 	f.wait_ms = wait_ms;
 	f.acks = acks;
 	f.nacks = nacks;
+	f.flags = flags;
 	mom_fetch_encode(&t->body, &f);
 	t->req.conn = conn;
 	submit(t);
 	return t;
 }
 
+
 static struct treq *
 fetch_start(const char *queue, uint64_t consumer, uint64_t wait_ms, const uint64_t *acks,
     uint64_t nacks)
 {
-	return fetch_start_on(queue, consumer, wait_ms, acks, nacks, 0);
+	return fetch_submit(queue, consumer, wait_ms, acks, nacks, 0, 0);
 }
 
 static struct treq *
 fetch_start_conn(const char *queue, uint64_t consumer, uint64_t wait_ms, uint64_t conn)
 {
-	return fetch_start_on(queue, consumer, wait_ms, NULL, 0, conn);
+	return fetch_submit(queue, consumer, wait_ms, NULL, 0, conn, 0);
 }
 
 struct got {
@@ -409,20 +411,19 @@ Test(core, an_ack_removes_the_message)
 static struct got
 fetch_close(const char *queue, uint64_t consumer, const uint64_t *acks, uint64_t nacks)
 {
-	struct treq     *t = treq_new(MOM_OP_FETCH, NULL);
-	struct mom_fetch f;
+	return fetch_end(fetch_submit(queue, consumer, 0, acks, nacks, 0, MOM_FF_CLOSE));
+}
 
-	memset(&f, 0, sizeof(f));
-	f.consumer = consumer;
-	f.kind = MOM_KIND_QUEUE;
-	f.name.p = (const uint8_t *)queue;
-	f.name.n = strlen(queue);
-	f.flags = MOM_FF_CLOSE;
-	f.acks = acks;
-	f.nacks = nacks;
-	mom_fetch_encode(&t->body, &f);
-	submit(t);
-	return fetch_end(t);
+/* One message published to queue and leased to consumer: its receipt. */
+static uint64_t
+lease_one(const char *queue, uint64_t consumer)
+{
+	struct got g;
+
+	cr_assert_eq(publish(NULL, queue, "one"), 0);
+	g = fetch(queue, consumer, NULL, 0);
+	cr_assert_eq(g.count, 1);
+	return g.receipt;
 }
 
 static int64_t
@@ -447,10 +448,7 @@ Test(core, a_close_is_answered_once_its_acks_are_stored)
 
 	admin_ok("{\"op\":\"queue.create\",\"name\":\"closing\"}");
 	for (int i = 0; i < 20; i++) {
-		cr_assert_eq(publish(NULL, "closing", "one"), 0);
-		g = fetch("closing", 7, NULL, 0);
-		cr_assert_eq(g.count, 1);
-		receipt = g.receipt;
+		receipt = lease_one("closing", 7);
 		g = fetch_close("closing", 7, &receipt, 1);
 		cr_assert_eq(g.status, 0);
 		cr_assert_eq(queue_messages("closing"), 0, "round %d: the close was answered before "
@@ -466,10 +464,7 @@ Test(core, a_close_waits_for_the_acks_of_earlier_fetches)
 
 	admin_ok("{\"op\":\"queue.create\",\"name\":\"closing2\"}");
 	for (int i = 0; i < 20; i++) {
-		cr_assert_eq(publish(NULL, "closing2", "one"), 0);
-		g = fetch("closing2", 8, NULL, 0);
-		cr_assert_eq(g.count, 1);
-		receipt = g.receipt;
+		receipt = lease_one("closing2", 8);
 		g = fetch("closing2", 8, &receipt, 1); /* answered at once */
 		cr_assert_eq(g.status, 0);
 		g = fetch_close("closing2", 8, NULL, 0);
